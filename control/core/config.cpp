@@ -2,23 +2,10 @@
 
 #include <arpa/inet.h>
 #include <fmt/format.h>
-#include <google/protobuf/io/tokenizer.h>
-#include <google/protobuf/text_format.h>
 
 #include <charconv>
-#include <fstream>
-#include <sstream>
 
 namespace hag::control {
-
-namespace pb = google::protobuf;
-
-std::string ConfigError::str() const {
-    if (line == 0) {
-        return fmt::format("{}: {}", file, message);
-    }
-    return fmt::format("{}:{}:{}: {}", file, line, column, message);
-}
 
 Result<Prefix, std::string> parse_prefix(std::string_view text) {
     const auto slash = text.find('/');
@@ -61,80 +48,34 @@ Result<CareOfAddress, std::string> parse_address(std::string_view text) {
 
 namespace {
 
-class Collector final : public pb::io::ErrorCollector {
-  public:
-    Collector(const std::string& file, ConfigErrors& out) : file_(file), out_(out) {}
-    void AddError(int line, pb::io::ColumnNumber column, const std::string& message) override {
-        out_.push_back({file_, line + 1, column + 1, message});
-    }
-    void AddWarning(int line, pb::io::ColumnNumber column, const std::string& message) override {
-        out_.push_back({file_, line + 1, column + 1, "warning treated as error: " + message});
-    }
-
-  private:
-    const std::string& file_;
-    ConfigErrors& out_;
-};
-
-// Locates field `name` (index `i` of a repeated field) of `msg` within `tree`.
-struct Locator {
-    const std::string& file;
-    ConfigErrors& errors;
-
-    void error(const pb::TextFormat::ParseInfoTree* tree, const pb::Message& msg, const char* name,
-               int index, std::string message) const {
-        int line = 0, col = 0;
-        if (tree != nullptr) {
-            const auto* fd = msg.GetDescriptor()->FindFieldByName(name);
-            if (fd != nullptr) {
-                auto loc = tree->GetLocation(fd, fd->is_repeated() ? index : -1);
-                if (loc.line >= 0) {
-                    line = loc.line + 1;
-                    col = loc.column + 1;
-                }
-            }
-        }
-        errors.push_back({file, line, col, std::move(message)});
-    }
-    static const pb::TextFormat::ParseInfoTree* nested(const pb::TextFormat::ParseInfoTree* tree,
-                                                       const pb::Message& msg, const char* name,
-                                                       int index) {
-        if (tree == nullptr) {
-            return nullptr;
-        }
-        const auto* fd = msg.GetDescriptor()->FindFieldByName(name);
-        return fd == nullptr ? nullptr : tree->GetTreeForNested(fd, fd->is_repeated() ? index : -1);
-    }
-};
-
-void validate(v1::ControlConfig& cfg, const pb::TextFormat::ParseInfoTree* tree,
-              const Locator& at) {
+void validate(v1::ControlConfig& cfg, const config::ParseInfoTree* tree,
+              const config::Reporter& at) {
     if (cfg.lma_addresses().empty()) {
-        at.errors.push_back({at.file, 0, 0, "lma_addresses: at least one address is required"});
+        at.file("lma_addresses: at least one address is required");
     }
     for (int i = 0; i < cfg.lma_addresses_size(); ++i) {
         if (auto a = parse_address(cfg.lma_addresses(i)); !a) {
-            at.error(tree, cfg, "lma_addresses", i, "lma_addresses: " + a.error());
+            at.at(tree, cfg, "lma_addresses", i, "lma_addresses: " + a.error());
         }
     }
     std::vector<std::pair<Prefix, std::string>> pools;
     for (int i = 0; i < cfg.hnp_pools_size(); ++i) {
         const auto& pool = cfg.hnp_pools(i);
-        const auto* t = Locator::nested(tree, cfg, "hnp_pools", i);
+        const auto* t = config::Reporter::nested(tree, cfg, "hnp_pools", i);
         auto p = parse_prefix(pool.prefix());
         if (!p) {
-            at.error(t, pool, "prefix", -1, "hnp_pools.prefix: " + p.error());
+            at.at(t, pool, "prefix", -1, "hnp_pools.prefix: " + p.error());
             continue;
         }
         if (pool.name().empty()) {
-            at.error(tree, cfg, "hnp_pools", i, "hnp_pools: a pool needs a name");
+            at.at(tree, cfg, "hnp_pools", i, "hnp_pools: a pool needs a name");
         }
         if (pool.assign_length() <= p->length || pool.assign_length() > 128 ||
             pool.assign_length() - p->length > 32) {
-            at.error(t, pool, "assign_length", -1,
-                     fmt::format("hnp_pools.assign_length: {} must be longer than the pool's /{} "
-                                 "by 1 to 32 bits",
-                                 pool.assign_length(), p->length));
+            at.at(t, pool, "assign_length", -1,
+                  fmt::format("hnp_pools.assign_length: {} must be longer than the pool's /{} "
+                              "by 1 to 32 bits",
+                              pool.assign_length(), p->length));
         }
         for (const auto& [other, name] : pools) {
             const unsigned common = std::min(other.length, p->length);
@@ -146,75 +87,74 @@ void validate(v1::ControlConfig& cfg, const pb::TextFormat::ParseInfoTree* tree,
                 }
             }
             if (overlap) {
-                at.error(
-                    t, pool, "prefix", -1,
-                    fmt::format("hnp_pools.prefix: {} overlaps pool '{}'", pool.prefix(), name));
+                at.at(t, pool, "prefix", -1,
+                      fmt::format("hnp_pools.prefix: {} overlaps pool '{}'", pool.prefix(), name));
             }
             if (name == pool.name()) {
-                at.error(t, pool, "name", -1, fmt::format("hnp_pools.name: '{}' used twice", name));
+                at.at(t, pool, "name", -1, fmt::format("hnp_pools.name: '{}' used twice", name));
             }
         }
         pools.emplace_back(*p, pool.name());
     }
-    auto check_profile = [&](const v1::SubscriberProfile& prof,
-                             const pb::TextFormat::ParseInfoTree* t, const char* where) {
+    auto check_profile = [&](const v1::SubscriberProfile& prof, const config::ParseInfoTree* t,
+                             const char* where) {
         if (prof.has_hnp_pool()) {
             bool found = false;
             for (const auto& [pfx, name] : pools) {
                 found = found || name == prof.hnp_pool();
             }
             if (!found) {
-                at.error(t, prof, "hnp_pool", -1,
-                         fmt::format("{}.hnp_pool: no pool named '{}'", where, prof.hnp_pool()));
+                at.at(t, prof, "hnp_pool", -1,
+                      fmt::format("{}.hnp_pool: no pool named '{}'", where, prof.hnp_pool()));
             }
         }
         if (prof.has_max_paths() && (prof.max_paths() == 0 || prof.max_paths() > 16)) {
-            at.error(t, prof, "max_paths", -1,
-                     fmt::format("{}.max_paths: {} is not within 1-16", where, prof.max_paths()));
+            at.at(t, prof, "max_paths", -1,
+                  fmt::format("{}.max_paths: {} is not within 1-16", where, prof.max_paths()));
         }
         if (prof.has_max_lifetime_seconds() &&
             (prof.max_lifetime_seconds() < 4 || prof.max_lifetime_seconds() > 65535u * 4)) {
-            at.error(t, prof, "max_lifetime_seconds", -1,
-                     fmt::format("{}.max_lifetime_seconds: {} is not within 4-262140", where,
-                                 prof.max_lifetime_seconds()));
+            at.at(t, prof, "max_lifetime_seconds", -1,
+                  fmt::format("{}.max_lifetime_seconds: {} is not within 4-262140", where,
+                              prof.max_lifetime_seconds()));
         }
     };
-    check_profile(cfg.default_profile(), Locator::nested(tree, cfg, "default_profile", -1),
+    check_profile(cfg.default_profile(), config::Reporter::nested(tree, cfg, "default_profile", -1),
                   "default_profile");
     for (int i = 0; i < cfg.subscribers_size(); ++i) {
         const auto& sub = cfg.subscribers(i);
-        const auto* t = Locator::nested(tree, cfg, "subscribers", i);
+        const auto* t = config::Reporter::nested(tree, cfg, "subscribers", i);
         if (sub.nai().empty()) {
-            at.error(tree, cfg, "subscribers", i, "subscribers: nai is required");
+            at.at(tree, cfg, "subscribers", i, "subscribers: nai is required");
         }
         for (int j = 0; j < i; ++j) {
             if (cfg.subscribers(j).nai() == sub.nai() && !sub.nai().empty()) {
-                at.error(t, sub, "nai", -1,
-                         fmt::format("subscribers.nai: '{}' listed twice", sub.nai()));
+                at.at(t, sub, "nai", -1,
+                      fmt::format("subscribers.nai: '{}' listed twice", sub.nai()));
             }
         }
         for (int j = 0; j < sub.home_prefixes_size(); ++j) {
             if (auto p = parse_prefix(sub.home_prefixes(j)); !p) {
-                at.error(t, sub, "home_prefixes", j, "subscribers.home_prefixes: " + p.error());
+                at.at(t, sub, "home_prefixes", j, "subscribers.home_prefixes: " + p.error());
             }
         }
-        check_profile(sub.profile(), Locator::nested(t, sub, "profile", -1), "subscribers.profile");
+        check_profile(sub.profile(), config::Reporter::nested(t, sub, "profile", -1),
+                      "subscribers.profile");
     }
     for (int i = 0; i < cfg.mags_size(); ++i) {
         const auto& mag = cfg.mags(i);
-        const auto* t = Locator::nested(tree, cfg, "mags", i);
+        const auto* t = config::Reporter::nested(tree, cfg, "mags", i);
         if (mag.mag_id().empty()) {
-            at.error(tree, cfg, "mags", i, "mags: mag_id is required");
+            at.at(tree, cfg, "mags", i, "mags: mag_id is required");
         }
         for (int j = 0; j < mag.source_addresses_size(); ++j) {
             if (auto a = parse_address(mag.source_addresses(j)); !a) {
-                at.error(t, mag, "source_addresses", j, "mags.source_addresses: " + a.error());
+                at.at(t, mag, "source_addresses", j, "mags.source_addresses: " + a.error());
             }
         }
     }
     if (cfg.hnp_pools().empty() && cfg.allow_unknown_subscribers()) {
-        at.errors.push_back(
-            {at.file, 0, 0, "allow_unknown_subscribers needs at least one hnp_pools entry"});
+        at.file("allow_unknown_subscribers needs at least one hnp_pools entry");
     }
     if (!cfg.log().level().empty()) {
         static const char* kLevels[] = {"trace", "debug",    "info", "warn",
@@ -224,10 +164,10 @@ void validate(v1::ControlConfig& cfg, const pb::TextFormat::ParseInfoTree* tree,
             ok = ok || cfg.log().level() == l;
         }
         if (!ok) {
-            at.error(Locator::nested(tree, cfg, "log", -1), cfg.log(), "level", -1,
-                     fmt::format("log.level: '{}' is not trace, debug, info, warn, error, critical "
-                                 "or off",
-                                 cfg.log().level()));
+            at.at(config::Reporter::nested(tree, cfg, "log", -1), cfg.log(), "level", -1,
+                  fmt::format("log.level: '{}' is not trace, debug, info, warn, error, critical "
+                              "or off",
+                              cfg.log().level()));
         }
     }
 
@@ -255,20 +195,13 @@ void validate(v1::ControlConfig& cfg, const pb::TextFormat::ParseInfoTree* tree,
 
 Result<v1::ControlConfig, ConfigErrors> parse_control_config(std::string_view text,
                                                              const std::string& file_name) {
-    ConfigErrors errors;
-    Collector collector(file_name, errors);
-    pb::TextFormat::Parser parser;
-    parser.RecordErrorsTo(&collector);
-    pb::TextFormat::ParseInfoTree tree;
-    parser.WriteLocationsTo(&tree);
     v1::ControlConfig cfg;
-    if (!parser.ParseFromString(std::string(text), &cfg)) {
-        if (errors.empty()) {
-            errors.push_back({file_name, 0, 0, "could not be parsed"});
-        }
-        return unexpected(std::move(errors));
+    config::ParseInfoTree tree;
+    if (auto r = config::parse_text(text, file_name, cfg, tree); !r) {
+        return unexpected(r.error());
     }
-    validate(cfg, &tree, Locator{file_name, errors});
+    ConfigErrors errors;
+    validate(cfg, &tree, config::Reporter(file_name, errors));
     if (!errors.empty()) {
         return unexpected(std::move(errors));
     }
@@ -276,13 +209,11 @@ Result<v1::ControlConfig, ConfigErrors> parse_control_config(std::string_view te
 }
 
 Result<v1::ControlConfig, ConfigErrors> load_control_config(const std::string& path) {
-    std::ifstream in(path);
-    if (!in) {
-        return unexpected(ConfigErrors{{path, 0, 0, "cannot open the file"}});
+    auto text = config::read_file(path);
+    if (!text) {
+        return unexpected(text.error());
     }
-    std::stringstream ss;
-    ss << in.rdbuf();
-    return parse_control_config(ss.str(), path);
+    return parse_control_config(*text, path);
 }
 
 v1::SubscriberProfile effective_profile(const v1::ControlConfig& cfg, std::string_view nai) {

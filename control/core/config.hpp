@@ -7,19 +7,14 @@
 #include <vector>
 
 #include "binding_cache.hpp"
+#include "hag/config/textproto.hpp"
 #include "hag/result.hpp"
 #include "hag/v1/config.pb.h"
 
 namespace hag::control {
 
-struct ConfigError {
-    std::string file;
-    int line = 0;    // 1-based; 0 when the error concerns the file as a whole
-    int column = 0;  // 1-based
-    std::string message;
-    [[nodiscard]] std::string str() const;  // "file:line:col: message"
-};
-using ConfigErrors = std::vector<ConfigError>;
+using ConfigError = config::Error;  // "file:line:col: message"
+using ConfigErrors = config::Errors;
 
 // Parses and validates; on success, defaults are filled in (see config.proto comments).
 Result<v1::ControlConfig, ConfigErrors> parse_control_config(std::string_view text,
