@@ -5,6 +5,9 @@
 #include <span>
 #include <vector>
 
+#include <string_view>
+
+#include "hag/net/address.hpp"
 #include "hag/net/gre.hpp"
 #include "hag/net/ipv4.hpp"
 #include "hag/net/ipv6.hpp"
@@ -62,6 +65,25 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
         encode(u->header, e);
         require(same(e, in));
         require(u->payload.size() + kUdpHeaderLength == u->header.length);
+    }
+    // Address and prefix text: whatever parses formats canonically and parses back the same.
+    const std::string_view text(reinterpret_cast<const char*>(data), size);
+    if (auto a = parse_ipv6_address(text)) {
+        const auto f = format(*a);
+        require(parse_ipv6_address(f) == a);
+        require(format(*parse_ipv6_address(f)) == f);
+    }
+    if (auto a = parse_ipv4_address(text)) {
+        require(format(*a) == text);
+    }
+    if (auto p = parse_ipv6_prefix(text)) {
+        const auto c = canonical(*p);
+        require(is_canonical(c) && contains(c, p->address) && contains(*p, c));
+        require(parse_ipv6_prefix(format(c)) == c);
+    }
+    if (auto p = parse_ipv4_prefix(text)) {
+        require(format(*p) == text);
+        require(contains(canonical(*p), p->address));
     }
     return 0;
 }
