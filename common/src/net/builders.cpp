@@ -1,5 +1,7 @@
 #include "hag/net/builders.hpp"
 
+#include <algorithm>
+
 #include "bytes.hpp"
 #include "hag/net/checksum.hpp"
 #include "hag/net/gre.hpp"
@@ -65,6 +67,16 @@ std::size_t gre_length(std::optional<std::uint32_t> key, std::optional<std::uint
 }
 
 }  // namespace
+
+std::vector<std::uint8_t> build_ipv6_packet(const Ipv6Address& src, const Ipv6Address& dst,
+                                            std::uint8_t next_header,
+                                            std::span<const std::uint8_t> payload,
+                                            std::uint8_t hop_limit) {
+    const auto n = std::min<std::size_t>(payload.size(), 0xffff);
+    auto out = ipv6_packet(src, dst, next_header, n, hop_limit);
+    out.insert(out.end(), payload.begin(), payload.begin() + static_cast<std::ptrdiff_t>(n));
+    return out;
+}
 
 std::vector<std::uint8_t> build_gre_ipv6(const Ipv6Address& outer_src, const Ipv6Address& outer_dst,
                                          std::optional<std::uint32_t> key,

@@ -2,8 +2,8 @@
 
 #include <vector>
 
-#include "hag/net/builders.hpp"
 #include "hag/net/checksum.hpp"
+#include "hag/net/headers.hpp"
 #include "hag/net/ipv6.hpp"
 
 using namespace hag::net;
@@ -28,4 +28,41 @@ TEST_CASE("build_ipv6_mh fills the MH checksum over the pseudo-header", "[net][b
     const Bytes tiny{59, 0, 5};
     auto t = build_ipv6_mh(src, dst, tiny);
     CHECK(Bytes(t.begin() + 40, t.end()) == tiny);
+}
+
+TEST_CASE("build_ipv6_packet: header fields and payload", "[net][builders]") {
+    const auto src = *parse_ipv6_address("2001:db8::a");
+    const auto dst = *parse_ipv6_address("2001:db8::b");
+    const Bytes payload{1, 2, 3, 4, 5};
+    auto pkt = build_ipv6_packet(src, dst, 59, payload, 7);
+    // Golden header: version 6, no TC/flow, payload length 5, next header 59, hop limit 7.
+    const Bytes head{0x60, 0, 0, 0, 0, 5, 59, 7};
+    REQUIRE(pkt.size() == 45);
+    CHECK(Bytes(pkt.begin(), pkt.begin() + 8) == head);
+    CHECK(Bytes(pkt.begin() + 40, pkt.end()) == payload);
+    auto ip = parse_ipv6(pkt);
+    REQUIRE(ip);
+    CHECK(ip->header.src == src);
+    CHECK(ip->header.dst == dst);
+
+    const Bytes huge(70000, 0xee);
+    auto big = build_ipv6_packet(src, dst, 59, huge);
+    CHECK(big.size() == 40 + 0xffff);
+    CHECK(big[4] == 0xff);
+    CHECK(big[5] == 0xff);
+}
+
+TEST_CASE("build_gre picks the outer family from the address type", "[net][builders]") {
+    const Bytes inner{0x60, 0, 0, 0};
+    auto v6 = build_gre(*parse_ipv6_address("2001:db8::1"), *parse_ipv6_address("2001:db8::2"),
+                        0x01020304u, std::nullopt, inner);
+    CHECK(v6[0] >> 4 == 6);
+    CHECK(v6[6] == 47);
+    // GRE: K set, version 0, protocol 0x86DD, key.
+    CHECK(Bytes(v6.begin() + 40, v6.begin() + 48) == Bytes{0x20, 0, 0x86, 0xdd, 1, 2, 3, 4});
+    auto v4 = build_gre(*parse_ipv4_address("192.0.2.1"), *parse_ipv4_address("192.0.2.2"),
+                        std::nullopt, 9u, inner);
+    CHECK(v4[0] == 0x45);
+    CHECK(v4[9] == 47);
+    CHECK(Bytes(v4.begin() + 20, v4.begin() + 28) == Bytes{0x10, 0, 0x86, 0xdd, 0, 0, 0, 9});
 }
