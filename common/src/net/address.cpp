@@ -1,6 +1,6 @@
 #include "hag/net/address.hpp"
 
-#include <charconv>
+#include <algorithm>
 #include <cstdio>
 
 namespace hag::net {
@@ -158,6 +158,11 @@ std::string format(const Ipv4Address& a) {
 }
 
 std::string format(const Ipv6Address& a) {
+    // RFC 5952 §5: IPv4-mapped addresses keep the dotted-quad tail.
+    static constexpr std::array<std::uint8_t, 12> kMapped{0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+    if (std::equal(kMapped.begin(), kMapped.end(), a.begin())) {
+        return "::ffff:" + format(Ipv4Address{a[12], a[13], a[14], a[15]});
+    }
     std::array<unsigned, 8> g{};
     for (std::size_t i = 0; i < 8; ++i) {
         g[i] = static_cast<unsigned>(a[2 * i] << 8 | a[2 * i + 1]);

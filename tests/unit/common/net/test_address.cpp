@@ -35,6 +35,8 @@ TEST_CASE("IPv6 text: RFC 4291 forms and RFC 5952 output", "[net][address]") {
     CHECK((*m)[10] == 0xff);
     CHECK((*m)[12] == 192);
     CHECK((*m)[15] == 1);
+    CHECK(format(*m) == "::ffff:192.0.2.1");  // RFC 5952 §5
+    CHECK(format(*parse_ipv6_address("::ffff:0:0:1")) == "::ffff:0:0:1");
     for (const char* bad :
          {"", ":", ":::", "1:::2", "1::2::3", "1:2:3:4:5:6:7:8:9", "1:2:3:4:5:6:7",
           "12345::", "g::", "1:2:3:4:5:6:7:8::", "::1:", ":1::", "1::2:", "::1.2.3",
