@@ -9,7 +9,11 @@
 #include <string_view>
 #include <vector>
 
+#include "capture.hpp"
+#include "hag/net/checksum.hpp"
+#include "hag/net/ipv6.hpp"
 #include "hex.hpp"
+#include "json.hpp"
 #include "pcap_writer.hpp"
 
 using namespace hag::mhdump;
@@ -68,4 +72,45 @@ TEST_CASE("ethernet_frame: dst, src, EtherType, payload", "[mhdump][pcap]") {
     const Bytes payload{0x60};
     const Bytes want{2, 0, 0, 0, 0, 1, 2, 0, 0, 0, 0, 2, 0x86, 0xdd, 0x60};
     CHECK(ethernet_frame(dst, src, 0x86dd, payload) == want);
+}
+
+TEST_CASE("json: escaping and layout", "[mhdump][json]") {
+    CHECK(json_quote("a\"b\\c\n\x01\xff") == "\"a\\\"b\\\\c\\u000a\\u0001\\u00ff\"");
+    JsonObject opt;
+    opt.num("type", 33).num("gre_key", 0x1001);
+    JsonObject o;
+    o.num("mh_type", 5)
+        .boolean("h", false)
+        .str("name", "x")
+        .strings("flags", {"A", "P"})
+        .objects("options", {opt});
+    CHECK(o.dump() ==
+          "{\"mh_type\": 5, \"h\": false, \"name\": \"x\", \"flags\": [\"A\", \"P\"], "
+          "\"options\": [{\"type\": 33, \"gre_key\": 4097}]}");
+    CHECK(JsonObject{}.dump() == "{}");
+}
+
+TEST_CASE("exchange_pcap: Ethernet + IPv6 + MH with a valid checksum", "[mhdump][pcap]") {
+    SampleMessage m;
+    m.label = "BU";
+    m.src = *hag::net::parse_ipv6_address("2001:db8:a::1");
+    m.dst = *hag::net::parse_ipv6_address("2001:db8:f::1");
+    // BU, checksum garbage, seq 1, A|P, lifetime 900, PadN 2.
+    m.mh = {59, 1, 5, 0, 0xaa, 0xbb, 0, 1, 0x82, 0, 0x03, 0x84, 1, 0, 0, 0};
+    const auto file = exchange_pcap({m, m});
+    REQUIRE(file.size() == 24 + 2 * (16 + 14 + 40 + 16));
+    // Record 1: timestamps one second apart, lengths 70.
+    CHECK(file[24 + 8] == 70);
+    const std::size_t f0 = 24 + 16;
+    const Bytes eth{2, 0, 0, 0, 0, 2, 2, 0, 0, 0, 0, 1, 0x86, 0xdd};  // BU: MAG -> LMA
+    CHECK(Bytes(file.begin() + f0, file.begin() + f0 + 14) == eth);
+    const std::span<const std::uint8_t> ip(file.data() + f0 + 14, 40 + 16);
+    auto p = hag::net::parse_ipv6(ip);
+    REQUIRE(p);
+    CHECK(p->header.next_header == 135);
+    CHECK(hag::net::ipv6_upper_layer_checksum(m.src, m.dst, 135, p->payload) == 0);
+    const std::uint32_t t0 = file[24] | file[25] << 8 | file[26] << 16 | file[27] << 24;
+    const std::size_t r1 = 24 + 16 + 70;
+    const std::uint32_t t1 = file[r1] | file[r1 + 1] << 8 | file[r1 + 2] << 16 | file[r1 + 3] << 24;
+    CHECK(t1 == t0 + 1);
 }
