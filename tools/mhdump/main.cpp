@@ -13,6 +13,7 @@
 
 #include "capture.hpp"
 #include "decode.hpp"
+#include "hag/mh/mh.hpp"
 #include "hag/net/address.hpp"
 #include "hex.hpp"
 #include "sample.hpp"
@@ -49,7 +50,13 @@ int run_sample() {
         }
         std::cout << *d << "\n";
         if (const auto s = ba_status(m.mh)) {
-            std::cout << "PBA status: " << *s << (*s < 128 ? " (accepted)" : " (rejected)") << "\n";
+            // Codes below 128 accept the binding (RFC 6275 §6.1.8).
+            const auto name = hag::mh::to_string(static_cast<hag::mh::BaStatus>(*s));
+            std::cout << "PBA status: " << *s << " ("
+                      << (name.empty()
+                              ? (*s < 128 ? "accepted, unknown code" : "rejected, unknown code")
+                              : name)
+                      << ")\n";
         }
         std::cout << "\n";
     }

@@ -136,6 +136,39 @@ def test_bad_checksum_reported():
     check("checksum as received", m["checksum"], b[4] << 8 | b[5])
 
 
+def test_scapy_reads_hag_encoding():
+    """The other direction: scapy dissects the codec's sample exchange (hag-mhdump pcap)."""
+    import tempfile
+    from scapy.utils import rdpcap
+    with tempfile.TemporaryDirectory(prefix="hag-scapy-") as tmp:
+        path = os.path.join(tmp, "sample.pcap")
+        subprocess.run([MHDUMP, "pcap", path], check=True, capture_output=True, timeout=30)
+        packets = rdpcap(path)
+    check("sample packets", len(packets), 4)
+    for i, p in enumerate(packets):
+        seq = i // 2 + 1
+        if i % 2 == 0:
+            if MIP6MH_BU not in p:
+                failures.append(f"#{i}: scapy does not see a Binding Update")
+                continue
+            bu = p[MIP6MH_BU]
+            check(f"#{i} BU seq", bu.seq, seq)
+            check(f"#{i} BU lifetime", bu.mhtime, 900)
+            check(f"#{i} BU flags A,P", bu.flags.A and bu.flags.P, True)
+            check(f"#{i} BU T flag (scapy reserved bits)", bu.reserved & 0x80, 0x80)
+            mnid = [o for o in bu.options if isinstance(o, MIP6OptMNID)]
+            check(f"#{i} MN-ID", [o.id for o in mnid], [b"cpe-0001@hag.example"])
+        else:
+            if MIP6MH_BA not in p:
+                failures.append(f"#{i}: scapy does not see a Binding Acknowledgement")
+                continue
+            ba = p[MIP6MH_BA]
+            check(f"#{i} BA seq", ba.seq, seq)
+            check(f"#{i} BA status", ba.status, 0)
+            check(f"#{i} BA lifetime", ba.mhtime, 900)
+            check(f"#{i} BA P flag", bool(ba.flags.P), True)
+
+
 def test_malformed_is_an_error():
     """A PBU whose Header Len claims more than is there: exit status 1 and a typed error."""
     b = bytearray(pbu())
@@ -158,6 +191,7 @@ if __name__ == "__main__":
     test_pba()
     test_bad_checksum_reported()
     test_malformed_is_an_error()
+    test_scapy_reads_hag_encoding()
     for f in failures:
         print("FAIL:", f)
     print(f"{len(failures)} failure(s)")

@@ -1,4 +1,6 @@
 // Whole packets for tests, tools and the MAG simulator (not for the data-plane fast path).
+// Precondition of every builder: the packet fits the outer length field (IPv6 payload length,
+// IPv4 total length, UDP length: 65535 octets); larger inputs give a wrong length field.
 #pragma once
 
 #include <cstdint>
