@@ -22,7 +22,7 @@ Unexpected<std::decay_t<E>> unexpected(E&& e) {
 // error (asserted in debug builds).
 template <typename T, typename E>
 class Result {
-public:
+  public:
     Result(T value) : v_(std::in_place_index<0>, std::move(value)) {}  // NOLINT: implicit by design
     template <typename G>
     Result(Unexpected<G> u) : v_(std::in_place_index<1>, E(std::move(u.error))) {}  // NOLINT
@@ -51,14 +51,14 @@ public:
     T& operator*() & { return value(); }
     const T& operator*() const& { return value(); }
 
-private:
+  private:
     std::variant<T, E> v_;
 };
 
 // Result<void, E>
 template <typename E>
 class Result<void, E> {
-public:
+  public:
     Result() = default;
     template <typename G>
     Result(Unexpected<G> u) : err_(E(std::move(u.error))), ok_(false) {}  // NOLINT
@@ -70,7 +70,7 @@ public:
         return err_;
     }
 
-private:
+  private:
     E err_{};
     bool ok_ = true;
 };

@@ -27,8 +27,7 @@ TEST_CASE("IPv6 pseudo-header checksum verifies to zero once filled in", "[net][
     hag::net::Ipv6Address src{0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1};
     hag::net::Ipv6Address dst{0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2};
     // A Mobility Header with checksum field (octets 4-5) zero.
-    std::vector<std::uint8_t> mh{59, 1, 5, 0, 0, 0, 0x12, 0x34, 0x02, 0x00, 0x00, 0x10,
-                                 1,  2, 0, 0};
+    std::vector<std::uint8_t> mh{59, 1, 5, 0, 0, 0, 0x12, 0x34, 0x02, 0x00, 0x00, 0x10, 1, 2, 0, 0};
     auto c = hag::net::ipv6_upper_layer_checksum(src, dst, 135, mh);
     CHECK(c != 0);
     mh[4] = static_cast<std::uint8_t>(c >> 8);

@@ -1,0 +1,410 @@
+#include "binding_cache.hpp"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <cstring>
+
+namespace hag::control {
+
+namespace {
+
+std::size_t hash_bytes(const std::uint8_t* p, std::size_t n, std::size_t seed) noexcept {
+    // FNV-1a over the bytes, mixed with a seed.
+    std::uint64_t h = 1469598103934665603ull ^ seed;
+    for (std::size_t i = 0; i < n; ++i) {
+        h ^= p[i];
+        h *= 1099511628211ull;
+    }
+    return static_cast<std::size_t>(h);
+}
+
+constexpr std::array<std::uint8_t, 12> kV4MappedPrefix{0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+
+}  // namespace
+
+bool CareOfAddress::is_ipv4() const noexcept {
+    return std::equal(kV4MappedPrefix.begin(), kV4MappedPrefix.end(), addr.begin());
+}
+
+CareOfAddress CareOfAddress::from_ipv4(std::array<std::uint8_t, 4> v4) noexcept {
+    CareOfAddress c;
+    std::copy(kV4MappedPrefix.begin(), kV4MappedPrefix.end(), c.addr.begin());
+    std::copy(v4.begin(), v4.end(), c.addr.begin() + 12);
+    return c;
+}
+
+namespace {
+std::string format_ipv6(const Ipv6Address& a) {
+    // RFC 5952 text form: lower case, the longest run (>1) of zero groups compressed.
+    std::array<std::uint16_t, 8> g{};
+    for (int i = 0; i < 8; ++i) {
+        g[i] = static_cast<std::uint16_t>(a[2 * i] << 8 | a[2 * i + 1]);
+    }
+    int best = -1, best_len = 0;
+    for (int i = 0; i < 8;) {
+        if (g[i] != 0) {
+            ++i;
+            continue;
+        }
+        int j = i;
+        while (j < 8 && g[j] == 0) {
+            ++j;
+        }
+        if (j - i > best_len && j - i > 1) {
+            best = i;
+            best_len = j - i;
+        }
+        i = j;
+    }
+    std::string out;
+    for (int i = 0; i < 8; ++i) {
+        if (i == best) {
+            out += "::";
+            i += best_len - 1;
+            continue;
+        }
+        if (!out.empty() && out.back() != ':') {
+            out += ':';
+        }
+        out += fmt::format("{:x}", g[i]);
+    }
+    return out;
+}
+}  // namespace
+
+std::string to_string(const CareOfAddress& coa) {
+    if (coa.is_ipv4()) {
+        return fmt::format("{}.{}.{}.{}", coa.addr[12], coa.addr[13], coa.addr[14], coa.addr[15]);
+    }
+    return format_ipv6(coa.addr);
+}
+
+std::string to_string(const Prefix& p) {
+    return fmt::format("{}/{}", format_ipv6(p.addr), p.length);
+}
+
+const Path* Session::find_path(std::uint16_t bid) const noexcept {
+    for (const auto& p : paths) {
+        if (p.bid == bid) {
+            return &p;
+        }
+    }
+    return nullptr;
+}
+
+Seconds Session::expires_at() const noexcept {
+    Seconds t = 0;
+    for (const auto& p : paths) {
+        t = std::max(t, p.expires_at);
+    }
+    return t;
+}
+
+std::string_view to_string(CacheError e) noexcept {
+    switch (e) {
+        case CacheError::kNotFound:
+            return "no binding cache entry for this mobile node";
+        case CacheError::kAlreadyExists:
+            return "a binding cache entry for this mobile node exists";
+        case CacheError::kPrefixInUse:
+            return "home network prefix belongs to another mobile node";
+        case CacheError::kPathInUse:
+            return "MAG identifier and binding identifier belong to another mobile node";
+        case CacheError::kNoPaths:
+            return "a binding cache entry needs at least one care-of address";
+        case CacheError::kDuplicateBid:
+            return "binding identifier used twice in one entry";
+        case CacheError::kCapacity:
+            return "binding cache is full";
+    }
+    return "unknown binding cache error";
+}
+
+std::size_t BindingCache::PrefixHash::operator()(const Prefix& p) const noexcept {
+    return hash_bytes(p.addr.data(), p.addr.size(), p.length);
+}
+std::size_t BindingCache::CoaHash::operator()(const CareOfAddress& c) const noexcept {
+    return hash_bytes(c.addr.data(), c.addr.size(), 0);
+}
+std::size_t BindingCache::PathKeyHash::operator()(
+    const std::pair<std::string, std::uint16_t>& k) const noexcept {
+    return hash_bytes(reinterpret_cast<const std::uint8_t*>(k.first.data()), k.first.size(),
+                      k.second);
+}
+
+BindingCache::BindingCache(std::size_t max_sessions)
+    : max_sessions_(max_sessions), wheel_(kWheelSlots) {}
+
+std::uint32_t BindingCache::id_of(std::string_view nai) const {
+    // Heterogeneous lookup on unordered_map needs C++20 transparent hashing; a temporary string
+    // is cheap next to the signalling work around it.
+    auto it = by_nai_.find(std::string(nai));
+    return it == by_nai_.end() ? UINT32_MAX : it->second;
+}
+
+Result<void, CacheError> BindingCache::check_indexes(const Session& s, std::uint32_t self) const {
+    if (s.paths.empty()) {
+        return unexpected(CacheError::kNoPaths);
+    }
+    for (std::size_t i = 0; i < s.paths.size(); ++i) {
+        for (std::size_t j = i + 1; j < s.paths.size(); ++j) {
+            if (s.paths[i].bid == s.paths[j].bid) {
+                return unexpected(CacheError::kDuplicateBid);
+            }
+        }
+        auto it = by_path_.find({s.paths[i].mag_id, s.paths[i].bid});
+        if (it != by_path_.end() && it->second != self) {
+            return unexpected(CacheError::kPathInUse);
+        }
+    }
+    for (const auto& p : s.home_prefixes) {
+        auto it = by_prefix_.find(p);
+        if (it != by_prefix_.end() && it->second != self) {
+            return unexpected(CacheError::kPrefixInUse);
+        }
+    }
+    return {};
+}
+
+void BindingCache::index(std::uint32_t id) {
+    const Session& s = *slots_[id];
+    by_nai_.emplace(s.nai, id);
+    for (const auto& p : s.home_prefixes) {
+        by_prefix_[p] = id;
+    }
+    for (const auto& p : s.paths) {
+        by_path_[{p.mag_id, p.bid}] = id;
+        by_coa_.emplace(p.coa, id);
+    }
+}
+
+void BindingCache::unindex(std::uint32_t id) {
+    const Session& s = *slots_[id];
+    by_nai_.erase(s.nai);
+    for (const auto& p : s.home_prefixes) {
+        by_prefix_.erase(p);
+    }
+    for (const auto& p : s.paths) {
+        by_path_.erase({p.mag_id, p.bid});
+        auto [b, e] = by_coa_.equal_range(p.coa);
+        for (auto it = b; it != e; ++it) {
+            if (it->second == id) {
+                by_coa_.erase(it);
+                break;
+            }
+        }
+    }
+}
+
+void BindingCache::schedule(std::uint32_t id) {
+    // One wheel entry per distinct expiry second of the session's paths.
+    const Session& s = *slots_[id];
+    Seconds last = -1;
+    std::vector<Seconds> dues;
+    dues.reserve(s.paths.size());
+    for (const auto& p : s.paths) {
+        dues.push_back(p.expires_at);
+    }
+    std::sort(dues.begin(), dues.end());
+    for (Seconds due : dues) {
+        if (due == last) {
+            continue;
+        }
+        last = due;
+        const Seconds d = std::max<Seconds>(due, wheel_now_ + 1);
+        wheel_[static_cast<std::size_t>(d) % kWheelSlots].push_back({id, due});
+    }
+}
+
+void BindingCache::notify(CacheEvent::Kind k, const Session& s) {
+    for (const auto& o : observers_) {
+        o(CacheEvent{k, &s});
+    }
+}
+
+Result<void, CacheError> BindingCache::insert(Session s) {
+    if (id_of(s.nai) != UINT32_MAX) {
+        return unexpected(CacheError::kAlreadyExists);
+    }
+    if (by_nai_.size() >= max_sessions_) {
+        return unexpected(CacheError::kCapacity);
+    }
+    if (auto r = check_indexes(s, UINT32_MAX); !r) {
+        return r;
+    }
+    std::uint32_t id;
+    if (!free_slots_.empty()) {
+        id = free_slots_.back();
+        free_slots_.pop_back();
+        slots_[id] = std::move(s);
+    } else {
+        id = static_cast<std::uint32_t>(slots_.size());
+        slots_.emplace_back(std::move(s));
+    }
+    index(id);
+    schedule(id);
+    notify(CacheEvent::Kind::kAdded, *slots_[id]);
+    return {};
+}
+
+Result<void, CacheError> BindingCache::update(Session s) {
+    const std::uint32_t id = id_of(s.nai);
+    if (id == UINT32_MAX) {
+        return unexpected(CacheError::kNotFound);
+    }
+    if (auto r = check_indexes(s, id); !r) {
+        return r;
+    }
+    unindex(id);
+    slots_[id] = std::move(s);
+    index(id);
+    schedule(id);
+    notify(CacheEvent::Kind::kUpdated, *slots_[id]);
+    return {};
+}
+
+Result<Session, CacheError> BindingCache::remove(std::string_view nai) {
+    const std::uint32_t id = id_of(nai);
+    if (id == UINT32_MAX) {
+        return unexpected(CacheError::kNotFound);
+    }
+    unindex(id);
+    Session s = std::move(*slots_[id]);
+    slots_[id].reset();
+    free_slots_.push_back(id);
+    notify(CacheEvent::Kind::kRemoved, s);
+    return s;
+}
+
+Result<bool, CacheError> BindingCache::remove_path(std::string_view nai, std::uint16_t bid) {
+    const std::uint32_t id = id_of(nai);
+    if (id == UINT32_MAX || slots_[id]->find_path(bid) == nullptr) {
+        return unexpected(CacheError::kNotFound);
+    }
+    if (slots_[id]->paths.size() == 1) {
+        (void)remove(nai);
+        return true;
+    }
+    Session s = *slots_[id];
+    std::erase_if(s.paths, [bid](const Path& p) { return p.bid == bid; });
+    if (auto r = update(std::move(s)); !r) {
+        return unexpected(r.error());
+    }
+    return false;
+}
+
+Result<void, CacheError> BindingCache::set_path_live(std::string_view nai, std::uint16_t bid,
+                                                     bool live) {
+    const std::uint32_t id = id_of(nai);
+    if (id == UINT32_MAX) {
+        return unexpected(CacheError::kNotFound);
+    }
+    for (auto& p : slots_[id]->paths) {
+        if (p.bid == bid) {
+            if (p.live != live) {
+                p.live = live;
+                notify(CacheEvent::Kind::kUpdated, *slots_[id]);
+            }
+            return {};
+        }
+    }
+    return unexpected(CacheError::kNotFound);
+}
+
+const Session* BindingCache::find(std::string_view nai) const {
+    const std::uint32_t id = id_of(nai);
+    return id == UINT32_MAX ? nullptr : &*slots_[id];
+}
+
+const Session* BindingCache::find_by_prefix(const Prefix& p) const {
+    auto it = by_prefix_.find(p);
+    return it == by_prefix_.end() ? nullptr : &*slots_[it->second];
+}
+
+const Session* BindingCache::find_by_path(std::string_view mag_id, std::uint16_t bid) const {
+    auto it = by_path_.find({std::string(mag_id), bid});
+    return it == by_path_.end() ? nullptr : &*slots_[it->second];
+}
+
+std::vector<const Session*> BindingCache::find_by_coa(const CareOfAddress& coa) const {
+    std::vector<const Session*> out;
+    auto [b, e] = by_coa_.equal_range(coa);
+    for (auto it = b; it != e; ++it) {
+        const Session* s = &*slots_[it->second];
+        if (std::find(out.begin(), out.end(), s) == out.end()) {
+            out.push_back(s);
+        }
+    }
+    return out;
+}
+
+std::uint64_t BindingCache::for_each_page(std::uint64_t cursor, std::size_t limit,
+                                          const std::function<void(const Session&)>& fn) const {
+    // The cursor is 1 + the slot index to resume at, so that 0 can mean "start" and "done".
+    std::size_t i = cursor == 0 ? 0 : static_cast<std::size_t>(cursor - 1);
+    std::size_t visited = 0;
+    for (; i < slots_.size() && visited < limit; ++i) {
+        if (slots_[i]) {
+            fn(*slots_[i]);
+            ++visited;
+        }
+    }
+    while (i < slots_.size() && !slots_[i]) {
+        ++i;
+    }
+    return i < slots_.size() ? static_cast<std::uint64_t>(i) + 1 : 0;
+}
+
+std::size_t BindingCache::expire(Seconds now) {
+    std::size_t expired = 0;
+    if (wheel_now_ < 0) {
+        wheel_now_ = now - 1;
+    }
+    // Visit each second once; after a long pause, one full turn covers every bucket.
+    Seconds from = wheel_now_ + 1;
+    if (now - from >= static_cast<Seconds>(kWheelSlots)) {
+        from = now - static_cast<Seconds>(kWheelSlots) + 1;
+    }
+    for (Seconds t = from; t <= now; ++t) {
+        // Entries rescheduled while this bucket is processed land in later buckets
+        // (schedule() never uses a second <= wheel_now_), so take this one out first.
+        wheel_now_ = t;
+        const std::size_t b = static_cast<std::size_t>(t) % kWheelSlots;
+        std::vector<WheelEntry> entries;
+        entries.swap(wheel_[b]);
+        for (const WheelEntry& e : entries) {
+            if (e.due > now) {
+                wheel_[b].push_back(e);  // a later turn of the wheel
+                continue;
+            }
+            if (e.slot >= slots_.size() || !slots_[e.slot]) {
+                continue;  // stale: session removed
+            }
+            Session& s = *slots_[e.slot];
+            const bool any_due = std::any_of(s.paths.begin(), s.paths.end(),
+                                             [now](const Path& p) { return p.expires_at <= now; });
+            if (!any_due) {
+                continue;  // stale: refreshed since
+            }
+            const std::size_t before = s.paths.size();
+            Session copy = s;
+            std::erase_if(copy.paths, [now](const Path& p) { return p.expires_at <= now; });
+            expired += before - copy.paths.size();
+            if (copy.paths.empty()) {
+                const std::uint32_t id = e.slot;
+                unindex(id);
+                Session gone = std::move(*slots_[id]);
+                slots_[id].reset();
+                free_slots_.push_back(id);
+                notify(CacheEvent::Kind::kExpired, gone);
+            } else {
+                (void)update(std::move(copy));
+            }
+        }
+    }
+    wheel_now_ = std::max(wheel_now_, now);
+    return expired;
+}
+
+}  // namespace hag::control

@@ -1,0 +1,165 @@
+// Binding cache of the LMA (RFC 5213 §5.1) with multiple care-of addresses per mobility session
+// (RFC 5648 / RFC 8278): one entry per mobile node identifier, each with 1..N paths.
+//
+// Indexes: MN-ID (NAI), home network prefix, (MAG identifier, binding identifier), care-of
+// address. Every mutation goes through this class, which keeps all indexes consistent.
+// Expiry: one timing wheel of one-second slots advanced by expire(now); no timer object per
+// entry. Not thread-safe: owned by the signalling io_context thread.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+#include "hag/net/checksum.hpp"
+#include "hag/result.hpp"
+
+namespace hag::control {
+
+using Ipv6Address = net::Ipv6Address;
+// Seconds on a monotonic clock, supplied by the caller (the daemon uses steady_clock).
+using Seconds = std::int64_t;
+
+// A care-of address: IPv6, or IPv4 held as an IPv4-mapped IPv6 address (::ffff:a.b.c.d).
+struct CareOfAddress {
+    Ipv6Address addr{};
+    [[nodiscard]] bool is_ipv4() const noexcept;
+    static CareOfAddress from_ipv4(std::array<std::uint8_t, 4> v4) noexcept;
+    bool operator==(const CareOfAddress&) const = default;
+};
+
+struct Prefix {
+    Ipv6Address addr{};
+    std::uint8_t length = 0;
+    bool operator==(const Prefix&) const = default;
+};
+
+std::string to_string(const CareOfAddress& coa);
+std::string to_string(const Prefix& p);
+
+// One registered care-of address of a session (RFC 5648 binding identifier).
+struct Path {
+    std::uint16_t bid = 0;               // Binding Identifier (RFC 5648 §6.1)
+    std::string mag_id;                  // MAG Identifier (RFC 8278), or the MAG's address
+    CareOfAddress coa;                   // proxy care-of address
+    std::uint8_t access_technology = 0;  // ATT option (RFC 5213 §8.5)
+    std::uint8_t if_label = 0;           // access colour, If-Label (RFC 8278)
+    std::uint32_t downlink_gre_key = 0;  // key the MAG expects on downlink (RFC 5845)
+    std::uint32_t weight_kbps = 0;       // from link metrics or policy; 0 = unknown
+    bool live = true;                    // heartbeat liveness (RFC 5847)
+    Seconds expires_at = 0;              // registration lifetime end
+};
+
+// One mobility session (binding cache entry for one mobile node identifier).
+struct Session {
+    std::string nai;                    // Mobile Node Identifier, NAI subtype (RFC 4283)
+    std::vector<Prefix> home_prefixes;  // HNPs (RFC 5213 §5.2)
+    std::uint32_t uplink_gre_key = 0;   // allocated by the LMA (RFC 5845)
+    std::uint16_t last_sequence = 0;    // of the last accepted PBU
+    std::uint64_t last_timestamp = 0;   // of the last accepted PBU (NTP format), 0 = none
+    std::vector<Path> paths;
+
+    [[nodiscard]] const Path* find_path(std::uint16_t bid) const noexcept;
+    [[nodiscard]] Seconds expires_at() const noexcept;  // latest path expiry
+};
+
+enum class CacheError : std::uint8_t {
+    kNotFound,
+    kAlreadyExists,
+    kPrefixInUse,   // a home prefix belongs to another session
+    kPathInUse,     // (MAG id, BID) belongs to another session
+    kNoPaths,       // a session needs at least one path
+    kDuplicateBid,  // two paths with one BID in one session
+    kCapacity,      // max_sessions reached
+};
+std::string_view to_string(CacheError e) noexcept;
+
+struct CacheEvent {
+    enum class Kind : std::uint8_t { kAdded, kUpdated, kRemoved, kExpired };
+    Kind kind;
+    const Session* session;  // valid only during the callback
+};
+
+class BindingCache {
+  public:
+    explicit BindingCache(std::size_t max_sessions = 1'000'000);
+
+    // Inserts a new session (its NAI must be new; prefixes and (MAG id, BID) free).
+    Result<void, CacheError> insert(Session s);
+    // Replaces the session with the same NAI (re-registration, paths added or removed).
+    Result<void, CacheError> update(Session s);
+    // Removes a session. Returns the removed entry.
+    Result<Session, CacheError> remove(std::string_view nai);
+    // Removes one path; removing the last path removes the session (returns true then).
+    Result<bool, CacheError> remove_path(std::string_view nai, std::uint16_t bid);
+    // Sets liveness of one path (heartbeat).
+    Result<void, CacheError> set_path_live(std::string_view nai, std::uint16_t bid, bool live);
+
+    [[nodiscard]] const Session* find(std::string_view nai) const;
+    [[nodiscard]] const Session* find_by_prefix(const Prefix& p) const;
+    [[nodiscard]] const Session* find_by_path(std::string_view mag_id, std::uint16_t bid) const;
+    [[nodiscard]] std::vector<const Session*> find_by_coa(const CareOfAddress& coa) const;
+
+    // Paging: visits up to `limit` sessions starting at `cursor` (0 = start) and returns the
+    // cursor of the next page, or 0 when done. Sessions present for the whole walk are visited
+    // exactly once; sessions added during it may or may not be.
+    std::uint64_t for_each_page(std::uint64_t cursor, std::size_t limit,
+                                const std::function<void(const Session&)>& fn) const;
+
+    // Drops paths whose lifetime ended at or before `now`, and sessions left with none.
+    // Returns the number of paths expired. Cost is proportional to the seconds elapsed plus the
+    // entries due, not to the cache size.
+    std::size_t expire(Seconds now);
+
+    [[nodiscard]] std::size_t size() const noexcept { return by_nai_.size(); }
+    [[nodiscard]] std::size_t max_sessions() const noexcept { return max_sessions_; }
+
+    using Observer = std::function<void(const CacheEvent&)>;
+    void add_observer(Observer o) { observers_.push_back(std::move(o)); }
+
+  private:
+    struct PrefixHash {
+        std::size_t operator()(const Prefix& p) const noexcept;
+    };
+    struct CoaHash {
+        std::size_t operator()(const CareOfAddress& c) const noexcept;
+    };
+    struct PathKeyHash {
+        std::size_t operator()(const std::pair<std::string, std::uint16_t>& k) const noexcept;
+    };
+    struct WheelEntry {
+        std::uint32_t slot;  // index into slots_
+        Seconds due;
+    };
+
+    Result<void, CacheError> check_indexes(const Session& s, std::uint32_t self) const;
+    void index(std::uint32_t id);
+    void unindex(std::uint32_t id);
+    void schedule(std::uint32_t id);
+    void notify(CacheEvent::Kind k, const Session& s);
+    std::uint32_t id_of(std::string_view nai) const;
+
+    std::size_t max_sessions_;
+    std::vector<std::optional<Session>> slots_;
+    std::vector<std::uint32_t> free_slots_;
+    std::unordered_map<std::string, std::uint32_t> by_nai_;
+    std::unordered_map<Prefix, std::uint32_t, PrefixHash> by_prefix_;
+    std::unordered_map<std::pair<std::string, std::uint16_t>, std::uint32_t, PathKeyHash> by_path_;
+    std::unordered_multimap<CareOfAddress, std::uint32_t, CoaHash> by_coa_;
+
+    // Timing wheel: kWheelSlots one-second buckets. An entry whose due time is beyond one turn
+    // stays in its bucket until its turn comes; stale entries (refreshed or removed sessions)
+    // are dropped lazily when their bucket is visited.
+    static constexpr std::size_t kWheelSlots = 4096;
+    std::vector<std::vector<WheelEntry>> wheel_;
+    Seconds wheel_now_ = -1;  // last second processed by expire()
+
+    std::vector<Observer> observers_;
+};
+
+}  // namespace hag::control

@@ -1,0 +1,239 @@
+#include "config.hpp"
+
+#include <arpa/inet.h>
+#include <fmt/format.h>
+
+#include <charconv>
+
+namespace hag::control {
+
+Result<Prefix, std::string> parse_prefix(std::string_view text) {
+    const auto slash = text.find('/');
+    if (slash == std::string_view::npos) {
+        return unexpected(fmt::format("'{}' is not a prefix (expected address/length)", text));
+    }
+    const std::string addr(text.substr(0, slash));
+    const std::string_view len_text = text.substr(slash + 1);
+    Prefix p;
+    if (inet_pton(AF_INET6, addr.c_str(), p.addr.data()) != 1) {
+        return unexpected(fmt::format("'{}' is not an IPv6 address", addr));
+    }
+    unsigned len = 0;
+    auto [ptr, ec] = std::from_chars(len_text.data(), len_text.data() + len_text.size(), len);
+    if (ec != std::errc() || ptr != len_text.data() + len_text.size() || len_text.empty() ||
+        len > 128) {
+        return unexpected(fmt::format("'{}' is not a prefix length (0-128)", len_text));
+    }
+    p.length = static_cast<std::uint8_t>(len);
+    for (unsigned b = len; b < 128; ++b) {
+        if ((p.addr[b / 8] >> (7 - b % 8)) & 1u) {
+            return unexpected(fmt::format("'{}' has bits set past the prefix length", text));
+        }
+    }
+    return p;
+}
+
+Result<CareOfAddress, std::string> parse_address(std::string_view text) {
+    const std::string s(text);
+    CareOfAddress a;
+    if (inet_pton(AF_INET6, s.c_str(), a.addr.data()) == 1) {
+        return a;
+    }
+    std::array<std::uint8_t, 4> v4{};
+    if (inet_pton(AF_INET, s.c_str(), v4.data()) == 1) {
+        return CareOfAddress::from_ipv4(v4);
+    }
+    return unexpected(fmt::format("'{}' is not an IPv4 or IPv6 address", text));
+}
+
+namespace {
+
+void validate(v1::ControlConfig& cfg, const config::ParseInfoTree* tree,
+              const config::Reporter& at) {
+    if (cfg.lma_addresses().empty()) {
+        at.file("lma_addresses: at least one address is required");
+    }
+    for (int i = 0; i < cfg.lma_addresses_size(); ++i) {
+        if (auto a = parse_address(cfg.lma_addresses(i)); !a) {
+            at.at(tree, cfg, "lma_addresses", i, "lma_addresses: " + a.error());
+        }
+    }
+    std::vector<std::pair<Prefix, std::string>> pools;
+    for (int i = 0; i < cfg.hnp_pools_size(); ++i) {
+        const auto& pool = cfg.hnp_pools(i);
+        const auto* t = config::Reporter::nested(tree, cfg, "hnp_pools", i);
+        auto p = parse_prefix(pool.prefix());
+        if (!p) {
+            at.at(t, pool, "prefix", -1, "hnp_pools.prefix: " + p.error());
+            continue;
+        }
+        if (pool.name().empty()) {
+            at.at(tree, cfg, "hnp_pools", i, "hnp_pools: a pool needs a name");
+        }
+        if (pool.assign_length() <= p->length || pool.assign_length() > 128 ||
+            pool.assign_length() - p->length > 32) {
+            at.at(t, pool, "assign_length", -1,
+                  fmt::format("hnp_pools.assign_length: {} must be longer than the pool's /{} "
+                              "by 1 to 32 bits",
+                              pool.assign_length(), p->length));
+        }
+        for (const auto& [other, name] : pools) {
+            const unsigned common = std::min(other.length, p->length);
+            bool overlap = true;
+            for (unsigned b = 0; b < common; ++b) {
+                if (((other.addr[b / 8] ^ p->addr[b / 8]) >> (7 - b % 8)) & 1u) {
+                    overlap = false;
+                    break;
+                }
+            }
+            if (overlap) {
+                at.at(t, pool, "prefix", -1,
+                      fmt::format("hnp_pools.prefix: {} overlaps pool '{}'", pool.prefix(), name));
+            }
+            if (name == pool.name()) {
+                at.at(t, pool, "name", -1, fmt::format("hnp_pools.name: '{}' used twice", name));
+            }
+        }
+        pools.emplace_back(*p, pool.name());
+    }
+    auto check_profile = [&](const v1::SubscriberProfile& prof, const config::ParseInfoTree* t,
+                             const char* where) {
+        if (prof.has_hnp_pool()) {
+            bool found = false;
+            for (const auto& [pfx, name] : pools) {
+                found = found || name == prof.hnp_pool();
+            }
+            if (!found) {
+                at.at(t, prof, "hnp_pool", -1,
+                      fmt::format("{}.hnp_pool: no pool named '{}'", where, prof.hnp_pool()));
+            }
+        }
+        if (prof.has_max_paths() && (prof.max_paths() == 0 || prof.max_paths() > 16)) {
+            at.at(t, prof, "max_paths", -1,
+                  fmt::format("{}.max_paths: {} is not within 1-16", where, prof.max_paths()));
+        }
+        if (prof.has_max_lifetime_seconds() &&
+            (prof.max_lifetime_seconds() < 4 || prof.max_lifetime_seconds() > 65535u * 4)) {
+            at.at(t, prof, "max_lifetime_seconds", -1,
+                  fmt::format("{}.max_lifetime_seconds: {} is not within 4-262140", where,
+                              prof.max_lifetime_seconds()));
+        }
+    };
+    check_profile(cfg.default_profile(), config::Reporter::nested(tree, cfg, "default_profile", -1),
+                  "default_profile");
+    for (int i = 0; i < cfg.subscribers_size(); ++i) {
+        const auto& sub = cfg.subscribers(i);
+        const auto* t = config::Reporter::nested(tree, cfg, "subscribers", i);
+        if (sub.nai().empty()) {
+            at.at(tree, cfg, "subscribers", i, "subscribers: nai is required");
+        }
+        for (int j = 0; j < i; ++j) {
+            if (cfg.subscribers(j).nai() == sub.nai() && !sub.nai().empty()) {
+                at.at(t, sub, "nai", -1,
+                      fmt::format("subscribers.nai: '{}' listed twice", sub.nai()));
+            }
+        }
+        for (int j = 0; j < sub.home_prefixes_size(); ++j) {
+            if (auto p = parse_prefix(sub.home_prefixes(j)); !p) {
+                at.at(t, sub, "home_prefixes", j, "subscribers.home_prefixes: " + p.error());
+            }
+        }
+        check_profile(sub.profile(), config::Reporter::nested(t, sub, "profile", -1),
+                      "subscribers.profile");
+    }
+    for (int i = 0; i < cfg.mags_size(); ++i) {
+        const auto& mag = cfg.mags(i);
+        const auto* t = config::Reporter::nested(tree, cfg, "mags", i);
+        if (mag.mag_id().empty()) {
+            at.at(tree, cfg, "mags", i, "mags: mag_id is required");
+        }
+        for (int j = 0; j < mag.source_addresses_size(); ++j) {
+            if (auto a = parse_address(mag.source_addresses(j)); !a) {
+                at.at(t, mag, "source_addresses", j, "mags.source_addresses: " + a.error());
+            }
+        }
+    }
+    if (cfg.hnp_pools().empty() && cfg.allow_unknown_subscribers()) {
+        at.file("allow_unknown_subscribers needs at least one hnp_pools entry");
+    }
+    if (!cfg.log().level().empty()) {
+        static const char* kLevels[] = {"trace", "debug",    "info", "warn",
+                                        "error", "critical", "off"};
+        bool ok = false;
+        for (const char* l : kLevels) {
+            ok = ok || cfg.log().level() == l;
+        }
+        if (!ok) {
+            at.at(config::Reporter::nested(tree, cfg, "log", -1), cfg.log(), "level", -1,
+                  fmt::format("log.level: '{}' is not trace, debug, info, warn, error, critical "
+                              "or off",
+                              cfg.log().level()));
+        }
+    }
+
+    // Defaults.
+    auto* lim = cfg.mutable_limits();
+    if (lim->max_sessions() == 0)
+        lim->set_max_sessions(1'000'000);
+    if (lim->per_mag_pbu_per_second() == 0)
+        lim->set_per_mag_pbu_per_second(2000);
+    if (lim->per_mag_pbu_burst() == 0)
+        lim->set_per_mag_pbu_burst(2 * lim->per_mag_pbu_per_second());
+    if (cfg.management_socket().empty())
+        cfg.set_management_socket("/run/hag/control.sock");
+    if (cfg.management_socket_mode() == 0)
+        cfg.set_management_socket_mode(0660);
+    if (!cfg.has_heartbeat_interval_seconds())
+        cfg.set_heartbeat_interval_seconds(30);
+    if (cfg.heartbeat_missed_limit() == 0)
+        cfg.set_heartbeat_missed_limit(3);
+    if (cfg.log().level().empty())
+        cfg.mutable_log()->set_level("info");
+}
+
+}  // namespace
+
+Result<v1::ControlConfig, ConfigErrors> parse_control_config(std::string_view text,
+                                                             const std::string& file_name) {
+    v1::ControlConfig cfg;
+    config::ParseInfoTree tree;
+    if (auto r = config::parse_text(text, file_name, cfg, tree); !r) {
+        return unexpected(r.error());
+    }
+    ConfigErrors errors;
+    validate(cfg, &tree, config::Reporter(file_name, errors));
+    if (!errors.empty()) {
+        return unexpected(std::move(errors));
+    }
+    return cfg;
+}
+
+Result<v1::ControlConfig, ConfigErrors> load_control_config(const std::string& path) {
+    auto text = config::read_file(path);
+    if (!text) {
+        return unexpected(text.error());
+    }
+    return parse_control_config(*text, path);
+}
+
+v1::SubscriberProfile effective_profile(const v1::ControlConfig& cfg, std::string_view nai) {
+    v1::SubscriberProfile p;
+    p.set_multipath(true);
+    p.set_gre_key_required(false);
+    p.set_max_paths(8);
+    p.set_max_lifetime_seconds(3600);
+    p.set_allow_requested_prefix(true);
+    if (!cfg.hnp_pools().empty()) {
+        p.set_hnp_pool(cfg.hnp_pools(0).name());
+    }
+    p.MergeFrom(cfg.default_profile());
+    for (const auto& s : cfg.subscribers()) {
+        if (s.nai() == nai) {
+            p.MergeFrom(s.profile());
+            break;
+        }
+    }
+    return p;
+}
+
+}  // namespace hag::control

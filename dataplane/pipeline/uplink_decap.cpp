@@ -1,0 +1,163 @@
+#include "pipeline/uplink_decap.hpp"
+
+#include <rte_cycles.h>
+
+#include <limits>
+
+#include "pipeline/packet.hpp"
+
+namespace hag::dp {
+
+namespace {
+
+constexpr std::uint16_t kGreC = 0x8000;
+constexpr std::uint16_t kGreK = 0x2000;
+constexpr std::uint16_t kGreS = 0x1000;
+// RFC 2784 §2.5.1: a receiver discards a packet with any of bits 1-5 set (bit 1 routing, bit 4
+// strict source route, bit 5 the top of the recursion control in RFC 1701 terms — bits 2 and 3
+// are K and S since RFC 2890) or a version (bits 13-15) other than 0; bits 6-12 are ignored.
+constexpr std::uint16_t kGreMustBeZero = 0x4c07;
+
+inline UplinkDrop decap_one(UplinkCtx& ctx, rte_mbuf* m, std::uint64_t& seq_out) noexcept {
+    const L2Info l2 = parse_l2(m);
+    if (l2.l3_offset == 0 || (l2.ether_type != kEtherIpv4 && l2.ether_type != kEtherIpv6)) {
+        return UplinkDrop::kMalformed;
+    }
+    const L3Info outer = parse_l3(m, l2.l3_offset, l2.ether_type);
+    if (!outer.ok) {
+        return UplinkDrop::kMalformed;
+    }
+    if (outer.proto != kIpProtoGre) {
+        return UplinkDrop::kNotGre;
+    }
+    const auto* ip = rte_pktmbuf_mtod_offset(m, const std::uint8_t*, l2.l3_offset);
+    if (outer.family == Family::kIpv4 && (get16(ip + 6) & 0x3fff) != 0) {
+        return UplinkDrop::kOuterFragment;  // MF set or non-zero offset
+    }
+    const std::uint16_t gre_off = static_cast<std::uint16_t>(l2.l3_offset + outer.header_len);
+    const std::uint16_t ip_end = static_cast<std::uint16_t>(l2.l3_offset + outer.total_len);
+    if (gre_off + 4 > ip_end) {
+        return UplinkDrop::kGreMalformed;
+    }
+    const auto* g = rte_pktmbuf_mtod_offset(m, const std::uint8_t*, gre_off);
+    const std::uint16_t flags = get16(g);
+    if ((flags & kGreMustBeZero) != 0) {
+        return UplinkDrop::kGreMalformed;
+    }
+    const std::uint16_t gre_len = static_cast<std::uint16_t>(
+        4 + ((flags & kGreC) ? 4 : 0) + ((flags & kGreK) ? 4 : 0) + ((flags & kGreS) ? 4 : 0));
+    if (gre_off + gre_len > ip_end) {
+        return UplinkDrop::kGreMalformed;
+    }
+    std::size_t field = 4;
+    if (flags & kGreC) {
+        // The checksum covers the GRE header and payload (RFC 2784 §2.3).
+        const std::uint16_t sum = rte_raw_cksum(g, static_cast<std::size_t>(ip_end - gre_off));
+        if (sum != 0xffff) {
+            return UplinkDrop::kGreChecksum;
+        }
+        field += 4;
+    }
+    std::uint32_t key = 0;
+    const bool has_key = (flags & kGreK) != 0;
+    if (has_key) {
+        key = get32(g + field);
+        field += 4;
+    }
+    seq_out = std::numeric_limits<std::uint64_t>::max();
+    if (flags & kGreS) {
+        seq_out = get32(g + field);
+    }
+    const std::uint16_t proto = get16(g + 2);
+    if (proto != kEtherIpv4 && proto != kEtherIpv6) {
+        return UplinkDrop::kGreProtocol;
+    }
+
+    SessionTable::SessionId id = 0;
+    if (has_key) {
+        if (!ctx.sessions->lookup_uplink_key(key, id)) {
+            return UplinkDrop::kUnknownKey;
+        }
+    } else if (!ctx.sessions->lookup_care_of(outer.src, id)) {
+        return UplinkDrop::kUnknownTunnel;
+    }
+    const SessionConfig* cfg = ctx.sessions->config(id);
+    if (cfg == nullptr) {
+        return UplinkDrop::kUnknownKey;
+    }
+    unsigned path = kMaxPaths;
+    for (unsigned i = 0; i < cfg->n_paths; ++i) {
+        if (cfg->paths[i].coa == outer.src) {
+            path = i;
+            break;
+        }
+    }
+    if (path == kMaxPaths) {
+        return UplinkDrop::kSpoofedOuter;
+    }
+
+    // The inner packet must lie within the outer one; it is parsed like any IP packet.
+    const std::uint16_t inner_off = static_cast<std::uint16_t>(gre_off + gre_len);
+    L3Info inner = parse_l3(m, inner_off, proto);
+    if (!inner.ok || inner_off + inner.total_len > ip_end) {
+        return UplinkDrop::kInnerMalformed;
+    }
+    bool inside = false;
+    for (unsigned i = 0; i < cfg->n_prefixes && !inside; ++i) {
+        inside = cfg->prefixes[i].contains(inner.src);
+    }
+    if (!inside) {
+        return UplinkDrop::kSpoofedInner;
+    }
+
+    // Strip everything before the inner packet and anything after it, add core Ethernet.
+    rte_pktmbuf_adj(m, inner_off);
+    if (rte_pktmbuf_pkt_len(m) > inner.total_len) {
+        rte_pktmbuf_trim(m, static_cast<std::uint16_t>(rte_pktmbuf_pkt_len(m) - inner.total_len));
+    }
+    auto* e = reinterpret_cast<std::uint8_t*>(rte_pktmbuf_prepend(m, 14));
+    if (e == nullptr) {
+        return UplinkDrop::kNoHeadroom;
+    }
+    std::memcpy(e, ctx.core_next_hop_mac.data(), 6);
+    std::memcpy(e + 6, ctx.core_src_mac.data(), 6);
+    put16(e + 12, proto);
+    m->port = ctx.core_port;
+    m->l2_len = 14;
+    m->l3_len = inner.header_len;
+    SessionState& st = ctx.sessions_rw->state(id);
+    st.uplink_packets.fetch_add(1, std::memory_order_relaxed);
+    st.uplink_bytes.fetch_add(inner.total_len, std::memory_order_relaxed);
+    st.path_uplink_packets[path].fetch_add(1, std::memory_order_relaxed);
+    return UplinkDrop::kCount;
+}
+
+}  // namespace
+
+uint16_t uplink_decap(UplinkCtx& ctx, rte_mbuf** pkts, uint16_t n, std::uint64_t* seqs) noexcept {
+    const std::uint64_t t0 = rte_rdtsc();
+    uint16_t kept = 0;
+    for (uint16_t i = 0; i < n; ++i) {
+        if (i + 1 < n) {
+            rte_prefetch0(rte_pktmbuf_mtod(pkts[i + 1], void*));
+        }
+        std::uint64_t seq = 0;
+        const UplinkDrop why = decap_one(ctx, pkts[i], seq);
+        if (why == UplinkDrop::kCount) {
+            if (seqs != nullptr) {
+                seqs[kept] = seq;
+            }
+            pkts[kept++] = pkts[i];
+        } else {
+            ++ctx.drops[static_cast<std::size_t>(why)];
+            rte_pktmbuf_free(pkts[i]);
+        }
+    }
+    ctx.decapsulated += kept;
+    ctx.cycles.cycles += rte_rdtsc() - t0;
+    ctx.cycles.packets += n;
+    ++ctx.cycles.bursts;
+    return kept;
+}
+
+}  // namespace hag::dp

@@ -1,0 +1,53 @@
+// Uplink stage (access -> core): GRE-encapsulated frame from a CPE in, the inner packet in a
+// fresh Ethernet header toward the core next hop out.
+//
+// Per packet: parse Ethernet and the outer IPv4/IPv6 header (protocol 47, not a fragment), the
+// GRE header (RFC 2784 / 2890: checksum, key and sequence optional; version 0; reserved bits
+// zero; checksum verified when present), find the session by key (or by outer source when the
+// tunnel has no key), then anti-spoofing: the outer source must be one of the session's
+// care-of addresses, the inner source must be inside one of its prefixes.
+#pragma once
+
+#include <rte_mbuf.h>
+
+#include <cstdint>
+
+#include "pipeline/stage.hpp"
+#include "tables/session_table.hpp"
+
+namespace hag::dp {
+
+#define HAG_UPLINK_DROPS(X)                                                                       \
+    X(kMalformed, "malformed", "frame too short, or an IP header's lengths are inconsistent")     \
+    X(kNotGre, "not_gre", "the outer packet is not GRE (IP protocol 47)")                         \
+    X(kOuterFragment, "outer_fragment", "the outer IPv4 packet is a fragment")                    \
+    X(kGreMalformed, "gre_malformed", "GRE header truncated, non-zero version or reserved bits")  \
+    X(kGreChecksum, "gre_checksum", "the GRE checksum is wrong")                                  \
+    X(kGreProtocol, "gre_protocol", "GRE payload is neither IPv4 nor IPv6")                       \
+    X(kUnknownKey, "unknown_key", "no session has this GRE key")                                  \
+    X(kUnknownTunnel, "unknown_tunnel", "keyless GRE from an address that is no care-of address") \
+    X(kSpoofedOuter, "spoofed_outer_source",                                                      \
+      "outer source is not a care-of address of the session")                                     \
+    X(kSpoofedInner, "spoofed_inner_source", "inner source is outside the session's prefixes")    \
+    X(kInnerMalformed, "inner_malformed", "the inner IP header is invalid")                       \
+    X(kNoHeadroom, "no_headroom", "the mbuf has no room for the core-side Ethernet header")
+
+HAG_DECLARE_DROPS(UplinkDrop, HAG_UPLINK_DROPS)
+
+struct UplinkCtx {
+    const SessionTable* sessions = nullptr;
+    SessionTable* sessions_rw = nullptr;
+    std::uint16_t core_port = 0;
+    MacAddr core_src_mac{};
+    MacAddr core_next_hop_mac{};
+    std::uint64_t decapsulated = 0;
+    UplinkDropCounters drops{};
+    StageCycles cycles;
+};
+
+// When `seqs` is given, the GRE sequence number of the i-th kept packet is written to seqs[i]
+// (UINT64_MAX when the packet had none), for the reorder stage that follows.
+uint16_t uplink_decap(UplinkCtx& ctx, rte_mbuf** pkts, uint16_t n,
+                      std::uint64_t* seqs = nullptr) noexcept;
+
+}  // namespace hag::dp

@@ -1,0 +1,143 @@
+#include "runtime/config.hpp"
+
+#include <fmt/format.h>
+
+#include <set>
+
+#include "runtime/text.hpp"
+
+namespace hag::dp {
+
+namespace {
+
+void validate(v1::DataplaneConfig& cfg, const config::ParseInfoTree* tree,
+              const config::Reporter& at) {
+    std::set<std::string> names;
+    int access = 0, core = 0;
+    for (int i = 0; i < cfg.ports_size(); ++i) {
+        const auto& p = cfg.ports(i);
+        const auto* t = config::Reporter::nested(tree, cfg, "ports", i);
+        if (p.name().empty()) {
+            at.at(tree, cfg, "ports", i, "ports: a port needs a name");
+        } else if (!names.insert(p.name()).second) {
+            at.at(t, p, "name", -1, fmt::format("ports.name: '{}' used twice", p.name()));
+        }
+        if (p.device().empty()) {
+            at.at(tree, cfg, "ports", i, "ports: a port needs a device (PCI address or vdev)");
+        }
+        if (p.role() == v1::PortConfig::ACCESS) {
+            ++access;
+        } else if (p.role() == v1::PortConfig::CORE) {
+            ++core;
+            if (p.next_hop_mac().empty()) {
+                at.at(tree, cfg, "ports", i,
+                      fmt::format("ports: core port '{}' needs next_hop_mac (next-hop resolution "
+                                  "is not available yet)",
+                                  p.name()));
+            }
+        } else {
+            at.at(tree, cfg, "ports", i,
+                  fmt::format("ports: port '{}' needs role ACCESS or CORE", p.name()));
+        }
+        if (!p.next_hop_mac().empty()) {
+            if (auto m = parse_mac(p.next_hop_mac()); !m) {
+                at.at(t, p, "next_hop_mac", -1, "ports.next_hop_mac: " + m.error());
+            }
+        }
+        for (const char* f : {"rx_ring", "tx_ring"}) {
+            const auto v = std::string(f) == "rx_ring" ? p.rx_ring() : p.tx_ring();
+            if (v != 0 && (v < 64 || v > 16384 || (v & (v - 1)) != 0)) {
+                at.at(t, p, f, -1,
+                      fmt::format("ports.{}: {} must be a power of two in 64-16384", f, v));
+            }
+        }
+    }
+    if (cfg.ports_size() > 0 && (access != 1 || core != 1)) {
+        at.file(
+            fmt::format("ports: exactly one ACCESS and one CORE port are supported today "
+                        "(found {} and {})",
+                        access, core));
+    } else if (cfg.ports_size() == 0) {
+        at.file("ports: at least one ACCESS and one CORE port are required");
+    }
+    if (cfg.access_mtu() != 0 && (cfg.access_mtu() < 1280 || cfg.access_mtu() > 9000)) {
+        at.at(tree, cfg, "access_mtu", -1,
+              fmt::format("access_mtu: {} is not within 1280-9000", cfg.access_mtu()));
+    }
+    std::set<std::uint32_t> ids;
+    for (int i = 0; i < cfg.sessions_size(); ++i) {
+        const auto& s = cfg.sessions(i);
+        const auto* t = config::Reporter::nested(tree, cfg, "sessions", i);
+        if (!ids.insert(s.id()).second) {
+            at.at(t, s, "id", -1, fmt::format("sessions.id: {} used twice", s.id()));
+        }
+        if (s.paths_size() == 0 || s.paths_size() > static_cast<int>(kMaxPaths)) {
+            at.at(tree, cfg, "sessions", i, fmt::format("sessions: 1-{} paths needed", kMaxPaths));
+        }
+        if (s.prefixes_size() > static_cast<int>(kMaxPrefixes)) {
+            at.at(tree, cfg, "sessions", i,
+                  fmt::format("sessions: at most {} prefixes", kMaxPrefixes));
+        }
+        for (int j = 0; j < s.prefixes_size(); ++j) {
+            if (auto p = parse_ip_prefix(s.prefixes(j)); !p) {
+                at.at(t, s, "prefixes", j, "sessions.prefixes: " + p.error());
+            }
+        }
+        for (int j = 0; j < s.paths_size(); ++j) {
+            const auto& p = s.paths(j);
+            const auto* pt = config::Reporter::nested(t, s, "paths", j);
+            auto local = parse_ip(p.local());
+            auto coa = parse_ip(p.care_of());
+            if (!local)
+                at.at(pt, p, "local", -1, "sessions.paths.local: " + local.error());
+            if (!coa)
+                at.at(pt, p, "care_of", -1, "sessions.paths.care_of: " + coa.error());
+            if (local && coa && local->family != coa->family) {
+                at.at(pt, p, "care_of", -1,
+                      "sessions.paths: local and care_of differ in address family");
+            }
+            if (auto m = parse_mac(p.next_hop_mac()); !m) {
+                at.at(pt, p, "next_hop_mac", -1, "sessions.paths.next_hop_mac: " + m.error());
+            }
+            if (names.count(p.port()) == 0) {
+                at.at(pt, p, "port", -1,
+                      fmt::format("sessions.paths.port: no port named '{}'", p.port()));
+            }
+        }
+    }
+    if (cfg.mbufs() == 0)
+        cfg.set_mbufs(16383);
+    if (cfg.max_sessions() == 0)
+        cfg.set_max_sessions(1'000'000);
+    if (cfg.access_mtu() == 0)
+        cfg.set_access_mtu(1500);
+    if (cfg.log().level().empty())
+        cfg.mutable_log()->set_level("info");
+}
+
+}  // namespace
+
+Result<v1::DataplaneConfig, config::Errors> parse_dataplane_config(std::string_view text,
+                                                                   const std::string& file) {
+    v1::DataplaneConfig cfg;
+    config::ParseInfoTree tree;
+    if (auto r = config::parse_text(text, file, cfg, tree); !r) {
+        return unexpected(r.error());
+    }
+    config::Errors errors;
+    validate(cfg, &tree, config::Reporter(file, errors));
+    if (!errors.empty()) {
+        return unexpected(std::move(errors));
+    }
+    return cfg;
+}
+
+Result<v1::DataplaneConfig, config::Errors> load_dataplane_config(const std::string& path) {
+    auto text = config::read_file(path);
+    if (!text) {
+        return unexpected(text.error());
+    }
+    return parse_dataplane_config(*text, path);
+}
+
+}  // namespace hag::dp

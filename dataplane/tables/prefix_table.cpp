@@ -1,0 +1,154 @@
+#include "tables/prefix_table.hpp"
+
+#include <rte_errno.h>
+#include <rte_hash_crc.h>
+#include <rte_lcore.h>
+
+#include <cstring>
+
+namespace hag::dp {
+
+template <std::size_t AddrLen>
+PrefixTable<AddrLen>::PrefixTable(std::string name, std::uint32_t entries, Rcu& rcu)
+    : name_(std::move(name)), entries_(entries), rcu_(rcu) {}
+
+template <std::size_t AddrLen>
+PrefixTable<AddrLen>::~PrefixTable() {
+    for (auto& l : levels_) {
+        if (auto* h = l.hash.load()) {
+            rte_hash_free(h);
+        }
+    }
+}
+
+template <std::size_t AddrLen>
+typename PrefixTable<AddrLen>::Address PrefixTable<AddrLen>::mask(const Address& a,
+                                                                  std::uint8_t length) noexcept {
+    Address m{};
+    for (std::size_t i = 0; i < AddrLen; ++i) {
+        const int bits = static_cast<int>(length) - static_cast<int>(i) * 8;
+        if (bits >= 8) {
+            m[i] = a[i];
+        } else if (bits > 0) {
+            m[i] = static_cast<std::uint8_t>(a[i] & (0xff << (8 - bits)));
+        }
+    }
+    return m;
+}
+
+template <std::size_t AddrLen>
+Result<rte_hash*, std::string> PrefixTable<AddrLen>::level_for(std::uint8_t length) {
+    const unsigned n = count_.load(std::memory_order_relaxed);
+    for (unsigned i = 0; i < n; ++i) {
+        if (levels_[i].length.load(std::memory_order_relaxed) == length) {
+            return levels_[i].hash.load(std::memory_order_relaxed);
+        }
+    }
+    if (n == kMaxLengths) {
+        return unexpected(name_ + ": more than 8 distinct prefix lengths in use");
+    }
+    const std::string hname = name_ + "_" + std::to_string(length);
+    rte_hash_parameters params{};
+    params.name = hname.c_str();
+    params.entries = entries_;
+    params.key_len = AddrLen;
+    params.hash_func = rte_hash_crc;
+    params.hash_func_init_val = 0;
+    params.socket_id = static_cast<int>(rte_socket_id());
+    params.extra_flag = RTE_HASH_EXTRA_FLAGS_RW_CONCURRENCY_LF | RTE_HASH_EXTRA_FLAGS_EXT_TABLE;
+    rte_hash* h = rte_hash_create(&params);
+    if (h == nullptr) {
+        return unexpected(name_ + ": cannot create hash for /" + std::to_string(length) + ": " +
+                          rte_strerror(rte_errno));
+    }
+    rte_hash_rcu_config rc{};
+    rc.v = rcu_.qsbr();
+    rc.mode = RTE_HASH_QSBR_MODE_DQ;
+    if (rte_hash_rcu_qsbr_add(h, &rc) != 0) {
+        rte_hash_free(h);
+        return unexpected(name_ + ": cannot attach RCU to hash: " + rte_strerror(rte_errno));
+    }
+    // Append: readers see either the old count, ignoring this slot, or the new count with the
+    // slot complete.
+    levels_[n].hash.store(h, std::memory_order_relaxed);
+    levels_[n].length.store(length, std::memory_order_relaxed);
+    count_.store(n + 1, std::memory_order_release);
+    return h;
+}
+
+template <std::size_t AddrLen>
+Result<void, std::string> PrefixTable<AddrLen>::add(const Address& prefix, std::uint8_t length,
+                                                    std::uint32_t value) {
+    if (length > AddrLen * 8) {
+        return unexpected(name_ + ": prefix length " + std::to_string(length) + " too long");
+    }
+    auto h = level_for(length);
+    if (!h) {
+        return unexpected(h.error());
+    }
+    const Address key = mask(prefix, length);
+    void* data = reinterpret_cast<void*>(static_cast<std::uintptr_t>(value));
+    int rc = rte_hash_add_key_data(*h, key.data(), data);
+    if (rc == -ENOSPC) {
+        // Deleted keys' slots return to the table only after every reader has been quiescent.
+        // Wait for one grace period (workers report every burst, so this is short; readers are
+        // never blocked by it) and try again, which lets the hash reclaim those slots.
+        rte_rcu_qsbr_synchronize(rcu_.qsbr(), RTE_QSBR_THRID_INVALID);
+        rc = rte_hash_add_key_data(*h, key.data(), data);
+    }
+    if (rc != 0) {
+        return unexpected(name_ + ": table full for /" + std::to_string(length) + " (" +
+                          rte_strerror(-rc) + ")");
+    }
+    return {};
+}
+
+template <std::size_t AddrLen>
+Result<void, std::string> PrefixTable<AddrLen>::remove(const Address& prefix, std::uint8_t length) {
+    const unsigned n = count_.load(std::memory_order_relaxed);
+    for (unsigned i = 0; i < n; ++i) {
+        if (levels_[i].length.load(std::memory_order_relaxed) == length) {
+            const Address key = mask(prefix, length);
+            if (rte_hash_del_key(levels_[i].hash.load(std::memory_order_relaxed), key.data()) < 0) {
+                return unexpected(name_ + ": prefix not present");
+            }
+            return {};
+        }
+    }
+    return unexpected(name_ + ": prefix not present");
+}
+
+template <std::size_t AddrLen>
+bool PrefixTable<AddrLen>::lookup(const Address& addr, std::uint32_t& value) const noexcept {
+    const unsigned n = count_.load(std::memory_order_acquire);
+    int best = -1;
+    for (unsigned i = 0; i < n; ++i) {
+        const int len = levels_[i].length.load(std::memory_order_relaxed);
+        if (len <= best) {
+            continue;
+        }
+        const Address key = mask(addr, static_cast<std::uint8_t>(len));
+        void* data = nullptr;
+        if (rte_hash_lookup_data(levels_[i].hash.load(std::memory_order_relaxed), key.data(),
+                                 &data) >= 0) {
+            best = len;
+            value = static_cast<std::uint32_t>(reinterpret_cast<std::uintptr_t>(data));
+        }
+    }
+    return best >= 0;
+}
+
+template <std::size_t AddrLen>
+std::uint32_t PrefixTable<AddrLen>::size() const noexcept {
+    std::uint32_t total = 0;
+    const unsigned n = count_.load(std::memory_order_acquire);
+    for (unsigned i = 0; i < n; ++i) {
+        total += static_cast<std::uint32_t>(rte_hash_count(levels_[i].hash.load()));
+    }
+    return total;
+}
+
+template class PrefixTable<16>;
+template class PrefixTable<4>;
+
+}  // namespace hag::dp

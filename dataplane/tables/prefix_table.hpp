@@ -1,0 +1,62 @@
+// Longest-prefix match for subscriber prefixes, read lock-free by workers.
+//
+// One rte_hash (RW_CONCURRENCY_LF, RCU-reclaimed key slots) per prefix length in use, keyed by
+// the masked address. A lookup probes the lengths in use from longest to shortest; deployments
+// use few lengths (/64 HNPs, /56 delegated prefixes, /32 IPv4 home addresses), so a lookup is a
+// handful of hash probes, and every update is a single lock-free hash write — no rebuild.
+#pragma once
+
+#include <rte_hash.h>
+
+#include <array>
+#include <atomic>
+#include <cstdint>
+#include <string>
+
+#include "hag/result.hpp"
+#include "tables/rcu.hpp"
+
+namespace hag::dp {
+
+template <std::size_t AddrLen>
+class PrefixTable {
+  public:
+    using Address = std::array<std::uint8_t, AddrLen>;
+    static constexpr unsigned kMaxLengths = 8;  // distinct prefix lengths in use at once
+
+    // name: unique among DPDK objects; entries: capacity per prefix length.
+    PrefixTable(std::string name, std::uint32_t entries, Rcu& rcu);
+    ~PrefixTable();
+    PrefixTable(const PrefixTable&) = delete;
+    PrefixTable& operator=(const PrefixTable&) = delete;
+
+    // Writer (main lcore) only.
+    Result<void, std::string> add(const Address& prefix, std::uint8_t length, std::uint32_t value);
+    Result<void, std::string> remove(const Address& prefix, std::uint8_t length);
+
+    // Any reader registered with the RCU. Returns false when no prefix matches.
+    bool lookup(const Address& addr, std::uint32_t& value) const noexcept;
+
+    [[nodiscard]] std::uint32_t size() const noexcept;
+
+  private:
+    struct Level {
+        std::atomic<rte_hash*> hash{nullptr};
+        std::atomic<std::uint8_t> length{0};
+    };
+    Result<rte_hash*, std::string> level_for(std::uint8_t length);
+    static Address mask(const Address& a, std::uint8_t length) noexcept;
+
+    std::string name_;
+    std::uint32_t entries_;
+    Rcu& rcu_;
+    // Levels in order of creation; count_ is published last (release). Lookups scan all
+    // levels and keep the longest match.
+    std::array<Level, kMaxLengths> levels_;
+    std::atomic<unsigned> count_{0};
+};
+
+using Prefix6Table = PrefixTable<16>;
+using Prefix4Table = PrefixTable<4>;
+
+}  // namespace hag::dp

@@ -1,0 +1,248 @@
+#include "tables/session_table.hpp"
+
+#include <fmt/format.h>
+
+#include <cstring>
+
+namespace hag::dp {
+
+bool IpPrefix::contains(const IpAddr& a) const noexcept {
+    if (a.family != addr.family) {
+        return false;
+    }
+    const unsigned full = length / 8, rest = length % 8;
+    if (std::memcmp(a.bytes.data(), addr.bytes.data(), full) != 0) {
+        return false;
+    }
+    if (rest == 0) {
+        return true;
+    }
+    const auto m = static_cast<std::uint8_t>(0xff << (8 - rest));
+    return (a.bytes[full] & m) == (addr.bytes[full] & m);
+}
+
+namespace {
+std::string prefix_key(const IpPrefix& p) {
+    return std::string(reinterpret_cast<const char*>(p.addr.bytes.data()), 16) +
+           static_cast<char>(p.addr.family) + static_cast<char>(p.length);
+}
+std::array<std::uint8_t, 4> v4_of(const IpAddr& a) {
+    return {a.bytes[0], a.bytes[1], a.bytes[2], a.bytes[3]};
+}
+}  // namespace
+
+std::array<std::uint8_t, 16> SessionTable::key_bytes(std::uint32_t key) noexcept {
+    std::array<std::uint8_t, 16> b{};
+    std::memcpy(b.data(), &key, sizeof key);
+    return b;
+}
+
+std::array<std::uint8_t, 16> SessionTable::coa_bytes(const IpAddr& a) noexcept {
+    std::array<std::uint8_t, 16> b{};
+    if (a.family == Family::kIpv4) {
+        b[10] = 0xff;  // IPv4-mapped
+        b[11] = 0xff;
+        std::memcpy(b.data() + 12, a.bytes.data(), 4);
+    } else {
+        b = a.bytes;
+    }
+    return b;
+}
+
+Result<std::unique_ptr<SessionTable>, std::string> SessionTable::create(const std::string& name,
+                                                                        std::uint32_t capacity,
+                                                                        Rcu& rcu) {
+    if (capacity == 0) {
+        return unexpected(std::string("session table capacity must be > 0"));
+    }
+    // Hash capacity with headroom: rte_hash needs spare buckets for a high fill ratio.
+    const std::uint32_t entries = capacity + capacity / 4 + 64;
+    return std::make_unique<SessionTable>(
+        Token{}, name, capacity, rcu, std::make_unique<Prefix6Table>(name + "6", entries, rcu),
+        std::make_unique<Prefix4Table>(name + "4", entries, rcu),
+        std::make_unique<Prefix6Table>(name + "k", entries, rcu),
+        std::make_unique<Prefix6Table>(name + "c", entries * 2, rcu));
+}
+
+SessionTable::SessionTable(Token, std::string name, std::uint32_t capacity, Rcu& rcu,
+                           std::unique_ptr<Prefix6Table> v6, std::unique_ptr<Prefix4Table> v4,
+                           std::unique_ptr<Prefix6Table> keys, std::unique_ptr<Prefix6Table> coas)
+    : name_(std::move(name)),
+      capacity_(capacity),
+      rcu_(rcu),
+      configs_(std::make_unique<std::atomic<const SessionConfig*>[]>(capacity)),
+      states_(std::make_unique<SessionState[]>(capacity)),
+      v6_(std::move(v6)),
+      v4_(std::move(v4)),
+      keys_(std::move(keys)),
+      coas_(std::move(coas)) {}
+
+SessionTable::~SessionTable() {
+    // Deferred frees reference configs owned by live_ or moved into the Rcu queue; flush them.
+    rcu_.synchronize();
+}
+
+Result<void, std::string> SessionTable::check(SessionId id, const SessionConfig& cfg) const {
+    if (id >= capacity_) {
+        return unexpected(
+            fmt::format("session id {} is beyond the table capacity {}", id, capacity_));
+    }
+    if (cfg.n_paths == 0 || cfg.n_paths > kMaxPaths) {
+        return unexpected(
+            fmt::format("session {}: {} paths (1-{} allowed)", id, cfg.n_paths, kMaxPaths));
+    }
+    if (cfg.n_prefixes > kMaxPrefixes) {
+        return unexpected(
+            fmt::format("session {}: {} prefixes (at most {})", id, cfg.n_prefixes, kMaxPrefixes));
+    }
+    for (unsigned i = 0; i < cfg.n_paths; ++i) {
+        const auto& p = cfg.paths[i];
+        if (p.coa.family == Family::kNone || p.local.family != p.coa.family) {
+            return unexpected(
+                fmt::format("session {} path {}: care-of and local tunnel addresses must be set "
+                            "and of one family",
+                            id, p.bid));
+        }
+        for (unsigned j = 0; j < i; ++j) {
+            if (cfg.paths[j].bid == p.bid) {
+                return unexpected(fmt::format("session {}: BID {} used twice", id, p.bid));
+            }
+        }
+    }
+    for (unsigned i = 0; i < cfg.n_prefixes; ++i) {
+        const auto& p = cfg.prefixes[i];
+        const unsigned max = p.addr.family == Family::kIpv4 ? 32 : 128;
+        if (p.addr.family == Family::kNone || p.length > max) {
+            return unexpected(fmt::format("session {}: invalid prefix #{}", id, i));
+        }
+        auto it = prefix_owner_.find(prefix_key(p));
+        if (it != prefix_owner_.end() && it->second != id) {
+            return unexpected(
+                fmt::format("session {}: prefix #{} belongs to session {}", id, i, it->second));
+        }
+    }
+    if (cfg.uplink_key != 0) {
+        auto it = key_owner_.find(cfg.uplink_key);
+        if (it != key_owner_.end() && it->second != id) {
+            return unexpected(fmt::format("session {}: uplink GRE key {} belongs to session {}", id,
+                                          cfg.uplink_key, it->second));
+        }
+    }
+    return {};
+}
+
+Result<void, std::string> SessionTable::upsert(SessionId id, const SessionConfig& cfg) {
+    if (auto r = check(id, cfg); !r) {
+        return r;
+    }
+    auto fresh = std::make_unique<SessionConfig>(cfg);
+    const SessionConfig* published = fresh.get();
+    std::unique_ptr<SessionConfig> old;
+    if (auto it = live_.find(id); it != live_.end()) {
+        old = std::move(it->second);
+    } else {
+        // A new session starts its sequence space and counters from zero.
+        SessionState& st = states_[id];
+        st.next_downlink_seq.store(0, std::memory_order_relaxed);
+        st.downlink_packets.store(0, std::memory_order_relaxed);
+        st.downlink_bytes.store(0, std::memory_order_relaxed);
+        st.uplink_packets.store(0, std::memory_order_relaxed);
+        st.uplink_bytes.store(0, std::memory_order_relaxed);
+        for (unsigned i = 0; i < kMaxPaths; ++i) {
+            st.path_downlink_packets[i].store(0, std::memory_order_relaxed);
+            st.path_uplink_packets[i].store(0, std::memory_order_relaxed);
+        }
+    }
+    // Publish the config before any index points at it.
+    configs_[id].store(published, std::memory_order_release);
+    live_[id] = std::move(fresh);
+
+    // Add new index entries (overwriting an entry of this same session is harmless).
+    for (unsigned i = 0; i < cfg.n_prefixes; ++i) {
+        const auto& p = cfg.prefixes[i];
+        auto r = p.addr.family == Family::kIpv6 ? v6_->add(p.addr.bytes, p.length, id)
+                                                : v4_->add(v4_of(p.addr), p.length, id);
+        if (!r) {
+            return r;  // table full: the session stays with its earlier indexes (logged by caller)
+        }
+        prefix_owner_[prefix_key(p)] = id;
+    }
+    if (cfg.uplink_key != 0) {
+        if (auto r = keys_->add(key_bytes(cfg.uplink_key), 128, id); !r) {
+            return r;
+        }
+        key_owner_[cfg.uplink_key] = id;
+    }
+    for (unsigned i = 0; i < cfg.n_paths; ++i) {
+        if (auto r = coas_->add(coa_bytes(cfg.paths[i].coa), 128, id); !r) {
+            return r;
+        }
+    }
+    if (old) {
+        unlink(id, *old, published);
+        SessionConfig* raw = old.release();
+        rcu_.defer([raw] { std::unique_ptr<SessionConfig> gone(raw); });
+    }
+    return {};
+}
+
+void SessionTable::unlink(SessionId id, const SessionConfig& old, const SessionConfig* keep) {
+    auto kept_prefix = [keep](const IpPrefix& p) {
+        if (keep == nullptr)
+            return false;
+        for (unsigned i = 0; i < keep->n_prefixes; ++i) {
+            if (keep->prefixes[i] == p)
+                return true;
+        }
+        return false;
+    };
+    for (unsigned i = 0; i < old.n_prefixes; ++i) {
+        const auto& p = old.prefixes[i];
+        if (kept_prefix(p))
+            continue;
+        (void)(p.addr.family == Family::kIpv6 ? v6_->remove(p.addr.bytes, p.length)
+                                              : v4_->remove(v4_of(p.addr), p.length));
+        prefix_owner_.erase(prefix_key(p));
+    }
+    if (old.uplink_key != 0 && (keep == nullptr || keep->uplink_key != old.uplink_key)) {
+        (void)keys_->remove(key_bytes(old.uplink_key), 128);
+        key_owner_.erase(old.uplink_key);
+    }
+    for (unsigned i = 0; i < old.n_paths; ++i) {
+        bool kept = false;
+        for (unsigned j = 0; keep != nullptr && j < keep->n_paths; ++j) {
+            kept = kept || keep->paths[j].coa == old.paths[i].coa;
+        }
+        std::uint32_t owner = 0;
+        if (!kept && coas_->lookup(coa_bytes(old.paths[i].coa), owner) && owner == id) {
+            (void)coas_->remove(coa_bytes(old.paths[i].coa), 128);
+        }
+    }
+}
+
+Result<void, std::string> SessionTable::remove(SessionId id) {
+    auto it = live_.find(id);
+    if (it == live_.end()) {
+        return unexpected(fmt::format("session {} does not exist", id));
+    }
+    unlink(id, *it->second, nullptr);
+    configs_[id].store(nullptr, std::memory_order_release);
+    SessionConfig* raw = it->second.release();
+    live_.erase(it);
+    rcu_.defer([raw] { std::unique_ptr<SessionConfig> gone(raw); });
+    return {};
+}
+
+bool SessionTable::lookup_destination(const IpAddr& dst, SessionId& id) const noexcept {
+    return dst.family == Family::kIpv6 ? v6_->lookup(dst.bytes, id) : v4_->lookup(v4_of(dst), id);
+}
+
+bool SessionTable::lookup_uplink_key(std::uint32_t key, SessionId& id) const noexcept {
+    return key != 0 && keys_->lookup(key_bytes(key), id);
+}
+
+bool SessionTable::lookup_care_of(const IpAddr& coa, SessionId& id) const noexcept {
+    return coas_->lookup(coa_bytes(coa), id);
+}
+
+}  // namespace hag::dp

@@ -1,0 +1,152 @@
+// Subscriber sessions of the data plane: what the control plane programs (SessionConfig) and
+// what workers update per packet (SessionState), with the lookups workers need:
+//   inner destination IPv6 / IPv4 -> session   (downlink)
+//   uplink GRE key                -> session   (uplink)
+//   outer source (care-of address) -> session  (uplink GRE without a key)
+//
+// Threading rule: one writer (the main lcore) calls upsert/remove; any number of readers
+// registered with the Rcu read concurrently without locks. A SessionConfig is immutable once
+// published: an update publishes a new one and frees the old one after an RCU grace period, so a
+// reader holding a pointer between two quiescent reports always sees a complete config.
+// SessionState (sequence numbers, counters) is keyed by session id and survives updates.
+#pragma once
+
+#include <array>
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "hag/result.hpp"
+#include "tables/prefix_table.hpp"
+#include "tables/rcu.hpp"
+
+namespace hag::dp {
+
+inline constexpr unsigned kMaxPaths = 8;
+inline constexpr unsigned kMaxPrefixes = 4;
+
+enum class Family : std::uint8_t { kNone = 0, kIpv4 = 4, kIpv6 = 6 };
+
+// An IPv4 or IPv6 address; IPv4 in the first four octets.
+struct IpAddr {
+    Family family = Family::kNone;
+    std::array<std::uint8_t, 16> bytes{};
+    static IpAddr v6(const std::array<std::uint8_t, 16>& a) { return {Family::kIpv6, a}; }
+    static IpAddr v4(std::uint8_t a, std::uint8_t b, std::uint8_t c, std::uint8_t d) {
+        return {Family::kIpv4, {a, b, c, d}};
+    }
+    bool operator==(const IpAddr&) const = default;
+};
+
+struct IpPrefix {
+    IpAddr addr;
+    std::uint8_t length = 0;
+    bool operator==(const IpPrefix&) const = default;
+    [[nodiscard]] bool contains(const IpAddr& a) const noexcept;
+};
+
+using MacAddr = std::array<std::uint8_t, 6>;
+
+// One tunnel (care-of address) of a session.
+struct PathConfig {
+    std::uint16_t bid = 0;           // binding identifier (RFC 5648)
+    bool live = true;                // taken out of forwarding when false
+    std::uint8_t if_label = 0;       // access colour
+    std::uint32_t downlink_key = 0;  // GRE key stamped on downlink packets (RFC 5845)
+    std::uint32_t weight = 0;        // striping weight (later stages)
+    IpAddr local;                    // gateway's tunnel address (outer source)
+    IpAddr coa;                      // care-of address (outer destination)
+    std::uint16_t port = 0;          // access port the tunnel leaves by
+    MacAddr src_mac{};               // that port's MAC
+    MacAddr next_hop_mac{};          // resolved next hop toward the CoA; zero = unresolved
+};
+
+struct SessionConfig {
+    std::uint32_t uplink_key = 0;  // GRE key the CPE stamps on uplink packets; 0 = none
+    bool gre_sequence = true;      // stamp sequence numbers on downlink
+    std::uint8_t n_paths = 0;
+    std::array<PathConfig, kMaxPaths> paths{};
+    std::uint8_t n_prefixes = 0;  // home prefixes (IPv6 HNP, IPv4 HoA, delegated)
+    std::array<IpPrefix, kMaxPrefixes> prefixes{};
+};
+
+// Written by workers per packet (relaxed atomics: counts, not synchronisation).
+struct alignas(64) SessionState {
+    std::atomic<std::uint32_t> next_downlink_seq{0};
+    std::atomic<std::uint64_t> downlink_packets{0};
+    std::atomic<std::uint64_t> downlink_bytes{0};
+    std::atomic<std::uint64_t> uplink_packets{0};
+    std::atomic<std::uint64_t> uplink_bytes{0};
+    std::array<std::atomic<std::uint64_t>, kMaxPaths> path_downlink_packets{};
+    std::array<std::atomic<std::uint64_t>, kMaxPaths> path_uplink_packets{};
+};
+
+class SessionTable {
+  public:
+    using SessionId = std::uint32_t;
+
+    // name: unique among DPDK objects of the process; capacity: max sessions (ids 0..cap-1).
+    static Result<std::unique_ptr<SessionTable>, std::string> create(const std::string& name,
+                                                                     std::uint32_t capacity,
+                                                                     Rcu& rcu);
+    ~SessionTable();
+    SessionTable(const SessionTable&) = delete;
+    SessionTable& operator=(const SessionTable&) = delete;
+
+    // ---- writer (main lcore) ----
+    // Adds or replaces session `id`. Refused, with nothing changed, when the config is
+    // inconsistent or collides with another session (key, prefix).
+    Result<void, std::string> upsert(SessionId id, const SessionConfig& cfg);
+    Result<void, std::string> remove(SessionId id);
+    // Frees replaced configs whose grace period is over (call from the main loop).
+    void reclaim() { rcu_.reclaim(); }
+    [[nodiscard]] std::uint32_t size() const noexcept {
+        return static_cast<std::uint32_t>(live_.size());
+    }
+    [[nodiscard]] std::uint32_t capacity() const noexcept { return capacity_; }
+
+    // ---- readers ----
+    [[nodiscard]] const SessionConfig* config(SessionId id) const noexcept {
+        return id < capacity_ ? configs_[id].load(std::memory_order_acquire) : nullptr;
+    }
+    [[nodiscard]] SessionState& state(SessionId id) noexcept { return states_[id]; }
+    [[nodiscard]] const SessionState& state(SessionId id) const noexcept { return states_[id]; }
+    bool lookup_destination(const IpAddr& dst, SessionId& id) const noexcept;
+    bool lookup_uplink_key(std::uint32_t key, SessionId& id) const noexcept;
+    bool lookup_care_of(const IpAddr& coa, SessionId& id) const noexcept;
+
+  private:
+    struct Token {
+        explicit Token() = default;
+    };
+
+  public:
+    SessionTable(Token, std::string name, std::uint32_t capacity, Rcu& rcu,
+                 std::unique_ptr<Prefix6Table> v6, std::unique_ptr<Prefix4Table> v4,
+                 std::unique_ptr<Prefix6Table> keys, std::unique_ptr<Prefix6Table> coas);
+
+  private:
+    static std::array<std::uint8_t, 16> key_bytes(std::uint32_t key) noexcept;
+    static std::array<std::uint8_t, 16> coa_bytes(const IpAddr& a) noexcept;
+    Result<void, std::string> check(SessionId id, const SessionConfig& cfg) const;
+    void unlink(SessionId id, const SessionConfig& old, const SessionConfig* keep);
+
+    std::string name_;
+    std::uint32_t capacity_;
+    Rcu& rcu_;
+    std::unique_ptr<std::atomic<const SessionConfig*>[]> configs_;
+    std::unique_ptr<SessionState[]> states_;
+    std::unique_ptr<Prefix6Table> v6_;
+    std::unique_ptr<Prefix4Table> v4_;
+    std::unique_ptr<Prefix6Table> keys_;  // uplink key as a /128 "address" (exact match)
+    std::unique_ptr<Prefix6Table> coas_;  // care-of addresses, exact match
+    // Writer-side ownership, to refuse collisions before touching reader-visible tables.
+    std::unordered_map<std::uint32_t, SessionId> key_owner_;
+    std::unordered_map<std::string, SessionId> prefix_owner_;
+    std::unordered_map<SessionId, std::unique_ptr<SessionConfig>> live_;
+};
+
+}  // namespace hag::dp

@@ -1,0 +1,218 @@
+#include <fmt/format.h>
+#include <catch2/catch.hpp>
+
+#include <set>
+#include <string>
+
+#include "core/binding_cache.hpp"
+#include "core/config.hpp"
+
+using namespace hag::control;
+
+namespace {
+
+Prefix pfx(const char* text) {
+    return *parse_prefix(text);
+}
+CareOfAddress coa(const char* text) {
+    return *parse_address(text);
+}
+
+Path path(std::uint16_t bid, const char* mag, const char* c, Seconds expires) {
+    Path p;
+    p.bid = bid;
+    p.mag_id = mag;
+    p.coa = coa(c);
+    p.expires_at = expires;
+    return p;
+}
+
+Session session(const std::string& nai, const char* hnp, std::vector<Path> paths) {
+    Session s;
+    s.nai = nai;
+    s.home_prefixes.push_back(pfx(hnp));
+    s.paths = std::move(paths);
+    return s;
+}
+
+}  // namespace
+
+TEST_CASE("every index finds a session after insert and forgets it after remove", "[cache]") {
+    BindingCache bc;
+    REQUIRE(bc.insert(session("cpe1@hag.example", "2001:db8:1::/64",
+                              {path(1, "mag1", "2001:db8:a::1", 100),
+                               path(2, "mag1", "192.0.2.7", 100)}))
+                .ok());
+    const Session* s = bc.find("cpe1@hag.example");
+    REQUIRE(s != nullptr);
+    CHECK(bc.find_by_prefix(pfx("2001:db8:1::/64")) == s);
+    CHECK(bc.find_by_path("mag1", 1) == s);
+    CHECK(bc.find_by_path("mag1", 2) == s);
+    CHECK(bc.find_by_path("mag2", 1) == nullptr);
+    CHECK(bc.find_by_coa(coa("192.0.2.7")) == std::vector<const Session*>{s});
+    CHECK(bc.find_by_coa(coa("2001:db8:a::1")).size() == 1);
+    CHECK(s->find_path(2)->coa.is_ipv4());
+    CHECK(to_string(s->find_path(2)->coa) == "192.0.2.7");
+
+    auto removed = bc.remove("cpe1@hag.example");
+    REQUIRE(removed.ok());
+    CHECK(removed->nai == "cpe1@hag.example");
+    CHECK(bc.size() == 0);
+    CHECK(bc.find("cpe1@hag.example") == nullptr);
+    CHECK(bc.find_by_prefix(pfx("2001:db8:1::/64")) == nullptr);
+    CHECK(bc.find_by_path("mag1", 1) == nullptr);
+    CHECK(bc.find_by_coa(coa("192.0.2.7")).empty());
+    CHECK(bc.remove("cpe1@hag.example").error() == CacheError::kNotFound);
+}
+
+TEST_CASE("conflicting inserts and updates are refused and change nothing", "[cache]") {
+    BindingCache bc;
+    REQUIRE(
+        bc.insert(session("a", "2001:db8:1::/64", {path(1, "mag1", "2001:db8:a::1", 100)})).ok());
+    CHECK(bc.insert(session("a", "2001:db8:9::/64", {path(9, "mag9", "2001:db8:a::9", 100)}))
+              .error() == CacheError::kAlreadyExists);
+    CHECK(bc.insert(session("b", "2001:db8:1::/64", {path(2, "mag1", "2001:db8:a::2", 100)}))
+              .error() == CacheError::kPrefixInUse);
+    CHECK(bc.insert(session("b", "2001:db8:2::/64", {path(1, "mag1", "2001:db8:a::2", 100)}))
+              .error() == CacheError::kPathInUse);
+    CHECK(bc.insert(session("b", "2001:db8:2::/64", {})).error() == CacheError::kNoPaths);
+    CHECK(bc.insert(session("b", "2001:db8:2::/64",
+                            {path(3, "mag1", "2001:db8:a::2", 100),
+                             path(3, "mag2", "2001:db8:a::3", 100)}))
+              .error() == CacheError::kDuplicateBid);
+    CHECK(bc.update(session("zz", "2001:db8:2::/64", {path(3, "m", "2001:db8::1", 1)})).error() ==
+          CacheError::kNotFound);
+    CHECK(bc.size() == 1);
+    CHECK(bc.find_by_prefix(pfx("2001:db8:2::/64")) == nullptr);
+
+    BindingCache small(1);
+    REQUIRE(small.insert(session("a", "2001:db8:1::/64", {path(1, "m", "2001:db8::1", 1)})).ok());
+    CHECK(small.insert(session("b", "2001:db8:2::/64", {path(1, "n", "2001:db8::2", 1)})).error() ==
+          CacheError::kCapacity);
+}
+
+TEST_CASE("update re-indexes paths and prefixes; remove_path drops one path", "[cache]") {
+    BindingCache bc;
+    REQUIRE(
+        bc.insert(session("a", "2001:db8:1::/64", {path(1, "mag1", "2001:db8:a::1", 100)})).ok());
+    Session s = *bc.find("a");
+    s.paths.push_back(path(2, "mag1", "2001:db8:b::1", 100));
+    s.home_prefixes = {pfx("2001:db8:5::/64")};
+    REQUIRE(bc.update(s).ok());
+    CHECK(bc.find_by_path("mag1", 2) != nullptr);
+    CHECK(bc.find_by_prefix(pfx("2001:db8:1::/64")) == nullptr);
+    CHECK(bc.find_by_prefix(pfx("2001:db8:5::/64")) != nullptr);
+
+    auto last = bc.remove_path("a", 1);
+    REQUIRE(last.ok());
+    CHECK_FALSE(*last);
+    CHECK(bc.find_by_path("mag1", 1) == nullptr);
+    CHECK(bc.find_by_coa(coa("2001:db8:a::1")).empty());
+    CHECK(bc.find("a")->paths.size() == 1);
+    CHECK(bc.remove_path("a", 7).error() == CacheError::kNotFound);
+    last = bc.remove_path("a", 2);
+    REQUIRE(last.ok());
+    CHECK(*last);
+    CHECK(bc.size() == 0);
+}
+
+TEST_CASE("per-path and whole-session expiry from the timing wheel", "[cache][expiry]") {
+    BindingCache bc;
+    std::vector<std::string> events;
+    bc.add_observer([&](const CacheEvent& e) {
+        static const char* names[] = {"added", "updated", "removed", "expired"};
+        events.push_back(std::string(names[static_cast<int>(e.kind)]) + ":" + e.session->nai);
+    });
+    CHECK(bc.expire(0) == 0);
+    REQUIRE(
+        bc.insert(session("a", "2001:db8:1::/64",
+                          {path(1, "m", "2001:db8:a::1", 10), path(2, "m", "2001:db8:a::2", 20)}))
+            .ok());
+    REQUIRE(bc.insert(session("b", "2001:db8:2::/64", {path(3, "m", "2001:db8:a::3", 5000)})).ok());
+    CHECK(bc.expire(9) == 0);
+    CHECK(bc.find("a")->paths.size() == 2);
+    CHECK(bc.expire(10) == 1);  // path 1 of a
+    CHECK(bc.find("a")->paths.size() == 1);
+    CHECK(bc.find_by_path("m", 1) == nullptr);
+
+    // A refresh moves the expiry: the old wheel entry must not expire it.
+    Session a = *bc.find("a");
+    a.paths[0].expires_at = 40;
+    REQUIRE(bc.update(a).ok());
+    CHECK(bc.expire(25) == 0);
+    CHECK(bc.find("a") != nullptr);
+    CHECK(bc.expire(40) == 1);
+    CHECK(bc.find("a") == nullptr);
+    // b lives beyond one turn of the wheel (4096 s) and survives a long pause before it.
+    CHECK(bc.expire(4999) == 0);
+    CHECK(bc.find("b") != nullptr);
+    CHECK(bc.expire(5000) == 1);
+    CHECK(bc.size() == 0);
+    CHECK(events == std::vector<std::string>{"added:a", "added:b", "updated:a", "updated:a",
+                                             "expired:a", "expired:b"});
+}
+
+TEST_CASE("paging visits every session exactly once, also with removals between pages",
+          "[cache][paging]") {
+    BindingCache bc;
+    for (int i = 0; i < 1000; ++i) {
+        auto hnp = fmt::format("2001:db8:{:x}::/64", i + 1);
+        auto c = fmt::format("2001:db8:ffff::{:x}", i + 1);
+        REQUIRE(bc.insert(session("n" + std::to_string(i), hnp.c_str(),
+                                  {path(1, ("mag" + std::to_string(i)).c_str(), c.c_str(), 100)}))
+                    .ok());
+    }
+    std::set<std::string> seen;
+    std::size_t visits = 0;
+    std::uint64_t cursor = 0;
+    int pages = 0;
+    do {
+        cursor = bc.for_each_page(cursor, 64, [&](const Session& s) {
+            seen.insert(s.nai);
+            ++visits;
+        });
+        // Remove a session not yet visited: it must then never be seen.
+        if (pages == 2) {
+            REQUIRE(bc.remove("n999").ok());
+        }
+        ++pages;
+    } while (cursor != 0 && pages < 100);
+    CHECK(visits == 999);
+    CHECK(seen.size() == 999);
+    CHECK(seen.count("n999") == 0);
+    CHECK(pages == 16);
+}
+
+TEST_CASE("one million sessions fit, are found and expire", "[cache][scale]") {
+    BindingCache bc(1'000'000);
+    for (std::uint32_t i = 0; i < 1'000'000; ++i) {
+        Session s;
+        s.nai = fmt::format("cpe{}@hag.example", i);
+        Prefix p;
+        p.addr[0] = 0x20;
+        p.addr[1] = 0x01;
+        p.addr[2] = 0x0d;
+        p.addr[3] = 0xb8;
+        p.addr[4] = static_cast<std::uint8_t>(i >> 16);
+        p.addr[5] = static_cast<std::uint8_t>(i >> 8);
+        p.addr[6] = static_cast<std::uint8_t>(i);
+        p.length = 64;
+        s.home_prefixes.push_back(p);
+        Path pa;
+        pa.bid = 1;
+        pa.mag_id = "mag" + std::to_string(i % 1000);
+        pa.coa.addr = p.addr;
+        pa.coa.addr[15] = 1;
+        pa.bid = static_cast<std::uint16_t>(i / 1000 + 1);
+        pa.expires_at = 100 + (i % 50);
+        s.paths.push_back(pa);
+        REQUIRE(bc.insert(std::move(s)).ok());
+    }
+    CHECK(bc.size() == 1'000'000);
+    CHECK(bc.find("cpe123456@hag.example")->nai == "cpe123456@hag.example");
+    CHECK(bc.find_by_path("mag456", 124)->nai == "cpe123456@hag.example");
+    CHECK(bc.expire(99) == 0);
+    CHECK(bc.expire(124) == 1'000'000 / 50 * 25);
+    CHECK(bc.expire(200) == 1'000'000 / 50 * 25);
+    CHECK(bc.size() == 0);
+}

@@ -1,0 +1,95 @@
+#include <catch2/catch.hpp>
+
+#include "core/config.hpp"
+
+using namespace hag::control;
+
+namespace {
+std::string errors_of(std::string_view text) {
+    auto r = parse_control_config(text, "t.conf");
+    if (r.ok()) {
+        return "";
+    }
+    std::string out;
+    for (const auto& e : r.error()) {
+        out += e.str() + "\n";
+    }
+    return out;
+}
+}  // namespace
+
+TEST_CASE("a good configuration parses and gets defaults", "[config]") {
+    auto r = parse_control_config(R"(
+lma_addresses: "2001:db8::1"
+lma_addresses: "192.0.2.1"
+hnp_pools { name: "cpe" prefix: "2001:db8:100::/40" assign_length: 64 }
+default_profile { multipath: true max_paths: 4 }
+subscribers { nai: "cpe-0001@hag.example" profile { multipath: false } }
+mags { mag_id: "mag1@hag.example" source_addresses: "2001:db8:a::1" allowed_nai: "cpe-*" }
+)",
+                                  "t.conf");
+    REQUIRE(r.ok());
+    CHECK(r->limits().max_sessions() == 1'000'000);
+    CHECK(r->management_socket() == "/run/hag/control.sock");
+    CHECK(r->heartbeat_interval_seconds() == 30);
+    CHECK(r->log().level() == "info");
+    auto p = effective_profile(*r, "cpe-0001@hag.example");
+    CHECK_FALSE(p.multipath());
+    CHECK(p.max_paths() == 4);
+    CHECK(p.hnp_pool() == "cpe");
+    CHECK(p.max_lifetime_seconds() == 3600);
+    CHECK(effective_profile(*r, "other").multipath());
+}
+
+TEST_CASE("syntax errors and unknown fields name file:line:column", "[config]") {
+    auto e = errors_of("lma_addresses: \"2001:db8::1\"\n\nbogus_field: 3\n");
+    CHECK(e.find("t.conf:3:") != std::string::npos);
+    CHECK(e.find("bogus_field") != std::string::npos);
+    e = errors_of("hnp_pools { name: \"x\" prefix: \"2001:db8::/40\" assign_length: 64\n");
+    CHECK(e.find("t.conf:2:") != std::string::npos);
+}
+
+TEST_CASE("semantic errors name the line of the offending field", "[config]") {
+    auto e = errors_of(R"(lma_addresses: "2001:db8::1"
+hnp_pools {
+  name: "a"
+  prefix: "2001:db8:100::/40x"
+  assign_length: 64
+}
+)");
+    CHECK(e.find("t.conf:4:3: hnp_pools.prefix:") != std::string::npos);
+
+    e = errors_of(R"(lma_addresses: "2001:db8::1"
+hnp_pools { name: "a" prefix: "2001:db8:100::/40" assign_length: 80 }
+hnp_pools { name: "b" prefix: "2001:db8:100::/48" assign_length: 64 }
+lma_addresses: "not-an-address"
+default_profile { max_paths: 0 hnp_pool: "zzz" }
+log { level: "loud" }
+)");
+    CHECK(e.find("t.conf:2:") != std::string::npos);
+    CHECK(e.find("assign_length: 80") != std::string::npos);
+    CHECK(e.find("t.conf:3:") != std::string::npos);
+    CHECK(e.find("overlaps pool 'a'") != std::string::npos);
+    CHECK(e.find("t.conf:4:") != std::string::npos);
+    CHECK(e.find("not-an-address") != std::string::npos);
+    CHECK(e.find("max_paths: 0") != std::string::npos);
+    CHECK(e.find("no pool named 'zzz'") != std::string::npos);
+    CHECK(e.find("log.level: 'loud'") != std::string::npos);
+
+    CHECK(errors_of("").find("lma_addresses: at least one") != std::string::npos);
+    CHECK(errors_of("lma_addresses: \"2001:db8::1\"\nallow_unknown_subscribers: true\n")
+              .find("needs at least one hnp_pools") != std::string::npos);
+}
+
+TEST_CASE("address and prefix text forms are strict", "[config]") {
+    CHECK(parse_prefix("2001:db8::/32").ok());
+    CHECK_FALSE(parse_prefix("2001:db8::1/32").ok());  // host bits
+    CHECK_FALSE(parse_prefix("2001:db8::/129").ok());
+    CHECK_FALSE(parse_prefix("2001:db8::/").ok());
+    CHECK_FALSE(parse_prefix("2001:db8::").ok());
+    CHECK_FALSE(parse_prefix("192.0.2.0/24").ok());
+    CHECK(parse_address("192.0.2.1")->is_ipv4());
+    CHECK_FALSE(parse_address("2001:db8::1")->is_ipv4());
+    CHECK_FALSE(parse_address("2001:db8::1 ").ok());
+    CHECK_FALSE(parse_address("").ok());
+}

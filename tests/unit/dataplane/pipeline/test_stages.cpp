@@ -1,0 +1,493 @@
+#include <fmt/format.h>
+#include <catch2/catch.hpp>
+
+#include <unistd.h>
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
+#include <random>
+
+#include "../eal_fixture.hpp"
+#include "hag/net/checksum.hpp"
+#include "pipeline/downlink_encap.hpp"
+#include "pipeline/uplink_decap.hpp"
+
+using namespace hag::dp;
+using Bytes = std::vector<std::uint8_t>;
+
+namespace {
+
+const MacAddr kGwAccessMac{0x02, 0, 0, 0, 0, 0x01};
+const MacAddr kCpeMac{0x02, 0, 0, 0, 0, 0x02};
+const MacAddr kGwCoreMac{0x02, 0, 0, 0, 0, 0x03};
+const MacAddr kRouterMac{0x02, 0, 0, 0, 0, 0x04};
+
+std::array<std::uint8_t, 16> a6(std::uint16_t g2, std::uint16_t g3, std::uint16_t last) {
+    return {0x20,
+            0x01,
+            0x0d,
+            0xb8,
+            static_cast<std::uint8_t>(g2 >> 8),
+            static_cast<std::uint8_t>(g2),
+            static_cast<std::uint8_t>(g3 >> 8),
+            static_cast<std::uint8_t>(g3),
+            0,
+            0,
+            0,
+            0,
+            0,
+            0,
+            static_cast<std::uint8_t>(last >> 8),
+            static_cast<std::uint8_t>(last)};
+}
+
+void put16(Bytes& b, std::uint16_t v) {
+    b.push_back(static_cast<std::uint8_t>(v >> 8));
+    b.push_back(static_cast<std::uint8_t>(v));
+}
+void put32(Bytes& b, std::uint32_t v) {
+    put16(b, static_cast<std::uint16_t>(v >> 16));
+    put16(b, static_cast<std::uint16_t>(v));
+}
+std::uint16_t get16(const Bytes& b, std::size_t o) {
+    return static_cast<std::uint16_t>(b[o] << 8 | b[o + 1]);
+}
+std::uint32_t get32(const Bytes& b, std::size_t o) {
+    return std::uint32_t{get16(b, o)} << 16 | get16(b, o + 2);
+}
+void append(Bytes& b, const Bytes& x) {
+    b.insert(b.end(), x.begin(), x.end());
+}
+
+Bytes eth(const MacAddr& dst, const MacAddr& src, std::uint16_t type) {
+    Bytes b(dst.begin(), dst.end());
+    b.insert(b.end(), src.begin(), src.end());
+    put16(b, type);
+    return b;
+}
+
+// IPv6 + UDP with `payload` bytes; traffic class `tc`, hop limit `hl`.
+Bytes ipv6_udp(const std::array<std::uint8_t, 16>& src, const std::array<std::uint8_t, 16>& dst,
+               std::size_t payload, std::uint8_t tc = 0, std::uint8_t hl = 64) {
+    Bytes b;
+    put32(b, 6u << 28 | std::uint32_t{tc} << 20);
+    put16(b, static_cast<std::uint16_t>(8 + payload));
+    b.push_back(17);
+    b.push_back(hl);
+    b.insert(b.end(), src.begin(), src.end());
+    b.insert(b.end(), dst.begin(), dst.end());
+    put16(b, 4000);
+    put16(b, 5000);
+    put16(b, static_cast<std::uint16_t>(8 + payload));
+    put16(b, 0);
+    for (std::size_t i = 0; i < payload; ++i)
+        b.push_back(static_cast<std::uint8_t>(i));
+    return b;
+}
+
+Bytes ipv4_udp(std::array<std::uint8_t, 4> src, std::array<std::uint8_t, 4> dst,
+               std::size_t payload, std::uint8_t tos = 0, std::uint8_t ttl = 64) {
+    Bytes b{0x45, tos};
+    put16(b, static_cast<std::uint16_t>(28 + payload));
+    put16(b, 0x1234);
+    put16(b, 0);
+    b.push_back(ttl);
+    b.push_back(17);
+    put16(b, 0);
+    b.insert(b.end(), src.begin(), src.end());
+    b.insert(b.end(), dst.begin(), dst.end());
+    const auto c = hag::net::internet_checksum(std::span(b.data(), 20));
+    b[10] = static_cast<std::uint8_t>(c >> 8);
+    b[11] = static_cast<std::uint8_t>(c);
+    put16(b, 4000);
+    put16(b, 5000);
+    put16(b, static_cast<std::uint16_t>(8 + payload));
+    put16(b, 0);
+    for (std::size_t i = 0; i < payload; ++i)
+        b.push_back(static_cast<std::uint8_t>(i));
+    return b;
+}
+
+struct Fixture {
+    std::unique_ptr<Rcu> rcu;
+    std::unique_ptr<SessionTable> t;
+    DownlinkCtx dl;
+    UplinkCtx ul;
+    Fixture() {
+        test::ensure_eal();
+        static int n = 0;
+        rcu = std::move(Rcu::create(2).value());
+        t = std::move(SessionTable::create("st" + std::to_string(n++), 64, *rcu).value());
+        dl.sessions = dl.sessions_rw = t.get();
+        ul.sessions = ul.sessions_rw = t.get();
+        ul.core_port = 1;
+        ul.core_src_mac = kGwCoreMac;
+        ul.core_next_hop_mac = kRouterMac;
+
+        // Session 5: HNP 2001:db8:1::/64 and 192.0.2.0/28; an IPv6 path (DSL) and an IPv4 one
+        // (LTE).
+        SessionConfig c;
+        c.uplink_key = 0xabcd0001;
+        c.n_paths = 2;
+        auto& p6 = c.paths[0];
+        p6.bid = 1;
+        p6.downlink_key = 0x11111111;
+        p6.local = IpAddr::v6(a6(0xff, 0, 1));
+        p6.coa = IpAddr::v6(a6(0xaaaa, 0, 1));
+        p6.port = 0;
+        p6.src_mac = kGwAccessMac;
+        p6.next_hop_mac = kCpeMac;
+        auto& p4 = c.paths[1];
+        p4.bid = 2;
+        p4.downlink_key = 0x22222222;
+        p4.local = IpAddr::v4(198, 51, 100, 1);
+        p4.coa = IpAddr::v4(198, 51, 100, 7);
+        p4.port = 2;
+        p4.src_mac = kGwAccessMac;
+        p4.next_hop_mac = kCpeMac;
+        c.n_prefixes = 2;
+        c.prefixes[0] = {IpAddr::v6(a6(1, 0, 0)), 64};
+        c.prefixes[1] = {IpAddr::v4(192, 0, 2, 0), 28};
+        REQUIRE(t->upsert(5, c).ok());
+    }
+    ~Fixture() { rcu->synchronize(); }
+    void set_live(unsigned path, bool live) {
+        SessionConfig c = *t->config(5);
+        c.paths[path].live = live;
+        REQUIRE(t->upsert(5, c).ok());
+    }
+    // Runs one packet through a stage; returns the output bytes or empty when dropped.
+    template <typename Stage, typename Ctx>
+    Bytes run(Stage stage, Ctx& ctx, const Bytes& in) {
+        rte_mbuf* m = test::mbuf_from(in);
+        REQUIRE(m != nullptr);
+        rte_mbuf* burst[1] = {m};
+        if (stage(ctx, burst, 1) == 0) {
+            return {};
+        }
+        Bytes out = test::bytes_of(burst[0]);
+        last_port = burst[0]->port;
+        rte_pktmbuf_free(burst[0]);
+        return out;
+    }
+    Bytes down(const Bytes& in) { return run(downlink_encap, dl, in); }
+    Bytes up(const Bytes& in) {
+        return run(
+            [](UplinkCtx& c, rte_mbuf** p, uint16_t n) { return uplink_decap(c, p, n, seqs); }, ul,
+            in);
+    }
+    std::uint64_t drops(DownlinkDrop d) const { return dl.drops[static_cast<std::size_t>(d)]; }
+    std::uint64_t drops(UplinkDrop d) const { return ul.drops[static_cast<std::size_t>(d)]; }
+    std::uint16_t last_port = 0xffff;
+    static inline std::uint64_t seqs[1] = {0};
+};
+
+Bytes down_frame_v6(std::uint8_t tc = 0, std::uint8_t hl = 64, std::size_t payload = 32) {
+    Bytes f = eth(kGwCoreMac, kRouterMac, 0x86DD);
+    append(f, ipv6_udp(a6(0x9999, 0, 1), a6(1, 0, 0x42), payload, tc, hl));
+    return f;
+}
+
+// An uplink frame: outer IPv6 from the DSL CoA, GRE with `flags`/key/seq, inner IPv6 from the HNP.
+Bytes up_frame_v6(std::uint16_t flags, std::uint32_t key, std::uint32_t seq,
+                  const std::array<std::uint8_t, 16>& outer_src, const Bytes& inner) {
+    Bytes gre;
+    put16(gre, flags);
+    put16(gre, (!inner.empty() && (inner[0] >> 4) == 4) ? 0x0800 : 0x86DD);
+    if (flags & 0x8000)
+        put32(gre, 0);
+    if (flags & 0x2000)
+        put32(gre, key);
+    if (flags & 0x1000)
+        put32(gre, seq);
+    append(gre, inner);
+    if (flags & 0x8000) {
+        const auto c = hag::net::internet_checksum(gre);
+        gre[4] = static_cast<std::uint8_t>(c >> 8);
+        gre[5] = static_cast<std::uint8_t>(c);
+    }
+    Bytes f = eth(kGwAccessMac, kCpeMac, 0x86DD);
+    Bytes ip;
+    put32(ip, 6u << 28);
+    put16(ip, static_cast<std::uint16_t>(gre.size()));
+    ip.push_back(47);
+    ip.push_back(64);
+    ip.insert(ip.end(), outer_src.begin(), outer_src.end());
+    auto dst = a6(0xff, 0, 1);
+    ip.insert(ip.end(), dst.begin(), dst.end());
+    append(f, ip);
+    append(f, gre);
+    return f;
+}
+
+}  // namespace
+
+TEST_CASE("downlink: IPv6 inner over the IPv6 path, byte for byte", "[downlink]") {
+    Fixture fx;
+    const Bytes in = down_frame_v6(0xb8 /* DSCP 46 */, 64);
+    const Bytes out = fx.down(in);
+    REQUIRE(out.size() == 14 + 40 + 12 + (in.size() - 14));
+    // Ethernet toward the CPE.
+    CHECK(Bytes(out.begin(), out.begin() + 6) == Bytes(kCpeMac.begin(), kCpeMac.end()));
+    CHECK(Bytes(out.begin() + 6, out.begin() + 12) ==
+          Bytes(kGwAccessMac.begin(), kGwAccessMac.end()));
+    CHECK(get16(out, 12) == 0x86DD);
+    // Outer IPv6: version 6, DSCP 46 copied, payload = GRE + inner, next header 47, hop limit 64.
+    CHECK(get32(out, 14) == (6u << 28 | 46u << 22));
+    CHECK(get16(out, 18) == 12 + in.size() - 14);
+    CHECK(out[20] == 47);
+    CHECK(out[21] == 64);
+    auto src = a6(0xff, 0, 1), dst = a6(0xaaaa, 0, 1);
+    CHECK(Bytes(out.begin() + 22, out.begin() + 38) == Bytes(src.begin(), src.end()));
+    CHECK(Bytes(out.begin() + 38, out.begin() + 54) == Bytes(dst.begin(), dst.end()));
+    // GRE: K and S, IPv6 payload, downlink key, sequence 0 then 1.
+    CHECK(get16(out, 54) == 0x3000);
+    CHECK(get16(out, 56) == 0x86DD);
+    CHECK(get32(out, 58) == 0x11111111);
+    CHECK(get32(out, 62) == 0);
+    // Inner packet unchanged except the hop limit.
+    Bytes inner(in.begin() + 14, in.end());
+    inner[7] = 63;
+    CHECK(Bytes(out.begin() + 66, out.end()) == inner);
+    CHECK(fx.last_port == 0);
+    CHECK(get32(fx.down(in), 62) == 1);
+    CHECK(fx.t->state(5).downlink_packets.load() == 2);
+    CHECK(fx.t->state(5).path_downlink_packets[0].load() == 2);
+}
+
+TEST_CASE("downlink: IPv4 inner over the IPv4 path when the IPv6 path is down", "[downlink]") {
+    Fixture fx;
+    fx.set_live(0, false);
+    Bytes in = eth(kGwCoreMac, kRouterMac, 0x0800);
+    append(in, ipv4_udp({203, 0, 113, 5}, {192, 0, 2, 3}, 20, 0x28 /* DSCP 10 */, 9));
+    in.resize(in.size() + 6, 0);  // Ethernet padding must not be tunnelled
+    const Bytes out = fx.down(in);
+    REQUIRE(out.size() == 14 + 20 + 12 + 48);
+    CHECK(get16(out, 12) == 0x0800);
+    const Bytes outer(out.begin() + 14, out.begin() + 34);
+    CHECK(outer[0] == 0x45);
+    CHECK(outer[1] == 0x28);
+    CHECK(get16(outer, 2) == 20 + 12 + 48);
+    CHECK(get16(outer, 6) == 0x4000);
+    CHECK(outer[9] == 47);
+    CHECK(hag::net::internet_checksum(outer) == 0);  // valid header checksum
+    CHECK(Bytes(outer.begin() + 12, outer.begin() + 20) == Bytes{198, 51, 100, 1, 198, 51, 100, 7});
+    CHECK(get16(out, 34) == 0x3000);
+    CHECK(get16(out, 36) == 0x0800);
+    CHECK(get32(out, 38) == 0x22222222);
+    const Bytes inner(out.begin() + 46, out.end());
+    CHECK(inner[8] == 8);                                                  // TTL decremented
+    CHECK(hag::net::internet_checksum(std::span(inner.data(), 20)) == 0);  // still valid
+    CHECK(fx.last_port == 2);
+}
+
+TEST_CASE("downlink drops count each reason", "[downlink][drops]") {
+    Fixture fx;
+    CHECK(fx.down(down_frame_v6(0, 1)).empty());
+    CHECK(fx.drops(DownlinkDrop::kTtlExpired) == 1);
+
+    Bytes other = eth(kGwCoreMac, kRouterMac, 0x86DD);
+    append(other, ipv6_udp(a6(0x9999, 0, 1), a6(2, 0, 1), 10));
+    CHECK(fx.down(other).empty());
+    CHECK(fx.drops(DownlinkDrop::kNoSubscriber) == 1);
+
+    Bytes arp = eth(kGwCoreMac, kRouterMac, 0x0806);
+    arp.resize(60, 0);
+    CHECK(fx.down(arp).empty());
+    CHECK(fx.drops(DownlinkDrop::kNotIp) == 1);
+
+    Bytes trunc = down_frame_v6();
+    trunc.resize(14 + 30);
+    CHECK(fx.down(trunc).empty());
+    Bytes lying = down_frame_v6();
+    lying[14 + 4] = 0x7f;  // payload length past the frame
+    CHECK(fx.down(lying).empty());
+    CHECK(fx.down(Bytes{1, 2, 3}).empty());
+    CHECK(fx.drops(DownlinkDrop::kMalformed) == 3);
+
+    fx.dl.access_mtu = 100;
+    CHECK(fx.down(down_frame_v6(0, 64, 40)).empty());
+    CHECK(fx.drops(DownlinkDrop::kTooBig) == 1);
+    fx.dl.access_mtu = 1500;
+
+    Bytes qinq = down_frame_v6();
+    qinq.insert(qinq.begin() + 12, {0x81, 0x00, 0x00, 0x0a});
+    qinq.insert(qinq.begin() + 12, {0x88, 0xa8, 0x00, 0x14});
+    CHECK_FALSE(fx.down(qinq).empty());  // two tags are fine
+    Bytes three = qinq;
+    three.insert(three.begin() + 12, {0x81, 0x00, 0x00, 0x0b});
+    CHECK(fx.down(three).empty());
+    CHECK(fx.drops(DownlinkDrop::kNotIp) == 2);
+
+    fx.set_live(0, false);
+    fx.set_live(1, false);
+    CHECK(fx.down(down_frame_v6()).empty());
+    CHECK(fx.drops(DownlinkDrop::kNoLivePath) == 1);
+
+    SessionConfig c = *fx.t->config(5);
+    c.paths[0].live = true;
+    c.paths[0].next_hop_mac = {};
+    REQUIRE(fx.t->upsert(5, c).ok());
+    CHECK(fx.down(down_frame_v6()).empty());
+    CHECK(fx.drops(DownlinkDrop::kNextHopUnresolved) == 1);
+    CHECK(fx.dl.encapsulated == 1);
+}
+
+TEST_CASE("uplink: GRE with key and sequence is decapsulated toward the core", "[uplink]") {
+    Fixture fx;
+    const Bytes inner = ipv6_udp(a6(1, 0, 0x42), a6(0x9999, 0, 1), 16);
+    const Bytes out = fx.up(up_frame_v6(0x3000, 0xabcd0001, 77, a6(0xaaaa, 0, 1), inner));
+    REQUIRE(out.size() == 14 + inner.size());
+    CHECK(Bytes(out.begin(), out.begin() + 6) == Bytes(kRouterMac.begin(), kRouterMac.end()));
+    CHECK(Bytes(out.begin() + 6, out.begin() + 12) == Bytes(kGwCoreMac.begin(), kGwCoreMac.end()));
+    CHECK(get16(out, 12) == 0x86DD);
+    CHECK(Bytes(out.begin() + 14, out.end()) == inner);
+    CHECK(fx.seqs[0] == 77);
+    CHECK(fx.last_port == 1);
+    CHECK(fx.t->state(5).uplink_packets.load() == 1);
+    CHECK(fx.t->state(5).path_uplink_packets[0].load() == 1);
+
+    // Without a sequence number, and with a correct GRE checksum.
+    CHECK_FALSE(fx.up(up_frame_v6(0x2000, 0xabcd0001, 0, a6(0xaaaa, 0, 1), inner)).empty());
+    CHECK(fx.seqs[0] == UINT64_MAX);
+    CHECK_FALSE(fx.up(up_frame_v6(0xb000, 0xabcd0001, 5, a6(0xaaaa, 0, 1), inner)).empty());
+    // Keyless GRE: the session is found by the outer source.
+    CHECK_FALSE(fx.up(up_frame_v6(0x0000, 0, 0, a6(0xaaaa, 0, 1), inner)).empty());
+    CHECK(fx.ul.decapsulated == 4);
+}
+
+TEST_CASE("uplink anti-spoofing and GRE validation drop with their reason", "[uplink][drops]") {
+    Fixture fx;
+    const Bytes inner = ipv6_udp(a6(1, 0, 0x42), a6(0x9999, 0, 1), 16);
+    const auto coa = a6(0xaaaa, 0, 1);
+    CHECK(fx.up(up_frame_v6(0x3000, 0xdead, 1, coa, inner)).empty());
+    CHECK(fx.drops(UplinkDrop::kUnknownKey) == 1);
+    CHECK(fx.up(up_frame_v6(0x3000, 0xabcd0001, 1, a6(0xaaaa, 0, 9), inner)).empty());
+    CHECK(fx.drops(UplinkDrop::kSpoofedOuter) == 1);
+    const Bytes foreign = ipv6_udp(a6(2, 0, 0x42), a6(0x9999, 0, 1), 16);
+    CHECK(fx.up(up_frame_v6(0x3000, 0xabcd0001, 1, coa, foreign)).empty());
+    CHECK(fx.drops(UplinkDrop::kSpoofedInner) == 1);
+    CHECK(fx.up(up_frame_v6(0x0000, 0, 0, a6(0xaaaa, 0, 9), inner)).empty());
+    CHECK(fx.drops(UplinkDrop::kUnknownTunnel) == 1);
+
+    Bytes bad_version = up_frame_v6(0x3001, 0xabcd0001, 1, coa, inner);
+    CHECK(fx.up(bad_version).empty());
+    Bytes routing = up_frame_v6(0x7000, 0xabcd0001, 1, coa, inner);
+    CHECK(fx.up(routing).empty());
+    CHECK(fx.drops(UplinkDrop::kGreMalformed) == 2);
+    // Bits 6-12 are ignored on receipt (RFC 2784 §2.5.1).
+    CHECK_FALSE(fx.up(up_frame_v6(0x3000 | 0x0080, 0xabcd0001, 1, coa, inner)).empty());
+
+    Bytes bad_sum = up_frame_v6(0xb000, 0xabcd0001, 1, coa, inner);
+    bad_sum.back() ^= 0xff;
+    CHECK(fx.up(bad_sum).empty());
+    CHECK(fx.drops(UplinkDrop::kGreChecksum) == 1);
+
+    Bytes eth_payload = up_frame_v6(0x3000, 0xabcd0001, 1, coa, inner);
+    eth_payload[14 + 40 + 2] = 0x65;  // GRE protocol 0x6558 (transparent Ethernet bridging)
+    eth_payload[14 + 40 + 3] = 0x58;
+    CHECK(fx.up(eth_payload).empty());
+    CHECK(fx.drops(UplinkDrop::kGreProtocol) == 1);
+
+    Bytes short_gre = up_frame_v6(0x3000, 0xabcd0001, 1, coa, Bytes{});
+    short_gre.resize(14 + 40 + 6);
+    short_gre[14 + 4] = 0;
+    short_gre[14 + 5] = 6;  // payload length 6: GRE with K and S needs 12
+    CHECK(fx.up(short_gre).empty());
+    CHECK(fx.drops(UplinkDrop::kGreMalformed) == 3);
+
+    Bytes bad_inner = inner;
+    bad_inner[4] = 0x7f;  // inner payload length past the end
+    CHECK(fx.up(up_frame_v6(0x3000, 0xabcd0001, 1, coa, bad_inner)).empty());
+    CHECK(fx.drops(UplinkDrop::kInnerMalformed) == 1);
+
+    Bytes udp = down_frame_v6();
+    CHECK(fx.up(udp).empty());
+    CHECK(fx.drops(UplinkDrop::kNotGre) == 1);
+    CHECK(fx.ul.decapsulated == 1);
+}
+
+TEST_CASE("random and truncated frames never crash and every packet is accounted", "[robust]") {
+    Fixture fx;
+    std::mt19937 rng(12345);
+    const Bytes good_up = up_frame_v6(0x3000, 0xabcd0001, 1, a6(0xaaaa, 0, 1),
+                                      ipv6_udp(a6(1, 0, 0x42), a6(0x9999, 0, 1), 16));
+    const Bytes good_down = down_frame_v6();
+    std::uint64_t kept_dl = 0, kept_ul = 0, total = 0;
+    for (int round = 0; round < 3125; ++round) {  // 3125 bursts of 32 = 100k packets
+        rte_mbuf* burst[32];
+        rte_mbuf* burst2[32];
+        for (int i = 0; i < 32; ++i) {
+            const Bytes& base = (i % 2) ? good_up : good_down;
+            Bytes b(base.begin(), base.begin() + static_cast<long>(rng() % (base.size() + 1)));
+            for (int k = 0, flips = static_cast<int>(rng() % 4); k < flips && !b.empty(); ++k) {
+                b[rng() % b.size()] = static_cast<std::uint8_t>(rng());
+            }
+            burst[i] = test::mbuf_from(b);
+            burst2[i] = test::mbuf_from(b);
+            REQUIRE(burst[i] != nullptr);
+            REQUIRE(burst2[i] != nullptr);
+        }
+        const auto k1 = downlink_encap(fx.dl, burst, 32);
+        const auto k2 = uplink_decap(fx.ul, burst2, 32);
+        kept_dl += k1;
+        kept_ul += k2;
+        total += 32;
+        rte_pktmbuf_free_bulk(burst, k1);
+        rte_pktmbuf_free_bulk(burst2, k2);
+    }
+    std::uint64_t dl_drops = 0, ul_drops = 0;
+    for (auto d : fx.dl.drops)
+        dl_drops += d;
+    for (auto d : fx.ul.drops)
+        ul_drops += d;
+    CHECK(kept_dl + dl_drops == total);
+    CHECK(kept_ul + ul_drops == total);
+    CHECK(kept_dl > 0);
+    CHECK(kept_ul > 0);
+    CHECK(rte_mempool_in_use_count(test::pool()) == 0);  // nothing leaked
+}
+
+TEST_CASE("scapy, an independent decoder, reads our GRE encapsulation", "[downlink][scapy]") {
+    Fixture fx;
+    const Bytes out = fx.down(down_frame_v6(0, 64, 24));
+    const Bytes out2 = fx.down(down_frame_v6(0, 64, 24));
+    REQUIRE(!out.empty());
+    char path[] = "/tmp/hag-gre-XXXXXX";
+    const int fd = mkstemp(path);
+    REQUIRE(fd >= 0);
+    close(fd);
+    {
+        std::ofstream f(path);
+        for (const Bytes* b : {&out, &out2}) {
+            for (auto c : *b)
+                f << fmt::format("{:02x}", c);
+            f << "\n";
+        }
+    }
+    const std::string script = R"PY(
+import sys
+from scapy.all import Ether, IPv6, GRE, UDP
+lines = open(sys.argv[1]).read().split()
+for i, line in enumerate(lines):
+    p = Ether(bytes.fromhex(line))
+    assert p[IPv6].nh == 47, p[IPv6].nh
+    assert p[IPv6].src == "2001:db8:ff::1", p[IPv6].src
+    assert p[IPv6].dst == "2001:db8:aaaa::1", p[IPv6].dst
+    g = p[GRE]
+    assert g.key_present == 1 and g.seqnum_present == 1 and g.chksum_present == 0
+    assert g.key == 0x11111111, hex(g.key)
+    assert g.seqence_number == i, g.seqence_number
+    inner = g.payload
+    assert inner.src == "2001:db8:9999::1" and inner.dst == "2001:db8:1::42", inner.summary()
+    assert inner.hlim == 63
+    assert inner[UDP].dport == 5000
+print("scapy: ok")
+)PY";
+    const std::string spath = std::string(path) + ".py";
+    std::ofstream(spath) << script;
+    const int rc = std::system(("/usr/bin/python3 " + spath + " " + path).c_str());
+    std::remove(path);
+    std::remove(spath.c_str());
+    CHECK(rc == 0);
+}

@@ -1,0 +1,72 @@
+#include <catch2/catch.hpp>
+
+#include "runtime/config.hpp"
+#include "runtime/text.hpp"
+
+using namespace hag::dp;
+
+namespace {
+std::string errors_of(std::string_view text) {
+    auto r = parse_dataplane_config(text, "dp.conf");
+    if (r.ok())
+        return "";
+    std::string out;
+    for (const auto& e : r.error())
+        out += e.str() + "\n";
+    return out;
+}
+constexpr const char* kPorts = R"(
+ports { name: "core" device: "net_af_packet0,iface=core0" role: CORE next_hop_mac: "02:00:00:00:00:01" }
+ports { name: "access" device: "0000:3b:00.0" role: ACCESS }
+)";
+}  // namespace
+
+TEST_CASE("a good data-plane configuration parses and gets defaults", "[config]") {
+    auto r = parse_dataplane_config(std::string(kPorts) + R"(
+sessions { id: 1 uplink_key: 7 prefixes: "2001:db8:1::/64" prefixes: "192.0.2.0/28"
+  paths { bid: 1 local: "2001:db8:ff::1" care_of: "2001:db8:aaaa::1" downlink_key: 9
+          port: "access" next_hop_mac: "02:00:00:00:00:02" } }
+)",
+                                    "dp.conf");
+    REQUIRE(r.ok());
+    CHECK(r->mbufs() == 16383);
+    CHECK(r->max_sessions() == 1'000'000);
+    CHECK(r->access_mtu() == 1500);
+}
+
+TEST_CASE("data-plane configuration errors name file:line", "[config]") {
+    CHECK(errors_of("ports { name: \"a\"\n  colour: 3 }\n").find("dp.conf:2:") !=
+          std::string::npos);
+    auto e = errors_of(std::string(kPorts) + R"(access_mtu: 100
+sessions { id: 1
+  prefixes: "2001:db8:1::1/64"
+  paths { bid: 1 local: "192.0.2.1" care_of: "2001:db8:aaaa::1" port: "nope" next_hop_mac: "zz" }
+}
+)");
+    CHECK(e.find("dp.conf:4:1: access_mtu: 100") != std::string::npos);
+    CHECK(e.find("dp.conf:6:3: sessions.prefixes: '2001:db8:1::1/64' has bits set") !=
+          std::string::npos);
+    CHECK(e.find("differ in address family") != std::string::npos);
+    CHECK(e.find("no port named 'nope'") != std::string::npos);
+    CHECK(e.find("next_hop_mac: 'zz'") != std::string::npos);
+    CHECK(errors_of("").find("at least one ACCESS and one CORE") != std::string::npos);
+    CHECK(errors_of(R"(ports { name: "c" device: "x" role: CORE })").find("needs next_hop_mac") !=
+          std::string::npos);
+    CHECK(errors_of(std::string(kPorts) +
+                    R"(ports { name: "core" device: "y" role: ACCESS rx_ring: 100 })")
+              .find("power of two") != std::string::npos);
+}
+
+TEST_CASE("address, prefix and MAC text forms are strict", "[config]") {
+    CHECK(parse_ip("192.0.2.1")->family == Family::kIpv4);
+    CHECK(parse_ip("2001:db8::1")->family == Family::kIpv6);
+    CHECK_FALSE(parse_ip("192.0.2.256").ok());
+    CHECK(parse_ip_prefix("192.0.2.0/24")->length == 24);
+    CHECK_FALSE(parse_ip_prefix("192.0.2.0/33").ok());
+    CHECK_FALSE(parse_ip_prefix("192.0.2.1/24").ok());
+    CHECK_FALSE(parse_ip_prefix("2001:db8::/").ok());
+    CHECK(to_string(*parse_mac("02:ab:00:00:00:ff")) == "02:ab:00:00:00:ff");
+    CHECK_FALSE(parse_mac("02:ab:00:00:00").ok());
+    CHECK_FALSE(parse_mac("02-ab-00-00-00-ff").ok());
+    CHECK_FALSE(parse_mac("02:ab:00:00:00:fg").ok());
+}

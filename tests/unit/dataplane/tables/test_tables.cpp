@@ -1,0 +1,221 @@
+#include <catch2/catch.hpp>
+
+#include <atomic>
+#include <thread>
+
+#include "../eal_fixture.hpp"
+#include "tables/session_table.hpp"
+
+using namespace hag::dp;
+
+namespace {
+
+std::array<std::uint8_t, 16> v6(std::uint16_t a, std::uint16_t b, std::uint16_t c, std::uint16_t d,
+                                std::uint16_t last = 0) {
+    return {static_cast<std::uint8_t>(a >> 8),
+            static_cast<std::uint8_t>(a),
+            static_cast<std::uint8_t>(b >> 8),
+            static_cast<std::uint8_t>(b),
+            static_cast<std::uint8_t>(c >> 8),
+            static_cast<std::uint8_t>(c),
+            static_cast<std::uint8_t>(d >> 8),
+            static_cast<std::uint8_t>(d),
+            0,
+            0,
+            0,
+            0,
+            0,
+            0,
+            static_cast<std::uint8_t>(last >> 8),
+            static_cast<std::uint8_t>(last)};
+}
+
+SessionConfig one_path(std::uint32_t key, std::uint16_t subnet, std::uint16_t coa_last) {
+    SessionConfig c;
+    c.uplink_key = key;
+    c.n_paths = 1;
+    c.paths[0].bid = 1;
+    c.paths[0].local = IpAddr::v6(v6(0x2001, 0xdb8, 0xff, 0, 1));
+    c.paths[0].coa = IpAddr::v6(v6(0x2001, 0xdb8, 0xaaaa, 0, coa_last));
+    c.paths[0].downlink_key = key + 1;
+    c.n_prefixes = 1;
+    c.prefixes[0] = {IpAddr::v6(v6(0x2001, 0xdb8, subnet, 0)), 64};
+    return c;
+}
+
+struct Env {
+    std::unique_ptr<Rcu> rcu;
+    std::unique_ptr<SessionTable> t;
+    explicit Env(const char* name, std::uint32_t cap = 1024) {
+        test::ensure_eal();
+        rcu = std::move(Rcu::create(4).value());
+        t = std::move(SessionTable::create(name, cap, *rcu).value());
+    }
+};
+
+}  // namespace
+
+TEST_CASE("sessions are found by destination, key and care-of address", "[tables]") {
+    Env env("t_basic");
+    auto& t = *env.t;
+    REQUIRE(t.upsert(7, one_path(100, 1, 1)).ok());
+    SessionTable::SessionId id = 0;
+    CHECK(t.lookup_destination(IpAddr::v6(v6(0x2001, 0xdb8, 1, 0, 0x42)), id));
+    CHECK(id == 7);
+    CHECK_FALSE(t.lookup_destination(IpAddr::v6(v6(0x2001, 0xdb8, 2, 0, 0x42)), id));
+    CHECK(t.lookup_uplink_key(100, id));
+    CHECK(id == 7);
+    CHECK_FALSE(t.lookup_uplink_key(101, id));
+    CHECK_FALSE(t.lookup_uplink_key(0, id));
+    CHECK(t.lookup_care_of(IpAddr::v6(v6(0x2001, 0xdb8, 0xaaaa, 0, 1)), id));
+    REQUIRE(t.config(7) != nullptr);
+    CHECK(t.config(7)->paths[0].downlink_key == 101);
+
+    // Update: new prefix and key; the old ones stop matching.
+    auto c = one_path(200, 3, 1);
+    REQUIRE(t.upsert(7, c).ok());
+    CHECK_FALSE(t.lookup_uplink_key(100, id));
+    CHECK(t.lookup_uplink_key(200, id));
+    CHECK_FALSE(t.lookup_destination(IpAddr::v6(v6(0x2001, 0xdb8, 1, 0, 0x42)), id));
+    CHECK(t.lookup_destination(IpAddr::v6(v6(0x2001, 0xdb8, 3, 0, 0x42)), id));
+
+    REQUIRE(t.remove(7).ok());
+    CHECK(t.config(7) == nullptr);
+    CHECK_FALSE(t.lookup_uplink_key(200, id));
+    CHECK_FALSE(t.lookup_destination(IpAddr::v6(v6(0x2001, 0xdb8, 3, 0, 0x42)), id));
+    CHECK_FALSE(t.remove(7).ok());
+    env.rcu->synchronize();
+    CHECK(env.rcu->pending() == 0);
+}
+
+TEST_CASE("longest prefix wins across /56, /64 and IPv4 /32 and /24", "[tables]") {
+    Env env("t_lpm");
+    auto& t = *env.t;
+    auto a = one_path(1, 0x100, 1);
+    a.prefixes[0] = {IpAddr::v6(v6(0x2001, 0xdb8, 0x100, 0)), 56};
+    auto b = one_path(2, 0x142, 2);  // 2001:db8:100:42::/64, inside a's /56
+    b.prefixes[0] = {IpAddr::v6(v6(0x2001, 0xdb8, 0x100, 0x42)), 64};
+    b.n_prefixes = 2;
+    b.prefixes[1] = {IpAddr::v4(192, 0, 2, 0), 24};
+    auto c = one_path(3, 0x300, 3);
+    c.prefixes[0] = {IpAddr::v4(192, 0, 2, 9), 32};
+    REQUIRE(t.upsert(1, a).ok());
+    REQUIRE(t.upsert(2, b).ok());
+    REQUIRE(t.upsert(3, c).ok());
+    SessionTable::SessionId id = 99;
+    CHECK(t.lookup_destination(IpAddr::v6(v6(0x2001, 0xdb8, 0x100, 0x42, 5)), id));
+    CHECK(id == 2);
+    CHECK(t.lookup_destination(IpAddr::v6(v6(0x2001, 0xdb8, 0x100, 0x43, 5)), id));
+    CHECK(id == 1);
+    CHECK(t.lookup_destination(IpAddr::v4(192, 0, 2, 9), id));
+    CHECK(id == 3);
+    CHECK(t.lookup_destination(IpAddr::v4(192, 0, 2, 10), id));
+    CHECK(id == 2);
+    CHECK_FALSE(t.lookup_destination(IpAddr::v4(192, 0, 3, 10), id));
+}
+
+TEST_CASE("inconsistent or colliding sessions are refused with nothing changed", "[tables]") {
+    Env env("t_refuse");
+    auto& t = *env.t;
+    REQUIRE(t.upsert(1, one_path(10, 1, 1)).ok());
+    CHECK(t.upsert(2, one_path(10, 2, 2)).error().find("key 10 belongs to session 1") !=
+          std::string::npos);
+    CHECK(t.upsert(2, one_path(11, 1, 2)).error().find("belongs to session 1") !=
+          std::string::npos);
+    auto bad = one_path(12, 5, 5);
+    bad.n_paths = 0;
+    CHECK_FALSE(t.upsert(2, bad).ok());
+    bad = one_path(12, 5, 5);
+    bad.paths[0].local = IpAddr::v4(192, 0, 2, 1);  // family mismatch
+    CHECK_FALSE(t.upsert(2, bad).ok());
+    bad = one_path(12, 5, 5);
+    bad.n_paths = 2;
+    bad.paths[1] = bad.paths[0];  // duplicate BID
+    CHECK_FALSE(t.upsert(2, bad).ok());
+    CHECK_FALSE(t.upsert(5000, one_path(13, 6, 6)).ok());  // beyond capacity
+    CHECK(t.config(2) == nullptr);
+    CHECK(t.size() == 1);
+    SessionTable::SessionId id = 0;
+    CHECK_FALSE(t.lookup_uplink_key(12, id));
+}
+
+TEST_CASE("100k sessions", "[tables][scale]") {
+    Env env("t_100k", 100'000);
+    auto& t = *env.t;
+    for (std::uint32_t i = 0; i < 100'000; ++i) {
+        auto c = one_path(i + 1, 0, 0);
+        c.prefixes[0].addr.bytes[4] = static_cast<std::uint8_t>(i >> 16);
+        c.prefixes[0].addr.bytes[5] = static_cast<std::uint8_t>(i >> 8);
+        c.prefixes[0].addr.bytes[6] = static_cast<std::uint8_t>(i);
+        c.paths[0].coa.bytes[12] = static_cast<std::uint8_t>(i >> 16);
+        c.paths[0].coa.bytes[13] = static_cast<std::uint8_t>(i >> 8);
+        c.paths[0].coa.bytes[14] = static_cast<std::uint8_t>(i);
+        auto r = t.upsert(i, c);
+        REQUIRE(r.ok());
+    }
+    CHECK(t.size() == 100'000);
+    std::uint32_t misses = 0;
+    for (std::uint32_t i = 0; i < 100'000; i += 7) {
+        SessionTable::SessionId id = 0;
+        if (!t.lookup_uplink_key(i + 1, id) || id != i) {
+            ++misses;
+        }
+    }
+    CHECK(misses == 0);
+}
+
+TEST_CASE("readers never miss stable entries while the writer churns others", "[tables][rcu]") {
+    Env env("t_rcu", 4096);
+    auto& t = *env.t;
+    for (std::uint32_t i = 0; i < 1000; ++i) {
+        auto c = one_path(i + 1, static_cast<std::uint16_t>(i + 1), 1);
+        REQUIRE(t.upsert(i, c).ok());
+    }
+    std::atomic<bool> stop{false};
+    std::atomic<std::uint64_t> lookups{0}, failures{0};
+    env.rcu->register_reader(0);
+    std::thread reader([&] {
+        std::uint32_t i = 0;
+        while (!stop.load(std::memory_order_relaxed)) {
+            SessionTable::SessionId id = 0;
+            const std::uint32_t k = i % 1000;
+            const SessionConfig* cfg = nullptr;
+            if (!t.lookup_uplink_key(k + 1, id) || id != k || (cfg = t.config(id)) == nullptr ||
+                cfg->uplink_key != k + 1) {
+                failures.fetch_add(1);
+            }
+            lookups.fetch_add(1, std::memory_order_relaxed);
+            if (++i % 64 == 0) {
+                env.rcu->quiescent(0);
+            }
+        }
+        env.rcu->unregister_reader(0);
+    });
+    // Churn: add, update (re-key) and remove sessions 1000..1999, and update stable ones in place.
+    for (int round = 0; round < 20; ++round) {
+        for (std::uint32_t i = 1000; i < 2000; ++i) {
+            auto r =
+                t.upsert(i, one_path(100000 + i + round, static_cast<std::uint16_t>(i + 1), 2));
+            INFO((r.ok() ? std::string() : r.error()));
+            REQUIRE(r.ok());
+        }
+        for (std::uint32_t i = 0; i < 1000; i += 10) {
+            auto c = one_path(i + 1, static_cast<std::uint16_t>(i + 1), 1);
+            c.paths[0].weight = static_cast<std::uint32_t>(round);
+            REQUIRE(t.upsert(i, c).ok());
+        }
+        for (std::uint32_t i = 1000; i < 2000; ++i) {
+            REQUIRE(t.remove(i).ok());
+        }
+        t.reclaim();
+    }
+    while (lookups.load() < 100000) {
+        std::this_thread::yield();
+    }
+    stop = true;
+    reader.join();
+    env.rcu->synchronize();
+    CHECK(failures.load() == 0);
+    CHECK(lookups.load() >= 100000);
+    CHECK(t.size() == 1000);
+}
