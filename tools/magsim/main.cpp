@@ -6,6 +6,7 @@
 #include <net/if.h>
 #include <netinet/in.h>
 #include <signal.h>
+#include <unistd.h>
 
 #include <CLI/CLI.hpp>
 #include <algorithm>
@@ -22,6 +23,11 @@ using raw = asio::generic::raw_protocol;
 using Clock = std::chrono::steady_clock;
 
 namespace {
+
+volatile sig_atomic_t g_stop = 0;
+bool g_stop_load() {
+    return g_stop != 0;
+}
 
 std::optional<hag::mh::Ipv6> parse6(const std::string& s) {
     hag::mh::Ipv6 a{};
@@ -213,6 +219,101 @@ class Sim {
     }
     std::vector<Access>& accesses() { return accesses_; }
 
+    // Load mode: PBUs for `subscribers` NAIs (load<i>@example.net) on the first access, paced at
+    // `rate` per second for `duration_s`, then up to 2 s for late PBAs. Prints PBU/s achieved and
+    // PBA latency percentiles. Returns false when no PBA came back.
+    bool run_load(unsigned subscribers, double rate, double duration_s) {
+        Access& a = accesses_.front();
+        a.sock->non_blocking(true);
+        std::vector<std::optional<Clock::time_point>> sent_at(65536);
+        std::vector<double> latency_ms;
+        std::uint64_t sent = 0, rejected = 0;
+        const auto start = Clock::now();
+        const auto stop_sending = start + std::chrono::duration_cast<Clock::duration>(
+                                              std::chrono::duration<double>(duration_s));
+        auto next = start;
+        const auto gap =
+            std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(1.0 / rate));
+        std::uint16_t seq = 0;
+        std::array<std::uint8_t, 2048> buf{};
+        Clock::time_point last_send = start;
+        while (!g_stop_load()) {
+            const auto now = Clock::now();
+            if (now >= stop_sending + std::chrono::seconds(2) ||
+                (now >= stop_sending && latency_ms.size() + rejected >= sent)) {
+                break;
+            }
+            while (now < stop_sending && next <= now) {
+                hag::magsim::PbuParams p;
+                p.nai = "load" + std::to_string(sent % subscribers) + "@example.net";
+                p.mag_id = o_.mag_id;
+                p.access = a.spec;
+                p.sequence = ++seq;
+                p.lifetime_s = static_cast<std::uint16_t>(std::min(o_.lifetime, 65535u * 4));
+                p.downlink_gre_key =
+                    a.downlink_key + static_cast<std::uint32_t>(sent % subscribers);
+                p.ntp_timestamp = hag::magsim::ntp_now();
+                const auto wire = hag::mh::encode(hag::magsim::build_pbu(p));
+                boost::system::error_code ec;
+                a.sock->send_to(asio::buffer(wire), endpoint6(lma_), 0, ec);
+                if (ec && ec != asio::error::would_block) {
+                    std::fprintf(stderr, "hag-magsim: send: %s\n", ec.message().c_str());
+                    return false;
+                }
+                sent_at[seq] = Clock::now();
+                last_send = Clock::now();
+                ++sent;
+                next += gap;
+            }
+            raw::endpoint from;
+            boost::system::error_code ec;
+            const std::size_t n = a.sock->receive_from(asio::buffer(buf), from, 0, ec);
+            if (ec == asio::error::would_block) {
+                ::usleep(100);
+                continue;
+            }
+            if (ec) {
+                continue;
+            }
+            auto m = hag::mh::decode({buf.data(), n});
+            if (!m) {
+                continue;
+            }
+            auto s = hag::magsim::summarize_pba(*m);
+            if (!s || !sent_at[s->sequence]) {
+                continue;
+            }
+            const auto t = *sent_at[s->sequence];
+            sent_at[s->sequence].reset();
+            if (s->status >= 128) {
+                ++rejected;
+                continue;
+            }
+            latency_ms.push_back(
+                std::chrono::duration<double, std::milli>(Clock::now() - t).count());
+        }
+        const double secs =
+            std::max(1e-6, std::chrono::duration<double>(last_send - start).count());
+        std::sort(latency_ms.begin(), latency_ms.end());
+        auto pct = [&](double q) {
+            if (latency_ms.empty()) {
+                return 0.0;
+            }
+            const std::size_t i =
+                std::min(latency_ms.size() - 1, static_cast<std::size_t>(q * latency_ms.size()));
+            return latency_ms[i];
+        };
+        std::printf(
+            "load: sent=%llu accepted=%zu rejected=%llu lost=%llu pbu_per_s=%.1f "
+            "pba_latency_ms p50=%.3f p90=%.3f p99=%.3f\n",
+            static_cast<unsigned long long>(sent), latency_ms.size(),
+            static_cast<unsigned long long>(rejected),
+            static_cast<unsigned long long>(sent - latency_ms.size() - rejected),
+            static_cast<double>(sent) / secs, pct(0.50), pct(0.90), pct(0.99));
+        std::fflush(stdout);
+        return !latency_ms.empty();
+    }
+
   private:
     // Receives one message on `a` within `timeout`; answers heartbeat requests on the way.
     std::optional<hag::mh::Message> receive(Access& a, std::chrono::milliseconds timeout) {
@@ -289,8 +390,6 @@ class Sim {
     std::vector<Access> accesses_;
 };
 
-volatile sig_atomic_t g_stop = 0;
-
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -320,6 +419,19 @@ int main(int argc, char** argv) {
     reg->add_flag("--deregister-at-end", dereg_at_end, "de-register after --hold");
     auto* dereg = app.add_subcommand("deregister", "de-register the given accesses (lifetime 0)");
     add_common(dereg);
+    auto* load = app.add_subcommand("load", "signalling load: PBU/s and PBA latency");
+    add_common(load);
+    unsigned subscribers = 1000;
+    double rate = 1000, duration = 10;
+    load->add_option("--subscribers", subscribers, "distinct NAIs")
+        ->check(CLI::Range(1u, 10000000u))
+        ->capture_default_str();
+    load->add_option("--rate", rate, "PBUs per second")
+        ->check(CLI::Range(1.0, 1e6))
+        ->capture_default_str();
+    load->add_option("--duration", duration, "seconds of sending")
+        ->check(CLI::Range(0.1, 86400.0))
+        ->capture_default_str();
     CLI11_PARSE(app, argc, argv);
 
     ::signal(SIGINT, [](int) { g_stop = 1; });
@@ -331,6 +443,9 @@ int main(int argc, char** argv) {
     }
     if (dereg->parsed()) {
         return sim.signal_all(0, 1) ? 0 : 1;
+    }
+    if (load->parsed()) {
+        return sim.run_load(subscribers, rate, duration) ? 0 : 1;
     }
     if (o.lifetime > 65535 * 4) {
         std::fprintf(stderr, "hag-magsim: --lifetime above %u\n", 65535 * 4);

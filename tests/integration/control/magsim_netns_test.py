@@ -132,6 +132,19 @@ def main():
         check(r.returncode == 0 and "de-registration: accepted" in r.stdout, "de-register BID 2")
 
         recs = [json.loads(l) for l in open(log)]
+
+        r = subprocess.run(base + ["load"] + common +
+                           ["--access", "dsl:2001:db8:1::2:1", "--subscribers", "50",
+                            "--rate", "200", "--duration", "1"],
+                           capture_output=True, text=True, timeout=60)
+        print(r.stdout, r.stderr)
+        kv = dict(f.split("=") for f in r.stdout.split() if "=" in f)
+        check(r.returncode == 0 and "p99" in kv and "pbu_per_s" in kv, "load report")
+        check(int(kv.get("sent", 0)) == int(kv.get("accepted", -1)) + int(kv.get("rejected", 0))
+              + int(kv.get("lost", 0)) and int(kv.get("accepted", 0)) > 0,
+              "load counts add up, PBAs answered")
+        load_nais = {json.loads(l)["nai"] for l in open(log)} - {"cpe1@example.net"}
+        check(load_nais == {f"load{i}@example.net" for i in range(50)}, "50 load subscribers")
         reg = [x for x in recs if x["lifetime"] > 0]
         check({(x["src"], x["bid"]) for x in reg} == {("2001:db8:1::2", 1), ("2001:db8:2::2", 2)},
               "PBUs from each CoA with its BID")
