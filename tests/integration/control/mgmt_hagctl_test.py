@@ -82,6 +82,22 @@ with tempfile.TemporaryDirectory(prefix="hag-mgmt-") as tmp:
         rc, out, err = hagctl(sock, "bindings", "show", "nobody@example.net")
         check(rc == 1 and "not found" in err, "show unknown rc 1")
 
+        # watch: the snapshot, then the REMOVED event of a delete made while watching.
+        w = subprocess.Popen([HAGCTL, "--server", sock, "-o", "json", "bindings", "watch",
+                              "--snapshot"], stdout=subprocess.PIPE, text=True)
+        try:
+            snap = [json.loads(w.stdout.readline()) for _ in range(3)]
+            check(sorted(e["binding"]["nai"] for e in snap) == nais and
+                  all(e["kind"] == "ADDED" for e in snap), "watch snapshot")
+            hagctl(sock, "bindings", "delete", "user0@example.net")
+            ev = json.loads(w.stdout.readline())
+            check(ev["kind"] == "REMOVED" and ev["binding"]["nai"] == "user0@example.net",
+                  "watch sees the delete")
+        finally:
+            w.terminate()
+            w.wait(timeout=20)
+        nais.remove("user0@example.net")
+
         rc, out, _ = hagctl(sock, "-o", "json", "bindings", "delete", "user1@example.net",
                             "--bid", "2")
         d = json.loads(out)
@@ -96,7 +112,7 @@ with tempfile.TemporaryDirectory(prefix="hag-mgmt-") as tmp:
 
         rc, out, _ = hagctl(sock, "-o", "json", "counters")
         c = {x["name"]: x["value"] for x in json.loads(out)["counters"]}
-        check(rc == 0 and c.get("bindings.sessions") == "2" and c.get("mgmt.deletes") == "2",
+        check(rc == 0 and c.get("bindings.sessions") == "1" and c.get("mgmt.deletes") == "3",
               "counters")
         rc, out, _ = hagctl(sock, "version")
         check(rc == 0 and "hag-control" in out, "version")
