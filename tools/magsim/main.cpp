@@ -95,7 +95,9 @@ struct Options {
     unsigned lifetime = 3600;
     unsigned max_retx = 5;
     double reregister_s = 0;  // 0 = register once and exit
-    unsigned hold_s = 0;      // keep answering heartbeats for this long after registering
+    unsigned hold_s = 0;
+    unsigned heartbeat_s = 0;  // 0 = send no heartbeats      // keep answering heartbeats for this
+                               // long after registering
     std::uint32_t down_kbps = 0;
     std::uint32_t up_kbps = 0;
 };
@@ -218,6 +220,18 @@ class Sim {
         }
     }
     std::vector<Access>& accesses() { return accesses_; }
+
+    // Sends a Heartbeat request (RFC 5847 §5.1) to the LMA from every access.
+    void send_heartbeats() {
+        ++hb_sequence_;
+        for (auto& a : accesses_) {
+            hag::mh::Heartbeat hb;
+            hb.sequence = hb_sequence_;
+            const auto wire = hag::mh::encode(hag::mh::Message{hb});
+            boost::system::error_code ec;
+            a.sock->send_to(asio::buffer(wire), endpoint6(lma_), 0, ec);
+        }
+    }
 
     // Load mode: PBUs for `subscribers` NAIs (load<i>@example.net) on the first access, paced at
     // `rate` per second for `duration_s`, then up to 2 s for late PBAs. Prints PBU/s achieved and
@@ -388,6 +402,7 @@ class Sim {
     Options o_;
     hag::mh::Ipv6 lma_{};
     std::vector<Access> accesses_;
+    std::uint32_t hb_sequence_ = 0;
 };
 
 }  // namespace
@@ -415,6 +430,8 @@ int main(int argc, char** argv) {
                     "the granted lifetime");
     reg->add_option("--down-kbps", o.down_kbps, "link metric: downlink rate");
     reg->add_option("--up-kbps", o.up_kbps, "link metric: uplink rate");
+    reg->add_option("--heartbeat", o.heartbeat_s,
+                    "during --hold, send a Heartbeat request every this many seconds");
     bool dereg_at_end = false;
     reg->add_flag("--deregister-at-end", dereg_at_end, "de-register after --hold");
     auto* dereg = app.add_subcommand("deregister", "de-register the given accesses (lifetime 0)");
@@ -462,7 +479,12 @@ int main(int argc, char** argv) {
         }
         const auto refresh =
             std::min(end, Clock::now() + std::chrono::milliseconds(granted * 800ULL));
+        auto next_hb = Clock::now();
         while (!g_stop && Clock::now() < refresh) {
+            if (o.heartbeat_s != 0 && Clock::now() >= next_hb) {
+                sim.send_heartbeats();
+                next_hb = Clock::now() + std::chrono::seconds(o.heartbeat_s);
+            }
             sim.serve_until(std::min(refresh, Clock::now() + std::chrono::seconds(1)));
         }
         if (!g_stop && Clock::now() < end &&

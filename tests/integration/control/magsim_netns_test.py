@@ -31,6 +31,11 @@ def responder(log_path):
                 data, addr = s.recvfrom(2048)
             except socket.timeout:
                 continue
+            if len(data) >= 12 and data[2] == 13:
+                log.write(json.dumps({"heartbeat": struct.unpack("!I", data[8:12])[0],
+                                      "src": addr[0], "flags": data[7]}) + "\n")
+                log.flush()
+                continue
             if len(data) < 12 or data[2] != 5:
                 continue
             seq, = struct.unpack("!H", data[6:8])
@@ -116,7 +121,8 @@ def main():
                   "mag1@example.net"]
         r = subprocess.run(base + ["register"] + common +
                            ["--access", "dsl:2001:db8:1::2:1", "--access", "lte:m1:2",
-                            "--down-kbps", "50000", "--up-kbps", "10000"],
+                            "--down-kbps", "50000", "--up-kbps", "10000",
+                            "--hold", "2", "--heartbeat", "1"],
                            capture_output=True, text=True, timeout=60)
         print(r.stdout, r.stderr)
         check(r.returncode == 0, "register exit 0")
@@ -132,6 +138,10 @@ def main():
         check(r.returncode == 0 and "de-registration: accepted" in r.stdout, "de-register BID 2")
 
         recs = [json.loads(l) for l in open(log)]
+        hbs = [x for x in recs if "heartbeat" in x]
+        check(len(hbs) >= 2 and {x["src"] for x in hbs} == {"2001:db8:1::2", "2001:db8:2::2"}
+              and all(x["flags"] == 0 for x in hbs), "heartbeat requests from both CoAs")
+        recs = [x for x in recs if "heartbeat" not in x]
 
         r = subprocess.run(base + ["load"] + common +
                            ["--access", "dsl:2001:db8:1::2:1", "--subscribers", "50",
@@ -143,7 +153,7 @@ def main():
         check(int(kv.get("sent", 0)) == int(kv.get("accepted", -1)) + int(kv.get("rejected", 0))
               + int(kv.get("lost", 0)) and int(kv.get("accepted", 0)) > 0,
               "load counts add up, PBAs answered")
-        load_nais = {json.loads(l)["nai"] for l in open(log)} - {"cpe1@example.net"}
+        load_nais = {json.loads(l).get("nai") for l in open(log)} - {"cpe1@example.net", None}
         check(load_nais == {f"load{i}@example.net" for i in range(50)}, "50 load subscribers")
         reg = [x for x in recs if x["lifetime"] > 0]
         check({(x["src"], x["bid"]) for x in reg} == {("2001:db8:1::2", 1), ("2001:db8:2::2", 2)},
