@@ -1,6 +1,10 @@
 // hagctl: operator CLI of hag-control over the management gRPC API.
 #include <grpcpp/grpcpp.h>
 #include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
 
 #include <CLI/CLI.hpp>
 #include <chrono>
@@ -51,18 +55,25 @@ void out(const std::string& s) {
     std::fflush(stdout);
 }
 
-// A missing unix socket gives a clearer message than gRPC's generic one.
-bool socket_missing(const Globals& g) {
+// A missing or forbidden unix socket gives a clearer message than gRPC's generic one.
+bool socket_unusable(const Globals& g) {
     if (g.server.rfind("unix:", 0) != 0) {
         return false;
     }
     struct stat st {};
     const std::string path = g.server.substr(5);
-    if (::stat(path.c_str(), &st) != 0) {
+    if (::stat(path.c_str(), &st) != 0 && errno == ENOENT) {
         std::fprintf(stderr,
                      "hagctl: cannot reach hag-control at %s: socket %s does not exist (is "
                      "hag-control running?)\n",
                      g.server.c_str(), path.c_str());
+        return true;
+    }
+    if (::access(path.c_str(), R_OK | W_OK) != 0) {
+        std::fprintf(stderr,
+                     "hagctl: cannot reach hag-control at %s: %s on %s (only the socket's owner "
+                     "and group may connect)\n",
+                     g.server.c_str(), std::strerror(errno), path.c_str());
         return true;
     }
     return false;
@@ -118,7 +129,7 @@ int main(int argc, char** argv) {
     if (version->parsed()) {
         std::printf("hagctl %s\n", HAG_VERSION);
     }
-    if (socket_missing(g)) {
+    if (socket_unusable(g)) {
         return hag::hagctl::kExitUnreachable;
     }
     Client c(g);

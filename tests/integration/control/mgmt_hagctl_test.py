@@ -117,6 +117,26 @@ with tempfile.TemporaryDirectory(prefix="hag-mgmt-") as tmp:
         rc, out, _ = hagctl(sock, "version")
         check(rc == 0 and "hag-control" in out, "version")
 
+        # File permissions are the access control: an unprivileged user is refused.
+        if os.geteuid() == 0 and os.path.exists("/usr/bin/setpriv"):
+            os.chmod(tmp, 0o755)
+            p = subprocess.run(["/usr/bin/setpriv", "--reuid=65534", "--regid=65534",
+                                "--clear-groups", HAGCTL, "--server", sock, "bindings", "list"],
+                               capture_output=True, text=True, timeout=60)
+            check(p.returncode == 2 and "Permission denied" in p.stderr,
+                  f"other user refused by socket mode ({p.stderr.strip()})")
+            # The kernel enforces it too (not only hagctl's pre-check).
+            p = subprocess.run(["/usr/bin/setpriv", "--reuid=65534", "--regid=65534",
+                                "--clear-groups", sys.executable, "-c",
+                                "import socket,sys; s=socket.socket(socket.AF_UNIX); "
+                                "s.connect(sys.argv[1])", sock[5:]],
+                               capture_output=True, text=True, timeout=60)
+            check(p.returncode != 0 and "PermissionError" in p.stderr,
+                  "kernel refuses connect() for another user")
+            os.chmod(tmp, 0o700)
+        else:
+            print("skip other-user check (needs root and setpriv)")
+
         r = subprocess.run([REFL, sock], capture_output=True, text=True, timeout=60)
         check(r.returncode == 0, f"reflection client rc 0 ({r.stderr.strip()})")
         check("service hag.v1.Management" in r.stdout, "reflection lists hag.v1.Management")
