@@ -1,0 +1,56 @@
+// What the management service needs from the control core. The daemon implements it over its
+// thread-safe facade; CacheBackend (cache_backend.hpp) implements it over a BindingCache guarded
+// by a mutex. All calls may come from gRPC threads concurrently.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "core/binding_cache.hpp"
+#include "hag/result.hpp"
+
+namespace hag::control::mgmt {
+
+// Filters combine with AND; an empty optional does not filter.
+struct BindingFilter {
+    std::optional<std::string> nai;
+    std::optional<Prefix> prefix;
+    std::optional<std::string> mag;
+    std::optional<CareOfAddress> coa;
+    [[nodiscard]] bool matches(const Session& s) const;
+};
+
+struct BindingPage {
+    std::vector<Session> sessions;
+    std::uint64_t next_cursor = 0;  // 0 = no more pages
+    std::uint64_t total = 0;        // sessions in the cache
+};
+
+struct DeleteOutcome {
+    std::uint32_t paths_removed = 0;
+    bool session_removed = false;
+    std::uint32_t revocations_sent = 0;
+};
+
+using WatchCallback = std::function<void(CacheEvent::Kind, const Session&)>;
+
+class Backend {
+  public:
+    virtual ~Backend() = default;
+    virtual BindingPage list(const BindingFilter& f, std::uint64_t cursor, std::size_t limit) = 0;
+    virtual std::optional<Session> get(const std::string& nai) = 0;
+    // bid == 0: the whole session.
+    virtual Result<DeleteOutcome, CacheError> remove(const std::string& nai, std::uint16_t bid) = 0;
+    virtual std::vector<std::pair<std::string, std::uint64_t>> counters() = 0;
+    // Registers a watcher; returns its id. Callbacks run on the core's thread: keep them short.
+    virtual std::uint64_t subscribe(WatchCallback cb) = 0;
+    virtual void unsubscribe(std::uint64_t id) = 0;
+    // Monotonic seconds (the clock of Path::expires_at).
+    virtual Seconds now() = 0;
+};
+
+}  // namespace hag::control::mgmt

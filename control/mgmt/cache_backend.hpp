@@ -1,0 +1,48 @@
+// Backend over a BindingCache guarded by one mutex. The owner mutates the cache only through
+// with_cache() so that management readers see a consistent cache. Deletions call the revoker
+// (the daemon sends Binding Revocation Indications there) once per removed path.
+#pragma once
+
+#include <map>
+#include <mutex>
+
+#include "mgmt/backend.hpp"
+
+namespace hag::control::mgmt {
+
+class CacheBackend final : public Backend {
+  public:
+    using Revoker = std::function<bool(const Session&, const Path&)>;  // true = BRI sent
+    using Clock = std::function<Seconds()>;
+
+    CacheBackend(BindingCache& cache, Revoker revoker, Clock clock);
+
+    BindingPage list(const BindingFilter& f, std::uint64_t cursor, std::size_t limit) override;
+    std::optional<Session> get(const std::string& nai) override;
+    Result<DeleteOutcome, CacheError> remove(const std::string& nai, std::uint16_t bid) override;
+    std::vector<std::pair<std::string, std::uint64_t>> counters() override;
+    std::uint64_t subscribe(WatchCallback cb) override;
+    void unsubscribe(std::uint64_t id) override;
+    Seconds now() override { return clock_(); }
+
+    // Runs fn(cache) under the lock (cache observers fire inside, under the lock too).
+    template <typename F>
+    auto with_cache(F&& fn) {
+        std::lock_guard lock(mu_);
+        return fn(cache_);
+    }
+    // Adds to a named counter (shown by GetCounters).
+    void count(const std::string& name, std::uint64_t n = 1);
+
+  private:
+    std::recursive_mutex mu_;
+    BindingCache& cache_;
+    Revoker revoker_;
+    Clock clock_;
+    std::map<std::string, std::uint64_t> counters_;
+    std::mutex watch_mu_;
+    std::map<std::uint64_t, WatchCallback> watchers_;
+    std::uint64_t next_watch_id_ = 1;
+};
+
+}  // namespace hag::control::mgmt

@@ -1,0 +1,64 @@
+#include "mgmt/convert.hpp"
+
+#include <arpa/inet.h>
+
+#include <charconv>
+#include <cstring>
+
+namespace hag::control::mgmt {
+
+std::optional<Prefix> parse_prefix(std::string_view text) {
+    const auto slash = text.find('/');
+    if (slash == std::string_view::npos || slash == 0 || slash + 1 >= text.size()) {
+        return std::nullopt;
+    }
+    const std::string addr(text.substr(0, slash));
+    const std::string_view len_text = text.substr(slash + 1);
+    unsigned len = 0;
+    auto [ptr, ec] = std::from_chars(len_text.data(), len_text.data() + len_text.size(), len);
+    if (ec != std::errc() || ptr != len_text.data() + len_text.size() || len > 128) {
+        return std::nullopt;
+    }
+    Prefix p;
+    if (inet_pton(AF_INET6, addr.c_str(), p.addr.data()) != 1) {
+        return std::nullopt;
+    }
+    p.length = static_cast<std::uint8_t>(len);
+    return p;
+}
+
+std::optional<CareOfAddress> parse_coa(std::string_view text) {
+    const std::string s(text);
+    CareOfAddress c;
+    if (inet_pton(AF_INET6, s.c_str(), c.addr.data()) == 1) {
+        return c;
+    }
+    std::array<std::uint8_t, 4> v4{};
+    if (inet_pton(AF_INET, s.c_str(), v4.data()) == 1) {
+        return CareOfAddress::from_ipv4(v4);
+    }
+    return std::nullopt;
+}
+
+void to_proto(const Session& s, Seconds now, hag::v1::Binding* out) {
+    out->set_nai(s.nai);
+    for (const Prefix& p : s.home_prefixes) {
+        out->add_home_prefixes(to_string(p));
+    }
+    out->set_uplink_gre_key(s.uplink_gre_key);
+    out->set_last_sequence(s.last_sequence);
+    for (const Path& p : s.paths) {
+        auto* pp = out->add_paths();
+        pp->set_bid(p.bid);
+        pp->set_mag_id(p.mag_id);
+        pp->set_coa(to_string(p.coa));
+        pp->set_access_technology(p.access_technology);
+        pp->set_if_label(p.if_label);
+        pp->set_downlink_gre_key(p.downlink_gre_key);
+        pp->set_weight_kbps(p.weight_kbps);
+        pp->set_live(p.live);
+        pp->set_expires_in_seconds(p.expires_at > now ? p.expires_at - now : 0);
+    }
+}
+
+}  // namespace hag::control::mgmt

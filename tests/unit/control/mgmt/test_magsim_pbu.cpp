@@ -1,0 +1,125 @@
+// hag-magsim's PBU: encode what it builds, decode with the codec, assert every field.
+#include <catch2/catch.hpp>
+
+#include "pbu.hpp"
+
+using namespace hag;
+
+TEST_CASE("parse_access splits kind, interface or CoA, and BID") {
+    auto a = magsim::parse_access("dsl:2001:db8:a::2:1");
+    REQUIRE(a);
+    CHECK(a->kind == "dsl");
+    CHECK(a->iface_or_coa == "2001:db8:a::2");
+    CHECK(a->bid == 1);
+    auto b = magsim::parse_access("lte:veth1:2");
+    REQUIRE(b);
+    CHECK(b->iface_or_coa == "veth1");
+    CHECK(b->bid == 2);
+    for (const char* bad : {"", "dsl", "dsl:eth0", ":eth0:1", "dsl::1", "dsl:eth0:0",
+                            "dsl:eth0:256", "dsl:eth0:x", "dsl:eth0:1x"}) {
+        CHECK_FALSE(magsim::parse_access(bad));
+    }
+}
+
+TEST_CASE("build_pbu carries every option the LMA needs") {
+    magsim::PbuParams p;
+    p.nai = "cpe1@example.net";
+    p.mag_id = "mag1@example.net";
+    p.access = *magsim::parse_access("lte:2001:db8:b::2:2");
+    p.sequence = 7;
+    p.lifetime_s = 3600;
+    p.downlink_gre_key = 0xabcdef01;
+    p.ntp_timestamp = 0x0123456789abcdefULL;
+    p.down_kbps = 50000;
+    p.up_kbps = 10000;
+    const auto wire = mh::encode(magsim::build_pbu(p));
+    CHECK(wire.size() % 8 == 0);
+    auto m = mh::decode(wire);
+    REQUIRE(m);
+    const auto* bu = std::get_if<mh::BindingUpdate>(&m->body);
+    REQUIRE(bu != nullptr);
+    CHECK(bu->proxy);
+    CHECK(bu->ack);
+    CHECK(bu->home_registration);
+    CHECK(bu->sequence == 7);
+    CHECK(bu->lifetime == 900);
+    const auto& o = bu->options;
+    const auto* id = mh::find_option<mh::MobileNodeIdentifier>(o);
+    REQUIRE(id);
+    CHECK(id->subtype == mh::kMnIdSubtypeNai);
+    CHECK(std::string(id->identifier.begin(), id->identifier.end()) == "cpe1@example.net");
+    const auto* hnp = mh::find_option<mh::HomeNetworkPrefix>(o);
+    REQUIRE(hnp);
+    CHECK(hnp->prefix_length == 0);
+    REQUIRE(mh::find_option<mh::HandoffIndicatorOption>(o));
+    CHECK(mh::find_option<mh::HandoffIndicatorOption>(o)->value == 1);
+    REQUIRE(mh::find_option<mh::AccessTechnologyTypeOption>(o));
+    CHECK(mh::find_option<mh::AccessTechnologyTypeOption>(o)->value == 8);
+    REQUIRE(mh::find_option<mh::Timestamp>(o));
+    CHECK(mh::find_option<mh::Timestamp>(o)->value == 0x0123456789abcdefULL);
+    REQUIRE(mh::find_option<mh::GreKey>(o));
+    CHECK(mh::find_option<mh::GreKey>(o)->key == 0xabcdef01);
+    REQUIRE(mh::find_option<mh::BindingIdentifier>(o));
+    CHECK(mh::find_option<mh::BindingIdentifier>(o)->bid == 2);
+    const auto* mmb = mh::find_option<mh::MagMultipathBinding>(o);
+    REQUIRE(mmb);
+    CHECK(mmb->if_att == 8);
+    CHECK(mmb->if_label == 2);
+    CHECK(mmb->binding_id == 2);
+    CHECK_FALSE(mmb->overwrite);
+    const auto* mag = mh::find_option<mh::MagIdentifier>(o);
+    REQUIRE(mag);
+    CHECK(std::string(mag->identifier.begin(), mag->identifier.end()) == "mag1@example.net");
+    const auto* vs = mh::find_option<mh::VendorSpecific>(o);
+    REQUIRE(vs);
+    CHECK(vs->vendor_id == magsim::kLinkMetricsVendorId);
+    CHECK(vs->subtype == magsim::kLinkMetricsSubtype);
+    CHECK(vs->data == mh::Bytes{0x00, 0x00, 0xc3, 0x50, 0x00, 0x00, 0x27, 0x10});
+}
+
+TEST_CASE("a de-registration PBU has lifetime 0 and no link metrics") {
+    magsim::PbuParams p;
+    p.nai = "cpe1@example.net";
+    p.mag_id = "mag1";
+    p.access = *magsim::parse_access("dsl:eth0:1");
+    p.lifetime_s = 0;
+    auto m = mh::decode(mh::encode(magsim::build_pbu(p)));
+    REQUIRE(m);
+    const auto& bu = std::get<mh::BindingUpdate>(m->body);
+    CHECK(bu.lifetime == 0);
+    CHECK(mh::find_option<mh::VendorSpecific>(bu.options) == nullptr);
+    CHECK(mh::find_option<mh::AccessTechnologyTypeOption>(bu.options)->value == 3);
+}
+
+TEST_CASE("summarize_pba reads status, HNP, uplink key and BID") {
+    mh::BindingAcknowledgement ba;
+    ba.proxy = true;
+    ba.sequence = 9;
+    ba.lifetime = 900;
+    ba.status = 0;
+    mh::HomeNetworkPrefix h;
+    h.prefix_length = 64;
+    h.prefix = {0x20, 0x01, 0x0d, 0xb8, 0, 1};
+    ba.options.push_back(h);
+    ba.options.push_back(mh::GreKey{0x55});
+    mh::BindingIdentifier b;
+    b.bid = 2;
+    ba.options.push_back(b);
+    auto m = mh::decode(mh::encode(mh::Message{ba}));
+    REQUIRE(m);
+    auto s = magsim::summarize_pba(*m);
+    REQUIRE(s);
+    CHECK(s->sequence == 9);
+    CHECK(s->status_name == "accepted");
+    CHECK(s->lifetime_s == 3600);
+    CHECK(s->hnp == "2001:db8:1::/64");
+    CHECK(s->uplink_gre_key == 0x55);
+    CHECK(s->bid == 2);
+    CHECK(magsim::ba_status_name(130) == "insufficient-resources");
+    CHECK(magsim::ba_status_name(200) == "status-200");
+    CHECK_FALSE(magsim::summarize_pba(mh::Message{mh::Heartbeat{}}));
+}
+
+TEST_CASE("ntp_now is after 2020 in NTP seconds") {
+    CHECK((magsim::ntp_now() >> 32) > 3'786'825'600ULL);  // 2020-01-01 in NTP era 0
+}

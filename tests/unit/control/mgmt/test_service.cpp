@@ -1,0 +1,277 @@
+// ManagementService handlers against a real BindingCache behind CacheBackend.
+#include <catch2/catch.hpp>
+
+#include <algorithm>
+#include <map>
+#include <set>
+
+#include "mgmt/cache_backend.hpp"
+#include "mgmt/convert.hpp"
+#include "mgmt/service.hpp"
+
+using namespace hag::control;
+using namespace hag::control::mgmt;
+
+namespace {
+
+Session make_session(const std::string& nai, std::uint8_t n, int paths) {
+    Session s;
+    s.nai = nai;
+    s.home_prefixes.push_back(*parse_prefix("2001:db8:" + std::to_string(n) + "::/64"));
+    s.uplink_gre_key = 0x1000 + n;
+    for (int i = 1; i <= paths; ++i) {
+        Path p;
+        p.bid = static_cast<std::uint16_t>(n * 10 + i);  // (MAG, BID) is unique
+        p.mag_id = "mag" + std::to_string(i);
+        p.coa = *parse_coa("2001:db8:ff" + std::to_string(i) + "::" + std::to_string(n));
+        p.access_technology = static_cast<std::uint8_t>(i == 1 ? 3 : 8);
+        p.downlink_gre_key = 0x2000u + n * 16 + i;
+        p.expires_at = 100 + i;
+        s.paths.push_back(p);
+    }
+    return s;
+}
+
+struct Fixture {
+    BindingCache cache;
+    std::vector<std::pair<std::string, std::uint16_t>> revoked;
+    CacheBackend backend{cache,
+                         [this](const Session& s, const Path& p) {
+                             revoked.emplace_back(s.nai, p.bid);
+                             return true;
+                         },
+                         [] { return Seconds{40}; }};
+    ManagementService svc{backend};
+    grpc::ServerContext ctx;
+
+    Fixture() {
+        backend.with_cache([](BindingCache& c) {
+            REQUIRE(c.insert(make_session("alice@example.net", 1, 2)));
+            REQUIRE(c.insert(make_session("bob@example.net", 2, 1)));
+            REQUIRE(c.insert(make_session("carol@example.net", 3, 1)));
+            return 0;
+        });
+    }
+};
+
+}  // namespace
+
+TEST_CASE("parse_prefix and parse_coa accept valid text and reject the rest") {
+    auto p = parse_prefix("2001:db8:1::/64");
+    REQUIRE(p);
+    CHECK(p->length == 64);
+    CHECK(p->addr[0] == 0x20);
+    CHECK(p->addr[5] == 0x01);
+    for (const char* bad : {"", "/64", "2001:db8::", "2001:db8::/", "2001:db8::/129",
+                            "2001:db8::/64x", "2001:db8::/-1", "nonsense/64", "10.0.0.0/8"}) {
+        CHECK_FALSE(parse_prefix(bad));
+    }
+    auto c4 = parse_coa("192.0.2.7");
+    REQUIRE(c4);
+    CHECK(c4->is_ipv4());
+    CHECK(to_string(*c4) == "192.0.2.7");
+    CHECK(parse_coa("2001:db8::1"));
+    CHECK_FALSE(parse_coa("2001:db8::1::2"));
+    CHECK_FALSE(parse_coa("192.0.2.300"));
+}
+
+TEST_CASE("ListBindings returns all sessions with paths converted") {
+    Fixture f;
+    hag::v1::ListBindingsRequest req;
+    hag::v1::ListBindingsResponse resp;
+    REQUIRE(f.svc.ListBindings(&f.ctx, &req, &resp).ok());
+    CHECK(resp.total_sessions() == 3);
+    REQUIRE(resp.bindings_size() == 3);
+    CHECK(resp.next_page_token().empty());
+    const hag::v1::Binding* alice = nullptr;
+    for (const auto& b : resp.bindings()) {
+        if (b.nai() == "alice@example.net") {
+            alice = &b;
+        }
+    }
+    REQUIRE(alice != nullptr);
+    REQUIRE(alice->home_prefixes_size() == 1);
+    CHECK(alice->home_prefixes(0) == "2001:db8:1::/64");
+    CHECK(alice->uplink_gre_key() == 0x1001);
+    REQUIRE(alice->paths_size() == 2);
+    CHECK(alice->paths(0).bid() == 11);
+    CHECK(alice->paths(0).mag_id() == "mag1");
+    CHECK(alice->paths(0).coa() == "2001:db8:ff1::1");
+    CHECK(alice->paths(0).access_technology() == 3);
+    CHECK(alice->paths(0).downlink_gre_key() == 0x2011);
+    CHECK(alice->paths(0).expires_in_seconds() == 61);
+    CHECK(alice->paths(1).expires_in_seconds() == 62);
+}
+
+TEST_CASE("ListBindings filters by NAI, prefix, MAG and CoA") {
+    Fixture f;
+    auto run = [&](auto set) {
+        hag::v1::ListBindingsRequest req;
+        set(req);
+        hag::v1::ListBindingsResponse resp;
+        REQUIRE(f.svc.ListBindings(&f.ctx, &req, &resp).ok());
+        std::vector<std::string> nais;
+        for (const auto& b : resp.bindings()) {
+            nais.push_back(b.nai());
+        }
+        std::sort(nais.begin(), nais.end());
+        return nais;
+    };
+    using V = std::vector<std::string>;
+    CHECK(run([](auto& r) { r.set_nai("bob@example.net"); }) == V{"bob@example.net"});
+    CHECK(run([](auto& r) { r.set_nai("nobody"); }).empty());
+    CHECK(run([](auto& r) { r.set_prefix("2001:db8:3::/64"); }) == V{"carol@example.net"});
+    CHECK(run([](auto& r) { r.set_prefix("2001:db8:3::/56"); }).empty());
+    CHECK(run([](auto& r) { r.set_mag("mag2"); }) == V{"alice@example.net"});
+    CHECK(run([](auto& r) { r.set_mag("mag1"); }) ==
+          V{"alice@example.net", "bob@example.net", "carol@example.net"});
+    CHECK(run([](auto& r) { r.set_coa("2001:db8:ff1::2"); }) == V{"bob@example.net"});
+    CHECK(run([](auto& r) {
+              r.set_nai("bob@example.net");
+              r.set_mag("mag2");
+          }).empty());
+}
+
+TEST_CASE("ListBindings pages through every session exactly once") {
+    BindingCache cache;
+    CacheBackend backend(cache, nullptr, [] { return Seconds{0}; });
+    ManagementService svc(backend);
+    grpc::ServerContext ctx;
+    constexpr int kN = 2500;
+    backend.with_cache([&](BindingCache& c) {
+        for (int i = 0; i < kN; ++i) {
+            Session s;
+            s.nai = "user" + std::to_string(i);
+            Prefix p;
+            p.addr = {0x20,
+                      0x01,
+                      0x0d,
+                      0xb8,
+                      static_cast<std::uint8_t>(i >> 8),
+                      static_cast<std::uint8_t>(i & 0xff)};
+            p.length = 64;
+            s.home_prefixes.push_back(p);
+            Path path;
+            path.bid = static_cast<std::uint16_t>(i + 1);
+            path.mag_id = "m" + std::to_string(i % 7);
+            s.paths.push_back(path);
+            REQUIRE(c.insert(s));
+        }
+        return 0;
+    });
+    for (std::uint32_t page_size : {1000u, 999u}) {
+        std::set<std::string> seen;
+        hag::v1::ListBindingsRequest req;
+        req.set_page_size(page_size);
+        int pages = 0;
+        do {
+            hag::v1::ListBindingsResponse resp;
+            REQUIRE(svc.ListBindings(&ctx, &req, &resp).ok());
+            CHECK(resp.bindings_size() <= static_cast<int>(page_size));
+            for (const auto& b : resp.bindings()) {
+                CHECK(seen.insert(b.nai()).second);
+            }
+            req.set_page_token(resp.next_page_token());
+            REQUIRE(++pages < 100);
+        } while (!req.page_token().empty());
+        CHECK(seen.size() == kN);
+    }
+    // A filtered walk (MAG) also pages and finds each match once.
+    std::set<std::string> seen;
+    hag::v1::ListBindingsRequest req;
+    req.set_mag("m3");
+    req.set_page_size(50);
+    int pages = 0;
+    do {
+        hag::v1::ListBindingsResponse resp;
+        REQUIRE(svc.ListBindings(&ctx, &req, &resp).ok());
+        for (const auto& b : resp.bindings()) {
+            CHECK(b.paths(0).mag_id() == "m3");
+            CHECK(seen.insert(b.nai()).second);
+        }
+        req.set_page_token(resp.next_page_token());
+        REQUIRE(++pages < 1000);
+    } while (!req.page_token().empty());
+    CHECK(seen.size() == (kN + 3) / 7);
+}
+
+TEST_CASE("ListBindings rejects bad fields with INVALID_ARGUMENT") {
+    Fixture f;
+    auto code = [&](auto set) {
+        hag::v1::ListBindingsRequest req;
+        set(req);
+        hag::v1::ListBindingsResponse resp;
+        auto s = f.svc.ListBindings(&f.ctx, &req, &resp);
+        CHECK(resp.bindings_size() == 0);
+        return std::make_pair(s.error_code(), s.error_message());
+    };
+    auto [c1, m1] = code([](auto& r) { r.set_prefix("2001:db8::/200"); });
+    CHECK(c1 == grpc::StatusCode::INVALID_ARGUMENT);
+    CHECK(m1.find("prefix") != std::string::npos);
+    auto [c2, m2] = code([](auto& r) { r.set_coa("not-an-address"); });
+    CHECK(c2 == grpc::StatusCode::INVALID_ARGUMENT);
+    CHECK(m2.find("coa") != std::string::npos);
+    auto [c3, m3] = code([](auto& r) { r.set_page_size(kMaxPageSize + 1); });
+    CHECK(c3 == grpc::StatusCode::INVALID_ARGUMENT);
+    CHECK(m3.find("page_size") != std::string::npos);
+    for (const char* bad : {"zz", "-1", "0", " 1", "1 ", "ffffffffffffffffffff"}) {
+        auto [c4, m4] = code([&](auto& r) { r.set_page_token(bad); });
+        CHECK(c4 == grpc::StatusCode::INVALID_ARGUMENT);
+        CHECK(m4.find("page_token") != std::string::npos);
+    }
+}
+
+TEST_CASE("GetBinding returns one session or NOT_FOUND") {
+    Fixture f;
+    hag::v1::GetBindingRequest req;
+    hag::v1::Binding b;
+    req.set_nai("alice@example.net");
+    REQUIRE(f.svc.GetBinding(&f.ctx, &req, &b).ok());
+    CHECK(b.nai() == "alice@example.net");
+    CHECK(b.paths_size() == 2);
+    req.set_nai("mallory@example.net");
+    CHECK(f.svc.GetBinding(&f.ctx, &req, &b).error_code() == grpc::StatusCode::NOT_FOUND);
+    req.set_nai("");
+    CHECK(f.svc.GetBinding(&f.ctx, &req, &b).error_code() == grpc::StatusCode::INVALID_ARGUMENT);
+}
+
+TEST_CASE("DeleteBinding removes one path or the session and revokes each removed path") {
+    Fixture f;
+    hag::v1::DeleteBindingRequest req;
+    hag::v1::DeleteBindingResponse resp;
+    req.set_nai("alice@example.net");
+    req.set_bid(12);
+    REQUIRE(f.svc.DeleteBinding(&f.ctx, &req, &resp).ok());
+    CHECK(resp.paths_removed() == 1);
+    CHECK_FALSE(resp.session_removed());
+    CHECK(resp.revocations_sent() == 1);
+    CHECK(f.revoked ==
+          std::vector<std::pair<std::string, std::uint16_t>>{{"alice@example.net", 12}});
+    REQUIRE(f.backend.get("alice@example.net"));
+    CHECK(f.backend.get("alice@example.net")->paths.size() == 1);
+
+    req.set_bid(12);
+    CHECK(f.svc.DeleteBinding(&f.ctx, &req, &resp).error_code() == grpc::StatusCode::NOT_FOUND);
+    req.set_bid(70000);
+    CHECK(f.svc.DeleteBinding(&f.ctx, &req, &resp).error_code() ==
+          grpc::StatusCode::INVALID_ARGUMENT);
+
+    req.set_nai("bob@example.net");
+    req.set_bid(0);
+    resp.Clear();
+    REQUIRE(f.svc.DeleteBinding(&f.ctx, &req, &resp).ok());
+    CHECK(resp.paths_removed() == 1);
+    CHECK(resp.session_removed());
+    CHECK_FALSE(f.backend.get("bob@example.net"));
+    CHECK(f.svc.DeleteBinding(&f.ctx, &req, &resp).error_code() == grpc::StatusCode::NOT_FOUND);
+
+    hag::v1::Counters counters;
+    REQUIRE(f.svc.GetCounters(&f.ctx, nullptr, &counters).ok());
+    std::map<std::string, std::uint64_t> m;
+    for (const auto& c : counters.counters()) {
+        m[c.name()] = c.value();
+    }
+    CHECK(m["bindings.sessions"] == 2);
+    CHECK(m["mgmt.deletes"] == 2);
+    CHECK(m["mgmt.revocations_sent"] == 2);
+}

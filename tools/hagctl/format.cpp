@@ -1,0 +1,194 @@
+#include "format.hpp"
+
+#include <fmt/format.h>
+#include <google/protobuf/util/json_util.h>
+
+#include <algorithm>
+
+namespace hag::hagctl {
+
+std::string render_table(const std::vector<std::vector<std::string>>& rows) {
+    std::vector<std::size_t> width;
+    for (const auto& r : rows) {
+        width.resize(std::max(width.size(), r.size()), 0);
+        for (std::size_t i = 0; i < r.size(); ++i) {
+            width[i] = std::max(width[i], r[i].size());
+        }
+    }
+    std::string out;
+    for (const auto& r : rows) {
+        std::string line;
+        for (std::size_t i = 0; i < r.size(); ++i) {
+            line += r[i];
+            if (i + 1 < r.size()) {
+                line.append(width[i] - r[i].size() + 2, ' ');
+            }
+        }
+        out += line + "\n";
+    }
+    return out;
+}
+
+std::string access_type_name(std::uint32_t att) {
+    switch (att) {
+        case 0:
+            return "-";
+        case 1:
+            return "virtual";
+        case 2:
+            return "ppp";
+        case 3:
+            return "ethernet";
+        case 4:
+            return "wlan";
+        case 5:
+            return "wimax";
+        case 6:
+            return "3gpp-geran";
+        case 7:
+            return "3gpp-utran";
+        case 8:
+            return "3gpp-eutran";
+        default:
+            return std::to_string(att);
+    }
+}
+
+namespace {
+
+std::string join(const google::protobuf::RepeatedPtrField<std::string>& v) {
+    std::string s;
+    for (const auto& x : v) {
+        s += (s.empty() ? "" : ",") + x;
+    }
+    return s.empty() ? "-" : s;
+}
+
+std::vector<std::string> path_header() {
+    return {"BID", "ACCESS", "MAG", "COA", "DL-KEY", "LABEL", "LIVE", "EXPIRES"};
+}
+
+std::vector<std::string> path_cells(const hag::v1::BindingPath& p) {
+    return {std::to_string(p.bid()),
+            access_type_name(p.access_technology()),
+            p.mag_id().empty() ? "-" : p.mag_id(),
+            p.coa(),
+            fmt::format("0x{:08x}", p.downlink_gre_key()),
+            std::to_string(p.if_label()),
+            p.live() ? "yes" : "no",
+            fmt::format("{}s", p.expires_in_seconds())};
+}
+
+}  // namespace
+
+std::string bindings_table(const hag::v1::ListBindingsResponse& r) {
+    if (r.bindings().empty()) {
+        return fmt::format("no bindings match ({} session(s) in the cache)\n", r.total_sessions());
+    }
+    std::vector<std::vector<std::string>> rows;
+    auto h = path_header();
+    h.insert(h.begin(), {"NAI", "HOME PREFIX", "UL-KEY"});
+    rows.push_back(h);
+    for (const auto& b : r.bindings()) {
+        bool first = true;
+        for (const auto& p : b.paths()) {
+            auto cells = path_cells(p);
+            if (first) {
+                cells.insert(cells.begin(), {b.nai(), join(b.home_prefixes()),
+                                             fmt::format("0x{:08x}", b.uplink_gre_key())});
+            } else {
+                cells.insert(cells.begin(), {"", "", ""});
+            }
+            first = false;
+            rows.push_back(std::move(cells));
+        }
+        if (b.paths().empty()) {
+            rows.push_back(
+                {b.nai(), join(b.home_prefixes()), fmt::format("0x{:08x}", b.uplink_gre_key())});
+        }
+    }
+    std::string out = render_table(rows);
+    out += fmt::format("{} binding(s) shown, {} session(s) in the cache\n", r.bindings_size(),
+                       r.total_sessions());
+    if (!r.next_page_token().empty()) {
+        out += fmt::format("more: --page-token {}\n", r.next_page_token());
+    }
+    return out;
+}
+
+std::string binding_detail(const hag::v1::Binding& b) {
+    std::string out =
+        render_table({{"NAI:", b.nai()},
+                      {"Home prefixes:", join(b.home_prefixes())},
+                      {"Uplink GRE key:", fmt::format("0x{:08x}", b.uplink_gre_key())},
+                      {"Last sequence:", std::to_string(b.last_sequence())},
+                      {"Paths:", std::to_string(b.paths_size())}});
+    if (!b.paths().empty()) {
+        std::vector<std::vector<std::string>> rows{path_header()};
+        for (const auto& p : b.paths()) {
+            rows.push_back(path_cells(p));
+        }
+        out += "\n" + render_table(rows);
+    }
+    return out;
+}
+
+std::string event_line(const hag::v1::BindingEvent& e) {
+    std::string paths;
+    for (const auto& p : e.binding().paths()) {
+        paths += fmt::format("{}{}@{}", paths.empty() ? "" : " ", p.bid(), p.coa());
+    }
+    return fmt::format("{} {} nai={} prefixes={} paths=[{}]\n", e.unix_time_ms(),
+                       hag::v1::BindingEvent::Kind_Name(e.kind()), e.binding().nai(),
+                       join(e.binding().home_prefixes()), paths);
+}
+
+std::string counters_table(const hag::v1::Counters& c) {
+    std::vector<std::vector<std::string>> rows{{"COUNTER", "VALUE"}};
+    for (const auto& x : c.counters()) {
+        rows.push_back({x.name(), std::to_string(x.value())});
+    }
+    return render_table(rows);
+}
+
+std::string delete_summary(const std::string& nai, const hag::v1::DeleteBindingResponse& r) {
+    return fmt::format("{}: {} path(s) removed{}, {} revocation(s) sent\n", nai, r.paths_removed(),
+                       r.session_removed() ? ", session removed" : "", r.revocations_sent());
+}
+
+std::string to_json(const google::protobuf::Message& m, bool pretty) {
+    google::protobuf::util::JsonPrintOptions o;
+    o.add_whitespace = pretty;
+    o.preserve_proto_field_names = true;
+    o.always_print_primitive_fields = true;
+    std::string out;
+    (void)google::protobuf::util::MessageToJsonString(m, &out, o);
+    if (out.empty() || out.back() != '\n') {
+        out += "\n";
+    }
+    return out;
+}
+
+Failure describe_failure(const grpc::Status& s, const std::string& server) {
+    switch (s.error_code()) {
+        case grpc::StatusCode::UNAVAILABLE:
+        case grpc::StatusCode::DEADLINE_EXCEEDED:
+            return {fmt::format("hagctl: cannot reach hag-control at {}: {}", server,
+                                s.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED
+                                    ? "no answer before the deadline"
+                                    : s.error_message()),
+                    kExitUnreachable};
+        case grpc::StatusCode::NOT_FOUND:
+            return {"hagctl: not found: " + s.error_message(), kExitError};
+        case grpc::StatusCode::INVALID_ARGUMENT:
+            return {"hagctl: invalid argument: " + s.error_message(), kExitError};
+        case grpc::StatusCode::PERMISSION_DENIED:
+            return {"hagctl: permission denied: " + s.error_message(), kExitError};
+        default:
+            return {fmt::format("hagctl: error {}: {}", static_cast<int>(s.error_code()),
+                                s.error_message()),
+                    kExitError};
+    }
+}
+
+}  // namespace hag::hagctl

@@ -1,0 +1,233 @@
+// hagctl: operator CLI of hag-control over the management gRPC API.
+#include <grpcpp/grpcpp.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include <CLI/CLI.hpp>
+#include <chrono>
+#include <cstdio>
+#include <iostream>
+
+#include "format.hpp"
+#include "hag/v1/management.grpc.pb.h"
+
+namespace {
+
+using hag::hagctl::describe_failure;
+
+struct Globals {
+    std::string server = "unix:/run/hag/control.sock";
+    std::string output = "table";
+    double timeout_s = 5.0;
+};
+
+class Client {
+  public:
+    explicit Client(const Globals& g) : g_(g) {
+        grpc::ChannelArguments args;
+        args.SetInt(GRPC_ARG_ENABLE_RETRIES, 0);
+        stub_ = hag::v1::Management::NewStub(
+            grpc::CreateCustomChannel(g.server, grpc::InsecureChannelCredentials(), args));
+    }
+    void deadline(grpc::ClientContext& ctx) const {
+        ctx.set_deadline(std::chrono::system_clock::now() +
+                         std::chrono::milliseconds(static_cast<long>(g_.timeout_s * 1000)));
+    }
+    // Prints the failure and returns its exit code.
+    int fail(const grpc::Status& s) const {
+        auto f = describe_failure(s, g_.server);
+        std::fprintf(stderr, "%s\n", f.message.c_str());
+        return f.exit_code;
+    }
+    bool json() const { return g_.output == "json"; }
+    hag::v1::Management::Stub& stub() { return *stub_; }
+
+  private:
+    const Globals& g_;
+    std::unique_ptr<hag::v1::Management::Stub> stub_;
+};
+
+void out(const std::string& s) {
+    std::fwrite(s.data(), 1, s.size(), stdout);
+    std::fflush(stdout);
+}
+
+// A missing or forbidden unix socket gives a clearer message than gRPC's generic one.
+bool socket_unusable(const Globals& g) {
+    if (g.server.rfind("unix:", 0) != 0) {
+        return false;
+    }
+    struct stat st {};
+    const std::string path = g.server.substr(5);
+    if (::stat(path.c_str(), &st) != 0 && errno == ENOENT) {
+        std::fprintf(stderr,
+                     "hagctl: cannot reach hag-control at %s: socket %s does not exist (is "
+                     "hag-control running?)\n",
+                     g.server.c_str(), path.c_str());
+        return true;
+    }
+    if (::access(path.c_str(), R_OK | W_OK) != 0) {
+        std::fprintf(stderr,
+                     "hagctl: cannot reach hag-control at %s: %s on %s (only the socket's owner "
+                     "and group may connect)\n",
+                     g.server.c_str(), std::strerror(errno), path.c_str());
+        return true;
+    }
+    return false;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    CLI::App app{"hagctl: operator CLI of hag-control (management gRPC API)"};
+    app.require_subcommand(1);
+    Globals g;
+    app.add_option("-s,--server", g.server, "unix:/path or host:port")->capture_default_str();
+    app.add_option("-o,--output", g.output, "table or json")
+        ->check(CLI::IsMember({"table", "json"}))
+        ->capture_default_str();
+    app.add_option("--timeout", g.timeout_s, "seconds to wait for each call")
+        ->check(CLI::Range(0.1, 3600.0))
+        ->capture_default_str();
+
+    auto* bindings = app.add_subcommand("bindings", "binding cache")->require_subcommand(1);
+    hag::v1::ListBindingsRequest list_req;
+    auto* list = bindings->add_subcommand("list", "list bindings (filters combine with AND)");
+    std::string nai, prefix, mag, coa, token;
+    std::uint32_t limit = 0;
+    bool all_pages = false;
+    list->add_option("--nai", nai, "mobile node identifier");
+    list->add_option("--prefix", prefix, "home network prefix, e.g. 2001:db8:1::/64");
+    list->add_option("--mag", mag, "MAG identifier of any path");
+    list->add_option("--coa", coa, "care-of address of any path");
+    list->add_option("--limit", limit, "page size (1..10000, default 100)");
+    list->add_option("--page-token", token, "token printed by the previous page");
+    list->add_flag("--all", all_pages, "fetch every page");
+
+    std::string show_nai;
+    auto* show = bindings->add_subcommand("show", "show one binding");
+    show->add_option("nai", show_nai, "mobile node identifier")->required();
+
+    bool snapshot = false;
+    auto* watch = bindings->add_subcommand("watch", "stream binding changes until interrupted");
+    watch->add_flag("--snapshot", snapshot, "start with every existing binding");
+
+    std::string del_nai;
+    std::uint32_t del_bid = 0;
+    auto* del = bindings->add_subcommand("delete", "delete a binding (sends revocations)");
+    del->add_option("nai", del_nai, "mobile node identifier")->required();
+    del->add_option("--bid", del_bid, "remove only the path with this binding identifier");
+
+    auto* counters = app.add_subcommand("counters", "daemon counters");
+    auto* version = app.add_subcommand("version", "hagctl and hag-control versions");
+
+    CLI11_PARSE(app, argc, argv);
+
+    if (version->parsed()) {
+        std::printf("hagctl %s\n", HAG_VERSION);
+    }
+    if (socket_unusable(g)) {
+        return hag::hagctl::kExitUnreachable;
+    }
+    Client c(g);
+
+    if (version->parsed()) {
+        grpc::ClientContext ctx;
+        c.deadline(ctx);
+        hag::v1::VersionInfo v;
+        auto s = c.stub().GetVersion(&ctx, {}, &v);
+        if (!s.ok()) {
+            return c.fail(s);
+        }
+        out(c.json() ? hag::hagctl::to_json(v)
+                     : "hag-control " + v.version() + " (up " + std::to_string(v.uptime_seconds()) +
+                           " s)\n");
+        return 0;
+    }
+    if (counters->parsed()) {
+        grpc::ClientContext ctx;
+        c.deadline(ctx);
+        hag::v1::Counters r;
+        auto s = c.stub().GetCounters(&ctx, {}, &r);
+        if (!s.ok()) {
+            return c.fail(s);
+        }
+        out(c.json() ? hag::hagctl::to_json(r) : hag::hagctl::counters_table(r));
+        return 0;
+    }
+    if (list->parsed()) {
+        list_req.set_nai(nai);
+        list_req.set_prefix(prefix);
+        list_req.set_mag(mag);
+        list_req.set_coa(coa);
+        list_req.set_page_size(limit);
+        list_req.set_page_token(token);
+        hag::v1::ListBindingsResponse all;
+        for (int page = 0;; ++page) {
+            grpc::ClientContext ctx;
+            c.deadline(ctx);
+            hag::v1::ListBindingsResponse r;
+            auto s = c.stub().ListBindings(&ctx, list_req, &r);
+            if (!s.ok()) {
+                return c.fail(s);
+            }
+            all.mutable_bindings()->MergeFrom(r.bindings());
+            all.set_total_sessions(r.total_sessions());
+            all.set_next_page_token(r.next_page_token());
+            if (!all_pages || r.next_page_token().empty()) {
+                break;
+            }
+            list_req.set_page_token(r.next_page_token());
+        }
+        out(c.json() ? hag::hagctl::to_json(all) : hag::hagctl::bindings_table(all));
+        return 0;
+    }
+    if (show->parsed()) {
+        grpc::ClientContext ctx;
+        c.deadline(ctx);
+        hag::v1::GetBindingRequest req;
+        req.set_nai(show_nai);
+        hag::v1::Binding b;
+        auto s = c.stub().GetBinding(&ctx, req, &b);
+        if (!s.ok()) {
+            return c.fail(s);
+        }
+        out(c.json() ? hag::hagctl::to_json(b) : hag::hagctl::binding_detail(b));
+        return 0;
+    }
+    if (del->parsed()) {
+        grpc::ClientContext ctx;
+        c.deadline(ctx);
+        hag::v1::DeleteBindingRequest req;
+        req.set_nai(del_nai);
+        req.set_bid(del_bid);
+        hag::v1::DeleteBindingResponse r;
+        auto s = c.stub().DeleteBinding(&ctx, req, &r);
+        if (!s.ok()) {
+            return c.fail(s);
+        }
+        out(c.json() ? hag::hagctl::to_json(r) : hag::hagctl::delete_summary(del_nai, r));
+        return 0;
+    }
+    if (watch->parsed()) {
+        // No deadline on the stream itself; first wait (bounded) for the channel to connect so
+        // an unreachable daemon still gives one clear line.
+        grpc::ClientContext ctx;
+        hag::v1::WatchBindingsRequest req;
+        req.set_initial_snapshot(snapshot);
+        auto reader = c.stub().WatchBindings(&ctx, req);
+        hag::v1::BindingEvent ev;
+        while (reader->Read(&ev)) {
+            out(c.json() ? hag::hagctl::to_json(ev, false) : hag::hagctl::event_line(ev));
+        }
+        auto s = reader->Finish();
+        if (!s.ok()) {
+            return c.fail(s);
+        }
+        return 0;
+    }
+    return 0;
+}

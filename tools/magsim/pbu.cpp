@@ -1,0 +1,147 @@
+#include "pbu.hpp"
+
+#include <arpa/inet.h>
+
+#include <charconv>
+#include <chrono>
+
+namespace hag::magsim {
+
+std::optional<AccessSpec> parse_access(std::string_view text) {
+    const auto first = text.find(':');
+    const auto last = text.rfind(':');
+    if (first == std::string_view::npos || first == 0 || last == first || last + 1 >= text.size()) {
+        return std::nullopt;
+    }
+    AccessSpec a;
+    a.kind = std::string(text.substr(0, first));
+    a.iface_or_coa = std::string(text.substr(first + 1, last - first - 1));
+    const std::string_view bid = text.substr(last + 1);
+    unsigned v = 0;
+    auto [ptr, ec] = std::from_chars(bid.data(), bid.data() + bid.size(), v);
+    if (ec != std::errc() || ptr != bid.data() + bid.size() || v == 0 || v > 255 ||
+        a.iface_or_coa.empty()) {
+        return std::nullopt;
+    }
+    a.bid = static_cast<std::uint16_t>(v);
+    return a;
+}
+
+std::uint8_t access_att(std::string_view kind) {
+    if (kind == "dsl" || kind == "ethernet" || kind == "fiber") {
+        return static_cast<std::uint8_t>(mh::AccessTechnology::kIeee8023);
+    }
+    if (kind == "lte" || kind == "5g") {
+        return static_cast<std::uint8_t>(mh::AccessTechnology::kEutran);
+    }
+    if (kind == "wlan" || kind == "wifi") {
+        return static_cast<std::uint8_t>(mh::AccessTechnology::kIeee80211);
+    }
+    return static_cast<std::uint8_t>(mh::AccessTechnology::kVirtual);
+}
+
+std::uint8_t access_label(std::string_view kind) {
+    if (kind == "dsl" || kind == "ethernet" || kind == "fiber") {
+        return 1;
+    }
+    if (kind == "lte" || kind == "5g") {
+        return 2;
+    }
+    return 3;
+}
+
+mh::Message build_pbu(const PbuParams& p) {
+    mh::BindingUpdate bu;
+    bu.sequence = p.sequence;
+    bu.ack = true;
+    bu.home_registration = true;
+    bu.proxy = true;
+    bu.lifetime = static_cast<std::uint16_t>((p.lifetime_s + 3) / 4);
+    const std::uint8_t att = access_att(p.access.kind);
+    bu.options.push_back(
+        mh::MobileNodeIdentifier{mh::kMnIdSubtypeNai, mh::Bytes(p.nai.begin(), p.nai.end())});
+    // An all-zero HNP asks the LMA to assign one (RFC 5213 §6.9.1.1).
+    bu.options.push_back(mh::HomeNetworkPrefix{0, {}});
+    bu.options.push_back(mh::HandoffIndicatorOption{p.handoff});
+    bu.options.push_back(mh::AccessTechnologyTypeOption{att});
+    bu.options.push_back(mh::Timestamp{p.ntp_timestamp});
+    bu.options.push_back(mh::GreKey{p.downlink_gre_key});
+    mh::BindingIdentifier bid;
+    bid.bid = p.access.bid;
+    bu.options.push_back(bid);
+    mh::MagMultipathBinding mmb;
+    mmb.if_att = att;
+    mmb.if_label = access_label(p.access.kind);
+    mmb.binding_id = static_cast<std::uint8_t>(p.access.bid);
+    bu.options.push_back(mmb);
+    bu.options.push_back(
+        mh::MagIdentifier{mh::kMnIdSubtypeNai, mh::Bytes(p.mag_id.begin(), p.mag_id.end())});
+    if (p.lifetime_s != 0) {
+        mh::Bytes metrics(8);
+        for (int i = 0; i < 4; ++i) {
+            metrics[i] = static_cast<std::uint8_t>(p.down_kbps >> (24 - 8 * i));
+            metrics[4 + i] = static_cast<std::uint8_t>(p.up_kbps >> (24 - 8 * i));
+        }
+        bu.options.push_back(
+            mh::VendorSpecific{kLinkMetricsVendorId, kLinkMetricsSubtype, std::move(metrics)});
+    }
+    return mh::Message{bu};
+}
+
+std::uint64_t ntp_now() {
+    using namespace std::chrono;
+    const auto since = system_clock::now().time_since_epoch();
+    const std::uint64_t secs = static_cast<std::uint64_t>(duration_cast<seconds>(since).count());
+    const std::uint64_t ns =
+        static_cast<std::uint64_t>(duration_cast<nanoseconds>(since).count()) % 1'000'000'000ULL;
+    constexpr std::uint64_t kNtpEpochOffset = 2'208'988'800ULL;  // 1900 -> 1970
+    return ((secs + kNtpEpochOffset) << 32) | ((ns << 32) / 1'000'000'000ULL);
+}
+
+std::string ba_status_name(std::uint8_t status) {
+    switch (static_cast<mh::BaStatus>(status)) {
+        case mh::BaStatus::kAccepted:
+            return "accepted";
+        case mh::BaStatus::kReasonUnspecified:
+            return "reason-unspecified";
+        case mh::BaStatus::kAdministrativelyProhibited:
+            return "administratively-prohibited";
+        case mh::BaStatus::kInsufficientResources:
+            return "insufficient-resources";
+        case mh::BaStatus::kSequenceNumberOutOfWindow:
+            return "sequence-out-of-window";
+        case mh::BaStatus::kProxyRegistrationNotEnabled:
+            return "proxy-registration-not-enabled";
+        case mh::BaStatus::kNotLmaForThisMobileNode:
+            return "not-lma-for-this-mobile-node";
+        default:
+            return "status-" + std::to_string(status);
+    }
+}
+
+std::optional<PbaSummary> summarize_pba(const mh::Message& m) {
+    const auto* ba = std::get_if<mh::BindingAcknowledgement>(&m.body);
+    if (ba == nullptr) {
+        return std::nullopt;
+    }
+    PbaSummary s;
+    s.sequence = ba->sequence;
+    s.status = ba->status;
+    s.status_name = ba_status_name(ba->status);
+    s.lifetime_s = static_cast<std::uint32_t>(ba->lifetime) * 4;
+    s.hnp = "-";
+    if (const auto* h = mh::find_option<mh::HomeNetworkPrefix>(ba->options)) {
+        char buf[INET6_ADDRSTRLEN] = {};
+        inet_ntop(AF_INET6, h->prefix.data(), buf, sizeof buf);
+        s.hnp = std::string(buf) + "/" + std::to_string(h->prefix_length);
+    }
+    if (const auto* k = mh::find_option<mh::GreKey>(ba->options)) {
+        s.uplink_gre_key = k->key;
+    }
+    if (const auto* b = mh::find_option<mh::BindingIdentifier>(ba->options)) {
+        s.bid = b->bid;
+    }
+    return s;
+}
+
+}  // namespace hag::magsim

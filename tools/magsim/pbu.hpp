@@ -1,0 +1,60 @@
+// hag-magsim message building: PBUs for one access of a subscriber and PBA summaries.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "hag/mh/codec.hpp"
+#include "hag/mh/mh.hpp"
+
+namespace hag::magsim {
+
+// Link metrics travel in a Vendor-Specific Mobility Option (RFC 5094). Vendor ID 32473 is the
+// documentation enterprise number (RFC 5612); sub-type 1 = downlink kbps (4) + uplink kbps (4).
+inline constexpr std::uint32_t kLinkMetricsVendorId = 32473;
+inline constexpr std::uint8_t kLinkMetricsSubtype = 1;
+
+// "dsl:2001:db8:a::2:1" or "lte:eth1:2": kind, interface name or CoA, BID.
+struct AccessSpec {
+    std::string kind;  // dsl, lte, wlan, ethernet, ...
+    std::string iface_or_coa;
+    std::uint16_t bid = 0;  // 1..255 (MAG Multipath-Binding carries 8 bits)
+};
+std::optional<AccessSpec> parse_access(std::string_view text);
+// ATT value (RFC 5213 §8.5) and If-Label (colour) for an access kind.
+std::uint8_t access_att(std::string_view kind);
+std::uint8_t access_label(std::string_view kind);
+
+struct PbuParams {
+    std::string nai;
+    std::string mag_id;  // MAG Identifier (NAI subtype)
+    AccessSpec access;
+    std::uint16_t sequence = 0;
+    std::uint16_t lifetime_s = 3600;  // 0 = de-registration
+    std::uint32_t downlink_gre_key = 0;
+    std::uint64_t ntp_timestamp = 0;
+    std::uint8_t handoff = 1;  // HI: 1 new attach
+    std::uint32_t down_kbps = 0;
+    std::uint32_t up_kbps = 0;
+};
+mh::Message build_pbu(const PbuParams& p);
+
+// 64-bit NTP-format time of the system clock (RFC 5905).
+std::uint64_t ntp_now();
+
+struct PbaSummary {
+    std::uint16_t sequence = 0;
+    std::uint8_t status = 0;
+    std::string status_name;
+    std::uint32_t lifetime_s = 0;
+    std::string hnp;  // "2001:db8:1::/64" or "-"
+    std::uint32_t uplink_gre_key = 0;
+    std::optional<std::uint16_t> bid;
+};
+// nullopt when the message is not a PBA.
+std::optional<PbaSummary> summarize_pba(const mh::Message& m);
+std::string ba_status_name(std::uint8_t status);
+
+}  // namespace hag::magsim
