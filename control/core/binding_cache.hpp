@@ -52,6 +52,7 @@ struct Path {
     std::uint32_t downlink_gre_key = 0;  // key the MAG expects on downlink (RFC 5845)
     std::uint32_t weight_kbps = 0;       // from link metrics or policy; 0 = unknown
     bool live = true;                    // heartbeat liveness (RFC 5847)
+    std::uint16_t last_sequence = 0;     // of the last PBU accepted for this path
     Seconds expires_at = 0;              // registration lifetime end
 };
 

@@ -108,6 +108,14 @@ void validate(v1::ControlConfig& cfg, const config::ParseInfoTree* tree,
                       fmt::format("{}.hnp_pool: no pool named '{}'", where, prof.hnp_pool()));
             }
         }
+        for (int k = 0; k < prof.access_weights_size(); ++k) {
+            const auto& w = prof.access_weights(k);
+            if (w.access_technology() > 255 || w.if_label() > 255) {
+                at.at(t, prof, "access_weights", k,
+                      fmt::format("{}.access_weights: access_technology and if_label are 0-255",
+                                  where));
+            }
+        }
         if (prof.has_max_paths() && (prof.max_paths() == 0 || prof.max_paths() > 16)) {
             at.at(t, prof, "max_paths", -1,
                   fmt::format("{}.max_paths: {} is not within 1-16", where, prof.max_paths()));
@@ -153,6 +161,9 @@ void validate(v1::ControlConfig& cfg, const config::ParseInfoTree* tree,
             }
         }
     }
+    if (cfg.revocation_retries() > 10) {
+        at.file(fmt::format("revocation_retries: {} is not within 0-10", cfg.revocation_retries()));
+    }
     if (cfg.hnp_pools().empty() && cfg.allow_unknown_subscribers()) {
         at.file("allow_unknown_subscribers needs at least one hnp_pools entry");
     }
@@ -187,6 +198,10 @@ void validate(v1::ControlConfig& cfg, const config::ParseInfoTree* tree,
         cfg.set_heartbeat_interval_seconds(30);
     if (cfg.heartbeat_missed_limit() == 0)
         cfg.set_heartbeat_missed_limit(3);
+    if (cfg.timestamp_window_ms() == 0)
+        cfg.set_timestamp_window_ms(300);
+    if (cfg.revocation_retries() == 0)
+        cfg.set_revocation_retries(3);
     if (cfg.log().level().empty())
         cfg.mutable_log()->set_level("info");
 }

@@ -1,0 +1,959 @@
+#include "lma.hpp"
+
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+
+#include "config.hpp"
+#include "hag/net/address.hpp"
+#include "sequence.hpp"
+
+namespace hag::control {
+
+namespace {
+
+using mh::BaStatus;
+
+constexpr std::uint8_t st(BaStatus s) noexcept {
+    return static_cast<std::uint8_t>(s);
+}
+
+std::string status_name(std::uint8_t s) {
+    auto n = mh::to_string(static_cast<BaStatus>(s));
+    return n.empty() ? fmt::format("status-{}", s) : std::string(n);
+}
+
+bool is_zero(const mh::Ipv6& a) {
+    return std::all_of(a.begin(), a.end(), [](std::uint8_t b) { return b == 0; });
+}
+
+// NAI text for logs and keys: printable ASCII and UTF-8 kept, control characters refused.
+std::optional<std::string> identifier_text(const mh::Bytes& id) {
+    if (id.empty() || id.size() > 255) {
+        return std::nullopt;
+    }
+    std::string s(id.begin(), id.end());
+    for (unsigned char c : s) {
+        if (c < 0x20 || c == 0x7f) {
+            return std::nullopt;
+        }
+    }
+    return s;
+}
+
+bool nai_matches(const std::string& pattern, const std::string& nai) {
+    if (!pattern.empty() && pattern.back() == '*') {
+        return nai.compare(0, pattern.size() - 1, pattern, 0, pattern.size() - 1) == 0;
+    }
+    return pattern == nai;
+}
+
+const v1::Subscriber* find_subscriber(const v1::ControlConfig& cfg, const std::string& nai) {
+    for (const auto& s : cfg.subscribers()) {
+        if (s.nai() == nai) {
+            return &s;
+        }
+    }
+    return nullptr;
+}
+
+mh::Message make_heartbeat(bool response, std::uint32_t seq, std::uint32_t restart) {
+    mh::Heartbeat hb;
+    hb.response = response;
+    hb.sequence = seq;
+    hb.options.push_back(mh::RestartCounter{restart});
+    return mh::Message{hb};
+}
+
+std::uint32_t lifetime_seconds(std::uint16_t units) {
+    return std::uint32_t{units} * 4;
+}
+
+}  // namespace
+
+// What a PBU decided: the PBA's contents beyond its status.
+struct Lma::PbuOutcome {
+    std::uint16_t sequence = 0;  // the PBA's sequence number
+    std::uint16_t lifetime_units = 0;
+    std::vector<Prefix> prefixes;
+    std::optional<std::uint32_t> uplink_key;
+    std::string nai;
+    std::uint16_t bid = 0;
+    bool tlv_unsupported = false;
+};
+
+Lma::Lma(v1::ControlConfig cfg, BindingCache& cache, std::uint32_t restart_counter)
+    : cfg_(std::move(cfg)), cache_(cache), restart_counter_(restart_counter) {
+    for (const auto& p : cfg_.hnp_pools()) {
+        if (auto pfx = parse_prefix(p.prefix())) {
+            pools_.emplace_back(p.name(), *pfx, static_cast<std::uint8_t>(p.assign_length()));
+        }
+    }
+    cache_.add_observer([this](const CacheEvent& ev) {
+        if (ev.kind == CacheEvent::Kind::kRemoved || ev.kind == CacheEvent::Kind::kExpired) {
+            release(*ev.session);
+            if (ev.kind == CacheEvent::Kind::kExpired) {
+                spdlog::info("session {}: lifetime expired, binding removed", ev.session->nai);
+                count("sessions.expired");
+            }
+        }
+    });
+}
+
+PrefixPool* Lma::pool_named(const std::string& name) {
+    for (auto& p : pools_) {
+        if (p.name() == name) {
+            return &p;
+        }
+    }
+    return nullptr;
+}
+
+void Lma::release(const Session& s) {
+    for (const auto& pfx : s.home_prefixes) {
+        for (auto& pool : pools_) {
+            if (pool.contains(pfx)) {
+                (void)pool.release(pfx);
+            }
+        }
+    }
+    if (s.uplink_gre_key != 0) {
+        (void)keys_.release(s.uplink_gre_key);
+    }
+}
+
+bool Lma::admit(const Peer& from, const LmaTime& t) {
+    const double rate = cfg_.limits().per_mag_pbu_per_second();
+    const double burst = cfg_.limits().per_mag_pbu_burst();
+    // Bounded table: a flood of spoofed sources shares one bucket instead of growing memory.
+    constexpr std::size_t kMaxBuckets = 65536;
+    std::string key(reinterpret_cast<const char*>(from.remote.data()), from.remote.size());
+    auto it = buckets_.find(key);
+    if (it == buckets_.end()) {
+        if (buckets_.size() >= kMaxBuckets) {
+            key = "overflow";
+            it = buckets_.find(key);
+        }
+        if (it == buckets_.end()) {
+            it = buckets_.emplace(key, Bucket{burst, t.now_ms}).first;
+        }
+    }
+    Bucket& b = it->second;
+    const auto elapsed = std::max<std::int64_t>(0, t.now_ms - b.last_ms);
+    b.tokens = std::min(burst, b.tokens + rate * static_cast<double>(elapsed) / 1000.0);
+    b.last_ms = t.now_ms;
+    if (b.tokens < 1.0) {
+        return false;
+    }
+    b.tokens -= 1.0;
+    return true;
+}
+
+std::vector<Outbound> Lma::receive(std::span<const std::uint8_t> bytes, const Peer& from,
+                                   const LmaTime& t) {
+    count("mh.received");
+    if (!admit(from, t)) {
+        count("mh.rate_limited");
+        if (t.now_ms - last_limit_log_ms_ >= 1000) {
+            last_limit_log_ms_ = t.now_ms;
+            spdlog::warn("MAG {}: over its rate limit ({}/s, burst {}), dropping its messages",
+                         net::format(from.remote), cfg_.limits().per_mag_pbu_per_second(),
+                         cfg_.limits().per_mag_pbu_burst());
+        }
+        return {};
+    }
+    auto m = mh::decode(bytes);
+    if (m) {
+        return handle(*m, from, t);
+    }
+    count("mh.malformed");
+    count(fmt::format("mh.malformed.{}", mh::to_string(m.error().code)));
+    if (t.now_ms - last_decode_log_ms_ >= 1000) {
+        last_decode_log_ms_ = t.now_ms;
+        spdlog::warn("malformed mobility header from {}: {}", net::format(from.remote),
+                     m.error().str());
+    }
+    // A PBU whose MAG Multipath-Binding option sets both B and O (RFC 8278 §3.1) is answered
+    // with MCOA_MALFORMED rather than dropped, so the MAG learns why.
+    if (m.error().code == mh::DecodeErrorCode::kMultipathBAndO && bytes.size() >= 12 &&
+        bytes[2] == static_cast<std::uint8_t>(mh::MhType::kBindingUpdate)) {
+        mh::BindingAcknowledgement ba;
+        ba.status = st(BaStatus::kMcoaMalformed);
+        ba.proxy = (bytes[8] & 0x02) != 0;  // P flag of the BU flags octet
+        ba.sequence = static_cast<std::uint16_t>((bytes[6] << 8) | bytes[7]);
+        count(fmt::format("pba.status.{:03d}", ba.status));
+        return {Outbound{from, mh::Message{ba}}};
+    }
+    if (mh::reaction_to(m.error()).action == mh::ReceiverAction::kBindingErrorUnknownType) {
+        mh::BindingError be;
+        be.status = mh::kBeUnrecognizedMhType;
+        count("binding_error.sent");
+        return {Outbound{from, mh::Message{be}}};
+    }
+    return {};
+}
+
+std::vector<Outbound> Lma::handle(const mh::Message& m, const Peer& from, const LmaTime& t) {
+    if (const auto* bu = std::get_if<mh::BindingUpdate>(&m.body)) {
+        return handle_pbu(*bu, from, t);
+    }
+    if (const auto* hb = std::get_if<mh::Heartbeat>(&m.body)) {
+        return handle_heartbeat(*hb, from, t);
+    }
+    if (const auto* br = std::get_if<mh::BindingRevocation>(&m.body)) {
+        if (br->br_type == mh::kBrTypeAcknowledgement) {
+            handle_revocation_ack(*br, from);
+        } else {
+            count("revocation.indication_received");
+            spdlog::info(
+                "MAG {}: Binding Revocation Indication received; MAG-initiated "
+                "revocation is not supported, ignored",
+                net::format(from.remote));
+        }
+        return {};
+    }
+    count("mh.unexpected_type");
+    spdlog::debug("{} from {} ignored (an LMA does not process it)", mh::mh_type_name(m.mh_type()),
+                  net::format(from.remote));
+    return {};
+}
+
+std::vector<Outbound> Lma::handle_pbu(const mh::BindingUpdate& bu, const Peer& from,
+                                      const LmaTime& t) {
+    count("pbu.received");
+    PbuOutcome out;
+    out.sequence = bu.sequence;
+    const std::uint8_t status = process_pbu(bu, from, t, out);
+    const bool accepted = status < 128;
+    count(accepted ? "pbu.accepted" : "pbu.rejected");
+    count(fmt::format("pba.status.{:03d}", status));
+
+    mh::BindingAcknowledgement ba;
+    ba.status = status;
+    ba.proxy = bu.proxy;
+    ba.sequence = out.sequence;
+    ba.lifetime = accepted ? out.lifetime_units : 0;
+    // Options: echo what identifies the binding, with the LMA's decisions filled in.
+    for (const auto& o : bu.options) {
+        std::visit(
+            [&](const auto& v) {
+                using T = std::decay_t<decltype(v)>;
+                if constexpr (std::is_same_v<T, mh::MobileNodeIdentifier> ||
+                              std::is_same_v<T, mh::HandoffIndicatorOption> ||
+                              std::is_same_v<T, mh::AccessTechnologyTypeOption> ||
+                              std::is_same_v<T, mh::MagMultipathBinding> ||
+                              std::is_same_v<T, mh::MagIdentifier> ||
+                              std::is_same_v<T, mh::LinkLocalAddress> ||
+                              std::is_same_v<T, mh::MnLinkLayerIdentifier>) {
+                    ba.options.emplace_back(v);
+                } else if constexpr (std::is_same_v<T, mh::Timestamp>) {
+                    // On TIMESTAMP_MISMATCH the LMA's own time tells the MAG how far off it is.
+                    ba.options.emplace_back(mh::Timestamp{
+                        status == st(BaStatus::kTimestampMismatch) ? t.ntp : v.value});
+                } else if constexpr (std::is_same_v<T, mh::BindingIdentifier>) {
+                    auto b = v;
+                    b.status = status;
+                    ba.options.emplace_back(b);
+                } else if constexpr (std::is_same_v<T, mh::HomeNetworkPrefix>) {
+                    if (!accepted || out.prefixes.empty()) {
+                        ba.options.emplace_back(v);  // echoed on rejection
+                    }
+                }
+            },
+            o);
+    }
+    if (accepted) {
+        for (const auto& p : out.prefixes) {
+            ba.options.emplace_back(mh::HomeNetworkPrefix{p.length, p.addr});
+        }
+        if (out.uplink_key) {
+            ba.options.emplace_back(mh::GreKey{*out.uplink_key});
+        }
+        if (out.tlv_unsupported) {
+            ba.status = st(BaStatus::kGreTunnelingButTlvHeaderNotSupported);
+        }
+    }
+    return {Outbound{from, mh::Message{ba}}};
+}
+
+std::uint8_t Lma::process_pbu(const mh::BindingUpdate& bu, const Peer& from, const LmaTime& t,
+                              PbuOutcome& out) {
+    const auto& opts = bu.options;
+    if (!bu.proxy) {
+        // A client Binding Update (MIPv6 home agent role) is not served by this LMA.
+        spdlog::info("BU from {} without the P flag: home registration not supported",
+                     net::format(from.remote));
+        return st(BaStatus::kHomeRegistrationNotSupported);
+    }
+    const auto* mnid = mh::find_option<mh::MobileNodeIdentifier>(opts);
+    if (mnid == nullptr) {
+        spdlog::info("PBU from {} seq {}: no MN-ID option", net::format(from.remote), bu.sequence);
+        return st(BaStatus::kMissingMnIdentifierOption);
+    }
+    auto nai_text = identifier_text(mnid->identifier);
+    if (mnid->subtype != mh::kMnIdSubtypeNai || !nai_text) {
+        spdlog::info("PBU from {} seq {}: MN-ID subtype {} or identifier not a usable NAI",
+                     net::format(from.remote), bu.sequence, mnid->subtype);
+        return st(BaStatus::kMissingMnIdentifierOption);
+    }
+    const std::string nai = *nai_text;
+    out.nai = nai;
+
+    // MAG identity: its MAG Identifier (RFC 8278), else its address.
+    std::string mag_id = net::format(from.remote);
+    if (const auto* mid = mh::find_option<mh::MagIdentifier>(opts)) {
+        if (auto txt = identifier_text(mid->identifier)) {
+            mag_id = *txt;
+        }
+    }
+    auto reject = [&](BaStatus s, std::string_view why) {
+        spdlog::info("session {} PBU from MAG {} ({}) seq {}: {} ({})", nai, mag_id,
+                     net::format(from.remote), bu.sequence, status_name(st(s)), why);
+        return st(s);
+    };
+
+    // Authorization (RFC 5213 §5.3.1): is this MAG allowed to register this subscriber?
+    const v1::MagAuthorization* auth = nullptr;
+    for (const auto& m : cfg_.mags()) {
+        if (m.mag_id() == mag_id) {
+            auth = &m;
+            break;
+        }
+    }
+    if (auth == nullptr && !cfg_.allow_unknown_mags()) {
+        return reject(BaStatus::kMagNotAuthorizedForProxyReg, "MAG not configured");
+    }
+    if (auth != nullptr) {
+        if (!auth->source_addresses().empty()) {
+            bool ok = false;
+            for (const auto& a : auth->source_addresses()) {
+                auto pa = parse_address(a);
+                ok = ok || (pa && pa->addr == from.remote);
+            }
+            if (!ok) {
+                return reject(BaStatus::kMagNotAuthorizedForProxyReg,
+                              "source address not listed for this MAG");
+            }
+        }
+        if (!auth->allowed_nai().empty()) {
+            bool ok = false;
+            for (const auto& pat : auth->allowed_nai()) {
+                ok = ok || nai_matches(pat, nai);
+            }
+            if (!ok) {
+                return reject(BaStatus::kMagNotAuthorizedForProxyReg,
+                              "subscriber not allowed for this MAG");
+            }
+        }
+    }
+    const v1::Subscriber* sub = find_subscriber(cfg_, nai);
+    if (sub == nullptr && !cfg_.allow_unknown_subscribers()) {
+        return reject(BaStatus::kProxyRegistrationNotEnabled, "unknown subscriber");
+    }
+    const v1::SubscriberProfile prof = effective_profile(cfg_, nai);
+
+    const auto* hi = mh::find_option<mh::HandoffIndicatorOption>(opts);
+    if (hi == nullptr) {
+        return reject(BaStatus::kMissingHandoffIndicatorOption, "no Handoff Indicator option");
+    }
+    const auto* att = mh::find_option<mh::AccessTechnologyTypeOption>(opts);
+    if (att == nullptr) {
+        return reject(BaStatus::kMissingAccessTechTypeOption, "no Access Technology Type option");
+    }
+    const auto hnps = mh::find_options<mh::HomeNetworkPrefix>(opts);
+    if (hnps.empty()) {
+        return reject(BaStatus::kMissingHomeNetworkPrefixOption, "no Home Network Prefix option");
+    }
+
+    // Multipath: MAG Multipath-Binding (RFC 8278) and/or Binding Identifier (RFC 5648).
+    const auto* mmb = mh::find_option<mh::MagMultipathBinding>(opts);
+    const auto* bido = mh::find_option<mh::BindingIdentifier>(opts);
+    const bool multipath = mmb != nullptr || bido != nullptr;
+    std::uint16_t bid = 0;
+    if (multipath) {
+        if (!prof.multipath()) {
+            return reject(mmb != nullptr ? BaStatus::kCannotSupportMultipathBinding
+                                         : BaStatus::kMcoaProhibited,
+                          "multipath disabled for this subscriber");
+        }
+        if (mmb != nullptr && mmb->bulk && mmb->overwrite) {
+            return reject(BaStatus::kMcoaMalformed, "B and O both set");
+        }
+        if (mmb != nullptr && bido != nullptr && mmb->binding_id != bido->bid) {
+            return reject(BaStatus::kMcoaMalformed,
+                          "Binding-Id of the MAG Multipath-Binding and BID option differ");
+        }
+        bid = mmb != nullptr ? mmb->binding_id : bido->bid;
+        if (bid == 0) {
+            return reject(BaStatus::kMcoaMalformed, "binding identifier 0");
+        }
+        if (bido != nullptr && bido->simultaneous_home_foreign) {
+            return reject(BaStatus::kMcoaSimultaneousHomeAndForeignProhibited,
+                          "H flag: simultaneous home and foreign binding");
+        }
+    }
+    out.bid = bid;
+    const bool bulk = mmb != nullptr && mmb->bulk;
+    const bool overwrite = mmb != nullptr && mmb->overwrite;
+
+    const Session* existing = cache_.find(nai);
+    const Path* existing_path = existing != nullptr ? existing->find_path(bid) : nullptr;
+
+    // Replay protection: the Timestamp option if present (RFC 5213 §5.5), else sequence numbers
+    // (RFC 6275 §9.5.1) per path.
+    const auto* ts = mh::find_option<mh::Timestamp>(opts);
+    if (ts != nullptr) {
+        switch (check_timestamp(ts->value, t.ntp, existing ? existing->last_timestamp : 0,
+                                cfg_.timestamp_window_ms())) {
+            case TimestampCheck::kOutsideWindow:
+                return reject(BaStatus::kTimestampMismatch, "timestamp outside the window");
+            case TimestampCheck::kLowerThanPrevious:
+                return reject(BaStatus::kTimestampLowerThanPrevAccepted,
+                              "timestamp older than the last accepted");
+            case TimestampCheck::kOk:
+                break;
+        }
+    } else if (existing_path != nullptr && existing_path->mag_id == mag_id &&
+               !sequence_is_newer(bu.sequence, existing_path->last_sequence)) {
+        out.sequence = existing_path->last_sequence;
+        return reject(BaStatus::kSequenceNumberOutOfWindow,
+                      fmt::format("last accepted {}", existing_path->last_sequence));
+    }
+
+    if (bu.lifetime == 0) {
+        return deregister(bu, nai, mag_id, bid, bulk, out);
+    }
+
+    // Non-MCoA binding present and an MCoA registration without overwrite (RFC 5648).
+    if (existing != nullptr && multipath && !overwrite) {
+        for (const auto& p : existing->paths) {
+            if (p.bid == 0) {
+                return reject(BaStatus::kMcoaNonMcoaBindingExists, "a binding without BID exists");
+            }
+        }
+    }
+
+    // Home network prefixes.
+    std::vector<Prefix> requested;
+    for (const auto* h : hnps) {
+        if (h->prefix_length != 0 || !is_zero(h->prefix)) {
+            requested.push_back(Prefix{h->prefix, h->prefix_length});
+        }
+    }
+    std::vector<Prefix> prefixes;
+    std::vector<Prefix> claimed;  // from pools for this PBU: released again on failure
+    PrefixPool* pool = nullptr;
+    auto undo_claims = [&] {
+        for (const auto& p : claimed) {
+            (void)pool->release(p);
+        }
+    };
+    if (existing != nullptr) {
+        prefixes = existing->home_prefixes;
+        if (!requested.empty()) {
+            auto a = requested, b = prefixes;
+            auto less = [](const Prefix& x, const Prefix& y) {
+                return std::tie(x.addr, x.length) < std::tie(y.addr, y.length);
+            };
+            std::sort(a.begin(), a.end(), less);
+            std::sort(b.begin(), b.end(), less);
+            if (a != b) {
+                return reject(BaStatus::kBcePbuPrefixSetDoNotMatch,
+                              "requested prefixes differ from the binding's");
+            }
+        }
+    } else if (sub != nullptr && sub->home_prefixes_size() > 0) {
+        for (const auto& text : sub->home_prefixes()) {
+            if (auto p = parse_prefix(text)) {
+                prefixes.push_back(*p);
+            }
+        }
+        for (const auto& r : requested) {
+            if (std::find(prefixes.begin(), prefixes.end(), r) == prefixes.end()) {
+                return reject(
+                    BaStatus::kNotAuthorizedForHomeNetworkPrefix,
+                    fmt::format("{} is not one of the subscriber's prefixes", to_string(r)));
+            }
+        }
+    } else {
+        pool = prof.hnp_pool().empty() ? nullptr : pool_named(prof.hnp_pool());
+        if (pool == nullptr) {
+            return reject(BaStatus::kInsufficientResources, "no prefix pool for this subscriber");
+        }
+        if (!requested.empty()) {
+            if (!prof.allow_requested_prefix()) {
+                return reject(BaStatus::kNotAuthorizedForHomeNetworkPrefix,
+                              "requested prefixes are not honoured for this subscriber");
+            }
+            for (const auto& r : requested) {
+                if (auto c = pool->claim(r); !c) {
+                    undo_claims();
+                    return reject(
+                        BaStatus::kNotAuthorizedForHomeNetworkPrefix,
+                        fmt::format("requested {}: {}", to_string(r), to_string(c.error())));
+                }
+                claimed.push_back(r);
+            }
+            prefixes = requested;
+        } else {
+            auto p = pool->allocate();
+            if (!p) {
+                return reject(BaStatus::kInsufficientResources,
+                              fmt::format("pool '{}' exhausted", pool->name()));
+            }
+            claimed.push_back(*p);
+            prefixes.push_back(*p);
+        }
+    }
+
+    // GRE keys (RFC 5845): the MAG's option carries its downlink key; the LMA answers with the
+    // uplink key it allocated for the session.
+    const auto* gre = mh::find_option<mh::GreKey>(opts);
+    if (gre == nullptr && prof.gre_key_required()) {
+        undo_claims();
+        return reject(BaStatus::kGreKeyOptionRequired, "GRE key option required");
+    }
+    std::uint32_t uplink_key = existing != nullptr ? existing->uplink_gre_key : 0;
+    bool key_allocated = false;
+    if (gre != nullptr && uplink_key == 0) {
+        auto k = keys_.allocate();
+        if (!k) {
+            undo_claims();
+            return reject(BaStatus::kInsufficientResources, "GRE keys exhausted");
+        }
+        uplink_key = *k;
+        key_allocated = true;
+    }
+
+    // The path.
+    const std::uint32_t granted =
+        std::min<std::uint32_t>(lifetime_seconds(bu.lifetime), prof.max_lifetime_seconds());
+    Path path;
+    path.bid = bid;
+    path.mag_id = mag_id;
+    path.coa.addr = from.remote;
+    if (bido != nullptr && bido->coa6) {
+        path.coa.addr = *bido->coa6;
+    } else if (bido != nullptr && bido->coa4) {
+        path.coa = CareOfAddress::from_ipv4(*bido->coa4);
+    }
+    path.access_technology = mmb != nullptr ? mmb->if_att : att->value;
+    path.if_label = mmb != nullptr ? mmb->if_label : 0;
+    path.downlink_gre_key = gre != nullptr ? gre->key : 0;
+    path.live = true;
+    path.expires_at = t.now + granted;
+    path.last_sequence = bu.sequence;
+    std::optional<std::uint32_t> reported_kbps;
+    for (const auto* v : mh::find_options<mh::VendorSpecific>(opts)) {
+        if (v->vendor_id == kLinkMetricsVendorId && v->subtype == kLinkMetricsSubtype) {
+            if (v->data.size() == 8) {
+                reported_kbps = (std::uint32_t{v->data[0]} << 24) |
+                                (std::uint32_t{v->data[1]} << 16) |
+                                (std::uint32_t{v->data[2]} << 8) | v->data[3];
+            } else {
+                count("link_metrics.malformed");
+                spdlog::info(
+                    "session {} bid {}: link metrics option of {} octets ignored "
+                    "(8 expected)",
+                    nai, bid, v->data.size());
+            }
+        }
+    }
+    if (existing_path != nullptr) {
+        path.weight_kbps = existing_path->weight_kbps;  // keep the last report
+    }
+    if (reported_kbps) {
+        path.weight_kbps = *reported_kbps;
+    }
+    for (const auto& w : prof.access_weights()) {
+        const bool match =
+            (w.access_technology() == 0 || w.access_technology() == path.access_technology) &&
+            (w.if_label() == 0 || w.if_label() == path.if_label);
+        if (match && (w.override_link_metrics() || !reported_kbps)) {
+            path.weight_kbps = w.kbps();
+        }
+    }
+
+    Session s;
+    if (existing != nullptr) {
+        s = *existing;
+    }
+    s.nai = nai;
+    s.home_prefixes = prefixes;
+    s.uplink_gre_key = uplink_key;
+    s.last_sequence = bu.sequence;
+    if (ts != nullptr) {
+        s.last_timestamp = ts->value;
+    }
+    if (!multipath || overwrite) {
+        s.paths.clear();  // a non-MCoA binding, or overwrite: this path replaces every other
+    }
+    if (bulk) {
+        // Bulk re-registration (RFC 8278): every path of this MAG is refreshed.
+        for (auto& p : s.paths) {
+            if (p.mag_id == mag_id) {
+                p.expires_at = t.now + granted;
+                p.last_sequence = bu.sequence;
+            }
+        }
+    }
+    auto it =
+        std::find_if(s.paths.begin(), s.paths.end(), [&](const Path& p) { return p.bid == bid; });
+    if (it != s.paths.end()) {
+        if (it->mag_id != mag_id || !(it->coa == path.coa)) {
+            count("pbu.handoff");
+            spdlog::info("session {} bid {}: handoff from MAG {} CoA {} to MAG {} CoA {} (HI {})",
+                         nai, bid, it->mag_id, to_string(it->coa), mag_id, to_string(path.coa),
+                         hi->value);
+        }
+        *it = path;
+    } else {
+        if (s.paths.size() >= prof.max_paths()) {
+            if (key_allocated) {
+                (void)keys_.release(uplink_key);
+            }
+            undo_claims();
+            return reject(BaStatus::kInsufficientResources,
+                          fmt::format("max_paths {} reached", prof.max_paths()));
+        }
+        s.paths.push_back(path);
+    }
+
+    // A MAG is authoritative for its own binding identifiers: a (MAG, BID) still held by
+    // another subscriber is stale there (the CPE registers under a new NAI).
+    if (const Session* other = cache_.find_by_path(mag_id, bid);
+        other != nullptr && other->nai != nai) {
+        const std::string other_nai = other->nai;
+        spdlog::info("session {} bid {}: MAG {} reuses the BID, removing it from session {}", nai,
+                     bid, mag_id, other_nai);
+        (void)cache_.remove_path(other_nai, bid);
+        count("pbu.path_taken_over");
+    }
+    const bool is_new = existing == nullptr;
+    auto r = is_new ? cache_.insert(s) : cache_.update(s);
+    if (!r) {
+        if (key_allocated) {
+            (void)keys_.release(uplink_key);
+        }
+        undo_claims();
+        switch (r.error()) {
+            case CacheError::kCapacity:
+                return reject(BaStatus::kInsufficientResources, "binding cache full");
+            case CacheError::kPrefixInUse:
+                return reject(BaStatus::kNotAuthorizedForHomeNetworkPrefix,
+                              "prefix held by another session");
+            default:
+                return reject(BaStatus::kReasonUnspecified,
+                              fmt::format("binding cache: {}", to_string(r.error())));
+        }
+    }
+    touch_peer(path.coa, from, t);
+    out.prefixes = prefixes;
+    if (gre != nullptr) {
+        out.uplink_key = uplink_key;
+    }
+    out.lifetime_units = static_cast<std::uint16_t>(granted / 4);
+    out.tlv_unsupported = bu.tlv_header;
+    spdlog::info(
+        "session {} bid {}: {} from MAG {} CoA {} att {} label {} hnp {} uplink-key {} "
+        "downlink-key {} weight {} kbps lifetime {}s",
+        nai, bid,
+        is_new ? "registered" : (existing_path != nullptr ? "re-registered" : "path added"), mag_id,
+        to_string(path.coa), path.access_technology, path.if_label,
+        prefixes.empty() ? std::string("-") : to_string(prefixes.front()), uplink_key,
+        path.downlink_gre_key, path.weight_kbps, granted);
+    return st(BaStatus::kAccepted);
+}
+
+std::uint8_t Lma::deregister(const mh::BindingUpdate& bu, const std::string& nai,
+                             const std::string& mag_id, std::uint16_t bid, bool bulk,
+                             PbuOutcome& out) {
+    (void)bu;
+    const Session* s = cache_.find(nai);
+    if (s == nullptr) {
+        // Idempotent: a retransmitted de-registration whose PBA was lost finds nothing.
+        count("pbu.deregistration_unknown");
+        spdlog::info("session {} bid {}: de-registration from MAG {} for no binding", nai, bid,
+                     mag_id);
+        return st(BaStatus::kAccepted);
+    }
+    out.prefixes = s->home_prefixes;
+    std::vector<std::uint16_t> remove;
+    for (const auto& p : s->paths) {
+        const bool selected = bulk || bid == 0 ? true : p.bid == bid;
+        if (!selected) {
+            continue;
+        }
+        if (p.mag_id != mag_id) {
+            // RFC 5213: a de-registration from a MAG that no longer serves the path (it moved)
+            // must not tear down the new binding.
+            spdlog::info(
+                "session {} bid {}: de-registration from MAG {} ignored, path is at "
+                "MAG {}",
+                nai, p.bid, mag_id, p.mag_id);
+            count("pbu.deregistration_stale_mag");
+            continue;
+        }
+        remove.push_back(p.bid);
+    }
+    if (bid != 0 && !bulk && remove.empty() && s->find_path(bid) == nullptr) {
+        count("pbu.deregistration_unknown");
+        spdlog::info("session {} bid {}: de-registration for an unknown BID", nai, bid);
+    }
+    for (auto b : remove) {
+        (void)cache_.remove_path(nai, b);
+        spdlog::info("session {} bid {}: de-registered by MAG {}", nai, b, mag_id);
+    }
+    count("pbu.deregistered_paths", remove.size());
+    return st(BaStatus::kAccepted);
+}
+
+void Lma::touch_peer(const CareOfAddress& coa, const Peer& from, const LmaTime& t) {
+    auto [it, inserted] = peers_.try_emplace(coa.addr);
+    it->second.peer = from;
+    if (inserted && cfg_.heartbeat_interval_seconds() > 0) {
+        it->second.next_heartbeat = t.now + cfg_.heartbeat_interval_seconds();
+        heartbeat_queue_.emplace_back(it->second.next_heartbeat, coa.addr);
+    }
+}
+
+void Lma::set_peer_live(const Ipv6Address& coa, bool live) {
+    CareOfAddress c{coa};
+    for (const Session* s : cache_.find_by_coa(c)) {
+        const std::string nai = s->nai;
+        std::vector<std::uint16_t> bids;
+        for (const auto& p : s->paths) {
+            if (p.coa == c && p.live != live) {
+                bids.push_back(p.bid);
+            }
+        }
+        for (auto b : bids) {
+            (void)cache_.set_path_live(nai, b, live);
+            spdlog::warn("session {} bid {}: path {} (CoA {})", nai, b, live ? "up" : "DOWN",
+                         to_string(c));
+        }
+    }
+}
+
+std::vector<Outbound> Lma::handle_heartbeat(const mh::Heartbeat& hb, const Peer& from,
+                                            const LmaTime& t) {
+    (void)t;
+    auto it = peers_.find(from.remote);
+    if (!hb.response) {
+        count("heartbeat.request_received");
+        if (it != peers_.end()) {
+            it->second.missed = 0;
+            if (it->second.down) {
+                it->second.down = false;
+                set_peer_live(from.remote, true);
+            }
+        }
+        count("heartbeat.response_sent");
+        return {Outbound{from, make_heartbeat(true, hb.sequence, restart_counter_)}};
+    }
+    count("heartbeat.response_received");
+    if (it != peers_.end() && it->second.outstanding == hb.sequence) {
+        it->second.outstanding.reset();
+        it->second.missed = 0;
+        if (it->second.down) {
+            it->second.down = false;
+            set_peer_live(from.remote, true);
+        }
+    }
+    return {};
+}
+
+void Lma::handle_revocation_ack(const mh::BindingRevocation& br, const Peer& from) {
+    auto it = pending_.find(br.sequence);
+    if (it == pending_.end() || it->second.bri.to.remote != from.remote) {
+        count("revocation.ack_unmatched");
+        return;
+    }
+    count("revocation.acknowledged");
+    spdlog::info("session {} bid {}: revocation acknowledged by {} (status {})", it->second.nai,
+                 it->second.bid, net::format(from.remote), br.trigger_or_status);
+    pending_.erase(it);
+}
+
+std::vector<Outbound> Lma::revoke(const Session& s, const Path* path, std::uint8_t trigger,
+                                  const LmaTime& t) {
+    std::vector<Outbound> out;
+    auto one = [&](const Path& p) {
+        auto peer_it = peers_.find(p.coa.addr);
+        Peer to;
+        if (peer_it != peers_.end()) {
+            to = peer_it->second.peer;
+        } else {
+            to.remote = p.coa.addr;
+            to.udp = p.coa.is_ipv4();
+            to.remote_port = to.udp ? 5436 : 0;
+        }
+        mh::BindingRevocation br;
+        br.br_type = mh::kBrTypeIndication;
+        br.trigger_or_status = trigger;
+        br.sequence = ++bri_sequence_;
+        br.proxy = true;
+        br.options.push_back(
+            mh::MobileNodeIdentifier{mh::kMnIdSubtypeNai, mh::Bytes(s.nai.begin(), s.nai.end())});
+        for (const auto& pfx : s.home_prefixes) {
+            br.options.push_back(mh::HomeNetworkPrefix{pfx.length, pfx.addr});
+        }
+        if (p.bid != 0) {
+            mh::BindingIdentifier b;
+            b.bid = p.bid;
+            br.options.push_back(b);
+        }
+        Outbound ob{to, mh::Message{br}};
+        if (cfg_.revocation_retries() > 0) {
+            pending_[br.sequence] =
+                PendingRevocation{ob, cfg_.revocation_retries(), t.now + 1, 1, s.nai, p.bid};
+        }
+        count("revocation.sent");
+        spdlog::info("session {} bid {}: Binding Revocation Indication to {} (trigger {})", s.nai,
+                     p.bid, net::format(to.remote), trigger);
+        out.push_back(std::move(ob));
+    };
+    if (path != nullptr) {
+        one(*path);
+    } else {
+        for (const auto& p : s.paths) {
+            one(p);
+        }
+    }
+    return out;
+}
+
+std::vector<Outbound> Lma::tick(const LmaTime& t) {
+    std::vector<Outbound> out;
+    cache_.expire(t.now);
+
+    // Heartbeats (RFC 5847): one request per peer per interval; missed ones take paths down.
+    const auto interval = cfg_.heartbeat_interval_seconds();
+    while (interval > 0 && !heartbeat_queue_.empty() && heartbeat_queue_.front().first <= t.now) {
+        const auto [due, addr] = heartbeat_queue_.front();
+        heartbeat_queue_.pop_front();
+        auto it = peers_.find(addr);
+        if (it == peers_.end() || it->second.next_heartbeat != due) {
+            continue;  // stale queue entry
+        }
+        if (cache_.find_by_coa(CareOfAddress{addr}).empty()) {
+            peers_.erase(it);  // no binding uses this peer any more
+            continue;
+        }
+        PeerState& ps = it->second;
+        if (ps.outstanding) {
+            ++ps.missed;
+            count("heartbeat.missed");
+            if (ps.missed >= cfg_.heartbeat_missed_limit() && !ps.down) {
+                ps.down = true;
+                set_peer_live(addr, false);
+            }
+        }
+        ps.outstanding = ++heartbeat_sequence_;
+        count("heartbeat.request_sent");
+        out.push_back(Outbound{ps.peer, make_heartbeat(false, *ps.outstanding, restart_counter_)});
+        ps.next_heartbeat = t.now + interval;
+        heartbeat_queue_.emplace_back(ps.next_heartbeat, addr);
+    }
+
+    // BRI retransmission with exponential backoff (RFC 5846 §7).
+    for (auto it = pending_.begin(); it != pending_.end();) {
+        auto& pr = it->second;
+        if (pr.next_at > t.now) {
+            ++it;
+            continue;
+        }
+        if (pr.retries_left == 0) {
+            count("revocation.unacknowledged");
+            spdlog::warn("session {} bid {}: revocation not acknowledged by {}", pr.nai, pr.bid,
+                         net::format(pr.bri.to.remote));
+            it = pending_.erase(it);
+            continue;
+        }
+        --pr.retries_left;
+        pr.backoff *= 2;
+        pr.next_at = t.now + pr.backoff;
+        count("revocation.retransmitted");
+        out.push_back(pr.bri);
+        ++it;
+    }
+
+    // Idle rate-limit buckets are forgotten after a minute.
+    for (auto it = buckets_.begin(); it != buckets_.end();) {
+        it = (t.now_ms - it->second.last_ms > 60'000) ? buckets_.erase(it) : std::next(it);
+    }
+    return out;
+}
+
+std::vector<Outbound> Lma::reload(v1::ControlConfig cfg, const LmaTime& t) {
+    std::vector<Outbound> out;
+    // The new pools; a session whose prefixes no new pool (nor a static assignment) covers
+    // lost its pool.
+    std::vector<PrefixPool> next;
+    for (const auto& p : cfg.hnp_pools()) {
+        if (auto pfx = parse_prefix(p.prefix())) {
+            next.emplace_back(p.name(), *pfx, static_cast<std::uint8_t>(p.assign_length()));
+        }
+    }
+    std::vector<std::string> doomed;
+    cache_.for_each_page(0, cache_.size() + 1, [&](const Session& s) {
+        for (const auto& pfx : s.home_prefixes) {
+            bool covered = false;
+            for (const auto& pool : next) {
+                covered = covered || pool.contains(pfx);
+            }
+            const v1::Subscriber* sub = find_subscriber(cfg, s.nai);
+            if (sub != nullptr) {
+                for (const auto& text : sub->home_prefixes()) {
+                    auto p = parse_prefix(text);
+                    covered = covered || (p && *p == pfx);
+                }
+            }
+            if (!covered) {
+                doomed.push_back(s.nai);
+                return;
+            }
+        }
+    });
+    for (const auto& nai : doomed) {
+        const Session* s = cache_.find(nai);
+        if (s == nullptr) {
+            continue;
+        }
+        const Session copy = *s;
+        auto bris = revoke(copy, nullptr, kRevocationTriggerAdministrative, t);
+        out.insert(out.end(), bris.begin(), bris.end());
+        (void)cache_.remove(nai);
+        spdlog::warn("session {}: its prefix pool was withdrawn, binding revoked", nai);
+        count("sessions.revoked_pool_withdrawn");
+    }
+    // Remaining sessions claim their prefixes in the new pools.
+    cache_.for_each_page(0, cache_.size() + 1, [&](const Session& s) {
+        for (const auto& pfx : s.home_prefixes) {
+            for (auto& pool : next) {
+                if (pool.contains(pfx)) {
+                    (void)pool.claim(pfx);
+                }
+            }
+        }
+    });
+    pools_ = std::move(next);
+    cfg_ = std::move(cfg);
+    count("config.reloads");
+    return out;
+}
+
+std::vector<std::pair<std::string, std::uint64_t>> Lma::counters() const {
+    std::vector<std::pair<std::string, std::uint64_t>> c(counters_.begin(), counters_.end());
+    c.emplace_back("heartbeat.peers", peers_.size());
+    c.emplace_back("revocation.pending", pending_.size());
+    c.emplace_back("gre_keys.in_use", keys_.in_use());
+    for (const auto& p : pools_) {
+        c.emplace_back("pool." + p.name() + ".in_use", p.in_use());
+        c.emplace_back("pool." + p.name() + ".capacity", p.capacity());
+    }
+    return c;
+}
+
+}  // namespace hag::control

@@ -1,0 +1,143 @@
+// LMA processing (RFC 5213 §5.3) with multiple care-of addresses (RFC 5648, RFC 8278), GRE keys
+// (RFC 5845), link metrics, heartbeats (RFC 5847) and binding revocation (RFC 5846).
+//
+// Pure logic: no sockets and no clock. The daemon hands in received mobility headers with the
+// addresses they came on and the time, and sends what comes back. Owns the prefix pools and the
+// GRE key allocator; mutates the BindingCache it is given (and releases a session's prefixes
+// and key whenever the cache drops the session, whoever removed it). Not thread-safe: the
+// daemon calls it from one thread, or under one lock.
+#pragma once
+
+#include <cstdint>
+#include <deque>
+#include <map>
+#include <optional>
+#include <span>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "allocators.hpp"
+#include "binding_cache.hpp"
+#include "hag/mh/mh.hpp"
+#include "hag/v1/config.pb.h"
+
+namespace hag::control {
+
+// Where a message came from or goes to.
+struct Peer {
+    bool udp = false;      // IPv4 transport over UDP 5436 (else raw MH over IPv6)
+    Ipv6Address local{};   // the LMA's address (IPv4-mapped when udp)
+    Ipv6Address remote{};  // the MAG's address (IPv4-mapped when udp)
+    std::uint16_t remote_port = 0;
+    bool operator==(const Peer&) const = default;
+};
+
+struct Outbound {
+    Peer to;
+    mh::Message message;
+};
+
+struct LmaTime {
+    Seconds now = 0;          // monotonic seconds (binding lifetimes)
+    std::int64_t now_ms = 0;  // monotonic milliseconds (rate limiting)
+    std::uint64_t ntp = 0;    // wall clock in the RFC 5213 §8.8 timestamp format
+};
+
+// Link metrics (hag's own format, docs/control.md): Vendor-Specific Mobility Option (RFC 5094),
+// vendor 32473 (RFC 5612 documentation enterprise number), sub-type 1, data = downlink kbps (4)
+// + uplink kbps (4), network order.
+inline constexpr std::uint32_t kLinkMetricsVendorId = 32473;
+inline constexpr std::uint8_t kLinkMetricsSubtype = 1;
+
+// RFC 5846 §6.1 revocation trigger values used here.
+inline constexpr std::uint8_t kRevocationTriggerUnspecified = 0;
+inline constexpr std::uint8_t kRevocationTriggerAdministrative = 1;
+
+class Lma {
+  public:
+    // cfg must come from parse_control_config (validated, defaults filled in).
+    // restart_counter goes into Restart Counter options of heartbeats (RFC 5847 §5.2).
+    Lma(v1::ControlConfig cfg, BindingCache& cache, std::uint32_t restart_counter = 1);
+    Lma(const Lma&) = delete;
+    Lma& operator=(const Lma&) = delete;
+
+    // A received mobility header (checksum already verified by the transport). Returns what
+    // to send back: a PBA, a heartbeat response, a Binding Error, or nothing.
+    std::vector<Outbound> receive(std::span<const std::uint8_t> mh, const Peer& from,
+                                  const LmaTime& t);
+    // A decoded message (receive() after decoding; tests call it directly).
+    std::vector<Outbound> handle(const mh::Message& m, const Peer& from, const LmaTime& t);
+    // Once a second or so: lifetime expiry, heartbeat requests and misses, BRI retransmission.
+    std::vector<Outbound> tick(const LmaTime& t);
+
+    // A Binding Revocation Indication for one path (or, path == nullptr, for every path of
+    // the session, one BRI per path), remembered for retransmission until acknowledged. Does not
+    // touch the cache (the caller removes the binding).
+    std::vector<Outbound> revoke(const Session& s, const Path* path, std::uint8_t trigger,
+                                 const LmaTime& t);
+
+    // New configuration: subscribers, MAGs, limits and profiles take effect for the next
+    // PBU. Sessions holding prefixes of a pool that is gone are revoked and removed.
+    std::vector<Outbound> reload(v1::ControlConfig cfg, const LmaTime& t);
+
+    [[nodiscard]] std::vector<std::pair<std::string, std::uint64_t>> counters() const;
+    [[nodiscard]] const v1::ControlConfig& config() const noexcept { return cfg_; }
+    [[nodiscard]] std::size_t pending_revocations() const noexcept { return pending_.size(); }
+
+  private:
+    struct Bucket {
+        double tokens = 0;
+        std::int64_t last_ms = 0;
+    };
+    struct PeerState {
+        Peer peer;
+        std::uint32_t missed = 0;
+        std::optional<std::uint32_t> outstanding;  // heartbeat sequence awaiting a response
+        bool down = false;
+        Seconds next_heartbeat = 0;
+    };
+    struct PendingRevocation {
+        Outbound bri;
+        std::uint32_t retries_left = 0;
+        Seconds next_at = 0;
+        Seconds backoff = 1;
+        std::string nai;
+        std::uint16_t bid = 0;
+    };
+    struct PbuOutcome;
+
+    bool admit(const Peer& from, const LmaTime& t);
+    std::vector<Outbound> handle_pbu(const mh::BindingUpdate& bu, const Peer& from,
+                                     const LmaTime& t);
+    std::uint8_t process_pbu(const mh::BindingUpdate& bu, const Peer& from, const LmaTime& t,
+                             PbuOutcome& out);
+    std::uint8_t deregister(const mh::BindingUpdate& bu, const std::string& nai,
+                            const std::string& mag_id, std::uint16_t bid, bool bulk,
+                            PbuOutcome& out);
+    std::vector<Outbound> handle_heartbeat(const mh::Heartbeat& hb, const Peer& from,
+                                           const LmaTime& t);
+    void handle_revocation_ack(const mh::BindingRevocation& br, const Peer& from);
+    void set_peer_live(const Ipv6Address& coa, bool live);
+    void touch_peer(const CareOfAddress& coa, const Peer& from, const LmaTime& t);
+    PrefixPool* pool_named(const std::string& name);
+    void release(const Session& s);
+    void count(const std::string& name, std::uint64_t n = 1) { counters_[name] += n; }
+
+    v1::ControlConfig cfg_;
+    BindingCache& cache_;
+    std::uint32_t restart_counter_;
+    std::vector<PrefixPool> pools_;
+    GreKeyAllocator keys_;
+    std::unordered_map<std::string, Bucket> buckets_;  // per MAG source address
+    std::map<Ipv6Address, PeerState> peers_;           // per path care-of address
+    std::deque<std::pair<Seconds, Ipv6Address>> heartbeat_queue_;
+    std::map<std::uint16_t, PendingRevocation> pending_;  // by BRI sequence number
+    std::uint16_t bri_sequence_ = 0;
+    std::uint32_t heartbeat_sequence_ = 0;
+    std::map<std::string, std::uint64_t> counters_;
+    std::int64_t last_limit_log_ms_ = -1'000'000;
+    std::int64_t last_decode_log_ms_ = -1'000'000;
+};
+
+}  // namespace hag::control
