@@ -250,7 +250,7 @@ std::vector<Outbound> Lma::handle_pbu(const mh::BindingUpdate& bu, const Peer& f
                 } else if constexpr (std::is_same_v<T, mh::Timestamp>) {
                     // On TIMESTAMP_MISMATCH the LMA's own time tells the MAG how far off it is.
                     ba.options.emplace_back(mh::Timestamp{
-                        status == st(BaStatus::kTimestampMismatch) ? t.ntp : v.value});
+                        status == st(BaStatus::kTimestampMismatch) ? t.timestamp : v.value});
                 } else if constexpr (std::is_same_v<T, mh::BindingIdentifier>) {
                     auto b = v;
                     b.status = status;
@@ -404,7 +404,7 @@ std::uint8_t Lma::process_pbu(const mh::BindingUpdate& bu, const Peer& from, con
     // (RFC 6275 §9.5.1) per path.
     const auto* ts = mh::find_option<mh::Timestamp>(opts);
     if (ts != nullptr) {
-        switch (check_timestamp(ts->value, t.ntp, existing ? existing->last_timestamp : 0,
+        switch (check_timestamp(ts->value, t.timestamp, existing ? existing->last_timestamp : 0,
                                 cfg_.timestamp_window_ms())) {
             case TimestampCheck::kOutsideWindow:
                 return reject(BaStatus::kTimestampMismatch, "timestamp outside the window");

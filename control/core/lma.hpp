@@ -39,9 +39,9 @@ struct Outbound {
 };
 
 struct LmaTime {
-    Seconds now = 0;          // monotonic seconds (binding lifetimes)
-    std::int64_t now_ms = 0;  // monotonic milliseconds (rate limiting)
-    std::uint64_t ntp = 0;    // wall clock in the RFC 5213 §8.8 timestamp format
+    Seconds now = 0;              // monotonic seconds (binding lifetimes)
+    std::int64_t now_ms = 0;      // monotonic milliseconds (rate limiting)
+    std::uint64_t timestamp = 0;  // wall clock, RFC 5213 §8.8 format (hag/mh/timestamp.hpp)
 };
 
 // Link metrics (hag's own format, docs/control.md): Vendor-Specific Mobility Option (RFC 5094),

@@ -1,13 +1,15 @@
 // hag-control: the PMIPv6 LMA / MIPv6 home agent daemon.
 //
-// This build validates configuration files (--check-config); signalling I/O and the LMA
-// processing arrive with issue 4's remaining parts (see docs/control.md).
+// Loads the configuration, binds the signalling sockets and the management API, and runs the
+// LMA until SIGTERM/SIGINT (SIGHUP reloads the configuration). docs/control.md has the details.
 #include <fmt/format.h>
 #include <CLI/CLI.hpp>
 
 #include <cstdio>
 
 #include "core/config.hpp"
+#include "core/daemon.hpp"
+#include "hag/log/log.hpp"
 
 int main(int argc, char** argv) {
     CLI::App app{"hag-control: PMIPv6 LMA / MIPv6 home agent of the hybrid access gateway"};
@@ -15,6 +17,14 @@ int main(int argc, char** argv) {
     bool check_only = false;
     app.add_option("-c,--config", config_path, "configuration file (protobuf text format)");
     app.add_flag("--check-config", check_only, "validate the configuration and exit");
+    std::string listen;
+    app.add_option("--listen", listen,
+                   "management API address, overrides management_socket (unix:/path or host:port)");
+    std::uint32_t udp_port = 0;
+    app.add_option("--udp-port", udp_port, "UDP port for IPv4 signalling (default 5436)")
+        ->check(CLI::Range(1, 65535));
+    std::string log_level;
+    app.add_option("--log-level", log_level, "overrides log.level of the configuration");
     app.set_version_flag("--version", std::string("hag-control ") + HAG_VERSION);
     CLI11_PARSE(app, argc, argv);
 
@@ -35,8 +45,25 @@ int main(int argc, char** argv) {
             cfg->subscribers_size(), cfg->mags_size());
         return 0;
     }
-    std::fprintf(stderr,
-                 "hag-control: signalling is not implemented in this build yet; only "
-                 "--check-config is available (see docs/control.md)\n");
-    return 2;
+    const std::string level_name = log_level.empty() ? cfg->log().level() : log_level;
+    auto level = hag::log::parse_level(level_name);
+    if (!level) {
+        std::fprintf(stderr, "hag-control: --log-level: %s\n", level.error().c_str());
+        return 2;
+    }
+    hag::log::init("hag-control", *level);
+    hag::control::DaemonOptions opts;
+    opts.config_path = config_path;
+    if (!listen.empty()) {
+        opts.listen = listen;
+    }
+    if (udp_port != 0) {
+        opts.udp_port = udp_port;
+    }
+    auto daemon = hag::control::Daemon::start(*std::move(cfg), std::move(opts));
+    if (!daemon) {
+        std::fprintf(stderr, "hag-control: %s\n", daemon.error().c_str());
+        return 1;
+    }
+    return (*daemon)->run();
 }

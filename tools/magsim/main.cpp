@@ -16,6 +16,7 @@
 #include <map>
 #include <memory>
 
+#include "hag/mh/timestamp.hpp"
 #include "pbu.hpp"
 
 namespace asio = boost::asio;
@@ -184,7 +185,7 @@ class Sim {
         p.up_kbps = o_.up_kbps;
         std::chrono::milliseconds timeout(1000);
         for (unsigned attempt = 0; attempt <= o_.max_retx; ++attempt) {
-            p.ntp_timestamp = hag::magsim::ntp_now();
+            p.timestamp = hag::mh::timestamp_now();
             const auto wire = hag::mh::encode(hag::magsim::build_pbu(p));
             boost::system::error_code ec;
             a.sock->send_to(asio::buffer(wire), endpoint6(lma_), 0, ec);
@@ -266,7 +267,7 @@ class Sim {
                 p.lifetime_s = static_cast<std::uint16_t>(std::min(o_.lifetime, 65535u * 4));
                 p.downlink_gre_key =
                     a.downlink_key + static_cast<std::uint32_t>(sent % subscribers);
-                p.ntp_timestamp = hag::magsim::ntp_now();
+                p.timestamp = hag::mh::timestamp_now();
                 const auto wire = hag::mh::encode(hag::magsim::build_pbu(p));
                 boost::system::error_code ec;
                 a.sock->send_to(asio::buffer(wire), endpoint6(lma_), 0, ec);

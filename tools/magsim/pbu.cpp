@@ -64,7 +64,7 @@ mh::Message build_pbu(const PbuParams& p) {
     bu.options.push_back(mh::HomeNetworkPrefix{0, {}});
     bu.options.push_back(mh::HandoffIndicatorOption{p.handoff});
     bu.options.push_back(mh::AccessTechnologyTypeOption{att});
-    bu.options.push_back(mh::Timestamp{p.ntp_timestamp});
+    bu.options.push_back(mh::Timestamp{p.timestamp});
     bu.options.push_back(mh::GreKey{p.downlink_gre_key});
     mh::BindingIdentifier bid;
     bid.bid = p.access.bid;
@@ -88,16 +88,6 @@ mh::Message build_pbu(const PbuParams& p) {
     return mh::Message{bu};
 }
 
-std::uint64_t ntp_now() {
-    using namespace std::chrono;
-    const auto since = system_clock::now().time_since_epoch();
-    const std::uint64_t secs = static_cast<std::uint64_t>(duration_cast<seconds>(since).count());
-    const std::uint64_t ns =
-        static_cast<std::uint64_t>(duration_cast<nanoseconds>(since).count()) % 1'000'000'000ULL;
-    constexpr std::uint64_t kNtpEpochOffset = 2'208'988'800ULL;  // 1900 -> 1970
-    return ((secs + kNtpEpochOffset) << 32) | ((ns << 32) / 1'000'000'000ULL);
-}
-
 std::string ba_status_name(std::uint8_t status) {
     switch (static_cast<mh::BaStatus>(status)) {
         case mh::BaStatus::kAccepted:
@@ -114,8 +104,10 @@ std::string ba_status_name(std::uint8_t status) {
             return "proxy-registration-not-enabled";
         case mh::BaStatus::kNotLmaForThisMobileNode:
             return "not-lma-for-this-mobile-node";
-        default:
-            return "status-" + std::to_string(status);
+        default: {
+            const auto name = mh::to_string(static_cast<mh::BaStatus>(status));
+            return name.empty() ? "status-" + std::to_string(status) : std::string(name);
+        }
     }
 }
 

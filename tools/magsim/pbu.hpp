@@ -34,15 +34,12 @@ struct PbuParams {
     std::uint16_t sequence = 0;
     std::uint16_t lifetime_s = 3600;  // 0 = de-registration
     std::uint32_t downlink_gre_key = 0;
-    std::uint64_t ntp_timestamp = 0;
-    std::uint8_t handoff = 1;  // HI: 1 new attach
+    std::uint64_t timestamp = 0;  // RFC 5213 §8.8 format (hag/mh/timestamp.hpp)
+    std::uint8_t handoff = 1;     // HI: 1 new attach
     std::uint32_t down_kbps = 0;
     std::uint32_t up_kbps = 0;
 };
 mh::Message build_pbu(const PbuParams& p);
-
-// 64-bit NTP-format time of the system clock (RFC 5905).
-std::uint64_t ntp_now();
 
 struct PbaSummary {
     std::uint16_t sequence = 0;

@@ -431,13 +431,13 @@ TEST_CASE("GRE key required, timestamps, TLV header", "[lma]") {
 
     Fixture g;
     Pbu ts;
-    ts.timestamp = g.t.ntp + (std::uint64_t{10} << 16);  // 10 s ahead
+    ts.timestamp = g.t.timestamp + (std::uint64_t{10} << 16);  // 10 s ahead
     auto ba = g.send(ts);
     CHECK(ba.status == S(BaStatus::kTimestampMismatch));
-    CHECK(mh::find_option<mh::Timestamp>(ba.options)->value == g.t.ntp);
-    ts.timestamp = g.t.ntp;
+    CHECK(mh::find_option<mh::Timestamp>(ba.options)->value == g.t.timestamp);
+    ts.timestamp = g.t.timestamp;
     CHECK(g.status(ts) == 0);
-    ts.timestamp = g.t.ntp - 100;  // within the window, but older than the last accepted
+    ts.timestamp = g.t.timestamp - 100;  // within the window, but older than the last accepted
     CHECK(g.status(ts) == S(BaStatus::kTimestampLowerThanPrevAccepted));
 }
 

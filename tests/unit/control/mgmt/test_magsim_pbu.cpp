@@ -1,6 +1,7 @@
 // hag-magsim's PBU: encode what it builds, decode with the codec, assert every field.
 #include <catch2/catch.hpp>
 
+#include "hag/mh/timestamp.hpp"
 #include "pbu.hpp"
 
 using namespace hag;
@@ -29,7 +30,7 @@ TEST_CASE("build_pbu carries every option the LMA needs") {
     p.sequence = 7;
     p.lifetime_s = 3600;
     p.downlink_gre_key = 0xabcdef01;
-    p.ntp_timestamp = 0x0123456789abcdefULL;
+    p.timestamp = 0x0123456789abcdefULL;
     p.down_kbps = 50000;
     p.up_kbps = 10000;
     const auto wire = mh::encode(magsim::build_pbu(p));
@@ -120,6 +121,9 @@ TEST_CASE("summarize_pba reads status, HNP, uplink key and BID") {
     CHECK_FALSE(magsim::summarize_pba(mh::Message{mh::Heartbeat{}}));
 }
 
-TEST_CASE("ntp_now is after 2020 in NTP seconds") {
-    CHECK((magsim::ntp_now() >> 32) > 3'786'825'600ULL);  // 2020-01-01 in NTP era 0
+TEST_CASE("RFC 5213 timestamps: 48 bits of Unix seconds, 16 bits of fraction") {
+    using namespace std::chrono;
+    const auto t = system_clock::time_point(seconds(1'700'000'000) + milliseconds(500));
+    CHECK(mh::timestamp_from(t) == ((std::uint64_t{1'700'000'000} << 16) | 0x8000));
+    CHECK((mh::timestamp_now() >> 16) > 1'577'836'800ULL);  // after 2020-01-01
 }

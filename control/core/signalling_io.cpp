@@ -1,0 +1,325 @@
+#include "signalling_io.hpp"
+
+#include <arpa/inet.h>
+#include <fmt/format.h>
+#include <netinet/in.h>
+#include <spdlog/spdlog.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <array>
+#include <cerrno>
+#include <chrono>
+#include <cstring>
+
+#include "config.hpp"
+#include "hag/mh/codec.hpp"
+
+namespace hag::control {
+
+namespace {
+
+constexpr std::size_t kBatch = 64;             // datagrams per recvmmsg
+constexpr std::size_t kBatchesPerWake = 16;    // then yield to the other sockets and timers
+constexpr std::size_t kBufferSize = 4096;      // > IPv6 header + the largest MH (2048 octets)
+constexpr std::size_t kMaxUdpForms = 1 << 20;  // remembered UDP peers (framing)
+constexpr int kReceiveBuffer = 4 << 20;
+
+std::int64_t mono_ms() {
+    using namespace std::chrono;
+    return duration_cast<milliseconds>(steady_clock::now().time_since_epoch()).count();
+}
+
+Ipv6Address mapped(const in_addr& a) {
+    std::array<std::uint8_t, 4> v4{};
+    std::memcpy(v4.data(), &a, 4);
+    return CareOfAddress::from_ipv4(v4).addr;
+}
+
+in_addr unmapped(const Ipv6Address& a) {
+    in_addr r{};
+    std::memcpy(&r, a.data() + 12, 4);
+    return r;
+}
+
+std::string addr_text(const Ipv6Address& a) {
+    return to_string(CareOfAddress{a});
+}
+
+}  // namespace
+
+struct SignallingIo::Socket {
+    Socket(boost::asio::io_context& io, int fd) : desc(io, fd) {}
+    boost::asio::posix::stream_descriptor desc;
+    bool udp = false;
+    Ipv6Address local{};  // IPv4-mapped for UDP
+    std::uint16_t port = 0;
+    std::string text;
+};
+
+std::size_t SignallingIo::UdpPeerKeyHash::operator()(const UdpPeerKey& k) const noexcept {
+    std::size_t h = k.port;
+    for (auto b : k.addr) {
+        h = h * 131 + b;
+    }
+    return h;
+}
+
+SignallingIo::SignallingIo(boost::asio::io_context& io, Handler handler)
+    : io_(io), handler_(std::move(handler)) {}
+
+SignallingIo::~SignallingIo() = default;
+
+Result<std::unique_ptr<SignallingIo>, std::string> SignallingIo::open(
+    boost::asio::io_context& io, const std::vector<std::string>& addresses, Handler handler,
+    std::uint16_t udp_port) {
+    auto self = std::make_unique<SignallingIo>(io, std::move(handler));
+    if (addresses.empty()) {
+        return unexpected(std::string("no LMA address configured (lma_addresses)"));
+    }
+    for (const auto& text : addresses) {
+        auto a = parse_address(text);
+        if (!a) {
+            return unexpected(fmt::format("LMA address '{}': {}", text, a.error()));
+        }
+        const bool v4 = a->is_ipv4();
+        const int fd = v4 ? ::socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0)
+                          : ::socket(AF_INET6, SOCK_RAW | SOCK_NONBLOCK | SOCK_CLOEXEC, IPPROTO_MH);
+        if (fd < 0) {
+            const int err = errno;
+            return unexpected(fmt::format("{} socket for {}: {}{}", v4 ? "UDP" : "raw MH", text,
+                                          std::strerror(err),
+                                          err == EPERM ? " (needs root or CAP_NET_RAW)" : ""));
+        }
+        auto s = std::make_unique<Socket>(io, fd);  // owns fd from here
+        s->udp = v4;
+        s->local = a->addr;
+        s->port = v4 ? udp_port : 0;
+        s->text =
+            v4 ? fmt::format("{}:{} (UDP)", text, udp_port) : fmt::format("{} (raw MH)", text);
+        int one = 1;
+        int rcvbuf = kReceiveBuffer;
+        (void)::setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof rcvbuf);
+        int rc = 0;
+        if (v4) {
+            (void)::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+            sockaddr_in sin{};
+            sin.sin_family = AF_INET;
+            sin.sin_port = htons(udp_port);
+            sin.sin_addr = unmapped(a->addr);
+            rc = ::bind(fd, reinterpret_cast<const sockaddr*>(&sin), sizeof sin);
+        } else {
+            int off = 4;  // RFC 3542 §3.1: the kernel computes and verifies the MH checksum
+            if (::setsockopt(fd, IPPROTO_IPV6, IPV6_CHECKSUM, &off, sizeof off) != 0 ||
+                ::setsockopt(fd, IPPROTO_IPV6, IPV6_RECVPKTINFO, &one, sizeof one) != 0) {
+                return unexpected(fmt::format("raw MH socket for {}: setsockopt: {}", text,
+                                              std::strerror(errno)));
+            }
+            sockaddr_in6 sin6{};
+            sin6.sin6_family = AF_INET6;
+            std::memcpy(&sin6.sin6_addr, a->addr.data(), 16);
+            rc = ::bind(fd, reinterpret_cast<const sockaddr*>(&sin6), sizeof sin6);
+        }
+        if (rc != 0) {
+            const int err = errno;
+            return unexpected(fmt::format(
+                "bind {}: {}{}", s->text, std::strerror(err),
+                err == EADDRNOTAVAIL ? " (the address is not configured on this host)" : ""));
+        }
+        self->sockets_.push_back(std::move(s));
+    }
+    for (auto& s : self->sockets_) {
+        self->arm(*s);
+    }
+    return self;
+}
+
+SignallingCounters SignallingIo::counters() const noexcept {
+    SignallingCounters c;
+    c.rx = counters_.rx.load(std::memory_order_relaxed);
+    c.tx = counters_.tx.load(std::memory_order_relaxed);
+    c.rx_batches = counters_.rx_batches.load(std::memory_order_relaxed);
+    c.rx_udp_bad = counters_.rx_udp_bad.load(std::memory_order_relaxed);
+    c.rx_truncated = counters_.rx_truncated.load(std::memory_order_relaxed);
+    c.tx_errors = counters_.tx_errors.load(std::memory_order_relaxed);
+    c.tx_no_socket = counters_.tx_no_socket.load(std::memory_order_relaxed);
+    return c;
+}
+
+std::vector<std::string> SignallingIo::describe() const {
+    std::vector<std::string> r;
+    for (const auto& s : sockets_) {
+        r.push_back(s->text);
+    }
+    return r;
+}
+
+void SignallingIo::arm(Socket& s) {
+    s.desc.async_wait(boost::asio::posix::stream_descriptor::wait_read,
+                      [this, &s](const boost::system::error_code& ec) {
+                          if (ec) {
+                              return;  // cancelled at shutdown
+                          }
+                          drain(s);
+                          arm(s);
+                      });
+}
+
+void SignallingIo::drain(Socket& s) {
+    std::array<std::array<std::uint8_t, kBufferSize>, kBatch> bufs;
+    std::array<iovec, kBatch> iov{};
+    std::array<mmsghdr, kBatch> msgs{};
+    std::array<sockaddr_in6, kBatch> names{};
+    alignas(cmsghdr) std::array<std::array<std::uint8_t, CMSG_SPACE(sizeof(in6_pktinfo))>, kBatch>
+        ctrl{};
+    const int fd = s.desc.native_handle();
+    for (std::size_t round = 0; round < kBatchesPerWake; ++round) {
+        for (std::size_t i = 0; i < kBatch; ++i) {
+            iov[i] = {bufs[i].data(), bufs[i].size()};
+            msgs[i].msg_hdr = {};
+            msgs[i].msg_hdr.msg_name = &names[i];
+            msgs[i].msg_hdr.msg_namelen = sizeof names[i];
+            msgs[i].msg_hdr.msg_iov = &iov[i];
+            msgs[i].msg_hdr.msg_iovlen = 1;
+            msgs[i].msg_hdr.msg_control = ctrl[i].data();
+            msgs[i].msg_hdr.msg_controllen = ctrl[i].size();
+        }
+        const int n = ::recvmmsg(fd, msgs.data(), kBatch, MSG_DONTWAIT, nullptr);
+        if (n <= 0) {
+            return;  // EAGAIN (or a transient error: the next wake-up retries)
+        }
+        counters_.rx_batches += 1;
+        for (int i = 0; i < n; ++i) {
+            auto& h = msgs[i].msg_hdr;
+            if ((h.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) != 0) {
+                counters_.rx_truncated += 1;
+                continue;
+            }
+            std::span<const std::uint8_t> data(bufs[i].data(), msgs[i].msg_len);
+            if (s.udp) {
+                const auto* sin = reinterpret_cast<const sockaddr_in*>(&names[i]);
+                deliver_udp(s, data, mapped(sin->sin_addr), ntohs(sin->sin_port), s.local);
+            } else {
+                Ipv6Address src{};
+                std::memcpy(src.data(), &names[i].sin6_addr, 16);
+                Ipv6Address dst = s.local;
+                for (cmsghdr* c = CMSG_FIRSTHDR(&h); c != nullptr; c = CMSG_NXTHDR(&h, c)) {
+                    if (c->cmsg_level == IPPROTO_IPV6 && c->cmsg_type == IPV6_PKTINFO) {
+                        in6_pktinfo pi{};
+                        std::memcpy(&pi, CMSG_DATA(c), sizeof pi);
+                        std::memcpy(dst.data(), &pi.ipi6_addr, 16);
+                    }
+                }
+                deliver_raw(s, data, src, dst);
+            }
+        }
+        if (static_cast<std::size_t>(n) < kBatch) {
+            return;
+        }
+    }
+}
+
+void SignallingIo::deliver_raw(Socket&, std::span<const std::uint8_t> data, const Ipv6Address& src,
+                               const Ipv6Address& dst) {
+    counters_.rx += 1;
+    handler_(data, Peer{false, dst, src, 0});
+}
+
+void SignallingIo::deliver_udp(Socket&, std::span<const std::uint8_t> data, const Ipv6Address& src,
+                               std::uint16_t sport, const Ipv6Address& dst) {
+    auto p = mh::parse_udp_signalling(data, src, dst);
+    if (!p) {
+        counters_.rx_udp_bad += 1;
+        log_limited(fmt::format("UDP {} from {}:{}: dropped: {}", kPmipUdpPort, addr_text(src),
+                                sport, mh::to_string(p.error())));
+        return;
+    }
+    const UdpPeerKey key{src, sport};
+    if (udp_forms_.size() >= kMaxUdpForms && !udp_forms_.contains(key)) {
+        udp_forms_.clear();  // forgotten peers get the IPv6-header form until they speak again
+    }
+    udp_forms_[key] = UdpForm{p->bare, p->inner_src, p->inner_dst};
+    counters_.rx += 1;
+    handler_(p->mh, Peer{true, dst, src, sport});
+}
+
+SignallingIo::Socket* SignallingIo::socket_for(const Peer& to) {
+    Socket* fallback = nullptr;
+    for (auto& s : sockets_) {
+        if (s->udp != to.udp) {
+            continue;
+        }
+        if (s->local == to.local) {
+            return s.get();
+        }
+        if (fallback == nullptr) {
+            fallback = s.get();
+        }
+    }
+    return fallback;
+}
+
+void SignallingIo::send(const Outbound& out) {
+    Socket* s = socket_for(out.to);
+    if (s == nullptr) {
+        counters_.tx_no_socket += 1;
+        log_limited(fmt::format("no {} signalling socket to reach {}", out.to.udp ? "IPv4" : "IPv6",
+                                addr_text(out.to.remote)));
+        return;
+    }
+    std::vector<std::uint8_t> bytes = mh::encode(out.message);
+    const int fd = s->desc.native_handle();
+    ssize_t rc = 0;
+    if (s->udp) {
+        UdpForm form{false, s->local, out.to.remote};
+        if (auto it = udp_forms_.find(UdpPeerKey{out.to.remote, out.to.remote_port});
+            it != udp_forms_.end()) {
+            form = UdpForm{it->second.bare, it->second.inner_dst, it->second.inner_src};
+        }
+        auto payload =
+            mh::build_udp_signalling(std::move(bytes), form.bare, form.inner_src, form.inner_dst);
+        sockaddr_in sin{};
+        sin.sin_family = AF_INET;
+        sin.sin_port = htons(out.to.remote_port != 0 ? out.to.remote_port : kPmipUdpPort);
+        sin.sin_addr = unmapped(out.to.remote);
+        rc = ::sendto(fd, payload.data(), payload.size(), MSG_DONTWAIT,
+                      reinterpret_cast<const sockaddr*>(&sin), sizeof sin);
+    } else {
+        sockaddr_in6 sin6{};
+        sin6.sin6_family = AF_INET6;
+        std::memcpy(&sin6.sin6_addr, out.to.remote.data(), 16);
+        iovec iov{bytes.data(), bytes.size()};
+        alignas(cmsghdr) std::array<std::uint8_t, CMSG_SPACE(sizeof(in6_pktinfo))> ctrl{};
+        msghdr h{};
+        h.msg_name = &sin6;
+        h.msg_namelen = sizeof sin6;
+        h.msg_iov = &iov;
+        h.msg_iovlen = 1;
+        h.msg_control = ctrl.data();
+        h.msg_controllen = ctrl.size();
+        cmsghdr* c = CMSG_FIRSTHDR(&h);
+        c->cmsg_level = IPPROTO_IPV6;
+        c->cmsg_type = IPV6_PKTINFO;
+        c->cmsg_len = CMSG_LEN(sizeof(in6_pktinfo));
+        in6_pktinfo pi{};
+        std::memcpy(&pi.ipi6_addr, s->local.data(), 16);
+        std::memcpy(CMSG_DATA(c), &pi, sizeof pi);
+        rc = ::sendmsg(fd, &h, MSG_DONTWAIT);
+    }
+    if (rc < 0) {
+        counters_.tx_errors += 1;
+        log_limited(fmt::format("send to {}: {}", addr_text(out.to.remote), std::strerror(errno)));
+        return;
+    }
+    counters_.tx += 1;
+}
+
+void SignallingIo::log_limited(const std::string& msg) {
+    const auto now = mono_ms();
+    if (now - last_log_ms_ >= 1000) {
+        last_log_ms_ = now;
+        spdlog::warn("signalling: {} (further messages suppressed for 1 s)", msg);
+    }
+}
+
+}  // namespace hag::control

@@ -1,0 +1,106 @@
+// Signalling transport of hag-control: raw IPPROTO_MH sockets for IPv6 and UDP 5436 for IPv4
+// (RFC 5844), one socket per configured LMA address, received in batches (recvmmsg) on a Boost.Asio
+// io_context and handed to a callback as a mobility header plus the addresses it came on.
+//
+// IPv6: the kernel verifies and fills the MH checksum (IPV6_CHECKSUM at offset 4) and tells the
+// local address (IPV6_RECVPKTINFO). IPv4: the UDP payload is an IPv6 header (next header 135)
+// followed by the mobility header, or (accepted from peers that send it) the bare mobility
+// header; hag checks the MH checksum itself — over the inner IPv6 addresses, or over the
+// IPv4-mapped outer addresses for the bare form — and answers in the form the peer used.
+#pragma once
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/posix/stream_descriptor.hpp>
+
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <span>
+#include <string>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+
+#include "binding_cache.hpp"
+#include "hag/mh/udp_transport.hpp"
+#include "hag/result.hpp"
+#include "lma.hpp"
+
+namespace hag::control {
+
+using mh::kPmipUdpPort;
+
+struct SignallingCounters {
+    std::uint64_t rx = 0, tx = 0, rx_batches = 0;
+    std::uint64_t rx_udp_bad = 0, rx_truncated = 0, tx_errors = 0, tx_no_socket = 0;
+};
+
+class SignallingIo {
+  public:
+    using Handler = std::function<void(std::span<const std::uint8_t> mh, const Peer& from)>;
+
+    // Opens and binds one socket per address ("2001:db8::1" raw MH, "192.0.2.1" UDP udp_port).
+    // The error names the address and the reason (EADDRNOTAVAIL: not on this host; EPERM: not
+    // root / no CAP_NET_RAW).
+    static Result<std::unique_ptr<SignallingIo>, std::string> open(
+        boost::asio::io_context& io, const std::vector<std::string>& addresses, Handler handler,
+        std::uint16_t udp_port = kPmipUdpPort);
+    ~SignallingIo();
+    SignallingIo(const SignallingIo&) = delete;
+    SignallingIo& operator=(const SignallingIo&) = delete;
+
+    // Encodes and sends (checksum by the kernel for raw MH, by hag for UDP). Errors are counted
+    // and logged (rate-limited), never thrown: signalling is best effort like any datagram.
+    void send(const Outbound& out);
+    void send(const std::vector<Outbound>& outs) {
+        for (const auto& o : outs) {
+            send(o);
+        }
+    }
+
+    // Safe to call from any thread.
+    [[nodiscard]] SignallingCounters counters() const noexcept;
+    // "2001:db8::1 (raw MH)", "192.0.2.1:5436 (UDP)"
+    [[nodiscard]] std::vector<std::string> describe() const;
+
+    struct Socket;  // one bound socket (defined in the .cpp)
+
+    SignallingIo(boost::asio::io_context& io, Handler handler);
+
+  private:
+    void arm(Socket& s);
+    void drain(Socket& s);
+    void deliver_raw(Socket& s, std::span<const std::uint8_t> data, const Ipv6Address& src,
+                     const Ipv6Address& dst);
+    void deliver_udp(Socket& s, std::span<const std::uint8_t> data, const Ipv6Address& src,
+                     std::uint16_t sport, const Ipv6Address& dst);
+    Socket* socket_for(const Peer& to);
+    void log_limited(const std::string& msg);
+
+    struct UdpPeerKey {
+        Ipv6Address addr;
+        std::uint16_t port;
+        bool operator==(const UdpPeerKey&) const = default;
+    };
+    struct UdpPeerKeyHash {
+        std::size_t operator()(const UdpPeerKey& k) const noexcept;
+    };
+    struct UdpForm {
+        bool bare = false;
+        Ipv6Address inner_src{}, inner_dst{};  // as the peer sent them
+    };
+
+    boost::asio::io_context& io_;
+    Handler handler_;
+    std::vector<std::unique_ptr<Socket>> sockets_;
+    std::unordered_map<UdpPeerKey, UdpForm, UdpPeerKeyHash> udp_forms_;
+    struct AtomicCounters {
+        std::atomic<std::uint64_t> rx{0}, tx{0}, rx_batches{0};
+        std::atomic<std::uint64_t> rx_udp_bad{0}, rx_truncated{0}, tx_errors{0}, tx_no_socket{0};
+    };
+    AtomicCounters counters_;
+    std::int64_t last_log_ms_ = -1'000'000;
+};
+
+}  // namespace hag::control
