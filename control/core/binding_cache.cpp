@@ -124,9 +124,6 @@ std::string_view to_string(CacheError e) noexcept {
 std::size_t BindingCache::PrefixHash::operator()(const Prefix& p) const noexcept {
     return hash_bytes(p.addr.data(), p.addr.size(), p.length);
 }
-std::size_t BindingCache::CoaHash::operator()(const CareOfAddress& c) const noexcept {
-    return hash_bytes(c.addr.data(), c.addr.size(), 0);
-}
 std::size_t BindingCache::PathKeyHash::operator()(
     const std::pair<std::string, std::uint16_t>& k) const noexcept {
     return hash_bytes(reinterpret_cast<const std::uint8_t*>(k.first.data()), k.first.size(),
@@ -175,7 +172,7 @@ void BindingCache::index(std::uint32_t id) {
     }
     for (const auto& p : s.paths) {
         by_path_[{p.mag_id, p.bid}] = id;
-        by_coa_.emplace(p.coa, id);
+        by_coa_.emplace(p.coa.addr, id);
     }
 }
 
@@ -187,13 +184,7 @@ void BindingCache::unindex(std::uint32_t id) {
     }
     for (const auto& p : s.paths) {
         by_path_.erase({p.mag_id, p.bid});
-        auto [b, e] = by_coa_.equal_range(p.coa);
-        for (auto it = b; it != e; ++it) {
-            if (it->second == id) {
-                by_coa_.erase(it);
-                break;
-            }
-        }
+        by_coa_.erase({p.coa.addr, id});
     }
 }
 
@@ -329,12 +320,9 @@ const Session* BindingCache::find_by_path(std::string_view mag_id, std::uint16_t
 
 std::vector<const Session*> BindingCache::find_by_coa(const CareOfAddress& coa) const {
     std::vector<const Session*> out;
-    auto [b, e] = by_coa_.equal_range(coa);
-    for (auto it = b; it != e; ++it) {
-        const Session* s = &*slots_[it->second];
-        if (std::find(out.begin(), out.end(), s) == out.end()) {
-            out.push_back(s);
-        }
+    for (auto it = by_coa_.lower_bound({coa.addr, 0}); it != by_coa_.end() && it->first == coa.addr;
+         ++it) {
+        out.push_back(&*slots_[it->second]);  // one entry per session and CoA
     }
     return out;
 }

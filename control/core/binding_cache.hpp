@@ -11,6 +11,7 @@
 #include <cstdint>
 #include <functional>
 #include <optional>
+#include <set>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -127,9 +128,6 @@ class BindingCache {
     struct PrefixHash {
         std::size_t operator()(const Prefix& p) const noexcept;
     };
-    struct CoaHash {
-        std::size_t operator()(const CareOfAddress& c) const noexcept;
-    };
     struct PathKeyHash {
         std::size_t operator()(const std::pair<std::string, std::uint16_t>& k) const noexcept;
     };
@@ -151,7 +149,9 @@ class BindingCache {
     std::unordered_map<std::string, std::uint32_t> by_nai_;
     std::unordered_map<Prefix, std::uint32_t, PrefixHash> by_prefix_;
     std::unordered_map<std::pair<std::string, std::uint16_t>, std::uint32_t, PathKeyHash> by_path_;
-    std::unordered_multimap<CareOfAddress, std::uint32_t, CoaHash> by_coa_;
+    // Ordered by (CoA, slot): many sessions may share a CoA (a NAT, a load generator), and
+    // unindexing one of them must not walk all the others.
+    std::set<std::pair<Ipv6Address, std::uint32_t>> by_coa_;
 
     // Timing wheel: kWheelSlots one-second buckets. An entry whose due time is beyond one turn
     // stays in its bucket until its turn comes; stale entries (refreshed or removed sessions)
