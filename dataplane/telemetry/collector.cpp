@@ -97,7 +97,7 @@ void Collector::sum_workers(Snapshot& s) const {
 void Collector::fill_ethdev(Snapshot& s) const {
     for (auto& p : s.ports) {
         rte_eth_stats st{};
-        if (rte_eth_stats_get(p.id, &st) != 0) {
+        if (rte_eth_dev_is_valid_port(p.id) == 0 || rte_eth_stats_get(p.id, &st) != 0) {
             continue;
         }
         p.has_ethdev = true;

@@ -9,6 +9,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <chrono>
 #include <cstring>
@@ -206,8 +207,9 @@ void MetricsServer::serve(int fd) {
         pollfd w{wake_fd_, POLLIN, 0};
         pollfd fds[2] = {p, w};
         const int left = remaining_ms(deadline);
-        if (left == 0 || poll(fds, 2, left) <= 0 || fds[1].revents != 0) {
-            if (left == 0 && !buf.empty()) {
+        const int ready = left == 0 ? 0 : poll(fds, 2, left);
+        if (ready <= 0 || fds[1].revents != 0) {
+            if (ready == 0 && !buf.empty()) {
                 out = error_answer(408);  // best effort; the client may be gone
                 (void)send(fd, out.data(), out.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
             }
@@ -252,7 +254,23 @@ void MetricsServer::serve(int fd) {
         }
         sent += static_cast<std::size_t>(n);
     }
+    // Closing with unread input would reset the connection and could discard our answer at
+    // the client: read what is left (a request body, the rest of an oversized request) until
+    // the client closes, for at most 250 ms and 256 KiB.
     shutdown(fd, SHUT_WR);
+    const auto drain_until = std::min(deadline, Clock::now() + std::chrono::milliseconds(250));
+    for (std::size_t drained = 0; drained < (256u << 10);) {
+        pollfd p{fd, POLLIN, 0};
+        const int left = remaining_ms(drain_until);
+        if (left == 0 || poll(&p, 1, left) <= 0) {
+            return;
+        }
+        const ssize_t n = recv(fd, chunk, sizeof chunk, 0);
+        if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR)) {
+            return;
+        }
+        drained += n > 0 ? static_cast<std::size_t>(n) : 0;
+    }
 }
 
 }  // namespace hag::dp
