@@ -133,8 +133,9 @@ inline DownlinkDrop encap_one(DownlinkCtx& ctx, rte_mbuf* m) noexcept {
     m->l3_len = outer_ip_len;
     st.downlink_packets.fetch_add(1, std::memory_order_relaxed);
     st.downlink_bytes.fetch_add(l3.total_len, std::memory_order_relaxed);
-    st.path_downlink_packets[static_cast<std::size_t>(path - cfg->paths.data())].fetch_add(
-        1, std::memory_order_relaxed);
+    const auto pi = static_cast<std::size_t>(path - cfg->paths.data());
+    st.path_downlink_packets[pi].fetch_add(1, std::memory_order_relaxed);
+    st.path_downlink_bytes[pi].fetch_add(l3.total_len, std::memory_order_relaxed);
     return DownlinkDrop::kCount;
 }
 

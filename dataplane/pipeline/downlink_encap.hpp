@@ -28,13 +28,13 @@ namespace hag::dp {
 
 HAG_DECLARE_DROPS(DownlinkDrop, HAG_DOWNLINK_DROPS)
 
-struct DownlinkCtx {
+struct alignas(64) DownlinkCtx {
     const SessionTable* sessions = nullptr;
     SessionTable* sessions_rw = nullptr;  // for per-session state (sequence, counters)
     std::uint16_t access_mtu = 1500;      // largest outer IP packet on the access side
     std::uint8_t outer_hop_limit = 64;
-    // Per-worker counters.
-    std::uint64_t encapsulated = 0;
+    // Per-worker counters (one writer: this context's worker).
+    Counter encapsulated;
     DownlinkDropCounters drops{};
     StageCycles cycles;
 };

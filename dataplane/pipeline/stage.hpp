@@ -5,6 +5,8 @@
 // and returns how many it kept. Stages allocate nothing, take no lock and make no virtual call
 // per packet. A context (with its counters) belongs to one worker.
 //
+// Counters are per worker (telemetry/counter.hpp): one writer, read by any thread.
+//
 // Drop reasons are one X-macro list per stage, X(enumerator, name, sentence); the list
 // generates the enum, the counter array and the strings operators see in telemetry.
 #pragma once
@@ -12,6 +14,8 @@
 #include <array>
 #include <cstdint>
 #include <string_view>
+
+#include "telemetry/counter.hpp"
 
 #define HAG_DROP_ENUM(e, name, text) e,
 #define HAG_DROP_NAME(e, name, text) std::string_view{name},
@@ -25,15 +29,16 @@
         Enum##_names{LIST(HAG_DROP_NAME)};                                                \
     inline constexpr std::array<std::string_view, static_cast<std::size_t>(Enum::kCount)> \
         Enum##_texts{LIST(HAG_DROP_TEXT)};                                                \
-    using Enum##Counters = std::array<std::uint64_t, static_cast<std::size_t>(Enum::kCount)>;
+    using Enum##Counters = std::array<::hag::dp::Counter, static_cast<std::size_t>(Enum::kCount)>;
 
 namespace hag::dp {
 
 // Per-stage cost accounting from the TSC: cycles spent and packets seen.
+// Written by the owning worker only (see telemetry/counter.hpp).
 struct StageCycles {
-    std::uint64_t cycles = 0;
-    std::uint64_t packets = 0;
-    std::uint64_t bursts = 0;
+    Counter cycles;
+    Counter packets;  // packets that entered the stage
+    Counter bursts;
 };
 
 }  // namespace hag::dp

@@ -129,6 +129,7 @@ inline UplinkDrop decap_one(UplinkCtx& ctx, rte_mbuf* m, std::uint64_t& seq_out)
     st.uplink_packets.fetch_add(1, std::memory_order_relaxed);
     st.uplink_bytes.fetch_add(inner.total_len, std::memory_order_relaxed);
     st.path_uplink_packets[path].fetch_add(1, std::memory_order_relaxed);
+    st.path_uplink_bytes[path].fetch_add(inner.total_len, std::memory_order_relaxed);
     return UplinkDrop::kCount;
 }
 

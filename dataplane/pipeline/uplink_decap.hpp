@@ -34,13 +34,13 @@ namespace hag::dp {
 
 HAG_DECLARE_DROPS(UplinkDrop, HAG_UPLINK_DROPS)
 
-struct UplinkCtx {
+struct alignas(64) UplinkCtx {
     const SessionTable* sessions = nullptr;
     SessionTable* sessions_rw = nullptr;
     std::uint16_t core_port = 0;
     MacAddr core_src_mac{};
     MacAddr core_next_hop_mac{};
-    std::uint64_t decapsulated = 0;
+    Counter decapsulated;
     UplinkDropCounters drops{};
     StageCycles cycles;
 };

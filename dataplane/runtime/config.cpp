@@ -5,6 +5,7 @@
 #include <set>
 
 #include "runtime/text.hpp"
+#include "telemetry/metrics_server.hpp"
 
 namespace hag::dp {
 
@@ -105,6 +106,30 @@ void validate(v1::DataplaneConfig& cfg, const config::ParseInfoTree* tree,
             }
         }
     }
+    if (cfg.has_telemetry()) {
+        const auto& tc = cfg.telemetry();
+        const auto* tt = config::Reporter::nested(tree, cfg, "telemetry", -1);
+        if (!tc.metrics_listen().empty()) {
+            if (auto a = parse_listen_address(tc.metrics_listen()); !a) {
+                at.at(tt, tc, "metrics_listen", -1, "telemetry.metrics_listen: " + a.error());
+            }
+        }
+        if (tc.metrics_sessions() > 10000) {
+            at.at(tt, tc, "metrics_sessions", -1,
+                  fmt::format("telemetry.metrics_sessions: {} is above 10000",
+                              tc.metrics_sessions()));
+        }
+        if (tc.metrics_timeout_ms() != 0 &&
+            (tc.metrics_timeout_ms() < 100 || tc.metrics_timeout_ms() > 60000)) {
+            at.at(tt, tc, "metrics_timeout_ms", -1,
+                  fmt::format("telemetry.metrics_timeout_ms: {} is not within 100-60000",
+                              tc.metrics_timeout_ms()));
+        }
+    }
+    if (!cfg.telemetry().has_metrics_sessions())
+        cfg.mutable_telemetry()->set_metrics_sessions(100);
+    if (cfg.telemetry().metrics_timeout_ms() == 0)
+        cfg.mutable_telemetry()->set_metrics_timeout_ms(2000);
     if (cfg.mbufs() == 0)
         cfg.set_mbufs(16383);
     if (cfg.max_sessions() == 0)

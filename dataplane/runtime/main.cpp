@@ -1,10 +1,11 @@
 // hag-dataplane: the DPDK poll-mode forwarder.
 //
-//   hag-dataplane --config FILE [--check-config]
+//   hag-dataplane --config FILE [--check-config] [--stats-interval SECONDS]
 //
 // Starts the EAL with the file's eal_args plus one --vdev per virtual port, opens the ports,
 // programs the static sessions, runs one worker until SIGINT/SIGTERM, then prints its counters
-// as one JSON line on stdout.
+// as one JSON line on stdout. While it runs, counters are read through telemetry/ (DPDK
+// telemetry /hag/..., the Prometheus endpoint, the periodic log line).
 #include <rte_eal.h>
 #include <rte_errno.h>
 #include <rte_ethdev.h>
@@ -25,10 +26,16 @@
 #include "runtime/ports.hpp"
 #include "runtime/text.hpp"
 #include "runtime/worker.hpp"
+#include "telemetry/collector.hpp"
+#include "telemetry/dpdk_commands.hpp"
+#include "telemetry/metrics_server.hpp"
+#include "telemetry/render.hpp"
 
 namespace {
 
 std::atomic<bool> g_stop{false};
+// RCU reader id of the telemetry collector: above every lcore id.
+constexpr std::uint32_t kCollectorReader = RTE_MAX_LCORE;
 
 void on_signal(int) {
     g_stop.store(true);
@@ -63,39 +70,62 @@ hag::Result<SessionConfig, std::string> to_session(const hag::v1::StaticSession&
     return c;
 }
 
-template <typename Names, typename Counters>
-std::string drops_json(const Names& names, const Counters& counters) {
-    std::string out = "{";
-    for (std::size_t i = 0; i < names.size(); ++i) {
-        out += fmt::format("{}\"{}\":{}", i ? "," : "", names[i], counters[i]);
+// Serves the counters (DPDK telemetry, Prometheus, --stats-interval) while the worker runs,
+// does the main lcore's table upkeep, waits for the worker once stopped and prints the final
+// counters as JSON.
+int observe_and_wait(const hag::v1::DataplaneConfig& cfg, const Ports& ports,
+                     SessionTable& sessions, Rcu& rcu, const Worker& w, unsigned worker_lcore,
+                     unsigned stats_interval) {
+    std::vector<PortInfo> infos;
+    for (const auto& p : ports.all()) {
+        infos.push_back({p.id, p.name, p.role == hag::v1::PortConfig::CORE ? "core" : "access"});
     }
-    return out + "}";
-}
-
-std::string stats_json(const Worker& w, const SessionTable& sessions,
-                       const hag::v1::DataplaneConfig& cfg) {
-    std::string s = fmt::format(
-        "{{\"downlink\":{{\"encapsulated\":{},\"drops\":{},\"cycles_per_packet\":{:.1f}}},"
-        "\"uplink\":{{\"decapsulated\":{},\"drops\":{},\"cycles_per_packet\":{:.1f}}},"
-        "\"ports\":{{\"core\":{{\"rx\":{},\"tx\":{},\"tx_full\":{}}},"
-        "\"access\":{{\"rx\":{},\"tx\":{},\"tx_full\":{}}}}},\"sessions\":{{",
-        w.downlink.encapsulated, drops_json(DownlinkDrop_names, w.downlink.drops),
-        w.downlink.cycles.packets
-            ? double(w.downlink.cycles.cycles) / double(w.downlink.cycles.packets)
-            : 0.0,
-        w.uplink.decapsulated, drops_json(UplinkDrop_names, w.uplink.drops),
-        w.uplink.cycles.packets ? double(w.uplink.cycles.cycles) / double(w.uplink.cycles.packets)
-                                : 0.0,
-        w.core.rx, w.core.tx, w.core.tx_full, w.access.rx, w.access.tx, w.access.tx_full);
-    bool first = true;
-    for (const auto& ss : cfg.sessions()) {
-        const SessionState& st = sessions.state(ss.id());
-        s += fmt::format("{}\"{}\":{{\"downlink_packets\":{},\"uplink_packets\":{}}}",
-                         first ? "" : ",", ss.id(), st.downlink_packets.load(),
-                         st.uplink_packets.load());
-        first = false;
+    Collector collector(std::move(infos), &sessions, &rcu, kCollectorReader);
+    collector.add_worker(&w);
+    TelemetryCommands commands(collector);
+    std::unique_ptr<MetricsServer> metrics;
+    const auto& tc = cfg.telemetry();
+    if (!tc.metrics_listen().empty()) {
+        const std::size_t top = tc.metrics_sessions();
+        auto m = MetricsServer::start(
+            tc.metrics_listen(),
+            [&collector, top] {
+                return render_prometheus(collector.collect({.top_sessions = top}));
+            },
+            {.timeout_ms = static_cast<int>(tc.metrics_timeout_ms())});
+        if (!m) {
+            spdlog::critical("{}", m.error());
+            g_stop.store(true);
+            rte_eal_wait_lcore(worker_lcore);
+            return 1;
+        }
+        metrics = std::move(*m);
+        spdlog::info("Prometheus metrics on http://{}/metrics", tc.metrics_listen());
     }
-    return s + "}}";
+    std::printf("ready\n");
+    std::fflush(stdout);
+    using Clock = std::chrono::steady_clock;
+    auto last = Clock::now();
+    Snapshot prev = collector.collect({.ethdev = true, .sessions = false});
+    while (!g_stop.load()) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(50));
+        sessions.reclaim();
+        const auto now = Clock::now();
+        if (stats_interval != 0 && now - last >= std::chrono::seconds(stats_interval)) {
+            Snapshot cur = collector.collect({.ethdev = true, .sessions = false});
+            cur.has_sessions = true;
+            cur.sessions = sessions.size();  // the main lcore is the table's writer
+            spdlog::info("{}", render_summary(cur, &prev,
+                                              std::chrono::duration<double>(now - last).count()));
+            prev = std::move(cur);
+            last = now;
+        }
+    }
+    metrics.reset();
+    rte_eal_wait_lcore(worker_lcore);
+    std::printf("%s\n", render_json(collector.collect({.top_sessions = 1000})).c_str());
+    std::fflush(stdout);
+    return 0;
 }
 
 }  // namespace
@@ -106,6 +136,10 @@ int main(int argc, char** argv) {
     bool check_only = false;
     app.add_option("-c,--config", config_path, "configuration file (protobuf text format)");
     app.add_flag("--check-config", check_only, "validate the configuration and exit");
+    unsigned stats_interval = 0;
+    app.add_option("--stats-interval", stats_interval,
+                   "log a one-line counter summary every N seconds (0 = off)")
+        ->check(CLI::Range(0u, 86400u));
     app.set_version_flag("--version", std::string("hag-dataplane ") + HAG_VERSION);
     CLI11_PARSE(app, argc, argv);
 
@@ -153,7 +187,8 @@ int main(int argc, char** argv) {
             return 1;
         }
         auto ports = Ports::open(*cfg, pool);
-        auto rcu = Rcu::create(RTE_MAX_LCORE);
+        // Readers: worker lcores by lcore id, plus the telemetry collector (kCollectorReader).
+        auto rcu = Rcu::create(kCollectorReader + 1);
         if (!ports || !rcu) {
             spdlog::critical("{}", !ports ? ports.error() : rcu.error());
             rte_eal_cleanup();
@@ -204,15 +239,8 @@ int main(int argc, char** argv) {
             rte_eal_remote_launch(worker_main, &w, worker_lcore);
             spdlog::info("forwarding: worker on lcore {}, core port {} <-> access port {}",
                          worker_lcore, core->name, access->name);
-            std::printf("ready\n");
-            std::fflush(stdout);
-            while (!g_stop.load()) {
-                std::this_thread::sleep_for(std::chrono::milliseconds(50));
-                (*sessions)->reclaim();
-            }
-            rte_eal_wait_lcore(worker_lcore);
-            std::printf("%s\n", stats_json(w, **sessions, *cfg).c_str());
-            std::fflush(stdout);
+            rc =
+                observe_and_wait(*cfg, **ports, **sessions, **rcu, w, worker_lcore, stats_interval);
             spdlog::info("stopped");
         }
         sessions->reset();

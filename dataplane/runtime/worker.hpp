@@ -9,16 +9,19 @@
 #include "pipeline/downlink_encap.hpp"
 #include "pipeline/uplink_decap.hpp"
 #include "tables/rcu.hpp"
+#include "telemetry/counter.hpp"
 
 namespace hag::dp {
 
+// hag's own per-port counts of one worker (one writer; read by telemetry while running).
 struct PortCounters {
-    std::uint64_t rx = 0;
-    std::uint64_t tx = 0;
-    std::uint64_t tx_full = 0;  // dropped because the TX ring was full
+    Counter rx;
+    Counter tx;
+    Counter tx_full;  // dropped because the TX ring was full
 };
 
-struct Worker {
+// Cache-line aligned so that no two workers ever write the same line.
+struct alignas(64) Worker {
     std::uint32_t rcu_thread = 0;
     std::uint16_t core_port = 0;
     std::uint16_t access_port = 0;

@@ -73,7 +73,10 @@ struct SessionConfig {
     std::array<IpPrefix, kMaxPrefixes> prefixes{};
 };
 
-// Written by workers per packet (relaxed atomics: counts, not synchronisation).
+// Written by workers per packet (relaxed atomics: counts, not synchronisation). Unlike stage
+// and port counters these are shared by the workers that serve the session: per-worker copies
+// would cost workers x capacity x 320 bytes, and the line is written anyway for the downlink
+// sequence number. Byte counts are inner IP packet bytes (what the subscriber sent / received).
 struct alignas(64) SessionState {
     std::atomic<std::uint32_t> next_downlink_seq{0};
     std::atomic<std::uint64_t> downlink_packets{0};
@@ -82,6 +85,8 @@ struct alignas(64) SessionState {
     std::atomic<std::uint64_t> uplink_bytes{0};
     std::array<std::atomic<std::uint64_t>, kMaxPaths> path_downlink_packets{};
     std::array<std::atomic<std::uint64_t>, kMaxPaths> path_uplink_packets{};
+    std::array<std::atomic<std::uint64_t>, kMaxPaths> path_downlink_bytes{};  // inner IP bytes
+    std::array<std::atomic<std::uint64_t>, kMaxPaths> path_uplink_bytes{};
 };
 
 class SessionTable {

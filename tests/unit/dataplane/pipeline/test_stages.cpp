@@ -437,9 +437,9 @@ TEST_CASE("random and truncated frames never crash and every packet is accounted
         rte_pktmbuf_free_bulk(burst2, k2);
     }
     std::uint64_t dl_drops = 0, ul_drops = 0;
-    for (auto d : fx.dl.drops)
+    for (const auto& d : fx.dl.drops)
         dl_drops += d;
-    for (auto d : fx.ul.drops)
+    for (const auto& d : fx.ul.drops)
         ul_drops += d;
     CHECK(kept_dl + dl_drops == total);
     CHECK(kept_ul + ul_drops == total);

@@ -70,3 +70,23 @@ TEST_CASE("address, prefix and MAC text forms are strict", "[config]") {
     CHECK_FALSE(parse_mac("02-ab-00-00-00-ff").ok());
     CHECK_FALSE(parse_mac("02:ab:00:00:00:fg").ok());
 }
+
+TEST_CASE("the telemetry block: defaults and errors at file:line", "[config]") {
+    auto r = parse_dataplane_config(kPorts, "dp.conf");
+    REQUIRE(r.ok());
+    CHECK(r->telemetry().metrics_listen().empty());
+    CHECK(r->telemetry().metrics_sessions() == 100);
+    CHECK(r->telemetry().metrics_timeout_ms() == 2000);
+    r = parse_dataplane_config(
+        std::string(kPorts) + "telemetry { metrics_listen: \"[::1]:9470\" metrics_sessions: 0 }\n",
+        "dp.conf");
+    REQUIRE(r.ok());
+    CHECK(r->telemetry().metrics_sessions() == 0);  // explicitly none
+    auto e = errors_of(std::string(kPorts) +
+                       "telemetry {\n  metrics_listen: \"localhost:9470\"\n"
+                       "  metrics_sessions: 20000\n  metrics_timeout_ms: 5\n}\n");
+    CHECK(e.find("dp.conf:5:") != std::string::npos);
+    CHECK(e.find("telemetry.metrics_listen") != std::string::npos);
+    CHECK(e.find("dp.conf:6:") != std::string::npos);
+    CHECK(e.find("dp.conf:7:") != std::string::npos);
+}

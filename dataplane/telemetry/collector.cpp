@@ -1,0 +1,215 @@
+#include "telemetry/collector.hpp"
+
+#include <rte_cycles.h>
+#include <rte_ethdev.h>
+
+#include <algorithm>
+
+#include "runtime/text.hpp"
+
+namespace hag::dp {
+
+namespace {
+
+// RAII: the collector's RCU reader is online only while it holds session configs.
+class ReadSection {
+  public:
+    ReadSection(Rcu* rcu, std::uint32_t id) : rcu_(rcu), id_(id) {
+        rte_rcu_qsbr_thread_online(rcu_->qsbr(), id_);
+    }
+    ~ReadSection() { rte_rcu_qsbr_thread_offline(rcu_->qsbr(), id_); }
+    ReadSection(const ReadSection&) = delete;
+    ReadSection& operator=(const ReadSection&) = delete;
+
+  private:
+    Rcu* rcu_;
+    std::uint32_t id_;
+};
+
+template <typename Names, typename Texts>
+StageSnapshot stage(std::string_view name, const Names& names, const Texts& texts) {
+    StageSnapshot st;
+    st.name = name;
+    for (std::size_t i = 0; i < names.size(); ++i)
+        st.drops.push_back({names[i], texts[i], 0});
+    return st;
+}
+
+template <typename Counters>
+void add_drops(StageSnapshot& st, const Counters& c) {
+    for (std::size_t i = 0; i < c.size() && i < st.drops.size(); ++i)
+        st.drops[i].count += c[i].read();
+}
+
+void add_cycles(StageSnapshot& st, const StageCycles& c) {
+    st.packets += c.packets.read();
+    st.cycles += c.cycles.read();
+    st.bursts += c.bursts.read();
+}
+
+}  // namespace
+
+Collector::Collector(std::vector<PortInfo> ports, const SessionTable* sessions, Rcu* rcu,
+                     std::uint32_t reader_id)
+    : ports_(std::move(ports)), sessions_(sessions), rcu_(rcu), reader_id_(reader_id) {
+    if (rcu_ != nullptr) {
+        rte_rcu_qsbr_thread_register(rcu_->qsbr(), reader_id_);  // offline until it reads
+    }
+}
+
+Collector::~Collector() {
+    if (rcu_ != nullptr) {
+        rte_rcu_qsbr_thread_unregister(rcu_->qsbr(), reader_id_);
+    }
+}
+
+void Collector::add_worker(const Worker* w) {
+    std::lock_guard lock(mu_);
+    workers_.push_back(w);
+}
+
+void Collector::sum_workers(Snapshot& s) const {
+    s.workers = static_cast<unsigned>(workers_.size());
+    StageSnapshot down = stage("downlink_encap", DownlinkDrop_names, DownlinkDrop_texts);
+    StageSnapshot up = stage("uplink_decap", UplinkDrop_names, UplinkDrop_texts);
+    for (const Worker* w : workers_) {
+        add_drops(down, w->downlink.drops);
+        add_cycles(down, w->downlink.cycles);
+        down.forwarded += w->downlink.encapsulated.read();
+        add_drops(up, w->uplink.drops);
+        add_cycles(up, w->uplink.cycles);
+        up.forwarded += w->uplink.decapsulated.read();
+        for (auto& p : s.ports) {
+            const PortCounters* c = p.id == w->core_port     ? &w->core
+                                    : p.id == w->access_port ? &w->access
+                                                             : nullptr;
+            if (c != nullptr) {
+                p.worker_rx += c->rx.read();
+                p.worker_tx += c->tx.read();
+                p.tx_ring_full += c->tx_full.read();
+            }
+        }
+    }
+    s.stages.push_back(std::move(down));
+    s.stages.push_back(std::move(up));
+}
+
+void Collector::fill_ethdev(Snapshot& s) const {
+    for (auto& p : s.ports) {
+        rte_eth_stats st{};
+        if (rte_eth_dev_is_valid_port(p.id) == 0 || rte_eth_stats_get(p.id, &st) != 0) {
+            continue;
+        }
+        p.has_ethdev = true;
+        p.rx_packets = st.ipackets;
+        p.tx_packets = st.opackets;
+        p.rx_bytes = st.ibytes;
+        p.tx_bytes = st.obytes;
+        p.rx_missed = st.imissed;
+        p.rx_errors = st.ierrors;
+        p.tx_errors = st.oerrors;
+        p.rx_nombuf = st.rx_nombuf;
+    }
+}
+
+SessionSnapshot Collector::session_locked(std::uint32_t id, const SessionConfig& cfg) const {
+    const SessionState& st = sessions_->state(id);
+    SessionSnapshot s;
+    s.id = id;
+    s.uplink_key = cfg.uplink_key;
+    s.downlink_packets = st.downlink_packets.load(std::memory_order_relaxed);
+    s.downlink_bytes = st.downlink_bytes.load(std::memory_order_relaxed);
+    s.uplink_packets = st.uplink_packets.load(std::memory_order_relaxed);
+    s.uplink_bytes = st.uplink_bytes.load(std::memory_order_relaxed);
+    for (unsigned i = 0; i < cfg.n_paths && i < kMaxPaths; ++i) {
+        const PathConfig& pc = cfg.paths[i];
+        PathSnapshot p;
+        p.bid = pc.bid;
+        p.if_label = pc.if_label;
+        p.live = pc.live;
+        p.care_of = to_string(pc.coa);
+        p.downlink_packets = st.path_downlink_packets[i].load(std::memory_order_relaxed);
+        p.downlink_bytes = st.path_downlink_bytes[i].load(std::memory_order_relaxed);
+        p.uplink_packets = st.path_uplink_packets[i].load(std::memory_order_relaxed);
+        p.uplink_bytes = st.path_uplink_bytes[i].load(std::memory_order_relaxed);
+        s.paths.push_back(std::move(p));
+    }
+    return s;
+}
+
+void Collector::scan_sessions(Snapshot& s, std::size_t top) const {
+    s.has_sessions = true;
+    s.session_capacity = sessions_->capacity();
+    // Busiest `top` sessions by bytes: a min-heap of (bytes, id) over the live sessions.
+    using Entry = std::pair<std::uint64_t, std::uint32_t>;
+    std::vector<Entry> heap;
+    heap.reserve(top + 1);
+    const auto cmp = [](const Entry& a, const Entry& b) {
+        return a.first != b.first ? a.first > b.first : a.second < b.second;
+    };
+    std::uint32_t live = 0;
+    for (std::uint32_t id = 0; id < s.session_capacity; ++id) {
+        if (sessions_->config(id) == nullptr) {
+            continue;
+        }
+        ++live;
+        if (top == 0) {
+            continue;
+        }
+        const SessionState& st = sessions_->state(id);
+        const std::uint64_t bytes = st.downlink_bytes.load(std::memory_order_relaxed) +
+                                    st.uplink_bytes.load(std::memory_order_relaxed);
+        if (heap.size() < top) {
+            heap.emplace_back(bytes, id);
+            std::push_heap(heap.begin(), heap.end(), cmp);
+        } else if (cmp(Entry{bytes, id}, heap.front())) {
+            std::pop_heap(heap.begin(), heap.end(), cmp);
+            heap.back() = {bytes, id};
+            std::push_heap(heap.begin(), heap.end(), cmp);
+        }
+    }
+    s.sessions = live;
+    std::sort_heap(heap.begin(), heap.end(), cmp);  // busiest first
+    for (const auto& [bytes, id] : heap) {
+        if (const SessionConfig* cfg = sessions_->config(id)) {
+            s.top_sessions.push_back(session_locked(id, *cfg));
+        }
+    }
+}
+
+Snapshot Collector::collect(const CollectOptions& opt) const {
+    std::lock_guard lock(mu_);
+    Snapshot s;
+    s.tsc_hz = rte_get_tsc_hz();
+    for (const auto& p : ports_) {
+        PortSnapshot ps;
+        ps.name = p.name;
+        ps.id = p.id;
+        ps.role = p.role;
+        s.ports.push_back(std::move(ps));
+    }
+    sum_workers(s);
+    if (opt.ethdev) {
+        fill_ethdev(s);
+    }
+    if (opt.sessions && sessions_ != nullptr && rcu_ != nullptr) {
+        ReadSection rs(rcu_, reader_id_);
+        scan_sessions(s, opt.top_sessions);
+    }
+    return s;
+}
+
+std::optional<SessionSnapshot> Collector::session(std::uint32_t id) const {
+    std::lock_guard lock(mu_);
+    if (sessions_ == nullptr || rcu_ == nullptr) {
+        return std::nullopt;
+    }
+    ReadSection rs(rcu_, reader_id_);
+    const SessionConfig* cfg = sessions_->config(id);
+    if (cfg == nullptr) {
+        return std::nullopt;
+    }
+    return session_locked(id, *cfg);
+}
+
+}  // namespace hag::dp

@@ -1,0 +1,251 @@
+#include "telemetry/render.hpp"
+
+#include <fmt/format.h>
+
+#include "telemetry/prometheus.hpp"
+
+namespace hag::dp {
+
+namespace {
+
+constexpr std::string_view kCounter = "counter";
+constexpr std::string_view kGauge = "gauge";
+
+struct PortMetric {
+    std::string_view name;
+    std::string_view help;
+    std::uint64_t PortSnapshot::*field;
+    bool ethdev;  // from rte_eth_stats (absent when the PMD gave none)
+};
+
+constexpr PortMetric kPortMetrics[] = {
+    {"hag_port_rx_packets_total", "Packets the port received (rte_eth_stats ipackets).",
+     &PortSnapshot::rx_packets, true},
+    {"hag_port_tx_packets_total", "Packets the port sent (rte_eth_stats opackets).",
+     &PortSnapshot::tx_packets, true},
+    {"hag_port_rx_bytes_total", "Bytes the port received (rte_eth_stats ibytes).",
+     &PortSnapshot::rx_bytes, true},
+    {"hag_port_tx_bytes_total", "Bytes the port sent (rte_eth_stats obytes).",
+     &PortSnapshot::tx_bytes, true},
+    {"hag_port_rx_missed_total", "Packets the NIC dropped because RX rings were full (imissed).",
+     &PortSnapshot::rx_missed, true},
+    {"hag_port_rx_errors_total", "Erroneous received packets (ierrors).", &PortSnapshot::rx_errors,
+     true},
+    {"hag_port_tx_errors_total", "Packets the port failed to send (oerrors).",
+     &PortSnapshot::tx_errors, true},
+    {"hag_port_rx_nombuf_total", "RX mbuf allocation failures (rx_nombuf).",
+     &PortSnapshot::rx_nombuf, true},
+    {"hag_port_worker_rx_packets_total", "Packets hag's workers took from the port's RX queues.",
+     &PortSnapshot::worker_rx, false},
+    {"hag_port_worker_tx_packets_total", "Packets hag's workers put on the port's TX queues.",
+     &PortSnapshot::worker_tx, false},
+    {"hag_port_tx_ring_full_drops_total",
+     "Packets hag dropped because the port's TX ring was full.", &PortSnapshot::tx_ring_full,
+     false},
+};
+
+}  // namespace
+
+std::string render_prometheus(const Snapshot& s) {
+    prom::Writer w;
+    w.family("hag_workers", kGauge, "Fast-path worker lcores.");
+    w.sample("hag_workers", {}, std::uint64_t{s.workers});
+    w.family("hag_tsc_hz", kGauge, "TSC frequency: divides hag_stage_cycles_total into seconds.");
+    w.sample("hag_tsc_hz", {}, s.tsc_hz);
+
+    for (const auto& m : kPortMetrics) {
+        w.family(m.name, kCounter, m.help);
+        for (const auto& p : s.ports) {
+            if (!m.ethdev || p.has_ethdev) {
+                w.sample(m.name, {{"port", p.name}, {"role", p.role}}, p.*m.field);
+            }
+        }
+    }
+
+    w.family("hag_stage_packets_total", kCounter, "Packets that entered a fast-path stage.");
+    for (const auto& st : s.stages)
+        w.sample("hag_stage_packets_total", {{"stage", st.name}}, st.packets);
+    w.family("hag_stage_forwarded_packets_total", kCounter,
+             "Packets a stage passed on toward a port.");
+    for (const auto& st : s.stages)
+        w.sample("hag_stage_forwarded_packets_total", {{"stage", st.name}}, st.forwarded);
+    w.family("hag_stage_drops_total", kCounter,
+             "Packets a stage dropped, by reason (reasons: docs/dataplane-fastpath.md).");
+    for (const auto& st : s.stages)
+        for (const auto& d : st.drops)
+            w.sample("hag_stage_drops_total", {{"stage", st.name}, {"reason", d.reason}}, d.count);
+    w.family("hag_stage_cycles_total", kCounter, "TSC cycles spent in a stage.");
+    for (const auto& st : s.stages)
+        w.sample("hag_stage_cycles_total", {{"stage", st.name}}, st.cycles);
+    w.family("hag_stage_bursts_total", kCounter, "Bursts a stage processed.");
+    for (const auto& st : s.stages)
+        w.sample("hag_stage_bursts_total", {{"stage", st.name}}, st.bursts);
+    w.family("hag_stage_cycles_per_packet", kGauge,
+             "TSC cycles per packet in a stage since start (cycles_total / packets_total).");
+    for (const auto& st : s.stages)
+        w.sample("hag_stage_cycles_per_packet", {{"stage", st.name}}, st.cycles_per_packet());
+
+    if (s.has_sessions) {
+        w.family("hag_sessions", kGauge, "Live subscriber sessions.");
+        w.sample("hag_sessions", {}, std::uint64_t{s.sessions});
+        w.family("hag_sessions_capacity", kGauge, "Session table capacity.");
+        w.sample("hag_sessions_capacity", {}, std::uint64_t{s.session_capacity});
+        w.family("hag_sessions_exported", kGauge,
+                 "Sessions with per-session series below (the busiest, by bytes).");
+        w.sample("hag_sessions_exported", {}, std::uint64_t{s.top_sessions.size()});
+    }
+    if (!s.top_sessions.empty()) {
+        w.family("hag_session_packets_total", kCounter,
+                 "Inner packets of a subscriber session, by direction.");
+        for (const auto& ss : s.top_sessions) {
+            const std::string id = std::to_string(ss.id);
+            w.sample("hag_session_packets_total", {{"session", id}, {"direction", "downlink"}},
+                     ss.downlink_packets);
+            w.sample("hag_session_packets_total", {{"session", id}, {"direction", "uplink"}},
+                     ss.uplink_packets);
+        }
+        w.family("hag_session_bytes_total", kCounter,
+                 "Inner IP bytes of a subscriber session, by direction.");
+        for (const auto& ss : s.top_sessions) {
+            const std::string id = std::to_string(ss.id);
+            w.sample("hag_session_bytes_total", {{"session", id}, {"direction", "downlink"}},
+                     ss.downlink_bytes);
+            w.sample("hag_session_bytes_total", {{"session", id}, {"direction", "uplink"}},
+                     ss.uplink_bytes);
+        }
+        w.family("hag_path_packets_total", kCounter,
+                 "Inner packets over one path (care-of address, by BID) of a session.");
+        for (const auto& ss : s.top_sessions) {
+            const std::string id = std::to_string(ss.id);
+            for (const auto& p : ss.paths) {
+                const std::string bid = std::to_string(p.bid);
+                w.sample("hag_path_packets_total",
+                         {{"session", id}, {"bid", bid}, {"direction", "downlink"}},
+                         p.downlink_packets);
+                w.sample("hag_path_packets_total",
+                         {{"session", id}, {"bid", bid}, {"direction", "uplink"}},
+                         p.uplink_packets);
+            }
+        }
+        w.family("hag_path_bytes_total", kCounter,
+                 "Inner IP bytes over one path (care-of address, by BID) of a session.");
+        for (const auto& ss : s.top_sessions) {
+            const std::string id = std::to_string(ss.id);
+            for (const auto& p : ss.paths) {
+                const std::string bid = std::to_string(p.bid);
+                w.sample("hag_path_bytes_total",
+                         {{"session", id}, {"bid", bid}, {"direction", "downlink"}},
+                         p.downlink_bytes);
+                w.sample("hag_path_bytes_total",
+                         {{"session", id}, {"bid", bid}, {"direction", "uplink"}}, p.uplink_bytes);
+            }
+        }
+    }
+    return w.take();
+}
+
+void append_json_string(std::string& out, std::string_view s) {
+    out += '"';
+    for (char c : s) {
+        const auto u = static_cast<unsigned char>(c);
+        if (c == '"' || c == '\\') {
+            out += '\\';
+            out += c;
+        } else if (u < 0x20) {
+            out += fmt::format("\\u{:04x}", u);
+        } else {
+            out += c;
+        }
+    }
+    out += '"';
+}
+
+std::string render_json(const Snapshot& s) {
+    std::string out = "{";
+    for (const auto& st : s.stages) {
+        // Keys "downlink" / "uplink" (the stage's direction), kept from the first versions.
+        const std::string_view key = st.name.substr(0, st.name.find('_'));
+        append_json_string(out, key);
+        out += fmt::format(":{{\"stage\":\"{}\",\"packets\":{},\"{}\":{},\"drops\":{{", st.name,
+                           st.packets, key == "downlink" ? "encapsulated" : "decapsulated",
+                           st.forwarded);
+        for (std::size_t i = 0; i < st.drops.size(); ++i) {
+            out += fmt::format("{}\"{}\":{}", i ? "," : "", st.drops[i].reason, st.drops[i].count);
+        }
+        out += fmt::format("}},\"cycles\":{},\"bursts\":{},\"cycles_per_packet\":{:.1f}}},",
+                           st.cycles, st.bursts, st.cycles_per_packet());
+    }
+    out += "\"ports\":{";
+    for (std::size_t i = 0; i < s.ports.size(); ++i) {
+        const auto& p = s.ports[i];
+        if (i)
+            out += ',';
+        append_json_string(out, p.name);
+        out += fmt::format(
+            ":{{\"id\":{},\"role\":\"{}\",\"rx\":{},\"tx\":{},\"tx_full\":{},\"rx_packets\":{},"
+            "\"tx_packets\":{},\"rx_bytes\":{},\"tx_bytes\":{},\"rx_missed\":{},\"rx_errors\":{},"
+            "\"tx_errors\":{},\"rx_nombuf\":{}}}",
+            p.id, p.role, p.worker_rx, p.worker_tx, p.tx_ring_full, p.rx_packets, p.tx_packets,
+            p.rx_bytes, p.tx_bytes, p.rx_missed, p.rx_errors, p.tx_errors, p.rx_nombuf);
+    }
+    out += fmt::format("}},\"workers\":{},\"tsc_hz\":{}", s.workers, s.tsc_hz);
+    if (s.has_sessions) {
+        out += fmt::format(",\"session_count\":{},\"session_capacity\":{}", s.sessions,
+                           s.session_capacity);
+    }
+    out += ",\"sessions\":{";
+    for (std::size_t i = 0; i < s.top_sessions.size(); ++i) {
+        const auto& ss = s.top_sessions[i];
+        out += fmt::format(
+            "{}\"{}\":{{\"downlink_packets\":{},\"downlink_bytes\":{},\"uplink_packets\":{},"
+            "\"uplink_bytes\":{},\"paths\":{{",
+            i ? "," : "", ss.id, ss.downlink_packets, ss.downlink_bytes, ss.uplink_packets,
+            ss.uplink_bytes);
+        for (std::size_t j = 0; j < ss.paths.size(); ++j) {
+            const auto& p = ss.paths[j];
+            out += fmt::format(
+                "{}\"{}\":{{\"care_of\":\"{}\",\"live\":{},\"downlink_packets\":{},"
+                "\"downlink_bytes\":{},\"uplink_packets\":{},\"uplink_bytes\":{}}}",
+                j ? "," : "", p.bid, p.care_of, p.live, p.downlink_packets, p.downlink_bytes,
+                p.uplink_packets, p.uplink_bytes);
+        }
+        out += "}}";
+    }
+    return out + "}}";
+}
+
+std::string render_summary(const Snapshot& s, const Snapshot* prev, double seconds) {
+    const auto rate = [&](std::uint64_t now, std::uint64_t before) {
+        return prev != nullptr && seconds > 0 && now >= before
+                   ? static_cast<double>(now - before) / seconds
+                   : 0.0;
+    };
+    std::string out = "stats:";
+    if (s.has_sessions) {
+        out += fmt::format(" sessions {}", s.sessions);
+    }
+    for (std::size_t i = 0; i < s.ports.size(); ++i) {
+        const auto& p = s.ports[i];
+        const PortSnapshot* q =
+            prev != nullptr && i < prev->ports.size() ? &prev->ports[i] : nullptr;
+        out += fmt::format(" | {} rx {} ({:.0f}/s) tx {} ({:.0f}/s) ring-full {} missed {}", p.name,
+                           p.worker_rx, rate(p.worker_rx, q ? q->worker_rx : 0), p.worker_tx,
+                           rate(p.worker_tx, q ? q->worker_tx : 0), p.tx_ring_full, p.rx_missed);
+    }
+    for (const auto& st : s.stages) {
+        out += fmt::format(" | {} fwd {} drop {} {:.1f} cyc/pkt", st.name, st.forwarded,
+                           st.dropped(), st.cycles_per_packet());
+        bool any = false;
+        for (const auto& d : st.drops) {
+            if (d.count) {
+                out += fmt::format("{}{}={}", any ? "," : " (", d.reason, d.count);
+                any = true;
+            }
+        }
+        if (any)
+            out += ')';
+    }
+    return out;
+}
+
+}  // namespace hag::dp

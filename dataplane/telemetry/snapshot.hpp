@@ -1,0 +1,92 @@
+// What the data plane's counters say at one moment, as plain data: per port, per stage (with
+// every drop reason), per session and per path. Built by the Collector (collector.hpp) and
+// rendered as Prometheus text, DPDK telemetry dicts, JSON or a log line; the renderers need no
+// DPDK, so they are unit-tested and fuzzed on their own.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace hag::dp {
+
+struct PortSnapshot {
+    std::string name;
+    std::uint16_t id = 0;
+    std::string role;  // "access" or "core"
+    // From rte_eth_stats_get (what the NIC / PMD counted).
+    bool has_ethdev = false;
+    std::uint64_t rx_packets = 0, tx_packets = 0, rx_bytes = 0, tx_bytes = 0;
+    std::uint64_t rx_missed = 0, rx_errors = 0, tx_errors = 0, rx_nombuf = 0;
+    // hag's own, summed over workers.
+    std::uint64_t worker_rx = 0, worker_tx = 0, tx_ring_full = 0;
+};
+
+struct DropSnapshot {
+    std::string_view reason;  // the name in the stage's drop list
+    std::string_view text;    // its sentence
+    std::uint64_t count = 0;
+};
+
+struct StageSnapshot {
+    std::string_view name;        // "downlink_encap", "uplink_decap"
+    std::uint64_t packets = 0;    // entered the stage
+    std::uint64_t forwarded = 0;  // left it toward a port
+    std::uint64_t cycles = 0;     // TSC cycles spent in the stage
+    std::uint64_t bursts = 0;
+    std::vector<DropSnapshot> drops;
+    [[nodiscard]] std::uint64_t dropped() const noexcept {
+        std::uint64_t n = 0;
+        for (const auto& d : drops)
+            n += d.count;
+        return n;
+    }
+    [[nodiscard]] double cycles_per_packet() const noexcept {
+        return packets ? static_cast<double>(cycles) / static_cast<double>(packets) : 0.0;
+    }
+};
+
+struct PathSnapshot {
+    std::uint16_t bid = 0;
+    std::uint8_t if_label = 0;
+    bool live = false;
+    std::string care_of;
+    std::uint64_t downlink_packets = 0, downlink_bytes = 0;
+    std::uint64_t uplink_packets = 0, uplink_bytes = 0;
+};
+
+struct SessionSnapshot {
+    std::uint32_t id = 0;
+    std::uint32_t uplink_key = 0;
+    std::uint64_t downlink_packets = 0, downlink_bytes = 0;
+    std::uint64_t uplink_packets = 0, uplink_bytes = 0;
+    std::vector<PathSnapshot> paths;
+    [[nodiscard]] std::uint64_t bytes() const noexcept { return downlink_bytes + uplink_bytes; }
+};
+
+struct Snapshot {
+    std::uint64_t tsc_hz = 0;
+    unsigned workers = 0;
+    std::vector<PortSnapshot> ports;
+    std::vector<StageSnapshot> stages;
+    bool has_sessions = false;   // the fields below were filled
+    std::uint32_t sessions = 0;  // live sessions
+    std::uint32_t session_capacity = 0;
+    std::vector<SessionSnapshot> top_sessions;  // busiest first (bytes both ways)
+
+    [[nodiscard]] const StageSnapshot* stage(std::string_view name) const noexcept {
+        for (const auto& s : stages)
+            if (s.name == name)
+                return &s;
+        return nullptr;
+    }
+    [[nodiscard]] const PortSnapshot* port(std::string_view name) const noexcept {
+        for (const auto& p : ports)
+            if (p.name == name)
+                return &p;
+        return nullptr;
+    }
+};
+
+}  // namespace hag::dp
