@@ -20,6 +20,7 @@
 #include <cstdio>
 #include <thread>
 
+#include "exception/exception_path.hpp"
 #include "hag/log/log.hpp"
 #include "runtime/config.hpp"
 #include "runtime/ports.hpp"
@@ -37,7 +38,9 @@ void on_signal(int) {
 using namespace hag::dp;
 
 hag::Result<SessionConfig, std::string> to_session(const hag::v1::StaticSession& s,
-                                                   const Ports& ports) {
+                                                   const Ports& ports,
+                                                   const hag::v1::DataplaneConfig& cfg,
+                                                   NextHopTable& next_hops) {
     SessionConfig c;
     c.uplink_key = s.uplink_key();
     c.gre_sequence = !s.has_gre_sequence() || s.gre_sequence();
@@ -58,7 +61,13 @@ hag::Result<SessionConfig, std::string> to_session(const hag::v1::StaticSession&
         pc.if_label = static_cast<std::uint8_t>(p.if_label());
         pc.port = port->id;
         pc.src_mac = port->mac;
-        pc.next_hop_mac = parse_mac(p.next_hop_mac()).value();
+        if (!p.next_hop_mac().empty()) {
+            pc.next_hop_mac = parse_mac(p.next_hop_mac()).value();
+        } else if (auto nh = acquire_next_hop(next_hops, cfg, *port, pc.coa); nh) {
+            pc.next_hop = *nh;
+        } else {
+            return hag::unexpected(fmt::format("session {}: {}", s.id(), nh.error()));
+        }
     }
     return c;
 }
@@ -165,8 +174,19 @@ int main(int argc, char** argv) {
             rte_eal_cleanup();
             return 1;
         }
+        auto next_hops = std::make_unique<NextHopTable>(cfg->max_next_hops(), **rcu);
+        std::unique_ptr<ExceptionPath> exception;
+        if (!cfg->has_exception_path() || cfg->exception_path()) {
+            auto e = ExceptionPath::open(*cfg, **ports, *next_hops, pool);
+            if (!e) {
+                spdlog::critical("exception path: {}", e.error());
+                rte_eal_cleanup();
+                return 1;
+            }
+            exception = std::move(*e);
+        }
         for (const auto& s : cfg->sessions()) {
-            auto sc = to_session(s, **ports);
+            auto sc = to_session(s, **ports, *cfg, *next_hops);
             auto r = sc ? (*sessions)->upsert(s.id(), *sc)
                         : hag::Result<void, std::string>(hag::unexpected(sc.error()));
             if (!r) {
@@ -190,6 +210,16 @@ int main(int argc, char** argv) {
         w.uplink.core_port = core->id;
         w.uplink.core_src_mac = core->mac;
         w.uplink.core_next_hop_mac = core->next_hop_mac;
+        w.downlink.next_hops = w.uplink.next_hops = next_hops.get();
+        if (auto r = acquire_core_next_hops(*next_hops, *cfg, *core, w.uplink); !r) {
+            spdlog::critical("{}", r.error());
+            rte_eal_cleanup();
+            return 1;
+        }
+        if (exception) {
+            w.core_exc = exception->worker_ctx(core->id);
+            w.access_exc = exception->worker_ctx(access->id);
+        }
 
         std::signal(SIGINT, on_signal);
         std::signal(SIGTERM, on_signal);
@@ -206,16 +236,31 @@ int main(int argc, char** argv) {
                          worker_lcore, core->name, access->name);
             std::printf("ready\n");
             std::fflush(stdout);
+            const auto t0 = std::chrono::steady_clock::now();
             while (!g_stop.load()) {
-                std::this_thread::sleep_for(std::chrono::milliseconds(50));
+                const auto now = std::chrono::duration_cast<std::chrono::milliseconds>(
+                    std::chrono::steady_clock::now() - t0);
+                if (!exception || !exception->service(static_cast<std::uint64_t>(now.count()))) {
+                    std::this_thread::sleep_for(std::chrono::milliseconds(exception ? 1 : 50));
+                }
                 (*sessions)->reclaim();
             }
             rte_eal_wait_lcore(worker_lcore);
-            std::printf("%s\n", stats_json(w, **sessions, *cfg).c_str());
+            std::string stats = stats_json(w, **sessions, *cfg);
+            if (exception) {  // one more member: "exception": {...}
+                stats.pop_back();
+                stats +=
+                    ",\"exception\":" +
+                    exception->json({{core->id, {&w.core_exc}}, {access->id, {&w.access_exc}}}) +
+                    "}";
+            }
+            std::printf("%s\n", stats.c_str());
             std::fflush(stdout);
             spdlog::info("stopped");
         }
+        exception.reset();
         sessions->reset();
+        next_hops.reset();
         rcu->reset();
         ports->reset();
         rte_mempool_free(pool);

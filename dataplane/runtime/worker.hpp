@@ -6,6 +6,7 @@
 #include <atomic>
 #include <cstdint>
 
+#include "exception/punt.hpp"
 #include "pipeline/downlink_encap.hpp"
 #include "pipeline/uplink_decap.hpp"
 #include "tables/rcu.hpp"
@@ -26,6 +27,8 @@ struct Worker {
     DownlinkCtx downlink;
     UplinkCtx uplink;
     PortCounters core, access;
+    // Exception path of each port (disabled when its rings are null).
+    PuntCtx core_exc, access_exc;
     const std::atomic<bool>* stop = nullptr;
 };
 
