@@ -3,7 +3,7 @@
 // TAP and the gateway's addresses) and copies the MAC the kernel learns into the table.
 //
 // Main lcore only. Timing: an unresolved next hop is asked for again after 1 s when a worker
-// dropped a packet for it (`wanted`), after 10 s otherwise; a resolved one is re-confirmed every
+// dropped a packet for it (`wanted`), after 3 s otherwise; a resolved one is re-confirmed every
 // 30 s (the kernel then probes it unicast, and reports a changed MAC or a failure). A next hop
 // whose kernel entry FAILED becomes unresolved (packets to it are dropped as no_next_hop); one
 // whose entry was deleted keeps its MAC and is asked for again at once.
@@ -48,7 +48,7 @@ class Resolver {
     [[nodiscard]] std::string json() const;
 
     static constexpr std::uint64_t kRetryWantedMs = 1000;
-    static constexpr std::uint64_t kRetryIdleMs = 10000;
+    static constexpr std::uint64_t kRetryIdleMs = 3000;
     static constexpr std::uint64_t kRefreshMs = 30000;
 
   private:
