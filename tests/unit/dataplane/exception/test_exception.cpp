@@ -199,9 +199,9 @@ TEST_CASE("classification: VLAN tags, extension headers, IPv4 options", "[except
     CHECK(classify(three) == Punt::kNone);
     // Mobility Header behind hop-by-hop and destination options (Home Address option style).
     Bytes chain{60,  0, 1,    4,  0,    0,    0,    0,  // hop-by-hop, PadN
-                135, 2, 0xc9, 16, 0x20, 0x01, 0x0d, 0xb8, 0, 1, 0, 0, 0,
-                0,   0, 0,    0,  0,    0,    0x42, 1,    2, 0, 0};  // dest opts: Home Address +
-                                                                     // PadN, 24 octets
+                135, 2, 0xc9, 16, 0x20, 0x01, 0x0d, 0xb8, 0, 1, 0, 0,
+                0,   0, 0,    0,  0,    0,    0,    0x42, 1, 2, 0, 0};  // dest opts: Home Address +
+                                                                        // PadN, 24 octets
     CHECK(classify(cat(eth(0x86DD), ipv6(kOwn6, 0, cat(chain, mobility_header())))) ==
           Punt::kMobility);
     // UDP 5436 behind a routing header.
