@@ -49,8 +49,15 @@ inline DownlinkDrop encap_one(DownlinkCtx& ctx, rte_mbuf* m) noexcept {
     if (path == nullptr) {
         return DownlinkDrop::kNoLivePath;
     }
-    if (mac_zero(path->next_hop_mac)) {
-        return DownlinkDrop::kNextHopUnresolved;
+    MacAddr next_hop_mac = path->next_hop_mac;  // a static MAC overrides resolution
+    if (mac_zero(next_hop_mac)) {
+        if (ctx.next_hops == nullptr || path->next_hop >= ctx.next_hops->capacity()) {
+            return DownlinkDrop::kNoNextHop;
+        }
+        if (!ctx.next_hops->mac(path->next_hop, next_hop_mac)) {
+            ctx.next_hops->want(path->next_hop);
+            return DownlinkDrop::kNoNextHop;
+        }
     }
 
     // Inner TTL / hop limit: hag routes the packet into the tunnel.
@@ -93,7 +100,7 @@ inline DownlinkDrop encap_one(DownlinkCtx& ctx, rte_mbuf* m) noexcept {
         return DownlinkDrop::kNoHeadroom;
     }
     // Ethernet.
-    std::memcpy(h, path->next_hop_mac.data(), 6);
+    std::memcpy(h, next_hop_mac.data(), 6);
     std::memcpy(h + 6, path->src_mac.data(), 6);
     put16(h + 12, v6_outer ? kEtherIpv6 : kEtherIpv4);
     std::uint8_t* o = h + 14;

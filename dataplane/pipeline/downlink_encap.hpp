@@ -12,6 +12,7 @@
 #include <cstdint>
 
 #include "pipeline/stage.hpp"
+#include "tables/next_hop_table.hpp"
 #include "tables/session_table.hpp"
 
 namespace hag::dp {
@@ -24,7 +25,7 @@ namespace hag::dp {
     X(kTtlExpired, "ttl_expired", "inner TTL / hop limit would reach zero")                  \
     X(kTooBig, "too_big", "the encapsulated packet exceeds the access MTU")                  \
     X(kNoHeadroom, "no_headroom", "the mbuf has no headroom for the outer headers")          \
-    X(kNextHopUnresolved, "next_hop_unresolved", "the path's next-hop MAC is not resolved yet")
+    X(kNoNextHop, "no_next_hop", "the path's next hop is not resolved (yet); resolution asked")
 
 HAG_DECLARE_DROPS(DownlinkDrop, HAG_DOWNLINK_DROPS)
 
@@ -33,6 +34,8 @@ struct alignas(64) DownlinkCtx {
     SessionTable* sessions_rw = nullptr;  // for per-session state (sequence, counters)
     std::uint16_t access_mtu = 1500;      // largest outer IP packet on the access side
     std::uint8_t outer_hop_limit = 64;
+    // Next hops of paths without a static next-hop MAC.
+    const NextHopTable* next_hops = nullptr;
     // Per-worker counters (one writer: this context's worker).
     Counter encapsulated;
     DownlinkDropCounters drops{};

@@ -110,6 +110,20 @@ inline UplinkDrop decap_one(UplinkCtx& ctx, rte_mbuf* m, std::uint64_t& seq_out)
         return UplinkDrop::kSpoofedInner;
     }
 
+    MacAddr next_hop_mac = ctx.core_next_hop_mac;  // a static MAC overrides resolution
+    if ((next_hop_mac[0] | next_hop_mac[1] | next_hop_mac[2] | next_hop_mac[3] | next_hop_mac[4] |
+         next_hop_mac[5]) == 0) {
+        const NextHopTable::Index nh =
+            inner.family == Family::kIpv4 ? ctx.core_next_hop_v4 : ctx.core_next_hop_v6;
+        if (ctx.next_hops == nullptr || nh >= ctx.next_hops->capacity()) {
+            return UplinkDrop::kNoNextHop;
+        }
+        if (!ctx.next_hops->mac(nh, next_hop_mac)) {
+            ctx.next_hops->want(nh);
+            return UplinkDrop::kNoNextHop;
+        }
+    }
+
     // Strip everything before the inner packet and anything after it, add core Ethernet.
     rte_pktmbuf_adj(m, inner_off);
     if (rte_pktmbuf_pkt_len(m) > inner.total_len) {
@@ -119,7 +133,7 @@ inline UplinkDrop decap_one(UplinkCtx& ctx, rte_mbuf* m, std::uint64_t& seq_out)
     if (e == nullptr) {
         return UplinkDrop::kNoHeadroom;
     }
-    std::memcpy(e, ctx.core_next_hop_mac.data(), 6);
+    std::memcpy(e, next_hop_mac.data(), 6);
     std::memcpy(e + 6, ctx.core_src_mac.data(), 6);
     put16(e + 12, proto);
     m->port = ctx.core_port;

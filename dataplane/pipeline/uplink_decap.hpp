@@ -13,6 +13,7 @@
 #include <cstdint>
 
 #include "pipeline/stage.hpp"
+#include "tables/next_hop_table.hpp"
 #include "tables/session_table.hpp"
 
 namespace hag::dp {
@@ -30,7 +31,8 @@ namespace hag::dp {
       "outer source is not a care-of address of the session")                                     \
     X(kSpoofedInner, "spoofed_inner_source", "inner source is outside the session's prefixes")    \
     X(kInnerMalformed, "inner_malformed", "the inner IP header is invalid")                       \
-    X(kNoHeadroom, "no_headroom", "the mbuf has no room for the core-side Ethernet header")
+    X(kNoHeadroom, "no_headroom", "the mbuf has no room for the core-side Ethernet header")       \
+    X(kNoNextHop, "no_next_hop", "the core next hop is not resolved (yet); resolution asked")
 
 HAG_DECLARE_DROPS(UplinkDrop, HAG_UPLINK_DROPS)
 
@@ -39,7 +41,10 @@ struct alignas(64) UplinkCtx {
     SessionTable* sessions_rw = nullptr;
     std::uint16_t core_port = 0;
     MacAddr core_src_mac{};
-    MacAddr core_next_hop_mac{};
+    MacAddr core_next_hop_mac{};  // static core next hop; zero = resolved by family below
+    const NextHopTable* next_hops = nullptr;
+    NextHopTable::Index core_next_hop_v4 = NextHopTable::kNone;  // for inner IPv4
+    NextHopTable::Index core_next_hop_v6 = NextHopTable::kNone;  // for inner IPv6
     Counter decapsulated;
     UplinkDropCounters drops{};
     StageCycles cycles;

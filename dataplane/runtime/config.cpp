@@ -13,6 +13,7 @@ namespace {
 
 void validate(v1::DataplaneConfig& cfg, const config::ParseInfoTree* tree,
               const config::Reporter& at) {
+    const bool exception = !cfg.has_exception_path() || cfg.exception_path();
     std::set<std::string> names;
     int access = 0, core = 0;
     for (int i = 0; i < cfg.ports_size(); ++i) {
@@ -30,10 +31,11 @@ void validate(v1::DataplaneConfig& cfg, const config::ParseInfoTree* tree,
             ++access;
         } else if (p.role() == v1::PortConfig::CORE) {
             ++core;
-            if (p.next_hop_mac().empty()) {
+            if (p.next_hop_mac().empty() &&
+                (!exception || (p.next_hop_ipv6().empty() && p.next_hop_ipv4().empty()))) {
                 at.at(tree, cfg, "ports", i,
-                      fmt::format("ports: core port '{}' needs next_hop_mac (next-hop resolution "
-                                  "is not available yet)",
+                      fmt::format("ports: core port '{}' needs next_hop_ipv6 / next_hop_ipv4 "
+                                  "(resolved by the exception path) or a static next_hop_mac",
                                   p.name()));
             }
         } else {
@@ -43,6 +45,30 @@ void validate(v1::DataplaneConfig& cfg, const config::ParseInfoTree* tree,
         if (!p.next_hop_mac().empty()) {
             if (auto m = parse_mac(p.next_hop_mac()); !m) {
                 at.at(t, p, "next_hop_mac", -1, "ports.next_hop_mac: " + m.error());
+            }
+        }
+        const std::string tap = p.tap_name().empty() ? "hag-" + p.name() : p.tap_name();
+        if (exception && tap.size() > 15) {
+            at.at(t, p, p.tap_name().empty() ? "name" : "tap_name", -1,
+                  fmt::format("ports: TAP name '{}' is longer than 15 characters; set tap_name",
+                              tap));
+        }
+        for (int j = 0; j < p.addresses_size(); ++j) {
+            if (auto a = parse_ip(p.addresses(j)); !a) {
+                at.at(t, p, "addresses", j, "ports.addresses: " + a.error());
+            }
+        }
+        for (const char* f : {"next_hop_ipv6", "next_hop_ipv4"}) {
+            const bool v6 = std::string(f) == "next_hop_ipv6";
+            const std::string& text = v6 ? p.next_hop_ipv6() : p.next_hop_ipv4();
+            if (text.empty()) {
+                continue;
+            }
+            auto a = parse_ip(text);
+            if (!a || a->family != (v6 ? Family::kIpv6 : Family::kIpv4)) {
+                at.at(t, p, f, -1,
+                      fmt::format("ports.{}: '{}' is not an {} address", f, text,
+                                  v6 ? "IPv6" : "IPv4"));
             }
         }
         for (const char* f : {"rx_ring", "tx_ring"}) {
@@ -97,7 +123,12 @@ void validate(v1::DataplaneConfig& cfg, const config::ParseInfoTree* tree,
                 at.at(pt, p, "care_of", -1,
                       "sessions.paths: local and care_of differ in address family");
             }
-            if (auto m = parse_mac(p.next_hop_mac()); !m) {
+            if (p.next_hop_mac().empty()) {
+                if (!exception) {
+                    at.at(pt, p, "next_hop_mac", -1,
+                          "sessions.paths.next_hop_mac: needed when exception_path is false");
+                }
+            } else if (auto m = parse_mac(p.next_hop_mac()); !m) {
                 at.at(pt, p, "next_hop_mac", -1, "sessions.paths.next_hop_mac: " + m.error());
             }
             if (names.count(p.port()) == 0) {
@@ -130,6 +161,15 @@ void validate(v1::DataplaneConfig& cfg, const config::ParseInfoTree* tree,
         cfg.mutable_telemetry()->set_metrics_sessions(100);
     if (cfg.telemetry().metrics_timeout_ms() == 0)
         cfg.mutable_telemetry()->set_metrics_timeout_ms(2000);
+    if (const auto r = cfg.exception_ring();
+        r != 0 && (r < 64 || r > 65536 || (r & (r - 1)) != 0)) {
+        at.at(tree, cfg, "exception_ring", -1,
+              fmt::format("exception_ring: {} must be a power of two in 64-65536", r));
+    }
+    if (cfg.max_next_hops() == 0)
+        cfg.set_max_next_hops(65536);
+    if (cfg.exception_ring() == 0)
+        cfg.set_exception_ring(1024);
     if (cfg.mbufs() == 0)
         cfg.set_mbufs(16383);
     if (cfg.max_sessions() == 0)

@@ -19,8 +19,10 @@
 #include <chrono>
 #include <csignal>
 #include <cstdio>
+#include <functional>
 #include <thread>
 
+#include "exception/exception_path.hpp"
 #include "hag/log/log.hpp"
 #include "runtime/config.hpp"
 #include "runtime/ports.hpp"
@@ -44,7 +46,9 @@ void on_signal(int) {
 using namespace hag::dp;
 
 hag::Result<SessionConfig, std::string> to_session(const hag::v1::StaticSession& s,
-                                                   const Ports& ports) {
+                                                   const Ports& ports,
+                                                   const hag::v1::DataplaneConfig& cfg,
+                                                   NextHopTable& next_hops) {
     SessionConfig c;
     c.uplink_key = s.uplink_key();
     c.gre_sequence = !s.has_gre_sequence() || s.gre_sequence();
@@ -65,7 +69,13 @@ hag::Result<SessionConfig, std::string> to_session(const hag::v1::StaticSession&
         pc.if_label = static_cast<std::uint8_t>(p.if_label());
         pc.port = port->id;
         pc.src_mac = port->mac;
-        pc.next_hop_mac = parse_mac(p.next_hop_mac()).value();
+        if (!p.next_hop_mac().empty()) {
+            pc.next_hop_mac = parse_mac(p.next_hop_mac()).value();
+        } else if (auto nh = acquire_next_hop(next_hops, cfg, *port, pc.coa); nh) {
+            pc.next_hop = *nh;
+        } else {
+            return hag::unexpected(fmt::format("session {}: {}", s.id(), nh.error()));
+        }
     }
     return c;
 }
@@ -73,9 +83,14 @@ hag::Result<SessionConfig, std::string> to_session(const hag::v1::StaticSession&
 // Serves the counters (DPDK telemetry, Prometheus, --stats-interval) while the worker runs,
 // does the main lcore's table upkeep, waits for the worker once stopped and prints the final
 // counters as JSON.
+struct ExceptionHooks {
+    std::function<bool(std::uint64_t)> service;  // true = did work (do not sleep)
+    std::function<std::string()> json;
+};
+
 int observe_and_wait(const hag::v1::DataplaneConfig& cfg, const Ports& ports,
                      SessionTable& sessions, Rcu& rcu, const Worker& w, unsigned worker_lcore,
-                     unsigned stats_interval) {
+                     unsigned stats_interval, const ExceptionHooks& exc) {
     std::vector<PortInfo> infos;
     for (const auto& p : ports.all()) {
         infos.push_back({p.id, p.name, p.role == hag::v1::PortConfig::CORE ? "core" : "access"});
@@ -107,8 +122,12 @@ int observe_and_wait(const hag::v1::DataplaneConfig& cfg, const Ports& ports,
     using Clock = std::chrono::steady_clock;
     auto last = Clock::now();
     Snapshot prev = collector.collect({.ethdev = true, .sessions = false});
+    const auto t0 = Clock::now();
     while (!g_stop.load()) {
-        std::this_thread::sleep_for(std::chrono::milliseconds(50));
+        const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - t0);
+        if (!exc.service || !exc.service(static_cast<std::uint64_t>(ms.count()))) {
+            std::this_thread::sleep_for(std::chrono::milliseconds(exc.service ? 1 : 50));
+        }
         sessions.reclaim();
         const auto now = Clock::now();
         if (stats_interval != 0 && now - last >= std::chrono::seconds(stats_interval)) {
@@ -123,7 +142,12 @@ int observe_and_wait(const hag::v1::DataplaneConfig& cfg, const Ports& ports,
     }
     metrics.reset();
     rte_eal_wait_lcore(worker_lcore);
-    std::printf("%s\n", render_json(collector.collect({.top_sessions = 1000})).c_str());
+    std::string stats = render_json(collector.collect({.top_sessions = 1000}));
+    if (exc.json) {  // one more member: "exception": {...}
+        stats.pop_back();
+        stats += ",\"exception\":" + exc.json() + "}";
+    }
+    std::printf("%s\n", stats.c_str());
     std::fflush(stdout);
     return 0;
 }
@@ -200,8 +224,19 @@ int main(int argc, char** argv) {
             rte_eal_cleanup();
             return 1;
         }
+        auto next_hops = std::make_unique<NextHopTable>(cfg->max_next_hops(), **rcu);
+        std::unique_ptr<ExceptionPath> exception;
+        if (!cfg->has_exception_path() || cfg->exception_path()) {
+            auto e = ExceptionPath::open(*cfg, **ports, *next_hops, pool);
+            if (!e) {
+                spdlog::critical("exception path: {}", e.error());
+                rte_eal_cleanup();
+                return 1;
+            }
+            exception = std::move(*e);
+        }
         for (const auto& s : cfg->sessions()) {
-            auto sc = to_session(s, **ports);
+            auto sc = to_session(s, **ports, *cfg, *next_hops);
             auto r = sc ? (*sessions)->upsert(s.id(), *sc)
                         : hag::Result<void, std::string>(hag::unexpected(sc.error()));
             if (!r) {
@@ -225,6 +260,16 @@ int main(int argc, char** argv) {
         w.uplink.core_port = core->id;
         w.uplink.core_src_mac = core->mac;
         w.uplink.core_next_hop_mac = core->next_hop_mac;
+        w.downlink.next_hops = w.uplink.next_hops = next_hops.get();
+        if (auto r = acquire_core_next_hops(*next_hops, *cfg, *core, w.uplink); !r) {
+            spdlog::critical("{}", r.error());
+            rte_eal_cleanup();
+            return 1;
+        }
+        if (exception) {
+            exception->attach_worker(core->id, w.core_exc);
+            exception->attach_worker(access->id, w.access_exc);
+        }
 
         std::signal(SIGINT, on_signal);
         std::signal(SIGTERM, on_signal);
@@ -239,11 +284,23 @@ int main(int argc, char** argv) {
             rte_eal_remote_launch(worker_main, &w, worker_lcore);
             spdlog::info("forwarding: worker on lcore {}, core port {} <-> access port {}",
                          worker_lcore, core->name, access->name);
-            rc =
-                observe_and_wait(*cfg, **ports, **sessions, **rcu, w, worker_lcore, stats_interval);
+            // Exception path service on the main lcore (TAP I/O, neighbour events), and its
+            // counters as one more member of the exit JSON.
+            ExceptionHooks hooks;
+            if (exception) {
+                hooks.service = [&exception](std::uint64_t ms) { return exception->service(ms); };
+                hooks.json = [&exception, &w, core, access] {
+                    return exception->json(
+                        {{core->id, {&w.core_exc}}, {access->id, {&w.access_exc}}});
+                };
+            }
+            rc = observe_and_wait(*cfg, **ports, **sessions, **rcu, w, worker_lcore, stats_interval,
+                                  hooks);
             spdlog::info("stopped");
         }
+        exception.reset();
         sessions->reset();
+        next_hops.reset();
         rcu->reset();
         ports->reset();
         rte_mempool_free(pool);

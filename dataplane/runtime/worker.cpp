@@ -32,13 +32,18 @@ int worker_main(void* arg) {
         std::uint16_t n = rte_eth_rx_burst(w.core_port, 0, pkts, kBurst);
         if (n > 0) {
             w.core.rx += n;
+            n = exception_punt(w.core_exc, pkts, n);
             send(w.access_port, pkts, downlink_encap(w.downlink, pkts, n), w.access);
         }
         n = rte_eth_rx_burst(w.access_port, 0, pkts, kBurst);
         if (n > 0) {
             w.access.rx += n;
+            n = exception_punt(w.access_exc, pkts, n);
             send(w.core_port, pkts, uplink_decap(w.uplink, pkts, n), w.core);
         }
+        // What the kernel wrote to the ports' TAPs leaves by the ports.
+        send(w.core_port, pkts, exception_from_kernel(w.core_exc, pkts, kBurst), w.core);
+        send(w.access_port, pkts, exception_from_kernel(w.access_exc, pkts, kBurst), w.access);
         w.rcu->quiescent(w.rcu_thread);
     }
     w.rcu->unregister_reader(w.rcu_thread);

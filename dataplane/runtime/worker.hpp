@@ -6,6 +6,7 @@
 #include <atomic>
 #include <cstdint>
 
+#include "exception/punt.hpp"
 #include "pipeline/downlink_encap.hpp"
 #include "pipeline/uplink_decap.hpp"
 #include "tables/rcu.hpp"
@@ -29,6 +30,8 @@ struct alignas(64) Worker {
     DownlinkCtx downlink;
     UplinkCtx uplink;
     PortCounters core, access;
+    // Exception path of each port (disabled when its rings are null).
+    PuntCtx core_exc, access_exc;
     const std::atomic<bool>* stop = nullptr;
 };
 

@@ -61,7 +61,9 @@ struct PathConfig {
     IpAddr coa;                      // care-of address (outer destination)
     std::uint16_t port = 0;          // access port the tunnel leaves by
     MacAddr src_mac{};               // that port's MAC
-    MacAddr next_hop_mac{};          // resolved next hop toward the CoA; zero = unresolved
+    MacAddr next_hop_mac{};          // static next hop toward the CoA; zero = use next_hop
+    // NextHopTable index of the next hop toward the CoA (resolved at run time), or UINT32_MAX.
+    std::uint32_t next_hop = UINT32_MAX;
 };
 
 struct SessionConfig {

@@ -329,8 +329,49 @@ TEST_CASE("downlink drops count each reason", "[downlink][drops]") {
     c.paths[0].next_hop_mac = {};
     REQUIRE(fx.t->upsert(5, c).ok());
     CHECK(fx.down(down_frame_v6()).empty());
-    CHECK(fx.drops(DownlinkDrop::kNextHopUnresolved) == 1);
+    CHECK(fx.drops(DownlinkDrop::kNoNextHop) == 1);
     CHECK(fx.dl.encapsulated == 1);
+}
+
+TEST_CASE("resolved next hops: unresolved drops ask for resolution, then forward",
+          "[downlink][uplink][nexthop]") {
+    Fixture fx;
+    NextHopTable nh(16, *fx.rcu);
+    fx.dl.next_hops = fx.ul.next_hops = &nh;
+    const IpAddr cpe = IpAddr::v6(a6(0xaaaa, 0, 1));
+    const auto path_nh = nh.acquire(0, cpe).value();
+    SessionConfig c = *fx.t->config(5);
+    c.paths[0].next_hop_mac = {};
+    c.paths[0].next_hop = path_nh;
+    REQUIRE(fx.t->upsert(5, c).ok());
+
+    CHECK(fx.down(down_frame_v6()).empty());
+    CHECK(fx.drops(DownlinkDrop::kNoNextHop) == 1);
+    CHECK(nh.wanted(path_nh));
+    nh.set_mac(path_nh, {0x02, 0, 0, 0, 0, 0x77});
+    Bytes out = fx.down(down_frame_v6());
+    REQUIRE_FALSE(out.empty());
+    CHECK(Bytes(out.begin(), out.begin() + 6) == Bytes{0x02, 0, 0, 0, 0, 0x77});
+
+    // Uplink: no static core MAC; IPv6 inner packets use the IPv6 core next hop.
+    fx.ul.core_next_hop_mac = {};
+    const Bytes inner = ipv6_udp(a6(1, 0, 0x42), a6(0x9999, 0, 1), 16);
+    const Bytes frame = up_frame_v6(0x3000, 0xabcd0001, 1, a6(0xaaaa, 0, 1), inner);
+    CHECK(fx.up(frame).empty());  // no core next hop configured at all
+    CHECK(fx.drops(UplinkDrop::kNoNextHop) == 1);
+    fx.ul.core_next_hop_v6 = nh.acquire(1, IpAddr::v6(a6(0x9999, 0, 1))).value();
+    CHECK(fx.up(frame).empty());
+    CHECK(fx.drops(UplinkDrop::kNoNextHop) == 2);
+    CHECK(nh.wanted(fx.ul.core_next_hop_v6));
+    nh.set_mac(fx.ul.core_next_hop_v6, kRouterMac);
+    out = fx.up(frame);
+    REQUIRE(out.size() == 14 + inner.size());
+    CHECK(Bytes(out.begin(), out.begin() + 6) == Bytes(kRouterMac.begin(), kRouterMac.end()));
+    // A static MAC overrides the table.
+    fx.ul.core_next_hop_mac = kGwAccessMac;
+    out = fx.up(frame);
+    REQUIRE_FALSE(out.empty());
+    CHECK(Bytes(out.begin(), out.begin() + 6) == Bytes(kGwAccessMac.begin(), kGwAccessMac.end()));
 }
 
 TEST_CASE("uplink: GRE with key and sequence is decapsulated toward the core", "[uplink]") {

@@ -50,11 +50,45 @@ sessions { id: 1
     CHECK(e.find("no port named 'nope'") != std::string::npos);
     CHECK(e.find("next_hop_mac: 'zz'") != std::string::npos);
     CHECK(errors_of("").find("at least one ACCESS and one CORE") != std::string::npos);
-    CHECK(errors_of(R"(ports { name: "c" device: "x" role: CORE })").find("needs next_hop_mac") !=
-          std::string::npos);
+    CHECK(errors_of(R"(ports { name: "c" device: "x" role: CORE })")
+              .find("needs next_hop_ipv6 / next_hop_ipv4") != std::string::npos);
     CHECK(errors_of(std::string(kPorts) +
                     R"(ports { name: "core" device: "y" role: ACCESS rx_ring: 100 })")
               .find("power of two") != std::string::npos);
+}
+
+TEST_CASE("next hops are resolved unless a static MAC is given", "[config][exception]") {
+    // No MAC anywhere: the core next hop and the care-of address are resolved.
+    constexpr const char* kResolved = R"(
+ports { name: "core" device: "net_af_packet0,iface=core0" role: CORE
+        next_hop_ipv6: "2001:db8:9999::1" next_hop_ipv4: "192.0.2.1"
+        addresses: "2001:db8:9999::fe" addresses: "192.0.2.254" }
+ports { name: "access" device: "0000:3b:00.0" role: ACCESS tap_name: "acc-tap" }
+sessions { id: 1 uplink_key: 7 prefixes: "2001:db8:1::/64"
+  paths { bid: 1 local: "2001:db8:ff::1" care_of: "2001:db8:aaaa::1" port: "access" } }
+)";
+    auto r = parse_dataplane_config(kResolved, "dp.conf");
+    REQUIRE(r.ok());
+    CHECK(r->max_next_hops() == 65536);
+    CHECK(r->exception_ring() == 1024);
+    CHECK(r->ports(1).tap_name() == "acc-tap");
+
+    // Without the exception path, static MACs are needed again.
+    auto e = errors_of(std::string(kResolved) + "exception_path: false\n");
+    CHECK(e.find("core port 'core' needs next_hop_ipv6") != std::string::npos);
+    CHECK(e.find("needed when exception_path is false") != std::string::npos);
+
+    e = errors_of(R"(
+ports { name: "core-with-a-long-name" device: "x" role: CORE next_hop_ipv6: "192.0.2.1"
+        addresses: "2001:db8::zz" }
+ports { name: "access" device: "y" role: ACCESS next_hop_ipv4: "2001:db8::1" }
+exception_ring: 100
+)");
+    CHECK(e.find("TAP name 'hag-core-with-a-long-name' is longer than 15") != std::string::npos);
+    CHECK(e.find("ports.next_hop_ipv6: '192.0.2.1' is not an IPv6 address") != std::string::npos);
+    CHECK(e.find("ports.next_hop_ipv4: '2001:db8::1' is not an IPv4 address") != std::string::npos);
+    CHECK(e.find("ports.addresses: '2001:db8::zz'") != std::string::npos);
+    CHECK(e.find("exception_ring: 100 must be a power of two") != std::string::npos);
 }
 
 TEST_CASE("address, prefix and MAC text forms are strict", "[config]") {
