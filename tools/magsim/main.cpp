@@ -698,7 +698,11 @@ int main(int argc, char** argv) {
     load->add_option("--duration", duration, "seconds of sending")
         ->check(CLI::Range(0.1, 86400.0))
         ->capture_default_str();
-    CLI11_PARSE(app, argc, argv);
+    try {
+        app.parse(argc, argv);
+    } catch (const CLI::ParseError& e) {
+        return app.exit(e) == 0 ? 0 : 2;  // --help: 0; bad arguments: 2 as documented
+    }
 
     ::signal(SIGINT, [](int) { g_stop = 1; });
     ::signal(SIGTERM, [](int) { g_stop = 1; });
