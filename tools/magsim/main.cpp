@@ -1,6 +1,7 @@
-// hag-magsim: MAG/CPE simulator. Sends real PBUs over IPPROTO_MH raw sockets from each access's
-// care-of address, waits for PBAs with retransmission, re-registers before expiry, answers
-// heartbeats, de-registers; `load` measures PBU/s and PBA latency percentiles.
+// hag-magsim: MAG/CPE simulator. Sends real PBUs from each access's care-of address — over
+// IPPROTO_MH raw sockets for IPv6 CoAs, over UDP 5436 for IPv4 CoAs (RFC 5844) — waits for PBAs
+// with retransmission, re-registers before expiry, sends and answers heartbeats, acknowledges
+// Binding Revocation Indications, de-registers; `load` measures PBU/s and PBA latency percentiles.
 #include <arpa/inet.h>
 #include <ifaddrs.h>
 #include <net/if.h>
@@ -13,15 +14,20 @@
 #include <boost/asio.hpp>
 #include <chrono>
 #include <cstdio>
+#include <cstring>
 #include <map>
 #include <memory>
 
 #include "hag/mh/timestamp.hpp"
+#include "heartbeat.hpp"
 #include "pbu.hpp"
+#include "udp_framing.hpp"
 
 namespace asio = boost::asio;
 using raw = asio::generic::raw_protocol;
+using dgram = asio::generic::datagram_protocol;
 using Clock = std::chrono::steady_clock;
+using hag::magsim::HeartbeatTracker;
 
 namespace {
 
@@ -38,67 +44,140 @@ std::optional<hag::mh::Ipv6> parse6(const std::string& s) {
     return a;
 }
 
+std::optional<hag::mh::Ipv4> parse4(const std::string& s) {
+    hag::mh::Ipv4 a{};
+    if (inet_pton(AF_INET, s.c_str(), a.data()) != 1) {
+        return std::nullopt;
+    }
+    return a;
+}
+
 std::string str6(const hag::mh::Ipv6& a) {
     char buf[INET6_ADDRSTRLEN] = {};
     inet_ntop(AF_INET6, a.data(), buf, sizeof buf);
     return buf;
 }
 
-// The CoA of an access: the address itself, or the first global IPv6 address of the interface.
-std::optional<hag::mh::Ipv6> resolve_coa(const std::string& iface_or_coa) {
-    if (auto a = parse6(iface_or_coa)) {
-        return a;
+std::string str4(const hag::mh::Ipv4& a) {
+    char buf[INET_ADDRSTRLEN] = {};
+    inet_ntop(AF_INET, a.data(), buf, sizeof buf);
+    return buf;
+}
+
+// The CoA of an access: the address itself, or the first global IPv6 (first IPv4) address of the
+// interface.
+template <typename Addr>
+std::optional<Addr> resolve_coa(const std::string& iface_or_coa) {
+    constexpr bool v4 = std::is_same_v<Addr, hag::mh::Ipv4>;
+    Addr literal{};
+    if (inet_pton(v4 ? AF_INET : AF_INET6, iface_or_coa.c_str(), literal.data()) == 1) {
+        return literal;
     }
     ifaddrs* list = nullptr;
     if (getifaddrs(&list) != 0) {
         return std::nullopt;
     }
-    std::optional<hag::mh::Ipv6> out;
+    std::optional<Addr> out;
     for (ifaddrs* i = list; i != nullptr && !out; i = i->ifa_next) {
-        if (i->ifa_addr == nullptr || i->ifa_addr->sa_family != AF_INET6 ||
+        if (i->ifa_addr == nullptr || i->ifa_addr->sa_family != (v4 ? AF_INET : AF_INET6) ||
             iface_or_coa != i->ifa_name) {
             continue;
         }
-        const auto* sin6 = reinterpret_cast<const sockaddr_in6*>(i->ifa_addr);
-        if (IN6_IS_ADDR_LINKLOCAL(&sin6->sin6_addr)) {
-            continue;
+        Addr a{};
+        if constexpr (v4) {
+            const auto* sin = reinterpret_cast<const sockaddr_in*>(i->ifa_addr);
+            std::memcpy(a.data(), &sin->sin_addr, 4);
+        } else {
+            const auto* sin6 = reinterpret_cast<const sockaddr_in6*>(i->ifa_addr);
+            if (IN6_IS_ADDR_LINKLOCAL(&sin6->sin6_addr)) {
+                continue;
+            }
+            std::memcpy(a.data(), &sin6->sin6_addr, 16);
         }
-        hag::mh::Ipv6 a{};
-        std::memcpy(a.data(), &sin6->sin6_addr, 16);
         out = a;
     }
     freeifaddrs(list);
     return out;
 }
 
-raw::endpoint endpoint6(const hag::mh::Ipv6& a) {
-    sockaddr_in6 sa{};
-    sa.sin6_family = AF_INET6;
-    std::memcpy(&sa.sin6_addr, a.data(), 16);
-    return raw::endpoint(&sa, sizeof sa, IPPROTO_MH);
+// A socket address (IPv6 for raw MH, IPv4 + port for UDP): where to send, where it came from.
+struct Peer {
+    sockaddr_storage ss{};
+    socklen_t len = 0;
+};
+
+Peer peer6(const hag::mh::Ipv6& a) {
+    Peer p;
+    auto* sa = reinterpret_cast<sockaddr_in6*>(&p.ss);
+    sa->sin6_family = AF_INET6;
+    std::memcpy(&sa->sin6_addr, a.data(), 16);
+    p.len = sizeof(sockaddr_in6);
+    return p;
 }
 
-// One access of one subscriber: its socket (bound to the CoA), sequence and state.
+Peer peer4(const hag::mh::Ipv4& a, std::uint16_t port) {
+    Peer p;
+    auto* sa = reinterpret_cast<sockaddr_in*>(&p.ss);
+    sa->sin_family = AF_INET;
+    sa->sin_port = htons(port);
+    std::memcpy(&sa->sin_addr, a.data(), 4);
+    p.len = sizeof(sockaddr_in);
+    return p;
+}
+
+hag::mh::Ipv4 peer_ipv4(const Peer& p) {
+    hag::mh::Ipv4 a{};
+    std::memcpy(a.data(), &reinterpret_cast<const sockaddr_in*>(&p.ss)->sin_addr, 4);
+    return a;
+}
+
+std::string peer_text(const Peer& p) {
+    if (p.ss.ss_family == AF_INET) {
+        return str4(peer_ipv4(p)) + ":" +
+               std::to_string(ntohs(reinterpret_cast<const sockaddr_in*>(&p.ss)->sin_port));
+    }
+    hag::mh::Ipv6 a{};
+    std::memcpy(a.data(), &reinterpret_cast<const sockaddr_in6*>(&p.ss)->sin6_addr, 16);
+    return str6(a);
+}
+
+// One access of one subscriber: its socket (bound to the CoA), sequence and state. IPv6 CoAs use
+// a raw MH socket, IPv4 CoAs a UDP socket (any port) that talks to the LMA's port 5436.
 struct Access {
     hag::magsim::AccessSpec spec;
-    hag::mh::Ipv6 coa{};
-    std::unique_ptr<raw::socket> sock;
+    hag::mh::Ipv6 coa6{};
+    hag::mh::Ipv4 coa4{};
+    std::unique_ptr<raw::socket> raw_sock;
+    std::unique_ptr<dgram::socket> udp_sock;
     std::uint16_t sequence = 0;
     std::uint32_t downlink_key = 0;
     std::optional<hag::magsim::PbaSummary> last;
+    HeartbeatTracker heartbeats;
+    bool revoked = false;  // by a Binding Revocation Indication: no more PBUs or heartbeats
+    // Receive state (the socket has one receive outstanding while the simulator waits).
+    std::array<std::uint8_t, 2048> buf{};
+    raw::endpoint raw_from;
+    dgram::endpoint udp_from;
+    std::optional<std::uint16_t> awaited_seq;  // PBA being waited for
+    std::optional<hag::magsim::PbaSummary> awaited;
+
+    [[nodiscard]] bool ipv4() const { return spec.ipv4; }
+    [[nodiscard]] std::string coa_text() const { return ipv4() ? str4(coa4) : str6(coa6); }
+    [[nodiscard]] std::string name() const {
+        return "access " + spec.kind + " bid=" + std::to_string(spec.bid);
+    }
 };
 
 struct Options {
-    std::string lma;
+    std::vector<std::string> lma;  // one IPv6 and/or one IPv4 address
+    std::uint16_t udp_port = hag::magsim::kPmipUdpPort;
     std::string nai = "cpe1@example.net";
     std::string mag_id = "mag1@example.net";
     std::vector<std::string> accesses;
     unsigned lifetime = 3600;
     unsigned max_retx = 5;
-    double reregister_s = 0;  // 0 = register once and exit
-    unsigned hold_s = 0;
-    unsigned heartbeat_s = 0;  // 0 = send no heartbeats      // keep answering heartbeats for this
-                               // long after registering
+    unsigned hold_s = 0;       // keep serving this long after registering
+    unsigned heartbeat_s = 0;  // 0 = send no heartbeats
     std::uint32_t down_kbps = 0;
     std::uint32_t up_kbps = 0;
 };
@@ -108,48 +187,35 @@ class Sim {
     Sim(asio::io_context& io, Options o) : io_(io), o_(std::move(o)) {}
 
     bool open() {
-        auto lma = parse6(o_.lma);
-        if (!lma) {
-            std::fprintf(stderr, "hag-magsim: --lma %s is not an IPv6 address\n", o_.lma.c_str());
-            return false;
+        for (const auto& text : o_.lma) {
+            if (auto a6 = parse6(text); a6 && !lma6_) {
+                lma6_ = a6;
+            } else if (auto a4 = parse4(text); a4 && !lma4_) {
+                lma4_ = a4;
+            } else {
+                std::fprintf(stderr,
+                             "hag-magsim: --lma %s: expected one IPv6 and/or one IPv4 address\n",
+                             text.c_str());
+                return false;
+            }
         }
-        lma_ = *lma;
         std::uint32_t key = 0x10000 + (static_cast<std::uint32_t>(::getpid()) & 0xffff) * 16;
         for (const auto& text : o_.accesses) {
             auto spec = hag::magsim::parse_access(text);
             if (!spec) {
-                std::fprintf(stderr, "hag-magsim: --access %s: expected KIND:IFACE_OR_COA:BID\n",
+                std::fprintf(stderr, "hag-magsim: --access %s: expected KIND[4]:IFACE_OR_COA:BID\n",
                              text.c_str());
                 return false;
             }
-            auto coa = resolve_coa(spec->iface_or_coa);
-            if (!coa) {
-                std::fprintf(stderr, "hag-magsim: --access %s: no IPv6 address for %s\n",
-                             text.c_str(), spec->iface_or_coa.c_str());
+            auto a = std::make_unique<Access>();
+            a->spec = *spec;
+            a->downlink_key = ++key;
+            if (spec->ipv4 ? !lma4_ : !lma6_) {
+                std::fprintf(stderr, "hag-magsim: --access %s needs an %s --lma\n", text.c_str(),
+                             spec->ipv4 ? "IPv4" : "IPv6");
                 return false;
             }
-            Access a;
-            a.spec = *spec;
-            a.coa = *coa;
-            a.downlink_key = ++key;
-            boost::system::error_code ec;
-            a.sock = std::make_unique<raw::socket>(io_);
-            a.sock->open(raw(AF_INET6, IPPROTO_MH), ec);
-            if (!ec) {
-                // The kernel fills the MH checksum at offset 4 (RFC 3542 IPV6_CHECKSUM).
-                int off = 4;
-                if (::setsockopt(a.sock->native_handle(), IPPROTO_IPV6, IPV6_CHECKSUM, &off,
-                                 sizeof off) != 0) {
-                    ec.assign(errno, boost::system::system_category());
-                }
-            }
-            if (!ec) {
-                a.sock->bind(endpoint6(a.coa), ec);
-            }
-            if (ec) {
-                std::fprintf(stderr, "hag-magsim: raw MH socket on %s: %s%s\n", str6(a.coa).c_str(),
-                             ec.message().c_str(),
-                             ec.value() == EPERM ? " (needs root or CAP_NET_RAW)" : "");
+            if (!(spec->ipv4 ? open_udp(*a, text) : open_raw(*a, text))) {
                 return false;
             }
             accesses_.push_back(std::move(a));
@@ -161,76 +227,86 @@ class Sim {
         return true;
     }
 
+    // Keeps a receive outstanding on every access from now on (register / deregister modes).
+    void start_receiving() {
+        for (auto& a : accesses_) {
+            arm(*a);
+        }
+    }
+
     // Sends a PBU on each access and waits for its PBA, retransmitting from 1 s with
     // exponential backoff (RFC 6275 §11.8) up to max_retx times. Returns false when any
-    // access got no PBA or a rejection.
+    // access got no PBA or a rejection. Revoked accesses are left alone.
     bool signal_all(std::uint16_t lifetime_s, std::uint8_t handoff) {
         bool ok = true;
         for (auto& a : accesses_) {
-            ok &= signal(a, lifetime_s, handoff);
+            if (!a->revoked) {
+                ok &= signal(*a, lifetime_s, handoff);
+            }
         }
         return ok;
     }
 
     bool signal(Access& a, std::uint16_t lifetime_s, std::uint8_t handoff) {
-        hag::magsim::PbuParams p;
-        p.nai = o_.nai;
-        p.mag_id = o_.mag_id;
-        p.access = a.spec;
-        p.sequence = ++a.sequence;
-        p.lifetime_s = lifetime_s;
-        p.downlink_gre_key = a.downlink_key;
+        auto p = pbu_params(a, o_.nai, ++a.sequence, lifetime_s, a.downlink_key);
         p.handoff = handoff;
-        p.down_kbps = o_.down_kbps;
-        p.up_kbps = o_.up_kbps;
         std::chrono::milliseconds timeout(1000);
-        for (unsigned attempt = 0; attempt <= o_.max_retx; ++attempt) {
+        a.awaited_seq = p.sequence;
+        a.awaited.reset();
+        for (unsigned attempt = 0; attempt <= o_.max_retx && !g_stop; ++attempt) {
             p.timestamp = hag::mh::timestamp_now();
-            const auto wire = hag::mh::encode(hag::magsim::build_pbu(p));
-            boost::system::error_code ec;
-            a.sock->send_to(asio::buffer(wire), endpoint6(lma_), 0, ec);
-            if (ec) {
-                std::fprintf(stderr, "hag-magsim: send from %s: %s\n", str6(a.coa).c_str(),
-                             ec.message().c_str());
+            if (!send(a, hag::magsim::build_pbu(p), lma_peer(a))) {
+                a.awaited_seq.reset();
                 return false;
             }
-            if (auto pba = wait_pba(a, p.sequence, timeout)) {
-                a.last = pba;
+            run_until(Clock::now() + timeout, [&] { return a.awaited.has_value(); });
+            if (a.awaited) {
+                a.last = a.awaited;
+                a.awaited_seq.reset();
                 print(a, lifetime_s == 0);
-                return pba->status < 128;
+                return a.last->status < 128;
             }
             timeout = std::min(timeout * 2, std::chrono::milliseconds(32000));
         }
-        std::printf("access %s bid=%u coa=%s: no PBA after %u retransmission(s)\n",
-                    a.spec.kind.c_str(), a.spec.bid, str6(a.coa).c_str(), o_.max_retx);
+        a.awaited_seq.reset();
+        std::printf("%s coa=%s: no PBA after %u retransmission(s)\n", a.name().c_str(),
+                    a.coa_text().c_str(), o_.max_retx);
+        std::fflush(stdout);
         return false;
     }
 
-    // Answers heartbeats and drops anything else until `until`.
+    // Answers heartbeats and revocations until `until` (or a stop signal).
     void serve_until(Clock::time_point until) {
-        for (auto& a : accesses_) {
-            while (Clock::now() < until) {
-                auto m = receive(
-                    a, std::chrono::duration_cast<std::chrono::milliseconds>(std::min(
-                           until - Clock::now(), Clock::duration(std::chrono::seconds(1)))));
-                (void)m;
-                if (accesses_.size() > 1) {
-                    break;  // round-robin over accesses
-                }
+        run_until(until, [] { return false; });
+    }
+
+    // The smallest lifetime granted to an access that is still registered.
+    [[nodiscard]] std::uint32_t granted_lifetime(std::uint32_t requested) const {
+        std::uint32_t granted = requested;
+        for (const auto& a : accesses_) {
+            if (!a->revoked && a->last) {
+                granted = std::min(granted, a->last->lifetime_s);
             }
         }
+        return granted;
     }
-    std::vector<Access>& accesses() { return accesses_; }
 
-    // Sends a Heartbeat request (RFC 5847 §5.1) to the LMA from every access.
+    // Sends a Heartbeat request (RFC 5847 §5.1) to the LMA from every access not revoked, and
+    // reports an access whose LMA left kMissedLimit requests unanswered.
     void send_heartbeats() {
         ++hb_sequence_;
         for (auto& a : accesses_) {
+            if (a->revoked) {
+                continue;
+            }
+            if (a->heartbeats.on_request_sent(hb_sequence_) ==
+                HeartbeatTracker::Event::kUnreachable) {
+                std::printf("%s: LMA not responding to heartbeats\n", a->name().c_str());
+                std::fflush(stdout);
+            }
             hag::mh::Heartbeat hb;
             hb.sequence = hb_sequence_;
-            const auto wire = hag::mh::encode(hag::mh::Message{hb});
-            boost::system::error_code ec;
-            a.sock->send_to(asio::buffer(wire), endpoint6(lma_), 0, ec);
+            send(*a, hag::mh::Message{hb}, lma_peer(*a));
         }
     }
 
@@ -239,14 +315,17 @@ class Sim {
     // `rate` per second for `duration_s`, then up to 2 s for late PBAs. Prints PBU/s achieved and
     // PBA latency percentiles. Returns false when no PBA came back.
     bool run_load(unsigned subscribers, double rate, double duration_s) {
-        Access& a = accesses_.front();
-        a.sock->non_blocking(true);
+        Access& a = *accesses_.front();
+        if (a.raw_sock) {
+            a.raw_sock->non_blocking(true);
+        } else {
+            a.udp_sock->non_blocking(true);
+        }
         // PBAs arrive faster than one loop turn at high rates: give the kernel room to queue.
         const int rcvbuf = 16 << 20;
-        if (::setsockopt(a.sock->native_handle(), SOL_SOCKET, SO_RCVBUFFORCE, &rcvbuf,
-                         sizeof rcvbuf) != 0) {
-            (void)::setsockopt(a.sock->native_handle(), SOL_SOCKET, SO_RCVBUF, &rcvbuf,
-                               sizeof rcvbuf);
+        const int fd = a.raw_sock ? a.raw_sock->native_handle() : a.udp_sock->native_handle();
+        if (::setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &rcvbuf, sizeof rcvbuf) != 0) {
+            (void)::setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof rcvbuf);
         }
         std::vector<std::optional<Clock::time_point>> sent_at(65536);
         std::vector<double> latency_ms;
@@ -258,7 +337,6 @@ class Sim {
         const auto gap =
             std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(1.0 / rate));
         std::uint16_t seq = 0;
-        std::array<std::uint8_t, 2048> buf{};
         Clock::time_point last_send = start;
         Clock::time_point last_pba = start;
         bool idle = false;
@@ -273,22 +351,15 @@ class Sim {
                 break;
             }
             while (now < stop_sending && next <= now) {
-                hag::magsim::PbuParams p;
                 const std::string index = std::to_string(sent % subscribers);
-                p.nai = "load" + index + "@example.net";
+                auto p =
+                    pbu_params(a, "load" + index + "@example.net", ++seq,
+                               static_cast<std::uint16_t>(std::min(o_.lifetime, 65535u * 4)),
+                               a.downlink_key + static_cast<std::uint32_t>(sent % subscribers));
                 // One MAG per home router, as deployed: the LMA keys paths by (MAG, BID).
                 p.mag_id = "load" + index + "-" + o_.mag_id;
-                p.access = a.spec;
-                p.sequence = ++seq;
-                p.lifetime_s = static_cast<std::uint16_t>(std::min(o_.lifetime, 65535u * 4));
-                p.downlink_gre_key =
-                    a.downlink_key + static_cast<std::uint32_t>(sent % subscribers);
                 p.timestamp = hag::mh::timestamp_now();
-                const auto wire = hag::mh::encode(hag::magsim::build_pbu(p));
-                boost::system::error_code ec;
-                a.sock->send_to(asio::buffer(wire), endpoint6(lma_), 0, ec);
-                if (ec && ec != asio::error::would_block) {
-                    std::fprintf(stderr, "hag-magsim: send: %s\n", ec.message().c_str());
+                if (!send(a, hag::magsim::build_pbu(p), lma_peer(a), true)) {
                     return false;
                 }
                 sent_at[seq] = Clock::now();
@@ -296,18 +367,13 @@ class Sim {
                 ++sent;
                 next += gap;
             }
-            // Read what has arrived (bounded, so sending keeps its pace); sleep only when idle.
-            raw::endpoint from;
+            // Read what has arrived; sleep only when idle.
             boost::system::error_code ec;
-            const std::size_t n = a.sock->receive_from(asio::buffer(buf), from, 0, ec);
+            auto m = receive_now(a, ec);
             if (ec == asio::error::would_block) {
                 idle = true;
                 continue;
             }
-            if (ec) {
-                continue;
-            }
-            auto m = hag::mh::decode({buf.data(), n});
             if (!m) {
                 continue;
             }
@@ -350,95 +416,278 @@ class Sim {
     }
 
   private:
-    // Receives one message on `a` within `timeout`; answers heartbeat requests on the way.
-    std::optional<hag::mh::Message> receive(Access& a, std::chrono::milliseconds timeout) {
-        std::array<std::uint8_t, 2048> buf{};
-        std::optional<hag::mh::Message> out;
-        bool done = false;
-        raw::endpoint from;
-        asio::steady_timer t(io_, timeout);
-        t.async_wait([&](const boost::system::error_code& ec) {
-            if (!ec) {
-                a.sock->cancel();
+    bool open_raw(Access& a, const std::string& text) {
+        auto coa = resolve_coa<hag::mh::Ipv6>(a.spec.iface_or_coa);
+        if (!coa) {
+            std::fprintf(stderr, "hag-magsim: --access %s: no IPv6 address for %s\n", text.c_str(),
+                         a.spec.iface_or_coa.c_str());
+            return false;
+        }
+        a.coa6 = *coa;
+        boost::system::error_code ec;
+        a.raw_sock = std::make_unique<raw::socket>(io_);
+        a.raw_sock->open(raw(AF_INET6, IPPROTO_MH), ec);
+        if (!ec) {
+            // The kernel fills the MH checksum at offset 4 (RFC 3542 IPV6_CHECKSUM).
+            int off = 4;
+            if (::setsockopt(a.raw_sock->native_handle(), IPPROTO_IPV6, IPV6_CHECKSUM, &off,
+                             sizeof off) != 0) {
+                ec.assign(errno, boost::system::system_category());
             }
-        });
-        a.sock->async_receive_from(asio::buffer(buf), from,
-                                   [&](const boost::system::error_code& ec, std::size_t n) {
-                                       t.cancel();
-                                       done = true;
-                                       if (ec) {
-                                           return;
-                                       }
-                                       auto m = hag::mh::decode({buf.data(), n});
-                                       if (m) {
-                                           out = std::move(*m);
-                                       }
-                                   });
-        io_.restart();
-        io_.run();
-        (void)done;
-        if (out) {
-            if (const auto* hb = std::get_if<hag::mh::Heartbeat>(&out->body);
-                hb != nullptr && !hb->response) {
+        }
+        if (!ec) {
+            const Peer local = peer6(a.coa6);
+            a.raw_sock->bind(raw::endpoint(&local.ss, local.len, IPPROTO_MH), ec);
+        }
+        if (ec) {
+            std::fprintf(stderr, "hag-magsim: raw MH socket on %s: %s%s\n", str6(a.coa6).c_str(),
+                         ec.message().c_str(),
+                         ec.value() == EPERM ? " (needs root or CAP_NET_RAW)" : "");
+            return false;
+        }
+        return true;
+    }
+
+    bool open_udp(Access& a, const std::string& text) {
+        auto coa = resolve_coa<hag::mh::Ipv4>(a.spec.iface_or_coa);
+        if (!coa) {
+            std::fprintf(stderr, "hag-magsim: --access %s: no IPv4 address for %s\n", text.c_str(),
+                         a.spec.iface_or_coa.c_str());
+            return false;
+        }
+        a.coa4 = *coa;
+        boost::system::error_code ec;
+        a.udp_sock = std::make_unique<dgram::socket>(io_);
+        a.udp_sock->open(dgram(AF_INET, IPPROTO_UDP), ec);
+        if (!ec) {
+            const Peer local = peer4(a.coa4, 0);  // any source port
+            a.udp_sock->bind(dgram::endpoint(&local.ss, local.len, IPPROTO_UDP), ec);
+        }
+        if (ec) {
+            std::fprintf(stderr, "hag-magsim: UDP socket on %s: %s\n", str4(a.coa4).c_str(),
+                         ec.message().c_str());
+            return false;
+        }
+        return true;
+    }
+
+    [[nodiscard]] Peer lma_peer(const Access& a) const {
+        return a.ipv4() ? peer4(*lma4_, o_.udp_port) : peer6(*lma6_);
+    }
+
+    hag::magsim::PbuParams pbu_params(const Access& a, std::string nai, std::uint16_t seq,
+                                      std::uint16_t lifetime_s, std::uint32_t key) const {
+        hag::magsim::PbuParams p;
+        p.nai = std::move(nai);
+        p.mag_id = o_.mag_id;
+        p.access = a.spec;
+        p.sequence = seq;
+        p.lifetime_s = lifetime_s;
+        p.downlink_gre_key = key;
+        p.down_kbps = o_.down_kbps;
+        p.up_kbps = o_.up_kbps;
+        if (a.ipv4()) {
+            p.coa4 = a.coa4;
+        }
+        return p;
+    }
+
+    // Sends one message from `a` to `to`: raw MH (checksum by the kernel) or UDP with the inner
+    // IPv6 header (checksum here, over the IPv4-mapped addresses of both ends).
+    bool send(Access& a, const hag::mh::Message& m, const Peer& to, bool tolerate_full = false) {
+        auto wire = hag::mh::encode(m);
+        boost::system::error_code ec;
+        if (a.raw_sock) {
+            a.raw_sock->send_to(asio::buffer(wire), raw::endpoint(&to.ss, to.len, IPPROTO_MH), 0,
+                                ec);
+        } else {
+            const auto payload =
+                hag::magsim::build_udp_payload(std::move(wire), hag::magsim::ipv4_mapped(a.coa4),
+                                               hag::magsim::ipv4_mapped(peer_ipv4(to)));
+            a.udp_sock->send_to(asio::buffer(payload), dgram::endpoint(&to.ss, to.len, IPPROTO_UDP),
+                                0, ec);
+        }
+        if (ec && !(tolerate_full && ec == asio::error::would_block)) {
+            std::fprintf(stderr, "hag-magsim: send from %s to %s: %s\n", a.coa_text().c_str(),
+                         peer_text(to).c_str(), ec.message().c_str());
+            return false;
+        }
+        return true;
+    }
+
+    // Decodes what arrived on `a`: a raw MH as is, a UDP datagram after checking its framing and
+    // MH checksum (a bad one is reported and dropped).
+    std::optional<hag::mh::Message> decode_received(Access& a, std::size_t n, const Peer& from) {
+        std::span<const std::uint8_t> mh_bytes(a.buf.data(), n);
+        if (a.udp_sock) {
+            auto f = hag::magsim::parse_udp_payload(mh_bytes);
+            if (!f) {
+                std::printf("%s: dropped UDP datagram from %s: %s\n", a.name().c_str(),
+                            peer_text(from).c_str(),
+                            std::string(hag::magsim::to_string(f.error())).c_str());
+                std::fflush(stdout);
+                return std::nullopt;
+            }
+            mh_bytes = f->mh;
+        }
+        auto m = hag::mh::decode(mh_bytes);
+        if (!m) {
+            std::printf("%s: dropped mobility header from %s: %s\n", a.name().c_str(),
+                        peer_text(from).c_str(), m.error().str().c_str());
+            std::fflush(stdout);
+            return std::nullopt;
+        }
+        return std::move(*m);
+    }
+
+    // Load mode: one non-blocking receive.
+    std::optional<hag::mh::Message> receive_now(Access& a, boost::system::error_code& ec) {
+        std::size_t n = 0;
+        Peer from;
+        if (a.raw_sock) {
+            n = a.raw_sock->receive_from(asio::buffer(a.buf), a.raw_from, 0, ec);
+            std::memcpy(&from.ss, a.raw_from.data(), a.raw_from.size());
+            from.len = static_cast<socklen_t>(a.raw_from.size());
+        } else {
+            n = a.udp_sock->receive_from(asio::buffer(a.buf), a.udp_from, 0, ec);
+            std::memcpy(&from.ss, a.udp_from.data(), a.udp_from.size());
+            from.len = static_cast<socklen_t>(a.udp_from.size());
+        }
+        if (ec) {
+            return std::nullopt;
+        }
+        return decode_received(a, n, from);
+    }
+
+    void arm(Access& a) {
+        auto done = [this, &a](const boost::system::error_code& ec, std::size_t n) {
+            if (ec == asio::error::operation_aborted) {
+                return;
+            }
+            if (!ec) {
+                Peer from;
+                const void* data = a.raw_sock ? a.raw_from.data() : a.udp_from.data();
+                const std::size_t size = a.raw_sock ? a.raw_from.size() : a.udp_from.size();
+                std::memcpy(&from.ss, data, std::min(size, sizeof from.ss));
+                from.len = static_cast<socklen_t>(size);
+                if (auto m = decode_received(a, n, from)) {
+                    on_message(a, *m, from);
+                }
+            }
+            arm(a);
+        };
+        if (a.raw_sock) {
+            a.raw_sock->async_receive_from(asio::buffer(a.buf), a.raw_from, done);
+        } else {
+            a.udp_sock->async_receive_from(asio::buffer(a.buf), a.udp_from, done);
+        }
+    }
+
+    // Runs the I/O until `done()` or `until` or a stop signal.
+    template <typename Done>
+    void run_until(Clock::time_point until, Done done) {
+        while (!done() && !g_stop && Clock::now() < until) {
+            io_.restart();
+            io_.run_one_until(std::min(until, Clock::now() + std::chrono::milliseconds(200)));
+        }
+    }
+
+    void on_message(Access& a, const hag::mh::Message& m, const Peer& from) {
+        if (auto s = hag::magsim::summarize_pba(m)) {
+            if (a.awaited_seq && s->sequence == *a.awaited_seq) {
+                a.awaited = s;
+            }
+            return;
+        }
+        if (const auto* hb = std::get_if<hag::mh::Heartbeat>(&m.body)) {
+            if (!hb->response) {
                 hag::mh::Heartbeat r;
                 r.response = true;
                 r.sequence = hb->sequence;
-                const auto wire = hag::mh::encode(hag::mh::Message{r});
-                boost::system::error_code ec;
-                a.sock->send_to(asio::buffer(wire), from, 0, ec);
+                send(a, hag::mh::Message{r}, from);
+            } else if (a.heartbeats.on_response(hb->sequence) ==
+                       HeartbeatTracker::Event::kReachableAgain) {
+                std::printf("%s: LMA reachable again\n", a.name().c_str());
+                std::fflush(stdout);
             }
+            return;
         }
-        return out;
+        if (const auto* br = std::get_if<hag::mh::BindingRevocation>(&m.body);
+            br != nullptr && br->br_type == hag::mh::kBrTypeIndication) {
+            on_revocation(a, *br, from);
+        }
     }
 
-    std::optional<hag::magsim::PbaSummary> wait_pba(Access& a, std::uint16_t seq,
-                                                    std::chrono::milliseconds timeout) {
-        const auto deadline = Clock::now() + timeout;
-        while (Clock::now() < deadline) {
-            auto m = receive(
-                a, std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()));
-            if (!m) {
-                continue;
-            }
-            auto s = hag::magsim::summarize_pba(*m);
-            if (s && s->sequence == seq) {
-                return s;
+    // RFC 5846 §9 (MAG side): acknowledge, then forget the binding. The BRI names the binding by
+    // MN-ID and, with several CoAs, by Binding Identifier; without a BID it is the access the
+    // BRI came to, with the G flag all accesses of this simulator.
+    void on_revocation(Access& a, const hag::mh::BindingRevocation& bri, const Peer& from) {
+        send(a, hag::magsim::build_bra(bri, 0), from);
+        const auto* id = hag::mh::find_option<hag::mh::MobileNodeIdentifier>(bri.options);
+        if (id != nullptr && std::string(id->identifier.begin(), id->identifier.end()) != o_.nai) {
+            std::printf("%s: revocation for unknown MN-ID %s acknowledged, nothing revoked\n",
+                        a.name().c_str(),
+                        std::string(id->identifier.begin(), id->identifier.end()).c_str());
+            std::fflush(stdout);
+            return;
+        }
+        std::vector<Access*> targets;
+        const auto bids = hag::mh::find_options<hag::mh::BindingIdentifier>(bri.options);
+        for (auto& x : accesses_) {
+            const bool named = std::any_of(bids.begin(), bids.end(),
+                                           [&](const auto* b) { return b->bid == x->spec.bid; });
+            if (bri.global || named || (bids.empty() && x.get() == &a)) {
+                targets.push_back(x.get());
             }
         }
-        return std::nullopt;
+        for (Access* t : targets) {
+            if (!t->revoked) {
+                t->revoked = true;
+                std::printf("%s revoked by LMA (trigger %u)\n", t->name().c_str(),
+                            bri.trigger_or_status);
+                std::fflush(stdout);
+            }
+        }
     }
 
     void print(const Access& a, bool dereg) const {
         const auto& s = *a.last;
         std::printf(
-            "access %s bid=%u coa=%s %s: %s (%u) hnp=%s uplink-gre-key=0x%08x "
-            "downlink-gre-key=0x%08x lifetime=%us\n",
-            a.spec.kind.c_str(), a.spec.bid, str6(a.coa).c_str(),
-            dereg ? "de-registration" : "registration", s.status_name.c_str(), s.status,
-            s.hnp.c_str(), s.uplink_gre_key, a.downlink_key, s.lifetime_s);
+            "%s coa=%s %s: %s (%u) hnp=%s uplink-gre-key=0x%08x downlink-gre-key=0x%08x "
+            "lifetime=%us\n",
+            a.name().c_str(), a.coa_text().c_str(), dereg ? "de-registration" : "registration",
+            s.status_name.c_str(), s.status, s.hnp.c_str(), s.uplink_gre_key, a.downlink_key,
+            s.lifetime_s);
         std::fflush(stdout);
     }
 
     asio::io_context& io_;
     Options o_;
-    hag::mh::Ipv6 lma_{};
-    std::vector<Access> accesses_;
+    std::optional<hag::mh::Ipv6> lma6_;
+    std::optional<hag::mh::Ipv4> lma4_;
+    std::vector<std::unique_ptr<Access>> accesses_;  // stable addresses: receives refer to them
     std::uint32_t hb_sequence_ = 0;
 };
 
 }  // namespace
 
 int main(int argc, char** argv) {
-    CLI::App app{"hag-magsim: MAG/CPE simulator for hag-control (PBU/PBA over raw MH sockets)"};
+    CLI::App app{
+        "hag-magsim: MAG/CPE simulator for hag-control (PBU/PBA over raw MH sockets or UDP 5436)"};
     app.require_subcommand(1);
     Options o;
     auto add_common = [&](CLI::App* c) {
-        c->add_option("--lma", o.lma, "LMA IPv6 address")->required();
+        c->add_option("--lma", o.lma,
+                      "LMA address: IPv6 (raw MH) and/or IPv4 (UDP 5436); give it twice for both")
+            ->required()
+            ->expected(1, 2);
+        c->add_option("--udp-port", o.udp_port, "LMA UDP port for IPv4 accesses")
+            ->capture_default_str();
         c->add_option("--nai", o.nai, "subscriber NAI (MN-ID)")->capture_default_str();
         c->add_option("--mag-id", o.mag_id, "MAG Identifier (NAI)")->capture_default_str();
         c->add_option("--access", o.accesses,
-                      "KIND:IFACE_OR_COA:BID, repeatable (KIND: dsl, "
-                      "lte, wlan, ethernet)")
+                      "KIND[4]:IFACE_OR_COA:BID, repeatable (KIND: dsl, lte, wlan, ethernet; an "
+                      "IPv4 CoA or the suffix 4 selects IPv4 / UDP 5436)")
             ->required();
         c->add_option("--retransmissions", o.max_retx, "PBU retransmissions (1 s, doubling)")
             ->capture_default_str();
@@ -447,8 +696,8 @@ int main(int argc, char** argv) {
     add_common(reg);
     reg->add_option("--lifetime", o.lifetime, "requested lifetime (s)")->capture_default_str();
     reg->add_option("--hold", o.hold_s,
-                    "stay for this many seconds: answer heartbeats and re-register at 80% of "
-                    "the granted lifetime");
+                    "stay for this many seconds: answer heartbeats and revocations, re-register "
+                    "at 80% of the granted lifetime");
     reg->add_option("--down-kbps", o.down_kbps, "link metric: downlink rate");
     reg->add_option("--up-kbps", o.up_kbps, "link metric: uplink rate");
     reg->add_option("--heartbeat", o.heartbeat_s,
@@ -470,7 +719,11 @@ int main(int argc, char** argv) {
     load->add_option("--duration", duration, "seconds of sending")
         ->check(CLI::Range(0.1, 86400.0))
         ->capture_default_str();
-    CLI11_PARSE(app, argc, argv);
+    try {
+        app.parse(argc, argv);
+    } catch (const CLI::ParseError& e) {
+        return app.exit(e) == 0 ? 0 : 2;  // --help: 0; bad arguments: 2 as documented
+    }
 
     ::signal(SIGINT, [](int) { g_stop = 1; });
     ::signal(SIGTERM, [](int) { g_stop = 1; });
@@ -479,11 +732,12 @@ int main(int argc, char** argv) {
     if (!sim.open()) {
         return 2;
     }
-    if (dereg->parsed()) {
-        return sim.signal_all(0, 1) ? 0 : 1;
-    }
     if (load->parsed()) {
         return sim.run_load(subscribers, rate, duration) ? 0 : 1;
+    }
+    sim.start_receiving();
+    if (dereg->parsed()) {
+        return sim.signal_all(0, 1) ? 0 : 1;
     }
     if (o.lifetime > 65535 * 4) {
         std::fprintf(stderr, "hag-magsim: --lifetime above %u\n", 65535 * 4);
@@ -493,20 +747,17 @@ int main(int argc, char** argv) {
         return 1;
     }
     const auto end = Clock::now() + std::chrono::seconds(o.hold_s);
+    auto next_hb = Clock::now();
     while (!g_stop && Clock::now() < end) {
-        std::uint32_t granted = o.lifetime;
-        for (const auto& a : sim.accesses()) {
-            granted = std::min(granted, a.last ? a.last->lifetime_s : granted);
-        }
+        const std::uint32_t granted = std::max<std::uint32_t>(sim.granted_lifetime(o.lifetime), 1);
         const auto refresh =
             std::min(end, Clock::now() + std::chrono::milliseconds(granted * 800ULL));
-        auto next_hb = Clock::now();
         while (!g_stop && Clock::now() < refresh) {
             if (o.heartbeat_s != 0 && Clock::now() >= next_hb) {
                 sim.send_heartbeats();
                 next_hb = Clock::now() + std::chrono::seconds(o.heartbeat_s);
             }
-            sim.serve_until(std::min(refresh, Clock::now() + std::chrono::seconds(1)));
+            sim.serve_until(std::min(refresh, o.heartbeat_s != 0 ? next_hb : refresh));
         }
         if (!g_stop && Clock::now() < end &&
             !sim.signal_all(static_cast<std::uint16_t>(o.lifetime), 5)) {

@@ -16,6 +16,17 @@ std::optional<AccessSpec> parse_access(std::string_view text) {
     AccessSpec a;
     a.kind = std::string(text.substr(0, first));
     a.iface_or_coa = std::string(text.substr(first + 1, last - first - 1));
+    if (a.kind.size() > 1 && a.kind.back() == '4') {
+        a.kind.pop_back();
+        a.ipv4 = true;
+    }
+    in_addr v4{};
+    in6_addr v6{};
+    if (inet_pton(AF_INET, a.iface_or_coa.c_str(), &v4) == 1) {
+        a.ipv4 = true;
+    } else if (a.ipv4 && inet_pton(AF_INET6, a.iface_or_coa.c_str(), &v6) == 1) {
+        return std::nullopt;  // "lte4:2001:db8::2:2": IPv4 transport with an IPv6 CoA
+    }
     const std::string_view bid = text.substr(last + 1);
     unsigned v = 0;
     auto [ptr, ec] = std::from_chars(bid.data(), bid.data() + bid.size(), v);
@@ -76,6 +87,9 @@ mh::Message build_pbu(const PbuParams& p) {
     bu.options.push_back(mmb);
     bu.options.push_back(
         mh::MagIdentifier{mh::kMnIdSubtypeNai, mh::Bytes(p.mag_id.begin(), p.mag_id.end())});
+    if (p.coa4) {
+        bu.options.push_back(mh::Ipv4CareOfAddress{*p.coa4});
+    }
     if (p.lifetime_s != 0) {
         mh::Bytes metrics(8);
         for (int i = 0; i < 4; ++i) {
@@ -109,6 +123,19 @@ std::string ba_status_name(std::uint8_t status) {
             return name.empty() ? "status-" + std::to_string(status) : std::string(name);
         }
     }
+}
+
+mh::Message build_bra(const mh::BindingRevocation& bri, std::uint8_t status) {
+    mh::BindingRevocation bra;
+    bra.br_type = mh::kBrTypeAcknowledgement;
+    bra.trigger_or_status = status;
+    bra.sequence = bri.sequence;
+    bra.proxy = bri.proxy;
+    bra.global = bri.global;
+    if (const auto* id = mh::find_option<mh::MobileNodeIdentifier>(bri.options)) {
+        bra.options.push_back(*id);
+    }
+    return mh::Message{bra};
 }
 
 std::optional<PbaSummary> summarize_pba(const mh::Message& m) {

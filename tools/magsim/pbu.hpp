@@ -16,11 +16,14 @@ namespace hag::magsim {
 inline constexpr std::uint32_t kLinkMetricsVendorId = 32473;
 inline constexpr std::uint8_t kLinkMetricsSubtype = 1;
 
-// "dsl:2001:db8:a::2:1" or "lte:eth1:2": kind, interface name or CoA, BID.
+// "dsl:2001:db8:a::2:1" or "lte:eth1:2": kind, interface name or CoA, BID. IPv4 transport
+// (UDP 5436): an IPv4 CoA ("lte:192.0.2.2:2") or a kind with the suffix 4 ("lte4:eth1:2": the
+// interface's IPv4 address).
 struct AccessSpec {
-    std::string kind;  // dsl, lte, wlan, ethernet, ...
+    std::string kind;  // dsl, lte, wlan, ethernet, ... (without the suffix 4)
     std::string iface_or_coa;
     std::uint16_t bid = 0;  // 1..255 (MAG Multipath-Binding carries 8 bits)
+    bool ipv4 = false;      // signalling over IPv4 / UDP 5436
 };
 std::optional<AccessSpec> parse_access(std::string_view text);
 // ATT value (RFC 5213 §8.5) and If-Label (colour) for an access kind.
@@ -38,6 +41,7 @@ struct PbuParams {
     std::uint8_t handoff = 1;     // HI: 1 new attach
     std::uint32_t down_kbps = 0;
     std::uint32_t up_kbps = 0;
+    std::optional<mh::Ipv4> coa4;  // IPv4 transport: IPv4 Care-of Address option (RFC 5555)
 };
 mh::Message build_pbu(const PbuParams& p);
 
@@ -53,5 +57,9 @@ struct PbaSummary {
 // nullopt when the message is not a PBA.
 std::optional<PbaSummary> summarize_pba(const mh::Message& m);
 std::string ba_status_name(std::uint8_t status);
+
+// Binding Revocation Acknowledgement (RFC 5846 §6.2) answering an Indication: same sequence
+// number, P and G flags as the indication, the given status, the MN-ID option echoed.
+mh::Message build_bra(const mh::BindingRevocation& bri, std::uint8_t status = 0);
 
 }  // namespace hag::magsim
