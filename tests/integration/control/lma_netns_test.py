@@ -334,6 +334,15 @@ def main():
         check(c.get("pba.status.154", 0) == 1 and c.get("pba.status.161", 0) == 1,
               "status counters")
 
+        # hag-magsim over IPv4 (UDP 5436) against the real LMA.
+        r = subprocess.run(sim + ["register", "--lma", LMA4, "--nai", "cpe4@example.net",
+                                  "--mag-id", "mag1@example.net", "--access", f"dsl:{DSL4}:1"],
+                           capture_output=True, text=True, timeout=30)
+        print(r.stdout, r.stderr)
+        s = session("cpe4@example.net")
+        check(r.returncode == 0 and "registration: accepted" in r.stdout and s is not None
+              and s["paths"][0]["coa"] == DSL4, "magsim over UDP 5436 registered (IPv4 CoA)")
+
         # Operator deletes a binding: BRI to the CoA, acknowledged by scapy.
         p, out_path = scapy("revocation")
         time.sleep(1)
