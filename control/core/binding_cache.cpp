@@ -133,6 +133,11 @@ std::size_t BindingCache::PathKeyHash::operator()(
 BindingCache::BindingCache(std::size_t max_sessions)
     : max_sessions_(max_sessions), wheel_(kWheelSlots) {}
 
+std::optional<std::uint32_t> BindingCache::session_id(std::string_view nai) const {
+    const std::uint32_t id = id_of(nai);
+    return id == UINT32_MAX ? std::nullopt : std::optional<std::uint32_t>(id);
+}
+
 std::uint32_t BindingCache::id_of(std::string_view nai) const {
     // Heterogeneous lookup on unordered_map needs C++20 transparent hashing; a temporary string
     // is cheap next to the signalling work around it.
@@ -208,9 +213,9 @@ void BindingCache::schedule(std::uint32_t id) {
     }
 }
 
-void BindingCache::notify(CacheEvent::Kind k, const Session& s) {
+void BindingCache::notify(CacheEvent::Kind k, std::uint32_t id, const Session& s) {
     for (const auto& o : observers_) {
-        o(CacheEvent{k, &s});
+        o(CacheEvent{k, &s, id});
     }
 }
 
@@ -235,7 +240,7 @@ Result<void, CacheError> BindingCache::insert(Session s) {
     }
     index(id);
     schedule(id);
-    notify(CacheEvent::Kind::kAdded, *slots_[id]);
+    notify(CacheEvent::Kind::kAdded, id, *slots_[id]);
     return {};
 }
 
@@ -251,7 +256,7 @@ Result<void, CacheError> BindingCache::update(Session s) {
     slots_[id] = std::move(s);
     index(id);
     schedule(id);
-    notify(CacheEvent::Kind::kUpdated, *slots_[id]);
+    notify(CacheEvent::Kind::kUpdated, id, *slots_[id]);
     return {};
 }
 
@@ -264,7 +269,7 @@ Result<Session, CacheError> BindingCache::remove(std::string_view nai) {
     Session s = std::move(*slots_[id]);
     slots_[id].reset();
     free_slots_.push_back(id);
-    notify(CacheEvent::Kind::kRemoved, s);
+    notify(CacheEvent::Kind::kRemoved, id, s);
     return s;
 }
 
@@ -295,7 +300,7 @@ Result<void, CacheError> BindingCache::set_path_live(std::string_view nai, std::
         if (p.bid == bid) {
             if (p.live != live) {
                 p.live = live;
-                notify(CacheEvent::Kind::kUpdated, *slots_[id]);
+                notify(CacheEvent::Kind::kUpdated, id, *slots_[id]);
             }
             return {};
         }
@@ -385,7 +390,7 @@ std::size_t BindingCache::expire(Seconds now) {
                 Session gone = std::move(*slots_[id]);
                 slots_[id].reset();
                 free_slots_.push_back(id);
-                notify(CacheEvent::Kind::kExpired, gone);
+                notify(CacheEvent::Kind::kExpired, id, gone);
             } else {
                 (void)update(std::move(copy));
             }

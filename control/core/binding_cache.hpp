@@ -48,6 +48,7 @@ struct Path {
     std::uint16_t bid = 0;               // Binding Identifier (RFC 5648 §6.1)
     std::string mag_id;                  // MAG Identifier (RFC 8278), or the MAG's address
     CareOfAddress coa;                   // proxy care-of address
+    CareOfAddress local;                 // the LMA address the MAG signalled to (tunnel source)
     std::uint8_t access_technology = 0;  // ATT option (RFC 5213 §8.5)
     std::uint8_t if_label = 0;           // access colour, If-Label (RFC 8278)
     std::uint32_t downlink_gre_key = 0;  // key the MAG expects on downlink (RFC 5845)
@@ -85,6 +86,7 @@ struct CacheEvent {
     enum class Kind : std::uint8_t { kAdded, kUpdated, kRemoved, kExpired };
     Kind kind;
     const Session* session;  // valid only during the callback
+    std::uint32_t id = 0;    // the session's slot: stable while it exists, < max_sessions
 };
 
 class BindingCache {
@@ -103,6 +105,8 @@ class BindingCache {
     Result<void, CacheError> set_path_live(std::string_view nai, std::uint16_t bid, bool live);
 
     [[nodiscard]] const Session* find(std::string_view nai) const;
+    // The session's slot (the id its events carry and the data plane's session id).
+    [[nodiscard]] std::optional<std::uint32_t> session_id(std::string_view nai) const;
     [[nodiscard]] const Session* find_by_prefix(const Prefix& p) const;
     [[nodiscard]] const Session* find_by_path(std::string_view mag_id, std::uint16_t bid) const;
     [[nodiscard]] std::vector<const Session*> find_by_coa(const CareOfAddress& coa) const;
@@ -140,7 +144,7 @@ class BindingCache {
     void index(std::uint32_t id);
     void unindex(std::uint32_t id);
     void schedule(std::uint32_t id);
-    void notify(CacheEvent::Kind k, const Session& s);
+    void notify(CacheEvent::Kind k, std::uint32_t id, const Session& s);
     std::uint32_t id_of(std::string_view nai) const;
 
     std::size_t max_sessions_;

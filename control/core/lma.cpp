@@ -533,6 +533,7 @@ std::uint8_t Lma::process_pbu(const mh::BindingUpdate& bu, const Peer& from, con
     path.bid = bid;
     path.mag_id = mag_id;
     path.coa.addr = from.remote;
+    path.local.addr = from.local;
     if (bido != nullptr && bido->coa6) {
         path.coa.addr = *bido->coa6;
     } else if (bido != nullptr && bido->coa4) {
