@@ -48,6 +48,20 @@ std::string addr_text(const Ipv6Address& a) {
 
 }  // namespace
 
+// Receive buffers of one recvmmsg batch, allocated once (about 270 KiB).
+struct SignallingIo::RxBuffers {
+    std::array<std::array<std::uint8_t, kBufferSize>, kBatch> bufs;
+    std::array<iovec, kBatch> iov;
+    std::array<mmsghdr, kBatch> msgs;
+    std::array<sockaddr_in6, kBatch> names;
+    struct alignas(cmsghdr) Ctrl {
+        std::array<std::uint8_t, CMSG_SPACE(sizeof(in6_pktinfo))> bytes;
+        std::uint8_t* data() noexcept { return bytes.data(); }
+        static constexpr std::size_t size() noexcept { return CMSG_SPACE(sizeof(in6_pktinfo)); }
+    };
+    std::array<Ctrl, kBatch> ctrl;
+};
+
 struct SignallingIo::Socket {
     Socket(boost::asio::io_context& io, int fd) : desc(io, fd) {}
     boost::asio::posix::stream_descriptor desc;
@@ -66,7 +80,7 @@ std::size_t SignallingIo::UdpPeerKeyHash::operator()(const UdpPeerKey& k) const 
 }
 
 SignallingIo::SignallingIo(boost::asio::io_context& io, Handler handler)
-    : io_(io), handler_(std::move(handler)) {}
+    : io_(io), handler_(std::move(handler)), rx_(std::make_unique<RxBuffers>()) {}
 
 SignallingIo::~SignallingIo() = default;
 
@@ -166,12 +180,7 @@ void SignallingIo::arm(Socket& s) {
 }
 
 void SignallingIo::drain(Socket& s) {
-    std::array<std::array<std::uint8_t, kBufferSize>, kBatch> bufs;
-    std::array<iovec, kBatch> iov{};
-    std::array<mmsghdr, kBatch> msgs{};
-    std::array<sockaddr_in6, kBatch> names{};
-    alignas(cmsghdr) std::array<std::array<std::uint8_t, CMSG_SPACE(sizeof(in6_pktinfo))>, kBatch>
-        ctrl{};
+    auto& [bufs, iov, msgs, names, ctrl] = *rx_;
     const int fd = s.desc.native_handle();
     for (std::size_t round = 0; round < kBatchesPerWake; ++round) {
         for (std::size_t i = 0; i < kBatch; ++i) {

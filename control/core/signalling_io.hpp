@@ -64,7 +64,8 @@ class SignallingIo {
     // "2001:db8::1 (raw MH)", "192.0.2.1:5436 (UDP)"
     [[nodiscard]] std::vector<std::string> describe() const;
 
-    struct Socket;  // one bound socket (defined in the .cpp)
+    struct Socket;     // one bound socket (defined in the .cpp)
+    struct RxBuffers;  // recvmmsg buffers
 
     SignallingIo(boost::asio::io_context& io, Handler handler);
 
@@ -94,6 +95,7 @@ class SignallingIo {
     boost::asio::io_context& io_;
     Handler handler_;
     std::vector<std::unique_ptr<Socket>> sockets_;
+    std::unique_ptr<RxBuffers> rx_;
     std::unordered_map<UdpPeerKey, UdpForm, UdpPeerKeyHash> udp_forms_;
     struct AtomicCounters {
         std::atomic<std::uint64_t> rx{0}, tx{0}, rx_batches{0};
