@@ -231,7 +231,30 @@ Result<v1::ControlConfig, ConfigErrors> load_control_config(const std::string& p
     return parse_control_config(*text, path);
 }
 
+SubscriberIndex::SubscriberIndex(const v1::ControlConfig& cfg) {
+    by_nai_.reserve(static_cast<std::size_t>(cfg.subscribers_size()));
+    for (const auto& s : cfg.subscribers()) {
+        by_nai_.try_emplace(s.nai(), &s);  // the first listing wins, as validation requires
+    }
+}
+
+const v1::Subscriber* SubscriberIndex::find(std::string_view nai) const {
+    auto it = by_nai_.find(nai);
+    return it == by_nai_.end() ? nullptr : it->second;
+}
+
 v1::SubscriberProfile effective_profile(const v1::ControlConfig& cfg, std::string_view nai) {
+    const v1::Subscriber* sub = nullptr;
+    for (const auto& s : cfg.subscribers()) {
+        if (s.nai() == nai) {
+            sub = &s;
+            break;
+        }
+    }
+    return effective_profile(cfg, sub);
+}
+
+v1::SubscriberProfile effective_profile(const v1::ControlConfig& cfg, const v1::Subscriber* sub) {
     v1::SubscriberProfile p;
     p.set_multipath(true);
     p.set_gre_key_required(false);
@@ -242,11 +265,8 @@ v1::SubscriberProfile effective_profile(const v1::ControlConfig& cfg, std::strin
         p.set_hnp_pool(cfg.hnp_pools(0).name());
     }
     p.MergeFrom(cfg.default_profile());
-    for (const auto& s : cfg.subscribers()) {
-        if (s.nai() == nai) {
-            p.MergeFrom(s.profile());
-            break;
-        }
+    if (sub != nullptr) {
+        p.MergeFrom(sub->profile());
     }
     return p;
 }

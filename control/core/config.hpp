@@ -4,6 +4,7 @@
 
 #include <string>
 #include <string_view>
+#include <unordered_map>
 #include <vector>
 
 #include "binding_cache.hpp"
@@ -26,7 +27,20 @@ Result<Prefix, std::string> parse_prefix(std::string_view text);          // IPv
 Result<CareOfAddress, std::string> parse_address(std::string_view text);  // IPv6 or IPv4
 
 // The effective profile of a subscriber: its own fields over the default profile's, over the
-// built-in defaults.
+// built-in defaults. `sub` may be null (a subscriber not listed).
+v1::SubscriberProfile effective_profile(const v1::ControlConfig& cfg, const v1::Subscriber* sub);
 v1::SubscriberProfile effective_profile(const v1::ControlConfig& cfg, std::string_view nai);
+
+// Listed subscribers by NAI (a hash map: configurations may list millions). Points into `cfg`,
+// which must outlive the index and stay unchanged.
+class SubscriberIndex {
+  public:
+    SubscriberIndex() = default;
+    explicit SubscriberIndex(const v1::ControlConfig& cfg);
+    [[nodiscard]] const v1::Subscriber* find(std::string_view nai) const;
+
+  private:
+    std::unordered_map<std::string_view, const v1::Subscriber*> by_nai_;
+};
 
 }  // namespace hag::control

@@ -49,15 +49,6 @@ bool nai_matches(const std::string& pattern, const std::string& nai) {
     return pattern == nai;
 }
 
-const v1::Subscriber* find_subscriber(const v1::ControlConfig& cfg, const std::string& nai) {
-    for (const auto& s : cfg.subscribers()) {
-        if (s.nai() == nai) {
-            return &s;
-        }
-    }
-    return nullptr;
-}
-
 mh::Message make_heartbeat(bool response, std::uint32_t seq, std::uint32_t restart) {
     mh::Heartbeat hb;
     hb.response = response;
@@ -84,7 +75,7 @@ struct Lma::PbuOutcome {
 };
 
 Lma::Lma(v1::ControlConfig cfg, BindingCache& cache, std::uint32_t restart_counter)
-    : cfg_(std::move(cfg)), cache_(cache), restart_counter_(restart_counter) {
+    : cfg_(std::move(cfg)), subscribers_(cfg_), cache_(cache), restart_counter_(restart_counter) {
     for (const auto& p : cfg_.hnp_pools()) {
         if (auto pfx = parse_prefix(p.prefix())) {
             pools_.emplace_back(p.name(), *pfx, static_cast<std::uint8_t>(p.assign_length()));
@@ -347,11 +338,11 @@ std::uint8_t Lma::process_pbu(const mh::BindingUpdate& bu, const Peer& from, con
             }
         }
     }
-    const v1::Subscriber* sub = find_subscriber(cfg_, nai);
+    const v1::Subscriber* sub = subscribers_.find(nai);
     if (sub == nullptr && !cfg_.allow_unknown_subscribers()) {
         return reject(BaStatus::kProxyRegistrationNotEnabled, "unknown subscriber");
     }
-    const v1::SubscriberProfile prof = effective_profile(cfg_, nai);
+    const v1::SubscriberProfile prof = effective_profile(cfg_, sub);
 
     const auto* hi = mh::find_option<mh::HandoffIndicatorOption>(opts);
     if (hi == nullptr) {
@@ -897,6 +888,7 @@ std::vector<Outbound> Lma::reload(v1::ControlConfig cfg, const LmaTime& t) {
             next.emplace_back(p.name(), *pfx, static_cast<std::uint8_t>(p.assign_length()));
         }
     }
+    const SubscriberIndex next_subscribers(cfg);
     std::vector<std::string> doomed;
     cache_.for_each_page(0, cache_.size() + 1, [&](const Session& s) {
         for (const auto& pfx : s.home_prefixes) {
@@ -904,7 +896,7 @@ std::vector<Outbound> Lma::reload(v1::ControlConfig cfg, const LmaTime& t) {
             for (const auto& pool : next) {
                 covered = covered || pool.contains(pfx);
             }
-            const v1::Subscriber* sub = find_subscriber(cfg, s.nai);
+            const v1::Subscriber* sub = next_subscribers.find(s.nai);
             if (sub != nullptr) {
                 for (const auto& text : sub->home_prefixes()) {
                     auto p = parse_prefix(text);
@@ -941,6 +933,7 @@ std::vector<Outbound> Lma::reload(v1::ControlConfig cfg, const LmaTime& t) {
     });
     pools_ = std::move(next);
     cfg_ = std::move(cfg);
+    subscribers_ = SubscriberIndex(cfg_);
     count("config.reloads");
     return out;
 }

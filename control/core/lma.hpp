@@ -19,6 +19,7 @@
 
 #include "allocators.hpp"
 #include "binding_cache.hpp"
+#include "config.hpp"
 #include "hag/mh/mh.hpp"
 #include "hag/v1/config.pb.h"
 
@@ -125,6 +126,7 @@ class Lma {
     void count(const std::string& name, std::uint64_t n = 1) { counters_[name] += n; }
 
     v1::ControlConfig cfg_;
+    SubscriberIndex subscribers_;  // into cfg_
     BindingCache& cache_;
     std::uint32_t restart_counter_;
     std::vector<PrefixPool> pools_;
