@@ -20,6 +20,13 @@ std::string prefix_text(const IpPrefix& p) {
     return fmt::format("{}/{}", to_string(p.addr), p.length);
 }
 
+// The stored session equals `s` (the hash first: cheaper than a field-by-field compare).
+template <typename Stored>
+bool same(const Stored& stored, const v1::DpSession& s) {
+    return stored.hash == v1::session_digest(s) &&
+           google::protobuf::util::MessageDifferencer::Equals(stored.session, s);
+}
+
 constexpr std::uint32_t kDefaultPage = 100;
 constexpr std::uint32_t kMaxPage = 1000;
 
@@ -299,8 +306,7 @@ Result<v1::ApplyReply, ProgramError> Programmer::apply(const v1::ApplyRequest& r
             }
             continue;
         }
-        if (stored != sessions_.end() &&
-            google::protobuf::util::MessageDifferencer::Equals(stored->second.session, *s)) {
+        if (stored != sessions_.end() && same(stored->second, *s)) {
             continue;  // unchanged: not touched
         }
         ParsedSession& p = parsed.at(id);
@@ -336,15 +342,14 @@ Result<v1::ApplyReply, ProgramError> Programmer::resync(
                              fmt::format("session {}: listed twice in the resync", s.id())});
             return unexpected(r.error());
         }
+        auto stored = sessions_.find(s.id());
+        if (stored != sessions_.end() && same(stored->second, s)) {
+            continue;  // unchanged: not touched (and checked when it was stored)
+        }
         auto p = parser_.parse(s);
         if (!p) {
             auto r = reject({ProgramError::kInvalidArgument, p.error()});
             return unexpected(r.error());
-        }
-        auto stored = sessions_.find(s.id());
-        if (stored != sessions_.end() &&
-            google::protobuf::util::MessageDifferencer::Equals(stored->second.session, s)) {
-            continue;
         }
         targets.push_back({s.id(), &s, p->cfg, p->ports, false});
     }
