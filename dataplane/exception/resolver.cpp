@@ -43,6 +43,38 @@ Result<NextHopTable::Index, std::string> acquire_next_hop(NextHopTable& table,
     return table.acquire(port.id, next_hop_address(*pc, dst));
 }
 
+Result<void, std::string> attach_path_next_hop(PathConfig& path, const Port& port,
+                                               const MacAddr* path_mac, NextHopTable& table,
+                                               const v1::DataplaneConfig& cfg) {
+    path.port = port.id;
+    path.src_mac = port.mac;
+    path.next_hop = NextHopTable::kNone;
+    path.next_hop_mac = {};
+    const MacAddr zero{};
+    if (path_mac != nullptr && *path_mac != zero) {
+        path.next_hop_mac = *path_mac;
+        return {};
+    }
+    if (port.next_hop_mac != zero) {
+        path.next_hop_mac = port.next_hop_mac;
+        return {};
+    }
+    auto nh = acquire_next_hop(table, cfg, port, path.coa);
+    if (!nh) {
+        return unexpected(nh.error());
+    }
+    path.next_hop = *nh;
+    return {};
+}
+
+void release_path_next_hops(const SessionConfig& s, NextHopTable& table) {
+    for (unsigned i = 0; i < s.n_paths; ++i) {
+        if (s.paths[i].next_hop != NextHopTable::kNone) {
+            table.release(s.paths[i].next_hop);
+        }
+    }
+}
+
 Result<void, std::string> acquire_core_next_hops(NextHopTable& table,
                                                  const v1::DataplaneConfig& cfg, const Port& core,
                                                  UplinkCtx& uplink) {

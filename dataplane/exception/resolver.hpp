@@ -31,6 +31,16 @@ IpAddr next_hop_address(const v1::PortConfig& port, const IpAddr& dst);
 Result<NextHopTable::Index, std::string> acquire_next_hop(NextHopTable& table,
                                                           const v1::DataplaneConfig& cfg,
                                                           const Port& port, const IpAddr& dst);
+// Fills the layer-2 part of a path leaving by access port `port`: the port, its MAC and the next
+// hop toward the care-of address. A static MAC wins: the path's own (`path_mac`, may be null),
+// else the port's `next_hop_mac`; otherwise the next hop is acquire()d (resolved at run time)
+// and must be given back with release_path_next_hops(). Static sessions and programmed ones
+// (dataplane/programmer) both come through here.
+Result<void, std::string> attach_path_next_hop(PathConfig& path, const Port& port,
+                                               const MacAddr* path_mac, NextHopTable& table,
+                                               const v1::DataplaneConfig& cfg);
+// release()s the next hops attach_path_next_hop() acquired for the paths of `s`.
+void release_path_next_hops(const SessionConfig& s, NextHopTable& table);
 // Without a static core next-hop MAC: acquires the core port's next_hop_ipv4 / next_hop_ipv6
 // into uplink.core_next_hop_v4 / _v6.
 Result<void, std::string> acquire_core_next_hops(NextHopTable& table,

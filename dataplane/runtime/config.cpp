@@ -166,6 +166,18 @@ void validate(v1::DataplaneConfig& cfg, const config::ParseInfoTree* tree,
         at.at(tree, cfg, "exception_ring", -1,
               fmt::format("exception_ring: {} must be a power of two in 64-65536", r));
     }
+    if (!cfg.has_programmer_listen()) {
+        cfg.set_programmer_listen("unix:/run/hag/dataplane.sock");
+    } else if (const std::string& l = cfg.programmer_listen(); !l.empty()) {
+        const bool is_unix = l.rfind("unix:", 0) == 0;
+        if (is_unix ? (l.size() == 5 || l.size() - 5 >= 108 || l[5] != '/')
+                    : !parse_listen_address(l)) {
+            at.at(tree, cfg, "programmer_listen", -1,
+                  fmt::format("programmer_listen: '{}' is neither unix:/absolute/path (under 108 "
+                              "characters) nor ADDRESS:PORT",
+                              l));
+        }
+    }
     if (cfg.max_next_hops() == 0)
         cfg.set_max_next_hops(65536);
     if (cfg.exception_ring() == 0)

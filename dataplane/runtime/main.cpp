@@ -20,10 +20,15 @@
 #include <csignal>
 #include <cstdio>
 #include <functional>
+#include <optional>
 #include <thread>
 
 #include "exception/exception_path.hpp"
+#include "exception/resolver.hpp"
 #include "hag/log/log.hpp"
+#include "programmer/main_loop_queue.hpp"
+#include "programmer/programmer.hpp"
+#include "programmer/service.hpp"
 #include "runtime/config.hpp"
 #include "runtime/ports.hpp"
 #include "runtime/text.hpp"
@@ -45,20 +50,35 @@ void on_signal(int) {
 
 using namespace hag::dp;
 
-hag::Result<SessionConfig, std::string> to_session(const hag::v1::StaticSession& s,
+// A static session of the configuration file as the programmer keeps it (DpSession, for
+// Digest and ListSessions) and as the table gets it (SessionConfig with its next hops attached:
+// the path's next_hop_mac, else the port's, else a resolved next hop).
+struct StaticProgram {
+    hag::v1::DpSession session;
+    SessionConfig config;
+};
+
+hag::Result<StaticProgram, std::string> to_session(const hag::v1::StaticSession& s,
                                                    const Ports& ports,
                                                    const hag::v1::DataplaneConfig& cfg,
                                                    NextHopTable& next_hops) {
-    SessionConfig c;
+    StaticProgram out;
+    out.session.set_id(s.id());
+    out.session.set_nai("static");
+    out.session.set_uplink_key(s.uplink_key());
+    SessionConfig& c = out.config;
     c.uplink_key = s.uplink_key();
     c.gre_sequence = !s.has_gre_sequence() || s.gre_sequence();
+    out.session.set_gre_sequence(c.gre_sequence);
     for (const auto& text : s.prefixes()) {
         c.prefixes[c.n_prefixes++] = parse_ip_prefix(text).value();
+        out.session.add_prefixes(text);
     }
     for (const auto& p : s.paths()) {
-        PathConfig& pc = c.paths[c.n_paths++];
+        PathConfig& pc = c.paths[c.n_paths];
         const Port* port = ports.by_name(p.port());
         if (port == nullptr || port->role != hag::v1::PortConfig::ACCESS) {
+            release_path_next_hops(c, next_hops);
             return hag::unexpected(
                 fmt::format("session {}: '{}' is not an access port", s.id(), p.port()));
         }
@@ -67,18 +87,64 @@ hag::Result<SessionConfig, std::string> to_session(const hag::v1::StaticSession&
         pc.coa = parse_ip(p.care_of()).value();
         pc.downlink_key = p.downlink_key();
         pc.if_label = static_cast<std::uint8_t>(p.if_label());
-        pc.port = port->id;
-        pc.src_mac = port->mac;
+        std::optional<MacAddr> mac;
         if (!p.next_hop_mac().empty()) {
-            pc.next_hop_mac = parse_mac(p.next_hop_mac()).value();
-        } else if (auto nh = acquire_next_hop(next_hops, cfg, *port, pc.coa); nh) {
-            pc.next_hop = *nh;
-        } else {
-            return hag::unexpected(fmt::format("session {}: {}", s.id(), nh.error()));
+            mac = parse_mac(p.next_hop_mac()).value();
+        }
+        if (auto r = attach_path_next_hop(pc, *port, mac ? &*mac : nullptr, next_hops, cfg); !r) {
+            release_path_next_hops(c, next_hops);
+            return hag::unexpected(fmt::format("session {}: {}", s.id(), r.error()));
+        }
+        ++c.n_paths;
+        auto* dp = out.session.add_paths();
+        dp->set_bid(p.bid());
+        dp->set_live(true);
+        dp->set_if_label(p.if_label());
+        dp->set_downlink_key(p.downlink_key());
+        dp->set_local(p.local());
+        dp->set_care_of(p.care_of());
+    }
+    return out;
+}
+
+// DpStatusReply.counters: ports, stages and drop reasons, named as in /metrics.
+std::vector<std::pair<std::string, std::uint64_t>> status_counters(const Snapshot& s) {
+    std::vector<std::pair<std::string, std::uint64_t>> out;
+    for (const auto& p : s.ports) {
+        const std::string l = fmt::format("{{port=\"{}\",role=\"{}\"}}", p.name, p.role);
+        for (const auto& [name, v] : std::initializer_list<std::pair<const char*, std::uint64_t>>{
+                 {"rx_packets", p.rx_packets},
+                 {"tx_packets", p.tx_packets},
+                 {"rx_bytes", p.rx_bytes},
+                 {"tx_bytes", p.tx_bytes},
+                 {"rx_missed", p.rx_missed},
+                 {"rx_errors", p.rx_errors},
+                 {"tx_errors", p.tx_errors},
+                 {"rx_nombuf", p.rx_nombuf},
+                 {"worker_rx_packets", p.worker_rx},
+                 {"worker_tx_packets", p.worker_tx},
+                 {"tx_ring_full_drops", p.tx_ring_full}}) {
+            out.emplace_back(fmt::format("hag_port_{}_total{}", name, l), v);
         }
     }
-    return c;
+    for (const auto& st : s.stages) {
+        const std::string l = fmt::format("{{stage=\"{}\"}}", st.name);
+        out.emplace_back("hag_stage_packets_total" + l, st.packets);
+        out.emplace_back("hag_stage_forwarded_packets_total" + l, st.forwarded);
+        for (const auto& d : st.drops) {
+            out.emplace_back(fmt::format("hag_stage_drops_total{{stage=\"{}\",reason=\"{}\"}}",
+                                         st.name, d.reason),
+                             d.count);
+        }
+    }
+    return out;
 }
+
+// The programming API: the service on gRPC threads, the programmer on the main lcore.
+struct ProgrammingHooks {
+    Programmer* programmer = nullptr;
+    MainLoopQueue* queue = nullptr;
+};
 
 // Serves the counters (DPDK telemetry, Prometheus, --stats-interval) while the worker runs,
 // does the main lcore's table upkeep, waits for the worker once stopped and prints the final
@@ -90,7 +156,8 @@ struct ExceptionHooks {
 
 int observe_and_wait(const hag::v1::DataplaneConfig& cfg, const Ports& ports,
                      SessionTable& sessions, Rcu& rcu, const Worker& w, unsigned worker_lcore,
-                     unsigned stats_interval, const ExceptionHooks& exc) {
+                     unsigned stats_interval, const ExceptionHooks& exc,
+                     const ProgrammingHooks& prog) {
     std::vector<PortInfo> infos;
     for (const auto& p : ports.all()) {
         infos.push_back({p.id, p.name, p.role == hag::v1::PortConfig::CORE ? "core" : "access"});
@@ -117,6 +184,22 @@ int observe_and_wait(const hag::v1::DataplaneConfig& cfg, const Ports& ports,
         metrics = std::move(*m);
         spdlog::info("Prometheus metrics on http://{}/metrics", tc.metrics_listen());
     }
+    std::unique_ptr<ProgrammerServer> programmer;
+    if (prog.programmer != nullptr && !cfg.programmer_listen().empty()) {
+        auto p = ProgrammerServer::start(
+            cfg.programmer_listen(), 0660, *prog.programmer, *prog.queue, [&collector] {
+                return status_counters(collector.collect({.ethdev = true, .sessions = false}));
+            });
+        if (!p) {
+            spdlog::critical("{}", p.error());
+            g_stop.store(true);
+            metrics.reset();
+            rte_eal_wait_lcore(worker_lcore);
+            return 1;
+        }
+        programmer = std::move(*p);
+        spdlog::info("programming API (DataplaneProgrammer) on {}", cfg.programmer_listen());
+    }
     std::printf("ready\n");
     std::fflush(stdout);
     using Clock = std::chrono::steady_clock;
@@ -125,8 +208,16 @@ int observe_and_wait(const hag::v1::DataplaneConfig& cfg, const Ports& ports,
     const auto t0 = Clock::now();
     while (!g_stop.load()) {
         const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - t0);
-        if (!exc.service || !exc.service(static_cast<std::uint64_t>(ms.count()))) {
-            std::this_thread::sleep_for(std::chrono::milliseconds(exc.service ? 1 : 50));
+        bool busy = exc.service && exc.service(static_cast<std::uint64_t>(ms.count()));
+        // Programming requests are applied here, between the other duties of the main lcore.
+        busy = (prog.queue != nullptr && prog.queue->run_pending()) || busy;
+        if (!busy) {
+            const std::chrono::milliseconds idle(exc.service ? 1 : 50);
+            if (prog.queue != nullptr) {
+                prog.queue->wait(idle);  // wakes at once for a programming request
+            } else {
+                std::this_thread::sleep_for(idle);
+            }
         }
         sessions.reclaim();
         const auto now = Clock::now();
@@ -140,6 +231,10 @@ int observe_and_wait(const hag::v1::DataplaneConfig& cfg, const Ports& ports,
             last = now;
         }
     }
+    if (prog.queue != nullptr) {
+        prog.queue->close();  // requests still waiting get UNAVAILABLE
+    }
+    programmer.reset();
     metrics.reset();
     rte_eal_wait_lcore(worker_lcore);
     std::string stats = render_json(collector.collect({.top_sessions = 1000}));
@@ -235,9 +330,14 @@ int main(int argc, char** argv) {
             }
             exception = std::move(*e);
         }
+        // Static sessions go through the programmer like programmed ones (docs/programming.md:
+        // they are the state at generation 0; control's first resync replaces them).
+        auto programmer =
+            std::make_unique<Programmer>(**sessions, *next_hops, *cfg, (*ports)->all());
+        MainLoopQueue programming_queue;
         for (const auto& s : cfg->sessions()) {
             auto sc = to_session(s, **ports, *cfg, *next_hops);
-            auto r = sc ? (*sessions)->upsert(s.id(), *sc)
+            auto r = sc ? programmer->add_static(sc->session, sc->config)
                         : hag::Result<void, std::string>(hag::unexpected(sc.error()));
             if (!r) {
                 spdlog::critical("static session {}: {}", s.id(), r.error());
@@ -295,10 +395,11 @@ int main(int argc, char** argv) {
                 };
             }
             rc = observe_and_wait(*cfg, **ports, **sessions, **rcu, w, worker_lcore, stats_interval,
-                                  hooks);
+                                  hooks, {programmer.get(), &programming_queue});
             spdlog::info("stopped");
         }
         exception.reset();
+        programmer.reset();
         sessions->reset();
         next_hops.reset();
         rcu->reset();

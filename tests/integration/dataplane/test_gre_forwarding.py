@@ -52,6 +52,7 @@ ports {{ name: "core" device: "net_af_packet0,iface=core0" role: CORE next_hop_m
 ports {{ name: "access" device: "net_af_packet1,iface=acc0" role: ACCESS }}
 mbufs: 8191
 max_sessions: 1024
+programmer_listen: "unix:{tmp}/programmer.sock"
 sessions {{
   id: 1 uplink_key: {UPLINK_KEY} prefixes: "2001:db8:1::/64"
   paths {{ bid: 1 local: "2001:db8:ff::1" care_of: "2001:db8:aaaa::1" downlink_key: {DOWNLINK_KEY}

@@ -126,6 +126,7 @@ ports {{ name: "core" device: "net_af_packet0,iface=core0" role: CORE next_hop_m
 ports {{ name: "access" device: "net_af_packet1,iface=acc0" role: ACCESS }}
 mbufs: 8191
 max_sessions: 1024
+programmer_listen: "unix:{tmp}/programmer.sock"
 telemetry {{ metrics_listen: "127.0.0.1:{METRICS_PORT}" }}
 sessions {{
   id: 1 uplink_key: {UPLINK_KEY} prefixes: "2001:db8:1::/64"

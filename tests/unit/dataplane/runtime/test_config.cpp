@@ -124,3 +124,25 @@ TEST_CASE("the telemetry block: defaults and errors at file:line", "[config]") {
     CHECK(e.find("dp.conf:6:") != std::string::npos);
     CHECK(e.find("dp.conf:7:") != std::string::npos);
 }
+
+TEST_CASE("programmer_listen: default, off, unix or TCP, errors at file:line", "[config]") {
+    auto r = parse_dataplane_config(kPorts, "dp.conf");
+    REQUIRE(r.ok());
+    CHECK(r->programmer_listen() == "unix:/run/hag/dataplane.sock");
+    for (const char* ok : {"", "unix:/tmp/dp.sock", "127.0.0.1:9471", "[::1]:9471"}) {
+        INFO(ok);
+        r = parse_dataplane_config(std::string(kPorts) + "programmer_listen: \"" + ok + "\"\n",
+                                   "dp.conf");
+        REQUIRE(r.ok());
+        CHECK(r->programmer_listen() == ok);
+    }
+    for (const char* bad : {"unix:", "unix:relative.sock", "localhost", "dp.sock", "[::1]:x"}) {
+        INFO(bad);
+        auto e = errors_of(std::string(kPorts) + "programmer_listen: \"" + bad + "\"\n");
+        CHECK(e.find("dp.conf:4:") != std::string::npos);
+        CHECK(e.find("programmer_listen:") != std::string::npos);
+    }
+    CHECK(errors_of(std::string(kPorts) + "programmer_listen: \"unix:/" + std::string(120, 'x') +
+                    "\"\n")
+              .find("programmer_listen") != std::string::npos);
+}

@@ -1,0 +1,412 @@
+#include "programmer/programmer.hpp"
+
+#include <google/protobuf/util/message_differencer.h>
+#include <spdlog/spdlog.h>
+
+#include <fmt/format.h>
+
+#include <optional>
+#include <unordered_set>
+
+#include "exception/resolver.hpp"
+#include "hag/v1/dataplane_digest.hpp"
+#include "runtime/text.hpp"
+
+namespace hag::dp {
+
+namespace {
+
+std::string prefix_text(const IpPrefix& p) {
+    return fmt::format("{}/{}", to_string(p.addr), p.length);
+}
+
+// The stored session equals `s` (the hash first: cheaper than a field-by-field compare).
+template <typename Stored>
+bool same(const Stored& stored, const v1::DpSession& s) {
+    return stored.hash == v1::session_digest(s) &&
+           google::protobuf::util::MessageDifferencer::Equals(stored.session, s);
+}
+
+constexpr std::uint32_t kDefaultPage = 100;
+constexpr std::uint32_t kMaxPage = 1000;
+
+}  // namespace
+
+Programmer::Programmer(SessionTable& sessions, NextHopTable& next_hops,
+                       const v1::DataplaneConfig& cfg, std::vector<Port> ports)
+    : table_(sessions),
+      next_hops_(next_hops),
+      cfg_(cfg),
+      parser_(cfg, std::move(ports), sessions.capacity()) {}
+
+Result<void, ProgramError> Programmer::reject(ProgramError e) {
+    ++rejected_;
+    spdlog::warn("programming rejected: {}", e.message);
+    return unexpected(std::move(e));
+}
+
+Result<void, std::string> Programmer::add_static(const v1::DpSession& s, const SessionConfig& cfg) {
+    std::vector<Target> targets(1);
+    targets[0].id = s.id();
+    targets[0].session = &s;
+    targets[0].cfg = cfg;
+    targets[0].attached = true;
+    if (s.id() >= table_.capacity()) {
+        release_path_next_hops(cfg, next_hops_);
+        return unexpected(fmt::format("session {}: id beyond the table capacity", s.id()));
+    }
+    if (auto r = check_collisions(targets); !r) {
+        release_path_next_hops(cfg, next_hops_);
+        return unexpected(r.error().message);
+    }
+    if (auto r = change(targets); !r) {
+        return unexpected(r.error().message);
+    }
+    return {};
+}
+
+Result<void, ProgramError> Programmer::check_collisions(const std::vector<Target>& targets) const {
+    std::unordered_set<std::uint32_t> ids;
+    for (const auto& t : targets) {
+        ids.insert(t.id);
+    }
+    std::unordered_map<std::uint32_t, std::uint32_t> keys;
+    std::unordered_map<std::string, std::uint32_t> prefixes;
+    for (const auto& t : targets) {
+        if (t.session == nullptr) {
+            continue;
+        }
+        if (const std::uint32_t k = t.cfg.uplink_key; k != 0) {
+            if (auto [it, fresh] = keys.emplace(k, t.id); !fresh) {
+                return unexpected(ProgramError{
+                    ProgramError::kInvalidArgument,
+                    fmt::format("session {}: uplink GRE key {} is also given to session {}", t.id,
+                                k, it->second)});
+            }
+            if (auto o = key_owner_.find(k);
+                o != key_owner_.end() && o->second != t.id && ids.count(o->second) == 0) {
+                return unexpected(
+                    ProgramError{ProgramError::kInvalidArgument,
+                                 fmt::format("session {}: uplink GRE key {} belongs to session {}",
+                                             t.id, k, o->second)});
+            }
+        }
+        for (unsigned i = 0; i < t.cfg.n_prefixes; ++i) {
+            const std::string id = prefix_identity(t.cfg.prefixes[i]);
+            if (auto [it, fresh] = prefixes.emplace(id, t.id); !fresh) {
+                return unexpected(
+                    ProgramError{ProgramError::kInvalidArgument,
+                                 fmt::format("session {}: prefix {} is also given to session {}",
+                                             t.id, prefix_text(t.cfg.prefixes[i]), it->second)});
+            }
+            if (auto o = prefix_owner_.find(id);
+                o != prefix_owner_.end() && o->second != t.id && ids.count(o->second) == 0) {
+                return unexpected(
+                    ProgramError{ProgramError::kInvalidArgument,
+                                 fmt::format("session {}: prefix {} belongs to session {}", t.id,
+                                             prefix_text(t.cfg.prefixes[i]), o->second)});
+            }
+        }
+    }
+    return {};
+}
+
+Result<void, std::string> Programmer::transition(
+    const std::vector<std::pair<std::uint32_t, const SessionConfig*>>& steps) {
+    // Who holds each key and prefix once all steps are done.
+    std::unordered_map<std::uint32_t, std::uint32_t> final_key;
+    std::unordered_map<std::string, std::uint32_t> final_prefix;
+    for (const auto& [id, c] : steps) {
+        if (c == nullptr) {
+            continue;
+        }
+        if (c->uplink_key != 0) {
+            final_key[c->uplink_key] = id;
+        }
+        for (unsigned i = 0; i < c->n_prefixes; ++i) {
+            final_prefix[prefix_identity(c->prefixes[i])] = id;
+        }
+    }
+    // 1. Sessions that go.
+    for (const auto& [id, c] : steps) {
+        if (c == nullptr && table_.config(id) != nullptr) {
+            if (auto r = table_.remove(id); !r) {
+                return unexpected(fmt::format("session {}: {}", id, r.error()));
+            }
+        }
+    }
+    // 2. Sessions that stay but give a key or prefix away: re-published without it.
+    for (const auto& [id, c] : steps) {
+        const SessionConfig* cur = c != nullptr ? table_.config(id) : nullptr;
+        if (cur == nullptr) {
+            continue;
+        }
+        SessionConfig interim = *cur;
+        bool changed = false;
+        if (auto it = final_key.find(cur->uplink_key);
+            cur->uplink_key != 0 && it != final_key.end() && it->second != id) {
+            interim.uplink_key = 0;
+            changed = true;
+        }
+        interim.n_prefixes = 0;
+        for (unsigned i = 0; i < cur->n_prefixes; ++i) {
+            auto it = final_prefix.find(prefix_identity(cur->prefixes[i]));
+            if (it != final_prefix.end() && it->second != id) {
+                changed = true;
+            } else {
+                interim.prefixes[interim.n_prefixes++] = cur->prefixes[i];
+            }
+        }
+        if (changed) {
+            if (auto r = table_.upsert(id, interim); !r) {
+                return unexpected(fmt::format("session {}: {}", id, r.error()));
+            }
+        }
+    }
+    // 3. Every new config.
+    for (const auto& [id, c] : steps) {
+        if (c != nullptr) {
+            if (auto r = table_.upsert(id, *c); !r) {
+                return unexpected(fmt::format("session {}: {}", id, r.error()));
+            }
+        }
+    }
+    return {};
+}
+
+Result<void, ProgramError> Programmer::change(std::vector<Target>& targets) {
+    auto release_new = [&] {
+        for (const auto& t : targets) {
+            if (t.session != nullptr) {
+                release_path_next_hops(t.cfg, next_hops_);
+            }
+        }
+    };
+    // Next hops of the new paths (shared with the old config's when equal: reference-counted).
+    for (auto& t : targets) {
+        if (t.session == nullptr || t.attached) {
+            continue;
+        }
+        for (unsigned i = 0; i < t.cfg.n_paths; ++i) {
+            PathConfig& pc = t.cfg.paths[i];
+            if (auto r = attach_path_next_hop(pc, *t.ports[i], nullptr, next_hops_, cfg_); !r) {
+                release_new();
+                return unexpected(
+                    ProgramError{ProgramError::kResourceExhausted,
+                                 fmt::format("session {} path {}: {}", t.id, pc.bid, r.error())});
+            }
+        }
+        t.attached = true;
+    }
+    std::vector<std::optional<SessionConfig>> old(targets.size());
+    std::vector<std::pair<std::uint32_t, const SessionConfig*>> steps, undo;
+    for (std::size_t i = 0; i < targets.size(); ++i) {
+        if (const SessionConfig* c = table_.config(targets[i].id); c != nullptr) {
+            old[i] = *c;
+        }
+        steps.emplace_back(targets[i].id,
+                           targets[i].session != nullptr ? &targets[i].cfg : nullptr);
+    }
+    if (auto r = transition(steps); !r) {
+        for (std::size_t i = 0; i < targets.size(); ++i) {
+            undo.emplace_back(targets[i].id, old[i] ? &*old[i] : nullptr);
+        }
+        if (auto u = transition(undo); !u) {
+            spdlog::critical(
+                "programming: cannot restore the sessions after '{}': {}; a resync "
+                "is needed",
+                r.error(), u.error());
+        }
+        release_new();
+        return unexpected(
+            ProgramError{ProgramError::kResourceExhausted, r.error() + " (nothing changed)"});
+    }
+    // Committed: the old configs' next hops go, the bookkeeping follows.
+    for (std::size_t i = 0; i < targets.size(); ++i) {
+        const std::uint32_t id = targets[i].id;
+        if (old[i]) {
+            release_path_next_hops(*old[i], next_hops_);
+            if (auto k = key_owner_.find(old[i]->uplink_key);
+                k != key_owner_.end() && k->second == id) {
+                key_owner_.erase(k);
+            }
+            for (unsigned p = 0; p < old[i]->n_prefixes; ++p) {
+                auto o = prefix_owner_.find(prefix_identity(old[i]->prefixes[p]));
+                if (o != prefix_owner_.end() && o->second == id) {
+                    prefix_owner_.erase(o);
+                }
+            }
+        }
+        if (auto it = sessions_.find(id); it != sessions_.end()) {
+            digest_ -= it->second.hash;
+            sessions_.erase(it);
+        }
+    }
+    for (const auto& t : targets) {
+        if (t.session == nullptr) {
+            continue;
+        }
+        if (t.cfg.uplink_key != 0) {
+            key_owner_[t.cfg.uplink_key] = t.id;
+        }
+        for (unsigned p = 0; p < t.cfg.n_prefixes; ++p) {
+            prefix_owner_[prefix_identity(t.cfg.prefixes[p])] = t.id;
+        }
+        const std::uint64_t h = v1::session_digest(*t.session);
+        digest_ += h;
+        sessions_.emplace(t.id, Stored{*t.session, h});
+    }
+    return {};
+}
+
+Result<v1::ApplyReply, ProgramError> Programmer::apply(const v1::ApplyRequest& req) {
+    if (req.generation() <= generation_) {
+        auto r = reject({ProgramError::kFailedPrecondition,
+                         fmt::format("generation {} is not above the generation in force ({})",
+                                     req.generation(), generation_)});
+        return unexpected(r.error());
+    }
+    // The state the batch ends in, change by change: id -> session (null: removed).
+    std::map<std::uint32_t, const v1::DpSession*> final;
+    std::unordered_map<std::uint32_t, ParsedSession> parsed;
+    for (int i = 0; i < req.changes_size(); ++i) {
+        const v1::DpChange& ch = req.changes(i);
+        if (ch.has_upsert()) {
+            auto p = parser_.parse(ch.upsert());
+            if (!p) {
+                auto r = reject(
+                    {ProgramError::kInvalidArgument, fmt::format("change #{}: {}", i, p.error())});
+                return unexpected(r.error());
+            }
+            final[ch.upsert().id()] = &ch.upsert();
+            parsed.insert_or_assign(ch.upsert().id(), std::move(*p));
+        } else if (ch.op_case() == v1::DpChange::kRemove) {
+            const std::uint32_t id = ch.remove();
+            auto f = final.find(id);
+            const bool exists = f != final.end() ? f->second != nullptr : sessions_.count(id) != 0;
+            if (!exists) {
+                auto r = reject(
+                    {ProgramError::kInvalidArgument,
+                     fmt::format("change #{}: remove of session {}: no such session", i, id)});
+                return unexpected(r.error());
+            }
+            final[id] = nullptr;
+        } else {
+            auto r = reject({ProgramError::kInvalidArgument,
+                             fmt::format("change #{}: neither upsert nor remove", i)});
+            return unexpected(r.error());
+        }
+    }
+    std::vector<Target> targets;
+    for (const auto& [id, s] : final) {
+        auto stored = sessions_.find(id);
+        if (s == nullptr) {
+            if (stored != sessions_.end()) {
+                targets.push_back({id, nullptr, {}, {}, false});
+            }
+            continue;
+        }
+        if (stored != sessions_.end() && same(stored->second, *s)) {
+            continue;  // unchanged: not touched
+        }
+        ParsedSession& p = parsed.at(id);
+        targets.push_back({id, s, p.cfg, p.ports, false});
+    }
+    if (auto r = check_collisions(targets); !r) {
+        auto e = reject(r.error());
+        return unexpected(e.error());
+    }
+    if (auto r = change(targets); !r) {
+        auto e = reject(r.error());
+        return unexpected(e.error());
+    }
+    generation_ = req.generation();
+    ++applied_;
+    v1::ApplyReply reply;
+    reply.set_generation(generation_);
+    reply.set_sessions(table_.size());
+    return reply;
+}
+
+Result<v1::ApplyReply, ProgramError> Programmer::resync(
+    std::uint64_t generation, const std::vector<v1::DpSession>& sessions) {
+    if (generation == 0) {
+        auto r = reject({ProgramError::kInvalidArgument, "resync: generation must be above 0"});
+        return unexpected(r.error());
+    }
+    std::unordered_set<std::uint32_t> ids;
+    std::vector<Target> targets;
+    for (const auto& s : sessions) {
+        if (!ids.insert(s.id()).second) {
+            auto r = reject({ProgramError::kInvalidArgument,
+                             fmt::format("session {}: listed twice in the resync", s.id())});
+            return unexpected(r.error());
+        }
+        auto stored = sessions_.find(s.id());
+        if (stored != sessions_.end() && same(stored->second, s)) {
+            continue;  // unchanged: not touched (and checked when it was stored)
+        }
+        auto p = parser_.parse(s);
+        if (!p) {
+            auto r = reject({ProgramError::kInvalidArgument, p.error()});
+            return unexpected(r.error());
+        }
+        targets.push_back({s.id(), &s, p->cfg, p->ports, false});
+    }
+    for (const auto& [id, st] : sessions_) {
+        if (ids.count(id) == 0) {
+            targets.push_back({id, nullptr, {}, {}, false});
+        }
+    }
+    if (auto r = check_collisions(targets); !r) {
+        auto e = reject(r.error());
+        return unexpected(e.error());
+    }
+    if (auto r = change(targets); !r) {
+        auto e = reject(r.error());
+        return unexpected(e.error());
+    }
+    generation_ = generation;
+    ++resyncs_;
+    spdlog::info("resync: generation {}, {} session(s), {} changed or removed", generation,
+                 table_.size(), targets.size());
+    v1::ApplyReply reply;
+    reply.set_generation(generation_);
+    reply.set_sessions(table_.size());
+    return reply;
+}
+
+v1::DigestReply Programmer::digest() const {
+    v1::DigestReply r;
+    r.set_generation(generation_);
+    r.set_sessions(static_cast<std::uint32_t>(sessions_.size()));
+    r.set_digest(digest_);
+    return r;
+}
+
+v1::DpListReply Programmer::list(const v1::DpListRequest& req) const {
+    v1::DpListReply r;
+    std::uint32_t limit = req.limit() == 0 ? kDefaultPage : std::min(req.limit(), kMaxPage);
+    auto it = req.first_page() ? sessions_.begin() : sessions_.upper_bound(req.after_id());
+    for (; it != sessions_.end() && limit > 0; ++it, --limit) {
+        auto* out = r.add_sessions();
+        *out->mutable_session() = it->second.session;
+        const SessionState& st = table_.state(it->first);
+        out->set_downlink_packets(st.downlink_packets.load(std::memory_order_relaxed));
+        out->set_downlink_bytes(st.downlink_bytes.load(std::memory_order_relaxed));
+        out->set_uplink_packets(st.uplink_packets.load(std::memory_order_relaxed));
+        out->set_uplink_bytes(st.uplink_bytes.load(std::memory_order_relaxed));
+    }
+    r.set_more(it != sessions_.end());
+    return r;
+}
+
+void Programmer::note_rejected(const std::string& why) {
+    (void)reject({ProgramError::kInvalidArgument, why});
+}
+
+ProgrammerStats Programmer::stats() const {
+    return {generation_, table_.size(), table_.capacity(), applied_, rejected_, resyncs_};
+}
+
+}  // namespace hag::dp
