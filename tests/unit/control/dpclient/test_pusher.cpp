@@ -8,7 +8,9 @@
 #include <thread>
 
 #include "dpclient/pusher.hpp"
+#include "dpclient/session_convert.hpp"
 #include "fake_dataplane.hpp"
+#include "hag/v1/dataplane_digest.hpp"
 #include "mgmt/convert.hpp"
 
 using namespace hag::control;
@@ -76,13 +78,19 @@ struct Fixture {
             return 0;
         });
     }
-    // The fake holds exactly the cache, as the pusher would convert it.
+    // The fake holds exactly the cache, as the pusher would convert it, and the pusher agrees.
     bool in_sync(hag::test::FakeDataplane& fake, dpclient::Pusher& p) {
+        std::uint64_t want = 0;
+        const std::size_t n = backend.with_cache([&](BindingCache& c) {
+            c.for_each_page(0, c.size() + 1, [&](const Session& s) {
+                want += hag::v1::session_digest(dpclient::to_dp_session(s, *c.session_id(s.nai)));
+            });
+            return c.size();
+        });
         const auto snap = fake.snapshot();
         const auto st = p.status();
-        const std::size_t n = backend.with_cache([](BindingCache& c) { return c.size(); });
-        return snap.sessions.size() == n && st.sessions == n && st.digest == snap.digest &&
-               st.pending == 0 && st.generation == snap.generation;
+        return snap.sessions.size() == n && snap.digest == want && st.sessions == n &&
+               st.digest == want && st.pending == 0 && st.generation == snap.generation;
     }
 };
 
