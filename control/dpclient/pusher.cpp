@@ -149,6 +149,7 @@ struct Pusher::Impl {
             tracker->dirty.clear();
         }
         ProgrammedSet next;
+        RejectedMap still_refused;
         grpc::ClientContext ctx;
         CallGuard g(*this, ctx, opts.resync_timeout);
         v1::ApplyReply reply;
@@ -163,6 +164,7 @@ struct Pusher::Impl {
                     v1::DpSession dp = to_dp_session(s, id);
                     const std::uint64_t d = v1::session_digest(dp);
                     if (auto r = rejected.find(id); r != rejected.end() && r->second == d) {
+                        still_refused.emplace(id, d);  // refused before, unchanged since
                         return;
                     }
                     next.set(id, d);
@@ -182,6 +184,7 @@ struct Pusher::Impl {
         }
         generation = gen;
         programmed = std::move(next);
+        rejected = std::move(still_refused);
         synced = true;
         publish();
         update([&](PusherStatus& x) {
