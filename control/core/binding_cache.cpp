@@ -313,6 +313,10 @@ const Session* BindingCache::find(std::string_view nai) const {
     return id == UINT32_MAX ? nullptr : &*slots_[id];
 }
 
+const Session* BindingCache::at(std::uint32_t id) const noexcept {
+    return id < slots_.size() && slots_[id] ? &*slots_[id] : nullptr;
+}
+
 const Session* BindingCache::find_by_prefix(const Prefix& p) const {
     auto it = by_prefix_.find(p);
     return it == by_prefix_.end() ? nullptr : &*slots_[it->second];

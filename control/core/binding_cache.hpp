@@ -107,6 +107,8 @@ class BindingCache {
     [[nodiscard]] const Session* find(std::string_view nai) const;
     // The session's slot (the id its events carry and the data plane's session id).
     [[nodiscard]] std::optional<std::uint32_t> session_id(std::string_view nai) const;
+    // The session in slot `id`, or nullptr (no session there now).
+    [[nodiscard]] const Session* at(std::uint32_t id) const noexcept;
     [[nodiscard]] const Session* find_by_prefix(const Prefix& p) const;
     [[nodiscard]] const Session* find_by_path(std::string_view mag_id, std::uint16_t bid) const;
     [[nodiscard]] std::vector<const Session*> find_by_coa(const CareOfAddress& coa) const;

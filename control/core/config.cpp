@@ -164,6 +164,26 @@ void validate(v1::ControlConfig& cfg, const config::ParseInfoTree* tree,
     if (cfg.revocation_retries() > 10) {
         at.file(fmt::format("revocation_retries: {} is not within 0-10", cfg.revocation_retries()));
     }
+    if (const std::string& dp = cfg.dataplane_socket(); !dp.empty()) {
+        const bool unix_path =
+            dp.front() == '/' || (dp.rfind("unix:", 0) == 0 && dp.size() > 6 && dp[5] == '/');
+        const auto colon = dp.rfind(':');
+        bool host_port = false;
+        if (!unix_path && dp.rfind("unix:", 0) != 0 && colon != std::string::npos && colon > 0 &&
+            colon + 1 < dp.size()) {
+            unsigned port = 0;
+            const char* b = dp.data() + colon + 1;
+            auto [ptr, ec] = std::from_chars(b, dp.data() + dp.size(), port);
+            host_port =
+                ec == std::errc() && ptr == dp.data() + dp.size() && port > 0 && port <= 65535;
+        }
+        if (!unix_path && !host_port) {
+            at.at(tree, cfg, "dataplane_socket", -1,
+                  fmt::format("dataplane_socket: '{}' is not unix:/absolute/path, /absolute/path "
+                              "or host:port",
+                              dp));
+        }
+    }
     if (cfg.hnp_pools().empty() && cfg.allow_unknown_subscribers()) {
         at.file("allow_unknown_subscribers needs at least one hnp_pools entry");
     }

@@ -15,6 +15,7 @@
 
 #include "binding_cache.hpp"
 #include "config.hpp"
+#include "dpclient/pusher.hpp"
 #include "hag/log/log.hpp"
 #include "hag/mh/timestamp.hpp"
 #include "lma.hpp"
@@ -49,8 +50,9 @@ std::uint32_t restart_counter() {
 class DaemonBackend final : public mgmt::Backend {
   public:
     DaemonBackend(mgmt::CacheBackend& inner,
-                  std::function<void(std::map<std::string, std::uint64_t>&)> extra)
-        : inner_(inner), extra_(std::move(extra)) {}
+                  std::function<void(std::map<std::string, std::uint64_t>&)> extra,
+                  std::function<std::optional<mgmt::DataplaneSync>()> dataplane)
+        : inner_(inner), extra_(std::move(extra)), dataplane_(std::move(dataplane)) {}
     mgmt::BindingPage list(const mgmt::BindingFilter& f, std::uint64_t cursor,
                            std::size_t limit) override {
         return inner_.list(f, cursor, limit);
@@ -71,10 +73,12 @@ class DaemonBackend final : public mgmt::Backend {
     }
     void unsubscribe(std::uint64_t id) override { inner_.unsubscribe(id); }
     Seconds now() override { return inner_.now(); }
+    std::optional<mgmt::DataplaneSync> dataplane_sync() override { return dataplane_(); }
 
   private:
     mgmt::CacheBackend& inner_;
     std::function<void(std::map<std::string, std::uint64_t>&)> extra_;
+    std::function<std::optional<mgmt::DataplaneSync>()> dataplane_;
 };
 
 }  // namespace
@@ -94,8 +98,9 @@ struct Daemon::Impl {
           cache_backend(
               cache, [this](const Session& s, const Path& p) { return revoke(s, p); },
               [] { return clock_now().now; }),
-          backend(cache_backend,
-                  [this](std::map<std::string, std::uint64_t>& m) { add_counters(m); }),
+          backend(
+              cache_backend, [this](std::map<std::string, std::uint64_t>& m) { add_counters(m); },
+              [this] { return dataplane_sync(); }),
           timer(io),
           signals(io, SIGINT, SIGTERM, SIGHUP),
           addresses(c.lma_addresses().begin(), c.lma_addresses().end()),
@@ -127,6 +132,38 @@ struct Daemon::Impl {
         m["signalling.rx_truncated"] = c.rx_truncated;
         m["signalling.tx_errors"] = c.tx_errors;
         m["signalling.tx_no_socket"] = c.tx_no_socket;
+        if (pusher) {
+            const auto p = pusher->status();
+            m["dataplane.connected"] = p.connected ? 1 : 0;
+            m["dataplane.generation"] = p.generation;
+            m["dataplane.sessions"] = p.sessions;
+            m["dataplane.pending"] = p.pending;
+            m["dataplane.batches"] = p.batches;
+            m["dataplane.changes"] = p.changes;
+            m["dataplane.resyncs"] = p.resyncs;
+            m["dataplane.resync_sessions"] = p.resync_sessions;
+            m["dataplane.digest_checks"] = p.digest_checks;
+            m["dataplane.digest_mismatches"] = p.digest_mismatches;
+            m["dataplane.rejected"] = p.rejected;
+            m["dataplane.refused_sessions"] = p.refused_now;
+            m["dataplane.errors"] = p.errors;
+        }
+    }
+
+    std::optional<mgmt::DataplaneSync> dataplane_sync() {
+        if (!pusher) {
+            return std::nullopt;
+        }
+        const auto p = pusher->status();
+        mgmt::DataplaneSync d;
+        d.target = pusher->target();
+        d.connected = p.connected;
+        d.generation = p.generation;
+        d.sessions = static_cast<std::uint32_t>(p.sessions);
+        d.digest = p.digest;
+        d.pending = p.pending;
+        d.rejected = static_cast<std::uint32_t>(p.refused_now);
+        return d;
     }
 
     void on_receive(std::span<const std::uint8_t> mh, const Peer& from) {
@@ -166,6 +203,9 @@ struct Daemon::Impl {
             if (server) {
                 server->shutdown();
             }
+            if (pusher) {
+                pusher->stop();
+            }
             io.stop();
         });
     }
@@ -188,6 +228,9 @@ struct Daemon::Impl {
         }
         if (c->management_socket() != cfg.management_socket()) {
             spdlog::warn("reload: management_socket changed; takes effect at restart");
+        }
+        if (c->dataplane_socket() != cfg.dataplane_socket()) {
+            spdlog::warn("reload: dataplane_socket changed; takes effect at restart");
         }
         if (auto lvl = log::parse_level(c->log().level())) {
             spdlog::set_level(*lvl);
@@ -212,6 +255,7 @@ struct Daemon::Impl {
     v1::ControlConfig cfg;
     std::unique_ptr<SignallingIo> sigio;
     std::unique_ptr<mgmt::ManagementServer> server;
+    std::unique_ptr<dpclient::Pusher> pusher;  // destroyed before the cache it observes
 };
 
 Daemon::Daemon(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
@@ -219,6 +263,9 @@ Daemon::Daemon(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 Daemon::~Daemon() {
     if (impl_ && impl_->server) {
         impl_->server->shutdown();
+    }
+    if (impl_ && impl_->pusher) {
+        impl_->pusher->stop();
     }
 }
 
@@ -234,6 +281,14 @@ Result<std::unique_ptr<Daemon>, std::string> Daemon::start(v1::ControlConfig cfg
         return unexpected("signalling: " + io.error());
     }
     d.sigio = std::move(*io);
+
+    std::string dp = "no data plane";
+    if (!d.cfg.dataplane_socket().empty()) {
+        dpclient::PusherOptions po;
+        po.target = management_listen_address(d.cfg.dataplane_socket());
+        d.pusher = std::make_unique<dpclient::Pusher>(d.cache_backend, po);
+        dp = "data plane at " + po.target;
+    }
 
     mgmt::ServerOptions so;
     so.listen = d.opts.listen.value_or(management_listen_address(d.cfg.management_socket()));
@@ -259,7 +314,10 @@ Result<std::unique_ptr<Daemon>, std::string> Daemon::start(v1::ControlConfig cfg
     for (const auto& s : d.sigio->describe()) {
         where += (where.empty() ? "" : ", ") + s;
     }
-    spdlog::info("signalling on {}; management API on {}", where, so.listen);
+    spdlog::info("signalling on {}; management API on {}; {}", where, so.listen, dp);
+    if (d.pusher) {
+        d.pusher->start();
+    }
     d.arm_timer();
     d.arm_signals();
     return std::make_unique<Daemon>(std::move(impl));

@@ -36,6 +36,17 @@ struct DeleteOutcome {
     std::uint32_t revocations_sent = 0;
 };
 
+// What the data plane pusher has programmed (one consistent snapshot).
+struct DataplaneSync {
+    std::string target;
+    bool connected = false;
+    std::uint64_t generation = 0;
+    std::uint32_t sessions = 0;
+    std::uint64_t digest = 0;
+    std::uint64_t pending = 0;
+    std::uint32_t rejected = 0;
+};
+
 using WatchCallback = std::function<void(CacheEvent::Kind, const Session&)>;
 
 class Backend {
@@ -51,6 +62,8 @@ class Backend {
     virtual void unsubscribe(std::uint64_t id) = 0;
     // Monotonic seconds (the clock of Path::expires_at).
     virtual Seconds now() = 0;
+    // The data plane pusher's state; nullopt when no data plane is configured.
+    virtual std::optional<DataplaneSync> dataplane_sync() { return std::nullopt; }
 };
 
 }  // namespace hag::control::mgmt

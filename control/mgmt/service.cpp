@@ -222,4 +222,21 @@ grpc::Status ManagementService::GetCounters(grpc::ServerContext*,
     return grpc::Status::OK;
 }
 
+grpc::Status ManagementService::GetDataplaneSync(grpc::ServerContext*,
+                                                 const hag::v1::GetDataplaneSyncRequest*,
+                                                 hag::v1::DataplaneSync* out) {
+    const auto d = backend_.dataplane_sync();
+    out->set_configured(d.has_value());
+    if (d) {
+        out->set_target(d->target);
+        out->set_connected(d->connected);
+        out->set_generation(d->generation);
+        out->set_sessions(d->sessions);
+        out->set_digest(d->digest);
+        out->set_pending(d->pending);
+        out->set_rejected(d->rejected);
+    }
+    return grpc::Status::OK;
+}
+
 }  // namespace hag::control::mgmt

@@ -31,6 +31,8 @@ class ManagementService final : public hag::v1::Management::Service {
                                grpc::ServerWriter<hag::v1::BindingEvent>* writer) override;
     grpc::Status GetCounters(grpc::ServerContext*, const hag::v1::GetCountersRequest*,
                              hag::v1::Counters* out) override;
+    grpc::Status GetDataplaneSync(grpc::ServerContext*, const hag::v1::GetDataplaneSyncRequest*,
+                                  hag::v1::DataplaneSync* out) override;
 
     // Ends every WatchBindings stream (server shutdown).
     void stop() { stopping_ = true; }

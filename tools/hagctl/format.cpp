@@ -156,6 +156,105 @@ std::string delete_summary(const std::string& nai, const hag::v1::DeleteBindingR
                        r.session_removed() ? ", session removed" : "", r.revocations_sent());
 }
 
+std::string dp_status_table(const hag::v1::DpStatusReply& r) {
+    return render_table({{"Version:", r.version().empty() ? "-" : r.version()},
+                         {"Uptime:", fmt::format("{} s", r.uptime_seconds())},
+                         {"Generation:", r.generation() == 0 ? "0 (never programmed)"
+                                                             : std::to_string(r.generation())},
+                         {"Sessions:", fmt::format("{} of {}", r.sessions(), r.max_sessions())},
+                         {"Batches applied:", std::to_string(r.batches_applied())},
+                         {"Batches rejected:", std::to_string(r.batches_rejected())},
+                         {"Resyncs:", std::to_string(r.resyncs())}});
+}
+
+std::string dp_counters_table(const hag::v1::DpStatusReply& r) {
+    std::vector<std::vector<std::string>> rows{{"COUNTER", "VALUE"}};
+    for (const auto& x : r.counters()) {
+        rows.push_back({x.name(), std::to_string(x.value())});
+    }
+    return render_table(rows);
+}
+
+std::string dp_sessions_table(const hag::v1::DpListReply& r) {
+    if (r.sessions().empty()) {
+        return "no sessions\n";
+    }
+    std::vector<std::vector<std::string>> rows{
+        {"ID", "NAI", "PREFIXES", "UL-KEY", "PATHS", "DL-PKTS", "DL-BYTES", "UL-PKTS", "UL-BYTES"}};
+    for (const auto& x : r.sessions()) {
+        const auto& s = x.session();
+        std::size_t live = 0;
+        for (const auto& p : s.paths()) {
+            live += p.live() ? 1 : 0;
+        }
+        rows.push_back({std::to_string(s.id()), s.nai().empty() ? "-" : s.nai(), join(s.prefixes()),
+                        fmt::format("0x{:08x}", s.uplink_key()),
+                        fmt::format("{}/{} live", live, s.paths_size()),
+                        std::to_string(x.downlink_packets()), std::to_string(x.downlink_bytes()),
+                        std::to_string(x.uplink_packets()), std::to_string(x.uplink_bytes())});
+    }
+    std::string out = render_table(rows);
+    out += fmt::format("{} session(s) shown\n", r.sessions_size());
+    if (r.more()) {
+        out += fmt::format("more: --after {}\n", r.sessions(r.sessions_size() - 1).session().id());
+    }
+    return out;
+}
+
+std::string dp_paths_table(const hag::v1::DpListReply& r) {
+    std::vector<std::vector<std::string>> rows{
+        {"ID", "NAI", "BID", "ACCESS", "LABEL", "LIVE", "LOCAL", "COA", "DL-KEY", "WEIGHT"}};
+    for (const auto& x : r.sessions()) {
+        const auto& s = x.session();
+        for (const auto& p : s.paths()) {
+            rows.push_back(
+                {std::to_string(s.id()), s.nai().empty() ? "-" : s.nai(), std::to_string(p.bid()),
+                 access_type_name(p.access_technology()), std::to_string(p.if_label()),
+                 p.live() ? "yes" : "no", p.local().empty() ? "-" : p.local(), p.care_of(),
+                 fmt::format("0x{:08x}", p.downlink_key()),
+                 p.weight_kbps() == 0 ? "-" : fmt::format("{} kbit/s", p.weight_kbps())});
+        }
+    }
+    if (rows.size() == 1) {
+        return "no paths\n";
+    }
+    std::string out = render_table(rows);
+    if (r.more()) {
+        out += fmt::format("more: --after {}\n", r.sessions(r.sessions_size() - 1).session().id());
+    }
+    return out;
+}
+
+SyncCheck dp_sync_check(const hag::v1::DataplaneSync& control, const hag::v1::DigestReply& dp) {
+    SyncCheck c;
+    const bool same = control.digest() == dp.digest() && control.sessions() == dp.sessions();
+    c.in_sync = same && control.rejected() == 0;
+    if (same) {
+        c.text = fmt::format("in sync ({} sessions, digest {:016x}, generation {})\n",
+                             dp.sessions(), dp.digest(), dp.generation());
+    } else {
+        c.text = fmt::format(
+            "DIFFERENT (control {} sessions digest {:016x} generation {}, data plane {} sessions "
+            "digest {:016x} generation {})\n",
+            control.sessions(), control.digest(), control.generation(), dp.sessions(), dp.digest(),
+            dp.generation());
+    }
+    if (control.rejected() != 0) {
+        c.text += fmt::format(
+            "{} session(s) refused by the data plane are not programmed (see hag-control's log)\n",
+            control.rejected());
+    }
+    if (!control.connected()) {
+        c.text += "hag-control is not connected to the data plane (reconnecting)\n";
+    }
+    std::string cj = to_json(control, false), dj = to_json(dp, false);
+    cj.pop_back();
+    dj.pop_back();
+    c.json = fmt::format("{{\"in_sync\": {}, \"control\": {}, \"dataplane\": {}}}\n",
+                         c.in_sync ? "true" : "false", cj, dj);
+    return c;
+}
+
 std::string to_json(const google::protobuf::Message& m, bool pretty) {
     google::protobuf::util::JsonPrintOptions o;
     o.add_whitespace = pretty;
@@ -169,11 +268,12 @@ std::string to_json(const google::protobuf::Message& m, bool pretty) {
     return out;
 }
 
-Failure describe_failure(const grpc::Status& s, const std::string& server) {
+Failure describe_failure(const grpc::Status& s, const std::string& server,
+                         const std::string& daemon) {
     switch (s.error_code()) {
         case grpc::StatusCode::UNAVAILABLE:
         case grpc::StatusCode::DEADLINE_EXCEEDED:
-            return {fmt::format("hagctl: cannot reach hag-control at {}: {}", server,
+            return {fmt::format("hagctl: cannot reach {} at {}: {}", daemon, server,
                                 s.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED
                                     ? "no answer before the deadline"
                                     : s.error_message()),

@@ -5,6 +5,7 @@
 
 #include <string>
 
+#include "hag/v1/dataplane.pb.h"
 #include "hag/v1/management.pb.h"
 
 namespace hag::hagctl {
@@ -25,6 +26,20 @@ std::string event_line(const hag::v1::BindingEvent& e);
 std::string counters_table(const hag::v1::Counters& c);
 std::string delete_summary(const std::string& nai, const hag::v1::DeleteBindingResponse& r);
 
+// hag-dataplane (DataplaneProgrammer), `hagctl dataplane ...`.
+std::string dp_status_table(const hag::v1::DpStatusReply& r);
+std::string dp_counters_table(const hag::v1::DpStatusReply& r);
+std::string dp_sessions_table(const hag::v1::DpListReply& r);
+std::string dp_paths_table(const hag::v1::DpListReply& r);
+
+// `hagctl dataplane check`: control's view against the data plane's digest.
+struct SyncCheck {
+    bool in_sync = false;  // same sessions and digest, nothing refused
+    std::string text;      // one or two lines
+    std::string json;
+};
+SyncCheck dp_sync_check(const hag::v1::DataplaneSync& control, const hag::v1::DigestReply& dp);
+
 // One JSON document (pretty when `pretty`), proto field names, defaults printed.
 std::string to_json(const google::protobuf::Message& m, bool pretty = true);
 
@@ -33,6 +48,8 @@ struct Failure {
     std::string message;
     int exit_code;
 };
-Failure describe_failure(const grpc::Status& s, const std::string& server);
+// `daemon` names what was called ("hag-control", "hag-dataplane").
+Failure describe_failure(const grpc::Status& s, const std::string& server,
+                         const std::string& daemon = "hag-control");
 
 }  // namespace hag::hagctl

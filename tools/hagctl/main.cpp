@@ -10,8 +10,10 @@
 #include <chrono>
 #include <cstdio>
 #include <iostream>
+#include <thread>
 
 #include "format.hpp"
+#include "hag/v1/dataplane.grpc.pb.h"
 #include "hag/v1/management.grpc.pb.h"
 
 namespace {
@@ -20,6 +22,7 @@ using hag::hagctl::describe_failure;
 
 struct Globals {
     std::string server = "unix:/run/hag/control.sock";
+    std::string dataplane = "unix:/run/hag/dataplane.sock";
     std::string output = "table";
     double timeout_s = 5.0;
 };
@@ -56,28 +59,54 @@ void out(const std::string& s) {
 }
 
 // A missing or forbidden unix socket gives a clearer message than gRPC's generic one.
-bool socket_unusable(const Globals& g) {
-    if (g.server.rfind("unix:", 0) != 0) {
+bool socket_unusable(const std::string& target, const char* daemon) {
+    if (target.rfind("unix:", 0) != 0) {
         return false;
     }
     struct stat st {};
-    const std::string path = g.server.substr(5);
+    const std::string path = target.substr(5);
     if (::stat(path.c_str(), &st) != 0 && errno == ENOENT) {
         std::fprintf(stderr,
-                     "hagctl: cannot reach hag-control at %s: socket %s does not exist (is "
-                     "hag-control running?)\n",
-                     g.server.c_str(), path.c_str());
+                     "hagctl: cannot reach %s at %s: socket %s does not exist (is "
+                     "%s running?)\n",
+                     daemon, target.c_str(), path.c_str(), daemon);
         return true;
     }
     if (::access(path.c_str(), R_OK | W_OK) != 0) {
         std::fprintf(stderr,
-                     "hagctl: cannot reach hag-control at %s: %s on %s (only the socket's owner "
+                     "hagctl: cannot reach %s at %s: %s on %s (only the socket's owner "
                      "and group may connect)\n",
-                     g.server.c_str(), std::strerror(errno), path.c_str());
+                     daemon, target.c_str(), std::strerror(errno), path.c_str());
         return true;
     }
     return false;
 }
+
+// hag-dataplane's DataplaneProgrammer, called directly.
+class DpClient {
+  public:
+    explicit DpClient(const Globals& g) : g_(g) {
+        grpc::ChannelArguments args;
+        args.SetInt(GRPC_ARG_ENABLE_RETRIES, 0);
+        args.SetMaxReceiveMessageSize(64 << 20);
+        stub_ = hag::v1::DataplaneProgrammer::NewStub(
+            grpc::CreateCustomChannel(g.dataplane, grpc::InsecureChannelCredentials(), args));
+    }
+    void deadline(grpc::ClientContext& ctx) const {
+        ctx.set_deadline(std::chrono::system_clock::now() +
+                         std::chrono::milliseconds(static_cast<long>(g_.timeout_s * 1000)));
+    }
+    int fail(const grpc::Status& s) const {
+        auto f = describe_failure(s, g_.dataplane, "hag-dataplane");
+        std::fprintf(stderr, "%s\n", f.message.c_str());
+        return f.exit_code;
+    }
+    hag::v1::DataplaneProgrammer::Stub& stub() { return *stub_; }
+
+  private:
+    const Globals& g_;
+    std::unique_ptr<hag::v1::DataplaneProgrammer::Stub> stub_;
+};
 
 }  // namespace
 
@@ -122,6 +151,29 @@ int main(int argc, char** argv) {
     del->add_option("--bid", del_bid, "remove only the path with this binding identifier");
 
     auto* counters = app.add_subcommand("counters", "daemon counters");
+
+    auto* dp = app.add_subcommand("dataplane", "hag-dataplane, over its programming socket")
+                   ->require_subcommand(1)
+                   ->fallthrough();
+    app.add_option("--dataplane", g.dataplane, "hag-dataplane: unix:/path or host:port")
+        ->capture_default_str();
+    auto* dp_status = dp->add_subcommand("status", "generation, sessions, batches")->fallthrough();
+    auto* dp_stats = dp->add_subcommand("stats", "data plane counters")->fallthrough();
+    std::uint32_t dp_limit = 100, dp_after = 0;
+    bool dp_all = false;
+    auto* dp_sessions =
+        dp->add_subcommand("sessions", "programmed sessions with traffic counters")->fallthrough();
+    auto* dp_paths = dp->add_subcommand("paths", "programmed paths, one row each")->fallthrough();
+    for (auto* sc : {dp_sessions, dp_paths}) {
+        sc->add_option("--limit", dp_limit, "sessions per page (1..1000)")
+            ->check(CLI::Range(1u, 1000u));
+        sc->add_option("--after", dp_after, "start after this session id (from \"more:\")");
+        sc->add_flag("--all", dp_all, "fetch every page");
+    }
+    auto* dp_check =
+        dp->add_subcommand("check",
+                           "compare hag-control's digest with the data plane's (exit 1: different)")
+            ->fallthrough();
     auto* version = app.add_subcommand("version", "hagctl and hag-control versions");
 
     CLI11_PARSE(app, argc, argv);
@@ -129,7 +181,95 @@ int main(int argc, char** argv) {
     if (version->parsed()) {
         std::printf("hagctl %s\n", HAG_VERSION);
     }
-    if (socket_unusable(g)) {
+    if (dp->parsed()) {
+        if (dp_check->parsed() && socket_unusable(g.server, "hag-control")) {
+            return hag::hagctl::kExitUnreachable;
+        }
+        if (socket_unusable(g.dataplane, "hag-dataplane")) {
+            return hag::hagctl::kExitUnreachable;
+        }
+        DpClient d(g);
+        const bool json = g.output == "json";
+        if (dp_status->parsed() || dp_stats->parsed()) {
+            grpc::ClientContext ctx;
+            d.deadline(ctx);
+            hag::v1::DpStatusReply r;
+            auto s = d.stub().Status(&ctx, {}, &r);
+            if (!s.ok()) {
+                return d.fail(s);
+            }
+            out(json                  ? hag::hagctl::to_json(r)
+                : dp_status->parsed() ? hag::hagctl::dp_status_table(r)
+                                      : hag::hagctl::dp_counters_table(r));
+            return 0;
+        }
+        if (dp_sessions->parsed() || dp_paths->parsed()) {
+            hag::v1::DpListRequest req;
+            req.set_limit(dp_limit);
+            req.set_after_id(dp_after);
+            req.set_first_page(dp_after == 0);
+            hag::v1::DpListReply all;
+            for (;;) {
+                grpc::ClientContext ctx;
+                d.deadline(ctx);
+                hag::v1::DpListReply r;
+                auto s = d.stub().ListSessions(&ctx, req, &r);
+                if (!s.ok()) {
+                    return d.fail(s);
+                }
+                all.mutable_sessions()->MergeFrom(r.sessions());
+                all.set_more(r.more());
+                if (!dp_all || !r.more() || r.sessions().empty()) {
+                    break;
+                }
+                req.set_first_page(false);
+                req.set_after_id(r.sessions(r.sessions_size() - 1).session().id());
+            }
+            out(json                    ? hag::hagctl::to_json(all)
+                : dp_sessions->parsed() ? hag::hagctl::dp_sessions_table(all)
+                                        : hag::hagctl::dp_paths_table(all));
+            return 0;
+        }
+        // check: both sides at the same generation with nothing pending, then compare (a
+        // few tries while changes are in flight).
+        Client c(g);
+        hag::v1::DataplaneSync ctl;
+        hag::v1::DigestReply dr;
+        for (int attempt = 0; attempt < 20; ++attempt) {
+            if (attempt > 0) {
+                std::this_thread::sleep_for(std::chrono::milliseconds(250));
+            }
+            {
+                grpc::ClientContext ctx;
+                c.deadline(ctx);
+                auto s = c.stub().GetDataplaneSync(&ctx, {}, &ctl);
+                if (!s.ok()) {
+                    return c.fail(s);
+                }
+            }
+            if (!ctl.configured()) {
+                std::fprintf(stderr,
+                             "hagctl: hag-control programs no data plane (no dataplane_socket in "
+                             "its configuration)\n");
+                return hag::hagctl::kExitError;
+            }
+            {
+                grpc::ClientContext ctx;
+                d.deadline(ctx);
+                auto s = d.stub().Digest(&ctx, {}, &dr);
+                if (!s.ok()) {
+                    return d.fail(s);
+                }
+            }
+            if (ctl.generation() == dr.generation() && ctl.pending() == 0 && ctl.connected()) {
+                break;
+            }
+        }
+        const auto r = hag::hagctl::dp_sync_check(ctl, dr);
+        out(json ? r.json : r.text);
+        return r.in_sync ? hag::hagctl::kExitOk : hag::hagctl::kExitError;
+    }
+    if (socket_unusable(g.server, "hag-control")) {
         return hag::hagctl::kExitUnreachable;
     }
     Client c(g);

@@ -93,3 +93,23 @@ TEST_CASE("address and prefix text forms are strict", "[config]") {
     CHECK_FALSE(parse_address("2001:db8::1 ").ok());
     CHECK_FALSE(parse_address("").ok());
 }
+
+TEST_CASE("dataplane_socket: empty (no data plane), unix path or host:port", "[config]") {
+    auto r = parse_control_config("lma_addresses: \"2001:db8::1\"\n", "t.conf");
+    REQUIRE(r.ok());
+    CHECK(r->dataplane_socket().empty());
+    for (const char* good : {"unix:/run/hag/dataplane.sock", "/run/hag/dataplane.sock",
+                             "127.0.0.1:9471", "[::1]:9471", "localhost:1"}) {
+        INFO(good);
+        CHECK(errors_of(std::string("lma_addresses: \"2001:db8::1\"\ndataplane_socket: \"") + good +
+                        "\"\n") == "");
+    }
+    for (const char* bad : {"unix:", "unix:relative.sock", "dataplane.sock", "host:", ":80",
+                            "host:0", "host:65536", "host:http"}) {
+        INFO(bad);
+        const auto e = errors_of(
+            std::string("lma_addresses: \"2001:db8::1\"\ndataplane_socket: \"") + bad + "\"\n");
+        CHECK(e.find("t.conf:2:") != std::string::npos);
+        CHECK(e.find("dataplane_socket") != std::string::npos);
+    }
+}

@@ -119,3 +119,88 @@ TEST_CASE("failures map to one line and an exit code") {
     CHECK(f.exit_code == kExitError);
     CHECK(f.message == "hagctl: invalid argument: prefix: bad");
 }
+
+TEST_CASE("hagctl dataplane: sessions, paths, status tables") {
+    hag::v1::DpListReply r;
+    auto* x = r.add_sessions();
+    auto* s = x->mutable_session();
+    s->set_id(7);
+    s->set_nai("cpe1@example.net");
+    s->set_uplink_key(0x101);
+    s->add_prefixes("2001:db8:100::/64");
+    for (int b = 1; b <= 2; ++b) {
+        auto* p = s->add_paths();
+        p->set_bid(static_cast<std::uint32_t>(b));
+        p->set_live(b == 1);
+        p->set_if_label(static_cast<std::uint32_t>(b));
+        p->set_access_technology(b == 1 ? 3 : 8);
+        p->set_downlink_key(0x2000u + static_cast<std::uint32_t>(b));
+        p->set_weight_kbps(b == 1 ? 50000 : 0);
+        p->set_local("2001:db8::1");
+        p->set_care_of(b == 1 ? "2001:db8:a::2" : "192.0.2.7");
+    }
+    x->set_downlink_packets(12);
+    x->set_uplink_bytes(3400);
+    r.set_more(true);
+    const auto t = dp_sessions_table(r);
+    CHECK(t.find("ID  NAI               PREFIXES           UL-KEY      PATHS") == 0);
+    CHECK(t.find("7   cpe1@example.net  2001:db8:100::/64  0x00000101  1/2 live  12") !=
+          std::string::npos);
+    CHECK(t.find("more: --after 7") != std::string::npos);
+    const auto p = dp_paths_table(r);
+    CHECK(p.find("7   cpe1@example.net  1    ethernet     1      yes   2001:db8::1  "
+                 "2001:db8:a::2  0x00002001  50000 kbit/s") != std::string::npos);
+    CHECK(p.find("192.0.2.7") != std::string::npos);
+    CHECK(dp_sessions_table({}) == "no sessions\n");
+    CHECK(dp_paths_table({}) == "no paths\n");
+
+    hag::v1::DpStatusReply st;
+    st.set_sessions(3);
+    st.set_max_sessions(1000);
+    auto* c = st.add_counters();
+    c->set_name("port.access.rx");
+    c->set_value(5);
+    CHECK(dp_status_table(st).find("Generation:        0 (never programmed)") != std::string::npos);
+    CHECK(dp_status_table(st).find("3 of 1000") != std::string::npos);
+    CHECK(dp_counters_table(st).find("port.access.rx  5") != std::string::npos);
+}
+
+TEST_CASE("hagctl dataplane check: in sync or DIFFERENT") {
+    hag::v1::DataplaneSync ctl;
+    ctl.set_configured(true);
+    ctl.set_connected(true);
+    ctl.set_generation(9);
+    ctl.set_sessions(2);
+    ctl.set_digest(0xabc);
+    hag::v1::DigestReply dp;
+    dp.set_generation(9);
+    dp.set_sessions(2);
+    dp.set_digest(0xabc);
+    auto c = dp_sync_check(ctl, dp);
+    CHECK(c.in_sync);
+    CHECK(c.text == "in sync (2 sessions, digest 0000000000000abc, generation 9)\n");
+    CHECK(c.json.find("\"in_sync\": true") != std::string::npos);
+    dp.set_sessions(1);
+    dp.set_digest(0xab);
+    c = dp_sync_check(ctl, dp);
+    CHECK_FALSE(c.in_sync);
+    CHECK(c.text.rfind("DIFFERENT (control 2 sessions digest 0000000000000abc generation 9, data "
+                       "plane 1 sessions digest 00000000000000ab generation 9)",
+                       0) == 0);
+    CHECK(c.json.find("\"in_sync\": false") != std::string::npos);
+    // Same digests, but a session the data plane refused: not in sync.
+    dp.set_sessions(2);
+    dp.set_digest(0xabc);
+    ctl.set_rejected(1);
+    c = dp_sync_check(ctl, dp);
+    CHECK_FALSE(c.in_sync);
+    CHECK(c.text.find("1 session(s) refused") != std::string::npos);
+}
+
+TEST_CASE("unreachable data plane names hag-dataplane") {
+    auto f = describe_failure({grpc::StatusCode::UNAVAILABLE, "connect failed"},
+                              "unix:/run/hag/dataplane.sock", "hag-dataplane");
+    CHECK(f.exit_code == kExitUnreachable);
+    CHECK(f.message ==
+          "hagctl: cannot reach hag-dataplane at unix:/run/hag/dataplane.sock: connect failed");
+}

@@ -1,0 +1,72 @@
+#include "dpclient/programmed.hpp"
+
+#include "dpclient/session_convert.hpp"
+#include "hag/v1/dataplane_digest.hpp"
+
+namespace hag::control::dpclient {
+
+std::optional<std::uint64_t> ProgrammedSet::get(std::uint32_t id) const {
+    auto it = by_id_.find(id);
+    if (it == by_id_.end()) {
+        return std::nullopt;
+    }
+    return it->second;
+}
+
+void ProgrammedSet::set(std::uint32_t id, std::uint64_t digest) {
+    auto [it, inserted] = by_id_.try_emplace(id, digest);
+    if (!inserted) {
+        sum_ -= it->second;
+        it->second = digest;
+    }
+    sum_ += digest;
+}
+
+void ProgrammedSet::erase(std::uint32_t id) {
+    auto it = by_id_.find(id);
+    if (it != by_id_.end()) {
+        sum_ -= it->second;
+        by_id_.erase(it);
+    }
+}
+
+void ProgrammedSet::clear() {
+    by_id_.clear();
+    sum_ = 0;
+}
+
+PlannedBatch plan_batch(const std::vector<std::uint32_t>& ids, const BindingCache& cache,
+                        const ProgrammedSet& programmed, const RejectedMap& rejected) {
+    PlannedBatch b;
+    for (const std::uint32_t id : ids) {
+        const std::optional<std::uint64_t> held = programmed.get(id);
+        if (const Session* s = cache.at(id)) {
+            v1::DpSession dp = to_dp_session(*s, id);
+            const std::uint64_t d = v1::session_digest(dp);
+            if (held == d) {
+                continue;  // a refresh that changes nothing the data plane sees
+            }
+            if (auto r = rejected.find(id); r != rejected.end() && r->second == d) {
+                continue;  // refused before, unchanged since
+            }
+            *b.request.add_changes()->mutable_upsert() = std::move(dp);
+            b.effects.push_back({id, d});
+        } else if (held) {
+            b.request.add_changes()->set_remove(id);
+            b.effects.push_back({id, std::nullopt});
+        }
+    }
+    return b;
+}
+
+void commit(const std::vector<PlannedChange>& effects, ProgrammedSet& programmed) {
+    for (const auto& e : effects) {
+        if (e.digest) {
+            programmed.set(e.id, *e.digest);
+        } else {
+            programmed.erase(e.id);
+        }
+    }
+}
+
+}  // namespace hag::control::dpclient

@@ -1,0 +1,471 @@
+#include "dpclient/pusher.hpp"
+
+#include <fmt/format.h>
+#include <grpcpp/grpcpp.h>
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <climits>
+#include <condition_variable>
+#include <mutex>
+#include <thread>
+
+#include "dpclient/dirty_set.hpp"
+#include "dpclient/programmed.hpp"
+#include "dpclient/session_convert.hpp"
+#include "hag/v1/dataplane.grpc.pb.h"
+#include "hag/v1/dataplane_digest.hpp"
+
+namespace hag::control::dpclient {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+// Shared with the cache observer, which may outlive the pusher (observers cannot be removed).
+struct Tracker {
+    std::mutex mu;
+    std::condition_variable cv;
+    DirtySet dirty;
+    bool stopping = false;
+};
+
+std::string describe(const grpc::Status& s) {
+    return fmt::format("{} (code {})", s.error_message().empty() ? "no message" : s.error_message(),
+                       static_cast<int>(s.error_code()));
+}
+
+}  // namespace
+
+struct Pusher::Impl {
+    Impl(mgmt::CacheBackend& b, PusherOptions o)
+        : backend(b), opts(std::move(o)), tracker(std::make_shared<Tracker>()) {}
+
+    mgmt::CacheBackend& backend;
+    PusherOptions opts;
+    std::shared_ptr<Tracker> tracker;
+    std::thread thread;
+
+    // Pusher thread only.
+    std::shared_ptr<grpc::Channel> channel;
+    std::unique_ptr<v1::DataplaneProgrammer::Stub> stub;
+    ProgrammedSet programmed;
+    RejectedMap rejected;
+    std::uint64_t generation = 0;
+    bool synced = false;
+    bool check_now = false;  // an Apply reply's session count disagreed: check the digest
+
+    // Published for status().
+    mutable std::mutex status_mu;
+    PusherStatus st;
+
+    // The call in flight, cancelled by stop().
+    std::mutex call_mu;
+    grpc::ClientContext* call = nullptr;
+
+    struct CallGuard {
+        CallGuard(Impl& i, grpc::ClientContext& ctx, std::chrono::milliseconds timeout) : impl(i) {
+            ctx.set_deadline(std::chrono::system_clock::now() + timeout);
+            std::lock_guard lk(impl.call_mu);
+            impl.call = &ctx;
+            if (impl.stopping()) {
+                ctx.TryCancel();
+            }
+        }
+        ~CallGuard() {
+            std::lock_guard lk(impl.call_mu);
+            impl.call = nullptr;
+        }
+        CallGuard(const CallGuard&) = delete;
+        CallGuard& operator=(const CallGuard&) = delete;
+        Impl& impl;
+    };
+
+    bool stopping() {
+        std::lock_guard lk(tracker->mu);
+        return tracker->stopping;
+    }
+
+    template <typename F>
+    void update(F&& f) {
+        std::lock_guard lk(status_mu);
+        f(st);
+    }
+
+    void publish() {
+        update([&](PusherStatus& s) {
+            s.connected = synced;
+            s.generation = generation;
+            s.sessions = programmed.size();
+            s.digest = programmed.digest();
+            s.refused_now = rejected.size();
+        });
+    }
+
+    void new_channel() {
+        grpc::ChannelArguments args;
+        args.SetInt(GRPC_ARG_ENABLE_RETRIES, 0);
+        // Our own backoff decides when to reconnect; a private subchannel keeps gRPC's shared
+        // one (and its reconnect backoff) out of the way.
+        args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
+        args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS,
+                    static_cast<int>(opts.backoff_min.count()));
+        args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, static_cast<int>(opts.backoff_min.count()));
+        args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, static_cast<int>(opts.backoff_max.count()));
+        args.SetInt(GRPC_ARG_CLIENT_IDLE_TIMEOUT_MS, INT_MAX);
+        args.SetMaxReceiveMessageSize(64 << 20);
+        args.SetMaxSendMessageSize(64 << 20);
+        channel = grpc::CreateCustomChannel(opts.target, grpc::InsecureChannelCredentials(), args);
+        stub = v1::DataplaneProgrammer::NewStub(channel);
+    }
+
+    // A connection that dropped since the last call means the data plane may have restarted:
+    // only a resync is safe then. (The channel reconnects only when asked, so a state other than
+    // READY between our calls means the connection was lost.)
+    bool connection_intact() {
+        if (channel->GetState(false) == GRPC_CHANNEL_READY) {
+            return true;
+        }
+        spdlog::warn("data plane {}: connection lost; resyncing", opts.target);
+        return false;
+    }
+
+    bool resync(std::string& err) {
+        new_channel();
+        v1::DigestReply dr;
+        {
+            grpc::ClientContext ctx;
+            CallGuard g(*this, ctx, opts.rpc_timeout);
+            auto s = stub->Digest(&ctx, {}, &dr);
+            if (!s.ok()) {
+                err = "unreachable: " + describe(s);
+                return false;
+            }
+        }
+        const std::uint64_t gen = std::max(generation, dr.generation()) + 1;
+        {
+            // Everything dirty now is in the snapshot; changes from here on are marked again.
+            std::lock_guard lk(tracker->mu);
+            tracker->dirty.clear();
+        }
+        ProgrammedSet next;
+        RejectedMap still_refused;
+        grpc::ClientContext ctx;
+        CallGuard g(*this, ctx, opts.resync_timeout);
+        v1::ApplyReply reply;
+        auto writer = stub->Resync(&ctx, &reply);
+        std::uint64_t cursor = 0;
+        do {
+            v1::ResyncChunk chunk;
+            chunk.set_generation(gen);
+            cursor = backend.with_cache([&](BindingCache& c) {
+                return c.for_each_page(cursor, opts.resync_chunk, [&](const Session& s) {
+                    const std::uint32_t id = c.session_id(s.nai).value_or(UINT32_MAX);
+                    v1::DpSession dp = to_dp_session(s, id);
+                    const std::uint64_t d = v1::session_digest(dp);
+                    if (auto r = rejected.find(id); r != rejected.end() && r->second == d) {
+                        still_refused.emplace(id, d);  // refused before, unchanged since
+                        return;
+                    }
+                    next.set(id, d);
+                    *chunk.add_sessions() = std::move(dp);
+                });
+            });
+            chunk.set_last(cursor == 0);
+            if (!writer->Write(chunk)) {
+                break;  // the stream broke: Finish() says why
+            }
+        } while (cursor != 0);
+        writer->WritesDone();
+        auto s = writer->Finish();
+        if (!s.ok()) {
+            err = "resync refused: " + describe(s);
+            return false;
+        }
+        generation = gen;
+        programmed = std::move(next);
+        rejected = std::move(still_refused);
+        synced = true;
+        publish();
+        update([&](PusherStatus& x) {
+            ++x.resyncs;
+            x.resync_sessions = programmed.size();
+        });
+        if (reply.sessions() != programmed.size()) {
+            check_now = true;
+        }
+        return true;
+    }
+
+    enum class Sent : std::uint8_t { kOk, kRefused, kFailed };
+
+    // One Apply. kRefused: INVALID_ARGUMENT, nothing applied (`why` says what). kFailed: the
+    // data plane's state is uncertain (resync).
+    Sent apply(PlannedBatch& b, grpc::Status& why) {
+        if (!connection_intact()) {
+            return Sent::kFailed;
+        }
+        const std::uint64_t gen = generation + 1;
+        b.request.set_generation(gen);
+        v1::ApplyReply reply;
+        {
+            grpc::ClientContext ctx;
+            CallGuard g(*this, ctx, opts.rpc_timeout);
+            why = stub->Apply(&ctx, b.request, &reply);
+        }
+        if (why.ok()) {
+            generation = gen;
+            commit(b.effects, programmed);
+            for (const auto& e : b.effects) {
+                rejected.erase(e.id);
+            }
+            publish();
+            update([&](PusherStatus& x) {
+                ++x.batches;
+                x.changes += b.effects.size();
+            });
+            if (reply.sessions() != programmed.size()) {
+                spdlog::warn(
+                    "data plane {}: holds {} sessions after generation {}, control expected {}; "
+                    "checking the digest",
+                    opts.target, reply.sessions(), gen, programmed.size());
+                check_now = true;
+            }
+            return Sent::kOk;
+        }
+        if (why.error_code() == grpc::StatusCode::INVALID_ARGUMENT) {
+            return Sent::kRefused;
+        }
+        spdlog::warn("data plane {}: Apply of generation {} ({} changes) failed: {}; resyncing",
+                     opts.target, gen, b.effects.size(), describe(why));
+        update([](PusherStatus& x) { ++x.errors; });
+        return Sent::kFailed;
+    }
+
+    // A refused single change: an upsert is remembered as refused (not offered again until the
+    // session changes); a refused remove means control's view is wrong (false: resync).
+    bool refused(const PlannedBatch& one, const grpc::Status& why) {
+        const PlannedChange& e = one.effects[0];
+        if (!e.digest) {
+            spdlog::warn("data plane {}: refused to remove session {}: {}; resyncing", opts.target,
+                         e.id, describe(why));
+            return false;
+        }
+        rejected[e.id] = *e.digest;
+        update([](PusherStatus& x) { ++x.rejected; });
+        publish();
+        spdlog::error("data plane {}: refused session {} ({}): {}", opts.target, e.id,
+                      one.request.changes(0).upsert().nai(), why.error_message());
+        return true;
+    }
+
+    // Sends one planned batch; false = the data plane's state is uncertain (resync).
+    bool send(PlannedBatch& b) {
+        grpc::Status why;
+        const Sent r = apply(b, why);
+        if (r != Sent::kRefused) {
+            return r == Sent::kOk;
+        }
+        if (b.effects.size() == 1) {
+            return refused(b, why);
+        }
+        // Nothing was applied. Find the refused change(s): one by one, then the refused ones
+        // once more (a change may have depended on a later one, e.g. a prefix moving).
+        std::vector<PlannedBatch> again;
+        for (int i = 0; i < b.request.changes_size(); ++i) {
+            PlannedBatch one;
+            *one.request.add_changes() = b.request.changes(i);
+            one.effects.push_back(b.effects[static_cast<std::size_t>(i)]);
+            const Sent r1 = apply(one, why);
+            if (r1 == Sent::kFailed) {
+                return false;
+            }
+            if (r1 == Sent::kRefused) {
+                again.push_back(std::move(one));
+            }
+        }
+        for (auto& one : again) {
+            const Sent r2 = apply(one, why);
+            if (r2 == Sent::kFailed || (r2 == Sent::kRefused && !refused(one, why))) {
+                return false;
+            }
+        }
+        return true;
+    }
+
+    bool push(const std::vector<std::uint32_t>& ids) {
+        PlannedBatch b = backend.with_cache([&](BindingCache& c) {
+            for (std::uint32_t id : ids) {
+                if (c.at(id) == nullptr) {
+                    rejected.erase(id);
+                }
+            }
+            return plan_batch(ids, c, programmed, rejected);
+        });
+        if (b.effects.empty()) {
+            return true;
+        }
+        return send(b);
+    }
+
+    // False: the data plane disagrees and must be resynced (or could not be asked).
+    bool check_digest(bool just_resynced) {
+        if (!connection_intact()) {
+            return false;
+        }
+        v1::DigestReply r;
+        grpc::Status s;
+        {
+            grpc::ClientContext ctx;
+            CallGuard g(*this, ctx, opts.rpc_timeout);
+            s = stub->Digest(&ctx, {}, &r);
+        }
+        if (!s.ok()) {
+            spdlog::warn("data plane {}: Digest failed: {}; resyncing", opts.target, describe(s));
+            update([](PusherStatus& x) { ++x.errors; });
+            return false;
+        }
+        update([](PusherStatus& x) { ++x.digest_checks; });
+        if (r.digest() == programmed.digest() && r.sessions() == programmed.size() &&
+            r.generation() == generation) {
+            return true;
+        }
+        update([](PusherStatus& x) { ++x.digest_mismatches; });
+        const std::string what = fmt::format(
+            "control: generation {}, {} sessions, digest {:016x}; data plane: generation {}, {} "
+            "sessions, digest {:016x}",
+            generation, programmed.size(), programmed.digest(), r.generation(), r.sessions(),
+            r.digest());
+        if (just_resynced) {
+            // Resyncing again at once would loop: something else changes the data plane's table.
+            spdlog::error("data plane {}: differs right after a resync ({}); next check in {} s",
+                          opts.target, what, opts.digest_interval.count() / 1000);
+            return true;
+        }
+        spdlog::warn("data plane {}: digest differs ({}); resyncing", opts.target, what);
+        return false;
+    }
+
+    bool sleep_for(std::chrono::milliseconds d) {
+        std::unique_lock lk(tracker->mu);
+        return !tracker->cv.wait_for(lk, d, [&] { return tracker->stopping; });
+    }
+
+    void run() {
+        auto backoff = opts.backoff_min;
+        bool down_logged = false;
+        bool just_resynced = false;
+        auto next_digest = Clock::now();
+        while (!stopping()) {
+            if (!synced) {
+                publish();
+                std::string err;
+                if (!resync(err)) {
+                    if (stopping()) {
+                        break;
+                    }
+                    if (!down_logged) {
+                        spdlog::warn("data plane {}: {}; retrying every {}..{} ms", opts.target,
+                                     err, opts.backoff_min.count(), opts.backoff_max.count());
+                        down_logged = true;
+                    } else {
+                        spdlog::debug("data plane {}: {}", opts.target, err);
+                    }
+                    update([](PusherStatus& x) { ++x.errors; });
+                    sleep_for(backoff);
+                    backoff = std::min(backoff * 2, opts.backoff_max);
+                    continue;
+                }
+                spdlog::info("data plane {}: in sync, resync of {} sessions at generation {}",
+                             opts.target, programmed.size(), generation);
+                down_logged = false;
+                backoff = opts.backoff_min;
+                just_resynced = true;
+                next_digest = Clock::now();
+            }
+            std::vector<std::uint32_t> ids;
+            {
+                std::unique_lock lk(tracker->mu);
+                tracker->cv.wait_until(lk, check_now ? Clock::now() : next_digest, [&] {
+                    return tracker->stopping || !tracker->dirty.empty();
+                });
+                if (tracker->stopping) {
+                    break;
+                }
+                ids = tracker->dirty.take(opts.batch_size);
+            }
+            if (!ids.empty() && !push(ids)) {
+                synced = false;
+                continue;
+            }
+            if (check_now || Clock::now() >= next_digest) {
+                check_now = false;
+                next_digest = Clock::now() + opts.digest_interval;
+                if (!check_digest(just_resynced)) {
+                    synced = false;
+                }
+                just_resynced = false;
+            }
+        }
+        synced = false;
+        publish();
+    }
+};
+
+Pusher::Pusher(mgmt::CacheBackend& backend, PusherOptions opts)
+    : impl_(std::make_unique<Impl>(backend, std::move(opts))) {
+    std::shared_ptr<Tracker> t = impl_->tracker;
+    backend.with_cache([&](BindingCache& c) {
+        c.add_observer([t](const CacheEvent& ev) {
+            std::lock_guard lk(t->mu);
+            if (t->dirty.mark(ev.id)) {
+                t->cv.notify_one();
+            }
+        });
+        return 0;
+    });
+}
+
+Pusher::~Pusher() {
+    stop();
+}
+
+void Pusher::start() {
+    if (!impl_->thread.joinable()) {
+        impl_->thread = std::thread([this] { impl_->run(); });
+    }
+}
+
+void Pusher::stop() {
+    {
+        std::lock_guard lk(impl_->tracker->mu);
+        impl_->tracker->stopping = true;
+        impl_->tracker->cv.notify_all();
+    }
+    {
+        std::lock_guard lk(impl_->call_mu);
+        if (impl_->call != nullptr) {
+            impl_->call->TryCancel();
+        }
+    }
+    if (impl_->thread.joinable()) {
+        impl_->thread.join();
+    }
+}
+
+PusherStatus Pusher::status() const {
+    PusherStatus s;
+    {
+        std::lock_guard lk(impl_->status_mu);
+        s = impl_->st;
+    }
+    std::lock_guard lk(impl_->tracker->mu);
+    s.pending = impl_->tracker->dirty.size();
+    return s;
+}
+
+const std::string& Pusher::target() const noexcept {
+    return impl_->opts.target;
+}
+
+}  // namespace hag::control::dpclient

@@ -1,0 +1,69 @@
+// The data plane pusher: keeps hag-dataplane's session table equal to the binding cache over
+// DataplaneProgrammer (proto/hag/v1/dataplane.proto, docs/control.md "Data plane programming").
+//
+// A cache observer marks changed session ids dirty (DirtySet: coalescing, bounded by the number
+// of sessions). One pusher thread, never the signalling thread, takes dirty ids, snapshots those
+// sessions under the CacheBackend lock and sends Apply batches with increasing generations,
+// waiting for each acknowledgement. On the first connection and after any sign that the data
+// plane lost or changed its state (connection lost, an Apply refused for its generation, a
+// digest that disagrees) it sends a full Resync and continues with deltas. Signalling only ever
+// waits for the pusher's small mutex, never for the data plane.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "mgmt/cache_backend.hpp"
+
+namespace hag::control::dpclient {
+
+struct PusherOptions {
+    std::string target;               // gRPC target: "unix:/run/hag/dataplane.sock", "h:p"
+    std::size_t batch_size = 1000;    // changes per Apply
+    std::size_t resync_chunk = 1000;  // sessions per Resync chunk (and per cache lock hold)
+    std::chrono::milliseconds digest_interval{10'000};
+    std::chrono::milliseconds backoff_min{100};
+    std::chrono::milliseconds backoff_max{5'000};
+    std::chrono::milliseconds rpc_timeout{10'000};      // Apply, Digest
+    std::chrono::milliseconds resync_timeout{600'000};  // a whole Resync stream
+};
+
+struct PusherStatus {
+    bool connected = false;             // in sync or pushing deltas (false: reconnecting)
+    std::uint64_t generation = 0;       // the last generation the data plane acknowledged
+    std::uint64_t sessions = 0;         // sessions the data plane holds, as far as control knows
+    std::uint64_t digest = 0;           // sum of their session digests
+    std::uint64_t pending = 0;          // dirty session ids not pushed yet
+    std::uint64_t batches = 0;          // Apply batches acknowledged
+    std::uint64_t changes = 0;          // upserts + removes acknowledged
+    std::uint64_t resyncs = 0;          // full resyncs completed
+    std::uint64_t resync_sessions = 0;  // sessions sent by the last resync
+    std::uint64_t digest_checks = 0;
+    std::uint64_t digest_mismatches = 0;
+    std::uint64_t rejected = 0;     // refusals of a session (INVALID_ARGUMENT), in total
+    std::uint64_t refused_now = 0;  // sessions currently refused (not programmed as they are)
+    std::uint64_t errors = 0;       // failed calls (each leads to a reconnect + resync)
+};
+
+class Pusher {
+  public:
+    // Registers the cache observer (under the backend's lock); start() starts the thread.
+    Pusher(mgmt::CacheBackend& backend, PusherOptions opts);
+    ~Pusher();  // stops the thread, cancelling a call in flight
+    Pusher(const Pusher&) = delete;
+    Pusher& operator=(const Pusher&) = delete;
+
+    void start();
+    void stop();
+    [[nodiscard]] PusherStatus status() const;
+    [[nodiscard]] const std::string& target() const noexcept;
+
+    struct Impl;
+
+  private:
+    std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace hag::control::dpclient

@@ -1,0 +1,47 @@
+#include "dpclient/session_convert.hpp"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+
+namespace hag::control::dpclient {
+
+std::string prefix_text(const Prefix& p) {
+    CareOfAddress a{p.addr};
+    if (a.is_ipv4() && p.length >= 96) {
+        return fmt::format("{}/{}", to_string(a), p.length - 96);
+    }
+    return to_string(p);
+}
+
+v1::DpSession to_dp_session(const Session& s, std::uint32_t id) {
+    v1::DpSession out;
+    out.set_id(id);
+    out.set_nai(s.nai);
+    out.set_uplink_key(s.uplink_gre_key);
+    out.set_gre_sequence(true);
+    for (const Prefix& p : s.home_prefixes) {
+        out.add_prefixes(prefix_text(p));
+    }
+    std::vector<const Path*> paths;
+    paths.reserve(s.paths.size());
+    for (const Path& p : s.paths) {
+        paths.push_back(&p);
+    }
+    std::sort(paths.begin(), paths.end(),
+              [](const Path* a, const Path* b) { return a->bid < b->bid; });
+    for (const Path* p : paths) {
+        v1::DpPath* d = out.add_paths();
+        d->set_bid(p->bid);
+        d->set_live(p->live);
+        d->set_if_label(p->if_label);
+        d->set_access_technology(p->access_technology);
+        d->set_downlink_key(p->downlink_gre_key);
+        d->set_weight_kbps(p->weight_kbps);
+        d->set_local(to_string(p->local));
+        d->set_care_of(to_string(p->coa));
+    }
+    return out;
+}
+
+}  // namespace hag::control::dpclient

@@ -1,0 +1,19 @@
+// Binding cache sessions as the data plane's DpSession (proto/hag/v1/dataplane.proto).
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include "core/binding_cache.hpp"
+#include "hag/v1/dataplane.pb.h"
+
+namespace hag::control::dpclient {
+
+// "2001:db8:1::/64"; an IPv4-mapped prefix (::ffff:a.b.c.d/96+n) as "a.b.c.d/n".
+std::string prefix_text(const Prefix& p);
+
+// The session in slot `id` as the data plane programs it: prefixes and addresses as text (IPv4
+// dotted quad for IPv4-mapped addresses), paths in BID order, sequence numbers on downlink.
+v1::DpSession to_dp_session(const Session& s, std::uint32_t id);
+
+}  // namespace hag::control::dpclient

@@ -1,0 +1,94 @@
+// Binding cache session -> DpSession (control/dpclient/session_convert.hpp).
+#include <catch2/catch.hpp>
+
+#include "dpclient/session_convert.hpp"
+#include "hag/v1/dataplane_digest.hpp"
+#include "mgmt/convert.hpp"
+
+using namespace hag::control;
+
+namespace {
+
+Path path(std::uint16_t bid, const char* coa, const char* local) {
+    Path p;
+    p.bid = bid;
+    p.mag_id = "mag";
+    p.coa = *mgmt::parse_coa(coa);
+    p.local = *mgmt::parse_coa(local);
+    p.access_technology = bid == 1 ? 3 : 8;
+    p.if_label = static_cast<std::uint8_t>(bid);
+    p.downlink_gre_key = 0x2000u + bid;
+    p.weight_kbps = 1000u * bid;
+    p.live = bid != 3;
+    p.last_sequence = 77;
+    p.expires_at = 1234;
+    return p;
+}
+
+Session session() {
+    Session s;
+    s.nai = "cpe1@example.net";
+    s.home_prefixes = {*mgmt::parse_prefix("2001:db8:100::/64"),
+                       *mgmt::parse_prefix("::ffff:192.0.2.8/125")};
+    s.uplink_gre_key = 0x1001;
+    s.last_sequence = 9;
+    s.paths = {path(3, "2001:db8:c::2", "2001:db8::1"), path(1, "192.0.2.2", "192.0.2.1"),
+               path(2, "2001:db8:b::2", "2001:db8::1")};
+    return s;
+}
+
+}  // namespace
+
+TEST_CASE("a session becomes a DpSession: text addresses, paths in BID order") {
+    const auto d = dpclient::to_dp_session(session(), 42);
+    CHECK(d.id() == 42);
+    CHECK(d.nai() == "cpe1@example.net");
+    CHECK(d.uplink_key() == 0x1001);
+    CHECK(d.gre_sequence());
+    REQUIRE(d.prefixes_size() == 2);
+    CHECK(d.prefixes(0) == "2001:db8:100::/64");
+    CHECK(d.prefixes(1) == "192.0.2.8/29");  // IPv4-mapped prefix as IPv4
+    REQUIRE(d.paths_size() == 3);
+    CHECK(d.paths(0).bid() == 1);
+    CHECK(d.paths(1).bid() == 2);
+    CHECK(d.paths(2).bid() == 3);
+    const auto& p1 = d.paths(0);
+    CHECK(p1.care_of() == "192.0.2.2");  // IPv4-mapped CoA as a dotted quad
+    CHECK(p1.local() == "192.0.2.1");
+    CHECK(p1.live());
+    CHECK(p1.if_label() == 1);
+    CHECK(p1.access_technology() == 3);
+    CHECK(p1.downlink_key() == 0x2001);
+    CHECK(p1.weight_kbps() == 1000);
+    CHECK(d.paths(1).care_of() == "2001:db8:b::2");
+    CHECK(d.paths(1).local() == "2001:db8::1");
+    CHECK_FALSE(d.paths(2).live());
+}
+
+TEST_CASE("prefix text") {
+    CHECK(dpclient::prefix_text(*mgmt::parse_prefix("2001:db8::/32")) == "2001:db8::/32");
+    CHECK(dpclient::prefix_text(*mgmt::parse_prefix("::ffff:198.51.100.7/128")) ==
+          "198.51.100.7/32");
+    CHECK(dpclient::prefix_text(*mgmt::parse_prefix("::ffff:0.0.0.0/96")) == "0.0.0.0/0");
+    // Shorter than /96: not an IPv4 prefix.
+    CHECK(dpclient::prefix_text(*mgmt::parse_prefix("::/64")) == "::/64");
+}
+
+TEST_CASE("what the data plane does not see does not change the digest") {
+    Session a = session();
+    Session b = a;
+    b.last_sequence = 10;
+    b.last_timestamp = 99;
+    for (auto& p : b.paths) {
+        p.expires_at += 3600;  // a re-registration
+        p.last_sequence += 1;
+        p.mag_id = "other";
+    }
+    CHECK(hag::v1::session_digest(dpclient::to_dp_session(a, 1)) ==
+          hag::v1::session_digest(dpclient::to_dp_session(b, 1)));
+    b.paths[1].live = false;  // BID 1
+    CHECK(hag::v1::session_digest(dpclient::to_dp_session(a, 1)) !=
+          hag::v1::session_digest(dpclient::to_dp_session(b, 1)));
+    CHECK(hag::v1::session_digest(dpclient::to_dp_session(a, 1)) !=
+          hag::v1::session_digest(dpclient::to_dp_session(a, 2)));
+}

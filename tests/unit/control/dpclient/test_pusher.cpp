@@ -1,0 +1,263 @@
+// The pusher (control/dpclient/pusher.hpp) against an in-process fake data plane on a unix
+// socket: resync on connect, deltas, back-pressure, data plane restart, refused sessions.
+#include <catch2/catch.hpp>
+
+#include <unistd.h>
+#include <chrono>
+#include <filesystem>
+#include <thread>
+
+#include "dpclient/pusher.hpp"
+#include "dpclient/session_convert.hpp"
+#include "fake_dataplane.hpp"
+#include "hag/v1/dataplane_digest.hpp"
+#include "mgmt/convert.hpp"
+
+using namespace hag::control;
+using namespace std::chrono_literals;
+
+namespace {
+
+Session make(int n) {
+    Session s;
+    s.nai = "user" + std::to_string(n) + "@example.net";
+    s.home_prefixes.push_back(*mgmt::parse_prefix("2001:db8:" + std::to_string(n + 1) + "::/64"));
+    s.uplink_gre_key = 0x100u + static_cast<std::uint32_t>(n);
+    for (int b = 1; b <= 2; ++b) {
+        Path p;
+        p.bid = static_cast<std::uint16_t>(b);
+        p.mag_id = "mag" + std::to_string(n);
+        p.coa = *mgmt::parse_coa("2001:db8:ff" + std::to_string(b) + "::" + std::to_string(n + 1));
+        p.local = *mgmt::parse_coa("2001:db8::1");
+        p.downlink_gre_key = 0x2000u + static_cast<std::uint32_t>(n);
+        p.expires_at = 100;
+        s.paths.push_back(p);
+    }
+    return s;
+}
+
+// Polls `pred` every 10 ms for at most `limit` (a bound, not a timing assertion).
+template <typename P>
+bool eventually(P pred, std::chrono::milliseconds limit = 20s) {
+    const auto end = std::chrono::steady_clock::now() + limit;
+    while (std::chrono::steady_clock::now() < end) {
+        if (pred()) {
+            return true;
+        }
+        std::this_thread::sleep_for(10ms);
+    }
+    return pred();
+}
+
+struct Fixture {
+    std::filesystem::path dir;
+    std::string listen;
+    BindingCache cache{1000};
+    mgmt::CacheBackend backend{cache, nullptr, [] { return Seconds{0}; }};
+
+    Fixture() {
+        char tmpl[] = "/tmp/hag-pusher-test-XXXXXX";
+        dir = ::mkdtemp(tmpl);
+        listen = "unix:" + (dir / "dp.sock").string();
+    }
+    ~Fixture() { std::filesystem::remove_all(dir); }
+
+    dpclient::PusherOptions options() const {
+        dpclient::PusherOptions o;
+        o.target = listen;
+        o.batch_size = 50;
+        o.resync_chunk = 7;  // several chunks even for small tables
+        o.digest_interval = 200ms;
+        o.backoff_min = 10ms;
+        o.backoff_max = 100ms;
+        return o;
+    }
+    void insert(int n) {
+        backend.with_cache([&](BindingCache& c) {
+            REQUIRE(c.insert(make(n)));
+            return 0;
+        });
+    }
+    // The fake holds exactly the cache, as the pusher would convert it, and the pusher agrees.
+    bool in_sync(hag::test::FakeDataplane& fake, dpclient::Pusher& p) {
+        std::uint64_t want = 0;
+        const std::size_t n = backend.with_cache([&](BindingCache& c) {
+            c.for_each_page(0, c.size() + 1, [&](const Session& s) {
+                want += hag::v1::session_digest(dpclient::to_dp_session(s, *c.session_id(s.nai)));
+            });
+            return c.size();
+        });
+        const auto snap = fake.snapshot();
+        const auto st = p.status();
+        return snap.sessions.size() == n && snap.digest == want && st.sessions == n &&
+               st.digest == want && st.pending == 0 && st.generation == snap.generation;
+    }
+};
+
+}  // namespace
+
+TEST_CASE("pusher: resync on connect, then deltas; digests agree") {
+    Fixture f;
+    for (int i = 0; i < 20; ++i) {
+        f.insert(i);
+    }
+    hag::test::FakeDataplane fake;
+    auto server = hag::test::start_fake_dataplane(fake, f.listen);
+    REQUIRE(server);
+    dpclient::Pusher pusher(f.backend, f.options());
+    pusher.start();
+    REQUIRE(eventually([&] { return f.in_sync(fake, pusher); }));
+    auto snap = fake.snapshot();
+    CHECK(snap.resyncs == 1);
+    CHECK(snap.applied.empty());
+    const auto id3 = *f.cache.session_id(make(3).nai);
+    REQUIRE(snap.sessions.count(id3) == 1);
+    CHECK(snap.sessions[id3].nai() == make(3).nai);
+    CHECK(snap.sessions[id3].paths_size() == 2);
+    CHECK(snap.sessions[id3].prefixes(0) == "2001:db8:4::/64");
+
+    // Changes: one insert, one liveness change, one removal.
+    f.insert(100);
+    f.backend.with_cache([&](BindingCache& c) {
+        REQUIRE(c.set_path_live(make(3).nai, 2, false));
+        REQUIRE(c.remove(make(5).nai));
+        return 0;
+    });
+    REQUIRE(eventually([&] { return f.in_sync(fake, pusher); }));
+    snap = fake.snapshot();
+    CHECK(snap.resyncs == 1);
+    CHECK_FALSE(snap.sessions[id3].paths(1).live());
+    CHECK(snap.sessions.size() == 20);
+    std::size_t upserts = 0, removes = 0;
+    for (const auto& b : snap.applied) {
+        for (const auto& c : b.changes()) {
+            (c.has_upsert() ? upserts : removes)++;
+        }
+    }
+    CHECK(upserts == 2);
+    CHECK(removes == 1);
+    // Generations strictly increase (the fake refuses anything else).
+    for (std::size_t i = 1; i < snap.applied.size(); ++i) {
+        CHECK(snap.applied[i].generation() > snap.applied[i - 1].generation());
+    }
+    const auto st = pusher.status();
+    CHECK(st.connected);
+    CHECK(st.resyncs == 1);
+    CHECK(st.digest_mismatches == 0);
+    REQUIRE(eventually([&] { return pusher.status().digest_checks >= 2; }));
+    CHECK(pusher.status().digest_mismatches == 0);
+}
+
+TEST_CASE("pusher: while a batch is in flight, changes only mark sessions dirty") {
+    Fixture f;
+    for (int i = 0; i < 10; ++i) {
+        f.insert(i);
+    }
+    hag::test::FakeDataplane fake;
+    auto server = hag::test::start_fake_dataplane(fake, f.listen);
+    dpclient::Pusher pusher(f.backend, f.options());
+    pusher.start();
+    REQUIRE(eventually([&] { return f.in_sync(fake, pusher); }));
+
+    fake.hold();
+    f.backend.with_cache([&](BindingCache& c) { return c.set_path_live(make(0).nai, 1, false); });
+    REQUIRE(eventually([&] { return fake.applies_waiting() == 1; }));
+    // 10,000 changes to the 10 sessions while the data plane does not answer: the signalling
+    // side never waits, and at most one pending entry per session accumulates.
+    const auto t0 = std::chrono::steady_clock::now();
+    for (int round = 0; round < 1000; ++round) {
+        f.backend.with_cache([&](BindingCache& c) {
+            for (int i = 0; i < 10; ++i) {
+                REQUIRE(c.set_path_live(make(i).nai, 2, round % 2 == 0));  // ends down
+            }
+            return 0;
+        });
+    }
+    const auto spent = std::chrono::steady_clock::now() - t0;
+    CHECK(pusher.status().pending == 10);
+    CHECK(fake.applies_waiting() == 1);
+    const auto batches_before = fake.snapshot().applied.size();
+    fake.release();
+    REQUIRE(eventually([&] { return f.in_sync(fake, pusher); }));
+    // The held batch plus one batch with the coalesced changes.
+    CHECK(fake.snapshot().applied.size() == batches_before + 2);
+    CHECK(pusher.status().resyncs == 1);
+    INFO("10,000 cache changes took " << std::chrono::duration<double>(spent).count() << " s");
+}
+
+TEST_CASE("pusher: data plane restarted -> full resync; started late -> connects") {
+    Fixture f;
+    for (int i = 0; i < 30; ++i) {
+        f.insert(i);
+    }
+    dpclient::Pusher pusher(f.backend, f.options());
+    pusher.start();  // nothing listens yet
+    REQUIRE(eventually([&] { return pusher.status().errors >= 2; }));
+    CHECK_FALSE(pusher.status().connected);
+    f.insert(30);
+    {
+        hag::test::FakeDataplane fake;
+        auto server = hag::test::start_fake_dataplane(fake, f.listen);
+        REQUIRE(eventually([&] { return f.in_sync(fake, pusher); }));
+        CHECK(fake.snapshot().sessions.size() == 31);
+        server->Shutdown(std::chrono::system_clock::now());
+    }
+    // Changes while the data plane is away wait as dirty ids.
+    f.backend.with_cache([&](BindingCache& c) { return c.remove(make(0).nai); });
+    f.insert(31);
+    hag::test::FakeDataplane fresh;  // restarted: empty table, generation 0
+    auto server = hag::test::start_fake_dataplane(fresh, f.listen);
+    REQUIRE(eventually([&] { return f.in_sync(fresh, pusher); }));
+    CHECK(fresh.snapshot().resyncs == 1);
+    CHECK(fresh.snapshot().sessions.size() == 31);
+    CHECK(pusher.status().resyncs == 2);
+    CHECK(pusher.status().connected);
+}
+
+TEST_CASE("pusher: a restarted data plane that reconnects in between is resynced") {
+    Fixture f;
+    for (int i = 0; i < 5; ++i) {
+        f.insert(i);
+    }
+    auto fake = std::make_unique<hag::test::FakeDataplane>();
+    auto server = hag::test::start_fake_dataplane(*fake, f.listen);
+    dpclient::Pusher pusher(f.backend, f.options());
+    pusher.start();
+    REQUIRE(eventually([&] { return f.in_sync(*fake, pusher); }));
+    // Restart with no change in the cache meanwhile: the digest check finds the empty table.
+    server->Shutdown(std::chrono::system_clock::now());
+    server.reset();
+    fake = std::make_unique<hag::test::FakeDataplane>();
+    server = hag::test::start_fake_dataplane(*fake, f.listen);
+    REQUIRE(eventually([&] { return f.in_sync(*fake, pusher); }));
+    CHECK(fake->snapshot().sessions.size() == 5);
+    CHECK(pusher.status().resyncs == 2);
+}
+
+TEST_CASE("pusher: a session the data plane refuses does not block the others") {
+    Fixture f;
+    hag::test::FakeDataplane fake;
+    fake.refuse_nai("user7@");
+    auto server = hag::test::start_fake_dataplane(fake, f.listen);
+    dpclient::Pusher pusher(f.backend, f.options());
+    pusher.start();
+    REQUIRE(eventually([&] { return pusher.status().connected; }));
+    f.backend.with_cache([&](BindingCache& c) {
+        for (int i = 0; i < 10; ++i) {
+            REQUIRE(c.insert(make(i)));
+        }
+        return 0;
+    });
+    REQUIRE(eventually([&] { return fake.snapshot().sessions.size() == 9; }));
+    REQUIRE(eventually([&] { return pusher.status().refused_now == 1; }));
+    const auto st = pusher.status();
+    CHECK(st.rejected == 1);
+    CHECK(st.sessions == 9);
+    CHECK(st.digest == fake.snapshot().digest);
+    // Once the session changes and the data plane accepts it, it is programmed.
+    fake.refuse_nai("");
+    f.backend.with_cache([&](BindingCache& c) { return c.set_path_live(make(7).nai, 1, false); });
+    REQUIRE(eventually([&] { return f.in_sync(fake, pusher); }));
+    CHECK(pusher.status().refused_now == 0);
+    CHECK(pusher.status().resyncs == 1);
+}
