@@ -145,27 +145,48 @@ Result<void, std::string> NeighbourSocket::request_dump() {
     return {};
 }
 
-Result<void, std::string> NeighbourSocket::resolve(int ifindex, const IpAddr& addr) {
-    struct {
-        nlmsghdr h;
-        ndmsg nd;
-        rtattr dst;
-        std::array<std::uint8_t, 16> bytes;
-    } req{};
+namespace {
+struct NeighRequest {
+    nlmsghdr h;
+    ndmsg nd;
+    rtattr dst;
+    std::array<std::uint8_t, 16> bytes;
+};
+
+NeighRequest neigh_request(std::uint16_t type, std::uint16_t flags, int ifindex, const IpAddr& addr,
+                           std::uint32_t seq) {
+    NeighRequest req{};
     const std::size_t alen = addr.family == Family::kIpv4 ? 4 : 16;
     req.h.nlmsg_len = static_cast<std::uint32_t>(NLMSG_LENGTH(sizeof(ndmsg)) + RTA_LENGTH(alen));
-    req.h.nlmsg_type = RTM_NEWNEIGH;
-    req.h.nlmsg_flags = NLM_F_REQUEST | NLM_F_CREATE | NLM_F_REPLACE;
-    req.h.nlmsg_seq = seq_++;
+    req.h.nlmsg_type = type;
+    req.h.nlmsg_flags = flags;
+    req.h.nlmsg_seq = seq;
     req.nd.ndm_family = addr.family == Family::kIpv4 ? AF_INET : AF_INET6;
     req.nd.ndm_ifindex = ifindex;
-    req.nd.ndm_state = NUD_NONE;
-    req.nd.ndm_flags = NTF_USE;  // neigh_event_send(): resolve as a packet would
     req.dst.rta_len = static_cast<unsigned short>(RTA_LENGTH(alen));
     req.dst.rta_type = NDA_DST;
     std::memcpy(req.bytes.data(), addr.bytes.data(), alen);
+    return req;
+}
+}  // namespace
+
+Result<void, std::string> NeighbourSocket::resolve(int ifindex, const IpAddr& addr) {
+    NeighRequest req = neigh_request(RTM_NEWNEIGH, NLM_F_REQUEST | NLM_F_CREATE | NLM_F_REPLACE,
+                                     ifindex, addr, seq_++);
+    req.nd.ndm_state = NUD_NONE;
+    req.nd.ndm_flags = NTF_USE;  // neigh_event_send(): resolve as a packet would
     if (::send(fd_, &req, req.h.nlmsg_len, 0) < 0) {
         return unexpected(fmt::format("netlink RTM_NEWNEIGH (resolve): {}", std::strerror(errno)));
+    }
+    return {};
+}
+
+Result<void, std::string> NeighbourSocket::query(int ifindex, const IpAddr& addr) {
+    // The kernel answers with the entry as an RTM_NEWNEIGH (or an error if it has none), which
+    // poll() reads like an event: an entry that is already REACHABLE sends no event on its own.
+    const NeighRequest req = neigh_request(RTM_GETNEIGH, NLM_F_REQUEST, ifindex, addr, seq_++);
+    if (::send(fd_, &req, req.h.nlmsg_len, 0) < 0) {
+        return unexpected(fmt::format("netlink RTM_GETNEIGH (query): {}", std::strerror(errno)));
     }
     return {};
 }

@@ -4,6 +4,8 @@
 //
 //   resolve(ifindex, addr): RTM_NEWNEIGH with NTF_USE — create the entry if needed and start
 //                           resolution (or re-confirm a stale entry), like a packet would;
+//   query(ifindex, addr):   RTM_GETNEIGH of one entry (an entry already REACHABLE sends no
+//                           event when resolve() is asked for it: this reads its MAC);
 //   request_dump():         RTM_GETNEIGH dump of both families;
 //   poll(fn):               reads what is pending (dump replies and RTNLGRP_NEIGH events).
 #pragma once
@@ -49,6 +51,8 @@ class NeighbourSocket {
 
     Result<void, std::string> request_dump();
     Result<void, std::string> resolve(int ifindex, const IpAddr& addr);
+    // RTM_GETNEIGH for one address: its current state arrives through poll().
+    Result<void, std::string> query(int ifindex, const IpAddr& addr);
     // Non-blocking; returns the number of datagrams read. When the kernel reports that events
     // were lost (ENOBUFS), asks for a new dump.
     std::size_t poll(const NeighbourFn& fn);

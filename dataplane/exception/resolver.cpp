@@ -181,6 +181,12 @@ void Resolver::service(std::uint64_t now_ms) {
         (void)table_.take_wanted(i);
         last_ask_[i] = now_ms == 0 ? 1 : now_ms;
         ++triggers_;
+        if (!resolved) {  // the kernel may know it already (and then sends no event)
+            if (auto r = sock_->query(ifindex, e.addr); !r) {
+                spdlog::warn("next hop {} on port {}: {}", to_string(e.addr), name_of(e.port),
+                             r.error());
+            }
+        }
         if (auto r = sock_->resolve(ifindex, e.addr); !r) {
             spdlog::warn("next hop {} on port {}: {}", to_string(e.addr), name_of(e.port),
                          r.error());
