@@ -86,6 +86,7 @@ struct Sampler {
     std::uint64_t zero_progress_samples = 0;  // samples that saw no packet forwarded since the last
     std::uint64_t updates_applied = 0, updates_refused = 0;
     double longest_upsert_us = 0;
+    std::uint64_t upserts_over_1ms = 0;
     double upsert_us_total = 0;
 };
 
@@ -323,6 +324,7 @@ int run(const RunOptions& o) {
                         std::chrono::duration<double, std::micro>(Clock::now() - u0).count();
                     s.upsert_us_total += us;
                     s.longest_upsert_us = std::max(s.longest_upsert_us, us);
+                    s.upserts_over_1ms += us > 1000 ? 1 : 0;
                     ++(ok ? s.updates_applied : s.updates_refused);
                 }
             }
@@ -378,7 +380,7 @@ int run(const RunOptions& o) {
         const std::uint64_t tried = s.updates_applied + s.updates_refused;
         json += fmt::format(
             "\"updates\":{{\"target_per_s\":{},\"applied\":{},\"refused\":{},\"per_s\":{},"
-            "\"mean_upsert_us\":{},\"longest_upsert_us\":{}}},"
+            "\"mean_upsert_us\":{},\"longest_upsert_us\":{},\"upserts_over_1ms\":{}}},"
             "\"worker\":{{\"cpu_share\":{},\"runqueue_wait_ms\":{},"
             "\"nonvoluntary_switches\":{}}},"
             "\"progress\":{{\"samples\":{},\"zero_progress_samples\":{},\"sample_ms\":1,"
@@ -387,7 +389,7 @@ int run(const RunOptions& o) {
             o.updates, s.updates_applied, s.updates_refused,
             fmt_double(static_cast<double>(s.updates_applied) / secs),
             fmt_double(tried ? s.upsert_us_total / static_cast<double>(tried) : 0),
-            fmt_double(s.longest_upsert_us),
+            fmt_double(s.longest_upsert_us), s.upserts_over_1ms,
             fmt_double(static_cast<double>(sched1.run_ns - sched0.run_ns) / (secs * 1e9)),
             fmt_double(static_cast<double>(sched1.wait_ns - sched0.wait_ns) / 1e6),
             sched1.nonvoluntary_switches - sched0.nonvoluntary_switches, s.samples,
