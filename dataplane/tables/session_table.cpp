@@ -151,8 +151,18 @@ Result<void, std::string> SessionTable::upsert(SessionId id, const SessionConfig
         for (unsigned i = 0; i < kMaxPaths; ++i) {
             st.path_downlink_packets[i].store(0, std::memory_order_relaxed);
             st.path_uplink_packets[i].store(0, std::memory_order_relaxed);
+            st.path_downlink_bytes[i].store(0, std::memory_order_relaxed);
+            st.path_uplink_bytes[i].store(0, std::memory_order_relaxed);
         }
     }
+    // The replaced config may still be read by workers: it is freed after a grace period on
+    // every path out of here, the failed ones included.
+    auto retire_old = [&] {
+        if (old) {
+            SessionConfig* raw = old.release();
+            rcu_.defer([raw] { std::unique_ptr<SessionConfig> gone(raw); });
+        }
+    };
     // Publish the config before any index points at it.
     configs_[id].store(published, std::memory_order_release);
     live_[id] = std::move(fresh);
@@ -163,26 +173,28 @@ Result<void, std::string> SessionTable::upsert(SessionId id, const SessionConfig
         auto r = p.addr.family == Family::kIpv6 ? v6_->add(p.addr.bytes, p.length, id)
                                                 : v4_->add(v4_of(p.addr), p.length, id);
         if (!r) {
+            retire_old();
             return r;  // table full: the session stays with its earlier indexes (logged by caller)
         }
         prefix_owner_[prefix_key(p)] = id;
     }
     if (cfg.uplink_key != 0) {
         if (auto r = keys_->add(key_bytes(cfg.uplink_key), 128, id); !r) {
+            retire_old();
             return r;
         }
         key_owner_[cfg.uplink_key] = id;
     }
     for (unsigned i = 0; i < cfg.n_paths; ++i) {
         if (auto r = coas_->add(coa_bytes(cfg.paths[i].coa), 128, id); !r) {
+            retire_old();
             return r;
         }
     }
     if (old) {
         unlink(id, *old, published);
-        SessionConfig* raw = old.release();
-        rcu_.defer([raw] { std::unique_ptr<SessionConfig> gone(raw); });
     }
+    retire_old();
     return {};
 }
 
