@@ -22,7 +22,18 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     mh[4] = mh[5] = 0;
     const auto again = hag::mh::build_udp_signalling(mh, p->bare, p->inner_src, p->inner_dst);
     auto q = hag::mh::parse_udp_signalling(again, src, dst);
-    if (!q.ok() || !std::equal(q->mh.begin(), q->mh.end(), p->mh.begin(), p->mh.end())) {
+    // The same header, checksum aside: one's complement has two zeros, so a valid 0xffff
+    // checksum may come back as 0x0000.
+    std::vector<std::uint8_t> a(p->mh.begin(), p->mh.end());
+    std::vector<std::uint8_t> b;
+    if (q.ok()) {
+        b.assign(q->mh.begin(), q->mh.end());
+    }
+    if (!q.ok() || a.size() != b.size()) {
+        std::abort();
+    }
+    a[4] = a[5] = b[4] = b[5] = 0;
+    if (a != b) {
         std::abort();
     }
     return 0;
