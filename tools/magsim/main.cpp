@@ -19,9 +19,9 @@
 #include <memory>
 
 #include "hag/mh/timestamp.hpp"
+#include "hag/mh/udp_transport.hpp"
 #include "heartbeat.hpp"
 #include "pbu.hpp"
-#include "udp_framing.hpp"
 
 namespace asio = boost::asio;
 using raw = asio::generic::raw_protocol;
@@ -170,7 +170,7 @@ struct Access {
 
 struct Options {
     std::vector<std::string> lma;  // one IPv6 and/or one IPv4 address
-    std::uint16_t udp_port = hag::magsim::kPmipUdpPort;
+    std::uint16_t udp_port = hag::mh::kPmipUdpPort;
     std::string nai = "cpe1@example.net";
     std::string mag_id = "mag1@example.net";
     std::vector<std::string> accesses;
@@ -501,9 +501,9 @@ class Sim {
             a.raw_sock->send_to(asio::buffer(wire), raw::endpoint(&to.ss, to.len, IPPROTO_MH), 0,
                                 ec);
         } else {
-            const auto payload =
-                hag::magsim::build_udp_payload(std::move(wire), hag::magsim::ipv4_mapped(a.coa4),
-                                               hag::magsim::ipv4_mapped(peer_ipv4(to)));
+            const auto payload = hag::mh::build_udp_signalling(
+                std::move(wire), false, hag::magsim::ipv4_mapped(a.coa4),
+                hag::magsim::ipv4_mapped(peer_ipv4(to)));
             a.udp_sock->send_to(asio::buffer(payload), dgram::endpoint(&to.ss, to.len, IPPROTO_UDP),
                                 0, ec);
         }
@@ -520,11 +520,13 @@ class Sim {
     std::optional<hag::mh::Message> decode_received(Access& a, std::size_t n, const Peer& from) {
         std::span<const std::uint8_t> mh_bytes(a.buf.data(), n);
         if (a.udp_sock) {
-            auto f = hag::magsim::parse_udp_payload(mh_bytes);
+            auto f =
+                hag::mh::parse_udp_signalling(mh_bytes, hag::magsim::ipv4_mapped(peer_ipv4(from)),
+                                              hag::magsim::ipv4_mapped(a.coa4));
             if (!f) {
                 std::printf("%s: dropped UDP datagram from %s: %s\n", a.name().c_str(),
                             peer_text(from).c_str(),
-                            std::string(hag::magsim::to_string(f.error())).c_str());
+                            std::string(hag::mh::to_string(f.error())).c_str());
                 std::fflush(stdout);
                 return std::nullopt;
             }

@@ -1,5 +1,7 @@
 #include "pbu.hpp"
 
+#include <algorithm>
+
 #include <arpa/inet.h>
 
 #include <charconv>
@@ -100,6 +102,13 @@ mh::Message build_pbu(const PbuParams& p) {
             mh::VendorSpecific{kLinkMetricsVendorId, kLinkMetricsSubtype, std::move(metrics)});
     }
     return mh::Message{bu};
+}
+
+mh::Ipv6 ipv4_mapped(const mh::Ipv4& a) noexcept {
+    mh::Ipv6 out{};
+    out[10] = out[11] = 0xff;
+    std::copy(a.begin(), a.end(), out.begin() + 12);
+    return out;
 }
 
 std::string ba_status_name(std::uint8_t status) {

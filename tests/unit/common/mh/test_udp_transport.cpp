@@ -95,3 +95,41 @@ TEST_CASE("UDP framing refuses hostile datagrams", "[hostile]") {
         CHECK_FALSE(to_string(e).empty());
     }
 }
+
+TEST_CASE("UDP framing: the built header, and only the checksum differs from the MH") {
+    const Bytes mh = heartbeat_mh();
+    const Bytes p = build_udp_signalling(mh, false, kMag, kLma);
+    CHECK(p[1] == 0);
+    CHECK(p[2] == 0);
+    CHECK(p[3] == 0);
+    CHECK(p[7] == 255);  // hop limit
+    CHECK(std::equal(kMag.begin(), kMag.end(), p.begin() + 8));
+    CHECK(std::equal(kLma.begin(), kLma.end(), p.begin() + 24));
+    const std::span<const std::uint8_t> inner(p.data() + 40, p.size() - 40);
+    CHECK(checksum_ok(inner, kMag, kLma));
+    CHECK_FALSE(checksum_ok(inner, kMag, kMag));
+    CHECK(std::equal(mh.begin(), mh.begin() + 4, inner.begin()));
+    CHECK(std::equal(mh.begin() + 6, mh.end(), inner.begin() + 6));
+}
+
+TEST_CASE("UDP framing survives every truncation and single-bit change", "[hostile]") {
+    const Bytes good = build_udp_signalling(heartbeat_mh(), false, kMag, kLma);
+    for (std::size_t n = 0; n < good.size(); ++n) {
+        CHECK_FALSE(parse_udp_signalling({good.data(), n}, kMag, kLma).ok());
+    }
+    for (std::size_t i = 0; i < good.size(); ++i) {
+        for (int bit = 0; bit < 8; ++bit) {
+            Bytes d = good;
+            d[i] ^= static_cast<std::uint8_t>(1u << bit);
+            auto r = parse_udp_signalling(d, kMag, kLma);
+            // Traffic class, flow label and hop limit are not checked; everything else is (a
+            // changed version nibble makes it a bare MH whose checksum then fails).
+            const bool unchecked = (i == 0 && bit < 4) || (i >= 1 && i <= 3) || i == 7;
+            CHECK(r.ok() == unchecked);
+            if (r.ok()) {
+                CHECK(r->mh.data() == d.data() + 40);
+                CHECK(r->mh.size() == d.size() - 40);
+            }
+        }
+    }
+}
