@@ -2,6 +2,8 @@
 
 #include <fmt/format.h>
 
+#include "hag/net/address.hpp"
+
 #include <algorithm>
 #include <cstring>
 
@@ -19,69 +21,22 @@ std::size_t hash_bytes(const std::uint8_t* p, std::size_t n, std::size_t seed) n
     return static_cast<std::size_t>(h);
 }
 
-constexpr std::array<std::uint8_t, 12> kV4MappedPrefix{0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
-
 }  // namespace
 
 bool CareOfAddress::is_ipv4() const noexcept {
-    return std::equal(kV4MappedPrefix.begin(), kV4MappedPrefix.end(), addr.begin());
+    return net::is_ipv4_mapped(addr);
 }
 
 CareOfAddress CareOfAddress::from_ipv4(std::array<std::uint8_t, 4> v4) noexcept {
-    CareOfAddress c;
-    std::copy(kV4MappedPrefix.begin(), kV4MappedPrefix.end(), c.addr.begin());
-    std::copy(v4.begin(), v4.end(), c.addr.begin() + 12);
-    return c;
+    return CareOfAddress{net::ipv4_mapped(v4)};
 }
-
-namespace {
-std::string format_ipv6(const Ipv6Address& a) {
-    // RFC 5952 text form: lower case, the longest run (>1) of zero groups compressed.
-    std::array<std::uint16_t, 8> g{};
-    for (int i = 0; i < 8; ++i) {
-        g[i] = static_cast<std::uint16_t>(a[2 * i] << 8 | a[2 * i + 1]);
-    }
-    int best = -1, best_len = 0;
-    for (int i = 0; i < 8;) {
-        if (g[i] != 0) {
-            ++i;
-            continue;
-        }
-        int j = i;
-        while (j < 8 && g[j] == 0) {
-            ++j;
-        }
-        if (j - i > best_len && j - i > 1) {
-            best = i;
-            best_len = j - i;
-        }
-        i = j;
-    }
-    std::string out;
-    for (int i = 0; i < 8; ++i) {
-        if (i == best) {
-            out += "::";
-            i += best_len - 1;
-            continue;
-        }
-        if (!out.empty() && out.back() != ':') {
-            out += ':';
-        }
-        out += fmt::format("{:x}", g[i]);
-    }
-    return out;
-}
-}  // namespace
 
 std::string to_string(const CareOfAddress& coa) {
-    if (coa.is_ipv4()) {
-        return fmt::format("{}.{}.{}.{}", coa.addr[12], coa.addr[13], coa.addr[14], coa.addr[15]);
-    }
-    return format_ipv6(coa.addr);
+    return coa.is_ipv4() ? net::format(net::mapped_ipv4(coa.addr)) : net::format(coa.addr);
 }
 
 std::string to_string(const Prefix& p) {
-    return fmt::format("{}/{}", format_ipv6(p.addr), p.length);
+    return fmt::format("{}/{}", net::format(p.addr), p.length);
 }
 
 const Path* Session::find_path(std::uint16_t bid) const noexcept {

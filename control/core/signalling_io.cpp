@@ -14,6 +14,7 @@
 
 #include "config.hpp"
 #include "hag/mh/codec.hpp"
+#include "hag/net/address.hpp"
 
 namespace hag::control {
 
@@ -31,9 +32,9 @@ std::int64_t mono_ms() {
 }
 
 Ipv6Address mapped(const in_addr& a) {
-    std::array<std::uint8_t, 4> v4{};
+    net::Ipv4Address v4{};
     std::memcpy(v4.data(), &a, 4);
-    return CareOfAddress::from_ipv4(v4).addr;
+    return net::ipv4_mapped(v4);
 }
 
 in_addr unmapped(const Ipv6Address& a) {

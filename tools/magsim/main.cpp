@@ -20,6 +20,7 @@
 
 #include "hag/mh/timestamp.hpp"
 #include "hag/mh/udp_transport.hpp"
+#include "hag/net/address.hpp"
 #include "heartbeat.hpp"
 #include "pbu.hpp"
 
@@ -501,9 +502,9 @@ class Sim {
             a.raw_sock->send_to(asio::buffer(wire), raw::endpoint(&to.ss, to.len, IPPROTO_MH), 0,
                                 ec);
         } else {
-            const auto payload = hag::mh::build_udp_signalling(
-                std::move(wire), false, hag::magsim::ipv4_mapped(a.coa4),
-                hag::magsim::ipv4_mapped(peer_ipv4(to)));
+            const auto payload =
+                hag::mh::build_udp_signalling(std::move(wire), false, hag::net::ipv4_mapped(a.coa4),
+                                              hag::net::ipv4_mapped(peer_ipv4(to)));
             a.udp_sock->send_to(asio::buffer(payload), dgram::endpoint(&to.ss, to.len, IPPROTO_UDP),
                                 0, ec);
         }
@@ -520,9 +521,8 @@ class Sim {
     std::optional<hag::mh::Message> decode_received(Access& a, std::size_t n, const Peer& from) {
         std::span<const std::uint8_t> mh_bytes(a.buf.data(), n);
         if (a.udp_sock) {
-            auto f =
-                hag::mh::parse_udp_signalling(mh_bytes, hag::magsim::ipv4_mapped(peer_ipv4(from)),
-                                              hag::magsim::ipv4_mapped(a.coa4));
+            auto f = hag::mh::parse_udp_signalling(mh_bytes, hag::net::ipv4_mapped(peer_ipv4(from)),
+                                                   hag::net::ipv4_mapped(a.coa4));
             if (!f) {
                 std::printf("%s: dropped UDP datagram from %s: %s\n", a.name().c_str(),
                             peer_text(from).c_str(),

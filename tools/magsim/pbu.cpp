@@ -104,13 +104,6 @@ mh::Message build_pbu(const PbuParams& p) {
     return mh::Message{bu};
 }
 
-mh::Ipv6 ipv4_mapped(const mh::Ipv4& a) noexcept {
-    mh::Ipv6 out{};
-    out[10] = out[11] = 0xff;
-    std::copy(a.begin(), a.end(), out.begin() + 12);
-    return out;
-}
-
 std::string ba_status_name(std::uint8_t status) {
     switch (static_cast<mh::BaStatus>(status)) {
         case mh::BaStatus::kAccepted:

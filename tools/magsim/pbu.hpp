@@ -30,10 +30,6 @@ std::optional<AccessSpec> parse_access(std::string_view text);
 std::uint8_t access_att(std::string_view kind);
 std::uint8_t access_label(std::string_view kind);
 
-// ::ffff:a.b.c.d (RFC 4291 §2.5.5.2): how IPv4 addresses appear in the MH checksum's
-// pseudo-header on UDP 5436 (hag/mh/udp_transport.hpp).
-mh::Ipv6 ipv4_mapped(const mh::Ipv4& a) noexcept;
-
 struct PbuParams {
     std::string nai;
     std::string mag_id;  // MAG Identifier (NAI subtype)

@@ -239,4 +239,20 @@ std::string format(const Ipv6Prefix& p) {
     return format(p.address) + "/" + std::to_string(p.length);
 }
 
+Ipv6Address ipv4_mapped(const Ipv4Address& a) noexcept {
+    Ipv6Address out{};
+    out[10] = out[11] = 0xff;
+    std::copy(a.begin(), a.end(), out.begin() + 12);
+    return out;
+}
+
+bool is_ipv4_mapped(const Ipv6Address& a) noexcept {
+    return std::all_of(a.begin(), a.begin() + 10, [](std::uint8_t b) { return b == 0; }) &&
+           a[10] == 0xff && a[11] == 0xff;
+}
+
+Ipv4Address mapped_ipv4(const Ipv6Address& a) noexcept {
+    return {a[12], a[13], a[14], a[15]};
+}
+
 }  // namespace hag::net

@@ -21,6 +21,12 @@ std::optional<Ipv4Address> parse_ipv4_address(std::string_view text) noexcept;
 std::optional<Ipv6Address> parse_ipv6_address(std::string_view text) noexcept;
 
 std::string format(const Ipv4Address& a);
+
+// IPv4-mapped IPv6 addresses, ::ffff:a.b.c.d (RFC 4291 §2.5.5.2): how hag holds IPv4 care-of
+// and LMA addresses next to IPv6 ones, and the pseudo-header addresses of UDP 5436 signalling.
+Ipv6Address ipv4_mapped(const Ipv4Address& a) noexcept;
+bool is_ipv4_mapped(const Ipv6Address& a) noexcept;
+Ipv4Address mapped_ipv4(const Ipv6Address& a) noexcept;  // the last four octets
 // RFC 5952: lower case, no leading zeros, longest run (>= 2) of zero groups as "::".
 std::string format(const Ipv6Address& a);
 

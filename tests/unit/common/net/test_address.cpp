@@ -79,3 +79,13 @@ TEST_CASE("prefixes: parse, canonical form, containment", "[net][address]") {
     CHECK_FALSE(parse_ipv4_prefix("192.0.2.0/33"));
     CHECK_FALSE(parse_ipv4_prefix("192.0.2.0"));
 }
+
+TEST_CASE("IPv4-mapped addresses", "[net][address]") {
+    const Ipv6Address m = ipv4_mapped({192, 0, 2, 1});
+    CHECK(m == Ipv6Address{0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 192, 0, 2, 1});
+    CHECK(is_ipv4_mapped(m));
+    CHECK(mapped_ipv4(m) == Ipv4Address{192, 0, 2, 1});
+    CHECK_FALSE(is_ipv4_mapped(*parse_ipv6_address("2001:db8::1")));
+    CHECK_FALSE(is_ipv4_mapped(*parse_ipv6_address("::192.0.2.1")));  // IPv4-compatible, not mapped
+    CHECK_FALSE(is_ipv4_mapped(*parse_ipv6_address("::fffe:c000:201")));
+}

@@ -4,6 +4,7 @@
 #include <catch2/catch.hpp>
 
 #include "hag/mh/mh.hpp"
+#include "hag/net/address.hpp"
 #include "heartbeat.hpp"
 #include "pbu.hpp"
 
@@ -11,8 +12,8 @@ using namespace hag;
 
 namespace {
 
-const mh::Ipv6 kMag = magsim::ipv4_mapped({192, 0, 2, 2});
-const mh::Ipv6 kLma = magsim::ipv4_mapped({192, 0, 2, 1});
+const mh::Ipv6 kMag = net::ipv4_mapped({192, 0, 2, 2});
+const mh::Ipv6 kLma = net::ipv4_mapped({192, 0, 2, 1});
 
 }  // namespace
 
