@@ -40,12 +40,15 @@ bool valid_label_name(std::string_view name) noexcept {
     return true;
 }
 
-void append_label_value(std::string& out, std::string_view value) {
-    for (char c : value) {
+namespace {
+// The exposition format's escapes: backslash and newline everywhere, the double quote inside
+// label values only; other control characters become '?'.
+void append_escaped(std::string& out, std::string_view text, bool quote) {
+    for (char c : text) {
         const auto u = static_cast<unsigned char>(c);
         if (c == '\\') {
             out += "\\\\";
-        } else if (c == '"') {
+        } else if (c == '"' && quote) {
             out += "\\\"";
         } else if (c == '\n') {
             out += "\\n";
@@ -56,20 +59,14 @@ void append_label_value(std::string& out, std::string_view value) {
         }
     }
 }
+}  // namespace
+
+void append_label_value(std::string& out, std::string_view value) {
+    append_escaped(out, value, true);
+}
 
 void append_help(std::string& out, std::string_view help) {
-    for (char c : help) {
-        const auto u = static_cast<unsigned char>(c);
-        if (c == '\\') {
-            out += "\\\\";
-        } else if (c == '\n') {
-            out += "\\n";
-        } else if (u < 0x20 || u == 0x7f) {
-            out += '?';
-        } else {
-            out += c;
-        }
-    }
+    append_escaped(out, help, false);
 }
 
 std::string escape_label_value(std::string_view value) {

@@ -28,7 +28,7 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "lib"))
-from netns import Topology, require_root, sh, wait_for_line  # noqa: E402
+from netns import Topology, require_root, sh, udp_count, wait_for_line  # noqa: E402
 
 DATAPLANE, GRE_PEER = sys.argv[1], sys.argv[2]
 UPLINK_KEY, DOWNLINK_KEY = 0x1001, 0x2002
@@ -184,30 +184,8 @@ sessions {{
     r = ping(core, "2001:db8:1::42", count=5)
     if not ok or r.returncode != 0:
         failures.append(f"ping core -> home router through the tunnel: {r.stdout} {r.stderr}")
-    recv_code = """
-import socket, sys
-s = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
-s.bind((sys.argv[1], 7000)); s.settimeout(3); n = 0
-try:
-    while True:
-        s.recvfrom(2000); n += 1
-except socket.timeout:
-    pass
-print(n)
-"""
-    send_code = """
-import socket, sys, time
-s = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
-for i in range(100):
-    s.sendto(b"x" * 500, (sys.argv[1], 7000))
-    if i % 20 == 19: time.sleep(0.01)
-"""
     for src_ns, dst_ns, dst in ((core, cpe, "2001:db8:1::42"), (cpe, core, "2001:db8:9999::1")):
-        rcv = subprocess.Popen(["ip", "netns", "exec", dst_ns, PY, "-c", recv_code, dst],
-                               stdout=subprocess.PIPE, text=True)
-        time.sleep(0.3)
-        run(src_ns, PY, "-c", send_code, dst)
-        got = int(rcv.communicate(timeout=20)[0].strip() or 0)
+        got = udp_count(src_ns, dst_ns, dst, 100, 500)
         if got < 95:
             failures.append(f"UDP to {dst}: {got} of 100 datagrams arrived")
 

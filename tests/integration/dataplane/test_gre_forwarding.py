@@ -21,7 +21,7 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "lib"))
-from netns import Topology, require_root, sh, wait_for_line  # noqa: E402
+from netns import Topology, require_root, sh, udp_count, wait_for_line  # noqa: E402
 
 DATAPLANE, GRE_PEER = sys.argv[1], sys.argv[2]
 UPLINK_KEY, DOWNLINK_KEY = 0x1001, 0x2002
@@ -80,30 +80,8 @@ sessions {{
         failures.append(f"ping core -> home router failed: {rc.stdout} {rc.stderr}")
 
     # 2. UDP both ways: 200 datagrams each, counted by a receiver on the other side.
-    recv_code = """
-import socket, sys
-s = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
-s.bind((sys.argv[1], 7000)); s.settimeout(3); n = 0
-try:
-    while True:
-        d, _ = s.recvfrom(2000); n += 1
-except socket.timeout:
-    pass
-print(n)
-"""
-    send_code = """
-import socket, sys, time
-s = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
-for i in range(200):
-    s.sendto(b"x" * 900, (sys.argv[1], 7000))
-    if i % 20 == 19: time.sleep(0.01)
-"""
     for src_ns, dst_ns, dst in ((core, cpe, "2001:db8:1::42"), (cpe, core, "2001:db8:9999::1")):
-        r = subprocess.Popen(["ip", "netns", "exec", dst_ns, "/usr/bin/python3", "-c", recv_code, dst],
-                             stdout=subprocess.PIPE, text=True)
-        time.sleep(0.3)
-        subprocess.run(["ip", "netns", "exec", src_ns, "/usr/bin/python3", "-c", send_code, dst], check=True)
-        got = int(r.communicate(timeout=20)[0].strip() or 0)
+        got = udp_count(src_ns, dst_ns, dst, 200, 900)
         if got < 190:  # a veth ring may drop a few under a burst; most must arrive
             failures.append(f"UDP to {dst}: {got} of 200 datagrams arrived")
 

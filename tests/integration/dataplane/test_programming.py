@@ -27,31 +27,10 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "lib"))
-from netns import Topology, require_root, sh, wait_for_line  # noqa: E402
+from netns import Topology, require_root, sh, udp_count, wait_for_line  # noqa: E402
 
 DATAPLANE, GRE_PEER, CLIENT = sys.argv[1], sys.argv[2], sys.argv[3]
 UPLINK_KEY, DOWNLINK_KEY, DOWNLINK_KEY_2 = 0x1001, 0x2002, 0x3003
-PY = "/usr/bin/python3"
-
-RECV = """
-import socket, sys
-s = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
-s.bind((sys.argv[1], 7000)); s.settimeout(3); n = 0
-try:
-    while True:
-        s.recvfrom(2000); n += 1
-except socket.timeout:
-    pass
-print(n)
-"""
-SEND = """
-import socket, sys, time
-s = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
-for i in range(100):
-    s.sendto(b"x" * 500, (sys.argv[1], 7000))
-    if i % 20 == 19: time.sleep(0.01)
-"""
-
 
 def session(sid, uplink_key, prefixes, downlink_key, care_of="2001:db8:aaaa::1",
             local="2001:db8:ff::1"):
@@ -59,7 +38,6 @@ def session(sid, uplink_key, prefixes, downlink_key, care_of="2001:db8:aaaa::1",
     return (f'{{ id: {sid} nai: "cpe{sid}@example.net" uplink_key: {uplink_key} gre_sequence: true '
             f'{prefixes} paths {{ bid: 1 live: true if_label: 1 downlink_key: {downlink_key} '
             f'weight_kbps: 50000 local: "{local}" care_of: "{care_of}" }} }}')
-
 
 class Api:
     def __init__(self, target, tmp):
@@ -98,11 +76,9 @@ class Api:
         d = self.call("digest")["reply"]
         return int(d["generation"]), int(d["sessions"]), int(d["digest"])
 
-
 def run(ns, *cmd, timeout=30):
     return subprocess.run(("ip", "netns", "exec", ns) + cmd, capture_output=True, text=True,
                           timeout=timeout)
-
 
 def ping_ok(core, tries=20):
     """True as soon as one ping through the tunnel answers (next hops may need resolving)."""
@@ -111,17 +87,10 @@ def ping_ok(core, tries=20):
             return True
     return False
 
-
 def udp_both_ways(core, cpe):
-    got = []
-    for src_ns, dst_ns, dst in ((core, cpe, "2001:db8:1::42"), (cpe, core, "2001:db8:9999::1")):
-        rcv = subprocess.Popen(["ip", "netns", "exec", dst_ns, PY, "-c", RECV, dst],
-                               stdout=subprocess.PIPE, text=True)
-        time.sleep(0.3)
-        run(src_ns, PY, "-c", SEND, dst)
-        got.append(int(rcv.communicate(timeout=20)[0].strip() or 0))
-    return got
-
+    return [udp_count(src_ns, dst_ns, dst, 100, 500)
+            for src_ns, dst_ns, dst in ((core, cpe, "2001:db8:1::42"),
+                                        (cpe, core, "2001:db8:9999::1"))]
 
 def main():
     require_root()
@@ -298,7 +267,6 @@ programmer_listen: "unix:{sock}"
     for f in failures:
         print("FAIL:", f)
     return 1 if failures else 0
-
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -105,3 +105,34 @@ def wait_for_line(p, text, timeout=30):
         if text in line:
             return True
     return False
+
+
+_UDP_RECV = """
+import socket, sys
+s = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
+s.bind((sys.argv[1], 7000)); s.settimeout(3); n = 0
+try:
+    while True:
+        s.recvfrom(2000); n += 1
+except socket.timeout:
+    pass
+print(n)
+"""
+_UDP_SEND = """
+import socket, sys, time
+s = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
+for i in range(int(sys.argv[2])):
+    s.sendto(b"x" * int(sys.argv[3]), (sys.argv[1], 7000))
+    if i % 20 == 19: time.sleep(0.01)
+"""
+
+
+def udp_count(src_ns, dst_ns, dst, count, size):
+    """Sends `count` UDP datagrams of `size` octets from src_ns to [dst]:7000, where a receiver
+    in dst_ns counts them (until 3 s of silence); returns how many arrived."""
+    py = "/usr/bin/python3"
+    rcv = subprocess.Popen(["ip", "netns", "exec", dst_ns, py, "-c", _UDP_RECV, dst],
+                           stdout=subprocess.PIPE, text=True)
+    time.sleep(0.3)
+    sh(py, "-c", _UDP_SEND, dst, str(count), str(size), ns=src_ns)
+    return int(rcv.communicate(timeout=20)[0].strip() or 0)
