@@ -178,6 +178,10 @@ void validate(v1::DataplaneConfig& cfg, const config::ParseInfoTree* tree,
                               l));
         }
     }
+    if (cfg.idle_sleep_us() > 100000) {
+        at.at(tree, cfg, "idle_sleep_us", -1,
+              fmt::format("idle_sleep_us: {} is above 100000 (100 ms)", cfg.idle_sleep_us()));
+    }
     if (cfg.max_next_hops() == 0)
         cfg.set_max_next_hops(65536);
     if (cfg.exception_ring() == 0)

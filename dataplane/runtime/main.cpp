@@ -354,6 +354,7 @@ int main(int argc, char** argv) {
         w.core_port = core->id;
         w.access_port = access->id;
         w.stop = &g_stop;
+        w.idle_sleep_us = cfg->idle_sleep_us();
         w.downlink.sessions = w.downlink.sessions_rw = sessions->get();
         w.downlink.access_mtu = static_cast<std::uint16_t>(cfg->access_mtu());
         w.uplink.sessions = w.uplink.sessions_rw = sessions->get();

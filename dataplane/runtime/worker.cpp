@@ -1,5 +1,7 @@
 #include "runtime/worker.hpp"
 
+#include <time.h>
+
 #include <rte_ethdev.h>
 #include <rte_mbuf.h>
 
@@ -28,23 +30,37 @@ int worker_main(void* arg) {
     auto& w = *static_cast<Worker*>(arg);
     w.rcu->register_reader(w.rcu_thread);
     rte_mbuf* pkts[kBurst];
+    std::uint32_t idle_polls = 0;
     while (!w.stop->load(std::memory_order_relaxed)) {
+        bool busy = false;
         std::uint16_t n = rte_eth_rx_burst(w.core_port, 0, pkts, kBurst);
         if (n > 0) {
+            busy = true;
             w.core.rx += n;
             n = exception_punt(w.core_exc, pkts, n);
             send(w.access_port, pkts, downlink_encap(w.downlink, pkts, n), w.access);
         }
         n = rte_eth_rx_burst(w.access_port, 0, pkts, kBurst);
         if (n > 0) {
+            busy = true;
             w.access.rx += n;
             n = exception_punt(w.access_exc, pkts, n);
             send(w.core_port, pkts, uplink_decap(w.uplink, pkts, n), w.core);
         }
         // What the kernel wrote to the ports' TAPs leaves by the ports.
-        send(w.core_port, pkts, exception_from_kernel(w.core_exc, pkts, kBurst), w.core);
-        send(w.access_port, pkts, exception_from_kernel(w.access_exc, pkts, kBurst), w.access);
+        n = exception_from_kernel(w.core_exc, pkts, kBurst);
+        busy |= n > 0;
+        send(w.core_port, pkts, n, w.core);
+        n = exception_from_kernel(w.access_exc, pkts, kBurst);
+        busy |= n > 0;
+        send(w.access_port, pkts, n, w.access);
         w.rcu->quiescent(w.rcu_thread);
+        idle_polls = busy ? 0 : idle_polls + 1;
+        if (w.idle_sleep_us != 0 && idle_polls >= kIdlePolls) {
+            // Quiescent was reported above, so a sleeping worker never holds up reclamation.
+            const timespec ts{0, static_cast<long>(w.idle_sleep_us) * 1000};
+            nanosleep(&ts, nullptr);
+        }
     }
     w.rcu->unregister_reader(w.rcu_thread);
     return 0;

@@ -33,7 +33,11 @@ struct alignas(64) Worker {
     // Exception path of each port (disabled when its rings are null).
     PuntCtx core_exc, access_exc;
     const std::atomic<bool>* stop = nullptr;
+    // Sleep this long after kIdlePolls empty polls in a row; 0 = never sleep (poll mode).
+    std::uint32_t idle_sleep_us = 0;
 };
+
+inline constexpr std::uint32_t kIdlePolls = 256;
 
 // Runs until *w.stop; returns 0. Usable as an lcore function (arg = Worker*).
 int worker_main(void* arg);

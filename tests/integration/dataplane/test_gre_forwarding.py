@@ -53,6 +53,7 @@ ports {{ name: "access" device: "net_af_packet1,iface=acc0" role: ACCESS }}
 mbufs: 8191
 max_sessions: 1024
 programmer_listen: "unix:{tmp}/programmer.sock"
+idle_sleep_us: 20
 sessions {{
   id: 1 uplink_key: {UPLINK_KEY} prefixes: "2001:db8:1::/64"
   paths {{ bid: 1 local: "2001:db8:ff::1" care_of: "2001:db8:aaaa::1" downlink_key: {DOWNLINK_KEY}

@@ -122,6 +122,7 @@ ports {{ name: "access" device: "net_af_packet1,iface=acc0" role: ACCESS
 mbufs: 8191
 max_sessions: 1024
 programmer_listen: "unix:{sock}"
+idle_sleep_us: 20
 """)
     sh(DATAPLANE, "--check-config", "-c", conf)
     dp = topo.spawn(gw, DATAPLANE, "-c", conf, stdout=subprocess.PIPE)

@@ -127,6 +127,7 @@ ports {{ name: "access" device: "net_af_packet1,iface=acc0" role: ACCESS }}
 mbufs: 8191
 max_sessions: 1024
 programmer_listen: "unix:{tmp}/programmer.sock"
+idle_sleep_us: 20
 telemetry {{ metrics_listen: "127.0.0.1:{METRICS_PORT}" }}
 sessions {{
   id: 1 uplink_key: {UPLINK_KEY} prefixes: "2001:db8:1::/64"

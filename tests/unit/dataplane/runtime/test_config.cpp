@@ -71,6 +71,7 @@ sessions { id: 1 uplink_key: 7 prefixes: "2001:db8:1::/64"
     REQUIRE(r.ok());
     CHECK(r->max_next_hops() == 65536);
     CHECK(r->exception_ring() == 1024);
+    CHECK(r->idle_sleep_us() == 0);  // pure poll mode unless asked
     CHECK(r->ports(1).tap_name() == "acc-tap");
 
     // Without the exception path, static MACs are needed again.
@@ -83,12 +84,14 @@ ports { name: "core-with-a-long-name" device: "x" role: CORE next_hop_ipv6: "192
         addresses: "2001:db8::zz" }
 ports { name: "access" device: "y" role: ACCESS next_hop_ipv4: "2001:db8::1" }
 exception_ring: 100
+idle_sleep_us: 100001
 )");
     CHECK(e.find("TAP name 'hag-core-with-a-long-name' is longer than 15") != std::string::npos);
     CHECK(e.find("ports.next_hop_ipv6: '192.0.2.1' is not an IPv6 address") != std::string::npos);
     CHECK(e.find("ports.next_hop_ipv4: '2001:db8::1' is not an IPv4 address") != std::string::npos);
     CHECK(e.find("ports.addresses: '2001:db8::zz'") != std::string::npos);
     CHECK(e.find("exception_ring: 100 must be a power of two") != std::string::npos);
+    CHECK(e.find("idle_sleep_us: 100001 is above 100000") != std::string::npos);
 }
 
 TEST_CASE("address, prefix and MAC text forms are strict", "[config]") {
