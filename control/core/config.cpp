@@ -5,6 +5,8 @@
 
 #include <charconv>
 
+#include "hag/v1/policy_config.hpp"
+
 namespace hag::control {
 
 Result<Prefix, std::string> parse_prefix(std::string_view text) {
@@ -116,6 +118,17 @@ void validate(v1::ControlConfig& cfg, const config::ParseInfoTree* tree,
                                   where));
             }
         }
+        if (!prof.policy_profile().empty()) {
+            bool found = false;
+            for (const auto& pp : cfg.policy().profiles()) {
+                found = found || pp.name() == prof.policy_profile();
+            }
+            if (!found) {
+                at.at(t, prof, "policy_profile", -1,
+                      fmt::format("{}.policy_profile: no profile '{}' in policy.profiles", where,
+                                  prof.policy_profile()));
+            }
+        }
         if (prof.has_max_paths() && (prof.max_paths() == 0 || prof.max_paths() > 16)) {
             at.at(t, prof, "max_paths", -1,
                   fmt::format("{}.max_paths: {} is not within 1-16", where, prof.max_paths()));
@@ -127,6 +140,8 @@ void validate(v1::ControlConfig& cfg, const config::ParseInfoTree* tree,
                               prof.max_lifetime_seconds()));
         }
     };
+    (void)policy::compile_policy(cfg.policy(), config::Reporter::nested(tree, cfg, "policy", -1),
+                                 at);
     check_profile(cfg.default_profile(), config::Reporter::nested(tree, cfg, "default_profile", -1),
                   "default_profile");
     for (int i = 0; i < cfg.subscribers_size(); ++i) {

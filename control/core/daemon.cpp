@@ -74,6 +74,7 @@ class DaemonBackend final : public mgmt::Backend {
     void unsubscribe(std::uint64_t id) override { inner_.unsubscribe(id); }
     Seconds now() override { return inner_.now(); }
     std::optional<mgmt::DataplaneSync> dataplane_sync() override { return dataplane_(); }
+    std::shared_ptr<const PolicySnapshot> policy() override { return inner_.policy(); }
 
   private:
     mgmt::CacheBackend& inner_;
@@ -236,6 +237,7 @@ struct Daemon::Impl {
             spdlog::set_level(*lvl);
         }
         cfg = *c;
+        cache_backend.set_policy(PolicySnapshot::build(cfg));
         auto outs = cache_backend.with_cache(
             [&](BindingCache&) { return lma.reload(*std::move(c), clock_now()); });
         spdlog::info("reload: {} applied ({} revocation(s) for withdrawn pools)", opts.config_path,
@@ -281,6 +283,7 @@ Result<std::unique_ptr<Daemon>, std::string> Daemon::start(v1::ControlConfig cfg
         return unexpected("signalling: " + io.error());
     }
     d.sigio = std::move(*io);
+    d.cache_backend.set_policy(PolicySnapshot::build(d.cfg));
 
     std::string dp = "no data plane";
     if (!d.cfg.dataplane_socket().empty()) {

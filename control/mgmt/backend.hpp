@@ -5,12 +5,14 @@
 
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <optional>
 #include <string>
 #include <utility>
 #include <vector>
 
 #include "core/binding_cache.hpp"
+#include "core/policy.hpp"
 #include "hag/result.hpp"
 
 namespace hag::control::mgmt {
@@ -64,6 +66,8 @@ class Backend {
     virtual Seconds now() = 0;
     // The data plane pusher's state; nullopt when no data plane is configured.
     virtual std::optional<DataplaneSync> dataplane_sync() { return std::nullopt; }
+    // The flow policy in force; nullptr when none is configured.
+    virtual std::shared_ptr<const PolicySnapshot> policy() { return nullptr; }
 };
 
 }  // namespace hag::control::mgmt

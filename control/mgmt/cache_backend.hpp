@@ -24,6 +24,15 @@ class CacheBackend final : public Backend {
     std::uint64_t subscribe(WatchCallback cb) override;
     void unsubscribe(std::uint64_t id) override;
     Seconds now() override { return clock_(); }
+    std::shared_ptr<const PolicySnapshot> policy() override {
+        std::lock_guard lock(policy_mu_);
+        return policy_;
+    }
+    // Replaces the policy (start-up and reload); readers keep the one they hold.
+    void set_policy(std::shared_ptr<const PolicySnapshot> p) {
+        std::lock_guard lock(policy_mu_);
+        policy_ = std::move(p);
+    }
 
     // Runs fn(cache) under the lock (cache observers fire inside, under the lock too).
     template <typename F>
@@ -35,6 +44,8 @@ class CacheBackend final : public Backend {
     void count(const std::string& name, std::uint64_t n = 1);
 
   private:
+    std::mutex policy_mu_;
+    std::shared_ptr<const PolicySnapshot> policy_;
     std::recursive_mutex mu_;
     BindingCache& cache_;
     Revoker revoker_;

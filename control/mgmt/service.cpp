@@ -4,6 +4,9 @@
 #include <deque>
 #include <mutex>
 
+#include <fmt/format.h>
+
+#include "hag/net/address.hpp"
 #include "mgmt/convert.hpp"
 
 namespace hag::control::mgmt {
@@ -26,6 +29,54 @@ hag::v1::BindingEvent::Kind to_proto(CacheEvent::Kind k) {
             return hag::v1::BindingEvent::EXPIRED;
     }
     return hag::v1::BindingEvent::KIND_UNSPECIFIED;
+}
+
+void rule_view(const policy::Policy& pol, const policy::Rule& rule, hag::v1::PolicyRuleView* out) {
+    out->set_application(rule.application < pol.applications.size()
+                             ? pol.applications[rule.application].name
+                             : std::string("?"));
+    for (const policy::Step& st : rule.preference) {
+        switch (st.kind) {
+            case policy::Step::Kind::kDrop:
+                out->add_preference("DROP");
+                break;
+            case policy::Step::Kind::kStripe:
+                out->add_preference("STRIPE");
+                break;
+            case policy::Step::Kind::kAccess:
+                out->add_preference(st.label < pol.labels.size() ? pol.labels[st.label].name
+                                                                 : std::string("?"));
+                break;
+        }
+    }
+    out->set_priority(rule.priority);
+    out->set_text(policy::describe(pol, rule));
+}
+
+std::string resolved_text(const policy::Policy& pol, const policy::Rule& rule,
+                          const policy::Decision& d) {
+    switch (d.kind) {
+        case policy::Decision::Kind::kDrop:
+            return "DROP";
+        case policy::Decision::Kind::kStripe:
+            return "STRIPE";
+        case policy::Decision::Kind::kPath: {
+            const auto& st = rule.preference[static_cast<std::size_t>(d.step)];
+            return fmt::format("path bid={} ({})", d.bid,
+                               st.label < pol.labels.size() ? pol.labels[st.label].name : "?");
+        }
+    }
+    return "?";
+}
+
+std::optional<net::Ipv6Address> address_arg(const std::string& text) {
+    if (auto a6 = net::parse_ipv6_address(text)) {
+        return *a6;
+    }
+    if (auto a4 = net::parse_ipv4_address(text)) {
+        return net::ipv4_mapped(*a4);
+    }
+    return std::nullopt;
 }
 
 std::int64_t unix_ms() {
@@ -236,6 +287,131 @@ grpc::Status ManagementService::GetDataplaneSync(grpc::ServerContext*,
         out->set_pending(d->pending);
         out->set_rejected(d->rejected);
     }
+    return grpc::Status::OK;
+}
+
+grpc::Status ManagementService::GetPolicy(grpc::ServerContext*,
+                                          const hag::v1::GetPolicyRequest* req,
+                                          hag::v1::PolicyView* out) {
+    const auto snap = backend_.policy();
+    if (!snap) {
+        return {grpc::StatusCode::FAILED_PRECONDITION, "no policy is loaded"};
+    }
+    const policy::Policy& pol = snap->policy;
+    for (const policy::Label& l : pol.labels) {
+        out->add_labels(policy::describe(l));
+    }
+    for (const policy::Application& a : pol.applications) {
+        out->add_applications(policy::describe(a));
+    }
+    out->set_default_profile(snap->default_profile);
+    if (req->nai().empty()) {
+        for (const policy::Profile& prof : pol.profiles) {
+            auto* pv = out->add_profiles();
+            pv->set_name(prof.name);
+            for (const policy::Rule& r : prof.rules) {
+                rule_view(pol, r, pv->add_rules());
+            }
+        }
+        out->set_has_profile(!snap->default_profile.empty());
+        return grpc::Status::OK;
+    }
+    out->set_nai(req->nai());
+    auto s = backend_.get(req->nai());
+    if (!s) {
+        return {grpc::StatusCode::NOT_FOUND, "no binding for NAI '" + req->nai() + "'"};
+    }
+    const policy::Profile* prof = snap->profile_for(req->nai());
+    out->set_has_profile(prof != nullptr);
+    if (prof == nullptr) {
+        return grpc::Status::OK;
+    }
+    const auto accesses = accesses_of(*s);
+    auto* pv = out->add_profiles();
+    pv->set_name(prof->name);
+    for (const policy::Rule& r : prof->rules) {
+        auto* rv = pv->add_rules();
+        rule_view(pol, r, rv);
+        const policy::Decision d = policy::resolve(pol, r, accesses);
+        rv->set_resolved(resolved_text(pol, r, d));
+        if (d.kind == policy::Decision::Kind::kPath) {
+            rv->set_bid(d.bid);
+        }
+    }
+    return grpc::Status::OK;
+}
+
+grpc::Status ManagementService::EvaluatePolicy(grpc::ServerContext*,
+                                               const hag::v1::EvaluatePolicyRequest* req,
+                                               hag::v1::PolicyDecision* out) {
+    if (req->nai().empty()) {
+        return invalid("nai: required");
+    }
+    if (req->protocol() > 255) {
+        return invalid(fmt::format("protocol: {} is not 0-255", req->protocol()));
+    }
+    if (req->local_port() > 65535 || req->remote_port() > 65535) {
+        return invalid("local_port / remote_port: not 0-65535");
+    }
+    if (req->dscp() > 63) {
+        return invalid(fmt::format("dscp: {} is not 0-63", req->dscp()));
+    }
+    policy::FlowKey k;
+    k.protocol = static_cast<std::uint8_t>(req->protocol());
+    k.local_port = static_cast<std::uint16_t>(req->local_port());
+    k.remote_port = static_cast<std::uint16_t>(req->remote_port());
+    k.dscp = static_cast<std::uint8_t>(req->dscp());
+    if (req->has_spi()) {
+        k.spi = req->spi();
+    }
+    if (!req->remote_address().empty()) {
+        auto a = address_arg(req->remote_address());
+        if (!a) {
+            return invalid("remote_address: '" + req->remote_address() +
+                           "' is not an IPv4 or IPv6 address");
+        }
+        k.remote = *a;
+    }
+    const auto snap = backend_.policy();
+    if (!snap) {
+        return {grpc::StatusCode::FAILED_PRECONDITION, "no policy is loaded"};
+    }
+    auto s = backend_.get(req->nai());
+    if (!s) {
+        return {grpc::StatusCode::NOT_FOUND, "no binding for NAI '" + req->nai() + "'"};
+    }
+    if (!req->local_address().empty()) {
+        auto a = address_arg(req->local_address());
+        if (!a) {
+            return invalid("local_address: '" + req->local_address() +
+                           "' is not an IPv4 or IPv6 address");
+        }
+        k.local = *a;
+    } else if (!s->home_prefixes.empty()) {
+        k.local = s->home_prefixes.front().addr;
+    }
+    const policy::Profile* prof = snap->profile_for(req->nai());
+    if (prof == nullptr) {
+        out->set_action("stripe");
+        out->set_text("stripe (no policy profile applies)");
+        return grpc::Status::OK;
+    }
+    out->set_profile(prof->name);
+    const auto accesses = accesses_of(*s);
+    const policy::Decision d = policy::decide(snap->policy, *prof, k, accesses);
+    switch (d.kind) {
+        case policy::Decision::Kind::kPath:
+            out->set_action("path");
+            out->set_bid(d.bid);
+            break;
+        case policy::Decision::Kind::kStripe:
+            out->set_action("stripe");
+            break;
+        case policy::Decision::Kind::kDrop:
+            out->set_action("drop");
+            break;
+    }
+    out->set_text(policy::describe(snap->policy, *prof, d));
     return grpc::Status::OK;
 }
 

@@ -33,6 +33,10 @@ class ManagementService final : public hag::v1::Management::Service {
                              hag::v1::Counters* out) override;
     grpc::Status GetDataplaneSync(grpc::ServerContext*, const hag::v1::GetDataplaneSyncRequest*,
                                   hag::v1::DataplaneSync* out) override;
+    grpc::Status GetPolicy(grpc::ServerContext*, const hag::v1::GetPolicyRequest* req,
+                           hag::v1::PolicyView* out) override;
+    grpc::Status EvaluatePolicy(grpc::ServerContext*, const hag::v1::EvaluatePolicyRequest* req,
+                                hag::v1::PolicyDecision* out) override;
 
     // Ends every WatchBindings stream (server shutdown).
     void stop() { stopping_ = true; }

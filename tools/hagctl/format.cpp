@@ -291,4 +291,49 @@ Failure describe_failure(const grpc::Status& s, const std::string& server,
     }
 }
 
+std::string policy_text(const hag::v1::PolicyView& v) {
+    std::string out;
+    if (!v.nai().empty()) {
+        if (!v.has_profile()) {
+            return "subscriber " + v.nai() +
+                   ": no policy profile applies; every flow is striped over the live paths\n";
+        }
+        out += "subscriber " + v.nai() + ", profile " + v.profiles(0).name() + "\n";
+        std::vector<std::vector<std::string>> rows{
+            {"APPLICATION", "PREFERENCE", "PRIORITY", "NOW"}};
+        for (const auto& r : v.profiles(0).rules()) {
+            std::string pref;
+            for (const auto& p : r.preference()) {
+                pref += (pref.empty() ? "" : ", ") + p;
+            }
+            rows.push_back({r.application(), pref, std::to_string(r.priority()), r.resolved()});
+        }
+        return out + render_table(rows);
+    }
+    out += "labels:\n";
+    for (const auto& l : v.labels()) {
+        out += "  " + l + "\n";
+    }
+    out += "applications:\n";
+    for (const auto& a : v.applications()) {
+        out += "  " + a + "\n";
+    }
+    for (const auto& p : v.profiles()) {
+        out +=
+            "profile " + p.name() + (p.name() == v.default_profile() ? " (default)" : "") + ":\n";
+        for (const auto& r : p.rules()) {
+            out += "  " + r.text() + "\n";
+        }
+    }
+    if (v.default_profile().empty()) {
+        out += "no default profile: subscribers without one are striped\n";
+    }
+    return out;
+}
+
+std::string policy_decision_line(const hag::v1::PolicyDecision& d) {
+    return (d.profile().empty() ? std::string() : "profile " + d.profile() + ": ") + d.text() +
+           "\n";
+}
+
 }  // namespace hag::hagctl

@@ -24,6 +24,9 @@ std::string bindings_table(const hag::v1::ListBindingsResponse& r);
 std::string binding_detail(const hag::v1::Binding& b);
 std::string event_line(const hag::v1::BindingEvent& e);
 std::string counters_table(const hag::v1::Counters& c);
+// `hagctl policy show [NAI]` and `hagctl policy test`.
+std::string policy_text(const hag::v1::PolicyView& v);
+std::string policy_decision_line(const hag::v1::PolicyDecision& d);
 std::string delete_summary(const std::string& nai, const hag::v1::DeleteBindingResponse& r);
 
 // hag-dataplane (DataplaneProgrammer), `hagctl dataplane ...`.

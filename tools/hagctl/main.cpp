@@ -152,6 +152,50 @@ int main(int argc, char** argv) {
 
     auto* counters = app.add_subcommand("counters", "daemon counters");
 
+    auto* pol = app.add_subcommand("policy", "flow policy")->require_subcommand(1);
+    std::string pol_nai;
+    auto* pol_show = pol->add_subcommand(
+        "show", "the whole policy, or a subscriber's profile resolved against its paths");
+    pol_show->add_option("nai", pol_nai, "mobile node identifier");
+    hag::v1::EvaluatePolicyRequest eval;
+    std::string eval_proto = "tcp";
+    std::uint32_t eval_spi = 0;
+    auto* pol_test = pol->add_subcommand("test", "what the policy does with one packet");
+    pol_test->add_option("nai", *eval.mutable_nai(), "mobile node identifier")->required();
+    pol_test->add_option("--protocol", eval_proto, "tcp, udp, esp, ah, sctp or a number")
+        ->capture_default_str();
+    pol_test
+        ->add_option(
+            "--remote-port",
+            [&eval](const CLI::results_t& r) {
+                eval.set_remote_port(static_cast<std::uint32_t>(std::stoul(r[0])));
+                return true;
+            },
+            "the other end's port")
+        ->check(CLI::Range(0, 65535));
+    pol_test
+        ->add_option(
+            "--local-port",
+            [&eval](const CLI::results_t& r) {
+                eval.set_local_port(static_cast<std::uint32_t>(std::stoul(r[0])));
+                return true;
+            },
+            "the subscriber's port")
+        ->check(CLI::Range(0, 65535));
+    pol_test->add_option("--remote", *eval.mutable_remote_address(), "the other end's address");
+    pol_test->add_option("--local", *eval.mutable_local_address(),
+                         "the subscriber's address (default: its first home prefix)");
+    pol_test
+        ->add_option(
+            "--dscp",
+            [&eval](const CLI::results_t& r) {
+                eval.set_dscp(static_cast<std::uint32_t>(std::stoul(r[0])));
+                return true;
+            },
+            "DSCP code point")
+        ->check(CLI::Range(0, 63));
+    auto* spi_opt = pol_test->add_option("--spi", eval_spi, "IPsec SPI");
+
     auto* dp = app.add_subcommand("dataplane", "hag-dataplane, over its programming socket")
                    ->require_subcommand(1)
                    ->fallthrough();
@@ -285,6 +329,55 @@ int main(int argc, char** argv) {
         out(c.json() ? hag::hagctl::to_json(v)
                      : "hag-control " + v.version() + " (up " + std::to_string(v.uptime_seconds()) +
                            " s)\n");
+        return 0;
+    }
+    if (pol_show->parsed()) {
+        grpc::ClientContext ctx;
+        c.deadline(ctx);
+        hag::v1::GetPolicyRequest req;
+        req.set_nai(pol_nai);
+        hag::v1::PolicyView v;
+        auto s = c.stub().GetPolicy(&ctx, req, &v);
+        if (!s.ok()) {
+            return c.fail(s);
+        }
+        out(c.json() ? hag::hagctl::to_json(v) : hag::hagctl::policy_text(v));
+        return 0;
+    }
+    if (pol_test->parsed()) {
+        static const std::pair<const char*, std::uint32_t> kNames[] = {
+            {"tcp", 6},    {"udp", 17}, {"esp", 50},   {"ah", 51},
+            {"sctp", 132}, {"icmp", 1}, {"icmpv6", 58}};
+        bool known = false;
+        for (const auto& [name, num] : kNames) {
+            if (eval_proto == name) {
+                eval.set_protocol(num);
+                known = true;
+            }
+        }
+        if (!known) {
+            char* end = nullptr;
+            const unsigned long n = std::strtoul(eval_proto.c_str(), &end, 10);
+            if (eval_proto.empty() || *end != '\0' || n > 255) {
+                std::fprintf(stderr,
+                             "hagctl: --protocol '%s' is not tcp, udp, esp, ah, sctp, "
+                             "icmp, icmpv6 or 0-255\n",
+                             eval_proto.c_str());
+                return hag::hagctl::kExitError;
+            }
+            eval.set_protocol(static_cast<std::uint32_t>(n));
+        }
+        if (spi_opt->count() > 0) {
+            eval.set_spi(eval_spi);
+        }
+        grpc::ClientContext ctx;
+        c.deadline(ctx);
+        hag::v1::PolicyDecision d;
+        auto s = c.stub().EvaluatePolicy(&ctx, eval, &d);
+        if (!s.ok()) {
+            return c.fail(s);
+        }
+        out(c.json() ? hag::hagctl::to_json(d) : hag::hagctl::policy_decision_line(d));
         return 0;
     }
     if (counters->parsed()) {

@@ -46,6 +46,16 @@ management_socket: "{sock}"
 heartbeat_interval_seconds: 1
 heartbeat_missed_limit: 2
 revocation_retries: 3
+policy {{
+  labels {{ name: "RED" access_technology: 3 }}
+  labels {{ name: "BLUE" access_technology: 8 }}
+  applications {{ name: "HTTP" match {{ protocol: 6 remote_ports: "80,443" }} }}
+  applications {{ name: "SIP" match {{ protocol: 17 remote_ports: "5060" }} }}
+  profiles {{ name: "home"
+    rules {{ application: "HTTP" preference: "BLUE" preference: "RED" preference: "DROP" }}
+    rules {{ application: "SIP" preference: "BLUE" preference: "DROP" }} }}
+  default_profile: "home"
+}}
 """
 
 failures = []
@@ -292,6 +302,16 @@ def main():
         s = session("cpe1@example.net")
         check(s is not None and all(p["live"] for p in s["paths"]),
               "paths live while magsim answers heartbeats")
+        # Flow policy against the registered paths: HTTP and SIP on LTE (BID 2).
+        pv = hag("policy", "show", "cpe1@example.net")
+        rules = {r["application"]: r for r in pv["profiles"][0]["rules"]} if pv else {}
+        check(rules.get("HTTP", {}).get("resolved") == "path bid=2 (BLUE)" and
+              rules.get("SIP", {}).get("resolved") == "path bid=2 (BLUE)",
+              "policy: HTTP and SIP resolve to the LTE path while both are up")
+        d = hag("policy", "test", "cpe1@example.net", "--protocol", "udp", "--remote-port",
+                "5060")
+        check(d is not None and d.get("action") == "path" and d.get("bid") == 2,
+              "policy test: a SIP packet goes on BID 2")
         out, err = reg.communicate(timeout=30)
         print(out, err)
         acc = [l for l in out.splitlines() if "accepted" in l]
@@ -303,6 +323,10 @@ def main():
         s = wait_for(lambda: (lambda x: x if x and not any(p["live"] for p in x["paths"])
                               else None)(session("cpe1@example.net")), 8)
         check(s is not None, "paths marked down after missed heartbeats")
+        pv = hag("policy", "show", "cpe1@example.net")
+        rules = {r["application"]: r for r in pv["profiles"][0]["rules"]} if pv else {}
+        check(rules.get("HTTP", {}).get("resolved") == "DROP",
+              "policy: with every path down, HTTP's list ends in DROP")
 
         # Drop one access.
         r = subprocess.run(sim + ["deregister"] + common + ["--access", f"lte:{LTE6}:2"],

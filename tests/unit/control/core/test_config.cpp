@@ -76,6 +76,21 @@ log { level: "loud" }
     CHECK(e.find("no pool named 'zzz'") != std::string::npos);
     CHECK(e.find("log.level: 'loud'") != std::string::npos);
 
+    // The flow policy is checked with the rest of the file, at its own lines.
+    e = errors_of(R"(lma_addresses: "2001:db8::1"
+hnp_pools { name: "a" prefix: "2001:db8:100::/40" assign_length: 64 }
+policy {
+  labels { name: "DSL" access_technology: 3 }
+  applications { name: "web" match { protocol: 6 remote_ports: "80" } }
+  profiles { name: "p" rules { application: "web" preference: "DSL" } }
+}
+subscribers { nai: "x@example.net" profile { policy_profile: "gone" } }
+)");
+    CHECK(e.find("t.conf:6:") != std::string::npos);
+    CHECK(e.find("must end in DROP or STRIPE, not 'DSL'") != std::string::npos);
+    CHECK(e.find("t.conf:8:") != std::string::npos);
+    CHECK(e.find("subscribers.profile.policy_profile: no profile 'gone'") != std::string::npos);
+
     CHECK(errors_of("").find("lma_addresses: at least one") != std::string::npos);
     CHECK(errors_of("lma_addresses: \"2001:db8::1\"\nallow_unknown_subscribers: true\n")
               .find("needs at least one hnp_pools") != std::string::npos);

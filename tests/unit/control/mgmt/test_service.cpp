@@ -5,6 +5,8 @@
 #include <map>
 #include <set>
 
+#include <google/protobuf/text_format.h>
+
 #include "mgmt/cache_backend.hpp"
 #include "mgmt/convert.hpp"
 #include "mgmt/service.hpp"
@@ -274,4 +276,130 @@ TEST_CASE("DeleteBinding removes one path or the session and revokes each remove
     CHECK(m["bindings.sessions"] == 2);
     CHECK(m["mgmt.deletes"] == 2);
     CHECK(m["mgmt.revocations_sent"] == 2);
+}
+
+namespace {
+
+// RED = DSL (ATT 3), BLUE = LTE (ATT 8); alice's paths are bid 11 (DSL) and 12 (LTE).
+std::shared_ptr<const PolicySnapshot> example_policy() {
+    hag::v1::ControlConfig cfg;
+    REQUIRE(google::protobuf::TextFormat::ParseFromString(R"(
+policy {
+  labels { name: "RED" access_technology: 3 }
+  labels { name: "BLUE" access_technology: 8 }
+  applications { name: "HTTP" match { protocol: 6 remote_ports: "80,443" } }
+  applications { name: "SSH" match { protocol: 6 remote_ports: "22" } }
+  applications { name: "VoIP" match { protocol: 17 remote_ports: "5060" } }
+  profiles { name: "home"
+    rules { application: "HTTP" preference: "BLUE" preference: "RED" preference: "DROP" }
+    rules { application: "SSH" preference: "DROP" }
+    rules { application: "VoIP" preference: "BLUE" preference: "DROP" } }
+  profiles { name: "dsl-only"
+    rules { application: "HTTP" preference: "RED" preference: "STRIPE" } }
+  default_profile: "home"
+}
+subscribers { nai: "bob@example.net" profile { policy_profile: "dsl-only" } }
+)",
+                                                          &cfg));
+    auto snap = PolicySnapshot::build(cfg);
+    REQUIRE(snap);
+    return snap;
+}
+
+}  // namespace
+
+TEST_CASE("GetPolicy shows the policy, and a subscriber's rules resolved against its paths") {
+    Fixture f;
+    hag::v1::GetPolicyRequest req;
+    hag::v1::PolicyView v;
+    CHECK(f.svc.GetPolicy(&f.ctx, &req, &v).error_code() == grpc::StatusCode::FAILED_PRECONDITION);
+
+    f.backend.set_policy(example_policy());
+    v.Clear();
+    REQUIRE(f.svc.GetPolicy(&f.ctx, &req, &v).ok());
+    REQUIRE(v.profiles_size() == 2);
+    CHECK(v.default_profile() == "home");
+    CHECK(v.labels(1) == "BLUE: access_technology=8");
+    CHECK(v.applications(0) == "HTTP: tcp remote_ports=80,443");
+    CHECK(v.profiles(0).rules(0).text() == "HTTP -> BLUE, RED, DROP");
+
+    req.set_nai("alice@example.net");
+    v.Clear();
+    REQUIRE(f.svc.GetPolicy(&f.ctx, &req, &v).ok());
+    REQUIRE(v.profiles_size() == 1);
+    CHECK(v.profiles(0).name() == "home");
+    CHECK(v.profiles(0).rules(0).resolved() == "path bid=12 (BLUE)");
+    CHECK(v.profiles(0).rules(0).bid() == 12);
+    CHECK(v.profiles(0).rules(1).resolved() == "DROP");
+
+    // LTE goes down (heartbeats): HTTP falls back to DSL, VoIP is dropped.
+    f.backend.with_cache([](BindingCache& c) {
+        auto s = *c.find("alice@example.net");
+        for (auto& p : s.paths) {
+            p.live = p.bid != 12;
+        }
+        REQUIRE(c.update(s));
+        return 0;
+    });
+    v.Clear();
+    REQUIRE(f.svc.GetPolicy(&f.ctx, &req, &v).ok());
+    CHECK(v.profiles(0).rules(0).resolved() == "path bid=11 (RED)");
+    CHECK(v.profiles(0).rules(2).resolved() == "DROP");
+
+    // bob has his own profile.
+    req.set_nai("bob@example.net");
+    v.Clear();
+    REQUIRE(f.svc.GetPolicy(&f.ctx, &req, &v).ok());
+    CHECK(v.profiles(0).name() == "dsl-only");
+    CHECK(v.profiles(0).rules(0).resolved() == "path bid=21 (RED)");
+
+    req.set_nai("nobody@example.net");
+    CHECK(f.svc.GetPolicy(&f.ctx, &req, &v).error_code() == grpc::StatusCode::NOT_FOUND);
+}
+
+TEST_CASE("EvaluatePolicy decides for one packet and validates its fields") {
+    Fixture f;
+    f.backend.set_policy(example_policy());
+    hag::v1::EvaluatePolicyRequest req;
+    hag::v1::PolicyDecision d;
+    req.set_nai("alice@example.net");
+    req.set_protocol(6);
+    req.set_remote_port(443);
+    REQUIRE(f.svc.EvaluatePolicy(&f.ctx, &req, &d).ok());
+    CHECK(d.action() == "path");
+    CHECK(d.bid() == 12);
+    CHECK(d.profile() == "home");
+    CHECK(d.text() == "path bid=12 (rule 1: HTTP -> BLUE, RED, DROP; step 1 = BLUE)");
+
+    req.set_remote_port(22);
+    REQUIRE(f.svc.EvaluatePolicy(&f.ctx, &req, &d).ok());
+    CHECK(d.action() == "drop");
+    req.set_remote_port(25);
+    REQUIRE(f.svc.EvaluatePolicy(&f.ctx, &req, &d).ok());
+    CHECK(d.action() == "stripe");
+    CHECK(d.text() == "stripe (no rule matched)");
+
+    hag::v1::EvaluatePolicyRequest bad = req;
+    bad.set_protocol(256);
+    CHECK(f.svc.EvaluatePolicy(&f.ctx, &bad, &d).error_code() ==
+          grpc::StatusCode::INVALID_ARGUMENT);
+    bad = req;
+    bad.set_dscp(64);
+    CHECK(f.svc.EvaluatePolicy(&f.ctx, &bad, &d).error_code() ==
+          grpc::StatusCode::INVALID_ARGUMENT);
+    bad = req;
+    bad.set_remote_port(70000);
+    CHECK(f.svc.EvaluatePolicy(&f.ctx, &bad, &d).error_code() ==
+          grpc::StatusCode::INVALID_ARGUMENT);
+    bad = req;
+    bad.set_remote_address("not-an-address");
+    CHECK(f.svc.EvaluatePolicy(&f.ctx, &bad, &d).error_code() ==
+          grpc::StatusCode::INVALID_ARGUMENT);
+    bad = req;
+    bad.clear_nai();
+    CHECK(f.svc.EvaluatePolicy(&f.ctx, &bad, &d).error_code() ==
+          grpc::StatusCode::INVALID_ARGUMENT);
+    bad = req;
+    bad.set_nai("nobody@example.net");
+    CHECK(f.svc.EvaluatePolicy(&f.ctx, &bad, &d).error_code() == grpc::StatusCode::NOT_FOUND);
 }

@@ -1,0 +1,32 @@
+// The flow policy as hag-control holds it: compiled from the configuration at start-up and on
+// every reload, with the profile each subscriber uses. Immutable once built; shared between the
+// core's thread and the management API's threads as a shared_ptr<const>.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "core/binding_cache.hpp"
+#include "hag/policy/policy.hpp"
+#include "hag/v1/config.pb.h"
+
+namespace hag::control {
+
+struct PolicySnapshot {
+    policy::Policy policy;
+    std::string default_profile;  // profile of subscribers that name none; empty = no policy
+    std::unordered_map<std::string, std::string> by_nai;  // listed subscribers' own profiles
+
+    // From a configuration that passed validation (nullptr only if the policy does not
+    // compile, which validation prevents).
+    static std::shared_ptr<const PolicySnapshot> build(const v1::ControlConfig& cfg);
+    // The profile `nai` uses; nullptr when no policy applies (everything is striped).
+    [[nodiscard]] const policy::Profile* profile_for(const std::string& nai) const;
+};
+
+// A session's paths as the policy sees them.
+std::vector<policy::Access> accesses_of(const Session& s);
+
+}  // namespace hag::control
