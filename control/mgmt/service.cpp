@@ -4,6 +4,7 @@
 #include <deque>
 #include <mutex>
 
+#include "hag/log/log.hpp"
 #include "mgmt/convert.hpp"
 
 namespace hag::control::mgmt {
@@ -236,6 +237,24 @@ grpc::Status ManagementService::GetDataplaneSync(grpc::ServerContext*,
         out->set_pending(d->pending);
         out->set_rejected(d->rejected);
     }
+    return grpc::Status::OK;
+}
+
+grpc::Status ManagementService::SetLogLevel(grpc::ServerContext*,
+                                            const hag::v1::SetLogLevelRequest* req,
+                                            hag::v1::LogLevelReply* out) {
+    if (req->level().empty()) {
+        out->set_level(hag::log::current_level());
+        out->set_previous(out->level());
+        return grpc::Status::OK;
+    }
+    auto prev = hag::log::set_level(req->level());
+    if (!prev) {
+        return invalid("level: " + prev.error());
+    }
+    out->set_previous(*prev);
+    out->set_level(hag::log::current_level());
+    spdlog::info("log level {} -> {} (management API)", out->previous(), out->level());
     return grpc::Status::OK;
 }
 

@@ -33,6 +33,8 @@ class ManagementService final : public hag::v1::Management::Service {
                              hag::v1::Counters* out) override;
     grpc::Status GetDataplaneSync(grpc::ServerContext*, const hag::v1::GetDataplaneSyncRequest*,
                                   hag::v1::DataplaneSync* out) override;
+    grpc::Status SetLogLevel(grpc::ServerContext*, const hag::v1::SetLogLevelRequest* req,
+                             hag::v1::LogLevelReply* out) override;
 
     // Ends every WatchBindings stream (server shutdown).
     void stop() { stopping_ = true; }
