@@ -53,10 +53,12 @@ def parse(text):
     section = None
     banner = False
     oneof = None
+    shared = None      # field whose leading comment also covers the fields right below it
     for raw in text.splitlines():
         line = raw.strip()
         if not line:
             pending = []
+            shared = None
             continue
         if line.startswith("//"):
             body = line[2:].strip()
@@ -103,6 +105,15 @@ def parse(text):
             continue
         m = FIELD_RE.match(code)
         if m and cur.kind == "message":
+            # An undocumented field right below a documented sibling of the same type and name
+            # stem (next_hop_ipv6 / next_hop_ipv4) shares its comment.
+            stem = m.group(3).rsplit("_", 1)[0] if "_" in m.group(3) else None
+            if doc and not trailing:
+                shared = (m.group(3), m.group(2), stem)
+            elif not doc and shared and shared[1:] == (m.group(2), stem) and stem:
+                doc = [f"(as `{shared[0]}`)"]
+            else:
+                shared = None
             cur.items.append({"label": m.group(1) or "", "type": re.sub(r"\s+", "", m.group(2)),
                               "name": m.group(3), "number": int(m.group(4)), "doc": doc,
                               "oneof": oneof})
@@ -120,7 +131,8 @@ def anchor(name):
 
 
 def md(text):
-    return text.replace("|", "\\|")
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace(
+        "|", "\\|")
 
 
 def type_cell(item, known):

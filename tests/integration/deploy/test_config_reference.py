@@ -72,6 +72,11 @@ message ControlConfig {
   map<string, uint32> weights = 4;  // per access
   Inner inner = 5;
   repeated Inner.Colour colours = 6;
+
+  // The peer's address.
+  string peer_ipv6 = 7;
+  string peer_ipv4 = 8;
+  uint32 peer_port = 9;             // default "<none>" & more
   optional bool persist = 35;       // added by someone else later
   message Inner {
     enum Colour {
@@ -96,6 +101,10 @@ with tempfile.TemporaryDirectory(prefix="hag-cfgref-") as tmp:
     check("| `path` | string | 2 | (one of `target`: Where it goes.) |" in out, "oneof field")
     check("map&lt;string,uint32&gt;" in out and "| 4 | per access |" in out, "map field")
     check("Reserved: `30 to 34`" in out, "reserved range")
+    check("| `peer_ipv4` | string | 8 | (as `peer_ipv6`) |" in out,
+          "an undocumented sibling shares the comment above it")
+    check("| `peer_port` | uint32 | 9 | default \"&lt;none&gt;\" &amp; more |" in out,
+          "HTML special characters escaped")
     check("| `persist` | optional bool | 35 | added by someone else later |" in out,
           "a field added later")
     check("### ControlConfig.Inner" in out and "### ControlConfig.Inner.Colour" in out and
