@@ -178,6 +178,16 @@ for path in glob.glob(os.path.join(DOCS, "*.md")):
                       f"({p.stderr.strip()[:200]})")
 check(len(seen) >= 10, f"{len(seen)} distinct hagctl invocations checked")
 
+# Relative links between the docs (and from the top-level README) lead somewhere.
+broken = []
+for path in glob.glob(os.path.join(DOCS, "*.md")) + [os.path.join(DOCS, "..", "README.md")]:
+    for m in re.finditer(r"\]\(([^)#\s]+)(?:#[^)]*)?\)", open(path).read()):
+        link = m.group(1)
+        if not re.match(r"^[a-z]+:", link) and not os.path.exists(
+                os.path.join(os.path.dirname(path), link)):
+            broken.append(f"{os.path.basename(path)}: {link}")
+check(not broken, f"relative links resolve ({broken})")
+
 if failures:
     print(f"{len(failures)} check(s) failed: {failures}")
     sys.exit(1)
