@@ -6,6 +6,7 @@
 
 #include <fmt/format.h>
 
+#include "hag/log/log.hpp"
 #include "hag/net/address.hpp"
 #include "mgmt/convert.hpp"
 
@@ -412,6 +413,24 @@ grpc::Status ManagementService::EvaluatePolicy(grpc::ServerContext*,
             break;
     }
     out->set_text(policy::describe(snap->policy, *prof, d));
+    return grpc::Status::OK;
+}
+
+grpc::Status ManagementService::SetLogLevel(grpc::ServerContext*,
+                                            const hag::v1::SetLogLevelRequest* req,
+                                            hag::v1::LogLevelReply* out) {
+    if (req->level().empty()) {
+        out->set_level(hag::log::current_level());
+        out->set_previous(out->level());
+        return grpc::Status::OK;
+    }
+    auto prev = hag::log::set_level(req->level());
+    if (!prev) {
+        return invalid("level: " + prev.error());
+    }
+    out->set_previous(*prev);
+    out->set_level(hag::log::current_level());
+    spdlog::info("log level {} -> {} (management API)", out->previous(), out->level());
     return grpc::Status::OK;
 }
 

@@ -37,6 +37,8 @@ class ManagementService final : public hag::v1::Management::Service {
                            hag::v1::PolicyView* out) override;
     grpc::Status EvaluatePolicy(grpc::ServerContext*, const hag::v1::EvaluatePolicyRequest* req,
                                 hag::v1::PolicyDecision* out) override;
+    grpc::Status SetLogLevel(grpc::ServerContext*, const hag::v1::SetLogLevelRequest* req,
+                             hag::v1::LogLevelReply* out) override;
 
     // Ends every WatchBindings stream (server shutdown).
     void stop() { stopping_ = true; }

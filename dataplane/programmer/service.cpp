@@ -9,6 +9,8 @@
 #include <cerrno>
 #include <cstring>
 
+#include "hag/log/log.hpp"
+
 namespace hag::dp {
 
 namespace {
@@ -157,6 +159,23 @@ grpc::Status ProgrammerService::ListSessions(grpc::ServerContext*, const v1::DpL
         return kShuttingDown;
     }
     *reply = std::move(*r);
+    return grpc::Status::OK;
+}
+
+grpc::Status ProgrammerService::SetLogLevel(grpc::ServerContext*, const v1::DpLogLevelRequest* req,
+                                            v1::DpLogLevelReply* reply) {
+    if (req->level().empty()) {
+        reply->set_level(hag::log::current_level());
+        reply->set_previous(reply->level());
+        return grpc::Status::OK;
+    }
+    auto prev = hag::log::set_level(req->level());
+    if (!prev) {
+        return {grpc::StatusCode::INVALID_ARGUMENT, "level: " + prev.error()};
+    }
+    reply->set_previous(*prev);
+    reply->set_level(hag::log::current_level());
+    spdlog::info("log level {} -> {} (DataplaneProgrammer)", reply->previous(), reply->level());
     return grpc::Status::OK;
 }
 

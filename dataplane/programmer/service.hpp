@@ -39,6 +39,10 @@ class ProgrammerService final : public v1::DataplaneProgrammer::Service {
                         v1::DpStatusReply* reply) override;
     grpc::Status ListSessions(grpc::ServerContext* ctx, const v1::DpListRequest* req,
                               v1::DpListReply* reply) override;
+    // Changes spdlog's level on the calling gRPC thread: the level is atomic, so the lcores
+    // see it at their next log call without a trip through the main loop.
+    grpc::Status SetLogLevel(grpc::ServerContext* ctx, const v1::DpLogLevelRequest* req,
+                             v1::DpLogLevelReply* reply) override;
 
   private:
     grpc::Status rejected_early(grpc::StatusCode code, std::string message);

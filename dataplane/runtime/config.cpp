@@ -2,14 +2,72 @@
 
 #include <fmt/format.h>
 
+#include <optional>
 #include <set>
+#include <utility>
 
+#include "hag/log/log.hpp"
 #include "runtime/text.hpp"
 #include "telemetry/metrics_server.hpp"
 
 namespace hag::dp {
 
 namespace {
+
+// The CPUs of an lcore list like "0-3,6" (nullopt for forms not understood here: lcore-to-CPU
+// maps with '@' or '(', which the EAL checks itself).
+std::optional<std::set<unsigned>> lcore_list(const std::string& text) {
+    std::set<unsigned> cpus;
+    std::size_t i = 0;
+    auto number = [&](unsigned& out) {
+        if (i >= text.size() || text[i] < '0' || text[i] > '9')
+            return false;
+        out = 0;
+        for (; i < text.size() && text[i] >= '0' && text[i] <= '9' && out < 100000; ++i)
+            out = out * 10 + static_cast<unsigned>(text[i] - '0');
+        return true;
+    };
+    while (i < text.size()) {
+        unsigned a = 0, b = 0;
+        if (!number(a))
+            return std::nullopt;
+        b = a;
+        if (i < text.size() && text[i] == '-') {
+            ++i;
+            if (!number(b) || b < a || b - a > 4096)
+                return std::nullopt;
+        }
+        for (unsigned c = a; c <= b; ++c)
+            cpus.insert(c);
+        if (i < text.size() && text[i++] != ',')
+            return std::nullopt;
+    }
+    return cpus;
+}
+
+// The lcores eal_args give with -l / --lcores, if they are a plain list, and the index of the
+// argument that names them.
+std::optional<std::pair<std::set<unsigned>, int>> eal_lcores(const v1::DataplaneConfig& cfg) {
+    const auto& a = cfg.eal_args();
+    std::optional<std::set<unsigned>> cpus;
+    for (int i = 0; i < a.size(); ++i) {
+        const std::string& s = a.Get(i);
+        if ((s == "-l" || s == "--lcores") && i + 1 < a.size()) {
+            cpus = lcore_list(a.Get(i + 1));
+        } else if (s.rfind("--lcores=", 0) == 0) {
+            cpus = lcore_list(s.substr(9));
+        } else if (s.rfind("-l", 0) == 0 && s.size() > 2 && s[2] != '-') {
+            cpus = lcore_list(s.substr(2));
+        } else {
+            continue;
+        }
+        if (!cpus) {
+            return std::nullopt;
+        }
+        return std::make_pair(*cpus, i);
+    }
+    return std::nullopt;
+}
 
 void validate(v1::DataplaneConfig& cfg, const config::ParseInfoTree* tree,
               const config::Reporter& at) {
@@ -181,6 +239,17 @@ void validate(v1::DataplaneConfig& cfg, const config::ParseInfoTree* tree,
     if (cfg.idle_sleep_us() > 100000) {
         at.at(tree, cfg, "idle_sleep_us", -1,
               fmt::format("idle_sleep_us: {} is above 100000 (100 ms)", cfg.idle_sleep_us()));
+    }
+    if (!cfg.log().level().empty()) {
+        if (auto l = hag::log::parse_level(cfg.log().level()); !l) {
+            at.at(config::Reporter::nested(tree, cfg, "log", -1), cfg.log(), "level", -1,
+                  "log.level: " + l.error());
+        }
+    }
+    if (auto lcores = eal_lcores(cfg); lcores && lcores->first.size() < 2) {
+        at.at(tree, cfg, "eal_args", lcores->second,
+              "eal_args: the lcore list gives one lcore; hag-dataplane needs a main lcore and a "
+              "worker lcore (e.g. \"-l\", \"0-1\")");
     }
     if (cfg.max_next_hops() == 0)
         cfg.set_max_next_hops(65536);

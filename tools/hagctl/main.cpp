@@ -12,6 +12,8 @@
 #include <iostream>
 #include <thread>
 
+#include <fmt/format.h>
+
 #include "format.hpp"
 #include "hag/v1/dataplane.grpc.pb.h"
 #include "hag/v1/management.grpc.pb.h"
@@ -220,10 +222,64 @@ int main(int argc, char** argv) {
             ->fallthrough();
     auto* version = app.add_subcommand("version", "hagctl and hag-control versions");
 
+    std::string log_daemon, log_level;
+    auto* log_cmd = app.add_subcommand(
+        "log-level", "show or set the log level of hag-control or hag-dataplane at run time");
+    log_cmd->add_option("daemon", log_daemon, "control or dataplane")
+        ->required()
+        ->check(CLI::IsMember({"control", "dataplane"}));
+    log_cmd->add_option(
+        "level", log_level,
+        "trace, debug, info, warn, error, critical or off (omit: show the level; the daemon "
+        "checks it)");
+
     CLI11_PARSE(app, argc, argv);
 
     if (version->parsed()) {
         std::printf("hagctl %s\n", HAG_VERSION);
+    }
+    if (log_cmd->parsed()) {
+        const bool to_dp = log_daemon == "dataplane";
+        if (socket_unusable(to_dp ? g.dataplane : g.server,
+                            to_dp ? "hag-dataplane" : "hag-control")) {
+            return hag::hagctl::kExitUnreachable;
+        }
+        std::string level, previous;
+        if (to_dp) {
+            DpClient d(g);
+            grpc::ClientContext ctx;
+            d.deadline(ctx);
+            hag::v1::DpLogLevelRequest req;
+            req.set_level(log_level);
+            hag::v1::DpLogLevelReply r;
+            if (auto s = d.stub().SetLogLevel(&ctx, req, &r); !s.ok()) {
+                return d.fail(s);
+            }
+            level = r.level();
+            previous = r.previous();
+        } else {
+            Client c(g);
+            grpc::ClientContext ctx;
+            c.deadline(ctx);
+            hag::v1::SetLogLevelRequest req;
+            req.set_level(log_level);
+            hag::v1::LogLevelReply r;
+            if (auto s = c.stub().SetLogLevel(&ctx, req, &r); !s.ok()) {
+                return c.fail(s);
+            }
+            level = r.level();
+            previous = r.previous();
+        }
+        const std::string name = to_dp ? "hag-dataplane" : "hag-control";
+        if (g.output == "json") {
+            out(fmt::format("{{\"daemon\":\"{}\",\"level\":\"{}\",\"previous\":\"{}\"}}\n", name,
+                            level, previous));
+        } else if (log_level.empty()) {
+            out(fmt::format("{}: log level {}\n", name, level));
+        } else {
+            out(fmt::format("{}: log level {} (was {})\n", name, level, previous));
+        }
+        return hag::hagctl::kExitOk;
     }
     if (dp->parsed()) {
         if (dp_check->parsed() && socket_unusable(g.server, "hag-control")) {

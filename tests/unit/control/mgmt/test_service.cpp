@@ -7,6 +7,7 @@
 
 #include <google/protobuf/text_format.h>
 
+#include "hag/log/log.hpp"
 #include "mgmt/cache_backend.hpp"
 #include "mgmt/convert.hpp"
 #include "mgmt/service.hpp"
@@ -402,4 +403,27 @@ TEST_CASE("EvaluatePolicy decides for one packet and validates its fields") {
     bad = req;
     bad.set_nai("nobody@example.net");
     CHECK(f.svc.EvaluatePolicy(&f.ctx, &bad, &d).error_code() == grpc::StatusCode::NOT_FOUND);
+}
+
+TEST_CASE("SetLogLevel reports, changes and validates the log level") {
+    Fixture f;
+    hag::log::init("test-mgmt", spdlog::level::info);
+    hag::v1::SetLogLevelRequest req;
+    hag::v1::LogLevelReply r;
+    REQUIRE(f.svc.SetLogLevel(&f.ctx, &req, &r).ok());  // empty: report only
+    CHECK(r.level() == "info");
+    CHECK(r.previous() == "info");
+
+    req.set_level("trace");
+    REQUIRE(f.svc.SetLogLevel(&f.ctx, &req, &r).ok());
+    CHECK(r.level() == "trace");
+    CHECK(r.previous() == "info");
+    CHECK(spdlog::default_logger_raw()->should_log(spdlog::level::trace));
+
+    req.set_level("TRACE");  // names are lower case
+    auto s = f.svc.SetLogLevel(&f.ctx, &req, &r);
+    CHECK(s.error_code() == grpc::StatusCode::INVALID_ARGUMENT);
+    CHECK(s.error_message().find("TRACE") != std::string::npos);
+    CHECK(hag::log::current_level() == "trace");  // unchanged
+    hag::log::init("test-mgmt", spdlog::level::info);
 }

@@ -149,3 +149,20 @@ TEST_CASE("programmer_listen: default, off, unix or TCP, errors at file:line", "
                     "\"\n")
               .find("programmer_listen") != std::string::npos);
 }
+
+TEST_CASE("a bad log level or a single lcore is refused before the EAL starts", "[config]") {
+    auto e = errors_of(std::string(kPorts) + "log {\n  level: \"loud\" }\n");
+    CHECK(e.find("dp.conf:5:3: log.level: unknown log level 'loud'") != std::string::npos);
+    CHECK(errors_of(std::string(kPorts) + "eal_args: [\"--no-huge\", \"-l\", \"3\"]\n")
+              .find("gives one lcore") != std::string::npos);
+    CHECK(errors_of(std::string(kPorts) + "eal_args: [\"--lcores=2\"]\n").find("gives one lcore") !=
+          std::string::npos);
+    CHECK(errors_of(std::string(kPorts) + "eal_args: [\"-l1\"]\n").find("gives one lcore") !=
+          std::string::npos);
+    for (const char* ok : {"[\"-l\", \"0-1\"]", "[\"-l\", \"2,5\"]", "[\"--lcores\", \"0@1,1@2\"]",
+                           "[\"-c\", \"0x3\"]", "[\"-l\", \"1-2\", \"--main-lcore\", \"1\"]"}) {
+        CAPTURE(ok);
+        CHECK(
+            parse_dataplane_config(std::string(kPorts) + "eal_args: " + ok + "\n", "dp.conf").ok());
+    }
+}
