@@ -1,0 +1,238 @@
+#!/usr/bin/python3
+"""A home router with two accesses carries TCP through hag-control + hag-dataplane (root only).
+
+Topology (network namespaces, veth pairs, documentation addresses):
+
+  core ns                gw ns                                   anet ns        cpe ns (hag-magsim --data)
+  2001:db8:9999::1 -- core0 | hag-dataplane | acc0 -- a0  [br0]  a1 ------------- m0 dsl 2001:db8:aaaa::1
+                         hag-control (LMA 2001:db8:ff::1    a2 -- emu ns: e0 <linkemu> e1 -- m1 lte 2001:db8:bbbb::1
+                         on the hag-access TAP)                                   magsim0 tun: HNP::1
+
+hag-magsim registers both accesses with hag-control (raw MH through hag-dataplane's exception
+path); hag-control programs hag-dataplane over its DataplaneProgrammer socket; magsim's data
+mode then carries user traffic in GRE (key + sequence) on both accesses. The lte access goes
+through tools/linkemu, which adds delay. Checked: TCP transfers core -> home router and home
+router -> core arrive intact (SHA-256), uplink went over both accesses, downlink arrived with the
+right keys, no uplink drop in hag-dataplane for unknown keys or spoofed sources. Throughput is
+printed (not asserted: the machine is shared).
+
+usage: test_magsim_data.py HAG_CONTROL HAG_DATAPLANE HAG_MAGSIM LINKEMU
+"""
+import json
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import time
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
+from netns import Topology, require_root, sh, wait_for_line  # noqa: E402
+
+LMA6 = "2001:db8:ff::1"
+DSL6, LTE6 = "2001:db8:aaaa::1", "2001:db8:bbbb::1"
+CORE6 = "2001:db8:9999::1"
+PY = "/usr/bin/python3"
+DELAY_MS = 5
+
+CONTROL_CONF = """
+log {{ level: "warn" }}
+lma_addresses: "{lma6}"
+hnp_pools {{ name: "residential" prefix: "2001:db8:100::/40" assign_length: 64 }}
+default_profile {{ multipath: true max_paths: 4 max_lifetime_seconds: 3600 }}
+allow_unknown_subscribers: true
+allow_unknown_mags: true
+management_socket: "{tmp}/control.sock"
+dataplane_socket: "unix:{tmp}/programmer.sock"
+heartbeat_interval_seconds: 0
+"""
+
+DATAPLANE_CONF = """
+log {{ level: "info" }}
+eal_args: ["--no-huge", "--no-pci", "-m", "512", "--file-prefix", "hag-itmp-{pid}",
+           "-l", "0-1", "--log-level", "lib.*:warning", "--no-telemetry"]
+ports {{ name: "core" device: "net_af_packet0,iface=core0" role: CORE
+         next_hop_ipv6: "{core6}" addresses: "2001:db8:9999::fe" }}
+ports {{ name: "access" device: "net_af_packet1,iface=acc0" role: ACCESS
+         addresses: "{lma6}" }}
+mbufs: 8191
+max_sessions: 1024
+programmer_listen: "unix:{tmp}/programmer.sock"
+idle_sleep_us: 20
+"""
+
+SERVER = r"""
+import hashlib, socket, sys, time
+s = socket.socket(socket.AF_INET6); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind((sys.argv[1], 7001)); s.listen(1); s.settimeout(30)
+print("listening", flush=True)
+c, _ = s.accept(); c.settimeout(30); h = hashlib.sha256(); n = 0; t0 = time.monotonic()
+while True:
+    d = c.recv(262144)
+    if not d: break
+    h.update(d); n += len(d)
+print(n, h.hexdigest(), round(n * 8 / max(1e-6, time.monotonic() - t0) / 1e6, 1), flush=True)
+"""
+CLIENT = r"""
+import hashlib, socket, sys
+n = int(sys.argv[2]); block = bytes((i * 7 + 3) & 0xff for i in range(65536))
+h = hashlib.sha256(); c = socket.create_connection((sys.argv[1], 7001), timeout=30); sent = 0
+while sent < n:
+    d = block[: min(len(block), n - sent)]; c.sendall(d); h.update(d); sent += len(d)
+c.close(); print(sent, h.hexdigest())
+"""
+
+
+def transfer(failures, src_ns, dst_ns, dst, size, what):
+    srv = subprocess.Popen(["ip", "netns", "exec", dst_ns, PY, "-c", SERVER, dst],
+                           stdout=subprocess.PIPE, text=True)
+    try:
+        if not wait_for_line(srv, "listening", 10):
+            failures.append(f"{what}: server did not start")
+            return
+        cli = subprocess.run(["ip", "netns", "exec", src_ns, PY, "-c", CLIENT, dst, str(size)],
+                             capture_output=True, text=True, timeout=120)
+        got = srv.communicate(timeout=60)[0].split()
+    finally:
+        if srv.poll() is None:
+            srv.kill()
+            srv.wait()
+    sent = cli.stdout.split()
+    print(f"{what}: sent {sent}, received {got}", flush=True)
+    if len(got) != 3 or sent != got[:2]:
+        failures.append(f"{what}: sent {sent} {cli.stderr.strip()}, received {got}")
+    else:
+        print(f"{what}: {got[2]} Mbit/s (python sockets, {size} octets)", flush=True)
+
+
+def main():
+    require_root()
+    control, dataplane, magsim, linkemu = sys.argv[1:5]
+    topo = Topology("mp")
+    core, gw, anet, emu, cpe = (topo.ns(n) for n in ("core", "gw", "anet", "emu", "cpe"))
+    for ns in (core, gw, anet, emu, cpe):
+        for conf in ("all", "default"):
+            sh("sysctl", "-qw", f"net.ipv6.conf.{conf}.accept_dad=0", ns=ns)
+    core_mac, _ = topo.veth(core, "eth0", gw, "core0")
+    topo.veth(gw, "acc0", anet, "a0")
+    topo.veth(anet, "a1", cpe, "m0")
+    topo.veth(anet, "a2", emu, "e0")
+    topo.veth(emu, "e1", cpe, "m1")
+    # The gateway kernel stays off the DPDK ports (a NIC bound to vfio-pci is invisible to it).
+    for dev in ("core0", "acc0"):
+        sh("sysctl", "-qw", f"net.ipv6.conf.{dev}.disable_ipv6=1", ns=gw)
+        sh("ip", "link", "set", "dev", dev, "arp", "off", ns=gw)
+    sh("ip", "link", "add", "br0", "type", "bridge", ns=anet)
+    for dev in ("a0", "a1", "a2"):
+        sh("ip", "link", "set", dev, "master", "br0", ns=anet)
+    sh("ip", "link", "set", "br0", "up", ns=anet)
+    for dev in ("e0", "e1"):
+        sh("sysctl", "-qw", f"net.ipv6.conf.{dev}.disable_ipv6=1", ns=emu)
+    # The core host routes the subscribers' prefixes to the gateway; MTU 1400 inside so that
+    # 52 octets of IPv6 + GRE fit the access links' 1500 (hag sends no Packet Too Big yet).
+    sh("ip", "-6", "addr", "add", CORE6 + "/64", "dev", "eth0", "nodad", ns=core)
+    sh("ip", "-6", "route", "add", "2001:db8:100::/40", "via", "2001:db8:9999::fe", "mtu", "1400",
+       ns=core)
+    sh("ip", "-6", "addr", "add", DSL6 + "/64", "dev", "m0", "nodad", ns=cpe)
+    sh("ip", "-6", "addr", "add", LTE6 + "/64", "dev", "m1", "nodad", ns=cpe)
+    sh("ip", "-6", "route", "add", LMA6 + "/128", "dev", "m0", "metric", "1", ns=cpe)
+    sh("ip", "-6", "route", "add", LMA6 + "/128", "dev", "m1", "metric", "2", ns=cpe)
+
+    tmp = tempfile.mkdtemp(prefix="hag-itmp-")
+    emu_stats = os.path.join(tmp, "linkemu.json")
+    emu_p = topo.spawn(emu, linkemu, "--a", "e0", "--b", "e1", "--delay-ms", str(DELAY_MS),
+                       "--jitter-ms", "1", "--stats", emu_stats, stdout=subprocess.PIPE)
+    assert wait_for_line(emu_p, "ready", 20), "linkemu did not start"
+
+    dconf = os.path.join(tmp, "dataplane.conf")
+    with open(dconf, "w") as f:
+        f.write(DATAPLANE_CONF.format(pid=os.getpid(), core6=CORE6, lma6=LMA6, tmp=tmp))
+    dp = topo.spawn(gw, dataplane, "-c", dconf, stdout=subprocess.PIPE)
+    assert wait_for_line(dp, "ready", 60), "hag-dataplane did not start"
+    sh("ip", "-6", "addr", "add", "2001:db8:9999::fe/64", "dev", "hag-core", "nodad", ns=gw)
+    sh("ip", "-6", "addr", "add", LMA6 + "/128", "dev", "hag-access", "nodad", ns=gw)
+    for net in ("2001:db8:aaaa::/64", "2001:db8:bbbb::/64"):
+        sh("ip", "-6", "route", "add", net, "dev", "hag-access", ns=gw)
+
+    cconf = os.path.join(tmp, "control.conf")
+    with open(cconf, "w") as f:
+        f.write(CONTROL_CONF.format(lma6=LMA6, tmp=tmp))
+    ctl = topo.spawn(gw, control, "-c", cconf, stdout=subprocess.PIPE)
+    assert wait_for_line(ctl, "hag-control ready", 30), "hag-control did not start"
+
+    mstats = os.path.join(tmp, "magsim.json")
+    ms = subprocess.Popen(["ip", "netns", "exec", cpe, magsim, "register", "--lma", LMA6,
+                           "--nai", "cpe1@example.net", "--access", "dsl:m0:1",
+                           "--access", "lte:m1:2", "--link-metrics", "1:100000:20000",
+                           "--link-metrics", "2:50000:10000", "--data", "--tun", "magsim0",
+                           "--route", "2001:db8:9999::/64", "--stats", mstats],
+                          stdout=subprocess.PIPE, text=True)
+    topo.procs.append(ms)
+    failures = []
+    lines = []
+    end = time.monotonic() + 60
+    while time.monotonic() < end:
+        line = ms.stdout.readline()
+        if not line:
+            break
+        print("magsim:", line.rstrip(), flush=True)
+        lines.append(line)
+        if "data mode: ready" in line:
+            break
+    hnps = re.findall(r"registration: accepted \(0\) hnp=([0-9a-f:]+)::/64", "".join(lines))
+    if len(hnps) != 2 or hnps[0] != hnps[1]:
+        topo.stop(ms)
+        print("FAIL: both accesses registered with one HNP:", lines)
+        return 1
+    home = hnps[0] + "::1"
+
+    # The session reaches hag-dataplane through hag-control: wait until ping passes.
+    ok = False
+    for _ in range(40):
+        r = subprocess.run(["ip", "netns", "exec", core, "ping", "-6", "-c", "1", "-W", "1", home],
+                           capture_output=True, text=True)
+        if r.returncode == 0:
+            ok = True
+            break
+        time.sleep(0.25)
+    if not ok:
+        failures.append(f"ping {home} from the core host never passed")
+    else:
+        transfer(failures, core, cpe, home, 20_000_000, "downlink TCP core -> home router")
+        transfer(failures, cpe, core, CORE6, 20_000_000, "uplink TCP home router -> core")
+
+    topo.stop(ms)
+    for line in ms.stdout.read().splitlines():
+        print("magsim:", line)
+    topo.stop(emu_p)
+    topo.stop(ctl)
+    topo.stop(dp)
+    out = dp.stdout.read()
+    dstats = json.loads([l for l in out.splitlines() if l.startswith("{")][-1])
+    with open(mstats) as f:
+        m = json.load(f)
+    with open(emu_stats) as f:
+        e = json.load(f)
+    print("magsim stats:", json.dumps(m))
+    print("linkemu stats:", json.dumps(e))
+    print("hag-dataplane uplink drops:", json.dumps(dstats["uplink"]["drops"]))
+    acc = m["accesses"]
+    if acc["1"]["up_packets"] == 0 or acc["2"]["up_packets"] == 0:
+        failures.append(f"uplink did not use both accesses: {acc}")
+    if acc["1"]["down_packets"] + acc["2"]["down_packets"] < 1000:
+        failures.append(f"too little downlink GRE reached magsim: {acc}")
+    for bid in ("1", "2"):
+        if any(acc[bid]["down_drops"].values()) or acc[bid]["down_wrong_source"]:
+            failures.append(f"magsim dropped downlink GRE on bid {bid}: {acc[bid]}")
+    if dstats["uplink"]["drops"].get("unknown_key") or \
+            dstats["uplink"]["drops"].get("spoofed_inner_source"):
+        failures.append(f"hag-dataplane uplink drops: {dstats['uplink']['drops']}")
+    if e["a_to_b"]["forwarded"] == 0 or e["b_to_a"]["forwarded"] == 0:
+        failures.append(f"linkemu forwarded nothing one way: {e}")
+    for f in failures:
+        print("FAIL:", f)
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
