@@ -187,9 +187,9 @@ Reorderer::Outcome Reorderer::push(std::uint32_t seq, std::span<const std::uint8
     }
     // Ahead. Beyond the window: give up gaps until it fits.
     while (static_cast<std::uint32_t>(seq - next_) >= slots_.size()) {
-        if (held_ == 0) {
-            c_.lost += static_cast<std::uint32_t>(seq - next_) - (slots_.size() - 1);
-            next_ = seq - static_cast<std::uint32_t>(slots_.size() - 1);
+        if (held_ == 0) {  // nothing held: the whole gap is given up
+            c_.lost += static_cast<std::uint32_t>(seq - next_);
+            next_ = seq;
             break;
         }
         skip_to_first_held(deliver);
