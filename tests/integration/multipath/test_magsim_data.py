@@ -26,6 +26,7 @@ usage: test_magsim_data.py HAG_CONTROL HAG_DATAPLANE HAG_MAGSIM LINKEMU HAGCTL
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -109,6 +110,30 @@ def transfer(failures, src_ns, dst_ns, dst, size, what):
         failures.append(f"{what}: sent {sent} {cli.stderr.strip()}, received {got}")
     else:
         print(f"{what}: {got[2]} Mbit/s (python sockets, {size} octets)", flush=True)
+
+
+def iperf(core, cpe, home):
+    """iperf3 both ways for 3 s each, printed only (Debian iperf3; skipped when absent)."""
+    if not shutil.which("iperf3"):
+        print("iperf3 not installed: no iperf3 figures")
+        return
+    for what, server_ns, client_ns, addr, extra in (
+            ("downlink", cpe, core, home, []), ("uplink", cpe, core, home, ["-R"])):
+        srv = subprocess.Popen(["ip", "netns", "exec", server_ns, "iperf3", "-s", "-1", "-B",
+                                addr], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        time.sleep(0.5)
+        r = subprocess.run(["ip", "netns", "exec", client_ns, "iperf3", "-c", addr, "-t", "3",
+                            "-J"] + extra, capture_output=True, text=True, timeout=30)
+        try:
+            end = json.loads(r.stdout)["end"]
+            print(f"iperf3 TCP {what}: "
+                  f"{end['sum_received']['bits_per_second'] / 1e6:.1f} Mbit/s received, "
+                  f"{end['sum_sent'].get('retransmits', 0)} retransmits", flush=True)
+        except (ValueError, KeyError):
+            print(f"iperf3 {what}: no result ({r.stderr.strip()[:200]})")
+        if srv.poll() is None:
+            srv.kill()
+        srv.wait()
 
 
 def main():
@@ -214,6 +239,7 @@ def main():
     else:
         transfer(failures, core, cpe, home, 20_000_000, "downlink TCP core -> home router")
         transfer(failures, cpe, core, CORE6, 20_000_000, "uplink TCP home router -> core")
+        iperf(core, cpe, home)
         # The access that carried the downlink is revoked: magsim takes it out of the uplink
         # split, the data plane moves the downlink to another path.
         r = subprocess.run([hagctl, "-s", f"unix:{tmp}/control.sock", "bindings", "delete",
