@@ -21,8 +21,6 @@ namespace hag::magsim {
 namespace {
 
 constexpr int kIpProtoGre = 47;
-constexpr std::size_t kBatch = 32;          // datagrams per recvmmsg, packets per tun turn
-constexpr std::size_t kBufferBytes = 4096;  // one received datagram (tun MTU <= 4000)
 constexpr int kSocketBuffer = 4 << 20;
 
 // Runs `ip ARGS...` (no shell) and returns its exit status.
@@ -102,7 +100,8 @@ DataPath::DataPath(const DataOptions& o, std::vector<DataAccess> accesses)
           }
           return w;
       }()),
-      reorder_(o.reorder_window, std::chrono::milliseconds(o.reorder_timeout_ms), kBufferBytes) {
+      reorder_(o.reorder_window, std::chrono::milliseconds(o.reorder_timeout_ms), kRxBufferBytes),
+      rx_(std::make_unique<RxBuffers>()) {
     for (auto& a : accesses) {
         auto x = std::make_unique<Access>();
         x->cfg = std::move(a);
@@ -133,8 +132,8 @@ Result<std::unique_ptr<DataPath>, std::string> DataPath::open(const DataOptions&
     if (o.tun.empty() || o.tun.size() >= IFNAMSIZ) {
         return unexpected("tun name must have 1 to 15 characters");
     }
-    if (o.mtu < 1280 || o.mtu > kBufferBytes - 96) {
-        return unexpected("tun MTU must be in 1280.." + std::to_string(kBufferBytes - 96));
+    if (o.mtu < 1280 || o.mtu > kRxBufferBytes - 96) {
+        return unexpected("tun MTU must be in 1280.." + std::to_string(kRxBufferBytes - 96));
     }
     std::unique_ptr<DataPath> d(new DataPath(o, std::move(accesses)));
     d->tun_ = ::open("/dev/net/tun", O_RDWR | O_NONBLOCK | O_CLOEXEC);
@@ -214,11 +213,11 @@ void DataPath::deliver(std::span<const std::uint8_t> inner) {
     }
 }
 
-// Uplink: up to kBatch packets from the tun, each GRE-encapsulated on the access the scheduler
+// Uplink: up to kRxBatch packets from the tun, each GRE-encapsulated on the access the scheduler
 // picks, with the session's next sequence number.
 void DataPath::on_tun_readable() {
-    std::array<std::uint8_t, kBufferBytes> buf;
-    for (std::size_t i = 0; i < kBatch; ++i) {
+    std::array<std::uint8_t, kRxBufferBytes> buf;
+    for (std::size_t i = 0; i < kRxBatch; ++i) {
         const ssize_t n =
             ::read(tun_, buf.data() + kUplinkGreHeaderLength, buf.size() - kUplinkGreHeaderLength);
         if (n <= 0) {
@@ -254,18 +253,18 @@ void DataPath::on_tun_readable() {
 // Downlink: a batch of datagrams from one access; each is checked (source, outer header, GRE
 // header, key) and goes through the session's reorder buffer to the tun.
 void DataPath::on_gre_readable(Access& a) {
-    static std::array<std::array<std::uint8_t, kBufferBytes>, kBatch> bufs;
-    std::array<mmsghdr, kBatch> msgs{};
-    std::array<iovec, kBatch> iov{};
-    std::array<sockaddr_storage, kBatch> from{};
-    for (std::size_t i = 0; i < kBatch; ++i) {
+    auto& bufs = *rx_;
+    std::array<mmsghdr, kRxBatch> msgs{};
+    std::array<iovec, kRxBatch> iov{};
+    std::array<sockaddr_storage, kRxBatch> from{};
+    for (std::size_t i = 0; i < kRxBatch; ++i) {
         iov[i] = iovec{bufs[i].data(), bufs[i].size()};
         msgs[i].msg_hdr.msg_iov = &iov[i];
         msgs[i].msg_hdr.msg_iovlen = 1;
         msgs[i].msg_hdr.msg_name = &from[i];
         msgs[i].msg_hdr.msg_namelen = sizeof(sockaddr_storage);
     }
-    const int got = ::recvmmsg(a.fd, msgs.data(), kBatch, MSG_DONTWAIT, nullptr);
+    const int got = ::recvmmsg(a.fd, msgs.data(), kRxBatch, MSG_DONTWAIT, nullptr);
     const auto now = Reorderer::Clock::now();
     for (int i = 0; i < got; ++i) {
         if ((msgs[i].msg_hdr.msg_flags & MSG_TRUNC) != 0) {
@@ -277,7 +276,7 @@ void DataPath::on_gre_readable(Access& a) {
             continue;
         }
         const std::span<const std::uint8_t> data(
-            bufs[i].data(), std::min<std::size_t>(msgs[i].msg_len, kBufferBytes));
+            bufs[i].data(), std::min<std::size_t>(msgs[i].msg_len, kRxBufferBytes));
         const auto r = parse_downlink(data, a.cfg.ipv4, a.cfg.downlink_key);
         if (!r.packet) {
             ++a.c.down_drops[static_cast<std::size_t>(r.drop)];

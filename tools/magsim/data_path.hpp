@@ -75,12 +75,19 @@ class DataPath {
     void on_gre_readable(Access& a);
     void deliver(std::span<const std::uint8_t> inner);
 
+    // Datagrams per recvmmsg (and packets per tun turn), one datagram's room (tun MTU <= 4000);
+    // the receive buffers of one batch are allocated once.
+    static constexpr std::size_t kRxBatch = 32;
+    static constexpr std::size_t kRxBufferBytes = 4096;
+    using RxBuffers = std::array<std::array<std::uint8_t, kRxBufferBytes>, kRxBatch>;
+
     DataOptions o_;
     int tun_ = -1;
     std::vector<std::unique_ptr<Access>> accesses_;
     UplinkScheduler scheduler_;
     Reorderer reorder_;
     std::uint32_t uplink_seq_ = 0;  // one sequence space per session, over all accesses
+    std::unique_ptr<RxBuffers> rx_;
     std::uint64_t up_no_access_ = 0, up_not_ip_ = 0, down_no_seq_ = 0, tun_write_errors_ = 0;
 };
 

@@ -224,6 +224,14 @@ class Sim {
                 return false;
             }
         }
+        for (const auto& m : o_.link_metrics) {
+            if (!parse_link_metrics(m)) {
+                std::fprintf(stderr,
+                             "hag-magsim: --link-metrics %s: expected BID:DOWN_KBPS:UP_KBPS\n",
+                             m.c_str());
+                return false;
+            }
+        }
         std::uint32_t key = 0x10000 + (static_cast<std::uint32_t>(::getpid()) & 0xffff) * 16;
         for (const auto& text : o_.accesses) {
             auto spec = hag::magsim::parse_access(text);
