@@ -14,12 +14,14 @@ hag-magsim registers three accesses with hag-control (raw MH for the IPv6 CoAs, 
 the IPv4 one, through hag-dataplane's exception path); hag-control programs hag-dataplane over
 its DataplaneProgrammer socket; magsim's data mode carries user traffic in GRE (key + sequence;
 IPv4 outer header on bid 3) on all of them, the uplink split 2:1:1 by link metrics. The lte
-access goes through hag-linkemu, which adds delay. Checked: TCP transfers core -> home router
+access goes through hag-linkemu, which adds delay and reorders 5 % of the frames toward the
+home router. Checked: TCP transfers core -> home router
 and home router -> core arrive intact (SHA-256); the uplink used all three accesses; the
 downlink arrived with the right keys; after `hagctl bindings delete --bid 1` magsim reports
 bid 1 revoked, both transfers still work, the downlink moved to another access, and
 hag-dataplane dropped nothing on the uplink (no unknown key or tunnel, no spoofed source: magsim
-stopped using the revoked path). Throughput is printed, not asserted (the machine is shared).
+stopped using the revoked path), and what linkemu reordered on the downlink magsim's reorder
+buffer held and put back in order. Throughput is printed, not asserted (the machine is shared).
 
 usage: test_magsim_data.py HAG_CONTROL HAG_DATAPLANE HAG_MAGSIM LINKEMU HAGCTL
 """
@@ -176,7 +178,8 @@ def main():
     tmp = tempfile.mkdtemp(prefix="hag-itmp-")
     emu_stats = os.path.join(tmp, "linkemu.json")
     emu_p = topo.spawn(emu, linkemu, "--a", "e0", "--b", "e1", "--delay-ms", str(DELAY_MS),
-                       "--jitter-ms", "1", "--stats", emu_stats, stdout=subprocess.PIPE)
+                       "--jitter-ms", "1", "--reorder", "0.05", "--reorder-ba", "0",
+                       "--stats", emu_stats, stdout=subprocess.PIPE)
     assert wait_for_line(emu_p, "ready", 20), "linkemu did not start"
 
     dconf = os.path.join(tmp, "dataplane.conf")
@@ -288,6 +291,10 @@ def main():
     if any(dstats["uplink"]["drops"].get(k) for k in ("unknown_key", "spoofed_inner_source",
                                                        "spoofed_outer_source", "unknown_tunnel")):
         failures.append(f"hag-dataplane uplink drops: {dstats['uplink']['drops']}")
+    # After the revocation the downlink crossed linkemu, which reordered some of it toward the
+    # home router: magsim's reorder buffer put those back in order.
+    if e["a_to_b"]["reordered"] and not m["session"]["reordered"]:
+        failures.append("linkemu reordered the downlink but magsim's reorder buffer held nothing")
     if e["a_to_b"]["forwarded"] == 0 or e["b_to_a"]["forwarded"] == 0:
         failures.append(f"linkemu forwarded nothing one way: {e}")
     for f in failures:
