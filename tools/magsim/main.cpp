@@ -349,6 +349,9 @@ class Sim {
                 HeartbeatTracker::Event::kUnreachable) {
                 std::printf("%s: LMA not responding to heartbeats\n", a->name().c_str());
                 std::fflush(stdout);
+                if (on_reachability) {
+                    on_reachability(a->spec.bid, false);
+                }
             }
             hag::mh::Heartbeat hb;
             hb.sequence = hb_sequence_;
@@ -505,6 +508,8 @@ class Sim {
 
     // Called when an access is revoked (data mode: its uplink share moves to the others).
     std::function<void(std::uint16_t)> on_revoked;
+    // Called when an access's LMA stops answering heartbeats (false) and answers again (true).
+    std::function<void(std::uint16_t, bool)> on_reachability;
 
   private:
     void bind_device(Access& a, int fd, boost::system::error_code& ec) {
@@ -712,6 +717,9 @@ class Sim {
                        HeartbeatTracker::Event::kReachableAgain) {
                 std::printf("%s: LMA reachable again\n", a.name().c_str());
                 std::fflush(stdout);
+                if (on_reachability && !a.revoked) {
+                    on_reachability(a.spec.bid, true);
+                }
             }
             return;
         }
@@ -886,6 +894,7 @@ int main(int argc, char** argv) {
         }
         data = std::move(*opened);
         sim.on_revoked = [&data](std::uint16_t bid) { data->set_live(bid, false); };
+        sim.on_reachability = [&data](std::uint16_t bid, bool up) { data->set_live(bid, up); };
         data_thread = std::thread([&] { data->run(data_stop); });
         std::printf("data mode: ready\n");
         std::fflush(stdout);
