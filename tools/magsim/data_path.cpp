@@ -91,7 +91,7 @@ bool from_lma(const DataAccess& a, const sockaddr_storage& from) {
 
 }  // namespace
 
-DataPath::DataPath(const DataOptions& o, std::vector<DataAccess> accesses)
+DataPath::DataPath(Key, const DataOptions& o, std::vector<DataAccess> accesses)
     : o_(o),
       scheduler_([&] {
           std::vector<std::uint64_t> w;
@@ -135,7 +135,7 @@ Result<std::unique_ptr<DataPath>, std::string> DataPath::open(const DataOptions&
     if (o.mtu < 1280 || o.mtu > kRxBufferBytes - 96) {
         return unexpected("tun MTU must be in 1280.." + std::to_string(kRxBufferBytes - 96));
     }
-    std::unique_ptr<DataPath> d(new DataPath(o, std::move(accesses)));
+    auto d = std::make_unique<DataPath>(Key{}, o, std::move(accesses));
     d->tun_ = ::open("/dev/net/tun", O_RDWR | O_NONBLOCK | O_CLOEXEC);
     if (d->tun_ < 0) {
         return unexpected(std::string("/dev/net/tun: ") + std::strerror(errno));

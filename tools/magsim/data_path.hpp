@@ -64,7 +64,15 @@ class DataPath {
     };
 
   private:
-    DataPath(const DataOptions& o, std::vector<DataAccess> accesses);
+    struct Key {
+        explicit Key() = default;
+    };
+
+  public:
+    // Through open() only (Key is private).
+    DataPath(Key, const DataOptions& o, std::vector<DataAccess> accesses);
+
+  private:
     struct Access {
         DataAccess cfg;
         int fd = -1;
