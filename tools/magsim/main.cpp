@@ -11,13 +11,18 @@
 
 #include <CLI/CLI.hpp>
 #include <algorithm>
+#include <atomic>
 #include <boost/asio.hpp>
 #include <chrono>
 #include <cstdio>
 #include <cstring>
+#include <functional>
 #include <map>
 #include <memory>
+#include <thread>
+#include <tuple>
 
+#include "data_path.hpp"
 #include "hag/mh/timestamp.hpp"
 #include "hag/mh/udp_transport.hpp"
 #include "hag/net/address.hpp"
@@ -155,6 +160,8 @@ struct Access {
     std::optional<hag::magsim::PbaSummary> last;
     HeartbeatTracker heartbeats;
     bool revoked = false;  // by a Binding Revocation Indication: no more PBUs or heartbeats
+    std::uint32_t down_kbps = 0, up_kbps = 0;  // link metrics sent in the PBU
+    std::string device;                        // data mode: bound to this interface
     // Receive state (the socket has one receive outstanding while the simulator waits).
     std::array<std::uint8_t, 2048> buf{};
     raw::endpoint raw_from;
@@ -181,7 +188,24 @@ struct Options {
     unsigned heartbeat_s = 0;  // 0 = send no heartbeats
     std::uint32_t down_kbps = 0;
     std::uint32_t up_kbps = 0;
+    std::vector<std::string> link_metrics;  // BID:DOWN_KBPS:UP_KBPS, per access
+    bool data = false;                      // data mode: tun + GRE on every access
+    hag::magsim::DataOptions data_options;
 };
+
+// "BID:DOWN:UP" -> (bid, down, up).
+std::optional<std::tuple<std::uint16_t, std::uint32_t, std::uint32_t>> parse_link_metrics(
+    const std::string& text) {
+    unsigned bid = 0;
+    unsigned long down = 0, up = 0;
+    char tail = 0;
+    if (std::sscanf(text.c_str(), "%u:%lu:%lu%c", &bid, &down, &up, &tail) != 3 || bid == 0 ||
+        bid > 255 || down > 0xffffffffUL || up > 0xffffffffUL) {
+        return std::nullopt;
+    }
+    return std::make_tuple(static_cast<std::uint16_t>(bid), static_cast<std::uint32_t>(down),
+                           static_cast<std::uint32_t>(up));
+}
 
 class Sim {
   public:
@@ -200,6 +224,14 @@ class Sim {
                 return false;
             }
         }
+        for (const auto& m : o_.link_metrics) {
+            if (!parse_link_metrics(m)) {
+                std::fprintf(stderr,
+                             "hag-magsim: --link-metrics %s: expected BID:DOWN_KBPS:UP_KBPS\n",
+                             m.c_str());
+                return false;
+            }
+        }
         std::uint32_t key = 0x10000 + (static_cast<std::uint32_t>(::getpid()) & 0xffff) * 16;
         for (const auto& text : o_.accesses) {
             auto spec = hag::magsim::parse_access(text);
@@ -211,6 +243,19 @@ class Sim {
             auto a = std::make_unique<Access>();
             a->spec = *spec;
             a->downlink_key = ++key;
+            a->down_kbps = o_.down_kbps;
+            a->up_kbps = o_.up_kbps;
+            for (const auto& m : o_.link_metrics) {
+                if (auto lm = parse_link_metrics(m); lm && std::get<0>(*lm) == spec->bid) {
+                    a->down_kbps = std::get<1>(*lm);
+                    a->up_kbps = std::get<2>(*lm);
+                }
+            }
+            // In data mode an access given by interface name keeps to that interface: its
+            // signalling and its GRE leave by it whatever the routing table prefers.
+            if (o_.data && !parse6(spec->iface_or_coa) && !parse4(spec->iface_or_coa)) {
+                a->device = spec->iface_or_coa;
+            }
             if (spec->ipv4 ? !lma4_ : !lma6_) {
                 std::fprintf(stderr, "hag-magsim: --access %s needs an %s --lma\n", text.c_str(),
                              spec->ipv4 ? "IPv4" : "IPv6");
@@ -304,6 +349,9 @@ class Sim {
                 HeartbeatTracker::Event::kUnreachable) {
                 std::printf("%s: LMA not responding to heartbeats\n", a->name().c_str());
                 std::fflush(stdout);
+                if (on_reachability) {
+                    on_reachability(a->spec.bid, false);
+                }
             }
             hag::mh::Heartbeat hb;
             hb.sequence = hb_sequence_;
@@ -416,7 +464,63 @@ class Sim {
         return !latency_ms.empty();
     }
 
+    // Data mode, after registration: the tun device and GRE on every accepted access (IPv6 or
+    // IPv4 outer header as the CoA), the tun's address from the first HNP (interface id ::1).
+    hag::Result<std::unique_ptr<hag::magsim::DataPath>, std::string> open_data() {
+        std::vector<hag::magsim::DataAccess> list;
+        auto opts = o_.data_options;
+        bool have_hnp = false;
+        for (const auto& a : accesses_) {
+            if (!a->last || a->last->status >= 128 || a->revoked) {
+                continue;
+            }
+            hag::magsim::DataAccess d;
+            d.name = a->name();
+            d.bid = a->spec.bid;
+            d.ipv4 = a->ipv4();
+            d.coa6 = a->coa6;
+            d.coa4 = a->coa4;
+            if (lma6_) {
+                d.lma6 = *lma6_;
+            }
+            if (lma4_) {
+                d.lma4 = *lma4_;
+            }
+            d.device = a->device;
+            d.uplink_key = a->last->uplink_gre_key;
+            d.downlink_key = a->downlink_key;
+            d.weight = a->up_kbps;
+            list.push_back(d);
+            if (auto hnp = hag::net::parse_ipv6_prefix(a->last->hnp); hnp && !have_hnp) {
+                have_hnp = true;
+                auto addr = hnp->address;
+                addr[15] |= 1;
+                opts.tun_addresses.insert(
+                    opts.tun_addresses.begin(),
+                    hag::net::format(addr) + "/" + std::to_string(hnp->length));
+            }
+        }
+        if (list.empty()) {
+            return hag::unexpected(std::string("no registered access"));
+        }
+        return hag::magsim::DataPath::open(opts, std::move(list));
+    }
+
+    // Called when an access is revoked (data mode: its uplink share moves to the others).
+    std::function<void(std::uint16_t)> on_revoked;
+    // Called when an access's LMA stops answering heartbeats (false) and answers again (true).
+    std::function<void(std::uint16_t, bool)> on_reachability;
+
   private:
+    void bind_device(Access& a, int fd, boost::system::error_code& ec) {
+        if (ec || a.device.empty()) {
+            return;
+        }
+        if (::setsockopt(fd, SOL_SOCKET, SO_BINDTODEVICE, a.device.c_str(), a.device.size()) != 0) {
+            ec.assign(errno, boost::system::system_category());
+        }
+    }
+
     bool open_raw(Access& a, const std::string& text) {
         auto coa = resolve_coa<hag::mh::Ipv6>(a.spec.iface_or_coa);
         if (!coa) {
@@ -436,6 +540,7 @@ class Sim {
                 ec.assign(errno, boost::system::system_category());
             }
         }
+        bind_device(a, a.raw_sock->native_handle(), ec);
         if (!ec) {
             const Peer local = peer6(a.coa6);
             a.raw_sock->bind(raw::endpoint(&local.ss, local.len, IPPROTO_MH), ec);
@@ -460,6 +565,7 @@ class Sim {
         boost::system::error_code ec;
         a.udp_sock = std::make_unique<dgram::socket>(io_);
         a.udp_sock->open(dgram(AF_INET, IPPROTO_UDP), ec);
+        bind_device(a, a.udp_sock->native_handle(), ec);
         if (!ec) {
             const Peer local = peer4(a.coa4, 0);  // any source port
             a.udp_sock->bind(dgram::endpoint(&local.ss, local.len, IPPROTO_UDP), ec);
@@ -485,8 +591,8 @@ class Sim {
         p.sequence = seq;
         p.lifetime_s = lifetime_s;
         p.downlink_gre_key = key;
-        p.down_kbps = o_.down_kbps;
-        p.up_kbps = o_.up_kbps;
+        p.down_kbps = a.down_kbps;
+        p.up_kbps = a.up_kbps;
         if (a.ipv4()) {
             p.coa4 = a.coa4;
         }
@@ -611,6 +717,9 @@ class Sim {
                        HeartbeatTracker::Event::kReachableAgain) {
                 std::printf("%s: LMA reachable again\n", a.name().c_str());
                 std::fflush(stdout);
+                if (on_reachability && !a.revoked) {
+                    on_reachability(a.spec.bid, true);
+                }
             }
             return;
         }
@@ -645,6 +754,9 @@ class Sim {
         for (Access* t : targets) {
             if (!t->revoked) {
                 t->revoked = true;
+                if (on_revoked) {
+                    on_revoked(t->spec.bid);
+                }
                 std::printf("%s revoked by LMA (trigger %u)\n", t->name().c_str(),
                             bri.trigger_or_status);
                 std::fflush(stdout);
@@ -704,8 +816,31 @@ int main(int argc, char** argv) {
     reg->add_option("--up-kbps", o.up_kbps, "link metric: uplink rate");
     reg->add_option("--heartbeat", o.heartbeat_s,
                     "during --hold, send a Heartbeat request every this many seconds");
+    reg->add_option("--link-metrics", o.link_metrics,
+                    "BID:DOWN_KBPS:UP_KBPS, repeatable: that access's link metrics (instead of "
+                    "--down-kbps/--up-kbps); in data mode the uplink weights");
     bool dereg_at_end = false;
     reg->add_flag("--deregister-at-end", dereg_at_end, "de-register after --hold");
+    auto& d = o.data_options;
+    reg->add_flag("--data", o.data,
+                  "data mode: after registering, carry user traffic between a tun device and "
+                  "GRE on every access until --hold ends (no --hold: until SIGINT/SIGTERM)");
+    reg->add_option("--tun", d.tun, "data mode: tun device name")->capture_default_str();
+    reg->add_option("--tun-mtu", d.mtu, "data mode: tun MTU")->capture_default_str();
+    reg->add_option("--tun-addr", d.tun_addresses,
+                    "data mode: more ADDR/LEN on the tun (HNP::1 is always there)");
+    reg->add_option("--route", d.routes, "data mode: prefix routed into the tun, repeatable");
+    reg->add_option("--pin-bid", d.pin_bid,
+                    "data mode: uplink on this access only while it is live (default: split by "
+                    "uplink weight)");
+    reg->add_option("--reorder-window", d.reorder_window, "data mode: downlink reorder buffer")
+        ->check(CLI::Range(2u, 4096u))
+        ->capture_default_str();
+    reg->add_option("--reorder-timeout-ms", d.reorder_timeout_ms,
+                    "data mode: a downlink gap is given up after this long")
+        ->check(CLI::Range(1u, 10000u))
+        ->capture_default_str();
+    reg->add_option("--stats", d.stats_file, "data mode: counters as JSON to this file at exit");
     auto* dereg = app.add_subcommand("deregister", "de-register the given accesses (lifetime 0)");
     add_common(dereg);
     auto* load = app.add_subcommand("load", "signalling load: PBU/s and PBA latency");
@@ -748,6 +883,33 @@ int main(int argc, char** argv) {
     if (!sim.signal_all(static_cast<std::uint16_t>(o.lifetime), 1)) {
         return 1;
     }
+    std::unique_ptr<hag::magsim::DataPath> data;
+    std::atomic<bool> data_stop{false};
+    std::thread data_thread;
+    if (o.data) {
+        auto opened = sim.open_data();
+        if (!opened) {
+            std::fprintf(stderr, "hag-magsim: data mode: %s\n", opened.error().c_str());
+            return 2;
+        }
+        data = std::move(*opened);
+        sim.on_revoked = [&data](std::uint16_t bid) { data->set_live(bid, false); };
+        sim.on_reachability = [&data](std::uint16_t bid, bool up) { data->set_live(bid, up); };
+        data_thread = std::thread([&] { data->run(data_stop); });
+        std::printf("data mode: ready\n");
+        std::fflush(stdout);
+        if (o.hold_s == 0) {
+            o.hold_s = 100U * 365 * 86400;  // until a signal
+        }
+    }
+    // Stops the data thread and prints its counters (once, on every way out below).
+    auto finish_data = [&] {
+        if (data_thread.joinable()) {
+            data_stop = true;
+            data_thread.join();
+            data->report();
+        }
+    };
     const auto end = Clock::now() + std::chrono::seconds(o.hold_s);
     auto next_hb = Clock::now();
     while (!g_stop && Clock::now() < end) {
@@ -763,9 +925,11 @@ int main(int argc, char** argv) {
         }
         if (!g_stop && Clock::now() < end &&
             !sim.signal_all(static_cast<std::uint16_t>(o.lifetime), 5)) {
+            finish_data();
             return 1;
         }
     }
+    finish_data();
     if (dereg_at_end) {
         return sim.signal_all(0, 1) ? 0 : 1;
     }
