@@ -47,7 +47,8 @@ _hagctl() {
         w=${words[i]}
         case $w in
             -s | --server | -o | --output | --timeout | --dataplane | --limit | --page-token | \
-                --after | --bid | --prefix | --mag | --coa | --nai)
+                --after | --bid | --prefix | --mag | --coa | --nai | --protocol | --remote-port | \
+                --local-port | --remote | --local | --dscp | --spi)
                 ((i++))
                 ;;
             -*) ;;
@@ -58,7 +59,7 @@ _hagctl() {
     local opts
     case "${path[*]}" in
         "")
-            opts="bindings counters dataplane log-level version $globals"
+            opts="bindings counters dataplane log-level policy version $globals"
             ;;
         bindings)
             opts="list show watch delete"
@@ -82,6 +83,18 @@ _hagctl() {
             ;;
         "dataplane sessions" | "dataplane paths")
             opts="--limit --after --all"
+            ;;
+        policy)
+            opts="show test"
+            ;;
+        "policy show" | "policy test")
+            if [[ $cur == -* ]]; then
+                [[ ${path[1]} == test ]] &&
+                    opts="--protocol --remote-port --local-port --remote --local --dscp --spi"
+            else
+                COMPREPLY=($(compgen -W "$(_hagctl_nais)" -- "$cur"))
+                return
+            fi
             ;;
         log-level)
             opts="control dataplane"
