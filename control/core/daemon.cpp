@@ -142,6 +142,7 @@ struct Daemon::Impl {
             m["dataplane.changes"] = p.changes;
             m["dataplane.resyncs"] = p.resyncs;
             m["dataplane.resync_sessions"] = p.resync_sessions;
+            m["dataplane.resync_ms"] = p.resync_ms;
             m["dataplane.digest_checks"] = p.digest_checks;
             m["dataplane.digest_mismatches"] = p.digest_mismatches;
             m["dataplane.rejected"] = p.rejected;

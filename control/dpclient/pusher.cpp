@@ -461,12 +461,14 @@ struct Pusher::Impl {
                     backoff = std::min(backoff * 2, opts.backoff_max);
                     continue;
                 }
+                const auto took = std::chrono::duration_cast<std::chrono::milliseconds>(
+                    Clock::now() - resync_start);
+                update([&](PusherStatus& x) {
+                    x.resync_ms = static_cast<std::uint64_t>(took.count());
+                });
                 spdlog::info(
                     "data plane {}: in sync, resync of {} sessions at generation {} in {} ms",
-                    opts.target, programmed.size(), generation,
-                    std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() -
-                                                                          resync_start)
-                        .count());
+                    opts.target, programmed.size(), generation, took.count());
                 down_logged = false;
                 backoff = opts.backoff_min;
                 just_resynced = true;

@@ -52,6 +52,7 @@ struct PusherStatus {
     std::uint64_t changes = 0;          // upserts + removes acknowledged
     std::uint64_t resyncs = 0;          // full resyncs completed
     std::uint64_t resync_sessions = 0;  // sessions sent by the last resync
+    std::uint64_t resync_ms = 0;        // the last resync: Digest call to acknowledgement
     std::uint64_t digest_checks = 0;
     std::uint64_t digest_mismatches = 0;
     std::uint64_t rejected = 0;     // refusals of a session (INVALID_ARGUMENT), in total
