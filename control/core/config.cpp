@@ -3,6 +3,7 @@
 #include <arpa/inet.h>
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <charconv>
 
 #include "hag/v1/policy_config.hpp"
@@ -199,6 +200,11 @@ void validate(v1::ControlConfig& cfg, const config::ParseInfoTree* tree,
                               dp));
         }
     }
+    if (cfg.dataplane_resync_hold_seconds() > 3600) {
+        at.at(tree, cfg, "dataplane_resync_hold_seconds", -1,
+              fmt::format("dataplane_resync_hold_seconds: {} is not within 0-3600",
+                          cfg.dataplane_resync_hold_seconds()));
+    }
     if (cfg.hnp_pools().empty() && cfg.allow_unknown_subscribers()) {
         at.file("allow_unknown_subscribers needs at least one hnp_pools entry");
     }
@@ -233,6 +239,12 @@ void validate(v1::ControlConfig& cfg, const config::ParseInfoTree* tree,
         cfg.set_heartbeat_interval_seconds(30);
     if (cfg.heartbeat_missed_limit() == 0)
         cfg.set_heartbeat_missed_limit(3);
+    if (!cfg.has_dataplane_resync_hold_seconds()) {
+        const std::uint64_t hb = cfg.heartbeat_interval_seconds();
+        const std::uint64_t hold = hb == 0 ? 90 : hb * cfg.heartbeat_missed_limit();
+        cfg.set_dataplane_resync_hold_seconds(
+            static_cast<std::uint32_t>(std::min<std::uint64_t>(hold, 3600)));
+    }
     if (cfg.timestamp_window_ms() == 0)
         cfg.set_timestamp_window_ms(300);
     if (cfg.revocation_retries() == 0)

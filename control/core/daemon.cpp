@@ -143,11 +143,15 @@ struct Daemon::Impl {
             m["dataplane.changes"] = p.changes;
             m["dataplane.resyncs"] = p.resyncs;
             m["dataplane.resync_sessions"] = p.resync_sessions;
+            m["dataplane.resync_ms"] = p.resync_ms;
             m["dataplane.digest_checks"] = p.digest_checks;
             m["dataplane.digest_mismatches"] = p.digest_mismatches;
             m["dataplane.rejected"] = p.rejected;
             m["dataplane.refused_sessions"] = p.refused_now;
             m["dataplane.errors"] = p.errors;
+            m["dataplane.holding"] = p.holding ? 1 : 0;
+            m["dataplane.holds"] = p.holds;
+            m["dataplane.held_sessions"] = p.held_sessions;
         }
     }
 
@@ -164,6 +168,10 @@ struct Daemon::Impl {
         d.digest = p.digest;
         d.pending = p.pending;
         d.rejected = static_cast<std::uint32_t>(p.refused_now);
+        d.resync_hold_ms =
+            p.holding
+                ? static_cast<std::uint64_t>(std::max<std::int64_t>(p.hold_remaining.count(), 1))
+                : 0;
         return d;
     }
 
@@ -289,6 +297,7 @@ Result<std::unique_ptr<Daemon>, std::string> Daemon::start(v1::ControlConfig cfg
     if (!d.cfg.dataplane_socket().empty()) {
         dpclient::PusherOptions po;
         po.target = management_listen_address(d.cfg.dataplane_socket());
+        po.resync_hold = std::chrono::seconds(d.cfg.dataplane_resync_hold_seconds());
         d.pusher = std::make_unique<dpclient::Pusher>(d.cache_backend, po);
         dp = "data plane at " + po.target;
     }
@@ -319,6 +328,9 @@ Result<std::unique_ptr<Daemon>, std::string> Daemon::start(v1::ControlConfig cfg
     }
     spdlog::info("signalling on {}; management API on {}; {}", where, so.listen, dp);
     if (d.pusher) {
+        // Start-up hold (docs/programming.md "Restarts"): a binding cache restored from
+        // persistent state ends it: call d.pusher->cache_restored() once the restored sessions
+        // are in the cache (before or after start()).
         d.pusher->start();
     }
     d.arm_timer();

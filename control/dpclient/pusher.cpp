@@ -28,6 +28,7 @@ struct Tracker {
     std::condition_variable cv;
     DirtySet dirty;
     bool stopping = false;
+    bool restored = false;  // cache_restored() was called
 };
 
 std::string describe(const grpc::Status& s) {
@@ -351,7 +352,90 @@ struct Pusher::Impl {
         return !tracker->cv.wait_for(lk, d, [&] { return tracker->stopping; });
     }
 
+    // The start-up hold (see pusher.hpp). Returns when the first resync may replace the data
+    // plane's state.
+    void hold_at_start() {
+        const auto deadline = Clock::now() + opts.resync_hold;
+        auto backoff = opts.backoff_min;
+        bool announced = false;
+        std::uint64_t held = 0;
+        auto finish = [&](const char* why) {
+            if (announced) {
+                spdlog::info("data plane {}: start-up hold ends ({}); resyncing", opts.target, why);
+            }
+            update([](PusherStatus& x) {
+                x.holding = false;
+                x.hold_remaining = std::chrono::milliseconds{0};
+            });
+        };
+        new_channel();
+        while (!stopping()) {
+            const auto now = Clock::now();
+            if (now >= deadline) {
+                return finish("hold time over");
+            }
+            {
+                std::lock_guard lk(tracker->mu);
+                if (tracker->restored) {
+                    return finish("binding cache restored");
+                }
+            }
+            v1::DigestReply dr;
+            grpc::Status s;
+            {
+                grpc::ClientContext ctx;
+                CallGuard g(*this, ctx, opts.rpc_timeout);
+                s = stub->Digest(&ctx, {}, &dr);
+            }
+            std::chrono::milliseconds pause{200};
+            if (!s.ok()) {
+                // Not reachable (yet): whether it holds anything is unknown; keep the hold so a
+                // data plane that comes up with state within it is not wiped.
+                pause = backoff;
+                backoff = std::min(backoff * 2, opts.backoff_max);
+            } else if (dr.generation() == 0) {
+                return finish("the data plane holds no state of an earlier hag-control");
+            } else {
+                backoff = opts.backoff_min;
+                if (!announced) {
+                    held = dr.sessions();
+                    spdlog::warn(
+                        "data plane {}: holds {} sessions of an earlier hag-control (generation "
+                        "{}); keeping them for up to {} s until the binding cache is restored or "
+                        "the MAGs have re-registered",
+                        opts.target, held, dr.generation(),
+                        (std::chrono::duration_cast<std::chrono::milliseconds>(deadline - now)
+                             .count() +
+                         999) /
+                            1000);
+                    announced = true;
+                    update([&](PusherStatus& x) {
+                        x.holding = true;
+                        x.held_sessions = held;
+                        ++x.holds;
+                    });
+                }
+                const std::size_t have =
+                    backend.with_cache([](BindingCache& c) { return c.size(); });
+                if (have >= held) {
+                    return finish("the binding cache holds as many sessions as the data plane");
+                }
+            }
+            update([&](PusherStatus& x) {
+                x.hold_remaining =
+                    std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
+            });
+            std::unique_lock lk(tracker->mu);
+            tracker->cv.wait_until(lk, std::min(deadline, Clock::now() + pause),
+                                   [&] { return tracker->stopping || tracker->restored; });
+        }
+        finish("stopping");
+    }
+
     void run() {
+        if (opts.resync_hold.count() > 0) {
+            hold_at_start();
+        }
         auto backoff = opts.backoff_min;
         bool down_logged = false;
         bool just_resynced = false;
@@ -360,6 +444,7 @@ struct Pusher::Impl {
             if (!synced) {
                 publish();
                 std::string err;
+                const auto resync_start = Clock::now();
                 if (!resync(err)) {
                     if (stopping()) {
                         break;
@@ -376,8 +461,14 @@ struct Pusher::Impl {
                     backoff = std::min(backoff * 2, opts.backoff_max);
                     continue;
                 }
-                spdlog::info("data plane {}: in sync, resync of {} sessions at generation {}",
-                             opts.target, programmed.size(), generation);
+                const auto took = std::chrono::duration_cast<std::chrono::milliseconds>(
+                    Clock::now() - resync_start);
+                update([&](PusherStatus& x) {
+                    x.resync_ms = static_cast<std::uint64_t>(took.count());
+                });
+                spdlog::info(
+                    "data plane {}: in sync, resync of {} sessions at generation {} in {} ms",
+                    opts.target, programmed.size(), generation, took.count());
                 down_logged = false;
                 backoff = opts.backoff_min;
                 just_resynced = true;
@@ -451,6 +542,12 @@ void Pusher::stop() {
     if (impl_->thread.joinable()) {
         impl_->thread.join();
     }
+}
+
+void Pusher::cache_restored() {
+    std::lock_guard lk(impl_->tracker->mu);
+    impl_->tracker->restored = true;
+    impl_->tracker->cv.notify_all();
 }
 
 PusherStatus Pusher::status() const {

@@ -8,6 +8,17 @@
 // plane lost or changed its state (connection lost, an Apply refused for its generation, a
 // digest that disagrees) it sends a full Resync and continues with deltas. Signalling only ever
 // waits for the pusher's small mutex, never for the data plane.
+//
+// Start-up hold (docs/programming.md "Restarts"): when the first data plane this pusher reaches
+// already holds sessions of an earlier hag-control (generation above 0), the first resync would
+// replace them with a cache that may still be empty and stop forwarding until the MAGs
+// re-register. So the pusher first holds: the data plane keeps its state and keeps forwarding,
+// changes only mark sessions dirty (the DirtySet, bounded), and the hold ends at the first of
+//   - `resync_hold` has passed since start(),
+//   - cache_restored() was called (the daemon restored the binding cache from persistent state),
+//   - the cache holds at least as many sessions as the data plane did (the MAGs are back),
+//   - the data plane restarted meanwhile (generation 0: nothing left to keep);
+// then the usual full resync carries everything, changes made during the hold included.
 #pragma once
 
 #include <chrono>
@@ -28,6 +39,7 @@ struct PusherOptions {
     std::chrono::milliseconds backoff_max{5'000};
     std::chrono::milliseconds rpc_timeout{10'000};      // Apply, Digest
     std::chrono::milliseconds resync_timeout{600'000};  // a whole Resync stream
+    std::chrono::milliseconds resync_hold{0};           // start-up hold; 0 = none
 };
 
 struct PusherStatus {
@@ -40,11 +52,18 @@ struct PusherStatus {
     std::uint64_t changes = 0;          // upserts + removes acknowledged
     std::uint64_t resyncs = 0;          // full resyncs completed
     std::uint64_t resync_sessions = 0;  // sessions sent by the last resync
+    std::uint64_t resync_ms = 0;        // the last resync: Digest call to acknowledgement
     std::uint64_t digest_checks = 0;
     std::uint64_t digest_mismatches = 0;
     std::uint64_t rejected = 0;     // refusals of a session (INVALID_ARGUMENT), in total
     std::uint64_t refused_now = 0;  // sessions currently refused (not programmed as they are)
     std::uint64_t errors = 0;       // failed calls (each leads to a reconnect + resync)
+    // Start-up hold in force: the data plane keeps an earlier hag-control's sessions
+    // (`held_sessions` of them) for at most `hold_remaining` more.
+    bool holding = false;
+    std::uint64_t held_sessions = 0;
+    std::chrono::milliseconds hold_remaining{0};
+    std::uint64_t holds = 0;  // start-up holds entered (0 or 1)
 };
 
 class Pusher {
@@ -57,6 +76,10 @@ class Pusher {
 
     void start();
     void stop();
+    // The binding cache now holds what it is going to hold after a start (e.g. restored from
+    // persistent state): ends the start-up hold, or prevents it when called before start().
+    // Thread-safe; call it after the restored sessions are in the cache.
+    void cache_restored();
     [[nodiscard]] PusherStatus status() const;
     [[nodiscard]] const std::string& target() const noexcept;
 

@@ -47,6 +47,7 @@ struct DataplaneSync {
     std::uint64_t digest = 0;
     std::uint64_t pending = 0;
     std::uint32_t rejected = 0;
+    std::uint64_t resync_hold_ms = 0;  // start-up hold in force: remaining time
 };
 
 using WatchCallback = std::function<void(CacheEvent::Kind, const Session&)>;

@@ -287,6 +287,7 @@ grpc::Status ManagementService::GetDataplaneSync(grpc::ServerContext*,
         out->set_digest(d->digest);
         out->set_pending(d->pending);
         out->set_rejected(d->rejected);
+        out->set_resync_hold_ms(d->resync_hold_ms);
     }
     return grpc::Status::OK;
 }

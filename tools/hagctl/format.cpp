@@ -244,7 +244,12 @@ SyncCheck dp_sync_check(const hag::v1::DataplaneSync& control, const hag::v1::Di
             "{} session(s) refused by the data plane are not programmed (see hag-control's log)\n",
             control.rejected());
     }
-    if (!control.connected()) {
+    if (control.resync_hold_ms() != 0) {
+        c.text += fmt::format(
+            "hag-control is in its start-up hold: the data plane keeps an earlier hag-control's "
+            "sessions for at most {} s more (docs/programming.md)\n",
+            (control.resync_hold_ms() + 999) / 1000);
+    } else if (!control.connected()) {
         c.text += "hag-control is not connected to the data plane (reconnecting)\n";
     }
     std::string cj = to_json(control, false), dj = to_json(dp, false);

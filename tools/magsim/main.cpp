@@ -321,6 +321,14 @@ class Sim {
         return false;
     }
 
+    // RFC 5847 §5.2: a Restart Counter that changed means the LMA restarted and lost its
+    // bindings. True once per change: the caller re-registers.
+    bool take_lma_restart() {
+        const bool r = lma_restarted_;
+        lma_restarted_ = false;
+        return r;
+    }
+
     // Answers heartbeats and revocations until `until` (or a stop signal).
     void serve_until(Clock::time_point until) {
         run_until(until, [] { return false; });
@@ -708,6 +716,9 @@ class Sim {
             return;
         }
         if (const auto* hb = std::get_if<hag::mh::Heartbeat>(&m.body)) {
+            if (const auto* rc = hag::mh::find_option<hag::mh::RestartCounter>(hb->options)) {
+                note_restart_counter(a, rc->value);
+            }
             if (!hb->response) {
                 hag::mh::Heartbeat r;
                 r.response = true;
@@ -781,6 +792,18 @@ class Sim {
     std::optional<hag::mh::Ipv4> lma4_;
     std::vector<std::unique_ptr<Access>> accesses_;  // stable addresses: receives refer to them
     std::uint32_t hb_sequence_ = 0;
+    std::optional<std::uint32_t> lma_restart_counter_;  // as last seen in a heartbeat
+    bool lma_restarted_ = false;
+
+    void note_restart_counter(const Access& a, std::uint32_t value) {
+        if (lma_restart_counter_ && *lma_restart_counter_ != value) {
+            std::printf("%s: LMA restarted (restart counter %u -> %u): re-registering\n",
+                        a.name().c_str(), *lma_restart_counter_, value);
+            std::fflush(stdout);
+            lma_restarted_ = true;
+        }
+        lma_restart_counter_ = value;
+    }
 };
 
 }  // namespace
@@ -922,6 +945,9 @@ int main(int argc, char** argv) {
                 next_hb = Clock::now() + std::chrono::seconds(o.heartbeat_s);
             }
             sim.serve_until(std::min(refresh, o.heartbeat_s != 0 ? next_hb : refresh));
+            if (!g_stop && sim.take_lma_restart()) {
+                (void)sim.signal_all(static_cast<std::uint16_t>(o.lifetime), 1);
+            }
         }
         if (!g_stop && Clock::now() < end &&
             !sim.signal_all(static_cast<std::uint16_t>(o.lifetime), 5)) {

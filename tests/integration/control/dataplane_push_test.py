@@ -43,6 +43,7 @@ limits {{ max_sessions: 100000 per_mag_pbu_per_second: 20000 }}
 management_socket: "{sock}"
 dataplane_socket: "unix:{dpsock}"
 heartbeat_interval_seconds: 0
+dataplane_resync_hold_seconds: 2
 """
 
 failures = []
@@ -221,13 +222,15 @@ def main():
         check(wait_for(lambda: in_sync()[0], 10), "in sync after the data plane restart")
         check(counters().get("dataplane.resyncs", 0) == resyncs + 1, "dataplane.resyncs counted")
 
-        # Restart hag-control: its (empty) cache is resynced; registrations follow.
+        # Restart hag-control: after the start-up hold (2 s here; nobody re-registers), its
+        # (empty) cache is resynced; registrations follow.
         topo.stop(daemon)
         check(daemon.returncode == 0, "hag-control: SIGTERM, exit 0")
         check(len(dp_sessions() or []) == 3, "data plane keeps its state while control is away")
         daemon = start_control()
         check(wait_for(lambda: fake.count("resync") == 2, 15),
-              "restarted hag-control resynced the data plane")
+              "restarted hag-control resynced the data plane after its start-up hold")
+        check(counters().get("dataplane.holds") == 1, "counter dataplane.holds = 1")
         subprocess.run(sim + ["register"] + cpe1 + ["--access", f"dsl:{DSL6}:1"],
                        capture_output=True, text=True, timeout=60)
         check(wait_for(lambda: set(by_nai()) == {"cpe1@example.net"}, 10),

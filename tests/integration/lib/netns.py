@@ -111,6 +111,7 @@ _UDP_RECV = """
 import socket, sys
 s = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
 s.bind((sys.argv[1], 7000)); s.settimeout(3); n = 0
+print("ready", flush=True)
 try:
     while True:
         s.recvfrom(2000); n += 1
@@ -133,6 +134,9 @@ def udp_count(src_ns, dst_ns, dst, count, size):
     py = "/usr/bin/python3"
     rcv = subprocess.Popen(["ip", "netns", "exec", dst_ns, py, "-c", _UDP_RECV, dst],
                            stdout=subprocess.PIPE, text=True)
-    time.sleep(0.3)
+    # Send only once the receiver is bound (starting Python can take a while on a busy host).
+    if rcv.stdout.readline().strip() != "ready":
+        rcv.wait(timeout=20)
+        return 0
     sh(py, "-c", _UDP_SEND, dst, str(count), str(size), ns=src_ns)
     return int(rcv.communicate(timeout=20)[0].strip() or 0)

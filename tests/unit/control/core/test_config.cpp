@@ -128,3 +128,22 @@ TEST_CASE("dataplane_socket: empty (no data plane), unix path or host:port", "[c
         CHECK(e.find("dataplane_socket") != std::string::npos);
     }
 }
+
+TEST_CASE("dataplane_resync_hold_seconds: heartbeat interval x missed limit, or as given",
+          "[config]") {
+    auto hold = [](const std::string& extra) {
+        auto r = parse_control_config("lma_addresses: \"2001:db8::1\"\n" + extra, "t.conf");
+        REQUIRE(r.ok());
+        return r->dataplane_resync_hold_seconds();
+    };
+    CHECK(hold("") == 90);
+    CHECK(hold("heartbeat_interval_seconds: 10\nheartbeat_missed_limit: 4\n") == 40);
+    CHECK(hold("heartbeat_interval_seconds: 0\n") == 90);
+    CHECK(hold("heartbeat_interval_seconds: 3000\nheartbeat_missed_limit: 5\n") == 3600);
+    CHECK(hold("dataplane_resync_hold_seconds: 0\n") == 0);
+    CHECK(hold("dataplane_resync_hold_seconds: 3600\n") == 3600);
+    const auto e =
+        errors_of("lma_addresses: \"2001:db8::1\"\ndataplane_resync_hold_seconds: 3601\n");
+    CHECK(e.find("t.conf:2:") != std::string::npos);
+    CHECK(e.find("not within 0-3600") != std::string::npos);
+}

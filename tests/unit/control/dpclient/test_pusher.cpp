@@ -261,3 +261,136 @@ TEST_CASE("pusher: a session the data plane refuses does not block the others") 
     CHECK(pusher.status().refused_now == 0);
     CHECK(pusher.status().resyncs == 1);
 }
+
+namespace {
+
+// What an earlier hag-control left in `fake`: sessions 0..n-1 of another cache, programmed by a
+// pusher that is gone now (as after kill -9 of hag-control).
+void program_earlier_control(Fixture& f, hag::test::FakeDataplane& fake, int n) {
+    BindingCache old_cache{1000};
+    mgmt::CacheBackend old_backend{old_cache, nullptr, [] { return Seconds{0}; }};
+    old_backend.with_cache([&](BindingCache& c) {
+        for (int i = 0; i < n; ++i) {
+            REQUIRE(c.insert(make(i)));
+        }
+        return 0;
+    });
+    dpclient::Pusher old(old_backend, f.options());
+    old.start();
+    REQUIRE(eventually([&] {
+        return old.status().connected && old.status().sessions == static_cast<std::uint64_t>(n);
+    }));
+    old.stop();
+    REQUIRE(fake.snapshot().sessions.size() == static_cast<std::size_t>(n));
+}
+
+}  // namespace
+
+TEST_CASE("pusher: start-up hold keeps an earlier control's state until the cache is restored") {
+    Fixture f;
+    hag::test::FakeDataplane fake;
+    auto server = hag::test::start_fake_dataplane(fake, f.listen);
+    program_earlier_control(f, fake, 3);
+    const auto before = fake.snapshot();
+    REQUIRE(before.sessions.size() == 3);
+    REQUIRE(before.generation > 0);
+
+    auto o = f.options();
+    o.resync_hold = 60s;  // a bound far beyond the test: only the events below end it
+    dpclient::Pusher pusher(f.backend, o);
+    pusher.start();
+    REQUIRE(eventually([&] { return pusher.status().holding; }));
+    CHECK(pusher.status().held_sessions == 3);
+    CHECK(pusher.status().holds == 1);
+    CHECK_FALSE(pusher.status().connected);
+    // Registrations during the hold (fewer than the data plane holds) wait as dirty ids; the
+    // data plane keeps the earlier state meanwhile.
+    f.insert(10);
+    f.insert(11);
+    std::this_thread::sleep_for(500ms);  // several hold rounds (200 ms each)
+    auto snap = fake.snapshot();
+    CHECK(snap.resyncs == before.resyncs);
+    CHECK(snap.applied.size() == before.applied.size());
+    CHECK(snap.digest == before.digest);
+    CHECK(pusher.status().holding);
+    CHECK(pusher.status().pending == 2);
+    // The cache is restored (as persistence would do): one resync brings the data plane to the
+    // cache, the changes of the hold included.
+    pusher.cache_restored();
+    REQUIRE(eventually([&] { return f.in_sync(fake, pusher); }));
+    snap = fake.snapshot();
+    CHECK(snap.resyncs == before.resyncs + 1);
+    CHECK(snap.sessions.size() == 2);
+    CHECK(snap.applied.size() == before.applied.size());
+    CHECK_FALSE(pusher.status().holding);
+    CHECK(pusher.status().resyncs == 1);
+}
+
+TEST_CASE("pusher: start-up hold ends once the cache holds as many sessions as the data plane") {
+    Fixture f;
+    hag::test::FakeDataplane fake;
+    auto server = hag::test::start_fake_dataplane(fake, f.listen);
+    program_earlier_control(f, fake, 3);
+    const auto before = fake.snapshot();
+    auto o = f.options();
+    o.resync_hold = 60s;
+    dpclient::Pusher pusher(f.backend, o);
+    pusher.start();
+    REQUIRE(eventually([&] { return pusher.status().holding; }));
+    f.insert(0);
+    f.insert(1);
+    std::this_thread::sleep_for(300ms);
+    CHECK(fake.snapshot().resyncs == before.resyncs);
+    f.insert(2);  // the third MAG is back
+    REQUIRE(eventually([&] { return f.in_sync(fake, pusher); }));
+    CHECK(fake.snapshot().resyncs == before.resyncs + 1);
+    CHECK_FALSE(pusher.status().holding);
+    // Deltas follow as usual.
+    f.insert(3);
+    REQUIRE(eventually([&] { return f.in_sync(fake, pusher); }));
+    CHECK(fake.snapshot().sessions.size() == 4);
+}
+
+TEST_CASE("pusher: start-up hold ends when its time is over; no hold for a fresh data plane") {
+    Fixture f;
+    {
+        hag::test::FakeDataplane fake;
+        auto server = hag::test::start_fake_dataplane(fake, f.listen);
+        program_earlier_control(f, fake, 3);
+        auto o = f.options();
+        o.resync_hold = 700ms;
+        dpclient::Pusher pusher(f.backend, o);
+        pusher.start();
+        REQUIRE(eventually([&] { return pusher.status().holds == 1; }));
+        // The empty cache replaces the earlier state once the hold is over.
+        REQUIRE(eventually([&] { return f.in_sync(fake, pusher); }));
+        CHECK(fake.snapshot().sessions.empty());
+        CHECK_FALSE(pusher.status().holding);
+        server->Shutdown(std::chrono::system_clock::now());
+    }
+    {
+        hag::test::FakeDataplane fresh;  // generation 0: nothing to keep
+        auto server = hag::test::start_fake_dataplane(fresh, f.listen);
+        f.insert(5);
+        auto o = f.options();
+        o.resync_hold = 60s;
+        dpclient::Pusher pusher(f.backend, o);
+        pusher.start();
+        REQUIRE(eventually([&] { return f.in_sync(fresh, pusher); }));
+        CHECK(pusher.status().holds == 0);
+    }
+    {
+        // Restored before start(): no hold at all, even with an earlier state.
+        hag::test::FakeDataplane fake;
+        auto server = hag::test::start_fake_dataplane(fake, f.listen);
+        program_earlier_control(f, fake, 3);
+        auto o = f.options();
+        o.resync_hold = 60s;
+        dpclient::Pusher pusher(f.backend, o);
+        pusher.cache_restored();
+        pusher.start();
+        REQUIRE(eventually([&] { return f.in_sync(fake, pusher); }));
+        CHECK(pusher.status().holds == 0);
+        CHECK(fake.snapshot().sessions.size() == 1);
+    }
+}
