@@ -66,6 +66,11 @@ struct Session {
     std::uint16_t last_sequence = 0;    // of the last accepted PBU
     std::uint64_t last_timestamp = 0;   // of the last accepted PBU (NTP format), 0 = none
     std::vector<Path> paths;
+    // Downlink striping, from the subscriber's profile at the last accepted PBU (values of
+    // v1::StripingMode and SubscriberProfile, docs/dataplane.md "Striping").
+    std::uint8_t striping = 0;                   // 0 weighted, 1 overflow
+    std::uint32_t overflow_burst_bytes = 0;      // 0 = the data plane's default
+    std::uint8_t primary_access_technology = 0;  // overflow: paths of this ATT first; 0 = BID order
 
     [[nodiscard]] const Path* find_path(std::uint16_t bid) const noexcept;
     [[nodiscard]] Seconds expires_at() const noexcept;  // latest path expiry

@@ -130,6 +130,22 @@ void validate(v1::ControlConfig& cfg, const config::ParseInfoTree* tree,
                                   prof.policy_profile()));
             }
         }
+        if (prof.has_striping() && !v1::StripingMode_IsValid(prof.striping())) {
+            at.at(t, prof, "striping", -1,
+                  fmt::format("{}.striping: {} is not a striping mode (STRIPING_WEIGHTED, "
+                              "STRIPING_OVERFLOW)",
+                              where, static_cast<int>(prof.striping())));
+        }
+        if (prof.overflow_burst_bytes() > (16u << 20)) {
+            at.at(t, prof, "overflow_burst_bytes", -1,
+                  fmt::format("{}.overflow_burst_bytes: {} is above 16777216", where,
+                              prof.overflow_burst_bytes()));
+        }
+        if (prof.primary_access_technology() > 255) {
+            at.at(t, prof, "primary_access_technology", -1,
+                  fmt::format("{}.primary_access_technology: {} is not within 0-255", where,
+                              prof.primary_access_technology()));
+        }
         if (prof.has_max_paths() && (prof.max_paths() == 0 || prof.max_paths() > 16)) {
             at.at(t, prof, "max_paths", -1,
                   fmt::format("{}.max_paths: {} is not within 1-16", where, prof.max_paths()));
@@ -308,6 +324,9 @@ v1::SubscriberProfile effective_profile(const v1::ControlConfig& cfg, const v1::
     p.set_max_paths(8);
     p.set_max_lifetime_seconds(3600);
     p.set_allow_requested_prefix(true);
+    p.set_striping(v1::STRIPING_WEIGHTED);
+    p.set_overflow_burst_bytes(0);
+    p.set_primary_access_technology(0);
     if (!cfg.hnp_pools().empty()) {
         p.set_hnp_pool(cfg.hnp_pools(0).name());
     }

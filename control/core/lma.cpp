@@ -578,6 +578,9 @@ std::uint8_t Lma::process_pbu(const mh::BindingUpdate& bu, const Peer& from, con
     if (ts != nullptr) {
         s.last_timestamp = ts->value;
     }
+    s.striping = static_cast<std::uint8_t>(prof.striping());
+    s.overflow_burst_bytes = prof.overflow_burst_bytes();
+    s.primary_access_technology = static_cast<std::uint8_t>(prof.primary_access_technology());
     if (!multipath || overwrite) {
         s.paths.clear();  // a non-MCoA binding, or overwrite: this path replaces every other
     }

@@ -20,6 +20,8 @@ v1::DpSession to_dp_session(const Session& s, std::uint32_t id) {
     out.set_nai(s.nai);
     out.set_uplink_key(s.uplink_gre_key);
     out.set_gre_sequence(true);
+    out.set_striping(s.striping == 1 ? v1::STRIPING_OVERFLOW : v1::STRIPING_WEIGHTED);
+    out.set_overflow_burst_bytes(s.overflow_burst_bytes);
     for (const Prefix& p : s.home_prefixes) {
         out.add_prefixes(prefix_text(p));
     }
@@ -38,6 +40,11 @@ v1::DpSession to_dp_session(const Session& s, std::uint32_t id) {
         d->set_access_technology(p->access_technology);
         d->set_downlink_key(p->downlink_gre_key);
         d->set_weight_kbps(p->weight_kbps);
+        // Overflow striping fills the primary access technology's paths first.
+        if (s.primary_access_technology != 0 &&
+            p->access_technology != s.primary_access_technology) {
+            d->set_preference(1);
+        }
         d->set_local(to_string(p->local));
         d->set_care_of(to_string(p->coa));
     }

@@ -13,7 +13,9 @@ namespace hag::control::dpclient {
 std::string prefix_text(const Prefix& p);
 
 // The session in slot `id` as the data plane programs it: prefixes and addresses as text (IPv4
-// dotted quad for IPv4-mapped addresses), paths in BID order, sequence numbers on downlink.
+// dotted quad for IPv4-mapped addresses), paths in BID order, sequence numbers on downlink, the
+// session's striping mode and overflow burst; in overflow mode, paths of the primary access
+// technology get preference 0 and the others 1.
 v1::DpSession to_dp_session(const Session& s, std::uint32_t id);
 
 }  // namespace hag::control::dpclient

@@ -4,6 +4,7 @@
 //   hag-dp-bench gen --direction downlink|uplink --subscribers N [--packets P] --out FILE
 //   hag-dp-bench run --direction downlink|uplink --pcap FILE --subscribers N [--seconds D]
 //                    [--warmup W] [--updates U] [--lcores 0,1] [--memory MB]
+//                    [--paths 1-8] [--striping weighted|overflow]
 //
 // `run` starts the EAL (--no-huge --no-pci), opens the input as net_pcap (rx_pcap=FILE,
 // infinite_rx=1) and the output as net_null (no-rx=1) through the real Ports code, programs N
@@ -53,6 +54,8 @@ struct RunOptions {
     double seconds = 10;
     double warmup = 1;
     std::uint32_t updates = 0;  // upserts per second from the main lcore; 0 = none
+    unsigned paths = 1;         // paths per session (> 1: downlink striping)
+    std::string striping = "weighted";
     std::string lcores = "0,1";
     unsigned memory_mb = 512;
 };
@@ -209,7 +212,11 @@ int run(const RunOptions& o) {
             rte_eal_cleanup();
             return 1;
         }
-        auto sessions = SessionTable::create("dpb_sessions", o.subscribers, **rcu);
+        const StripingMode mode =
+            o.striping == "overflow" ? StripingMode::kOverflow : StripingMode::kWeighted;
+        // The care-of index holds two CoAs per session of capacity: more paths need more room.
+        const std::uint32_t capacity = o.subscribers * std::max(1u, (o.paths + 1) / 2);
+        auto sessions = SessionTable::create("dpb_sessions", capacity, **rcu);
         if (!sessions) {
             std::fprintf(stderr, "hag-dp-bench: %s\n", sessions.error().c_str());
             rte_eal_cleanup();
@@ -219,7 +226,8 @@ int run(const RunOptions& o) {
         const Port* access = (*ports)->first(hag::v1::PortConfig::ACCESS);
         const auto fill0 = Clock::now();
         for (std::uint32_t i = 0; i < o.subscribers; ++i) {
-            if (auto r = (*sessions)->upsert(i, bench::session_config(i, access->id, access->mac));
+            if (auto r = (*sessions)->upsert(
+                    i, bench::session_config(i, access->id, access->mac, o.paths, mode));
                 !r) {
                 std::fprintf(stderr, "hag-dp-bench: session %u: %s\n", i, r.error().c_str());
                 rte_eal_cleanup();
@@ -312,7 +320,8 @@ int run(const RunOptions& o) {
                     rng ^= rng >> 7;
                     rng ^= rng << 17;
                     const auto i = static_cast<std::uint32_t>(rng % o.subscribers);
-                    SessionConfig c = bench::session_config(i, access->id, access->mac);
+                    SessionConfig c =
+                        bench::session_config(i, access->id, access->mac, o.paths, mode);
                     c.paths[0].downlink_key = 0x40000000u | (++update_gen & 0x3fffffffu);
                     if (down) {  // uplink packets come from the first care-of address
                         alt[i] ^= 1;
@@ -366,17 +375,18 @@ int run(const RunOptions& o) {
 
         std::string json = fmt::format(
             "{{\"direction\":\"{}\",\"subscribers\":{},\"pcap_packets\":{},\"frame_in\":{},"
-            "\"frame_out\":{},\"fill_seconds\":{},\"seconds\":{},\"tsc_hz\":{},"
+            "\"frame_out\":{},\"paths\":{},\"striping\":\"{}\",\"fill_seconds\":{},\"seconds\":{},"
+            "\"tsc_hz\":{},"
             "\"forwarded\":{},\"forwarded_pps\":{},\"rx_pps\":{},"
             "\"stage_cycles_per_packet\":{},\"loop_cycles_per_packet\":{},"
             "\"unexpected_drops\":{},\"tx_full\":{},\"rx_nombuf\":{},\"rx_missed\":{},"
             "\"drops\":{{{}}},",
             down ? "downlink" : "uplink", o.subscribers, *records,
             down ? bench::kDownlinkFrame : bench::kUplinkFrame,
-            down ? bench::kUplinkFrame : bench::kDownlinkFrame, fmt_double(fill_s),
-            fmt_double(secs), rte_get_tsc_hz(), t1.fwd - t0.fwd, fmt_double(fwd_pps),
-            fmt_double(rx_pps), fmt_double(stage_cpp), fmt_double(loop_cpp), dropped + tx_full,
-            tx_full, in_stats.rx_nombuf, in_stats.imissed, drops);
+            down ? bench::kUplinkFrame : bench::kDownlinkFrame, o.paths, o.striping,
+            fmt_double(fill_s), fmt_double(secs), rte_get_tsc_hz(), t1.fwd - t0.fwd,
+            fmt_double(fwd_pps), fmt_double(rx_pps), fmt_double(stage_cpp), fmt_double(loop_cpp),
+            dropped + tx_full, tx_full, in_stats.rx_nombuf, in_stats.imissed, drops);
         const std::uint64_t tried = s.updates_applied + s.updates_refused;
         json += fmt::format(
             "\"updates\":{{\"target_per_s\":{},\"applied\":{},\"refused\":{},\"per_s\":{},"
@@ -453,6 +463,10 @@ int main(int argc, char** argv) {
     runc->add_option("--warmup", o.warmup, "seconds forwarded before measuring")
         ->check(CLI::Range(0.0, 60.0));
     runc->add_option("--updates", o.updates, "session upserts per second during the measurement");
+    runc->add_option("--paths", o.paths, "paths per session; > 1 stripes the downlink")
+        ->check(CLI::Range(1u, kMaxPaths));
+    runc->add_option("--striping", o.striping, "weighted or overflow (with --paths > 1)")
+        ->check(CLI::IsMember({"weighted", "overflow"}));
     runc->add_option("--lcores", o.lcores, "EAL -l: main lcore, then the worker");
     runc->add_option("--memory", o.memory_mb, "EAL -m (MiB, no hugepages)");
     CLI11_PARSE(app, argc, argv);

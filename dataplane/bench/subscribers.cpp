@@ -42,7 +42,8 @@ IpAddr core_host() {
     return v6(0x2001, 0x0db8, 0xffff, 0, 0, 1);
 }
 
-SessionConfig session_config(std::uint32_t i, std::uint16_t access_port, const MacAddr& port_mac) {
+SessionConfig session_config(std::uint32_t i, std::uint16_t access_port, const MacAddr& port_mac,
+                             unsigned paths, StripingMode striping) {
     SessionConfig c;
     c.uplink_key = uplink_key(i);
     c.gre_sequence = true;
@@ -59,6 +60,18 @@ SessionConfig session_config(std::uint32_t i, std::uint16_t access_port, const M
     p.port = access_port;
     p.src_mac = port_mac;
     p.next_hop_mac = kAccessNextHopMac;
+    c.striping = striping;
+    for (unsigned k = 1; k < paths && k < kMaxPaths; ++k) {
+        PathConfig& q = c.paths[k];
+        q = p;
+        q.bid = static_cast<std::uint16_t>(k + 1);
+        q.coa = v6(0x2001, 0x0db8, static_cast<std::uint16_t>(0x0d00 + k), 0, hi(i), lo(i));
+        q.weight = 1000 * (k + 1);
+        ++c.n_paths;
+    }
+    if (paths > 1) {
+        p.weight = 1000;
+    }
     return c;
 }
 

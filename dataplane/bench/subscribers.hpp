@@ -35,6 +35,10 @@ inline constexpr MacAddr kAccessNextHopMac{0x02, 0, 0, 0, 0, 0x02};  // toward e
 inline constexpr MacAddr kCoreNextHopMac{0x02, 0, 0, 0, 0, 0x01};    // the core router
 
 // Session i with one path (BID 1) leaving by `access_port`; static next-hop MACs.
-SessionConfig session_config(std::uint32_t i, std::uint16_t access_port, const MacAddr& port_mac);
+// paths > 1: a striped session (weighted by default) whose path k (0-based) has care-of address
+// 2001:db8:d0k::(i / 65536):(i % 65536) (k >= 1), downlink key 0x20000000 + i, and weight
+// 1000 x (k + 1) kbit/s, so the scheduler does real work (unequal shares).
+SessionConfig session_config(std::uint32_t i, std::uint16_t access_port, const MacAddr& port_mac,
+                             unsigned paths = 1, StripingMode striping = StripingMode::kWeighted);
 
 }  // namespace hag::dp::bench

@@ -2,6 +2,7 @@
 
 #include <rte_cycles.h>
 
+#include "multipath/scheduler.hpp"
 #include "pipeline/packet.hpp"
 
 namespace hag::dp {
@@ -11,21 +12,13 @@ namespace {
 constexpr std::uint16_t kGreFlagKey = 0x2000;
 constexpr std::uint16_t kGreFlagSeq = 0x1000;
 
-inline const PathConfig* first_live_path(const SessionConfig& cfg) noexcept {
-    for (unsigned i = 0; i < cfg.n_paths; ++i) {
-        if (cfg.paths[i].live) {
-            return &cfg.paths[i];
-        }
-    }
-    return nullptr;
-}
-
 inline bool mac_zero(const MacAddr& m) noexcept {
     return (m[0] | m[1] | m[2] | m[3] | m[4] | m[5]) == 0;
 }
 
 // Returns the drop reason, or kCount when the packet was encapsulated.
-inline DownlinkDrop encap_one(DownlinkCtx& ctx, rte_mbuf* m) noexcept {
+inline DownlinkDrop encap_one(DownlinkCtx& ctx, rte_mbuf* m, std::uint64_t now,
+                              std::uint64_t hz) noexcept {
     const L2Info l2 = parse_l2(m);
     if (l2.l3_offset == 0) {
         return rte_pktmbuf_data_len(m) < 14 ? DownlinkDrop::kMalformed : DownlinkDrop::kNotIp;
@@ -45,10 +38,16 @@ inline DownlinkDrop encap_one(DownlinkCtx& ctx, rte_mbuf* m) noexcept {
     if (cfg == nullptr) {
         return DownlinkDrop::kNoSubscriber;  // removed between lookup and read
     }
-    const PathConfig* path = first_live_path(*cfg);
-    if (path == nullptr) {
+    if (cfg->plan.n_order == 0) {
         return DownlinkDrop::kNoLivePath;
     }
+    // One usable path: no scheduler work. Several: striping (multipath/scheduler.hpp), whose
+    // state has one writer, this worker (RSS keeps a subscriber's downlink on one worker).
+    SessionState& st = ctx.sessions_rw->state(id);
+    const unsigned pi = cfg->plan.n_order == 1
+                            ? cfg->plan.order[0]
+                            : stripe_pick(*cfg, st.stripe, l3.total_len, now, hz);
+    const PathConfig* path = &cfg->paths[pi];
     MacAddr next_hop_mac = path->next_hop_mac;  // a static MAC overrides resolution
     if (mac_zero(next_hop_mac)) {
         if (ctx.next_hops == nullptr || path->next_hop >= ctx.next_hops->capacity()) {
@@ -131,8 +130,8 @@ inline DownlinkDrop encap_one(DownlinkCtx& ctx, rte_mbuf* m) noexcept {
     put16(g, static_cast<std::uint16_t>(kGreFlagKey | (cfg->gre_sequence ? kGreFlagSeq : 0)));
     put16(g + 2, l3.family == Family::kIpv4 ? kEtherIpv4 : kEtherIpv6);
     put32(g + 4, path->downlink_key);
-    SessionState& st = ctx.sessions_rw->state(id);
     if (cfg->gre_sequence) {
+        // One sequence space per session across all its paths (the far end reorders by it).
         put32(g + 8, st.next_downlink_seq.fetch_add(1, std::memory_order_relaxed));
     }
     m->port = path->port;
@@ -140,7 +139,6 @@ inline DownlinkDrop encap_one(DownlinkCtx& ctx, rte_mbuf* m) noexcept {
     m->l3_len = outer_ip_len;
     st.downlink_packets.fetch_add(1, std::memory_order_relaxed);
     st.downlink_bytes.fetch_add(l3.total_len, std::memory_order_relaxed);
-    const auto pi = static_cast<std::size_t>(path - cfg->paths.data());
     st.path_downlink_packets[pi].fetch_add(1, std::memory_order_relaxed);
     st.path_downlink_bytes[pi].fetch_add(l3.total_len, std::memory_order_relaxed);
     return DownlinkDrop::kCount;
@@ -150,12 +148,13 @@ inline DownlinkDrop encap_one(DownlinkCtx& ctx, rte_mbuf* m) noexcept {
 
 uint16_t downlink_encap(DownlinkCtx& ctx, rte_mbuf** pkts, uint16_t n) noexcept {
     const std::uint64_t t0 = rte_rdtsc();
+    const std::uint64_t hz = ctx.tsc_hz != 0 ? ctx.tsc_hz : rte_get_tsc_hz();
     uint16_t kept = 0;
     for (uint16_t i = 0; i < n; ++i) {
         if (i + 1 < n) {
             rte_prefetch0(rte_pktmbuf_mtod(pkts[i + 1], void*));
         }
-        const DownlinkDrop why = encap_one(ctx, pkts[i]);
+        const DownlinkDrop why = encap_one(ctx, pkts[i], t0, hz);
         if (why == DownlinkDrop::kCount) {
             pkts[kept++] = pkts[i];
         } else {

@@ -2,8 +2,9 @@
 // frame toward the subscriber's care-of address out (RFC 2784 / 2890, key per RFC 5845).
 //
 // Per packet: parse Ethernet (up to two VLAN tags) and the inner IPv4/IPv6 header, find the
-// subscriber by inner destination (longest prefix), pick the first live path, decrement the
-// inner TTL / hop limit, prepend Ethernet + outer IPv6 or IPv4 (DSCP copied from the inner
+// subscriber by inner destination (longest prefix), pick a live path (the only one, or by the
+// session's striping mode: multipath/scheduler.hpp, with the burst's TSC as the clock), decrement
+// the inner TTL / hop limit, prepend Ethernet + outer IPv6 or IPv4 (DSCP copied from the inner
 // header) + GRE with key and sequence number, and set mbuf->port to the access port.
 #pragma once
 
@@ -36,6 +37,8 @@ struct alignas(64) DownlinkCtx {
     std::uint8_t outer_hop_limit = 64;
     // Next hops of paths without a static next-hop MAC.
     const NextHopTable* next_hops = nullptr;
+    // TSC cycles per second, the clock of overflow striping's token buckets; 0 = rte_get_tsc_hz().
+    std::uint64_t tsc_hz = 0;
     // Per-worker counters (one writer: this context's worker).
     Counter encapsulated;
     DownlinkDropCounters drops{};

@@ -396,6 +396,15 @@ v1::DpListReply Programmer::list(const v1::DpListRequest& req) const {
         out->set_downlink_bytes(st.downlink_bytes.load(std::memory_order_relaxed));
         out->set_uplink_packets(st.uplink_packets.load(std::memory_order_relaxed));
         out->set_uplink_bytes(st.uplink_bytes.load(std::memory_order_relaxed));
+        const auto& paths = it->second.session.paths();
+        for (int i = 0; i < paths.size() && i < static_cast<int>(kMaxPaths); ++i) {
+            auto* ps = out->add_paths();
+            ps->set_bid(paths[i].bid());
+            ps->set_downlink_packets(st.path_downlink_packets[i].load(std::memory_order_relaxed));
+            ps->set_downlink_bytes(st.path_downlink_bytes[i].load(std::memory_order_relaxed));
+            ps->set_uplink_packets(st.path_uplink_packets[i].load(std::memory_order_relaxed));
+            ps->set_uplink_bytes(st.path_uplink_bytes[i].load(std::memory_order_relaxed));
+        }
     }
     r.set_more(it != sessions_.end());
     return r;

@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include "multipath/scheduler.hpp"
 #include "runtime/text.hpp"
 
 namespace hag::dp {
@@ -62,6 +63,23 @@ Result<ParsedSession, std::string> SessionParser::parse(const v1::DpSession& s) 
     SessionConfig& c = out.cfg;
     c.uplink_key = s.uplink_key();
     c.gre_sequence = s.gre_sequence();
+    switch (s.striping()) {
+        case v1::STRIPING_WEIGHTED:
+            c.striping = StripingMode::kWeighted;
+            break;
+        case v1::STRIPING_OVERFLOW:
+            c.striping = StripingMode::kOverflow;
+            break;
+        default:
+            return unexpected(fmt::format(
+                "session {}: striping {} is not a striping mode (0 weighted, 1 overflow)", s.id(),
+                static_cast<int>(s.striping())));
+    }
+    if (s.overflow_burst_bytes() > kMaxOverflowBurstBytes) {
+        return unexpected(fmt::format("session {}: overflow_burst_bytes {} is above {}", s.id(),
+                                      s.overflow_burst_bytes(), kMaxOverflowBurstBytes));
+    }
+    c.overflow_burst_bytes = s.overflow_burst_bytes();
     for (int i = 0; i < s.prefixes_size(); ++i) {
         auto p = parse_ip_prefix(s.prefixes(i));
         if (!p) {
@@ -111,6 +129,8 @@ Result<ParsedSession, std::string> SessionParser::parse(const v1::DpSession& s) 
         pc.if_label = static_cast<std::uint8_t>(dp.if_label());
         pc.downlink_key = dp.downlink_key();
         pc.weight = dp.weight_kbps();
+        pc.rate_kbps = dp.rate_kbps();
+        pc.preference = dp.preference();
         pc.local = *local;
         pc.coa = *coa;
         const Port* port = port_for(pc.local);

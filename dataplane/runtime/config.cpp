@@ -7,6 +7,7 @@
 #include <utility>
 
 #include "hag/log/log.hpp"
+#include "multipath/scheduler.hpp"
 #include "runtime/text.hpp"
 #include "telemetry/metrics_server.hpp"
 
@@ -162,6 +163,17 @@ void validate(v1::DataplaneConfig& cfg, const config::ParseInfoTree* tree,
         if (s.prefixes_size() > static_cast<int>(kMaxPrefixes)) {
             at.at(tree, cfg, "sessions", i,
                   fmt::format("sessions: at most {} prefixes", kMaxPrefixes));
+        }
+        if (!v1::StripingMode_IsValid(s.striping())) {
+            at.at(t, s, "striping", -1,
+                  fmt::format("sessions.striping: {} is not a striping mode (STRIPING_WEIGHTED, "
+                              "STRIPING_OVERFLOW)",
+                              static_cast<int>(s.striping())));
+        }
+        if (s.overflow_burst_bytes() > kMaxOverflowBurstBytes) {
+            at.at(t, s, "overflow_burst_bytes", -1,
+                  fmt::format("sessions.overflow_burst_bytes: {} is above {}",
+                              s.overflow_burst_bytes(), kMaxOverflowBurstBytes));
         }
         for (int j = 0; j < s.prefixes_size(); ++j) {
             if (auto p = parse_ip_prefix(s.prefixes(j)); !p) {

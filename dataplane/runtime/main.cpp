@@ -70,6 +70,11 @@ hag::Result<StaticProgram, std::string> to_session(const hag::v1::StaticSession&
     c.uplink_key = s.uplink_key();
     c.gre_sequence = !s.has_gre_sequence() || s.gre_sequence();
     out.session.set_gre_sequence(c.gre_sequence);
+    c.striping = s.striping() == hag::v1::STRIPING_OVERFLOW ? StripingMode::kOverflow
+                                                            : StripingMode::kWeighted;
+    c.overflow_burst_bytes = s.overflow_burst_bytes();
+    out.session.set_striping(s.striping());
+    out.session.set_overflow_burst_bytes(s.overflow_burst_bytes());
     for (const auto& text : s.prefixes()) {
         c.prefixes[c.n_prefixes++] = parse_ip_prefix(text).value();
         out.session.add_prefixes(text);
@@ -87,6 +92,10 @@ hag::Result<StaticProgram, std::string> to_session(const hag::v1::StaticSession&
         pc.coa = parse_ip(p.care_of()).value();
         pc.downlink_key = p.downlink_key();
         pc.if_label = static_cast<std::uint8_t>(p.if_label());
+        pc.live = !p.has_live() || p.live();
+        pc.weight = p.weight_kbps();
+        pc.rate_kbps = p.rate_kbps();
+        pc.preference = p.preference();
         std::optional<MacAddr> mac;
         if (!p.next_hop_mac().empty()) {
             mac = parse_mac(p.next_hop_mac()).value();
@@ -98,8 +107,11 @@ hag::Result<StaticProgram, std::string> to_session(const hag::v1::StaticSession&
         ++c.n_paths;
         auto* dp = out.session.add_paths();
         dp->set_bid(p.bid());
-        dp->set_live(true);
+        dp->set_live(pc.live);
         dp->set_if_label(p.if_label());
+        dp->set_weight_kbps(p.weight_kbps());
+        dp->set_rate_kbps(p.rate_kbps());
+        dp->set_preference(p.preference());
         dp->set_downlink_key(p.downlink_key());
         dp->set_local(p.local());
         dp->set_care_of(p.care_of());

@@ -4,6 +4,8 @@
 
 #include <cstring>
 
+#include "multipath/scheduler.hpp"
+
 namespace hag::dp {
 
 bool IpPrefix::contains(const IpAddr& a) const noexcept {
@@ -95,6 +97,14 @@ Result<void, std::string> SessionTable::check(SessionId id, const SessionConfig&
         return unexpected(
             fmt::format("session {}: {} prefixes (at most {})", id, cfg.n_prefixes, kMaxPrefixes));
     }
+    if (cfg.striping != StripingMode::kWeighted && cfg.striping != StripingMode::kOverflow) {
+        return unexpected(fmt::format("session {}: unknown striping mode {}", id,
+                                      static_cast<unsigned>(cfg.striping)));
+    }
+    if (cfg.overflow_burst_bytes > kMaxOverflowBurstBytes) {
+        return unexpected(fmt::format("session {}: overflow burst {} bytes is above {}", id,
+                                      cfg.overflow_burst_bytes, kMaxOverflowBurstBytes));
+    }
     for (unsigned i = 0; i < cfg.n_paths; ++i) {
         const auto& p = cfg.paths[i];
         if (p.coa.family == Family::kNone || p.local.family != p.coa.family) {
@@ -136,6 +146,9 @@ Result<void, std::string> SessionTable::upsert(SessionId id, const SessionConfig
         return r;
     }
     auto fresh = std::make_unique<SessionConfig>(cfg);
+    fresh->plan.version = next_version_;
+    next_version_ = next_version_ == UINT32_MAX ? 1 : next_version_ + 1;  // 0 = "never set up"
+    plan_striping(*fresh);
     const SessionConfig* published = fresh.get();
     std::unique_ptr<SessionConfig> old;
     if (auto it = live_.find(id); it != live_.end()) {

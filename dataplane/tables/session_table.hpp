@@ -8,7 +8,9 @@
 // registered with the Rcu read concurrently without locks. A SessionConfig is immutable once
 // published: an update publishes a new one and frees the old one after an RCU grace period, so a
 // reader holding a pointer between two quiescent reports always sees a complete config.
-// SessionState (sequence numbers, counters) is keyed by session id and survives updates.
+// SessionState (sequence numbers, counters, striping state) is keyed by session id and survives
+// updates. Each published config gets a new plan.version, so the striping scheduler notices a
+// swap on the next packet.
 #pragma once
 
 #include <array>
@@ -20,6 +22,7 @@
 #include <vector>
 
 #include "hag/result.hpp"
+#include "multipath/stripe_state.hpp"
 #include "tables/prefix_table.hpp"
 #include "tables/rcu.hpp"
 
@@ -56,7 +59,9 @@ struct PathConfig {
     bool live = true;                // taken out of forwarding when false
     std::uint8_t if_label = 0;       // access colour
     std::uint32_t downlink_key = 0;  // GRE key stamped on downlink packets (RFC 5845)
-    std::uint32_t weight = 0;        // striping weight (later stages)
+    std::uint32_t weight = 0;        // striping weight, kbit/s (link metrics / policy); 0 = unknown
+    std::uint32_t rate_kbps = 0;     // overflow striping: fill rate; 0 = weight
+    std::uint32_t preference = 0;    // overflow striping: lower is filled first; ties in path order
     IpAddr local;                    // gateway's tunnel address (outer source)
     IpAddr coa;                      // care-of address (outer destination)
     std::uint16_t port = 0;          // access port the tunnel leaves by
@@ -73,6 +78,10 @@ struct SessionConfig {
     std::array<PathConfig, kMaxPaths> paths{};
     std::uint8_t n_prefixes = 0;  // home prefixes (IPv6 HNP, IPv4 HoA, delegated)
     std::array<IpPrefix, kMaxPrefixes> prefixes{};
+    StripingMode striping = StripingMode::kWeighted;  // downlink over several live paths
+    std::uint32_t overflow_burst_bytes = 0;           // overflow bucket depth; 0 = 10 ms of rate
+    // Derived by SessionTable::upsert (plan_striping, multipath/scheduler.hpp); callers leave it.
+    StripePlan plan{};
 };
 
 // Written by workers per packet (relaxed atomics: counts, not synchronisation). Unlike stage
@@ -89,6 +98,9 @@ struct alignas(64) SessionState {
     std::array<std::atomic<std::uint64_t>, kMaxPaths> path_uplink_packets{};
     std::array<std::atomic<std::uint64_t>, kMaxPaths> path_downlink_bytes{};  // inner IP bytes
     std::array<std::atomic<std::uint64_t>, kMaxPaths> path_uplink_bytes{};
+    // Downlink striping (multipath/stripe_state.hpp): one writer, the worker serving the
+    // session's downlink; never written by the main lcore (it resets itself on a new version).
+    StripeState stripe{};
 };
 
 class SessionTable {
@@ -154,6 +166,7 @@ class SessionTable {
     std::unordered_map<std::uint32_t, SessionId> key_owner_;
     std::unordered_map<std::string, SessionId> prefix_owner_;
     std::unordered_map<SessionId, std::unique_ptr<SessionConfig>> live_;
+    std::uint32_t next_version_ = 1;  // StripePlan::version of the next published config
 };
 
 }  // namespace hag::dp

@@ -175,12 +175,28 @@ std::string dp_counters_table(const hag::v1::DpStatusReply& r) {
     return render_table(rows);
 }
 
+namespace {
+std::string striping_name(const hag::v1::DpSession& s) {
+    switch (s.striping()) {
+        case hag::v1::STRIPING_WEIGHTED:
+            return "weighted";
+        case hag::v1::STRIPING_OVERFLOW:
+            return s.overflow_burst_bytes() == 0
+                       ? "overflow"
+                       : fmt::format("overflow/{}B", s.overflow_burst_bytes());
+        default:
+            return fmt::format("mode-{}", static_cast<int>(s.striping()));
+    }
+}
+}  // namespace
+
 std::string dp_sessions_table(const hag::v1::DpListReply& r) {
     if (r.sessions().empty()) {
         return "no sessions\n";
     }
-    std::vector<std::vector<std::string>> rows{
-        {"ID", "NAI", "PREFIXES", "UL-KEY", "PATHS", "DL-PKTS", "DL-BYTES", "UL-PKTS", "UL-BYTES"}};
+    std::vector<std::vector<std::string>> rows{{"ID", "NAI", "PREFIXES", "UL-KEY", "PATHS",
+                                                "DL-PKTS", "DL-BYTES", "UL-PKTS", "UL-BYTES",
+                                                "STRIPING"}};
     for (const auto& x : r.sessions()) {
         const auto& s = x.session();
         std::size_t live = 0;
@@ -191,7 +207,8 @@ std::string dp_sessions_table(const hag::v1::DpListReply& r) {
                         fmt::format("0x{:08x}", s.uplink_key()),
                         fmt::format("{}/{} live", live, s.paths_size()),
                         std::to_string(x.downlink_packets()), std::to_string(x.downlink_bytes()),
-                        std::to_string(x.uplink_packets()), std::to_string(x.uplink_bytes())});
+                        std::to_string(x.uplink_packets()), std::to_string(x.uplink_bytes()),
+                        striping_name(s)});
     }
     std::string out = render_table(rows);
     out += fmt::format("{} session(s) shown\n", r.sessions_size());
@@ -203,16 +220,32 @@ std::string dp_sessions_table(const hag::v1::DpListReply& r) {
 
 std::string dp_paths_table(const hag::v1::DpListReply& r) {
     std::vector<std::vector<std::string>> rows{
-        {"ID", "NAI", "BID", "ACCESS", "LABEL", "LIVE", "LOCAL", "COA", "DL-KEY", "WEIGHT"}};
+        {"ID", "NAI", "BID", "ACCESS", "LABEL", "LIVE", "LOCAL", "COA", "DL-KEY", "WEIGHT",
+         "STRIPING", "RATE", "PREF", "DL-PKTS", "DL-BYTES", "UL-PKTS", "UL-BYTES"}};
     for (const auto& x : r.sessions()) {
         const auto& s = x.session();
-        for (const auto& p : s.paths()) {
+        for (int i = 0; i < s.paths_size(); ++i) {
+            const auto& p = s.paths(i);
+            // Counters of this path (same order as the session's paths; absent from an older
+            // data plane).
+            const hag::v1::DpPathStats* c =
+                i < x.paths_size() && x.paths(i).bid() == p.bid() ? &x.paths(i) : nullptr;
+            auto count = [c](std::uint64_t v) { return c == nullptr ? "-" : std::to_string(v); };
+            const bool overflow = s.striping() == hag::v1::STRIPING_OVERFLOW;
+            const std::uint32_t rate = p.rate_kbps() != 0 ? p.rate_kbps() : p.weight_kbps();
             rows.push_back(
                 {std::to_string(s.id()), s.nai().empty() ? "-" : s.nai(), std::to_string(p.bid()),
                  access_type_name(p.access_technology()), std::to_string(p.if_label()),
                  p.live() ? "yes" : "no", p.local().empty() ? "-" : p.local(), p.care_of(),
                  fmt::format("0x{:08x}", p.downlink_key()),
-                 p.weight_kbps() == 0 ? "-" : fmt::format("{} kbit/s", p.weight_kbps())});
+                 p.weight_kbps() == 0 ? "-" : fmt::format("{} kbit/s", p.weight_kbps()),
+                 striping_name(s),
+                 !overflow   ? "-"
+                 : rate == 0 ? "unlimited"
+                             : fmt::format("{} kbit/s", rate),
+                 overflow ? std::to_string(p.preference()) : "-",
+                 count(c ? c->downlink_packets() : 0), count(c ? c->downlink_bytes() : 0),
+                 count(c ? c->uplink_packets() : 0), count(c ? c->uplink_bytes() : 0)});
         }
     }
     if (rows.size() == 1) {

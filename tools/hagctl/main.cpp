@@ -207,6 +207,7 @@ int main(int argc, char** argv) {
     auto* dp_stats = dp->add_subcommand("stats", "data plane counters")->fallthrough();
     std::uint32_t dp_limit = 100, dp_after = 0;
     bool dp_all = false;
+    std::string dp_nai;
     auto* dp_sessions =
         dp->add_subcommand("sessions", "programmed sessions with traffic counters")->fallthrough();
     auto* dp_paths = dp->add_subcommand("paths", "programmed paths, one row each")->fallthrough();
@@ -215,6 +216,7 @@ int main(int argc, char** argv) {
             ->check(CLI::Range(1u, 1000u));
         sc->add_option("--after", dp_after, "start after this session id (from \"more:\")");
         sc->add_flag("--all", dp_all, "fetch every page");
+        sc->add_option("--nai", dp_nai, "only this subscriber (fetches every page)");
     }
     auto* dp_check =
         dp->add_subcommand("check",
@@ -308,6 +310,7 @@ int main(int argc, char** argv) {
             req.set_limit(dp_limit);
             req.set_after_id(dp_after);
             req.set_first_page(dp_after == 0);
+            dp_all = dp_all || !dp_nai.empty();
             hag::v1::DpListReply all;
             for (;;) {
                 grpc::ClientContext ctx;
@@ -324,6 +327,15 @@ int main(int argc, char** argv) {
                 }
                 req.set_first_page(false);
                 req.set_after_id(r.sessions(r.sessions_size() - 1).session().id());
+            }
+            if (!dp_nai.empty()) {
+                hag::v1::DpListReply one;
+                for (const auto& x : all.sessions()) {
+                    if (x.session().nai() == dp_nai) {
+                        *one.add_sessions() = x;
+                    }
+                }
+                all = std::move(one);
             }
             out(json                    ? hag::hagctl::to_json(all)
                 : dp_sessions->parsed() ? hag::hagctl::dp_sessions_table(all)

@@ -25,6 +25,7 @@ lma_addresses: "192.0.2.1"
 hnp_pools { name: "cpe" prefix: "2001:db8:100::/40" assign_length: 64 }
 default_profile { multipath: true max_paths: 4 }
 subscribers { nai: "cpe-0001@hag.example" profile { multipath: false } }
+subscribers { nai: "cpe-0002@hag.example" profile { striping: STRIPING_OVERFLOW overflow_burst_bytes: 30000 primary_access_technology: 8 } }
 mags { mag_id: "mag1@hag.example" source_addresses: "2001:db8:a::1" allowed_nai: "cpe-*" }
 )",
                                   "t.conf");
@@ -39,6 +40,29 @@ mags { mag_id: "mag1@hag.example" source_addresses: "2001:db8:a::1" allowed_nai:
     CHECK(p.hnp_pool() == "cpe");
     CHECK(p.max_lifetime_seconds() == 3600);
     CHECK(effective_profile(*r, "other").multipath());
+    CHECK(p.striping() == hag::v1::STRIPING_WEIGHTED);  // the default
+    CHECK(p.overflow_burst_bytes() == 0);
+    auto o = effective_profile(*r, "cpe-0002@hag.example");
+    CHECK(o.striping() == hag::v1::STRIPING_OVERFLOW);
+    CHECK(o.overflow_burst_bytes() == 30000);
+    CHECK(o.primary_access_technology() == 8);
+}
+
+TEST_CASE("striping settings are checked", "[config]") {
+    auto e = errors_of(R"(lma_addresses: "2001:db8::1"
+default_profile { striping: 4 }
+subscribers { nai: "a" profile {
+  overflow_burst_bytes: 16777217
+  primary_access_technology: 300 } }
+)");
+    CHECK(e.find("t.conf:2:") != std::string::npos);
+    CHECK(e.find("default_profile.striping: 4 is not a striping mode") != std::string::npos);
+    CHECK(e.find("t.conf:4:3:") != std::string::npos);
+    CHECK(e.find("overflow_burst_bytes: 16777217 is above 16777216") != std::string::npos);
+    CHECK(e.find("t.conf:5:3:") != std::string::npos);
+    CHECK(e.find("primary_access_technology: 300 is not within 0-255") != std::string::npos);
+    CHECK(errors_of("lma_addresses: \"2001:db8::1\"\ndefault_profile { striping: FASTEST }\n")
+              .find("FASTEST") != std::string::npos);
 }
 
 TEST_CASE("syntax errors and unknown fields name file:line:column", "[config]") {

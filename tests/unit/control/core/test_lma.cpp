@@ -25,7 +25,7 @@ subscribers { nai: "fixed@example.net" profile { allow_requested_prefix: false }
 subscribers { nai: "two@example.net" profile { max_paths: 2 hnp_pool: "tiny" } }
 subscribers { nai: "cpe1@example.net" }
 subscribers { nai: "cpe2@example.net" }
-subscribers { nai: "cpe3@example.net" profile { access_weights { access_technology: 3 kbps: 7 override_link_metrics: true } } }
+subscribers { nai: "cpe3@example.net" profile { access_weights { access_technology: 3 kbps: 7 override_link_metrics: true } striping: STRIPING_OVERFLOW overflow_burst_bytes: 9000 primary_access_technology: 3 } }
 mags { mag_id: "mag1@example.net" }
 mags { mag_id: "mag2@example.net" }
 mags { mag_id: "pinned@example.net" source_addresses: "2001:db8:a::9" }
@@ -448,10 +448,15 @@ TEST_CASE("link metrics become weights; policy overrides when asked", "[lma]") {
     p.kbps = 100000;
     REQUIRE(f.status(p) == 0);
     CHECK(f.cache.find("cpe3@example.net")->paths[0].weight_kbps == 7);
+    // The profile's striping settings ride on the session (the pusher sends them on).
+    CHECK(f.cache.find("cpe3@example.net")->striping == 1);
+    CHECK(f.cache.find("cpe3@example.net")->overflow_burst_bytes == 9000);
+    CHECK(f.cache.find("cpe3@example.net")->primary_access_technology == 3);
     Pbu q;
     q.kbps = 12345;
     REQUIRE(f.status(q) == 0);
     CHECK(f.cache.find("cpe1@example.net")->paths[0].weight_kbps == 12345);
+    CHECK(f.cache.find("cpe1@example.net")->striping == 0);  // the default: weighted
     // A re-registration without metrics keeps the last report.
     q.seq = 2;
     q.kbps.reset();

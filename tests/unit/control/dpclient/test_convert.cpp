@@ -65,6 +65,25 @@ TEST_CASE("a session becomes a DpSession: text addresses, paths in BID order") {
     CHECK_FALSE(d.paths(2).live());
 }
 
+TEST_CASE("the session's striping goes along; overflow fills the primary technology first") {
+    auto s = session();
+    auto d = dpclient::to_dp_session(s, 1);
+    CHECK(d.striping() == hag::v1::STRIPING_WEIGHTED);
+    CHECK(d.overflow_burst_bytes() == 0);
+    for (const auto& p : d.paths()) {
+        CHECK(p.preference() == 0);
+    }
+    s.striping = 1;
+    s.overflow_burst_bytes = 30000;
+    s.primary_access_technology = 8;  // BIDs 2 and 3 (ATT 8) before BID 1 (ATT 3)
+    d = dpclient::to_dp_session(s, 1);
+    CHECK(d.striping() == hag::v1::STRIPING_OVERFLOW);
+    CHECK(d.overflow_burst_bytes() == 30000);
+    CHECK(d.paths(0).preference() == 1);
+    CHECK(d.paths(1).preference() == 0);
+    CHECK(d.paths(2).preference() == 0);
+}
+
 TEST_CASE("prefix text") {
     CHECK(dpclient::prefix_text(*mgmt::parse_prefix("2001:db8::/32")) == "2001:db8::/32");
     CHECK(dpclient::prefix_text(*mgmt::parse_prefix("::ffff:198.51.100.7/128")) ==

@@ -141,6 +141,14 @@ TEST_CASE("hagctl dataplane: sessions, paths, status tables") {
     }
     x->set_downlink_packets(12);
     x->set_uplink_bytes(3400);
+    auto* ps = x->add_paths();
+    ps->set_bid(1);
+    ps->set_downlink_packets(9);
+    ps->set_downlink_bytes(9000);
+    ps = x->add_paths();
+    ps->set_bid(2);
+    ps->set_downlink_packets(3);
+    ps->set_downlink_bytes(300);
     r.set_more(true);
     const auto t = dp_sessions_table(r);
     CHECK(t.find("ID  NAI               PREFIXES           UL-KEY      PATHS") == 0);
@@ -151,6 +159,19 @@ TEST_CASE("hagctl dataplane: sessions, paths, status tables") {
     CHECK(p.find("7   cpe1@example.net  1    ethernet     1      yes   2001:db8::1  "
                  "2001:db8:a::2  0x00002001  50000 kbit/s") != std::string::npos);
     CHECK(p.find("192.0.2.7") != std::string::npos);
+    // Striping and per-path counters: weighted (no rate, no preference), then the counters.
+    CHECK(p.find("STRIPING  RATE  PREF  DL-PKTS  DL-BYTES  UL-PKTS  UL-BYTES") !=
+          std::string::npos);
+    CHECK(p.find("50000 kbit/s  weighted  -     -     9        9000      0        0") !=
+          std::string::npos);
+    CHECK(p.find("weighted  -     -     3        300") != std::string::npos);
+    CHECK(t.find("weighted") != std::string::npos);
+    s->set_striping(hag::v1::STRIPING_OVERFLOW);
+    s->set_overflow_burst_bytes(20000);
+    s->mutable_paths(1)->set_preference(1);
+    const auto o = dp_paths_table(r);
+    CHECK(o.find("overflow/20000B  50000 kbit/s  0     9") != std::string::npos);
+    CHECK(o.find("overflow/20000B  unlimited     1     3") != std::string::npos);
     CHECK(dp_sessions_table({}) == "no sessions\n");
     CHECK(dp_paths_table({}) == "no paths\n");
 

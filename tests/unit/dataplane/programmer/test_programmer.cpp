@@ -10,6 +10,7 @@
 
 #include "../eal_fixture.hpp"
 #include "hag/v1/dataplane_digest.hpp"
+#include "multipath/scheduler.hpp"
 #include "programmer/main_loop_queue.hpp"
 #include "programmer/programmer.hpp"
 #include "runtime/text.hpp"
@@ -184,6 +185,11 @@ TEST_CASE("a bad batch changes nothing and names the session", "[programmer]") {
     big_label.mutable_paths(0)->set_if_label(256);
     auto zero_bid = session(3, 300, "");
     zero_bid.mutable_paths(0)->set_bid(0);
+    auto bad_mode = session(3, 300, "");
+    bad_mode.set_striping(static_cast<hag::v1::StripingMode>(5));
+    auto big_burst = session(3, 300, "");
+    big_burst.set_striping(hag::v1::STRIPING_OVERFLOW);
+    big_burst.set_overflow_burst_bytes(kMaxOverflowBurstBytes + 1);
 
     struct Case {
         const char* what;
@@ -202,6 +208,9 @@ TEST_CASE("a bad batch changes nothing and names the session", "[programmer]") {
         {"BID twice", batch(2, {dup_bid}), "BID 1 used twice"},
         {"if_label", batch(2, {big_label}), "if_label 256"},
         {"BID 0", batch(2, {zero_bid}), "BID 0"},
+        {"striping mode", batch(2, {bad_mode}), "session 3: striping 5 is not a striping mode"},
+        {"overflow burst", batch(2, {big_burst}),
+         "session 3: overflow_burst_bytes 16777217 is above 16777216"},
         {"remove unknown", batch(2, {session(3, 300, "")}, {9}), "remove of session 9"},
         {"key of another session", batch(2, {session(3, 100, "")}),
          "session 3: uplink GRE key 100 belongs to session 1"},
@@ -385,6 +394,17 @@ TEST_CASE("sessions are listed in pages by id, with their counters", "[programme
         seen += static_cast<std::uint32_t>(page.sessions_size());
     }
     CHECK(seen == 25);
+    // Per-path counters, one per path in the session's order.
+    env.table->state(3).path_downlink_packets[0].store(77);
+    env.table->state(3).path_downlink_bytes[0].store(7700);
+    req.set_first_page(true);
+    req.set_limit(5);
+    page = env.prog->list(req);
+    REQUIRE(page.sessions(3).paths_size() == 1);
+    CHECK(page.sessions(3).paths(0).bid() == 1);
+    CHECK(page.sessions(3).paths(0).downlink_packets() == 77);
+    CHECK(page.sessions(3).paths(0).downlink_bytes() == 7700);
+    req.set_first_page(false);
     req.set_after_id(0);
     req.set_limit(0);                                  // default page: 100
     CHECK(env.prog->list(req).sessions_size() == 24);  // ids above 0
@@ -435,4 +455,37 @@ TEST_CASE("a batch that runs out of next hops changes nothing", "[programmer]") 
     CHECK(env.prog->digest().generation() == 1);
     CHECK(env.table->size() == 1);
     CHECK(env.next_hops->in_use().size() == 1);
+}
+
+TEST_CASE("striping settings reach the session table", "[programmer][striping]") {
+    Env env("p_stripe");
+    auto s = session(1, 100, "2001:db8:1::/64");
+    s.set_striping(hag::v1::STRIPING_OVERFLOW);
+    s.set_overflow_burst_bytes(20000);
+    s.mutable_paths(0)->set_weight_kbps(8000);
+    s.mutable_paths(0)->set_preference(2);
+    auto* lte = s.add_paths();
+    *lte = s.paths(0);
+    lte->set_bid(2);
+    lte->set_care_of("2001:db8:bbbb::1");
+    lte->set_weight_kbps(50000);
+    lte->set_rate_kbps(30000);
+    lte->set_preference(1);
+    REQUIRE(env.prog->apply(batch(1, {s})));
+    const SessionConfig* c = env.table->config(1);
+    REQUIRE(c != nullptr);
+    CHECK(c->striping == StripingMode::kOverflow);
+    CHECK(c->overflow_burst_bytes == 20000);
+    CHECK(c->paths[1].rate_kbps == 30000);
+    CHECK(c->paths[0].preference == 2);
+    CHECK(c->plan.n_order == 2);
+    CHECK(c->plan.order[0] == 1);  // preference 1 first
+    CHECK(c->plan.rate_bytes[1] == 30000u * 125);
+    CHECK(c->plan.burst_bytes[1] == 20000);
+    // Reprogrammed with the first path down: a new plan with one usable path.
+    s.mutable_paths(1)->set_live(false);
+    REQUIRE(env.prog->apply(batch(2, {s})));
+    CHECK(env.table->config(1)->plan.n_order == 1);
+    CHECK(env.table->config(1)->plan.order[0] == 0);
+    CHECK(env.table->config(1)->plan.version != c->plan.version);
 }

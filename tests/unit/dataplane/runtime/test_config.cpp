@@ -49,6 +49,18 @@ sessions { id: 1
     CHECK(e.find("differ in address family") != std::string::npos);
     CHECK(e.find("no port named 'nope'") != std::string::npos);
     CHECK(e.find("next_hop_mac: 'zz'") != std::string::npos);
+    e = errors_of(std::string(kPorts) + R"(sessions { id: 1
+  striping: 3
+  overflow_burst_bytes: 16777217
+  paths { bid: 1 local: "192.0.2.1" care_of: "198.51.100.1" port: "access" weight_kbps: 5 }
+}
+)");
+    CHECK(e.find("sessions.striping: 3 is not a striping mode") != std::string::npos);
+    CHECK(e.find("sessions.overflow_burst_bytes: 16777217 is above 16777216") != std::string::npos);
+    CHECK(errors_of(std::string(kPorts) + R"(sessions { id: 1 striping: STRIPING_OVERFLOW
+  paths { bid: 1 local: "192.0.2.1" care_of: "198.51.100.1" port: "access" rate_kbps: 5 preference: 2 live: false }
+})")
+              .find("striping") == std::string::npos);
     CHECK(errors_of("").find("at least one ACCESS and one CORE") != std::string::npos);
     CHECK(errors_of(R"(ports { name: "c" device: "x" role: CORE })")
               .find("needs next_hop_ipv6 / next_hop_ipv4") != std::string::npos);
