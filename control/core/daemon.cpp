@@ -10,9 +10,12 @@
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <chrono>
+#include <condition_variable>
 #include <csignal>
 #include <cstdio>
 #include <filesystem>
+#include <mutex>
+#include <thread>
 
 #include "binding_cache.hpp"
 #include "config.hpp"
@@ -174,8 +177,9 @@ struct Daemon::Impl {
     }
 
     // Replies leave only after the changes they acknowledge are durable: they are held until
-    // the end of this Asio turn, when one write + fdatasync covers every change made by the
-    // batch of PBUs just processed (group commit).
+    // the end of this Asio turn, then handed to the syncer thread, whose next write +
+    // fdatasync covers every change made before (group commit). Signalling goes on meanwhile:
+    // PBUs arriving during a sync are processed and their replies wait for the next one.
     void send_durable(std::vector<Outbound> outs) {
         if (!store) {
             sigio->send(outs);
@@ -191,17 +195,58 @@ struct Daemon::Impl {
 
     void flush_held() {
         flush_posted = false;
-        std::vector<Outbound> outs;
-        outs.swap(held);
-        if (!commit_store()) {
-            // Not durable: nothing is acknowledged. MAGs retransmit their PBUs.
-            spdlog::error("store: {} repl(ies) withheld because the change is not durable",
-                          outs.size());
-            store_replies_withheld += outs.size();
+        {
+            std::lock_guard lk(sync_mu);
+            sync_queue.push_back(std::move(held));
+        }
+        held.clear();
+        sync_cv.notify_one();
+    }
+
+    // The syncer thread: commits the store, then posts the replies that waited for it back to
+    // the signalling thread (in order).
+    void sync_loop() {
+        for (;;) {
+            std::vector<std::vector<Outbound>> batch;
+            {
+                std::unique_lock lk(sync_mu);
+                sync_cv.wait(lk, [this] { return sync_stop || !sync_queue.empty(); });
+                if (sync_queue.empty()) {
+                    return;  // stopping, nothing left
+                }
+                batch.swap(sync_queue);
+            }
+            if (!commit_store()) {
+                // Not durable: nothing is acknowledged. MAGs retransmit their PBUs.
+                std::size_t n = 0;
+                for (const auto& b : batch) {
+                    n += b.size();
+                }
+                spdlog::error("store: {} repl(ies) withheld because the change is not durable", n);
+                store_replies_withheld += n;
+                continue;
+            }
+            boost::asio::post(io, [this, batch = std::move(batch)] {
+                for (const auto& outs : batch) {
+                    sigio->send(outs);
+                }
+            });
+        }
+    }
+
+    void stop_syncer() {
+        if (!syncer.joinable()) {
             return;
         }
-        sigio->send(outs);
+        {
+            std::lock_guard lk(sync_mu);
+            sync_stop = true;
+        }
+        sync_cv.notify_one();
+        syncer.join();
     }
+
+    ~Impl() { stop_syncer(); }
 
     void maybe_checkpoint(Seconds now) {
         if (!store) {
@@ -329,6 +374,7 @@ struct Daemon::Impl {
             const auto n = cache_backend.with_cache([](BindingCache& c) { return c.size(); });
             if (store) {
                 flush_held();
+                stop_syncer();  // commits what is queued
                 checkpoint();
                 spdlog::info("signal {}: shutting down ({} sessions saved in {})", sig, n,
                              store->dir());
@@ -389,7 +435,12 @@ struct Daemon::Impl {
     bool flush_posted = false;
     Seconds last_checkpoint = 0;
     std::atomic<std::uint64_t> store_commit_failures{0};  // also counted on gRPC threads
-    std::uint64_t store_replies_withheld = 0;
+    std::atomic<std::uint64_t> store_replies_withheld{0};
+    std::mutex sync_mu;
+    std::condition_variable sync_cv;
+    std::vector<std::vector<Outbound>> sync_queue;  // reply batches waiting for a commit
+    bool sync_stop = false;
+    std::thread syncer;  // joined by ~Impl / at shutdown, before io goes
     BindingCache cache;
     Lma lma;
     mgmt::CacheBackend cache_backend;
@@ -461,6 +512,7 @@ Result<std::unique_ptr<Daemon>, std::string> Daemon::start(v1::ControlConfig cfg
             return unexpected("state: cannot write the first checkpoint in " + d.store->dir());
         }
         d.last_checkpoint = t.now;
+        d.syncer = std::thread([&d] { d.sync_loop(); });
     }
     auto io = SignallingIo::open(
         d.io, d.addresses,

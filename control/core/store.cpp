@@ -257,24 +257,29 @@ bool Store::pending() const {
 }
 
 Result<void, std::string> Store::commit() {
-    std::lock_guard lk(mu_);
-    return commit_locked();
-}
-
-Result<void, std::string> Store::commit_locked() {
-    if (buffer_.empty()) {
+    std::lock_guard commit_lk(commit_mu_);
+    std::vector<std::uint8_t> out;
+    std::uint64_t records = 0;
+    {
+        std::lock_guard lk(mu_);
+        out.swap(buffer_);
+        std::swap(records, buffered_records_);
+        buffer_.reserve(out.capacity());
+    }
+    if (out.empty()) {
         return {};
     }
+    // log_fd_ and log_size_ change only under commit_mu_ (here and in checkpoint()).
     if (log_fd_ < 0) {
-        buffer_.clear();
-        buffered_records_ = 0;
+        std::lock_guard lk(mu_);
         ++stats_.errors;
         return unexpected(std::string("no log open (no checkpoint yet)"));
     }
-    auto w = write_all(log_fd_, buffer_.data(), buffer_.size());
+    auto w = write_all(log_fd_, out.data(), out.size());
     if (w && fsync_ == FsyncPolicy::kAlways && ::fdatasync(log_fd_) != 0) {
         w = unexpected(std::string("fdatasync: ") + errno_text(errno));
     }
+    std::lock_guard lk(mu_);
     if (!w) {
         // Cut off whatever part was written: later appends must follow a whole record, or
         // recovery would stop at this one and lose them.
@@ -283,21 +288,18 @@ Result<void, std::string> Store::commit_locked() {
             ::close(log_fd_);
             log_fd_ = -1;  // appending is no longer safe; the next checkpoint opens a new log
         }
-        buffer_.clear();
-        buffered_records_ = 0;
         ++stats_.errors;
         return unexpected(fmt::format("{}/{}: {}", dir_, log_name(generation_), w.error()));
     }
-    log_size_ += buffer_.size();
-    stats_.records += buffered_records_;
+    log_size_ += out.size();
+    stats_.records += records;
     ++stats_.commits;
-    buffer_.clear();
-    buffered_records_ = 0;
     return {};
 }
 
 Result<void, std::string> Store::checkpoint(const SessionWalk& each, std::int64_t to_wall,
                                             std::uint32_t restart_counter) {
+    std::lock_guard commit_lk(commit_mu_);
     std::lock_guard lk(mu_);
     const std::uint64_t gen = generation_ + 1;
     const fs::path dir(dir_);

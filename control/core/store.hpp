@@ -8,7 +8,9 @@
 // The caller appends records (put/remove) as the cache changes and calls commit() before it
 // acknowledges anything: commit() writes what was appended and fdatasync()s it (group commit:
 // one write and one sync for everything appended since the last commit). checkpoint() writes a
-// new snapshot, starts the next log and deletes the old one. Thread-safe (one mutex).
+// new snapshot, starts the next log and deletes the old one. Thread-safe: put/remove take a
+// short lock and are never blocked by a commit's write or sync in progress (commits and
+// checkpoints are serialised by a second lock), so signalling goes on while a sync runs.
 #pragma once
 
 #include <cstdint>
@@ -89,7 +91,6 @@ class Store {
 
   private:
     Store(StoreOptions o, int lock_fd);
-    Result<void, std::string> commit_locked();
 
     std::string dir_;
     FsyncPolicy fsync_;
@@ -100,7 +101,8 @@ class Store {
     std::vector<std::uint8_t> buffer_;
     std::uint64_t buffered_records_ = 0;
     StoreStats stats_;
-    mutable std::mutex mu_;
+    mutable std::mutex mu_;  // buffer_, buffered_records_, stats_
+    std::mutex commit_mu_;   // one commit or checkpoint at a time (taken before mu_)
 };
 
 std::string_view to_string(FsyncPolicy p) noexcept;

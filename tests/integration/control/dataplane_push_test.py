@@ -43,8 +43,6 @@ allow_unknown_mags: true
 limits {{ max_sessions: 100000 per_mag_pbu_per_second: 20000 }}
 management_socket: "{sock}"
 state_directory: "{state}"
-# The 10,000-registration burst below measures the pusher, not the disk of a shared CI host.
-state_fsync: "none"
 dataplane_socket: "unix:{dpsock}"
 heartbeat_interval_seconds: 0
 """
