@@ -250,7 +250,7 @@ def main():
         ok2, text = in_sync()
         print(text)
         c = counters()
-        print({k: v for k, v in c.items() if k.startswith("dataplane.")})
+        print({k: v for k, v in c.items() if k.startswith(("dataplane.", "pba.status", "store."))})
         check(ok and ok2 and c.get("dataplane.sessions") == c.get("bindings.sessions"),
               "burst converged: data plane sessions == control sessions, digests equal")
         r = js("dataplane", "status")
