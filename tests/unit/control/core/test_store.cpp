@@ -420,3 +420,26 @@ TEST_CASE("a failed write does not leave a torn record behind later commits", "[
     CHECK_FALSE((*st)->pending());
     CHECK((*st)->stats().errors == 1);
 }
+
+TEST_CASE("files written by an independent writer (the fuzz seeds, Python) are read back",
+          "[store]") {
+    const fs::path dir = fs::path(HAG_SOURCE_ROOT) / "tests/fuzz/store/corpus";
+    auto snap = parse_snapshot(read_file(dir / "snapshot"));
+    REQUIRE(snap.ok());
+    REQUIRE(snap->records.size() == 2);
+    const Session& s = snap->records[0].session;
+    CHECK(s.nai == "cpe1@hag.example");
+    CHECK(s.uplink_gre_key == 1001);
+    CHECK(s.last_sequence == 7);
+    REQUIRE(s.paths.size() == 2);
+    CHECK(s.paths[1].coa.is_ipv4());
+    CHECK(s.paths[0].expires_at == 1'800'000'000);
+    auto puts = parse_file(read_file(dir / "log-puts"));
+    REQUIRE(puts.ok());
+    CHECK(puts->records.size() == 2);
+    CHECK_FALSE(puts->tail_error);
+    auto torn = parse_file(read_file(dir / "log-torn"));
+    REQUIRE(torn.ok());
+    CHECK(torn->records.size() == 1);
+    CHECK(torn->tail_error);
+}
