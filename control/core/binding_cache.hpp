@@ -56,6 +56,7 @@ struct Path {
     bool live = true;                    // heartbeat liveness (RFC 5847)
     std::uint16_t last_sequence = 0;     // of the last PBU accepted for this path
     Seconds expires_at = 0;              // registration lifetime end
+    bool operator==(const Path&) const = default;
 };
 
 // One mobility session (binding cache entry for one mobile node identifier).
@@ -74,6 +75,7 @@ struct Session {
 
     [[nodiscard]] const Path* find_path(std::uint16_t bid) const noexcept;
     [[nodiscard]] Seconds expires_at() const noexcept;  // latest path expiry
+    bool operator==(const Session&) const = default;
 };
 
 enum class CacheError : std::uint8_t {

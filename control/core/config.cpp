@@ -221,6 +221,25 @@ void validate(v1::ControlConfig& cfg, const config::ParseInfoTree* tree,
               fmt::format("dataplane_resync_hold_seconds: {} is not within 0-3600",
                           cfg.dataplane_resync_hold_seconds()));
     }
+    if (!cfg.state_fsync().empty() && cfg.state_fsync() != "always" &&
+        cfg.state_fsync() != "none") {
+        at.at(tree, cfg, "state_fsync", -1,
+              fmt::format("state_fsync: '{}' is not always or none", cfg.state_fsync()));
+    }
+    if (!cfg.state_directory().empty() && cfg.state_directory().front() != '/') {
+        at.at(tree, cfg, "state_directory", -1,
+              fmt::format("state_directory: '{}' is not an absolute path", cfg.state_directory()));
+    }
+    {
+        const int tls = (cfg.management_tls_cert().empty() ? 0 : 1) +
+                        (cfg.management_tls_key().empty() ? 0 : 1) +
+                        (cfg.management_tls_client_ca().empty() ? 0 : 1);
+        if (tls != 0 && tls != 3) {
+            at.file(
+                "management_tls_cert, management_tls_key and management_tls_client_ca go together "
+                "(all three or none)");
+        }
+    }
     if (cfg.hnp_pools().empty() && cfg.allow_unknown_subscribers()) {
         at.file("allow_unknown_subscribers needs at least one hnp_pools entry");
     }
@@ -267,6 +286,16 @@ void validate(v1::ControlConfig& cfg, const config::ParseInfoTree* tree,
         cfg.set_revocation_retries(3);
     if (cfg.log().level().empty())
         cfg.mutable_log()->set_level("info");
+    if (!cfg.has_persistence())
+        cfg.set_persistence(true);
+    if (cfg.state_directory().empty())
+        cfg.set_state_directory("/var/lib/hag");
+    if (cfg.state_fsync().empty())
+        cfg.set_state_fsync("always");
+    if (cfg.state_snapshot_interval_seconds() == 0)
+        cfg.set_state_snapshot_interval_seconds(300);
+    if (cfg.state_snapshot_log_bytes() == 0)
+        cfg.set_state_snapshot_log_bytes(64ull << 20);
 }
 
 }  // namespace

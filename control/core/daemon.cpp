@@ -4,14 +4,18 @@
 #include <spdlog/spdlog.h>
 #include <sys/stat.h>
 
+#include <atomic>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <chrono>
+#include <condition_variable>
 #include <csignal>
 #include <cstdio>
 #include <filesystem>
+#include <mutex>
+#include <thread>
 
 #include "binding_cache.hpp"
 #include "config.hpp"
@@ -22,6 +26,8 @@
 #include "mgmt/cache_backend.hpp"
 #include "mgmt/server.hpp"
 #include "signalling_io.hpp"
+#include "store.hpp"
+#include "store_format.hpp"
 
 namespace hag::control {
 
@@ -37,12 +43,29 @@ LmaTime clock_now() {
     return t;
 }
 
-// RFC 5847 §5.2: the counter must change on every restart. Wall-clock seconds do, as long as
-// the clock does not step back across a restart; no state file is needed.
-std::uint32_t restart_counter() {
+std::int64_t wall_seconds() {
     using namespace std::chrono;
-    return static_cast<std::uint32_t>(
-        duration_cast<seconds>(system_clock::now().time_since_epoch()).count());
+    return duration_cast<seconds>(system_clock::now().time_since_epoch()).count();
+}
+
+// Monotonic -> wall-clock seconds, for path expiries written to the store.
+std::int64_t to_wall() {
+    return wall_seconds() - clock_now().now;
+}
+
+// RFC 5847 §5.2: a peer learns from a changed Restart Counter that the LMA restarted and lost
+// its bindings. When the binding cache was restored from the store nothing was lost: the
+// previous counter is kept, so MAGs do not re-register. Otherwise (first start, persistence
+// off, state discarded) a new value: wall-clock seconds, different from the previous one.
+std::uint32_t restart_counter(const std::optional<std::uint32_t>& previous, bool restored) {
+    if (previous && restored) {
+        return *previous;
+    }
+    auto c = static_cast<std::uint32_t>(wall_seconds());
+    if (previous && c == *previous) {
+        ++c;
+    }
+    return c;
 }
 
 // The management Backend of the daemon: the cache backend plus the LMA's and the transport's
@@ -51,8 +74,12 @@ class DaemonBackend final : public mgmt::Backend {
   public:
     DaemonBackend(mgmt::CacheBackend& inner,
                   std::function<void(std::map<std::string, std::uint64_t>&)> extra,
-                  std::function<std::optional<mgmt::DataplaneSync>()> dataplane)
-        : inner_(inner), extra_(std::move(extra)), dataplane_(std::move(dataplane)) {}
+                  std::function<std::optional<mgmt::DataplaneSync>()> dataplane,
+                  std::function<void()> commit)
+        : inner_(inner),
+          extra_(std::move(extra)),
+          dataplane_(std::move(dataplane)),
+          commit_(std::move(commit)) {}
     mgmt::BindingPage list(const mgmt::BindingFilter& f, std::uint64_t cursor,
                            std::size_t limit) override {
         return inner_.list(f, cursor, limit);
@@ -60,7 +87,9 @@ class DaemonBackend final : public mgmt::Backend {
     std::optional<Session> get(const std::string& nai) override { return inner_.get(nai); }
     Result<mgmt::DeleteOutcome, CacheError> remove(const std::string& nai,
                                                    std::uint16_t bid) override {
-        return inner_.remove(nai, bid);
+        auto r = inner_.remove(nai, bid);
+        commit_();  // the removal is durable before the caller hears of it
+        return r;
     }
     std::vector<std::pair<std::string, std::uint64_t>> counters() override {
         auto base = inner_.counters();
@@ -80,6 +109,7 @@ class DaemonBackend final : public mgmt::Backend {
     mgmt::CacheBackend& inner_;
     std::function<void(std::map<std::string, std::uint64_t>&)> extra_;
     std::function<std::optional<mgmt::DataplaneSync>()> dataplane_;
+    std::function<void()> commit_;
 };
 
 }  // namespace
@@ -92,16 +122,18 @@ std::string management_listen_address(const std::string& configured) {
 }
 
 struct Daemon::Impl {
-    explicit Impl(v1::ControlConfig c, DaemonOptions o)
+    Impl(v1::ControlConfig c, DaemonOptions o, std::unique_ptr<store::Store> st,
+         std::uint32_t restart)
         : opts(std::move(o)),
+          store(std::move(st)),
           cache(c.limits().max_sessions()),
-          lma(c, cache, restart_counter()),
+          lma(c, cache, restart),
           cache_backend(
               cache, [this](const Session& s, const Path& p) { return revoke(s, p); },
               [] { return clock_now().now; }),
           backend(
               cache_backend, [this](std::map<std::string, std::uint64_t>& m) { add_counters(m); },
-              [this] { return dataplane_sync(); }),
+              [this] { return dataplane_sync(); }, [this] { commit_store(); }),
           timer(io),
           signals(io, SIGINT, SIGTERM, SIGHUP),
           addresses(c.lma_addresses().begin(), c.lma_addresses().end()),
@@ -115,6 +147,138 @@ struct Daemon::Impl {
             return false;
         }
         boost::asio::post(io, [this, outs = std::move(outs)] { sigio->send(outs); });
+        return true;
+    }
+
+    // --- persistence (docs/reliability.md) ---
+
+    // Every change of the cache becomes a record in the store's commit buffer. Observers run
+    // under the cache lock, in the order of the changes.
+    void observe_for_store() {
+        cache.add_observer([this](const CacheEvent& ev) {
+            if (ev.kind == CacheEvent::Kind::kAdded || ev.kind == CacheEvent::Kind::kUpdated) {
+                store->put(*ev.session, to_wall());
+            } else {
+                store->remove(ev.session->nai);
+            }
+        });
+    }
+
+    // Writes and syncs what the store buffered; false if that failed (logged).
+    bool commit_store() {
+        if (!store) {
+            return true;
+        }
+        if (auto r = store->commit(); !r) {
+            ++store_commit_failures;
+            spdlog::error("store: {}", r.error());
+            return false;
+        }
+        return true;
+    }
+
+    // Replies leave only after the changes they acknowledge are durable: they are held until
+    // the end of this Asio turn, then handed to the syncer thread, whose next write +
+    // fdatasync covers every change made before (group commit). Signalling goes on meanwhile:
+    // PBUs arriving during a sync are processed and their replies wait for the next one.
+    void send_durable(std::vector<Outbound> outs) {
+        if (!store) {
+            sigio->send(outs);
+            return;
+        }
+        held.insert(held.end(), std::make_move_iterator(outs.begin()),
+                    std::make_move_iterator(outs.end()));
+        if (!flush_posted) {
+            flush_posted = true;
+            boost::asio::post(io, [this] { flush_held(); });
+        }
+    }
+
+    void flush_held() {
+        flush_posted = false;
+        {
+            std::lock_guard lk(sync_mu);
+            sync_queue.push_back(std::move(held));
+        }
+        held.clear();
+        sync_cv.notify_one();
+    }
+
+    // The syncer thread: commits the store, then posts the replies that waited for it back to
+    // the signalling thread (in order).
+    void sync_loop() {
+        for (;;) {
+            std::vector<std::vector<Outbound>> batch;
+            {
+                std::unique_lock lk(sync_mu);
+                sync_cv.wait(lk, [this] { return sync_stop || !sync_queue.empty(); });
+                if (sync_queue.empty()) {
+                    return;  // stopping, nothing left
+                }
+                batch.swap(sync_queue);
+            }
+            if (!commit_store()) {
+                // Not durable: nothing is acknowledged. MAGs retransmit their PBUs.
+                std::size_t n = 0;
+                for (const auto& b : batch) {
+                    n += b.size();
+                }
+                spdlog::error("store: {} repl(ies) withheld because the change is not durable", n);
+                store_replies_withheld += n;
+                continue;
+            }
+            boost::asio::post(io, [this, batch = std::move(batch)] {
+                for (const auto& outs : batch) {
+                    sigio->send(outs);
+                }
+            });
+        }
+    }
+
+    void stop_syncer() {
+        if (!syncer.joinable()) {
+            return;
+        }
+        {
+            std::lock_guard lk(sync_mu);
+            sync_stop = true;
+        }
+        sync_cv.notify_one();
+        syncer.join();
+    }
+
+    ~Impl() { stop_syncer(); }
+
+    void maybe_checkpoint(Seconds now) {
+        if (!store) {
+            return;
+        }
+        const auto st = store->stats();
+        const bool changed = st.log_bytes > store::kHeaderSize || store->pending();
+        const bool due =
+            now - last_checkpoint >= static_cast<Seconds>(cfg.state_snapshot_interval_seconds());
+        if (!changed || (!due && st.log_bytes < cfg.state_snapshot_log_bytes())) {
+            return;
+        }
+        checkpoint();
+        last_checkpoint = now;
+    }
+
+    // A snapshot of the whole cache (under its lock), then a fresh log.
+    bool checkpoint() {
+        auto r = cache_backend.with_cache([&](BindingCache& c) {
+            return store->checkpoint(
+                [&c](const std::function<void(const Session&)>& fn) {
+                    c.for_each_page(0, c.size() + 1, fn);
+                },
+                to_wall(), lma.restart_counter());
+        });
+        if (!r) {
+            spdlog::error("store: {}", r.error());
+            return false;
+        }
+        spdlog::debug("store: checkpoint of {} session(s), generation {}", cache.size(),
+                      store->stats().generation);
         return true;
     }
 
@@ -133,6 +297,17 @@ struct Daemon::Impl {
         m["signalling.rx_truncated"] = c.rx_truncated;
         m["signalling.tx_errors"] = c.tx_errors;
         m["signalling.tx_no_socket"] = c.tx_no_socket;
+        if (store) {
+            const auto st = store->stats();
+            m["store.commits"] = st.commits;
+            m["store.records"] = st.records;
+            m["store.log_bytes"] = st.log_bytes;
+            m["store.checkpoints"] = st.checkpoints;
+            m["store.errors"] = st.errors;
+            m["store.generation"] = st.generation;
+            m["store.commit_failures"] = store_commit_failures;
+            m["store.replies_withheld"] = store_replies_withheld;
+        }
         if (pusher) {
             const auto p = pusher->status();
             m["dataplane.connected"] = p.connected ? 1 : 0;
@@ -178,7 +353,7 @@ struct Daemon::Impl {
     void on_receive(std::span<const std::uint8_t> mh, const Peer& from) {
         auto outs = cache_backend.with_cache(
             [&](BindingCache&) { return lma.receive(mh, from, clock_now()); });
-        sigio->send(outs);
+        send_durable(std::move(outs));
     }
 
     void arm_timer() {
@@ -187,9 +362,10 @@ struct Daemon::Impl {
             if (ec) {
                 return;
             }
-            auto outs =
-                cache_backend.with_cache([&](BindingCache&) { return lma.tick(clock_now()); });
-            sigio->send(outs);
+            const auto t = clock_now();
+            auto outs = cache_backend.with_cache([&](BindingCache&) { return lma.tick(t); });
+            send_durable(std::move(outs));
+            maybe_checkpoint(t.now);
             arm_timer();
         });
     }
@@ -204,10 +380,19 @@ struct Daemon::Impl {
                 arm_signals();
                 return;
             }
-            spdlog::info(
-                "signal {}: shutting down ({} sessions in the binding cache are dropped; "
-                "MAGs re-register after the restart counter changes)",
-                sig, cache_backend.with_cache([](BindingCache& c) { return c.size(); }));
+            const auto n = cache_backend.with_cache([](BindingCache& c) { return c.size(); });
+            if (store) {
+                flush_held();
+                stop_syncer();  // commits what is queued
+                checkpoint();
+                spdlog::info("signal {}: shutting down ({} sessions saved in {})", sig, n,
+                             store->dir());
+            } else {
+                spdlog::info(
+                    "signal {}: shutting down ({} sessions in the binding cache are dropped "
+                    "(persistence off); MAGs re-register after the restart counter changes)",
+                    sig, n);
+            }
             timer.cancel();
             if (server) {
                 server->shutdown();
@@ -250,11 +435,22 @@ struct Daemon::Impl {
             [&](BindingCache&) { return lma.reload(*std::move(c), clock_now()); });
         spdlog::info("reload: {} applied ({} revocation(s) for withdrawn pools)", opts.config_path,
                      outs.size());
-        sigio->send(outs);
+        send_durable(std::move(outs));
     }
 
     DaemonOptions opts;
     boost::asio::io_context io;
+    std::unique_ptr<store::Store> store;  // null: persistence off
+    std::vector<Outbound> held;           // replies waiting for the group commit
+    bool flush_posted = false;
+    Seconds last_checkpoint = 0;
+    std::atomic<std::uint64_t> store_commit_failures{0};  // also counted on gRPC threads
+    std::atomic<std::uint64_t> store_replies_withheld{0};
+    std::mutex sync_mu;
+    std::condition_variable sync_cv;
+    std::vector<std::vector<Outbound>> sync_queue;  // reply batches waiting for a commit
+    bool sync_stop = false;
+    std::thread syncer;  // joined by ~Impl / at shutdown, before io goes
     BindingCache cache;
     Lma lma;
     mgmt::CacheBackend cache_backend;
@@ -281,8 +477,53 @@ Daemon::~Daemon() {
 
 Result<std::unique_ptr<Daemon>, std::string> Daemon::start(v1::ControlConfig cfg,
                                                            DaemonOptions opts) {
-    auto impl = std::make_unique<Impl>(std::move(cfg), std::move(opts));
+    // The store first: a corrupt snapshot stops the start before any socket is opened.
+    std::unique_ptr<store::Store> st;
+    store::Recovery recovered;
+    if (cfg.persistence()) {
+        store::StoreOptions so;
+        so.dir = cfg.state_directory();
+        so.fsync =
+            cfg.state_fsync() == "none" ? store::FsyncPolicy::kNone : store::FsyncPolicy::kAlways;
+        so.discard_corrupt = cfg.state_discard_corrupt();
+        auto s = store::Store::open(so, recovered);
+        if (!s) {
+            return unexpected("state: " + s.error());
+        }
+        st = std::move(*s);
+        for (const auto& w : recovered.warnings) {
+            spdlog::warn("state: {}", w);
+        }
+    }
+    const bool had_state = recovered.snapshot_found || recovered.log_files > 0;
+    const std::uint32_t restart = restart_counter(recovered.restart_counter, had_state);
+    auto impl = std::make_unique<Impl>(std::move(cfg), std::move(opts), std::move(st), restart);
     Impl& d = *impl;
+    if (d.store) {
+        const auto t = clock_now();
+        const std::size_t found = recovered.sessions.size();
+        const std::size_t expired = store::to_monotonic(recovered.sessions, wall_seconds(), t.now);
+        std::size_t refused = 0;
+        for (auto& s : recovered.sessions) {
+            const std::string nai = s.nai;
+            if (auto r = d.lma.restore(std::move(s), t); !r) {
+                ++refused;
+                spdlog::error("state: session {} not restored: {}", nai, r.error());
+            }
+        }
+        spdlog::info(
+            "state: {} session(s) restored from {} ({} found, {} expired while down, {} "
+            "refused; {} log record(s) replayed); restart counter {} ({})",
+            d.cache.size(), d.store->dir(), found, expired, refused, recovered.log_records, restart,
+            had_state ? "kept: bindings restored" : "new");
+        d.observe_for_store();
+        // The restored (and pruned) state becomes the new snapshot; the old log goes.
+        if (!d.checkpoint()) {
+            return unexpected("state: cannot write the first checkpoint in " + d.store->dir());
+        }
+        d.last_checkpoint = t.now;
+        d.syncer = std::thread([&d] { d.sync_loop(); });
+    }
     auto io = SignallingIo::open(
         d.io, d.addresses,
         [&d](std::span<const std::uint8_t> mh, const Peer& from) { d.on_receive(mh, from); },
@@ -305,6 +546,9 @@ Result<std::unique_ptr<Daemon>, std::string> Daemon::start(v1::ControlConfig cfg
     mgmt::ServerOptions so;
     so.listen = d.opts.listen.value_or(management_listen_address(d.cfg.management_socket()));
     so.socket_mode = d.cfg.management_socket_mode();
+    so.tls_cert_file = d.cfg.management_tls_cert();
+    so.tls_key_file = d.cfg.management_tls_key();
+    so.tls_client_ca_file = d.cfg.management_tls_client_ca();
     if (so.listen.rfind("unix:", 0) == 0) {
         const std::filesystem::path dir = std::filesystem::path(so.listen.substr(5)).parent_path();
         std::error_code ec;
@@ -326,11 +570,23 @@ Result<std::unique_ptr<Daemon>, std::string> Daemon::start(v1::ControlConfig cfg
     for (const auto& s : d.sigio->describe()) {
         where += (where.empty() ? "" : ", ") + s;
     }
-    spdlog::info("signalling on {}; management API on {}; {}", where, so.listen, dp);
+    if (so.listen.rfind("unix:", 0) != 0 && !d.server->tls()) {
+        spdlog::warn(
+            "management API on TCP {} WITHOUT TLS: anyone who can reach it controls the binding "
+            "cache (set management_tls_cert, management_tls_key and management_tls_client_ca)",
+            so.listen);
+    }
+    spdlog::info("signalling on {}; management API on {}{}; {}", where, so.listen,
+                 d.server->tls() ? " (TLS, client certificates required)" : "", dp);
     if (d.pusher) {
-        // Start-up hold (docs/programming.md "Restarts"): a binding cache restored from
-        // persistent state ends it: call d.pusher->cache_restored() once the restored sessions
-        // are in the cache (before or after start()).
+        // Start-up hold (docs/programming.md "Restarts"): a binding cache restored from the
+        // state directory is the state to program, so there is nothing to wait for: the first
+        // resync carries it. Without restored state (persistence off, or a new state
+        // directory) the pusher holds an earlier hag-control's sessions in the data plane
+        // until the MAGs are back.
+        if (d.store && had_state) {
+            d.pusher->cache_restored();
+        }
         d.pusher->start();
     }
     d.arm_timer();

@@ -941,6 +941,57 @@ std::vector<Outbound> Lma::reload(v1::ControlConfig cfg, const LmaTime& t) {
     return out;
 }
 
+Result<void, std::string> Lma::restore(Session s, const LmaTime& t) {
+    std::vector<std::pair<PrefixPool*, Prefix>> claimed;
+    auto undo = [&] {
+        for (auto& [pool, pfx] : claimed) {
+            (void)pool->release(pfx);
+        }
+    };
+    for (const auto& pfx : s.home_prefixes) {
+        for (auto& pool : pools_) {
+            if (!pool.contains(pfx)) {
+                continue;
+            }
+            if (auto c = pool.claim(pfx); !c) {
+                undo();
+                return unexpected(fmt::format("prefix {} in pool {}: {}", to_string(pfx),
+                                              pool.name(), to_string(c.error())));
+            }
+            claimed.emplace_back(&pool, pfx);
+        }
+    }
+    if (s.uplink_gre_key != 0) {
+        if (auto c = keys_.claim(s.uplink_gre_key); !c) {
+            undo();
+            return unexpected(
+                fmt::format("uplink GRE key {}: {}", s.uplink_gre_key, to_string(c.error())));
+        }
+    }
+    std::vector<Peer> peers;
+    for (const auto& p : s.paths) {
+        Peer peer;
+        peer.udp = p.coa.is_ipv4();
+        peer.local = p.local.addr;
+        peer.remote = p.coa.addr;
+        peer.remote_port = 0;  // the MAG's port is not stored: 5436 until it signals again
+        peers.push_back(peer);
+    }
+    const std::uint32_t key = s.uplink_gre_key;
+    if (auto r = cache_.insert(std::move(s)); !r) {
+        undo();
+        if (key != 0) {
+            (void)keys_.release(key);
+        }
+        return unexpected(fmt::format("binding cache: {}", to_string(r.error())));
+    }
+    for (const auto& peer : peers) {
+        touch_peer(CareOfAddress{peer.remote}, peer, t);
+    }
+    count("sessions.restored");
+    return {};
+}
+
 std::vector<std::pair<std::string, std::uint64_t>> Lma::counters() const {
     std::vector<std::pair<std::string, std::uint64_t>> c(counters_.begin(), counters_.end());
     c.emplace_back("heartbeat.peers", peers_.size());

@@ -82,6 +82,14 @@ class Lma {
     // PBU. Sessions holding prefixes of a pool that is gone are revoked and removed.
     std::vector<Outbound> reload(v1::ControlConfig cfg, const LmaTime& t);
 
+    // A session recovered from the binding cache store (path expiries on the monotonic clock):
+    // claims its prefixes in their pools (prefixes outside every pool, e.g. static ones, need no
+    // claim) and its uplink GRE key, inserts it into the cache and resumes heartbeats to its
+    // care-of addresses. Its sequence numbers and timestamp come back as stored, so replayed
+    // PBUs are still refused. On error nothing is changed.
+    Result<void, std::string> restore(Session s, const LmaTime& t);
+    [[nodiscard]] std::uint32_t restart_counter() const noexcept { return restart_counter_; }
+
     [[nodiscard]] std::vector<std::pair<std::string, std::uint64_t>> counters() const;
     [[nodiscard]] const v1::ControlConfig& config() const noexcept { return cfg_; }
     [[nodiscard]] std::size_t pending_revocations() const noexcept { return pending_.size(); }

@@ -1,13 +1,33 @@
 #include "mgmt/server.hpp"
 
+#include <fmt/format.h>
 #include <grpcpp/ext/proto_server_reflection_plugin.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <cstring>
+#include <fstream>
+#include <sstream>
 
 namespace hag::control::mgmt {
+
+namespace {
+
+Result<std::string, std::string> read_pem(const std::string& path, const char* what) {
+    std::ifstream in(path);
+    if (!in) {
+        return unexpected(fmt::format("{} {}: {}", what, path, std::strerror(errno)));
+    }
+    std::ostringstream s;
+    s << in.rdbuf();
+    if (s.str().find("-----BEGIN ") == std::string::npos) {
+        return unexpected(fmt::format("{} {}: no PEM data", what, path));
+    }
+    return s.str();
+}
+
+}  // namespace
 
 ManagementServer::ManagementServer(Backend& backend, std::string unix_path)
     : service_(backend), unix_path_(std::move(unix_path)) {}
@@ -38,10 +58,31 @@ Result<std::unique_ptr<ManagementServer>, std::string> ManagementServer::start(
     (void)reflection_registered;
 
     auto srv = std::make_unique<ManagementServer>(backend, unix_path);
+    std::shared_ptr<grpc::ServerCredentials> creds = grpc::InsecureServerCredentials();
+    const bool want_tls =
+        !o.tls_cert_file.empty() || !o.tls_key_file.empty() || !o.tls_client_ca_file.empty();
+    if (want_tls && unix_path.empty()) {
+        auto cert = read_pem(o.tls_cert_file, "TLS certificate");
+        auto key = read_pem(o.tls_key_file, "TLS key");
+        auto ca = read_pem(o.tls_client_ca_file, "TLS client CA");
+        for (const auto* r : {&cert, &key, &ca}) {
+            if (!*r) {
+                return unexpected(r->error());
+            }
+        }
+        // Mutual TLS: a client without a certificate signed by the client CA is refused in
+        // the handshake, before any method runs.
+        grpc::SslServerCredentialsOptions so(
+            GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY);
+        so.pem_root_certs = *ca;
+        so.pem_key_cert_pairs.push_back({*key, *cert});
+        creds = grpc::SslServerCredentials(so);
+        srv->tls_ = true;
+    }
     grpc::ServerBuilder b;
     // The unix socket is created with the process umask; tighten it before chmod sets the mode.
     const mode_t old_umask = unix_path.empty() ? 0 : ::umask(0177);
-    b.AddListeningPort(o.listen, grpc::InsecureServerCredentials(), &srv->port_);
+    b.AddListeningPort(o.listen, creds, &srv->port_);
     b.RegisterService(&srv->service_);
     srv->server_ = b.BuildAndStart();
     if (!unix_path.empty()) {

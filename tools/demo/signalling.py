@@ -32,6 +32,7 @@ default_profile {{ multipath: true gre_key_required: true max_paths: 4 max_lifet
 subscribers {{ nai: "home-0001@isp.example" }}
 mags {{ mag_id: "cpe-0001@isp.example" allowed_nai: "home-0001@isp.example" }}
 management_socket: "{sock}"
+state_directory: "{state}"
 heartbeat_interval_seconds: 5
 """
 
@@ -61,7 +62,7 @@ def main():
     sock = os.path.join(work, "control.sock")
     conf = os.path.join(work, "control.conf")
     with open(conf, "w") as f:
-        f.write(CONFIG.format(sock=sock))
+        f.write(CONFIG.format(sock=sock, state=os.path.join(work, "state")))
     procs = []
     try:
         for ns in (GW, CPE):

@@ -4,7 +4,10 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
+#include <fstream>
+#include <sstream>
 
 #include <CLI/CLI.hpp>
 #include <chrono>
@@ -27,15 +30,49 @@ struct Globals {
     std::string dataplane = "unix:/run/hag/dataplane.sock";
     std::string output = "table";
     double timeout_s = 5.0;
+    // TLS toward a management API on TCP (docs/management-api.md): all empty = plaintext.
+    std::string tls_ca, tls_cert, tls_key, tls_server_name;
 };
+
+std::string read_file_or_exit(const std::string& path, const char* what) {
+    std::ifstream in(path);
+    if (!in) {
+        std::fprintf(stderr, "hagctl: %s %s: %s\n", what, path.c_str(), std::strerror(errno));
+        std::exit(2);
+    }
+    std::ostringstream s;
+    s << in.rdbuf();
+    return s.str();
+}
+
+// Plaintext, or TLS with our certificate when --tls-ca is given (unix sockets: plaintext; their
+// file permissions are the access control).
+std::shared_ptr<grpc::ChannelCredentials> management_credentials(const Globals& g,
+                                                                 grpc::ChannelArguments& args) {
+    if (g.tls_ca.empty() || g.server.rfind("unix:", 0) == 0) {
+        return grpc::InsecureChannelCredentials();
+    }
+    grpc::SslCredentialsOptions o;
+    o.pem_root_certs = read_file_or_exit(g.tls_ca, "--tls-ca");
+    if (!g.tls_cert.empty()) {
+        o.pem_cert_chain = read_file_or_exit(g.tls_cert, "--tls-cert");
+    }
+    if (!g.tls_key.empty()) {
+        o.pem_private_key = read_file_or_exit(g.tls_key, "--tls-key");
+    }
+    if (!g.tls_server_name.empty()) {
+        args.SetSslTargetNameOverride(g.tls_server_name);
+    }
+    return grpc::SslCredentials(o);
+}
 
 class Client {
   public:
     explicit Client(const Globals& g) : g_(g) {
         grpc::ChannelArguments args;
         args.SetInt(GRPC_ARG_ENABLE_RETRIES, 0);
-        stub_ = hag::v1::Management::NewStub(
-            grpc::CreateCustomChannel(g.server, grpc::InsecureChannelCredentials(), args));
+        auto creds = management_credentials(g, args);
+        stub_ = hag::v1::Management::NewStub(grpc::CreateCustomChannel(g.server, creds, args));
     }
     void deadline(grpc::ClientContext& ctx) const {
         ctx.set_deadline(std::chrono::system_clock::now() +
@@ -117,6 +154,16 @@ int main(int argc, char** argv) {
     app.require_subcommand(1);
     Globals g;
     app.add_option("-s,--server", g.server, "unix:/path or host:port")->capture_default_str();
+    app.add_option(
+        "--tls-ca", g.tls_ca,
+        "TCP: PEM CA certificate(s) the server's certificate must chain to (enables TLS)");
+    app.add_option("--tls-cert", g.tls_cert, "TCP with TLS: PEM client certificate")
+        ->needs("--tls-ca");
+    app.add_option("--tls-key", g.tls_key, "TCP with TLS: PEM private key of --tls-cert")
+        ->needs("--tls-cert");
+    app.add_option("--tls-server-name", g.tls_server_name,
+                   "TCP with TLS: name to check in the server certificate instead of the host")
+        ->needs("--tls-ca");
     app.add_option("-o,--output", g.output, "table or json")
         ->check(CLI::IsMember({"table", "json"}))
         ->capture_default_str();

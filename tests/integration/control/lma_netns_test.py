@@ -43,6 +43,7 @@ allow_unknown_subscribers: true
 mags {{ mag_id: "mag1@example.net" allowed_nai: "cpe*" }}
 mags {{ mag_id: "scapy-mag@example.net" allowed_nai: "scapy*" }}
 management_socket: "{sock}"
+state_directory: "{state}"
 heartbeat_interval_seconds: 1
 heartbeat_missed_limit: 2
 revocation_retries: 3
@@ -238,7 +239,8 @@ def main():
     sock = os.path.join(work, "control.sock")
     conf = os.path.join(work, "control.conf")
     with open(conf, "w") as f:
-        f.write(CONFIG.format(lma6=LMA6, lma4=LMA4, sock=sock))
+        f.write(CONFIG.format(lma6=LMA6, lma4=LMA4, sock=sock,
+                              state=os.path.join(work, "state")))
     log = open(os.path.join(work, "control.log"), "w+")
     daemon = subprocess.Popen(["ip", "netns", "exec", lma, control, "-c", conf],
                               stdout=subprocess.PIPE, stderr=log, text=True)

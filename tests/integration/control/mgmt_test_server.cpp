@@ -1,7 +1,8 @@
 // A management server over an in-process binding cache seeded with test sessions, for
 // integration tests of hagctl and reflection that need no signalling:
-//   mgmt-test-server LISTEN [SESSIONS]
-// Prints "ready" on stdout once listening; exits when stdin closes.
+//   mgmt-test-server LISTEN [SESSIONS [TLS_CERT TLS_KEY TLS_CLIENT_CA]]
+// Prints "ready" on stdout once listening, then "port N" for a TCP listen; exits when stdin
+// closes.
 #include <cstdio>
 #include <iostream>
 #include <string>
@@ -47,12 +48,20 @@ int main(int argc, char** argv) {
     });
     mgmt::ServerOptions o;
     o.listen = argv[1];
+    if (argc > 5) {
+        o.tls_cert_file = argv[3];
+        o.tls_key_file = argv[4];
+        o.tls_client_ca_file = argv[5];
+    }
     auto srv = mgmt::ManagementServer::start(backend, o);
     if (!srv) {
         std::fprintf(stderr, "mgmt-test-server: %s\n", srv.error().c_str());
         return 1;
     }
     std::printf("ready\n");
+    if ((*srv)->port() != 0) {
+        std::printf("port %d\n", (*srv)->port());
+    }
     std::fflush(stdout);
     std::string line;
     while (std::getline(std::cin, line)) {

@@ -168,6 +168,9 @@ management_socket: "{self.ctlsock}"
 dataplane_socket: "unix:{self.dpsock}"
 heartbeat_interval_seconds: 5
 dataplane_resync_hold_seconds: 120
+# Persistence off: this test exercises the start-up hold (an empty cache after kill -9); the
+# restored-cache path is control-persistence's.
+persistence: false
 """)
         self.daemon = subprocess.Popen(["ip", "netns", "exec", self.gw, self.control, "-c", conf],
                                        stdout=subprocess.PIPE, stderr=self.control_log, text=True)

@@ -52,6 +52,7 @@ default_profile {{ multipath: true max_paths: 4 max_lifetime_seconds: 3600 }}
 allow_unknown_subscribers: true
 allow_unknown_mags: true
 management_socket: "{tmp}/control.sock"
+state_directory: "{tmp}/state"
 dataplane_socket: "unix:{tmp}/programmer.sock"
 heartbeat_interval_seconds: 0
 """

@@ -171,3 +171,27 @@ TEST_CASE("dataplane_resync_hold_seconds: heartbeat interval x missed limit, or 
     CHECK(e.find("t.conf:2:") != std::string::npos);
     CHECK(e.find("not within 0-3600") != std::string::npos);
 }
+
+TEST_CASE("persistence and management TLS options: defaults and checks", "[config]") {
+    auto r = parse_control_config("lma_addresses: \"2001:db8::1\"\n", "t.conf");
+    REQUIRE(r.ok());
+    CHECK(r->persistence());
+    CHECK(r->state_directory() == "/var/lib/hag");
+    CHECK(r->state_fsync() == "always");
+    CHECK(r->state_snapshot_interval_seconds() == 300);
+    CHECK(r->state_snapshot_log_bytes() == 64ull << 20);
+    CHECK_FALSE(r->state_discard_corrupt());
+    auto off =
+        parse_control_config("lma_addresses: \"2001:db8::1\"\npersistence: false\n", "t.conf");
+    REQUIRE(off.ok());
+    CHECK_FALSE(off->persistence());
+    CHECK(errors_of("lma_addresses: \"2001:db8::1\"\nstate_fsync: \"sometimes\"\n")
+              .find("t.conf:2:") != std::string::npos);
+    CHECK(errors_of("lma_addresses: \"2001:db8::1\"\nstate_directory: \"var/lib\"\n")
+              .find("absolute") != std::string::npos);
+    CHECK(errors_of("lma_addresses: \"2001:db8::1\"\nmanagement_tls_cert: \"/c.pem\"\n")
+              .find("all three or none") != std::string::npos);
+    CHECK(errors_of("lma_addresses: \"2001:db8::1\"\nmanagement_tls_cert: \"/c.pem\"\n"
+                    "management_tls_key: \"/k.pem\"\nmanagement_tls_client_ca: \"/ca.pem\"\n")
+              .empty());
+}

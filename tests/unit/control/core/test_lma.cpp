@@ -654,3 +654,58 @@ TEST_CASE("hostile bytes: no crash, malformed counted, unknown MH type gets a Bi
     CHECK(std::get<mh::BindingAcknowledgement>(out[0].message.body).status == 0);
     CHECK(f.counter("link_metrics.malformed") == 1);
 }
+
+TEST_CASE("restore: allocations re-reserved, sequence numbers still refuse replays", "[lma]") {
+    Session saved;
+    {
+        Fixture before;
+        Pbu p;
+        p.seq = 10;
+        p.gre = 0xabcd;
+        REQUIRE(before.status(p) == S(BaStatus::kAccepted));
+        saved = *before.cache.find("cpe1@example.net");
+    }
+    Fixture f;  // a restarted LMA: empty cache, empty pools
+    REQUIRE(f.lma.restore(saved, f.t).ok());
+    CHECK(f.counter("sessions.restored") == 1);
+    CHECK(f.counter("pool.main.in_use") == 1);
+    CHECK(f.counter("gre_keys.in_use") == 1);
+    CHECK(f.counter("heartbeat.peers") == 1);
+    REQUIRE(f.cache.find("cpe1@example.net") != nullptr);
+    CHECK(*f.cache.find("cpe1@example.net") == saved);
+
+    // Restoring it twice is refused and changes nothing.
+    CHECK_FALSE(f.lma.restore(saved, f.t).ok());
+    CHECK(f.counter("pool.main.in_use") == 1);
+    CHECK(f.counter("gre_keys.in_use") == 1);
+
+    // The replayed PBU (same sequence number, no timestamp) is refused; the next one is accepted
+    // and keeps the restored prefix and key.
+    Pbu replay;
+    replay.seq = 10;
+    replay.gre = 0xabcd;
+    auto ba = f.send(replay);
+    CHECK(ba.status == S(BaStatus::kSequenceNumberOutOfWindow));
+    CHECK(ba.sequence == 10);
+    Pbu next = replay;
+    next.seq = 11;
+    ba = f.send(next);
+    CHECK(ba.status == S(BaStatus::kAccepted));
+    const auto* k = mh::find_option<mh::GreKey>(ba.options);
+    REQUIRE(k != nullptr);
+    CHECK(k->key == saved.uplink_gre_key);
+    const auto* h = mh::find_option<mh::HomeNetworkPrefix>(ba.options);
+    REQUIRE(h != nullptr);
+    CHECK(h->prefix == saved.home_prefixes[0].addr);
+
+    // A new subscriber gets neither the restored prefix nor the restored key.
+    Pbu other;
+    other.nai = "cpe2@example.net";
+    other.mag = "mag2@example.net";
+    other.gre = 0x1234;
+    ba = f.send(other, "2001:db8:a::2");
+    REQUIRE(ba.status == S(BaStatus::kAccepted));
+    CHECK(mh::find_option<mh::GreKey>(ba.options)->key != saved.uplink_gre_key);
+    CHECK(mh::find_option<mh::HomeNetworkPrefix>(ba.options)->prefix !=
+          saved.home_prefixes[0].addr);
+}

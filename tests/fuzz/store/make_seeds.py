@@ -1,0 +1,62 @@
+#!/usr/bin/env python3
+"""Writes the seed corpus of fuzz-store: small log and snapshot files in hag's store format
+(control/core/store_format.hpp). Run from this directory: ./make_seeds.py"""
+import os
+import struct
+
+
+def crc32c(data: bytes) -> int:
+    crc = 0xFFFFFFFF
+    for b in data:
+        crc ^= b
+        for _ in range(8):
+            crc = (crc >> 1) ^ 0x82F63B78 if crc & 1 else crc >> 1
+    return crc ^ 0xFFFFFFFF
+
+
+def header(kind: int, gen: int, restart: int) -> bytes:
+    magic = b"HAGWAL\x00\x01" if kind == 1 else b"HAGSNP\x00\x01"
+    h = magic + struct.pack("<HHIQI", 1, kind, 0, gen, restart)
+    return h + struct.pack("<I", crc32c(h))
+
+
+def record(payload: bytes) -> bytes:
+    return struct.pack("<II", len(payload), crc32c(payload)) + payload
+
+
+def s16(b: bytes) -> bytes:
+    return struct.pack("<H", len(b)) + b
+
+
+def put(nai: str, n: int) -> bytes:
+    p = b"\x01" + s16(nai.encode())
+    p += struct.pack("<H", 1) + bytes.fromhex("20010db8010000%02x" % n) + bytes(8) + b"\x40"
+    p += struct.pack("<IHQ", 1000 + n, 7, 0x0123456789ABCDEF)
+    p += struct.pack("<H", 2)
+    for bid, coa in ((1, bytes.fromhex("20010db8000a0000000000000000000" + "7")),
+                     (2, bytes(10) + b"\xff\xff" + bytes([192, 0, 2, n]))):
+        p += struct.pack("<H", bid) + s16(b"mag-%d" % n) + coa + bytes(16)
+        p += struct.pack("<BBIIBHQ", 4, bid, 77, 50000, 1, 7, 1_800_000_000)
+    return record(p)
+
+
+def delete(nai: str) -> bytes:
+    return record(b"\x02" + s16(nai.encode()))
+
+
+def end(count: int) -> bytes:
+    return record(b"\x03" + struct.pack("<Q", count))
+
+
+seeds = {
+    "log-empty": header(1, 1, 5),
+    "log-puts": header(1, 2, 5) + put("cpe1@hag.example", 1) + put("cpe2@hag.example", 2),
+    "log-put-delete": header(1, 3, 5) + put("cpe1@hag.example", 1) + delete("cpe1@hag.example"),
+    "log-torn": (header(1, 4, 5) + put("cpe1@hag.example", 1) + put("cpe2@hag.example", 2))[:-9],
+    "snapshot": header(2, 5, 5) + put("cpe1@hag.example", 1) + put("cpe3@hag.example", 3) + end(2),
+    "snapshot-empty": header(2, 6, 5) + end(0),
+}
+os.makedirs("corpus", exist_ok=True)
+for name, data in seeds.items():
+    with open(os.path.join("corpus", name), "wb") as f:
+        f.write(data)
