@@ -199,6 +199,7 @@ class Reorder {
     std::uint32_t held_total_ = 0;
     rte_mbuf* out_[kOut];
     std::uint16_t n_out_ = 0;
+    std::uint64_t sink_cycles_ = 0;  // spent in the sink during process()
     ReorderCounters c_;
 };
 

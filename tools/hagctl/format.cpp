@@ -179,8 +179,9 @@ std::string dp_sessions_table(const hag::v1::DpListReply& r) {
     if (r.sessions().empty()) {
         return "no sessions\n";
     }
-    std::vector<std::vector<std::string>> rows{
-        {"ID", "NAI", "PREFIXES", "UL-KEY", "PATHS", "DL-PKTS", "DL-BYTES", "UL-PKTS", "UL-BYTES"}};
+    std::vector<std::vector<std::string>> rows{{"ID", "NAI", "PREFIXES", "UL-KEY", "PATHS",
+                                                "DL-PKTS", "DL-BYTES", "UL-PKTS", "UL-BYTES",
+                                                "UL-LOST", "UL-TIMEOUTS", "UL-DUPS"}};
     for (const auto& x : r.sessions()) {
         const auto& s = x.session();
         std::size_t live = 0;
@@ -191,7 +192,9 @@ std::string dp_sessions_table(const hag::v1::DpListReply& r) {
                         fmt::format("0x{:08x}", s.uplink_key()),
                         fmt::format("{}/{} live", live, s.paths_size()),
                         std::to_string(x.downlink_packets()), std::to_string(x.downlink_bytes()),
-                        std::to_string(x.uplink_packets()), std::to_string(x.uplink_bytes())});
+                        std::to_string(x.uplink_packets()), std::to_string(x.uplink_bytes()),
+                        std::to_string(x.reorder().lost()), std::to_string(x.reorder().timeouts()),
+                        std::to_string(x.reorder().duplicates())});
     }
     std::string out = render_table(rows);
     out += fmt::format("{} session(s) shown\n", r.sessions_size());
@@ -202,17 +205,24 @@ std::string dp_sessions_table(const hag::v1::DpListReply& r) {
 }
 
 std::string dp_paths_table(const hag::v1::DpListReply& r) {
-    std::vector<std::vector<std::string>> rows{
-        {"ID", "NAI", "BID", "ACCESS", "LABEL", "LIVE", "LOCAL", "COA", "DL-KEY", "WEIGHT"}};
+    std::vector<std::vector<std::string>> rows{{"ID", "NAI", "BID", "ACCESS", "LABEL", "LIVE",
+                                                "LOCAL", "COA", "DL-KEY", "WEIGHT", "UL-GAPS",
+                                                "UL-REORDERED", "UL-LATE", "UL-TIMED-OUT"}};
     for (const auto& x : r.sessions()) {
         const auto& s = x.session();
-        for (const auto& p : s.paths()) {
-            rows.push_back(
-                {std::to_string(s.id()), s.nai().empty() ? "-" : s.nai(), std::to_string(p.bid()),
-                 access_type_name(p.access_technology()), std::to_string(p.if_label()),
-                 p.live() ? "yes" : "no", p.local().empty() ? "-" : p.local(), p.care_of(),
-                 fmt::format("0x{:08x}", p.downlink_key()),
-                 p.weight_kbps() == 0 ? "-" : fmt::format("{} kbit/s", p.weight_kbps())});
+        for (int i = 0; i < s.paths_size(); ++i) {
+            const auto& p = s.paths(i);
+            // Reorder counters of this path (same position), if the data plane sent them.
+            const hag::v1::DpPathReorderStats none;
+            const auto& ro = i < x.path_reorder_size() ? x.path_reorder(i) : none;
+            rows.push_back({std::to_string(s.id()), s.nai().empty() ? "-" : s.nai(),
+                            std::to_string(p.bid()), access_type_name(p.access_technology()),
+                            std::to_string(p.if_label()), p.live() ? "yes" : "no",
+                            p.local().empty() ? "-" : p.local(), p.care_of(),
+                            fmt::format("0x{:08x}", p.downlink_key()),
+                            p.weight_kbps() == 0 ? "-" : fmt::format("{} kbit/s", p.weight_kbps()),
+                            std::to_string(ro.seq_gaps()), std::to_string(ro.reordered()),
+                            std::to_string(ro.late()), std::to_string(ro.timed_out())});
         }
     }
     if (rows.size() == 1) {

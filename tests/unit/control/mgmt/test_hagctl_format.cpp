@@ -141,6 +141,14 @@ TEST_CASE("hagctl dataplane: sessions, paths, status tables") {
     }
     x->set_downlink_packets(12);
     x->set_uplink_bytes(3400);
+    x->mutable_reorder()->set_lost(4);
+    x->mutable_reorder()->set_timeouts(3);
+    auto* pr = x->add_path_reorder();
+    pr->set_bid(1);
+    pr->set_seq_gaps(11);
+    pr->set_reordered(22);
+    pr->set_late(33);
+    pr->set_timed_out(44);
     r.set_more(true);
     const auto t = dp_sessions_table(r);
     CHECK(t.find("ID  NAI               PREFIXES           UL-KEY      PATHS") == 0);
@@ -151,6 +159,9 @@ TEST_CASE("hagctl dataplane: sessions, paths, status tables") {
     CHECK(p.find("7   cpe1@example.net  1    ethernet     1      yes   2001:db8::1  "
                  "2001:db8:a::2  0x00002001  50000 kbit/s") != std::string::npos);
     CHECK(p.find("192.0.2.7") != std::string::npos);
+    CHECK(p.find("UL-GAPS  UL-REORDERED  UL-LATE  UL-TIMED-OUT") != std::string::npos);
+    CHECK(p.find("11       22            33       44") != std::string::npos);
+    CHECK(t.find("UL-LOST  UL-TIMEOUTS  UL-DUPS") != std::string::npos);
     CHECK(dp_sessions_table({}) == "no sessions\n");
     CHECK(dp_paths_table({}) == "no paths\n");
 
