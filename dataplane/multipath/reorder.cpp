@@ -13,6 +13,8 @@ namespace {
 // A number this far behind the release point is not late but a new sequence space (the home
 // router restarted its counter): the session starts over from it.
 constexpr std::uint32_t kResyncDistance = 1u << 16;
+// How far the late floor may trail the numbers given up before it moves up to them.
+constexpr std::int32_t kLateSpan = 4096;
 }  // namespace
 
 Result<std::unique_ptr<Reorder>, std::string> Reorder::create(const ReorderSettings& s,
@@ -99,6 +101,7 @@ void Reorder::process(rte_mbuf** pkts, const UplinkMeta* meta, std::uint16_t n,
                       std::uint64_t now) noexcept {
     const std::uint64_t t0 = rte_rdtsc();
     sink_cycles_ = 0;
+    now_ = now;
     for (std::uint16_t i = 0; i < n; ++i) {
         one(pkts[i], meta[i], now);
     }
@@ -118,8 +121,15 @@ void Reorder::restart(Entry& e, rte_mbuf* m, const UplinkMeta& meta) noexcept {
     e = Entry{};
     e.incarnation = meta.incarnation;
     e.next = meta.seq;
+    e.late_floor = meta.seq + 1;
     ++c_.in_order;
     deliver(e, m);
+}
+
+void Reorder::note_give_up(Entry& e, std::uint32_t first) noexcept {
+    if (seq_diff(first, e.late_floor) > kLateSpan) {
+        e.late_floor = first;
+    }
 }
 
 void Reorder::one(rte_mbuf* m, const UplinkMeta& meta, std::uint64_t now) noexcept {
@@ -225,6 +235,13 @@ void Reorder::behind(Entry& e, rte_mbuf* m, const UplinkMeta& meta, std::uint32_
         rte_pktmbuf_free(m);
         return;
     }
+    if (seq_diff(meta.seq, e.late_floor) < 0) {
+        // Older than anything given up recently and than the start of the space, and not a
+        // recent duplicate: no loss explains it, a restarted counter (a CPE that came back)
+        // does.
+        restart(e, m, meta);
+        return;
+    }
     // Late: its number was given up. The wait was too short for these paths: wait longer.
     st.path_late[meta.path % kMaxPaths].fetch_add(1, std::memory_order_relaxed);
     if (e.wait_us != 0) {
@@ -256,6 +273,7 @@ bool Reorder::drain(Entry& e, Buffer& b, bool timed_out) noexcept {
         --b.held;
         --held_total_;
         oldest_gone = oldest_gone || slot_arrival_[idx] == b.oldest;
+        count_wait(slot_arrival_[idx]);
         if (timed_out) {
             state(b.session).path_timed_out[slot_path_[idx]].fetch_add(1,
                                                                        std::memory_order_relaxed);
@@ -266,6 +284,7 @@ bool Reorder::drain(Entry& e, Buffer& b, bool timed_out) noexcept {
 }
 
 void Reorder::skip_gap(Entry& e, Buffer& b) noexcept {
+    note_give_up(e, e.next);
     std::uint32_t n = 0;
     // Held packets are within [next, next + window): the loop ends within the window.
     while (b.held > 0 && n < window_ && slot_mbuf_[slot(e.buffer, e.next)] == nullptr) {
@@ -280,6 +299,7 @@ void Reorder::skip_gap(Entry& e, Buffer& b) noexcept {
 void Reorder::advance_to(Entry& e, Buffer* b, std::uint32_t target) noexcept {
     std::uint32_t dist = target - e.next;
     std::uint32_t lost = 0;
+    note_give_up(e, e.next);
     if (b != nullptr) {
         const std::uint32_t steps = std::min(dist, window_);
         for (std::uint32_t k = 0; k < steps; ++k) {
@@ -288,6 +308,7 @@ void Reorder::advance_to(Entry& e, Buffer* b, std::uint32_t target) noexcept {
                 slot_mbuf_[idx] = nullptr;
                 --b->held;
                 --held_total_;
+                count_wait(slot_arrival_[idx]);
                 deliver(e, m);
             } else {
                 e.history <<= 1;
@@ -389,7 +410,15 @@ std::uint64_t Reorder::timeout_for(const Entry& e, const UplinkMeta& meta) const
 
 // ---- timers ----
 
+void Reorder::count_wait(std::uint64_t arrival) noexcept {
+    const std::uint64_t us = now_ > arrival ? (now_ - arrival) / cycles_per_us_ : 0;
+    const auto b = std::min<std::size_t>(static_cast<std::size_t>(std::bit_width(us)),
+                                         ReorderCounters::kWaitBuckets - 1);
+    ++c_.wait_us_log2[b];
+}
+
 void Reorder::expire(std::uint64_t now) noexcept {
+    now_ = now;
     while (!heap_.empty() && buffers_[heap_[0]].deadline <= now) {
         const std::uint32_t bi = heap_[0];
         Buffer& b = buffers_[bi];

@@ -11,7 +11,9 @@
 //   session's timeout;
 // - behind the release point: a duplicate (it was released: dropped) or late (its number was
 //   skipped: dropped or forwarded by `forward_late`), told apart by a 64-number history bitmap as
-//   in IPsec anti-replay (RFC 4303 §3.4.3); older than that history: late;
+//   in IPsec anti-replay (RFC 4303 §3.4.3); older than that history: late; behind the "late
+//   floor" (the space's first number, or where recent give-ups began) and not in the history,
+//   or more than 65536 behind: the CPE restarted its counter, the session starts over;
 // - no sequence number, or reorder off for the session: passed straight through;
 // - buffer full (the gap is `session_packets` or more behind) or the worker's held packets at
 //   `global_packets` or no buffer free: the session advances to the arriving packet, releasing
@@ -24,8 +26,8 @@
 // ended with the missing packet arriving (the paths' delay difference as measured), doubled when
 // a packet comes late after a skip; before any measurement, `timeout`.
 //
-// Memory: 24 bytes per session (next number, history, incarnation, buffer index, wait
-// estimate); buffers (`session_packets` slots of 17 bytes) only for sessions that hold packets.
+// Memory: 32 bytes per session (next number, history, late floor, incarnation, buffer index,
+// wait estimate); buffers (`session_packets` slots of 17 bytes) only for sessions that hold packets.
 //
 // Threading: one Reorder per worker, used by that worker only. A session must be served by one
 // worker for its order to mean anything (one worker today). The per-session and per-path
@@ -34,6 +36,7 @@
 
 #include <rte_mbuf.h>
 
+#include <array>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -83,6 +86,10 @@ struct alignas(64) ReorderCounters {
     Counter resyncs;           // a session's sequence space restarted (new incarnation)
     ReorderDropCounters drops{};
     StageCycles cycles;
+    // Added latency: held packets by the time they waited, bucket b = [2^(b-1), 2^b) us
+    // (bucket 0: under 1 us; the last: 2^14 us and more).
+    static constexpr std::size_t kWaitBuckets = 16;
+    std::array<Counter, kWaitBuckets> wait_us_log2{};
 };
 
 class Reorder {
@@ -120,10 +127,13 @@ class Reorder {
     static constexpr std::uint32_t kNone = UINT32_MAX;
     static constexpr std::uint16_t kOut = 64;
 
-    struct Entry {                  // per session, 24 bytes
+    struct Entry {                  // per session, 32 bytes
         std::uint64_t history = 0;  // bit i: number next-1-i was released
         std::uint32_t next = 0;     // the next number to release
         std::uint32_t incarnation = 0;
+        // Numbers before this were never given up recently: a packet behind it is not late
+        // but a new counter (the first number of the space, or where recent give-ups began).
+        std::uint32_t late_floor = 0;
         std::uint32_t buffer = kNone;
         std::uint16_t wait_us = 0;  // adaptive estimate of the paths' delay difference
     };
@@ -153,6 +163,7 @@ class Reorder {
     // held is released in order and `m` starts the new space.
     void restart(Entry& e, rte_mbuf* m, const UplinkMeta& meta) noexcept;
     void release_all(Entry& e) noexcept;
+    void note_give_up(Entry& e, std::uint32_t first) noexcept;
     void emit(rte_mbuf* m) noexcept;
     void flush_out() noexcept;
     void deliver(Entry& e, rte_mbuf* m) noexcept;  // m is number e.next
@@ -200,6 +211,8 @@ class Reorder {
     rte_mbuf* out_[kOut];
     std::uint16_t n_out_ = 0;
     std::uint64_t sink_cycles_ = 0;  // spent in the sink during process()
+    std::uint64_t now_ = 0;          // the clock of the current process() / expire()
+    void count_wait(std::uint64_t arrival) noexcept;
     ReorderCounters c_;
 };
 
