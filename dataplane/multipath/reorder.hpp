@@ -27,7 +27,8 @@
 // a packet comes late after a skip; before any measurement, `timeout`.
 //
 // Memory: 32 bytes per session (next number, history, late floor, incarnation, buffer index,
-// wait estimate); buffers (`session_packets` slots of 17 bytes) only for sessions that hold packets.
+// wait estimate); buffers (`session_packets` slots of 17 bytes) only for sessions that hold
+// packets.
 //
 // Threading: one Reorder per worker, used by that worker only. A session must be served by one
 // worker for its order to mean anything (one worker today). The per-session and per-path

@@ -191,6 +191,6 @@ reorder {
           std::string::npos);
     CHECK(e.find("dp.conf:9:3: reorder.global_packets: 4096 must be within") != std::string::npos);
     CHECK(e.find("dp.conf:10:3: reorder.buffers: 70000 is above 65536") != std::string::npos);
-    CHECK(errors_of(std::string(kPorts) + "reorder { late_policy: SOMETIMES }")
-              .find("dp.conf:") != std::string::npos);
+    CHECK(errors_of(std::string(kPorts) + "reorder { late_policy: SOMETIMES }").find("dp.conf:") !=
+          std::string::npos);
 }
