@@ -2,9 +2,13 @@
 // passes or fails on speed). tools/bench/dataplane drives it next to dpdk-testpmd.
 //
 //   hag-dp-bench gen --direction downlink|uplink --subscribers N [--packets P] --out FILE
+//                    [--reorder-per-subscriber M --permille P]   (uplink over two paths)
 //   hag-dp-bench run --direction downlink|uplink --pcap FILE --subscribers N [--seconds D]
 //                    [--warmup W] [--updates U] [--lcores 0,1] [--memory MB]
-//                    [--paths 1-8] [--striping weighted|overflow]
+//                    [--paths 1-8] [--striping weighted|overflow] [--reorder]
+//
+// --reorder: sessions get a second path (care_of(i, true)) and the worker runs the uplink
+// reorder stage after the decap (default settings); the JSON gets a "reorder" member.
 //
 // `run` starts the EAL (--no-huge --no-pci), opens the input as net_pcap (rx_pcap=FILE,
 // infinite_rx=1) and the output as net_null (no-rx=1) through the real Ports code, programs N
@@ -37,6 +41,7 @@
 
 #include "bench/pcap_gen.hpp"
 #include "bench/subscribers.hpp"
+#include "multipath/reorder.hpp"
 #include "runtime/ports.hpp"
 #include "runtime/worker.hpp"
 #include "tables/rcu.hpp"
@@ -58,6 +63,7 @@ struct RunOptions {
     std::string striping = "weighted";
     std::string lcores = "0,1";
     unsigned memory_mb = 512;
+    bool reorder = false;
 };
 
 // Records in a classic pcap file (the mbuf pool must hold all of them: net_pcap's infinite_rx
@@ -226,9 +232,14 @@ int run(const RunOptions& o) {
         const Port* access = (*ports)->first(hag::v1::PortConfig::ACCESS);
         const auto fill0 = Clock::now();
         for (std::uint32_t i = 0; i < o.subscribers; ++i) {
-            if (auto r = (*sessions)->upsert(
-                    i, bench::session_config(i, access->id, access->mac, o.paths, mode));
-                !r) {
+            SessionConfig sc = bench::session_config(i, access->id, access->mac, o.paths, mode);
+            if (o.reorder && sc.n_paths < 2) {  // the uplink reorder scenario's odd numbers
+                sc.paths[1] = sc.paths[0];
+                sc.paths[1].bid = 2;
+                sc.paths[1].coa = bench::care_of(i, true);
+                sc.n_paths = 2;
+            }
+            if (auto r = (*sessions)->upsert(i, sc); !r) {
                 std::fprintf(stderr, "hag-dp-bench: session %u: %s\n", i, r.error().c_str());
                 rte_eal_cleanup();
                 return 1;
@@ -247,6 +258,18 @@ int run(const RunOptions& o) {
         w.uplink.core_port = core->id;
         w.uplink.core_src_mac = core->mac;
         w.uplink.core_next_hop_mac = bench::kCoreNextHopMac;
+        std::unique_ptr<Reorder> reorder;
+        if (o.reorder) {
+            auto r = Reorder::create(ReorderSettings{}, **sessions, rte_get_tsc_hz(),
+                                     worker_send_core, &w);
+            if (!r) {
+                std::fprintf(stderr, "hag-dp-bench: %s\n", r.error().c_str());
+                rte_eal_cleanup();
+                return 1;
+            }
+            reorder = std::move(*r);
+            w.reorder = reorder.get();
+        }
         const unsigned lcore = rte_get_next_lcore(-1, 1, 0);
         if (lcore >= RTE_MAX_LCORE) {
             std::fprintf(stderr, "hag-dp-bench: no worker lcore (give --lcores two cores)\n");
@@ -369,6 +392,27 @@ int run(const RunOptions& o) {
         };
         add_drops("downlink_encap", DownlinkDrop_names, w.downlink.drops);
         add_drops("uplink_decap", UplinkDrop_names, w.uplink.drops);
+        std::string reorder_json;
+        if (reorder) {
+            const ReorderCounters& c = reorder->counters();
+            // Late and duplicate would be unexpected (the pcap has neither); shutdown is not.
+            add_drops("uplink_reorder", ReorderDrop_names, c.drops);
+            dropped -= c.drops[static_cast<std::size_t>(ReorderDrop::kShutdown)].read();
+            std::string hist;
+            for (const auto& b : c.wait_us_log2) {
+                hist += fmt::format("{}{}", hist.empty() ? "" : ",", b.read());
+            }
+            const std::uint64_t rp = c.cycles.packets.read();
+            reorder_json = fmt::format(
+                "\"reorder\":{{\"stage_cycles_per_packet\":{},\"in_order\":{},\"held\":{},"
+                "\"gaps_skipped\":{},\"gaps_timed_out\":{},\"lost\":{},\"resyncs\":{},"
+                "\"session_overflow\":{},\"global_overflow\":{},\"wait_us_log2\":[{}]}},",
+                fmt_double(
+                    rp ? static_cast<double>(c.cycles.cycles.read()) / static_cast<double>(rp) : 0),
+                c.in_order.read(), c.held.read(), c.gaps_skipped.read(), c.gaps_timed_out.read(),
+                c.lost.read(), c.resyncs.read(), c.session_overflow.read(),
+                c.global_overflow.read(), hist);
+        }
         const std::uint64_t tx_full = w.core.tx_full + w.access.tx_full;
         rte_eth_stats in_stats{};
         rte_eth_stats_get(down ? core->id : access->id, &in_stats);
@@ -387,6 +431,7 @@ int run(const RunOptions& o) {
             fmt_double(fill_s), fmt_double(secs), rte_get_tsc_hz(), t1.fwd - t0.fwd,
             fmt_double(fwd_pps), fmt_double(rx_pps), fmt_double(stage_cpp), fmt_double(loop_cpp),
             dropped + tx_full, tx_full, in_stats.rx_nombuf, in_stats.imissed, drops);
+        json += reorder_json;
         const std::uint64_t tried = s.updates_applied + s.updates_refused;
         json += fmt::format(
             "\"updates\":{{\"target_per_s\":{},\"applied\":{},\"refused\":{},\"per_s\":{},"
@@ -422,6 +467,7 @@ int run(const RunOptions& o) {
                      s.max_100ms_pps / 1e6,
                      100.0 * static_cast<double>(sched1.run_ns - sched0.run_ns) / (secs * 1e9));
         rc = 0;
+        reorder.reset();
         sessions->reset();
         rcu->reset();
         ports->reset();
@@ -450,6 +496,12 @@ int main(int argc, char** argv) {
         ->check(CLI::Range(1u, bench::kMaxSubscribers));
     gen->add_option("--packets", gen_packets, "frames in the file (default: one per subscriber)");
     gen->add_option("--out", gen_out, "pcap file to write")->required();
+    std::uint32_t gen_reorder = 0;
+    unsigned gen_permille = 10;
+    gen->add_option("--reorder-per-subscriber", gen_reorder,
+                    "uplink over two paths, this many numbers per subscriber (> 65536)");
+    gen->add_option("--permille", gen_permille, "packets swapped with their successor, per mille")
+        ->check(CLI::Range(0u, 1000u));
 
     auto* runc = app.add_subcommand("run", "forward a pcap through the real worker and stages");
     RunOptions o;
@@ -469,8 +521,17 @@ int main(int argc, char** argv) {
         ->check(CLI::IsMember({"weighted", "overflow"}));
     runc->add_option("--lcores", o.lcores, "EAL -l: main lcore, then the worker");
     runc->add_option("--memory", o.memory_mb, "EAL -m (MiB, no hugepages)");
+    runc->add_flag("--reorder", o.reorder, "two paths per session and the uplink reorder stage");
     CLI11_PARSE(app, argc, argv);
 
+    if (gen->parsed() && gen_reorder != 0) {
+        auto r = bench::write_reorder_pcap(gen_out, gen_subs, gen_reorder, gen_permille);
+        if (!r) {
+            std::fprintf(stderr, "hag-dp-bench gen: %s\n", r.error().c_str());
+            return 1;
+        }
+        return 0;
+    }
     if (gen->parsed()) {
         auto r =
             bench::write_pcap(gen_out, gen_dir, gen_subs, gen_packets ? gen_packets : gen_subs);

@@ -28,4 +28,14 @@ inline constexpr std::uint32_t kUplinkFrame = 116;
 Result<void, std::string> write_pcap(const std::string& path, Direction dir,
                                      std::uint32_t subscribers, std::uint32_t packets);
 
+// The reorder scenario (uplink, two paths): subscriber i sends `per_subscriber` numbers
+// 0..per_subscriber-1, even numbers from care_of(i), odd ones from care_of(i, true); the
+// subscribers' packets are interleaved round-robin (in a fixed shuffled order) and, with
+// probability permille/1000, a packet trades places with its subscriber's next one (that one
+// comes from the other path, so each path stays in order). per_subscriber must exceed 65536:
+// when net_pcap loops, each subscriber's numbers jump back by that much, which the reorder takes
+// as a counter restart (one resync per subscriber and pass) instead of late packets.
+Result<void, std::string> write_reorder_pcap(const std::string& path, std::uint32_t subscribers,
+                                             std::uint32_t per_subscriber, unsigned permille);
+
 }  // namespace hag::dp::bench

@@ -2,8 +2,6 @@
 
 #include <rte_cycles.h>
 
-#include <limits>
-
 #include "pipeline/packet.hpp"
 
 namespace hag::dp {
@@ -18,7 +16,7 @@ constexpr std::uint16_t kGreS = 0x1000;
 // are K and S since RFC 2890) or a version (bits 13-15) other than 0; bits 6-12 are ignored.
 constexpr std::uint16_t kGreMustBeZero = 0x4c07;
 
-inline UplinkDrop decap_one(UplinkCtx& ctx, rte_mbuf* m, std::uint64_t& seq_out) noexcept {
+inline UplinkDrop decap_one(UplinkCtx& ctx, rte_mbuf* m, UplinkMeta& meta) noexcept {
     const L2Info l2 = parse_l2(m);
     if (l2.l3_offset == 0 || (l2.ether_type != kEtherIpv4 && l2.ether_type != kEtherIpv6)) {
         return UplinkDrop::kMalformed;
@@ -64,9 +62,10 @@ inline UplinkDrop decap_one(UplinkCtx& ctx, rte_mbuf* m, std::uint64_t& seq_out)
         key = get32(g + field);
         field += 4;
     }
-    seq_out = std::numeric_limits<std::uint64_t>::max();
+    meta.flags = 0;
     if (flags & kGreS) {
-        seq_out = get32(g + field);
+        meta.seq = get32(g + field);
+        meta.flags = UplinkMeta::kHasSeq;
     }
     const std::uint16_t proto = get16(g + 2);
     if (proto != kEtherIpv4 && proto != kEtherIpv6) {
@@ -140,6 +139,16 @@ inline UplinkDrop decap_one(UplinkCtx& ctx, rte_mbuf* m, std::uint64_t& seq_out)
     m->l2_len = 14;
     m->l3_len = inner.header_len;
     SessionState& st = ctx.sessions_rw->state(id);
+    meta.session = id;
+    meta.incarnation = st.incarnation.load(std::memory_order_acquire);
+    meta.timeout_us = cfg->reorder_timeout_us;
+    meta.mode = cfg->reorder;
+    meta.path = static_cast<std::uint8_t>(path);
+    std::uint8_t live = 0;
+    for (unsigned i = 0; i < cfg->n_paths; ++i) {
+        live |= static_cast<std::uint8_t>(cfg->paths[i].live ? 1u << i : 0u);
+    }
+    meta.live_mask = live;
     st.uplink_packets.fetch_add(1, std::memory_order_relaxed);
     st.uplink_bytes.fetch_add(inner.total_len, std::memory_order_relaxed);
     st.path_uplink_packets[path].fetch_add(1, std::memory_order_relaxed);
@@ -149,18 +158,18 @@ inline UplinkDrop decap_one(UplinkCtx& ctx, rte_mbuf* m, std::uint64_t& seq_out)
 
 }  // namespace
 
-uint16_t uplink_decap(UplinkCtx& ctx, rte_mbuf** pkts, uint16_t n, std::uint64_t* seqs) noexcept {
+uint16_t uplink_decap(UplinkCtx& ctx, rte_mbuf** pkts, uint16_t n, UplinkMeta* meta) noexcept {
     const std::uint64_t t0 = rte_rdtsc();
     uint16_t kept = 0;
     for (uint16_t i = 0; i < n; ++i) {
         if (i + 1 < n) {
             rte_prefetch0(rte_pktmbuf_mtod(pkts[i + 1], void*));
         }
-        std::uint64_t seq = 0;
-        const UplinkDrop why = decap_one(ctx, pkts[i], seq);
+        UplinkMeta one;
+        const UplinkDrop why = decap_one(ctx, pkts[i], one);
         if (why == UplinkDrop::kCount) {
-            if (seqs != nullptr) {
-                seqs[kept] = seq;
+            if (meta != nullptr) {
+                meta[kept] = one;
             }
             pkts[kept++] = pkts[i];
         } else {

@@ -50,9 +50,21 @@ struct alignas(64) UplinkCtx {
     StageCycles cycles;
 };
 
-// When `seqs` is given, the GRE sequence number of the i-th kept packet is written to seqs[i]
-// (UINT64_MAX when the packet had none), for the reorder stage that follows.
+// What uplink_decap tells the reorder stage (multipath/reorder.hpp) about each packet it keeps.
+struct UplinkMeta {
+    static constexpr std::uint8_t kHasSeq = 1;  // the GRE header had a sequence number
+    std::uint32_t session = 0;
+    std::uint32_t seq = 0;
+    std::uint32_t incarnation = 0;  // SessionState::incarnation when decapsulated
+    std::uint32_t timeout_us = 0;   // the session's reorder timeout; 0 = the worker's
+    std::uint8_t path = 0;          // index of the arrival path in the session's config
+    std::uint8_t live_mask = 0;     // bit i: path i is live
+    std::uint8_t flags = 0;
+    ReorderMode mode = ReorderMode::kDefault;
+};
+
+// When `meta` is given, meta[i] describes the i-th kept packet, for the reorder stage.
 uint16_t uplink_decap(UplinkCtx& ctx, rte_mbuf** pkts, uint16_t n,
-                      std::uint64_t* seqs = nullptr) noexcept;
+                      UplinkMeta* meta = nullptr) noexcept;
 
 }  // namespace hag::dp

@@ -405,6 +405,19 @@ v1::DpListReply Programmer::list(const v1::DpListRequest& req) const {
             ps->set_uplink_packets(st.path_uplink_packets[i].load(std::memory_order_relaxed));
             ps->set_uplink_bytes(st.path_uplink_bytes[i].load(std::memory_order_relaxed));
         }
+        auto* ro = out->mutable_reorder();
+        ro->set_lost(st.reorder_lost.load(std::memory_order_relaxed));
+        ro->set_timeouts(st.reorder_timeouts.load(std::memory_order_relaxed));
+        ro->set_duplicates(st.reorder_duplicates.load(std::memory_order_relaxed));
+        ro->set_overflow(st.reorder_overflow.load(std::memory_order_relaxed));
+        for (int i = 0; i < paths.size() && i < static_cast<int>(kMaxPaths); ++i) {
+            auto* pr = out->add_path_reorder();
+            pr->set_bid(paths[i].bid());
+            pr->set_seq_gaps(st.path_seq_gaps[i].load(std::memory_order_relaxed));
+            pr->set_reordered(st.path_reordered[i].load(std::memory_order_relaxed));
+            pr->set_late(st.path_late[i].load(std::memory_order_relaxed));
+            pr->set_timed_out(st.path_timed_out[i].load(std::memory_order_relaxed));
+        }
     }
     r.set_more(it != sessions_.end());
     return r;

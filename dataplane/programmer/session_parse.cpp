@@ -80,6 +80,15 @@ Result<ParsedSession, std::string> SessionParser::parse(const v1::DpSession& s) 
                                       s.overflow_burst_bytes(), kMaxOverflowBurstBytes));
     }
     c.overflow_burst_bytes = s.overflow_burst_bytes();
+    c.reorder = !s.has_reorder() ? ReorderMode::kDefault
+                : s.reorder()    ? ReorderMode::kOn
+                                 : ReorderMode::kOff;
+    if (s.reorder_timeout_us() != 0 &&
+        (s.reorder_timeout_us() < 100 || s.reorder_timeout_us() > 1'000'000)) {
+        return unexpected(fmt::format("session {}: reorder_timeout_us {} is not within 100-1000000",
+                                      s.id(), s.reorder_timeout_us()));
+    }
+    c.reorder_timeout_us = s.reorder_timeout_us();
     for (int i = 0; i < s.prefixes_size(); ++i) {
         auto p = parse_ip_prefix(s.prefixes(i));
         if (!p) {

@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <optional>
 #include <set>
 #include <utility>
@@ -68,6 +69,52 @@ std::optional<std::pair<std::set<unsigned>, int>> eal_lcores(const v1::Dataplane
         return std::make_pair(*cpus, i);
     }
     return std::nullopt;
+}
+
+// reorder { ... }: checks, then fills the defaults (docs/dataplane.md#reorder).
+void validate_reorder(v1::DataplaneConfig& cfg, const config::ParseInfoTree* tree,
+                      const config::Reporter& at) {
+    auto& r = *cfg.mutable_reorder();
+    const auto* t = config::Reporter::nested(tree, cfg, "reorder", -1);
+    const std::uint32_t mbufs = cfg.mbufs() == 0 ? 16383 : cfg.mbufs();
+    if (r.timeout_us() == 0)
+        r.set_timeout_us(5000);
+    if (r.timeout_us() < 100 || r.timeout_us() > 1'000'000) {
+        at.at(t, r, "timeout_us", -1,
+              fmt::format("reorder.timeout_us: {} is not within 100-1000000", r.timeout_us()));
+    }
+    if (!r.has_min_timeout_us())
+        r.set_min_timeout_us(std::min<std::uint32_t>(1000, r.timeout_us()));
+    if (r.min_timeout_us() == 0 || r.min_timeout_us() > r.timeout_us()) {
+        at.at(t, r, "min_timeout_us", -1,
+              fmt::format("reorder.min_timeout_us: {} must be within 1-timeout_us ({})",
+                          r.min_timeout_us(), r.timeout_us()));
+    }
+    if (r.session_packets() == 0)
+        r.set_session_packets(256);
+    if (const auto v = r.session_packets(); v < 8 || v > 4096 || (v & (v - 1)) != 0) {
+        at.at(t, r, "session_packets", -1,
+              fmt::format("reorder.session_packets: {} must be a power of two in 8-4096", v));
+    }
+    if (r.global_packets() == 0) {
+        // A quarter of the mbufs, at most 4096, at least one session's worth.
+        r.set_global_packets(
+            std::max(r.session_packets(), std::min<std::uint32_t>(4096, mbufs / 4)));
+    } else if (r.global_packets() < r.session_packets() || r.global_packets() > mbufs / 2) {
+        at.at(t, r, "global_packets", -1,
+              fmt::format("reorder.global_packets: {} must be within session_packets ({}) and "
+                          "half the mbufs ({}): held packets must not starve reception",
+                          r.global_packets(), r.session_packets(), mbufs / 2));
+    }
+    if (r.buffers() == 0)
+        r.set_buffers(1024);
+    if (r.buffers() > 65536) {
+        at.at(t, r, "buffers", -1, fmt::format("reorder.buffers: {} is above 65536", r.buffers()));
+    }
+    if (!r.has_enabled())
+        r.set_enabled(true);
+    if (r.late_policy() == v1::ReorderConfig::LATE_DEFAULT)
+        r.set_late_policy(v1::ReorderConfig::DROP);
 }
 
 void validate(v1::DataplaneConfig& cfg, const config::ParseInfoTree* tree,
@@ -263,6 +310,7 @@ void validate(v1::DataplaneConfig& cfg, const config::ParseInfoTree* tree,
               "eal_args: the lcore list gives one lcore; hag-dataplane needs a main lcore and a "
               "worker lcore (e.g. \"-l\", \"0-1\")");
     }
+    validate_reorder(cfg, tree, at);
     if (cfg.max_next_hops() == 0)
         cfg.set_max_next_hops(65536);
     if (cfg.exception_ring() == 0)
@@ -278,6 +326,19 @@ void validate(v1::DataplaneConfig& cfg, const config::ParseInfoTree* tree,
 }
 
 }  // namespace
+
+ReorderSettings reorder_settings(const v1::DataplaneConfig& cfg) {
+    const auto& r = cfg.reorder();
+    ReorderSettings s;
+    s.enabled = r.enabled();
+    s.timeout_us = r.timeout_us();
+    s.min_timeout_us = r.min_timeout_us();
+    s.session_packets = r.session_packets();
+    s.global_packets = r.global_packets();
+    s.buffers = r.buffers();
+    s.forward_late = r.late_policy() == v1::ReorderConfig::FORWARD;
+    return s;
+}
 
 Result<v1::DataplaneConfig, config::Errors> parse_dataplane_config(std::string_view text,
                                                                    const std::string& file) {

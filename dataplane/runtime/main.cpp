@@ -6,6 +6,7 @@
 // programs the static sessions, runs one worker until SIGINT/SIGTERM, then prints its counters
 // as one JSON line on stdout. While it runs, counters are read through telemetry/ (DPDK
 // telemetry /hag/..., the Prometheus endpoint, the periodic log line).
+#include <rte_cycles.h>
 #include <rte_eal.h>
 #include <rte_errno.h>
 #include <rte_ethdev.h>
@@ -379,6 +380,16 @@ int main(int argc, char** argv) {
             rte_eal_cleanup();
             return 1;
         }
+        // Uplink reorder: always there (a session may turn it on for itself); its buffers are
+        // taken only by sessions that reorder.
+        auto reorder = Reorder::create(reorder_settings(*cfg), **sessions, rte_get_tsc_hz(),
+                                       worker_send_core, &w);
+        if (!reorder) {
+            spdlog::critical("{}", reorder.error());
+            rte_eal_cleanup();
+            return 1;
+        }
+        w.reorder = reorder->get();
         if (exception) {
             exception->attach_worker(core->id, w.core_exc);
             exception->attach_worker(access->id, w.access_exc);
@@ -411,6 +422,7 @@ int main(int argc, char** argv) {
                                   hooks, {programmer.get(), &programming_queue});
             spdlog::info("stopped");
         }
+        reorder->reset();  // the worker has freed what it held; nothing is left
         exception.reset();
         programmer.reset();
         sessions->reset();

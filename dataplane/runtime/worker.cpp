@@ -2,6 +2,7 @@
 
 #include <time.h>
 
+#include <rte_cycles.h>
 #include <rte_ethdev.h>
 #include <rte_mbuf.h>
 
@@ -26,10 +27,16 @@ inline void send(std::uint16_t port, rte_mbuf** pkts, std::uint16_t n, PortCount
 
 }  // namespace
 
+void worker_send_core(void* arg, rte_mbuf** pkts, std::uint16_t n) {
+    auto& w = *static_cast<Worker*>(arg);
+    send(w.core_port, pkts, n, w.core);
+}
+
 int worker_main(void* arg) {
     auto& w = *static_cast<Worker*>(arg);
     w.rcu->register_reader(w.rcu_thread);
     rte_mbuf* pkts[kBurst];
+    UplinkMeta meta[kBurst];
     std::uint32_t idle_polls = 0;
     while (!w.stop->load(std::memory_order_relaxed)) {
         bool busy = false;
@@ -45,7 +52,18 @@ int worker_main(void* arg) {
             busy = true;
             w.access.rx += n;
             n = exception_punt(w.access_exc, pkts, n);
-            send(w.core_port, pkts, uplink_decap(w.uplink, pkts, n), w.core);
+            if (w.reorder != nullptr) {
+                n = uplink_decap(w.uplink, pkts, n, meta);
+                w.reorder->process(pkts, meta, n, rte_rdtsc());
+            } else {
+                send(w.core_port, pkts, uplink_decap(w.uplink, pkts, n), w.core);
+            }
+        }
+        if (w.reorder != nullptr) {
+            // Gaps whose wait is over: one heap peek when none is due. While packets are
+            // held the worker does not sleep, so a timeout is served within one iteration.
+            w.reorder->expire(rte_rdtsc());
+            busy |= w.reorder->held_packets() != 0;
         }
         // What the kernel wrote to the ports' TAPs leaves by the ports.
         n = exception_from_kernel(w.core_exc, pkts, kBurst);
@@ -61,6 +79,9 @@ int worker_main(void* arg) {
             const timespec ts{0, static_cast<long>(w.idle_sleep_us) * 1000};
             nanosleep(&ts, nullptr);
         }
+    }
+    if (w.reorder != nullptr) {
+        w.reorder->drop_all();  // held packets are freed, counted as `shutdown`
     }
     w.rcu->unregister_reader(w.rcu_thread);
     return 0;

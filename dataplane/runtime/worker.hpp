@@ -7,6 +7,7 @@
 #include <cstdint>
 
 #include "exception/punt.hpp"
+#include "multipath/reorder.hpp"
 #include "pipeline/downlink_encap.hpp"
 #include "pipeline/uplink_decap.hpp"
 #include "tables/rcu.hpp"
@@ -29,6 +30,9 @@ struct alignas(64) Worker {
     Rcu* rcu = nullptr;
     DownlinkCtx downlink;
     UplinkCtx uplink;
+    // Uplink reorder, after uplink_decap; null = decapsulated packets go straight to the core.
+    // Its sink is worker_send_core with this worker as the argument.
+    Reorder* reorder = nullptr;
     PortCounters core, access;
     // Exception path of each port (disabled when its rings are null).
     PuntCtx core_exc, access_exc;
@@ -38,6 +42,9 @@ struct alignas(64) Worker {
 };
 
 inline constexpr std::uint32_t kIdlePolls = 256;
+
+// Reorder::Sink of a worker: sends to its core port (arg = Worker*).
+void worker_send_core(void* arg, rte_mbuf** pkts, std::uint16_t n);
 
 // Runs until *w.stop; returns 0. Usable as an lcore function (arg = Worker*).
 int worker_main(void* arg);

@@ -166,7 +166,17 @@ Result<void, std::string> SessionTable::upsert(SessionId id, const SessionConfig
             st.path_uplink_packets[i].store(0, std::memory_order_relaxed);
             st.path_downlink_bytes[i].store(0, std::memory_order_relaxed);
             st.path_uplink_bytes[i].store(0, std::memory_order_relaxed);
+            st.path_seq_gaps[i].store(0, std::memory_order_relaxed);
+            st.path_reordered[i].store(0, std::memory_order_relaxed);
+            st.path_late[i].store(0, std::memory_order_relaxed);
+            st.path_timed_out[i].store(0, std::memory_order_relaxed);
         }
+        st.reorder_lost.store(0, std::memory_order_relaxed);
+        st.reorder_timeouts.store(0, std::memory_order_relaxed);
+        st.reorder_duplicates.store(0, std::memory_order_relaxed);
+        st.reorder_overflow.store(0, std::memory_order_relaxed);
+        // Readers see the new incarnation together with the config published below.
+        st.incarnation.fetch_add(1, std::memory_order_release);
     }
     // The replaced config may still be read by workers: it is freed after a grace period on
     // every path out of here, the failed ones included.

@@ -71,9 +71,15 @@ struct PathConfig {
     std::uint32_t next_hop = UINT32_MAX;
 };
 
+// Uplink reorder of one session (dataplane/multipath/reorder.hpp): kDefault follows the data
+// plane's `reorder.enabled`.
+enum class ReorderMode : std::uint8_t { kDefault = 0, kOn = 1, kOff = 2 };
+
 struct SessionConfig {
     std::uint32_t uplink_key = 0;  // GRE key the CPE stamps on uplink packets; 0 = none
     bool gre_sequence = true;      // stamp sequence numbers on downlink
+    ReorderMode reorder = ReorderMode::kDefault;
+    std::uint32_t reorder_timeout_us = 0;  // longest wait for a gap; 0 = the data plane's
     std::uint8_t n_paths = 0;
     std::array<PathConfig, kMaxPaths> paths{};
     std::uint8_t n_prefixes = 0;  // home prefixes (IPv6 HNP, IPv4 HoA, delegated)
@@ -86,7 +92,7 @@ struct SessionConfig {
 
 // Written by workers per packet (relaxed atomics: counts, not synchronisation). Unlike stage
 // and port counters these are shared by the workers that serve the session: per-worker copies
-// would cost workers x capacity x 320 bytes, and the line is written anyway for the downlink
+// would cost workers x capacity x 512 bytes, and the line is written anyway for the downlink
 // sequence number. Byte counts are inner IP packet bytes (what the subscriber sent / received).
 struct alignas(64) SessionState {
     std::atomic<std::uint32_t> next_downlink_seq{0};
@@ -101,6 +107,19 @@ struct alignas(64) SessionState {
     // Downlink striping (multipath/stripe_state.hpp): one writer, the worker serving the
     // session's downlink; never written by the main lcore (it resets itself on a new version).
     StripeState stripe{};
+    // Bumped by upsert when the id starts a new session: the reorder stage resets its
+    // per-session state (sequence space) when it sees a new value. 0 = never programmed.
+    std::atomic<std::uint32_t> incarnation{0};
+    // Uplink reorder (dataplane/multipath/reorder.hpp). 32-bit (they wrap) to keep the state of
+    // a million sessions small; the per-path ones are indexed like the counters above.
+    std::atomic<std::uint32_t> reorder_lost{0};        // sequence numbers given up as lost
+    std::atomic<std::uint32_t> reorder_timeouts{0};    // gaps given up after the timeout
+    std::atomic<std::uint32_t> reorder_duplicates{0};  // duplicates dropped
+    std::atomic<std::uint32_t> reorder_overflow{0};    // buffer full: gaps skipped early
+    std::array<std::atomic<std::uint32_t>, kMaxPaths> path_seq_gaps{};   // opened a gap
+    std::array<std::atomic<std::uint32_t>, kMaxPaths> path_reordered{};  // held behind a gap
+    std::array<std::atomic<std::uint32_t>, kMaxPaths> path_late{};  // after its gap was skipped
+    std::array<std::atomic<std::uint32_t>, kMaxPaths> path_timed_out{};  // released by a timeout
 };
 
 class SessionTable {

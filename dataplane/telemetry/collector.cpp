@@ -92,6 +92,55 @@ void Collector::sum_workers(Snapshot& s) const {
     }
     s.stages.push_back(std::move(down));
     s.stages.push_back(std::move(up));
+    sum_reorder(s);
+}
+
+void Collector::sum_reorder(Snapshot& s) const {
+    bool any = false;
+    StageSnapshot st = stage("uplink_reorder", ReorderDrop_names, ReorderDrop_texts);
+    struct Event {
+        std::string_view name, help;
+        Counter ReorderCounters::*field;
+    };
+    static constexpr Event kEvents[] = {
+        {"passthrough", "no sequence number, or reorder off for the session",
+         &ReorderCounters::passthrough},
+        {"in_order", "released at once: the next number expected", &ReorderCounters::in_order},
+        {"held", "held behind a missing number", &ReorderCounters::held},
+        {"late_forwarded", "late (number given up), forwarded by late_policy FORWARD",
+         &ReorderCounters::late_forwarded},
+        {"gaps_skipped", "gaps given up at once: every live path was past them",
+         &ReorderCounters::gaps_skipped},
+        {"gaps_timed_out", "gaps given up after the timeout", &ReorderCounters::gaps_timed_out},
+        {"lost", "sequence numbers given up as lost", &ReorderCounters::lost},
+        {"session_overflow", "a number beyond session_packets: the session advanced to it",
+         &ReorderCounters::session_overflow},
+        {"global_overflow", "global_packets held or no buffer free: the session advanced",
+         &ReorderCounters::global_overflow},
+        {"resyncs", "a session's sequence space started over (new session, counter restart)",
+         &ReorderCounters::resyncs},
+    };
+    std::vector<ReorderSnapshot> events;
+    for (const auto& e : kEvents) {
+        events.push_back({e.name, e.help, 0});
+    }
+    for (const Worker* w : workers_) {
+        if (w->reorder == nullptr) {
+            continue;
+        }
+        any = true;
+        const ReorderCounters& c = w->reorder->counters();
+        add_drops(st, c.drops);
+        add_cycles(st, c.cycles);
+        st.forwarded += c.released.read();
+        for (std::size_t i = 0; i < std::size(kEvents); ++i) {
+            events[i].count += (c.*kEvents[i].field).read();
+        }
+    }
+    if (any) {
+        s.stages.push_back(std::move(st));
+        s.reorder = std::move(events);
+    }
 }
 
 void Collector::fill_ethdev(Snapshot& s) const {
@@ -121,6 +170,10 @@ SessionSnapshot Collector::session_locked(std::uint32_t id, const SessionConfig&
     s.downlink_bytes = st.downlink_bytes.load(std::memory_order_relaxed);
     s.uplink_packets = st.uplink_packets.load(std::memory_order_relaxed);
     s.uplink_bytes = st.uplink_bytes.load(std::memory_order_relaxed);
+    s.reorder_lost = st.reorder_lost.load(std::memory_order_relaxed);
+    s.reorder_timeouts = st.reorder_timeouts.load(std::memory_order_relaxed);
+    s.reorder_duplicates = st.reorder_duplicates.load(std::memory_order_relaxed);
+    s.reorder_overflow = st.reorder_overflow.load(std::memory_order_relaxed);
     for (unsigned i = 0; i < cfg.n_paths && i < kMaxPaths; ++i) {
         const PathConfig& pc = cfg.paths[i];
         PathSnapshot p;
@@ -132,6 +185,10 @@ SessionSnapshot Collector::session_locked(std::uint32_t id, const SessionConfig&
         p.downlink_bytes = st.path_downlink_bytes[i].load(std::memory_order_relaxed);
         p.uplink_packets = st.path_uplink_packets[i].load(std::memory_order_relaxed);
         p.uplink_bytes = st.path_uplink_bytes[i].load(std::memory_order_relaxed);
+        p.seq_gaps = st.path_seq_gaps[i].load(std::memory_order_relaxed);
+        p.reordered = st.path_reordered[i].load(std::memory_order_relaxed);
+        p.late = st.path_late[i].load(std::memory_order_relaxed);
+        p.timed_out = st.path_timed_out[i].load(std::memory_order_relaxed);
         s.paths.push_back(std::move(p));
     }
     return s;

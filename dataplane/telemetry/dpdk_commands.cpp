@@ -135,6 +135,16 @@ int telemetry_stages(const Collector& c, const char* /*params*/, rte_tel_data* d
     return 0;
 }
 
+// The uplink reorder stage's events; an empty dict when reorder is off.
+int telemetry_reorder(const Collector& c, const char* /*params*/, rte_tel_data* d) {
+    const Snapshot s = c.collect({.ethdev = false, .sessions = false});
+    rte_tel_data_start_dict(d);
+    for (const auto& e : s.reorder) {
+        add_u64(d, std::string(e.name).c_str(), e.count);
+    }
+    return 0;
+}
+
 int telemetry_drops(const Collector& c, const char* params, rte_tel_data* d) {
     const Snapshot s = c.collect({.ethdev = false, .sessions = false});
     const std::string_view want = params != nullptr ? std::string_view(params) : "";
@@ -199,6 +209,10 @@ int telemetry_session(const Collector& c, const char* params, rte_tel_data* d) {
     add_u64(d, "id", s->id);
     add_u64(d, "uplink_key", s->uplink_key);
     add_traffic(d, s->downlink_packets, s->downlink_bytes, s->uplink_packets, s->uplink_bytes);
+    add_u64(d, "reorder_lost", s->reorder_lost);
+    add_u64(d, "reorder_timeouts", s->reorder_timeouts);
+    add_u64(d, "reorder_duplicates", s->reorder_duplicates);
+    add_u64(d, "reorder_overflow", s->reorder_overflow);
     for (const auto& p : s->paths) {
         rte_tel_data* pd = rte_tel_data_alloc();
         if (pd == nullptr) {
@@ -210,6 +224,10 @@ int telemetry_session(const Collector& c, const char* params, rte_tel_data* d) {
         add_u64(pd, "live", p.live ? 1 : 0);
         rte_tel_data_add_dict_string(pd, "care_of", p.care_of.c_str());
         add_traffic(pd, p.downlink_packets, p.downlink_bytes, p.uplink_packets, p.uplink_bytes);
+        add_u64(pd, "seq_gaps", p.seq_gaps);
+        add_u64(pd, "reordered", p.reordered);
+        add_u64(pd, "late", p.late);
+        add_u64(pd, "timed_out", p.timed_out);
         rte_tel_data_add_dict_container(d, fmt::format("path_{}", p.bid).c_str(), pd, 0);
     }
     return 0;
@@ -232,6 +250,8 @@ TelemetryCommands::TelemetryCommands(const Collector& collector) {
             "hag session count and the busiest sessions. Parameter: how many (max 64).");
         rte_telemetry_register_cmd("/hag/session", callback<telemetry_session>,
                                    "one hag session with its paths. Parameter: session id.");
+        rte_telemetry_register_cmd("/hag/reorder", callback<telemetry_reorder>,
+                                   "hag uplink reorder events (gaps, lost, overflow, ...).");
     });
 }
 

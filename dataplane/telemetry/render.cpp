@@ -85,6 +85,12 @@ std::string render_prometheus(const Snapshot& s) {
     for (const auto& st : s.stages)
         w.sample("hag_stage_cycles_per_packet", {{"stage", st.name}}, st.cycles_per_packet());
 
+    if (!s.reorder.empty()) {
+        w.family("hag_reorder_events_total", kCounter,
+                 "Uplink reorder events by kind (docs/dataplane.md#reorder).");
+        for (const auto& e : s.reorder)
+            w.sample("hag_reorder_events_total", {{"event", e.name}}, e.count);
+    }
     if (s.has_sessions) {
         w.family("hag_sessions", kGauge, "Live subscriber sessions.");
         w.sample("hag_sessions", {}, std::uint64_t{s.sessions});
@@ -140,6 +146,37 @@ std::string render_prometheus(const Snapshot& s) {
                          {{"session", id}, {"bid", bid}, {"direction", "uplink"}}, p.uplink_bytes);
             }
         }
+        w.family("hag_session_reorder_total", kCounter,
+                 "Uplink reorder of a session: numbers lost, gaps timed out, duplicates, "
+                 "overflows (32-bit, they wrap).");
+        for (const auto& ss : s.top_sessions) {
+            const std::string id = std::to_string(ss.id);
+            w.sample("hag_session_reorder_total", {{"session", id}, {"event", "lost"}},
+                     ss.reorder_lost);
+            w.sample("hag_session_reorder_total", {{"session", id}, {"event", "timeouts"}},
+                     ss.reorder_timeouts);
+            w.sample("hag_session_reorder_total", {{"session", id}, {"event", "duplicates"}},
+                     ss.reorder_duplicates);
+            w.sample("hag_session_reorder_total", {{"session", id}, {"event", "overflow"}},
+                     ss.reorder_overflow);
+        }
+        w.family("hag_path_reorder_packets_total", kCounter,
+                 "Uplink packets of one path by reorder event: seq_gaps (opened a gap), "
+                 "reordered (held), late, timed_out (32-bit, they wrap).");
+        for (const auto& ss : s.top_sessions) {
+            const std::string id = std::to_string(ss.id);
+            for (const auto& p : ss.paths) {
+                const std::string bid = std::to_string(p.bid);
+                w.sample("hag_path_reorder_packets_total",
+                         {{"session", id}, {"bid", bid}, {"event", "seq_gaps"}}, p.seq_gaps);
+                w.sample("hag_path_reorder_packets_total",
+                         {{"session", id}, {"bid", bid}, {"event", "reordered"}}, p.reordered);
+                w.sample("hag_path_reorder_packets_total",
+                         {{"session", id}, {"bid", bid}, {"event", "late"}}, p.late);
+                w.sample("hag_path_reorder_packets_total",
+                         {{"session", id}, {"bid", bid}, {"event", "timed_out"}}, p.timed_out);
+            }
+        }
     }
     return w.take();
 }
@@ -163,17 +200,31 @@ void append_json_string(std::string& out, std::string_view s) {
 std::string render_json(const Snapshot& s) {
     std::string out = "{";
     for (const auto& st : s.stages) {
-        // Keys "downlink" / "uplink" (the stage's direction), kept from the first versions.
-        const std::string_view key = st.name.substr(0, st.name.find('_'));
+        // Keys "downlink" / "uplink" (the stage's direction), kept from the first versions;
+        // "reorder" for the uplink reorder stage.
+        const bool reorder = st.name == "uplink_reorder";
+        const std::string_view key = reorder ? "reorder" : st.name.substr(0, st.name.find('_'));
         append_json_string(out, key);
         out += fmt::format(":{{\"stage\":\"{}\",\"packets\":{},\"{}\":{},\"drops\":{{", st.name,
-                           st.packets, key == "downlink" ? "encapsulated" : "decapsulated",
+                           st.packets,
+                           reorder             ? "released"
+                           : key == "downlink" ? "encapsulated"
+                                               : "decapsulated",
                            st.forwarded);
         for (std::size_t i = 0; i < st.drops.size(); ++i) {
             out += fmt::format("{}\"{}\":{}", i ? "," : "", st.drops[i].reason, st.drops[i].count);
         }
-        out += fmt::format("}},\"cycles\":{},\"bursts\":{},\"cycles_per_packet\":{:.1f}}},",
-                           st.cycles, st.bursts, st.cycles_per_packet());
+        out += fmt::format("}},\"cycles\":{},\"bursts\":{},\"cycles_per_packet\":{:.1f}", st.cycles,
+                           st.bursts, st.cycles_per_packet());
+        if (reorder) {
+            out += ",\"events\":{";
+            for (std::size_t i = 0; i < s.reorder.size(); ++i) {
+                out +=
+                    fmt::format("{}\"{}\":{}", i ? "," : "", s.reorder[i].name, s.reorder[i].count);
+            }
+            out += '}';
+        }
+        out += "},";
     }
     out += "\"ports\":{";
     for (std::size_t i = 0; i < s.ports.size(); ++i) {
@@ -198,16 +249,19 @@ std::string render_json(const Snapshot& s) {
         const auto& ss = s.top_sessions[i];
         out += fmt::format(
             "{}\"{}\":{{\"downlink_packets\":{},\"downlink_bytes\":{},\"uplink_packets\":{},"
-            "\"uplink_bytes\":{},\"paths\":{{",
+            "\"uplink_bytes\":{},\"reorder\":{{\"lost\":{},\"timeouts\":{},\"duplicates\":{},"
+            "\"overflow\":{}}},\"paths\":{{",
             i ? "," : "", ss.id, ss.downlink_packets, ss.downlink_bytes, ss.uplink_packets,
-            ss.uplink_bytes);
+            ss.uplink_bytes, ss.reorder_lost, ss.reorder_timeouts, ss.reorder_duplicates,
+            ss.reorder_overflow);
         for (std::size_t j = 0; j < ss.paths.size(); ++j) {
             const auto& p = ss.paths[j];
             out += fmt::format(
                 "{}\"{}\":{{\"care_of\":\"{}\",\"live\":{},\"downlink_packets\":{},"
-                "\"downlink_bytes\":{},\"uplink_packets\":{},\"uplink_bytes\":{}}}",
+                "\"downlink_bytes\":{},\"uplink_packets\":{},\"uplink_bytes\":{},"
+                "\"seq_gaps\":{},\"reordered\":{},\"late\":{},\"timed_out\":{}}}",
                 j ? "," : "", p.bid, p.care_of, p.live, p.downlink_packets, p.downlink_bytes,
-                p.uplink_packets, p.uplink_bytes);
+                p.uplink_packets, p.uplink_bytes, p.seq_gaps, p.reordered, p.late, p.timed_out);
         }
         out += "}}";
     }
@@ -244,6 +298,14 @@ std::string render_summary(const Snapshot& s, const Snapshot* prev, double secon
         }
         if (any)
             out += ')';
+    }
+    if (!s.reorder.empty()) {
+        out += " | reorder";
+        for (const auto& e : s.reorder) {
+            if (e.count != 0) {
+                out += fmt::format(" {}={}", e.name, e.count);
+            }
+        }
     }
     return out;
 }

@@ -54,6 +54,8 @@ struct PathSnapshot {
     std::string care_of;
     std::uint64_t downlink_packets = 0, downlink_bytes = 0;
     std::uint64_t uplink_packets = 0, uplink_bytes = 0;
+    // Uplink reorder (docs/dataplane.md#reorder).
+    std::uint64_t seq_gaps = 0, reordered = 0, late = 0, timed_out = 0;
 };
 
 struct SessionSnapshot {
@@ -62,11 +64,22 @@ struct SessionSnapshot {
     std::uint64_t downlink_packets = 0, downlink_bytes = 0;
     std::uint64_t uplink_packets = 0, uplink_bytes = 0;
     std::vector<PathSnapshot> paths;
+    std::uint64_t reorder_lost = 0, reorder_timeouts = 0, reorder_duplicates = 0;
+    std::uint64_t reorder_overflow = 0;
     [[nodiscard]] std::uint64_t bytes() const noexcept { return downlink_bytes + uplink_bytes; }
+};
+
+// The uplink reorder stage's events, summed over workers (the stage's packets, drops and cycles
+// are in Snapshot::stages as "uplink_reorder").
+struct ReorderSnapshot {
+    std::string_view name;
+    std::string_view help;
+    std::uint64_t count = 0;
 };
 
 struct Snapshot {
     std::uint64_t tsc_hz = 0;
+    std::vector<ReorderSnapshot> reorder;  // empty when the reorder stage is off
     unsigned workers = 0;
     std::vector<PortSnapshot> ports;
     std::vector<StageSnapshot> stages;

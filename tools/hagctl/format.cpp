@@ -196,19 +196,20 @@ std::string dp_sessions_table(const hag::v1::DpListReply& r) {
     }
     std::vector<std::vector<std::string>> rows{{"ID", "NAI", "PREFIXES", "UL-KEY", "PATHS",
                                                 "DL-PKTS", "DL-BYTES", "UL-PKTS", "UL-BYTES",
-                                                "STRIPING"}};
+                                                "STRIPING", "UL-LOST", "UL-TIMEOUTS", "UL-DUPS"}};
     for (const auto& x : r.sessions()) {
         const auto& s = x.session();
         std::size_t live = 0;
         for (const auto& p : s.paths()) {
             live += p.live() ? 1 : 0;
         }
-        rows.push_back({std::to_string(s.id()), s.nai().empty() ? "-" : s.nai(), join(s.prefixes()),
-                        fmt::format("0x{:08x}", s.uplink_key()),
-                        fmt::format("{}/{} live", live, s.paths_size()),
-                        std::to_string(x.downlink_packets()), std::to_string(x.downlink_bytes()),
-                        std::to_string(x.uplink_packets()), std::to_string(x.uplink_bytes()),
-                        striping_name(s)});
+        rows.push_back(
+            {std::to_string(s.id()), s.nai().empty() ? "-" : s.nai(), join(s.prefixes()),
+             fmt::format("0x{:08x}", s.uplink_key()),
+             fmt::format("{}/{} live", live, s.paths_size()), std::to_string(x.downlink_packets()),
+             std::to_string(x.downlink_bytes()), std::to_string(x.uplink_packets()),
+             std::to_string(x.uplink_bytes()), striping_name(s), std::to_string(x.reorder().lost()),
+             std::to_string(x.reorder().timeouts()), std::to_string(x.reorder().duplicates())});
     }
     std::string out = render_table(rows);
     out += fmt::format("{} session(s) shown\n", r.sessions_size());
@@ -220,8 +221,9 @@ std::string dp_sessions_table(const hag::v1::DpListReply& r) {
 
 std::string dp_paths_table(const hag::v1::DpListReply& r) {
     std::vector<std::vector<std::string>> rows{
-        {"ID", "NAI", "BID", "ACCESS", "LABEL", "LIVE", "LOCAL", "COA", "DL-KEY", "WEIGHT",
-         "STRIPING", "RATE", "PREF", "DL-PKTS", "DL-BYTES", "UL-PKTS", "UL-BYTES"}};
+        {"ID",       "NAI",     "BID",      "ACCESS",   "LABEL",        "LIVE",    "LOCAL",
+         "COA",      "DL-KEY",  "WEIGHT",   "STRIPING", "RATE",         "PREF",    "DL-PKTS",
+         "DL-BYTES", "UL-PKTS", "UL-BYTES", "UL-GAPS",  "UL-REORDERED", "UL-LATE", "UL-TIMED-OUT"}};
     for (const auto& x : r.sessions()) {
         const auto& s = x.session();
         for (int i = 0; i < s.paths_size(); ++i) {
@@ -231,21 +233,34 @@ std::string dp_paths_table(const hag::v1::DpListReply& r) {
             const hag::v1::DpPathStats* c =
                 i < x.paths_size() && x.paths(i).bid() == p.bid() ? &x.paths(i) : nullptr;
             auto count = [c](std::uint64_t v) { return c == nullptr ? "-" : std::to_string(v); };
+            // Reorder counters of this path (same position), if the data plane sent them.
+            const hag::v1::DpPathReorderStats none;
+            const auto& ro = i < x.path_reorder_size() ? x.path_reorder(i) : none;
             const bool overflow = s.striping() == hag::v1::STRIPING_OVERFLOW;
             const std::uint32_t rate = p.rate_kbps() != 0 ? p.rate_kbps() : p.weight_kbps();
-            rows.push_back(
-                {std::to_string(s.id()), s.nai().empty() ? "-" : s.nai(), std::to_string(p.bid()),
-                 access_type_name(p.access_technology()), std::to_string(p.if_label()),
-                 p.live() ? "yes" : "no", p.local().empty() ? "-" : p.local(), p.care_of(),
-                 fmt::format("0x{:08x}", p.downlink_key()),
-                 p.weight_kbps() == 0 ? "-" : fmt::format("{} kbit/s", p.weight_kbps()),
-                 striping_name(s),
-                 !overflow   ? "-"
-                 : rate == 0 ? "unlimited"
-                             : fmt::format("{} kbit/s", rate),
-                 overflow ? std::to_string(p.preference()) : "-",
-                 count(c ? c->downlink_packets() : 0), count(c ? c->downlink_bytes() : 0),
-                 count(c ? c->uplink_packets() : 0), count(c ? c->uplink_bytes() : 0)});
+            rows.push_back({std::to_string(s.id()),
+                            s.nai().empty() ? "-" : s.nai(),
+                            std::to_string(p.bid()),
+                            access_type_name(p.access_technology()),
+                            std::to_string(p.if_label()),
+                            p.live() ? "yes" : "no",
+                            p.local().empty() ? "-" : p.local(),
+                            p.care_of(),
+                            fmt::format("0x{:08x}", p.downlink_key()),
+                            p.weight_kbps() == 0 ? "-" : fmt::format("{} kbit/s", p.weight_kbps()),
+                            striping_name(s),
+                            !overflow   ? "-"
+                            : rate == 0 ? "unlimited"
+                                        : fmt::format("{} kbit/s", rate),
+                            overflow ? std::to_string(p.preference()) : "-",
+                            count(c ? c->downlink_packets() : 0),
+                            count(c ? c->downlink_bytes() : 0),
+                            count(c ? c->uplink_packets() : 0),
+                            count(c ? c->uplink_bytes() : 0),
+                            std::to_string(ro.seq_gaps()),
+                            std::to_string(ro.reordered()),
+                            std::to_string(ro.late()),
+                            std::to_string(ro.timed_out())});
         }
     }
     if (rows.size() == 1) {

@@ -149,6 +149,14 @@ TEST_CASE("hagctl dataplane: sessions, paths, status tables") {
     ps->set_bid(2);
     ps->set_downlink_packets(3);
     ps->set_downlink_bytes(300);
+    x->mutable_reorder()->set_lost(4);
+    x->mutable_reorder()->set_timeouts(3);
+    auto* pr = x->add_path_reorder();
+    pr->set_bid(1);
+    pr->set_seq_gaps(11);
+    pr->set_reordered(22);
+    pr->set_late(33);
+    pr->set_timed_out(44);
     r.set_more(true);
     const auto t = dp_sessions_table(r);
     CHECK(t.find("ID  NAI               PREFIXES           UL-KEY      PATHS") == 0);
@@ -172,6 +180,9 @@ TEST_CASE("hagctl dataplane: sessions, paths, status tables") {
     const auto o = dp_paths_table(r);
     CHECK(o.find("overflow/20000B  50000 kbit/s  0     9") != std::string::npos);
     CHECK(o.find("overflow/20000B  unlimited     1     3") != std::string::npos);
+    CHECK(p.find("UL-GAPS  UL-REORDERED  UL-LATE  UL-TIMED-OUT") != std::string::npos);
+    CHECK(p.find("11       22            33       44") != std::string::npos);
+    CHECK(t.find("UL-LOST  UL-TIMEOUTS  UL-DUPS") != std::string::npos);
     CHECK(dp_sessions_table({}) == "no sessions\n");
     CHECK(dp_paths_table({}) == "no paths\n");
 

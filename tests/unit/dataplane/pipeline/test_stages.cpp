@@ -179,7 +179,7 @@ struct Fixture {
     std::uint64_t drops(DownlinkDrop d) const { return dl.drops[static_cast<std::size_t>(d)]; }
     std::uint64_t drops(UplinkDrop d) const { return ul.drops[static_cast<std::size_t>(d)]; }
     std::uint16_t last_port = 0xffff;
-    static inline std::uint64_t seqs[1] = {0};
+    static inline UplinkMeta seqs[1] = {};
 };
 
 Bytes down_frame_v6(std::uint8_t tc = 0, std::uint8_t hl = 64, std::size_t payload = 32) {
@@ -383,14 +383,15 @@ TEST_CASE("uplink: GRE with key and sequence is decapsulated toward the core", "
     CHECK(Bytes(out.begin() + 6, out.begin() + 12) == Bytes(kGwCoreMac.begin(), kGwCoreMac.end()));
     CHECK(get16(out, 12) == 0x86DD);
     CHECK(Bytes(out.begin() + 14, out.end()) == inner);
-    CHECK(fx.seqs[0] == 77);
+    CHECK(fx.seqs[0].seq == 77);
+    CHECK(fx.seqs[0].flags == UplinkMeta::kHasSeq);
     CHECK(fx.last_port == 1);
     CHECK(fx.t->state(5).uplink_packets.load() == 1);
     CHECK(fx.t->state(5).path_uplink_packets[0].load() == 1);
 
     // Without a sequence number, and with a correct GRE checksum.
     CHECK_FALSE(fx.up(up_frame_v6(0x2000, 0xabcd0001, 0, a6(0xaaaa, 0, 1), inner)).empty());
-    CHECK(fx.seqs[0] == UINT64_MAX);
+    CHECK(fx.seqs[0].flags == 0);
     CHECK_FALSE(fx.up(up_frame_v6(0xb000, 0xabcd0001, 5, a6(0xaaaa, 0, 1), inner)).empty());
     // Keyless GRE: the session is found by the outer source.
     CHECK_FALSE(fx.up(up_frame_v6(0x0000, 0, 0, a6(0xaaaa, 0, 1), inner)).empty());

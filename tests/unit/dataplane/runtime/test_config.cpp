@@ -178,3 +178,48 @@ TEST_CASE("a bad log level or a single lcore is refused before the EAL starts", 
             parse_dataplane_config(std::string(kPorts) + "eal_args: " + ok + "\n", "dp.conf").ok());
     }
 }
+
+TEST_CASE("the reorder block: defaults, settings and errors at file:line", "[config][reorder]") {
+    auto r = parse_dataplane_config(kPorts, "dp.conf");
+    REQUIRE(r.ok());
+    const ReorderSettings d = reorder_settings(*r);
+    CHECK(d.enabled);
+    CHECK(d.timeout_us == 5000);
+    CHECK(d.min_timeout_us == 1000);
+    CHECK(d.session_packets == 256);
+    CHECK(d.global_packets == 4095);  // a quarter of the default 16383 mbufs
+    CHECK(d.buffers == 1024);
+    CHECK_FALSE(d.forward_late);
+
+    r = parse_dataplane_config(std::string(kPorts) + R"(mbufs: 65535
+reorder { enabled: false timeout_us: 800 session_packets: 64 global_packets: 2048
+          buffers: 16 late_policy: FORWARD })",
+                               "dp.conf");
+    REQUIRE(r.ok());
+    const ReorderSettings s = reorder_settings(*r);
+    CHECK_FALSE(s.enabled);
+    CHECK(s.timeout_us == 800);
+    CHECK(s.min_timeout_us == 800);  // min(1000, timeout)
+    CHECK(s.session_packets == 64);
+    CHECK(s.global_packets == 2048);
+    CHECK(s.buffers == 16);
+    CHECK(s.forward_late);
+
+    auto e = errors_of(std::string(kPorts) + R"(mbufs: 1023
+reorder {
+  timeout_us: 50
+  min_timeout_us: 0
+  session_packets: 100
+  global_packets: 4096
+  buffers: 70000
+})");
+    CHECK(e.find("dp.conf:6:3: reorder.timeout_us: 50 is not within 100-1000000") !=
+          std::string::npos);
+    CHECK(e.find("dp.conf:7:3: reorder.min_timeout_us: 0") != std::string::npos);
+    CHECK(e.find("dp.conf:8:3: reorder.session_packets: 100 must be a power of two") !=
+          std::string::npos);
+    CHECK(e.find("dp.conf:9:3: reorder.global_packets: 4096 must be within") != std::string::npos);
+    CHECK(e.find("dp.conf:10:3: reorder.buffers: 70000 is above 65536") != std::string::npos);
+    CHECK(errors_of(std::string(kPorts) + "reorder { late_policy: SOMETIMES }").find("dp.conf:") !=
+          std::string::npos);
+}
