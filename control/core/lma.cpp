@@ -942,6 +942,14 @@ std::vector<Outbound> Lma::reload(v1::ControlConfig cfg, const LmaTime& t) {
 }
 
 Result<void, std::string> Lma::restore(Session s, const LmaTime& t) {
+    // Striping settings are not stored: they come from the subscriber's profile, as at a PBU
+    // (so a profile changed while hag-control was down applies at once).
+    {
+        const v1::SubscriberProfile prof = effective_profile(cfg_, subscribers_.find(s.nai));
+        s.striping = static_cast<std::uint8_t>(prof.striping());
+        s.overflow_burst_bytes = prof.overflow_burst_bytes();
+        s.primary_access_technology = static_cast<std::uint8_t>(prof.primary_access_technology());
+    }
     std::vector<std::pair<PrefixPool*, Prefix>> claimed;
     auto undo = [&] {
         for (auto& [pool, pfx] : claimed) {

@@ -698,6 +698,20 @@ TEST_CASE("restore: allocations re-reserved, sequence numbers still refuse repla
     REQUIRE(h != nullptr);
     CHECK(h->prefix == saved.home_prefixes[0].addr);
 
+    // Striping settings are not stored: a restored session takes them from its profile.
+    Session striped = saved;
+    striped.nai = "cpe3@example.net";
+    striped.home_prefixes.clear();
+    striped.uplink_gre_key = 0;
+    striped.paths[0].mag_id = "mag3@example.net";
+    striped.striping = 0;
+    REQUIRE(f.lma.restore(striped, f.t).ok());
+    const Session* r3 = f.cache.find("cpe3@example.net");
+    REQUIRE(r3 != nullptr);
+    CHECK(r3->striping == 1);
+    CHECK(r3->overflow_burst_bytes == 9000);
+    CHECK(r3->primary_access_technology == 3);
+
     // A new subscriber gets neither the restored prefix nor the restored key.
     Pbu other;
     other.nai = "cpe2@example.net";
