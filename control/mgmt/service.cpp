@@ -7,7 +7,6 @@
 #include <fmt/format.h>
 
 #include "hag/log/log.hpp"
-#include "hag/net/address.hpp"
 #include "mgmt/convert.hpp"
 
 namespace hag::control::mgmt {
@@ -68,16 +67,6 @@ std::string resolved_text(const policy::Policy& pol, const policy::Rule& rule,
         }
     }
     return "?";
-}
-
-std::optional<net::Ipv6Address> address_arg(const std::string& text) {
-    if (auto a6 = net::parse_ipv6_address(text)) {
-        return *a6;
-    }
-    if (auto a4 = net::parse_ipv4_address(text)) {
-        return net::ipv4_mapped(*a4);
-    }
-    return std::nullopt;
 }
 
 std::int64_t unix_ms() {
@@ -367,12 +356,12 @@ grpc::Status ManagementService::EvaluatePolicy(grpc::ServerContext*,
         k.spi = req->spi();
     }
     if (!req->remote_address().empty()) {
-        auto a = address_arg(req->remote_address());
+        auto a = parse_coa(req->remote_address());
         if (!a) {
             return invalid("remote_address: '" + req->remote_address() +
                            "' is not an IPv4 or IPv6 address");
         }
-        k.remote = *a;
+        k.remote = a->addr;
     }
     const auto snap = backend_.policy();
     if (!snap) {
@@ -383,12 +372,12 @@ grpc::Status ManagementService::EvaluatePolicy(grpc::ServerContext*,
         return {grpc::StatusCode::NOT_FOUND, "no binding for NAI '" + req->nai() + "'"};
     }
     if (!req->local_address().empty()) {
-        auto a = address_arg(req->local_address());
+        auto a = parse_coa(req->local_address());
         if (!a) {
             return invalid("local_address: '" + req->local_address() +
                            "' is not an IPv4 or IPv6 address");
         }
-        k.local = *a;
+        k.local = a->addr;
     } else if (!s->home_prefixes.empty()) {
         k.local = s->home_prefixes.front().addr;
     }
