@@ -10,6 +10,7 @@ what crossed the wire. Everything is removed again at the end.
 usage: signalling.py BUILD_DIR
 """
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -159,6 +160,7 @@ def main():
                 p.wait()
         for ns in (GW, CPE):
             subprocess.run(["ip", "netns", "del", ns], capture_output=True)
+        shutil.rmtree(work, ignore_errors=True)
 
 
 if __name__ == "__main__":
