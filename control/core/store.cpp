@@ -386,10 +386,13 @@ Result<void, std::string> Store::checkpoint(const SessionWalk& each, std::int64_
 
 std::size_t to_monotonic(std::vector<Session>& sessions, std::int64_t wall_now, Seconds mono_now) {
     const std::size_t before = sessions.size();
+    // Both clocks are read in whole seconds, at write time and now, so the wall/monotonic offset
+    // is off by up to a second either way: a remaining lifetime is taken one second shorter, so
+    // that it never grows across a restart (a path with a second or less left is dropped).
     for (auto& s : sessions) {
-        std::erase_if(s.paths, [&](const Path& p) { return p.expires_at <= wall_now; });
+        std::erase_if(s.paths, [&](const Path& p) { return p.expires_at - 1 <= wall_now; });
         for (auto& p : s.paths) {
-            p.expires_at = mono_now + (p.expires_at - wall_now);
+            p.expires_at = mono_now + (p.expires_at - wall_now) - 1;
         }
     }
     std::erase_if(sessions, [](const Session& s) { return s.paths.empty(); });

@@ -107,10 +107,11 @@ class Store {
 
 std::string_view to_string(FsyncPolicy p) noexcept;
 
-// Recovered sessions back on the monotonic clock: a path whose wall-clock expiry is at or before
+// Recovered sessions back on the monotonic clock: a path with a second or less left at
 // `wall_now` is dropped (its lifetime ended while hag-control was down), the others keep their
-// remaining lifetime (expires_at = mono_now + (wall expiry - wall_now)); a session left with no
-// path is dropped. Returns the number of sessions dropped.
+// remaining lifetime less one second (expires_at = mono_now + (wall expiry - wall_now) - 1: the
+// clocks are read in whole seconds, and a lifetime must never grow across a restart); a session
+// left with no path is dropped. Returns the number of sessions dropped.
 std::size_t to_monotonic(std::vector<Session>& sessions, std::int64_t wall_now, Seconds mono_now);
 
 }  // namespace hag::control::store

@@ -396,15 +396,21 @@ TEST_CASE("a crash between snapshot and new log loses nothing", "[store]") {
 
 TEST_CASE("lifetimes: expired while down are dropped, the remaining lifetime is kept", "[store]") {
     std::vector<Session> ss{make_session(1, 1000), make_session(2, 2000)};
-    // Wall clock now 1005: session 1 path 1 (1000) expired, path 2 (1010) has 5 s left;
-    // session 2 (2000, 2010) keeps both.
+    // Wall clock now 1005: session 1 path 1 (1000) expired, path 2 (1010) has 5 s left, taken
+    // as 4 (whole-second clocks: a lifetime must never grow); session 2 (2000, 2010) keeps both.
     const auto dropped = to_monotonic(ss, 1005, 50);
     CHECK(dropped == 0);
     REQUIRE(ss.size() == 2);
     REQUIRE(ss[0].paths.size() == 1);
     CHECK(ss[0].paths[0].bid == 2);
-    CHECK(ss[0].paths[0].expires_at == 55);
-    CHECK(ss[1].paths[0].expires_at == 50 + 995);
+    CHECK(ss[0].paths[0].expires_at == 54);
+    CHECK(ss[1].paths[0].expires_at == 50 + 994);
+    // One second left is not enough: dropped.
+    std::vector<Session> last{make_session(4, 1006)};  // paths at 1006 and 1016
+    CHECK(to_monotonic(last, 1005, 50) == 0);
+    REQUIRE(last[0].paths.size() == 1);
+    CHECK(last[0].paths[0].bid == 2);
+    CHECK(last[0].paths[0].expires_at == 50 + 10);  // 11 s left, 10 kept
     std::vector<Session> gone{make_session(3, 100)};
     CHECK(to_monotonic(gone, 5000, 1) == 1);
     CHECK(gone.empty());
