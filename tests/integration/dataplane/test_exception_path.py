@@ -24,7 +24,6 @@ import json
 import os
 import subprocess
 import sys
-import tempfile
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "lib"))
@@ -120,7 +119,7 @@ def main():
     sh("ip", "-6", "addr", "add", "2001:db8:aaaa::1/64", "dev", "eth0", "nodad", ns=cpe)
     sh("ip", "-6", "route", "add", "2001:db8:ff::1/128", "dev", "eth0", ns=cpe)
 
-    tmp = tempfile.mkdtemp(prefix="hag-it-")
+    tmp = topo.tmpdir("hag-it-")
     conf = os.path.join(tmp, "dataplane.conf")
     with open(conf, "w") as f:
         f.write(f"""

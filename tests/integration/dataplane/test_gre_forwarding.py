@@ -17,7 +17,6 @@ import os
 import socket
 import subprocess
 import sys
-import tempfile
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "lib"))
@@ -41,7 +40,7 @@ def main():
     sh("ip", "-6", "route", "add", "2001:db8:ff::1/128", "dev", "eth0", ns=cpe)
     sh("ip", "-6", "neigh", "add", "2001:db8:ff::1", "lladdr", gw_access_mac, "dev", "eth0", ns=cpe)
 
-    tmp = tempfile.mkdtemp(prefix="hag-it-")
+    tmp = topo.tmpdir("hag-it-")
     conf = os.path.join(tmp, "dataplane.conf")
     with open(conf, "w") as f:
         f.write(f"""

@@ -23,7 +23,6 @@ import os
 import stat
 import subprocess
 import sys
-import tempfile
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "lib"))
@@ -107,7 +106,7 @@ def main():
     sh("ip", "-6", "addr", "add", "2001:db8:aaaa::1/64", "dev", "eth0", "nodad", ns=cpe)
     sh("ip", "-6", "route", "add", "2001:db8:ff::1/128", "dev", "eth0", ns=cpe)
 
-    tmp = tempfile.mkdtemp(prefix="hag-it-")
+    tmp = topo.tmpdir("hag-it-")
     sock = os.path.join(tmp, "dataplane.sock")
     conf = os.path.join(tmp, "dataplane.conf")
     with open(conf, "w") as f:

@@ -19,7 +19,6 @@ import json
 import os
 import subprocess
 import sys
-import tempfile
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "lib"))
@@ -58,7 +57,7 @@ def main():
         sh("ip", "-6", "addr", "add", f"{coa}/64", "dev", "eth0", "nodad", ns=cpe)
     sh("ip", "-6", "route", "add", f"{LOCAL}/128", "dev", "eth0", ns=cpe)
 
-    tmp = tempfile.mkdtemp(prefix="hag-it-")
+    tmp = topo.tmpdir("hag-it-")
     sock = os.path.join(tmp, "dataplane.sock")
     conf = os.path.join(tmp, "dataplane.conf")
     with open(conf, "w") as f:

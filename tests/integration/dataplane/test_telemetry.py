@@ -15,7 +15,6 @@ import re
 import socket
 import subprocess
 import sys
-import tempfile
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "lib"))
@@ -114,7 +113,7 @@ def main():
     sh("ip", "-6", "route", "add", "2001:db8:ff::1/128", "dev", "eth0", ns=cpe)
     sh("ip", "-6", "neigh", "add", "2001:db8:ff::1", "lladdr", gw_access_mac, "dev", "eth0", ns=cpe)
 
-    tmp = tempfile.mkdtemp(prefix="hag-it-")
+    tmp = topo.tmpdir("hag-it-")
     prefix = f"hag-itt-{os.getpid()}"
     conf = os.path.join(tmp, "dataplane.conf")
     with open(conf, "w") as f:

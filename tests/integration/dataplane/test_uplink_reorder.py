@@ -19,7 +19,6 @@ import json
 import os
 import subprocess
 import sys
-import tempfile
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "lib"))
@@ -80,7 +79,7 @@ def main():
     for coa in (DSL, LTE):
         sh("ip", "-6", "addr", "add", coa + "/64", "dev", "eth0", "nodad", ns=cpe)
 
-    tmp = tempfile.mkdtemp(prefix="hag-it-")
+    tmp = topo.tmpdir("hag-it-")
     conf = os.path.join(tmp, "dataplane.conf")
     with open(conf, "w") as f:
         f.write(f"""

@@ -7,7 +7,9 @@ import atexit
 import os
 import signal
 import subprocess
+import shutil
 import sys
+import tempfile
 import time
 
 SKIP = 77  # meson: test skipped
@@ -36,6 +38,7 @@ class Topology:
         self.suffix = f"{tag}{os.getpid() % 100000}"
         self.namespaces = []
         self.procs = []
+        self.dirs = []
         atexit.register(self.close)
         signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))
 
@@ -45,6 +48,12 @@ class Topology:
         self.namespaces.append(full)
         sh("ip", "link", "set", "lo", "up", ns=full)
         return full
+
+    def tmpdir(self, prefix):
+        """A temporary directory removed by close() (at exit, also on failure)."""
+        d = tempfile.mkdtemp(prefix=prefix)
+        self.dirs.append(d)
+        return d
 
     def veth(self, a_ns, a_name, b_ns, b_name):
         """A veth pair between two namespaces; returns the MAC addresses (a, b)."""
@@ -88,6 +97,9 @@ class Topology:
         for ns in reversed(self.namespaces):
             subprocess.run(["ip", "netns", "del", ns], check=False)
         self.namespaces = []
+        for d in self.dirs:
+            shutil.rmtree(d, ignore_errors=True)
+        self.dirs = []
 
 
 def wait_for_line(p, text, timeout=30):

@@ -31,7 +31,6 @@ import re
 import shutil
 import subprocess
 import sys
-import tempfile
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
@@ -176,7 +175,7 @@ def main():
     sh("ip", "addr", "add", DSL4 + "/24", "dev", "m0", ns=cpe)
     sh("ip", "route", "add", LMA4 + "/32", "dev", "m0", ns=cpe)
 
-    tmp = tempfile.mkdtemp(prefix="hag-itmp-")
+    tmp = topo.tmpdir("hag-itmp-")
     emu_stats = os.path.join(tmp, "linkemu.json")
     emu_p = topo.spawn(emu, linkemu, "--a", "e0", "--b", "e1", "--delay-ms", str(DELAY_MS),
                        "--jitter-ms", "1", "--reorder", "0.05", "--reorder-ba", "0",

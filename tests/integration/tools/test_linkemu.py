@@ -15,7 +15,6 @@ import os
 import re
 import subprocess
 import sys
-import tempfile
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
 from netns import Topology, require_root, sh, udp_count, wait_for_line  # noqa: E402
@@ -36,7 +35,7 @@ def main():
     sh("ip", "-6", "addr", "add", RIGHT + "/64", "dev", "eth0", "nodad", ns=right)
     sh("ip", "-6", "neigh", "add", RIGHT, "lladdr", rmac, "dev", "eth0", ns=left)
     sh("ip", "-6", "neigh", "add", LEFT, "lladdr", lmac, "dev", "eth0", ns=right)
-    tmp = tempfile.mkdtemp(prefix="hag-linkemu-")
+    tmp = topo.tmpdir("hag-linkemu-")
     failures = []
 
     def start(*args):
