@@ -65,6 +65,8 @@ Result<void, std::string> write_records(
         return unexpected(fmt::format("{}: {}", path, std::strerror(errno)));
     }
     std::vector<std::uint8_t> out;
+    // Classic pcap header: magic, version 2.4 (two 16-bit fields: 0x00040002 little-endian),
+    // zone, sigfigs, snaplen, link type Ethernet; then one record per packet, one per microsecond.
     for (std::uint32_t v : {0xa1b2c3d4u, 0x00040002u, 0u, 0u, 65535u, 1u}) {
         put_le32(out, v);
     }
@@ -130,35 +132,9 @@ Result<void, std::string> write_pcap(const std::string& path, Direction dir,
     std::mt19937 rng(20240605);
     std::shuffle(perm.begin(), perm.end(), rng);
 
-    std::unique_ptr<std::FILE, int (*)(std::FILE*)> f(std::fopen(path.c_str(), "wb"), &std::fclose);
-    if (!f) {
-        return unexpected(fmt::format("{}: {}", path, std::strerror(errno)));
-    }
-    std::vector<std::uint8_t> out;
-    // Classic pcap header: magic, version 2.4 (two 16-bit fields: 0x00040002 little-endian),
-    // zone, sigfigs, snaplen, link type Ethernet.
-    for (std::uint32_t v : {0xa1b2c3d4u, 0x00040002u, 0u, 0u, 65535u, 1u}) {
-        put_le32(out, v);
-    }
-    for (std::uint32_t k = 0; k < packets; ++k) {
-        const auto fr = frame(dir, perm[k % subscribers], k / subscribers);
-        put_le32(out, k / 1000000);  // timestamps: one packet per microsecond
-        put_le32(out, k % 1000000);
-        put_le32(out, static_cast<std::uint32_t>(fr.size()));
-        put_le32(out, static_cast<std::uint32_t>(fr.size()));
-        out.insert(out.end(), fr.begin(), fr.end());
-        if (out.size() > (1u << 20)) {
-            if (std::fwrite(out.data(), 1, out.size(), f.get()) != out.size()) {
-                return unexpected(fmt::format("{}: write failed", path));
-            }
-            out.clear();
-        }
-    }
-    if (std::fwrite(out.data(), 1, out.size(), f.get()) != out.size() ||
-        std::fflush(f.get()) != 0) {
-        return unexpected(fmt::format("{}: write failed", path));
-    }
-    return {};
+    return write_records(path, packets, [&](std::uint32_t k) {
+        return frame(dir, perm[k % subscribers], k / subscribers);
+    });
 }
 
 }  // namespace hag::dp::bench
