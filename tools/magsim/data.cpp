@@ -139,6 +139,20 @@ Reorderer::Reorderer(std::size_t window, std::chrono::microseconds timeout, std:
     }
 }
 
+bool Reorderer::all_live_passed(std::uint32_t seq) const {
+    bool any = false;
+    for (const auto& a : accesses_) {
+        if (!a.live) {
+            continue;
+        }
+        if (!a.seen || static_cast<std::int32_t>(a.highest - seq) <= 0) {
+            return false;  // it may still deliver seq
+        }
+        any = true;
+    }
+    return any;
+}
+
 std::optional<Reorderer::Clock::time_point> Reorderer::deadline() const {
     if (held_ == 0) {
         return std::nullopt;

@@ -75,6 +75,10 @@ class UplinkScheduler {
 // missing packets count as lost) or when a packet arrives `window` or more ahead. Packets behind
 // the expected number (after their gap was given up) are delivered at once and counted late;
 // a second copy of a buffered number is dropped as a duplicate.
+//
+// With the accesses known (set_accesses / arrived / set_live), a gap is given up at once when
+// every live access has already delivered a later number: each access delivers in order, so the
+// missing packet was lost on the way (the gateway's uplink reorder follows the same rule).
 class Reorderer {
   public:
     using Clock = std::chrono::steady_clock;
@@ -97,6 +101,23 @@ class Reorderer {
     // Gives up gaps older than the timeout; delivers what then is in order.
     template <typename Deliver>
     void expire(Clock::time_point now, Deliver&& deliver);
+    // The accesses whose arrivals skip gaps (none by default: gaps wait for the timeout).
+    void set_accesses(std::size_t n) { accesses_.assign(n, AccessState{}); }
+    void set_live(std::size_t access, bool live) {
+        if (access < accesses_.size()) {
+            accesses_[access].live = live;
+        }
+    }
+    // Access `access` delivered number `seq` (call before push()).
+    void arrived(std::size_t access, std::uint32_t seq) {
+        if (access < accesses_.size()) {
+            accesses_[access].seen = true;
+            accesses_[access].highest = seq;
+        }
+    }
+    // Gives up every gap that all live accesses have passed; delivers what then is in order.
+    template <typename Deliver>
+    void skip_passed(Clock::time_point now, Deliver&& deliver);
     // When expire() next has work (nullopt: nothing held).
     [[nodiscard]] std::optional<Clock::time_point> deadline() const;
 
@@ -117,7 +138,16 @@ class Reorderer {
     template <typename Deliver>
     void skip_to_first_held(Deliver& deliver);
 
+    struct AccessState {
+        bool live = true;
+        bool seen = false;
+        std::uint32_t highest = 0;  // the last number it delivered
+    };
+    // True when every live access delivered a number after `seq` (and at least one is live).
+    [[nodiscard]] bool all_live_passed(std::uint32_t seq) const;
+
     std::vector<Slot> slots_;
+    std::vector<AccessState> accesses_;
     std::chrono::microseconds timeout_;
     bool started_ = false;
     std::uint32_t next_ = 0;
@@ -215,6 +245,18 @@ Reorderer::Outcome Reorderer::push(std::uint32_t seq, std::span<const std::uint8
     std::copy(packet.begin(), packet.end(), s.bytes.begin());
     ++held_;
     return Outcome::held;
+}
+
+template <typename Deliver>
+void Reorderer::skip_passed(Clock::time_point now, Deliver&& deliver) {
+    bool skipped = false;
+    while (held_ > 0 && all_live_passed(next_)) {
+        skip_to_first_held(deliver);
+        skipped = true;
+    }
+    if (skipped && held_ > 0) {
+        gap_since_ = now;  // what is still held waits for its own gap from now
+    }
 }
 
 template <typename Deliver>

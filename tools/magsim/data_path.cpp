@@ -105,8 +105,10 @@ DataPath::DataPath(Key, const DataOptions& o, std::vector<DataAccess> accesses)
     for (auto& a : accesses) {
         auto x = std::make_unique<Access>();
         x->cfg = std::move(a);
+        x->index = accesses_.size();
         accesses_.push_back(std::move(x));
     }
+    reorder_.set_accesses(accesses_.size());
     if (o.pin_bid) {
         for (std::size_t i = 0; i < accesses_.size(); ++i) {
             if (accesses_[i]->cfg.bid == *o.pin_bid) {
@@ -289,8 +291,11 @@ void DataPath::on_gre_readable(Access& a) {
             deliver(r.packet->inner);
             continue;
         }
-        switch (reorder_.push(*r.packet->sequence, r.packet->inner, now,
-                              [this](auto p) { deliver(p); })) {
+        reorder_.arrived(a.index, *r.packet->sequence);
+        const auto outcome = reorder_.push(*r.packet->sequence, r.packet->inner, now,
+                                           [this](auto p) { deliver(p); });
+        reorder_.skip_passed(now, [this](auto p) { deliver(p); });
+        switch (outcome) {
             case Reorderer::Outcome::held:
                 ++a.c.down_reordered;
                 break;
@@ -317,6 +322,9 @@ void DataPath::run(const std::atomic<bool>& stop) {
             const bool live = accesses_[i]->live.load(std::memory_order_relaxed);
             if (scheduler_.live(i) != live) {
                 scheduler_.set_live(i, live);
+                reorder_.set_live(i, live);
+                // An access gone: a gap only it could still fill is given up now.
+                reorder_.skip_passed(Reorderer::Clock::now(), [this](auto p) { deliver(p); });
             }
         }
         auto wait = std::chrono::microseconds(100000);

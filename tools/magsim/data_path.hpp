@@ -75,6 +75,7 @@ class DataPath {
   private:
     struct Access {
         DataAccess cfg;
+        std::size_t index = 0;  // in accesses_
         int fd = -1;
         std::atomic<bool> live{true};
         AccessCounters c;

@@ -253,6 +253,58 @@ TEST_CASE("Reorderer gives a gap up after the timeout; the straggler is late") {
     CHECK(r.counters().duplicate == 1);
 }
 
+TEST_CASE("Reorderer skips a gap at once when every live access has passed it") {
+    Reorderer r(16, 1000ms, 64);
+    r.set_accesses(2);
+    Sink sink;
+    auto deliver = [&](auto p) { sink(p); };
+    const auto t = Reorderer::Clock::now();
+    auto arrive = [&](std::size_t access, std::uint32_t s) {
+        r.arrived(access, s);
+        const auto o = r.push(s, packet(s), t, deliver);
+        r.skip_passed(t, deliver);
+        return o;
+    };
+    arrive(0, 0);
+    arrive(1, 1);
+    // 2 is lost; 3 arrives on access 0. Access 1 has delivered nothing after 2 yet and could
+    // still deliver it: wait.
+    CHECK(arrive(0, 3) == Reorderer::Outcome::held);
+    CHECK(sink.got == std::vector<std::uint32_t>{0, 1});
+    // Access 1 delivers 4: both accesses are past 2, so 2 is lost: 3 and 4 go at once.
+    arrive(1, 4);
+    CHECK(sink.got == std::vector<std::uint32_t>{0, 1, 3, 4});
+    CHECK(r.counters().lost == 1);
+    CHECK(r.held() == 0);
+    // A gap only a dead access could fill is given up when it goes down.
+    CHECK(arrive(0, 6) == Reorderer::Outcome::held);  // 5 missing, access 1 still at 4
+    CHECK(sink.got.size() == 4);
+    r.set_live(1, false);
+    r.skip_passed(t, deliver);
+    CHECK(sink.got == std::vector<std::uint32_t>{0, 1, 3, 4, 6});
+    CHECK(r.counters().lost == 2);
+    // With one live access, its own next number settles a gap at once.
+    arrive(0, 8);
+    CHECK(sink.got.back() == 8);
+    CHECK(r.counters().lost == 3);
+}
+
+TEST_CASE("Reorderer: an access that never delivered keeps gaps waiting for the timeout") {
+    Reorderer r(16, 10ms, 64);
+    r.set_accesses(2);
+    Sink sink;
+    auto deliver = [&](auto p) { sink(p); };
+    const auto t = Reorderer::Clock::now();
+    r.arrived(0, 0);
+    r.push(0, packet(0), t, deliver);
+    r.arrived(0, 2);
+    CHECK(r.push(2, packet(2), t, deliver) == Reorderer::Outcome::held);
+    r.skip_passed(t, deliver);
+    CHECK(sink.got == std::vector<std::uint32_t>{0});
+    r.expire(t + 10ms, deliver);
+    CHECK(sink.got == std::vector<std::uint32_t>{0, 2});
+}
+
 TEST_CASE("Reorderer: a packet beyond the window flushes, sequence numbers wrap") {
     Reorderer r(4, 1000ms, 64);
     Sink sink;
