@@ -34,8 +34,10 @@ def sh(*cmd, check=True, capture=False, ns=None, timeout=30):
 
 
 class Topology:
-    def __init__(self, tag):
-        self.suffix = f"{tag}{os.getpid() % 100000}"
+    def __init__(self, tag, suffix=None):
+        """Names are hag-<name>-<tag><pid>, or hag-<name>-<suffix> when a suffix is given (a
+        fixed name the operator can type, as the demo's)."""
+        self.suffix = suffix if suffix is not None else f"{tag}{os.getpid() % 100000}"
         self.namespaces = []
         self.procs = []
         self.dirs = []
@@ -79,6 +81,20 @@ class Topology:
         self.procs.append(p)
         return p
 
+    def spawn_logged(self, ns, log, *cmd):
+        """Starts cmd in ns with stdout and stderr appended to the file `log`, in a session of
+        its own (so it can outlive this process, see detach())."""
+        with open(log, "a") as out:
+            p = subprocess.Popen(("ip", "netns", "exec", ns) + tuple(cmd), stdout=out,
+                                 stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                 start_new_session=True)
+        self.procs.append(p)
+        return p
+
+    def detach(self):
+        """Leaves namespaces, processes and directories in place: close() forgets them."""
+        self.procs, self.namespaces, self.dirs = [], [], []
+
     def stop(self, p, timeout=15):
         if p.poll() is None:
             p.send_signal(signal.SIGTERM)
@@ -100,6 +116,24 @@ class Topology:
         for d in self.dirs:
             shutil.rmtree(d, ignore_errors=True)
         self.dirs = []
+
+
+def wait_for_file_line(path, text, timeout=30, proc=None):
+    """Waits until the file `path` has a line containing text; returns that line, or None on
+    timeout or when proc (if given) exits first."""
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        try:
+            with open(path, errors="replace") as f:
+                for line in f:
+                    if text in line:
+                        return line.rstrip("\n")
+        except FileNotFoundError:
+            pass
+        if proc is not None and proc.poll() is not None:
+            return None
+        time.sleep(0.1)
+    return None
 
 
 def wait_for_line(p, text, timeout=30):
