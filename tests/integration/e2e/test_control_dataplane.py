@@ -12,8 +12,11 @@ Topology (network namespaces, veth pairs, documentation addresses only):
 
 Signalling takes the production path: hag-magsim's PBUs cross hag-dataplane's access port, are
 punted to the hag-access TAP, and reach hag-control's raw MH socket; PBAs go back the same way.
-The home router's tunnel end is tests/integration/lib/gre_peer.py (the kernel has no GRE),
-started with the keys and prefix that `hagctl bindings show` reports.
+The home router's tunnel end is a Linux kernel ip6gre tunnel with keys and sequence numbers
+(okey = the uplink key, ikey = the downlink key, oseq / iseq) where the kernel has ip6gre, and
+otherwise its substitute, tests/integration/lib/gre_peer.py (userspace GRE on a TUN device; the
+development and CI kernels have no GRE): either way an implementation independent of hag,
+started with the keys and prefix that `hagctl bindings show` reports. The log says which.
 
 Checked, with `hagctl dataplane check` (digests of control and data plane) at each step:
 1. a registration is programmed; UDP both ways and a TCP transfer (echoed) cross the tunnel;
@@ -127,6 +130,7 @@ class Setup:
         self.sim_lines = []
         self.peer_key = None
         self.peer_n = 0
+        self.kernel = None  # the kernel has ip6gre (probed on first use)
 
     # -- processes ------------------------------------------------------------------------
     def start_dataplane(self):
@@ -192,17 +196,44 @@ persistence: false
                 print("magsim:", line.strip(), flush=True)
         threading.Thread(target=read, daemon=True).start()
 
+    def kernel_gre(self):
+        """True when this kernel can make an ip6gre device (probed once, in the cpe namespace)."""
+        if self.kernel is None:
+            r = subprocess.run(["ip", "netns", "exec", self.cpe, "ip", "link", "add", "hagprobe",
+                                "type", "ip6gre", "local", COA6, "remote", LMA6],
+                               capture_output=True, text=True)
+            self.kernel = r.returncode == 0
+            if self.kernel:
+                sh("ip", "link", "del", "hagprobe", ns=self.cpe)
+                print("home router data plane: the kernel's ip6gre (keys, sequence numbers)")
+            else:
+                print("home router data plane: this kernel has no ip6gre "
+                      f"({r.stderr.strip()}); using its substitute, gre_peer.py")
+        return self.kernel
+
     def start_peer(self, binding):
-        """gre_peer with the binding's keys; restarted only when they or the prefix change."""
+        """The home router's tunnel with the binding's keys; made again only when they or the
+        prefix change."""
         hnp = binding["home_prefixes"][0].split("/")[0]
         key = (hnp, binding["uplink_gre_key"], binding["paths"][0]["downlink_gre_key"])
-        if self.peer is not None and self.peer_key == key:
+        if self.peer_key == key:
             return
-        if self.peer is not None:
-            self.topo.stop(self.peer)
         self.peer_n += 1
         self.peer_key = key
         self.host = hnp + "42"  # 2001:db8:100:: + 42
+        if self.kernel_gre():
+            sh("ip", "link", "del", "hagtun", ns=self.cpe, check=False, capture=True)
+            sh("ip", "link", "add", "hagtun", "type", "ip6gre", "local", COA6, "remote", LMA6,
+               "okey", str(key[1]), "ikey", str(key[2]), "oseq", "iseq", ns=self.cpe)
+            sh("ip", "link", "set", "hagtun", "mtu", "1400", "up", ns=self.cpe)
+            sh("ip", "-6", "addr", "add", self.host + "/64", "dev", "hagtun", "nodad",
+               ns=self.cpe)
+            sh("ip", "-6", "route", "add", "2001:db8:9999::/64", "dev", "hagtun", ns=self.cpe)
+            print(f"kernel ip6gre: {self.host}, uplink key {hex(key[1])}, "
+                  f"downlink key {hex(key[2])}")
+            return
+        if self.peer is not None:
+            self.topo.stop(self.peer)
         self.peer = self.topo.spawn(
             self.cpe, self.gre_peer, "--tun", "hagtun", "--tun-addr", self.host + "/64",
             "--route", "2001:db8:9999::/64", "--local", COA6, "--remote", LMA6,
