@@ -120,6 +120,8 @@ struct Pusher::Impl {
         stub = v1::DataplaneProgrammer::NewStub(channel);
     }
 
+    static constexpr std::chrono::milliseconds kConnectionCheck{200};
+
     // A connection that dropped since the last call means the data plane may have restarted:
     // only a resync is safe then. (The channel reconnects only when asked, so a state other than
     // READY between our calls means the connection was lost.)
@@ -475,15 +477,27 @@ struct Pusher::Impl {
                 next_digest = Clock::now();
             }
             std::vector<std::uint32_t> ids;
+            bool woke_early = false;
             {
+                // Idle, the connection is looked at every kConnectionCheck: a data plane that
+                // restarted is resynced within that, not at the next digest check.
+                const auto wake = check_now
+                                      ? Clock::now()
+                                      : std::min(next_digest, Clock::now() + kConnectionCheck);
                 std::unique_lock lk(tracker->mu);
-                tracker->cv.wait_until(lk, check_now ? Clock::now() : next_digest, [&] {
-                    return tracker->stopping || !tracker->dirty.empty();
-                });
+                tracker->cv.wait_until(
+                    lk, wake, [&] { return tracker->stopping || !tracker->dirty.empty(); });
                 if (tracker->stopping) {
                     break;
                 }
                 ids = tracker->dirty.take(opts.batch_size);
+                woke_early = ids.empty() && !check_now && Clock::now() < next_digest;
+            }
+            if (woke_early) {
+                if (!connection_intact()) {
+                    synced = false;
+                }
+                continue;
             }
             if (!ids.empty() && !push(ids)) {
                 synced = false;

@@ -36,7 +36,10 @@ struct PusherOptions {
     std::size_t resync_chunk = 1000;  // sessions per Resync chunk (and per cache lock hold)
     std::chrono::milliseconds digest_interval{10'000};
     std::chrono::milliseconds backoff_min{100};
-    std::chrono::milliseconds backoff_max{5'000};
+    // The data plane is on the same host: retrying a refused connection costs nothing, and a
+    // restarted data plane gets its state within a second of listening (tests/integration/demo/
+    // test_restart.py measures it).
+    std::chrono::milliseconds backoff_max{1'000};
     std::chrono::milliseconds rpc_timeout{10'000};      // Apply, Digest
     std::chrono::milliseconds resync_timeout{600'000};  // a whole Resync stream
     std::chrono::milliseconds resync_hold{0};           // start-up hold; 0 = none

@@ -122,6 +122,7 @@ class Gateway:
         self.hnp = None
         self.ns = {}
         self.procs = {}
+        self.starts = {}
 
     # ---- set-up ---------------------------------------------------------------------------
     def access_port(self, a):
@@ -203,25 +204,40 @@ class Gateway:
         with open(conf, "w") as f:
             f.write(DATAPLANE_CONF.format(suffix=self.topo.suffix, core6=CORE6,
                                           core_gw6=CORE_GW6, lma6=LMA6, tmp=self.tmp))
-        log = os.path.join(self.tmp, "dataplane.log")
+        log = self.next_log("dataplane")
         p = self.topo.spawn_logged(self.ns["gw"], log, self.dataplane_exe, "-c", conf)
         if not wait_for_file_line(log, "ready", 60, p):
             raise RuntimeError(f"hag-dataplane did not start; see {log}")
         self.procs["dataplane"] = p
         gw = self.ns["gw"]
         # The exception path's TAPs: the kernel (and hag-control) own the gateway's addresses.
-        sh("ip", "-6", "addr", "add", CORE_GW6 + "/64", "dev", "hag-core", "nodad", ns=gw)
-        sh("ip", "-6", "addr", "add", LMA6 + "/128", "dev", "hag-access", "nodad", ns=gw)
+        # "replace": after a restart the kernel may still be removing the old TAPs' state.
+        sh("ip", "-6", "addr", "replace", CORE_GW6 + "/64", "dev", "hag-core", "nodad", ns=gw)
+        sh("ip", "-6", "addr", "replace", LMA6 + "/128", "dev", "hag-access", "nodad", ns=gw)
         for a in self.accesses:
-            sh("ip", "-6", "route", "add", a.coa.rsplit("::", 1)[0] + "::/64", "dev",
+            sh("ip", "-6", "route", "replace", a.coa.rsplit("::", 1)[0] + "::/64", "dev",
                "hag-access", ns=gw)
+
+    def next_log(self, name):
+        """name.log for a daemon's first start, name-2.log for the second, ... (a restart must
+        not find the previous run's "ready" line)."""
+        self.starts[name] = self.starts.get(name, 0) + 1
+        n = self.starts[name]
+        return os.path.join(self.tmp, f"{name}.log" if n == 1 else f"{name}-{n}.log")
+
+    def kill(self, name):
+        """kill -9 of a daemon (no goodbye: what a crash looks like)."""
+        p = self.procs.pop(name, None)
+        if p is not None and p.poll() is None:
+            p.kill()
+            p.wait()
 
     def start_control(self):
         conf = os.path.join(self.tmp, "control.conf")
         with open(conf, "w") as f:
             f.write(CONTROL_CONF.format(lma6=LMA6, pool=POOL, nai=NAI, mag_id=MAG_ID,
                                         tmp=self.tmp))
-        log = os.path.join(self.tmp, "control.log")
+        log = self.next_log("control")
         p = self.topo.spawn_logged(self.ns["gw"], log, self.control_exe, "-c", conf)
         if not wait_for_file_line(log, "hag-control ready", 30, p):
             raise RuntimeError(f"hag-control did not start; see {log}")
