@@ -102,7 +102,8 @@ class Gateway:
     """Builds the topology and starts the daemons; every method raises RuntimeError with a
     clear message when something does not come up."""
 
-    def __init__(self, build, suffix=None, workdir=None, accesses=(DSL, LTE), capture=True):
+    def __init__(self, build, suffix=None, workdir=None, accesses=(DSL, LTE), capture=True,
+                 control_extra=""):
         self.build = build
         self.control_exe = os.path.join(build, "control", "hag-control")
         self.dataplane_exe = os.path.join(build, "dataplane", "hag-dataplane")
@@ -117,6 +118,7 @@ class Gateway:
         self.accesses = list(accesses)
         self.capture = capture
         self.workdir = workdir  # None: a new temporary directory
+        self.control_extra = control_extra  # more hag-control configuration (text format)
         self.tmp = None
         self.home = None      # the home router's address in its HNP (HNP::1)
         self.hnp = None
@@ -236,7 +238,7 @@ class Gateway:
         conf = os.path.join(self.tmp, "control.conf")
         with open(conf, "w") as f:
             f.write(CONTROL_CONF.format(lma6=LMA6, pool=POOL, nai=NAI, mag_id=MAG_ID,
-                                        tmp=self.tmp))
+                                        tmp=self.tmp) + self.control_extra)
         log = self.next_log("control")
         p = self.topo.spawn_logged(self.ns["gw"], log, self.control_exe, "-c", conf)
         if not wait_for_file_line(log, "hag-control ready", 30, p):
@@ -369,6 +371,18 @@ class Gateway:
         rate = {bid: (after[bid][k] - before.get(bid, (0, 0))[k]) / elapsed for bid in after}
         return mbps, retrans, rate
 
+    def rss_kib(self, name):
+        """Resident memory of a daemon (KiB), from /proc (`ip netns exec` execs the daemon, so
+        the process is the daemon itself)."""
+        with open(f"/proc/{self.procs[name].pid}/status") as f:
+            for line in f:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1])
+        return 0
+
+    def counters(self):
+        return {c["name"]: int(c["value"]) for c in self.hagctl_json("counters")["counters"]}
+
     def pcap(self):
         return os.path.join(self.tmp, "signalling.pcap")
 
@@ -392,6 +406,53 @@ class Gateway:
 
     def detach(self):
         self.topo.detach()
+
+
+_SENDER = r"""
+import socket, sys, time
+s = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
+rate, seconds = int(sys.argv[2]), float(sys.argv[3]); n = int(rate * seconds)
+t0 = time.monotonic()
+for i in range(n):
+    d = t0 + i / rate - time.monotonic()
+    if d > 0: time.sleep(d)
+    try: s.sendto(i.to_bytes(4, "big") + b"x" * 96, (sys.argv[1], 7000))
+    except OSError: pass
+print(n, flush=True)
+"""
+_RECEIVER = r"""
+import json, socket, sys, time
+s = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
+s.bind((sys.argv[1], 7000)); s.settimeout(float(sys.argv[2]))
+print("ready", flush=True)
+seen = {}
+try:
+    while True:
+        d, _ = s.recvfrom(2000); seen.setdefault(int.from_bytes(d[:4], "big"), time.monotonic())
+except socket.timeout:
+    pass
+print(json.dumps({str(k): v for k, v in seen.items()}))
+"""
+
+
+class UdpStream:
+    """Numbered UDP datagrams from the core host to the home router, `rate` per second for
+    `seconds`; result() gives (sent, {number: arrival time})."""
+
+    def __init__(self, g, rate, seconds):
+        self.seconds = seconds
+        self.rcv = subprocess.Popen(["ip", "netns", "exec", g.ns["cpe"], PY, "-c", _RECEIVER,
+                                     g.home, "4"], stdout=subprocess.PIPE, text=True)
+        if self.rcv.stdout.readline().strip() != "ready":
+            raise RuntimeError("the UDP receiver in the home router did not start")
+        self.snd = subprocess.Popen(["ip", "netns", "exec", g.ns["core"], PY, "-c", _SENDER,
+                                     g.home, str(rate), str(seconds)],
+                                    stdout=subprocess.PIPE, text=True)
+
+    def result(self):
+        sent = int(self.snd.communicate(timeout=self.seconds + 60)[0].strip() or 0)
+        seen = json.loads(self.rcv.communicate(timeout=60)[0])
+        return sent, {int(k): v for k, v in seen.items()}
 
 
 def shape(ns, dev, kbps):

@@ -29,53 +29,6 @@ import gateway  # noqa: E402
 
 RATE = 400  # datagrams per second
 
-SENDER = r"""
-import socket, sys, time
-s = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
-rate, seconds = int(sys.argv[2]), float(sys.argv[3]); n = int(rate * seconds)
-t0 = time.monotonic()
-for i in range(n):
-    d = t0 + i / rate - time.monotonic()
-    if d > 0: time.sleep(d)
-    try: s.sendto(i.to_bytes(4, "big") + b"x" * 96, (sys.argv[1], 7000))
-    except OSError: pass
-print(n, flush=True)
-"""
-RECEIVER = r"""
-import json, socket, sys, time
-s = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
-s.bind((sys.argv[1], 7000)); s.settimeout(float(sys.argv[2]))
-print("ready", flush=True)
-seen = {}
-try:
-    while True:
-        d, _ = s.recvfrom(2000); seen.setdefault(int.from_bytes(d[:4], "big"), time.monotonic())
-except socket.timeout:
-    pass
-print(json.dumps({str(k): v for k, v in seen.items()}))
-"""
-
-
-class Stream:
-    """A numbered UDP stream core -> home router, RATE per second for `seconds`."""
-
-    def __init__(self, g, seconds):
-        self.g, self.seconds = g, seconds
-        self.rcv = subprocess.Popen(["ip", "netns", "exec", g.ns["cpe"], gateway.PY, "-c",
-                                     RECEIVER, g.home, "4"], stdout=subprocess.PIPE, text=True)
-        assert self.rcv.stdout.readline().strip() == "ready", "receiver did not start"
-        self.snd = subprocess.Popen(["ip", "netns", "exec", g.ns["core"], gateway.PY, "-c",
-                                     SENDER, g.home, str(RATE), str(seconds)],
-                                    stdout=subprocess.PIPE, text=True)
-        self.t0 = time.monotonic()
-
-    def result(self):
-        """(sent, {seq: arrival time})"""
-        sent = int(self.snd.communicate(timeout=self.seconds + 60)[0].strip() or 0)
-        seen = json.loads(self.rcv.communicate(timeout=60)[0])
-        return sent, {int(k): v for k, v in seen.items()}
-
-
 def in_sync(g):
     return g.hagctl("dataplane", "check", check=False).returncode == 0
 
@@ -107,7 +60,7 @@ def main():
         check(wait_sync(g), "control and data plane digests agree")
 
         print("==> 1. kill -9 hag-control under traffic, start it again", flush=True)
-        st = Stream(g, 8)
+        st = gateway.UdpStream(g, RATE, 8)
         time.sleep(2)
         g.kill("control")
         time.sleep(1)
@@ -126,7 +79,7 @@ def main():
         check(lost == 0, f"no datagram lost across the hag-control restart ({lost} lost)")
 
         print("==> 2. kill -9 hag-dataplane under traffic, start it again", flush=True)
-        st = Stream(g, 12)
+        st = gateway.UdpStream(g, RATE, 12)
         time.sleep(2)
         t_kill = time.monotonic()
         g.kill("dataplane")
