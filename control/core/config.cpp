@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <charconv>
 
+#include "hag/esp/esp.hpp"
 #include "hag/v1/policy_config.hpp"
 
 namespace hag::control {
@@ -190,6 +191,40 @@ void validate(v1::ControlConfig& cfg, const config::ParseInfoTree* tree,
         for (int j = 0; j < mag.source_addresses_size(); ++j) {
             if (auto a = parse_address(mag.source_addresses(j)); !a) {
                 at.at(t, mag, "source_addresses", j, "mags.source_addresses: " + a.error());
+            }
+        }
+    }
+    {
+        const auto* et = config::Reporter::nested(tree, cfg, "esp", -1);
+        std::vector<std::uint32_t> spis;
+        for (int i = 0; i < cfg.esp().peers_size(); ++i) {
+            const auto& p = cfg.esp().peers(i);
+            const auto* t = config::Reporter::nested(et, cfg.esp(), "peers", i);
+            auto a = parse_address(p.address());
+            if (!a || a->is_ipv4()) {
+                at.at(t, p, "address", -1,
+                      fmt::format("esp.peers.address: '{}' is not an IPv6 address (ESP covers the "
+                                  "raw MH signalling only)",
+                                  p.address()));
+            }
+            for (const auto& [field, spi] :
+                 {std::pair{"spi_in", p.spi_in()}, std::pair{"spi_out", p.spi_out()}}) {
+                if (spi < 256) {
+                    at.at(t, p, field, -1,
+                          fmt::format("esp.peers.{}: {} is reserved (RFC 4303: use 256 or more)",
+                                      field, spi));
+                }
+            }
+            if (std::find(spis.begin(), spis.end(), p.spi_in()) != spis.end()) {
+                at.at(t, p, "spi_in", -1,
+                      fmt::format("esp.peers.spi_in: {} is used by another peer", p.spi_in()));
+            }
+            spis.push_back(p.spi_in());
+            for (const auto& [field, key] :
+                 {std::pair{"key_in", &p.key_in()}, std::pair{"key_out", &p.key_out()}}) {
+                if (auto k = esp::parse_key(*key); !k) {
+                    at.at(t, p, field, -1, fmt::format("esp.peers.{}: {}", field, k.error()));
+                }
             }
         }
     }

@@ -297,6 +297,16 @@ struct Daemon::Impl {
         m["signalling.rx_truncated"] = c.rx_truncated;
         m["signalling.tx_errors"] = c.tx_errors;
         m["signalling.tx_no_socket"] = c.tx_no_socket;
+        m["signalling.rx_esp"] = c.rx_esp;
+        m["signalling.tx_esp"] = c.tx_esp;
+        m["signalling.rx_esp_unknown_peer"] = c.rx_esp_unknown_peer;
+        m["signalling.rx_esp_unknown_spi"] = c.rx_esp_unknown_spi;
+        m["signalling.rx_esp_replayed"] = c.rx_esp_replayed;
+        m["signalling.rx_esp_auth_failed"] = c.rx_esp_auth_failed;
+        m["signalling.rx_esp_malformed"] = c.rx_esp_malformed;
+        m["signalling.rx_esp_not_mh"] = c.rx_esp_not_mh;
+        m["signalling.rx_esp_bad_checksum"] = c.rx_esp_bad_checksum;
+        m["signalling.rx_esp_required"] = c.rx_esp_required;
         if (store) {
             const auto st = store->stats();
             m["store.commits"] = st.commits;
@@ -524,10 +534,19 @@ Result<std::unique_ptr<Daemon>, std::string> Daemon::start(v1::ControlConfig cfg
         d.last_checkpoint = t.now;
         d.syncer = std::thread([&d] { d.sync_loop(); });
     }
+    EspSettings esp;
+    esp.require = d.cfg.esp().require();
+    for (const auto& p : d.cfg.esp().peers()) {
+        auto a = parse_address(p.address());  // checked with the configuration
+        if (!a) {
+            return unexpected("esp.peers.address: " + a.error());
+        }
+        esp.peers.push_back(EspPeerSas{a->addr, p.spi_in(), p.spi_out(), p.key_in(), p.key_out()});
+    }
     auto io = SignallingIo::open(
         d.io, d.addresses,
         [&d](std::span<const std::uint8_t> mh, const Peer& from) { d.on_receive(mh, from); },
-        static_cast<std::uint16_t>(d.opts.udp_port.value_or(kPmipUdpPort)));
+        static_cast<std::uint16_t>(d.opts.udp_port.value_or(kPmipUdpPort)), esp);
     if (!io) {
         return unexpected("signalling: " + io.error());
     }

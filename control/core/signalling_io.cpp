@@ -13,6 +13,7 @@
 #include <cstring>
 
 #include "config.hpp"
+#include "hag/esp/esp.hpp"
 #include "hag/mh/codec.hpp"
 #include "hag/net/address.hpp"
 
@@ -67,6 +68,7 @@ struct SignallingIo::Socket {
     Socket(boost::asio::io_context& io, int fd) : desc(io, fd) {}
     boost::asio::posix::stream_descriptor desc;
     bool udp = false;
+    bool esp = false;     // raw IPPROTO_ESP (50): ESP-protected MH
     Ipv6Address local{};  // IPv4-mapped for UDP
     std::uint16_t port = 0;
     std::string text;
@@ -80,6 +82,20 @@ std::size_t SignallingIo::UdpPeerKeyHash::operator()(const UdpPeerKey& k) const 
     return h;
 }
 
+struct SignallingIo::EspPeer {
+    Ipv6Address address{};
+    esp::Sa in, out;
+};
+
+SignallingIo::EspPeer* SignallingIo::esp_peer(const Ipv6Address& a) {
+    for (auto& p : esp_peers_) {  // a handful of MAGs per LMA address: a scan is enough
+        if (p->address == a) {
+            return p.get();
+        }
+    }
+    return nullptr;
+}
+
 SignallingIo::SignallingIo(boost::asio::io_context& io, Handler handler)
     : io_(io), handler_(std::move(handler)), rx_(std::make_unique<RxBuffers>()) {}
 
@@ -87,11 +103,23 @@ SignallingIo::~SignallingIo() = default;
 
 Result<std::unique_ptr<SignallingIo>, std::string> SignallingIo::open(
     boost::asio::io_context& io, const std::vector<std::string>& addresses, Handler handler,
-    std::uint16_t udp_port) {
+    std::uint16_t udp_port, const EspSettings& esp_settings) {
     auto self = std::make_unique<SignallingIo>(io, std::move(handler));
     if (addresses.empty()) {
         return unexpected(std::string("no LMA address configured (lma_addresses)"));
     }
+    for (const auto& p : esp_settings.peers) {
+        auto ki = esp::parse_key(p.key_in);
+        auto ko = esp::parse_key(p.key_out);
+        if (!ki || !ko) {
+            return unexpected(fmt::format("ESP peer {}: {}", addr_text(p.address),
+                                          !ki ? ki.error() : ko.error()));
+        }
+        self->esp_peers_.push_back(std::make_unique<EspPeer>(EspPeer{
+            p.address, esp::Sa(p.spi_in, std::move(*ki)), esp::Sa(p.spi_out, std::move(*ko))}));
+    }
+    self->esp_require_ = esp_settings.require;
+    const bool want_esp = !esp_settings.peers.empty() || esp_settings.require;
     for (const auto& text : addresses) {
         auto a = parse_address(text);
         if (!a) {
@@ -142,6 +170,30 @@ Result<std::unique_ptr<SignallingIo>, std::string> SignallingIo::open(
                 err == EADDRNOTAVAIL ? " (the address is not configured on this host)" : ""));
         }
         self->sockets_.push_back(std::move(s));
+        if (!v4 && want_esp) {
+            // ESP-protected MH to this address: a raw socket for protocol 50 (this host's
+            // kernel does no ESP itself, so it hands every ESP packet to raw sockets).
+            const int efd =
+                ::socket(AF_INET6, SOCK_RAW | SOCK_NONBLOCK | SOCK_CLOEXEC, esp::kProtocol);
+            if (efd < 0) {
+                return unexpected(
+                    fmt::format("raw ESP socket for {}: {}", text, std::strerror(errno)));
+            }
+            auto e = std::make_unique<Socket>(io, efd);
+            e->esp = true;
+            e->local = a->addr;
+            e->text = fmt::format("{} (ESP)", text);
+            (void)::setsockopt(efd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof rcvbuf);
+            sockaddr_in6 sin6{};
+            sin6.sin6_family = AF_INET6;
+            std::memcpy(&sin6.sin6_addr, a->addr.data(), 16);
+            if (::setsockopt(efd, IPPROTO_IPV6, IPV6_RECVPKTINFO, &one, sizeof one) != 0 ||
+                ::bind(efd, reinterpret_cast<const sockaddr*>(&sin6), sizeof sin6) != 0) {
+                return unexpected(
+                    fmt::format("raw ESP socket for {}: {}", text, std::strerror(errno)));
+            }
+            self->sockets_.push_back(std::move(e));
+        }
     }
     for (auto& s : self->sockets_) {
         self->arm(*s);
@@ -158,6 +210,16 @@ SignallingCounters SignallingIo::counters() const noexcept {
     c.rx_truncated = counters_.rx_truncated.load(std::memory_order_relaxed);
     c.tx_errors = counters_.tx_errors.load(std::memory_order_relaxed);
     c.tx_no_socket = counters_.tx_no_socket.load(std::memory_order_relaxed);
+    c.rx_esp = counters_.rx_esp.load(std::memory_order_relaxed);
+    c.tx_esp = counters_.tx_esp.load(std::memory_order_relaxed);
+    c.rx_esp_unknown_peer = counters_.rx_esp_unknown_peer.load(std::memory_order_relaxed);
+    c.rx_esp_unknown_spi = counters_.rx_esp_unknown_spi.load(std::memory_order_relaxed);
+    c.rx_esp_replayed = counters_.rx_esp_replayed.load(std::memory_order_relaxed);
+    c.rx_esp_auth_failed = counters_.rx_esp_auth_failed.load(std::memory_order_relaxed);
+    c.rx_esp_malformed = counters_.rx_esp_malformed.load(std::memory_order_relaxed);
+    c.rx_esp_not_mh = counters_.rx_esp_not_mh.load(std::memory_order_relaxed);
+    c.rx_esp_bad_checksum = counters_.rx_esp_bad_checksum.load(std::memory_order_relaxed);
+    c.rx_esp_required = counters_.rx_esp_required.load(std::memory_order_relaxed);
     return c;
 }
 
@@ -220,7 +282,11 @@ void SignallingIo::drain(Socket& s) {
                         std::memcpy(dst.data(), &pi.ipi6_addr, 16);
                     }
                 }
-                deliver_raw(s, data, src, dst);
+                if (s.esp) {
+                    deliver_esp(s, data, src, dst);
+                } else {
+                    deliver_raw(s, data, src, dst);
+                }
             }
         }
         if (static_cast<std::size_t>(n) < kBatch) {
@@ -231,8 +297,59 @@ void SignallingIo::drain(Socket& s) {
 
 void SignallingIo::deliver_raw(Socket&, std::span<const std::uint8_t> data, const Ipv6Address& src,
                                const Ipv6Address& dst) {
+    if (esp_require_ || esp_peer(src) != nullptr) {
+        counters_.rx_esp_required += 1;
+        log_limited(
+            fmt::format("plain mobility header from {} refused: ESP is required", addr_text(src)));
+        return;
+    }
     counters_.rx += 1;
     handler_(data, Peer{false, dst, src, 0});
+}
+
+void SignallingIo::deliver_esp(Socket&, std::span<const std::uint8_t> data, const Ipv6Address& src,
+                               const Ipv6Address& dst) {
+    EspPeer* p = esp_peer(src);
+    if (p == nullptr) {
+        counters_.rx_esp_unknown_peer += 1;
+        log_limited(fmt::format("ESP from {} dropped: no SA with that address", addr_text(src)));
+        return;
+    }
+    auto opened = p->in.open(data);
+    if (!opened) {
+        switch (opened.error()) {
+            case esp::Error::kUnknownSpi:
+                counters_.rx_esp_unknown_spi += 1;
+                break;
+            case esp::Error::kReplayed:
+                counters_.rx_esp_replayed += 1;
+                break;
+            case esp::Error::kAuthFailed:
+                counters_.rx_esp_auth_failed += 1;
+                break;
+            default:
+                counters_.rx_esp_malformed += 1;
+                break;
+        }
+        log_limited(fmt::format("ESP from {} (SPI {:#x}) dropped: {}", addr_text(src),
+                                esp::spi_of(data), esp::to_string(opened.error())));
+        return;
+    }
+    if (opened->next_header != 135) {  // 59 (no next header) is padding traffic: dropped too
+        counters_.rx_esp_not_mh += 1;
+        log_limited(fmt::format("ESP from {}: next header {} is not a mobility header",
+                                addr_text(src), opened->next_header));
+        return;
+    }
+    // The kernel checks the MH checksum of plain MH; inside ESP it is ours to check.
+    if (!mh::checksum_ok(opened->payload, src, dst)) {
+        counters_.rx_esp_bad_checksum += 1;
+        log_limited(fmt::format("ESP from {}: mobility header checksum wrong", addr_text(src)));
+        return;
+    }
+    counters_.rx_esp += 1;
+    counters_.rx += 1;
+    handler_(opened->payload, Peer{false, dst, src, 0});
 }
 
 void SignallingIo::deliver_udp(Socket&, std::span<const std::uint8_t> data, const Ipv6Address& src,
@@ -253,10 +370,10 @@ void SignallingIo::deliver_udp(Socket&, std::span<const std::uint8_t> data, cons
     handler_(p->mh, Peer{true, dst, src, sport});
 }
 
-SignallingIo::Socket* SignallingIo::socket_for(const Peer& to) {
+SignallingIo::Socket* SignallingIo::socket_for(const Peer& to, bool esp) {
     Socket* fallback = nullptr;
     for (auto& s : sockets_) {
-        if (s->udp != to.udp) {
+        if (s->udp != to.udp || s->esp != esp) {
             continue;
         }
         if (s->local == to.local) {
@@ -270,7 +387,8 @@ SignallingIo::Socket* SignallingIo::socket_for(const Peer& to) {
 }
 
 void SignallingIo::send(const Outbound& out) {
-    Socket* s = socket_for(out.to);
+    EspPeer* ep = out.to.udp ? nullptr : esp_peer(out.to.remote);
+    Socket* s = socket_for(out.to, ep != nullptr);
     if (s == nullptr) {
         counters_.tx_no_socket += 1;
         log_limited(fmt::format("no {} signalling socket to reach {}", out.to.udp ? "IPv4" : "IPv6",
@@ -295,6 +413,19 @@ void SignallingIo::send(const Outbound& out) {
         rc = ::sendto(fd, payload.data(), payload.size(), MSG_DONTWAIT,
                       reinterpret_cast<const sockaddr*>(&sin), sizeof sin);
     } else {
+        if (ep != nullptr) {
+            // The checksum the kernel fills for plain MH, then ESP around the whole MH.
+            mh::set_checksum(bytes, s->local, out.to.remote);
+            auto sealed = ep->out.seal(135, bytes);
+            if (!sealed) {
+                counters_.tx_errors += 1;
+                log_limited(fmt::format("ESP to {}: {}", addr_text(out.to.remote),
+                                        esp::to_string(sealed.error())));
+                return;
+            }
+            bytes = std::move(*sealed);
+            counters_.tx_esp += 1;
+        }
         sockaddr_in6 sin6{};
         sin6.sin6_family = AF_INET6;
         std::memcpy(&sin6.sin6_addr, out.to.remote.data(), 16);

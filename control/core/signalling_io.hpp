@@ -34,6 +34,22 @@ using mh::kPmipUdpPort;
 struct SignallingCounters {
     std::uint64_t rx = 0, tx = 0, rx_batches = 0;
     std::uint64_t rx_udp_bad = 0, rx_truncated = 0, tx_errors = 0, tx_no_socket = 0;
+    // ESP (SignallingEsp): received and opened, refused by reason, plain MH refused.
+    std::uint64_t rx_esp = 0, tx_esp = 0;
+    std::uint64_t rx_esp_unknown_peer = 0, rx_esp_unknown_spi = 0, rx_esp_replayed = 0;
+    std::uint64_t rx_esp_auth_failed = 0, rx_esp_malformed = 0, rx_esp_not_mh = 0;
+    std::uint64_t rx_esp_bad_checksum = 0, rx_esp_required = 0;
+};
+
+// ESP for the signalling with some MAGs (ControlConfig.esp): the SAs by peer address.
+struct EspPeerSas {
+    Ipv6Address address{};
+    std::uint32_t spi_in = 0, spi_out = 0;
+    std::string key_in, key_out;  // hex, checked by the configuration
+};
+struct EspSettings {
+    std::vector<EspPeerSas> peers;
+    bool require = false;  // refuse plain MH from everyone, not only from the peers listed
 };
 
 class SignallingIo {
@@ -43,9 +59,10 @@ class SignallingIo {
     // Opens and binds one socket per address ("2001:db8::1" raw MH, "192.0.2.1" UDP udp_port).
     // The error names the address and the reason (EADDRNOTAVAIL: not on this host; EPERM: not
     // root / no CAP_NET_RAW).
+    // With ESP peers (or esp.require), each IPv6 address also gets a raw ESP socket.
     static Result<std::unique_ptr<SignallingIo>, std::string> open(
         boost::asio::io_context& io, const std::vector<std::string>& addresses, Handler handler,
-        std::uint16_t udp_port = kPmipUdpPort);
+        std::uint16_t udp_port = kPmipUdpPort, const EspSettings& esp = {});
     ~SignallingIo();
     SignallingIo(const SignallingIo&) = delete;
     SignallingIo& operator=(const SignallingIo&) = delete;
@@ -74,9 +91,13 @@ class SignallingIo {
     void drain(Socket& s);
     void deliver_raw(Socket& s, std::span<const std::uint8_t> data, const Ipv6Address& src,
                      const Ipv6Address& dst);
+    void deliver_esp(Socket& s, std::span<const std::uint8_t> data, const Ipv6Address& src,
+                     const Ipv6Address& dst);
     void deliver_udp(Socket& s, std::span<const std::uint8_t> data, const Ipv6Address& src,
                      std::uint16_t sport, const Ipv6Address& dst);
-    Socket* socket_for(const Peer& to);
+    Socket* socket_for(const Peer& to, bool esp = false);
+    struct EspPeer;
+    EspPeer* esp_peer(const Ipv6Address& a);
     void log_limited(const std::string& msg);
 
     struct UdpPeerKey {
@@ -97,9 +118,16 @@ class SignallingIo {
     std::vector<std::unique_ptr<Socket>> sockets_;
     std::unique_ptr<RxBuffers> rx_;
     std::unordered_map<UdpPeerKey, UdpForm, UdpPeerKeyHash> udp_forms_;
+    std::vector<std::unique_ptr<EspPeer>> esp_peers_;
+    bool esp_require_ = false;
     struct AtomicCounters {
         std::atomic<std::uint64_t> rx{0}, tx{0}, rx_batches{0};
         std::atomic<std::uint64_t> rx_udp_bad{0}, rx_truncated{0}, tx_errors{0}, tx_no_socket{0};
+        std::atomic<std::uint64_t> rx_esp{0}, tx_esp{0};
+        std::atomic<std::uint64_t> rx_esp_unknown_peer{0}, rx_esp_unknown_spi{0},
+            rx_esp_replayed{0};
+        std::atomic<std::uint64_t> rx_esp_auth_failed{0}, rx_esp_malformed{0}, rx_esp_not_mh{0};
+        std::atomic<std::uint64_t> rx_esp_bad_checksum{0}, rx_esp_required{0};
     };
     AtomicCounters counters_;
     std::int64_t last_log_ms_ = -1'000'000;
