@@ -423,14 +423,20 @@ print(n, flush=True)
 _RECEIVER = r"""
 import json, socket, sys, time
 s = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
-s.bind((sys.argv[1], 7000)); s.settimeout(float(sys.argv[2]))
+s.bind((sys.argv[1], 7000)); s.settimeout(1)
 print("ready", flush=True)
-seen = {}
-try:
-    while True:
-        d, _ = s.recvfrom(2000); seen.setdefault(int.from_bytes(d[:4], "big"), time.monotonic())
-except socket.timeout:
-    pass
+# Until the stream's end plus 4 s, or 4 s of silence after it began and ended; an outage in
+# the middle (an access cut, a restart) does not end it.
+end, seen, last = time.monotonic() + float(sys.argv[2]), {}, None
+while True:
+    try:
+        d, _ = s.recvfrom(2000)
+        last = time.monotonic()
+        seen.setdefault(int.from_bytes(d[:4], "big"), last)
+    except socket.timeout:
+        now = time.monotonic()
+        if now > end or (now > end - 4 and last is not None and now - last > 4):
+            break
 print(json.dumps({str(k): v for k, v in seen.items()}))
 """
 
@@ -442,7 +448,8 @@ class UdpStream:
     def __init__(self, g, rate, seconds):
         self.seconds = seconds
         self.rcv = subprocess.Popen(["ip", "netns", "exec", g.ns["cpe"], PY, "-c", _RECEIVER,
-                                     g.home, "4"], stdout=subprocess.PIPE, text=True)
+                                     g.home, str(seconds + 8)], stdout=subprocess.PIPE,
+                                    text=True)
         if self.rcv.stdout.readline().strip() != "ready":
             raise RuntimeError("the UDP receiver in the home router did not start")
         self.snd = subprocess.Popen(["ip", "netns", "exec", g.ns["core"], PY, "-c", _SENDER,
