@@ -149,22 +149,31 @@ void BindingCache::unindex(std::uint32_t id) {
 }
 
 void BindingCache::schedule(std::uint32_t id) {
-    // One wheel entry per distinct expiry second of the session's paths.
+    // One live wheel entry per session, for its earliest path expiry.
     const Session& s = *slots_[id];
-    Seconds last = -1;
-    std::vector<Seconds> dues;
-    dues.reserve(s.paths.size());
-    for (const auto& p : s.paths) {
-        dues.push_back(p.expires_at);
+    if (s.paths.empty()) {
+        return;
     }
-    std::sort(dues.begin(), dues.end());
-    for (Seconds due : dues) {
-        if (due == last) {
-            continue;
-        }
-        last = due;
-        const Seconds d = std::max<Seconds>(due, wheel_now_ + 1);
-        wheel_[static_cast<std::size_t>(d) % kWheelSlots].push_back({id, due});
+    Seconds due = s.paths.front().expires_at;
+    for (const auto& p : s.paths) {
+        due = std::min(due, p.expires_at);
+    }
+    if (wheel_due_.size() <= id) {
+        wheel_due_.resize(static_cast<std::size_t>(id) + 1, -1);
+    }
+    if (wheel_due_[id] >= 0 && wheel_due_[id] <= due) {
+        return;  // the live entry fires no later than needed and then schedules the next
+    }
+    wheel_due_[id] = due;
+    const Seconds d = std::max<Seconds>(due, wheel_now_ + 1);
+    wheel_[static_cast<std::size_t>(d) % kWheelSlots].push_back({id, due});
+}
+
+void BindingCache::release(std::uint32_t id) {
+    slots_[id].reset();
+    free_slots_.push_back(id);
+    if (id < wheel_due_.size()) {
+        wheel_due_[id] = -1;
     }
 }
 
@@ -222,8 +231,7 @@ Result<Session, CacheError> BindingCache::remove(std::string_view nai) {
     }
     unindex(id);
     Session s = std::move(*slots_[id]);
-    slots_[id].reset();
-    free_slots_.push_back(id);
+    release(id);
     notify(CacheEvent::Kind::kRemoved, id, s);
     return s;
 }
@@ -333,11 +341,16 @@ std::size_t BindingCache::expire(Seconds now) {
             if (e.slot >= slots_.size() || !slots_[e.slot]) {
                 continue;  // stale: session removed
             }
+            if (e.slot >= wheel_due_.size() || wheel_due_[e.slot] != e.due) {
+                continue;  // superseded by an earlier entry of the session
+            }
+            wheel_due_[e.slot] = -1;  // consumed; schedule() below sets the next one
             Session& s = *slots_[e.slot];
             const bool any_due = std::any_of(s.paths.begin(), s.paths.end(),
                                              [now](const Path& p) { return p.expires_at <= now; });
             if (!any_due) {
-                continue;  // stale: refreshed since
+                schedule(e.slot);  // refreshed since: wait for the new earliest expiry
+                continue;
             }
             const std::size_t before = s.paths.size();
             Session copy = s;
@@ -347,8 +360,7 @@ std::size_t BindingCache::expire(Seconds now) {
                 const std::uint32_t id = e.slot;
                 unindex(id);
                 Session gone = std::move(*slots_[id]);
-                slots_[id].reset();
-                free_slots_.push_back(id);
+                release(id);
                 notify(CacheEvent::Kind::kExpired, id, gone);
             } else {
                 (void)update(std::move(copy));

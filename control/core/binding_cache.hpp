@@ -132,6 +132,14 @@ class BindingCache {
     std::size_t expire(Seconds now);
 
     [[nodiscard]] std::size_t size() const noexcept { return by_nai_.size(); }
+    // Entries in the expiry wheel (live and not yet visited stale ones): about one per session.
+    [[nodiscard]] std::size_t expiry_entries() const noexcept {
+        std::size_t n = 0;
+        for (const auto& b : wheel_) {
+            n += b.size();
+        }
+        return n;
+    }
     [[nodiscard]] std::size_t max_sessions() const noexcept { return max_sessions_; }
 
     using Observer = std::function<void(const CacheEvent&)>;
@@ -153,6 +161,7 @@ class BindingCache {
     void index(std::uint32_t id);
     void unindex(std::uint32_t id);
     void schedule(std::uint32_t id);
+    void release(std::uint32_t id);  // frees a removed session's slot
     void notify(CacheEvent::Kind k, std::uint32_t id, const Session& s);
     std::uint32_t id_of(std::string_view nai) const;
 
@@ -167,11 +176,15 @@ class BindingCache {
     std::set<std::pair<Ipv6Address, std::uint32_t>> by_coa_;
 
     // Timing wheel: kWheelSlots one-second buckets. An entry whose due time is beyond one turn
-    // stays in its bucket until its turn comes; stale entries (refreshed or removed sessions)
-    // are dropped lazily when their bucket is visited.
+    // stays in its bucket until its turn comes. A session has one live entry, for its earliest
+    // path expiry (wheel_due_); a refresh that expires later adds none (the entry, when it
+    // fires, schedules the next one), so re-registrations cannot pile entries up — they did,
+    // one per PBU for a whole lifetime. Entries superseded by an earlier one, or of removed
+    // sessions, are dropped when their bucket is visited.
     static constexpr std::size_t kWheelSlots = 4096;
     std::vector<std::vector<WheelEntry>> wheel_;
-    Seconds wheel_now_ = -1;  // last second processed by expire()
+    std::vector<Seconds> wheel_due_;  // per slot: due second of its live entry, -1: none
+    Seconds wheel_now_ = -1;          // last second processed by expire()
 
     std::vector<Observer> observers_;
 };

@@ -1003,6 +1003,7 @@ Result<void, std::string> Lma::restore(Session s, const LmaTime& t) {
 std::vector<std::pair<std::string, std::uint64_t>> Lma::counters() const {
     std::vector<std::pair<std::string, std::uint64_t>> c(counters_.begin(), counters_.end());
     c.emplace_back("heartbeat.peers", peers_.size());
+    c.emplace_back("bindings.expiry_entries", cache_.expiry_entries());
     c.emplace_back("revocation.pending", pending_.size());
     c.emplace_back("gre_keys.in_use", keys_.in_use());
     for (const auto& p : pools_) {
