@@ -354,7 +354,7 @@ TEST_CASE("punt stage on a VLAN port: the port's tag is removed on the way to th
     Bytes prio = tagged;
     prio[14] = 0xa0;  // priority 5, VLAN 100: still the port's VLAN
     Bytes other = tagged;
-    other[15] = 101;  // another VLAN: left as it is
+    other[15] = 101;                               // another VLAN: left as it is
     const Bytes qinq = cat(eth(0x86DD, 2), ping);  // outer 802.1ad tag: left as it is
     const std::vector<Bytes> in = {tagged, prio, other, qinq, cat(eth(0x86DD), ping)};
     rte_mbuf* pkts[8];
