@@ -2,6 +2,8 @@
 
 #include <rte_cycles.h>
 
+#include <cstring>
+
 namespace hag::dp {
 
 namespace {
@@ -13,6 +15,17 @@ inline void hand_over(PuntCtx& ctx, rte_mbuf** punt, unsigned np) noexcept {
         ctx.ring_full += np - q;
         rte_pktmbuf_free_bulk(punt + q, np - q);
     }
+}
+
+// Removes an outer 802.1Q tag carrying `vlan` (priority bits ignored).
+inline void strip_port_vlan(rte_mbuf* m, std::uint16_t vlan) noexcept {
+    auto* e = rte_pktmbuf_mtod(m, std::uint8_t*);
+    if (rte_pktmbuf_data_len(m) < 18 || e[12] != 0x81 || e[13] != 0x00 ||
+        ((e[14] << 8 | e[15]) & 0x0fff) != vlan) {
+        return;
+    }
+    std::memmove(e + 4, e, 12);
+    rte_pktmbuf_adj(m, 4);
 }
 
 }  // namespace
@@ -35,6 +48,9 @@ uint16_t exception_punt(PuntCtx& ctx, rte_mbuf** pkts, uint16_t n) noexcept {
             pkts[kept++] = m;
         } else {
             ++ctx.punted[static_cast<std::size_t>(why)];
+            if (ctx.vlan != 0) {
+                strip_port_vlan(m, ctx.vlan);
+            }
             punt[np++] = m;
             if (np == kChunk) {
                 hand_over(ctx, punt, np);

@@ -24,6 +24,9 @@ struct PuntCtx {
     std::array<std::uint64_t, static_cast<std::size_t>(exc::Punt::kCount)> punted{};
     std::uint64_t ring_full = 0;  // punted frames dropped: the ring to the main lcore was full
     std::uint64_t from_kernel_frames = 0;  // frames from the TAP handed to the port
+    // The port's VLAN (ports.vlan_id; 0 = none): punted frames with this (outer) tag reach the
+    // TAP without it, as the worker adds it to what the kernel sends.
+    std::uint16_t vlan = 0;
     StageCycles cycles;
     [[nodiscard]] bool enabled() const noexcept { return to_kernel != nullptr; }
 };

@@ -1,6 +1,9 @@
 #include "pipeline/downlink_encap.hpp"
 
 #include <rte_cycles.h>
+#include <rte_ip.h>
+
+#include <algorithm>
 
 #include "multipath/scheduler.hpp"
 #include "pipeline/packet.hpp"
@@ -16,9 +19,227 @@ inline bool mac_zero(const MacAddr& m) noexcept {
     return (m[0] | m[1] | m[2] | m[3] | m[4] | m[5]) == 0;
 }
 
-// Returns the drop reason, or kCount when the packet was encapsulated.
-inline DownlinkDrop encap_one(DownlinkCtx& ctx, rte_mbuf* m, std::uint64_t now,
-                              std::uint64_t hz) noexcept {
+constexpr std::uint8_t kIcmpHopLimit = 64;
+constexpr std::uint16_t kIpv6MinMtu = 1280;  // an ICMPv6 error fits it (RFC 4443 §2.4)
+constexpr std::uint16_t kIpv4IcmpMax = 576;  // an ICMPv4 error fits it (RFC 1812 §4.3.2.3)
+
+// One GCRA bucket for all ICMP errors of this worker.
+inline bool icmp_allowed(DownlinkCtx& ctx, std::uint64_t now, std::uint64_t hz) noexcept {
+    if (ctx.icmp_per_second == 0) {
+        return false;
+    }
+    const std::uint64_t cost = hz / ctx.icmp_per_second;
+    const std::uint64_t tolerance = cost * ctx.icmp_per_second;  // one second's worth
+    if (ctx.icmp_tat < now) {
+        ctx.icmp_tat = now;
+    }
+    if (ctx.icmp_tat - now + cost > tolerance) {
+        return false;
+    }
+    ctx.icmp_tat += cost;
+    return true;
+}
+
+// May an ICMP error answer this packet? Not one about an ICMP error, a non-first IPv4 fragment,
+// or a multicast / broadcast / unspecified source (RFC 4443 §2.4 e, RFC 1812 §4.3.2.7).
+inline bool icmp_may_answer(const std::uint8_t* ip, const L3Info& l3) noexcept {
+    const auto& s = l3.src.bytes;
+    if (l3.family == Family::kIpv6) {
+        bool unspecified = true;
+        for (unsigned i = 0; i < 16; ++i)
+            unspecified &= s[i] == 0;
+        if (unspecified || s[0] == 0xff) {
+            return false;
+        }
+        // ICMPv6 errors are types 0-127 (only a directly following ICMPv6 header is looked at).
+        return !(l3.proto == 58 && l3.total_len > 40 && ip[40] < 128);
+    }
+    if ((s[0] & 0xf0) == 0xe0 || (s[0] | s[1] | s[2] | s[3]) == 0 ||
+        (s[0] & s[1] & s[2] & s[3]) == 0xff) {
+        return false;
+    }
+    if ((get16(ip + 6) & 0x1fff) != 0) {
+        return false;  // not the first fragment
+    }
+    if (l3.proto == 1 && l3.total_len > l3.header_len) {
+        const std::uint8_t t = ip[l3.header_len];
+        return !(t == 3 || t == 4 || t == 5 || t == 11 || t == 12);
+    }
+    return true;
+}
+
+// Turns `m` (the packet as received, l2 header included) into an ICMP error about it toward its
+// source, back the way it came: the received Ethernet header (VLAN tags kept) with the MACs
+// swapped. `info` is the 32-bit word after the checksum (the MTU for Packet Too Big, the
+// next-hop MTU in its low 16 bits for Fragmentation Needed). Returns true when `m` now is the
+// error and sits in ctx.to_core; false when no error is sent (m unchanged, the caller frees it).
+bool icmp_error(DownlinkCtx& ctx, rte_mbuf* m, const L2Info& l2, const L3Info& l3,
+                std::uint8_t type, std::uint8_t code, std::uint32_t info, DownlinkEvent sent,
+                std::uint64_t now, std::uint64_t hz) noexcept {
+    const bool v6 = l3.family == Family::kIpv6;
+    const IpAddr& src = v6 ? ctx.icmp_src_v6 : ctx.icmp_src_v4;
+    const auto* ip = rte_pktmbuf_mtod_offset(m, const std::uint8_t*, l2.l3_offset);
+    // A frame sent to a group MAC is not answered (the reply's source MAC would be that).
+    const bool group_mac = (*rte_pktmbuf_mtod(m, const std::uint8_t*) & 1) != 0;
+    if (src.family != l3.family || group_mac || !icmp_may_answer(ip, l3) ||
+        ctx.n_to_core == DownlinkCtx::kSideMax) {
+        ++ctx.events[static_cast<std::size_t>(DownlinkEvent::kIcmpSuppressed)];
+        return false;
+    }
+    if (!icmp_allowed(ctx, now, hz)) {
+        ++ctx.events[static_cast<std::size_t>(DownlinkEvent::kIcmpRateLimited)];
+        return false;
+    }
+    const std::uint16_t hdr = v6 ? 40 + 8 : 20 + 8;
+    const std::uint16_t quote = std::min<std::uint16_t>(
+        l3.total_len, static_cast<std::uint16_t>((v6 ? kIpv6MinMtu : kIpv4IcmpMax) - hdr));
+    if (rte_pktmbuf_headroom(m) < hdr) {
+        ++ctx.events[static_cast<std::size_t>(DownlinkEvent::kIcmpSuppressed)];
+        return false;
+    }
+    // Keep the received L2 header (at most 14 + 2 tags), drop it and the quote's tail.
+    std::uint8_t l2hdr[22];
+    std::memcpy(l2hdr, rte_pktmbuf_mtod(m, const std::uint8_t*), l2.l3_offset);
+    rte_pktmbuf_adj(m, l2.l3_offset);
+    rte_pktmbuf_trim(m, static_cast<std::uint16_t>(rte_pktmbuf_pkt_len(m) - quote));
+    auto* h = reinterpret_cast<std::uint8_t*>(
+        rte_pktmbuf_prepend(m, static_cast<std::uint16_t>(l2.l3_offset + hdr)));
+    // Headroom was checked: the L2 header came off before (at most 22 bytes more than before).
+    std::memcpy(h, l2hdr + 6, 6);
+    std::memcpy(h + 6, l2hdr, 6);
+    std::memcpy(h + 12, l2hdr + 12, l2.l3_offset - 14);
+    put16(h + l2.l3_offset - 2, v6 ? kEtherIpv6 : kEtherIpv4);
+    std::uint8_t* o = h + l2.l3_offset;
+    std::uint8_t* icmp = o + hdr - 8;
+    icmp[0] = type;
+    icmp[1] = code;
+    put16(icmp + 2, 0);
+    put32(icmp + 4, info);
+    if (v6) {
+        put32(o, 6u << 28);
+        put16(o + 4, static_cast<std::uint16_t>(8 + quote));
+        o[6] = 58;
+        o[7] = kIcmpHopLimit;
+        std::memcpy(o + 8, src.bytes.data(), 16);
+        std::memcpy(o + 24, l3.src.bytes.data(), 16);
+        const std::uint16_t c =
+            rte_ipv6_udptcp_cksum(reinterpret_cast<const rte_ipv6_hdr*>(o), icmp);
+        std::memcpy(icmp + 2, &c, sizeof c);
+    } else {
+        o[0] = 0x45;
+        o[1] = 0;
+        put16(o + 2, static_cast<std::uint16_t>(hdr + quote));
+        put32(o + 4, 0);  // identification 0, not a fragment, DF clear
+        o[8] = kIcmpHopLimit;
+        o[9] = 1;
+        put16(o + 10, 0);
+        std::memcpy(o + 12, src.bytes.data(), 4);
+        std::memcpy(o + 16, l3.src.bytes.data(), 4);
+        const std::uint16_t c = rte_ipv4_cksum(reinterpret_cast<const rte_ipv4_hdr*>(o));
+        std::memcpy(o + 10, &c, sizeof c);
+        const auto ic = static_cast<std::uint16_t>(~rte_raw_cksum(icmp, 8u + quote));
+        std::memcpy(icmp + 2, &ic, sizeof ic);
+    }
+    m->l2_len = l2.l3_offset;
+    m->l3_len = v6 ? 40 : 20;
+    ctx.to_core[ctx.n_to_core++] = m;
+    ++ctx.events[static_cast<std::size_t>(sent)];
+    return true;
+}
+
+// Splits the encapsulated frame `m` (Ethernet 14 + outer IP + payload) into outer fragments of
+// at most `mtu` bytes of IP: `m` becomes the first, the others are new mbufs from ctx.pool
+// appended to ctx.more_access. False (m unchanged) when mbufs or room are missing.
+bool fragment_outer(DownlinkCtx& ctx, rte_mbuf* m, bool v6, std::uint16_t mtu) noexcept {
+    const std::uint16_t ip_len = v6 ? 40 : 20;
+    const std::uint16_t extra = v6 ? 8 : 0;  // the fragment header
+    const auto payload = static_cast<std::uint16_t>(rte_pktmbuf_pkt_len(m) - 14 - ip_len);
+    const auto per = static_cast<std::uint16_t>((mtu - ip_len - extra) & ~7u);
+    const unsigned n = (payload + per - 1u) / per;
+    if (ctx.pool == nullptr || n < 2 || ctx.n_more_access + (n - 1) > DownlinkCtx::kSideMax ||
+        (v6 && rte_pktmbuf_headroom(m) < extra)) {
+        return false;
+    }
+    rte_mbuf* more[DownlinkCtx::kSideMax];
+    if (rte_pktmbuf_alloc_bulk(ctx.pool, more, n - 1) != 0) {
+        return false;
+    }
+    if (rte_pktmbuf_tailroom(more[0]) < 14u + ip_len + extra + per) {
+        rte_pktmbuf_free_bulk(more, n - 1);
+        return false;
+    }
+    const std::uint32_t id = ctx.fragment_id++;
+    // The headers every fragment starts with, and the payload (prepending below moves neither).
+    std::uint8_t tmpl[14 + 40];
+    std::memcpy(tmpl, rte_pktmbuf_mtod(m, const std::uint8_t*), 14u + ip_len);
+    const auto* body = rte_pktmbuf_mtod_offset(m, const std::uint8_t*, 14 + ip_len);
+    // The first fragment: m itself, its headers first.
+    if (v6) {
+        auto* d = reinterpret_cast<std::uint8_t*>(rte_pktmbuf_prepend(m, extra));
+        if (d == nullptr) {
+            rte_pktmbuf_free_bulk(more, n - 1);
+            return false;
+        }
+        std::memcpy(d, tmpl, 14 + 40);
+        std::uint8_t* o = d + 14;
+        put16(o + 4, static_cast<std::uint16_t>(extra + per));
+        o[6] = 44;
+        std::uint8_t* fh = o + 40;
+        fh[0] = kIpProtoGre;
+        fh[1] = 0;
+        put16(fh + 2, 1);  // offset 0, more fragments
+        put32(fh + 4, id);
+    } else {
+        auto* o = rte_pktmbuf_mtod_offset(m, std::uint8_t*, 14);
+        put16(o + 2, static_cast<std::uint16_t>(ip_len + per));
+        put16(o + 4, static_cast<std::uint16_t>(id));
+        put16(o + 6, 0x2000);
+        put16(o + 10, 0);
+        const std::uint16_t c = rte_ipv4_cksum(reinterpret_cast<const rte_ipv4_hdr*>(o));
+        std::memcpy(o + 10, &c, sizeof c);
+    }
+    for (unsigned k = 1; k < n; ++k) {
+        const auto off = static_cast<std::uint16_t>(k * per);
+        const auto len = static_cast<std::uint16_t>(std::min<unsigned>(per, payload - off));
+        const bool last = k == n - 1;
+        rte_mbuf* f = more[k - 1];
+        auto* d = reinterpret_cast<std::uint8_t*>(
+            rte_pktmbuf_append(f, static_cast<std::uint16_t>(14 + ip_len + extra + len)));
+        std::memcpy(d, tmpl, 14u + ip_len);
+        std::uint8_t* o = d + 14;
+        if (v6) {
+            put16(o + 4, static_cast<std::uint16_t>(extra + len));
+            o[6] = 44;
+            std::uint8_t* fh = o + 40;
+            fh[0] = kIpProtoGre;
+            fh[1] = 0;
+            put16(fh + 2, static_cast<std::uint16_t>(off | (last ? 0 : 1)));
+            put32(fh + 4, id);
+        } else {
+            put16(o + 2, static_cast<std::uint16_t>(ip_len + len));
+            put16(o + 4, static_cast<std::uint16_t>(id));
+            put16(o + 6, static_cast<std::uint16_t>((last ? 0 : 0x2000) | (off >> 3)));
+            put16(o + 10, 0);
+            const std::uint16_t c = rte_ipv4_cksum(reinterpret_cast<const rte_ipv4_hdr*>(o));
+            std::memcpy(o + 10, &c, sizeof c);
+        }
+        std::memcpy(d + 14 + ip_len + extra, body + off, len);
+        f->port = m->port;
+        f->l2_len = 14;
+        f->l3_len = ip_len;
+        ctx.more_access[ctx.n_more_access++] = f;
+    }
+    // The first fragment ends after `per` bytes of payload.
+    rte_pktmbuf_trim(m, static_cast<std::uint16_t>(payload - per));
+    ++ctx.events[static_cast<std::size_t>(DownlinkEvent::kFragmented)];
+    ctx.events[static_cast<std::size_t>(DownlinkEvent::kFragments)] += n;
+    return true;
+}
+
+// Returns the drop reason, or kCount when the packet was encapsulated. `consumed`: the mbuf
+// became an ICMP error (in ctx.to_core) and must not be freed.
+inline DownlinkDrop encap_one(DownlinkCtx& ctx, rte_mbuf* m, std::uint64_t now, std::uint64_t hz,
+                              bool& consumed) noexcept {
     const L2Info l2 = parse_l2(m);
     if (l2.l3_offset == 0) {
         return rte_pktmbuf_data_len(m) < 14 ? DownlinkDrop::kMalformed : DownlinkDrop::kNotIp;
@@ -59,25 +280,13 @@ inline DownlinkDrop encap_one(DownlinkCtx& ctx, rte_mbuf* m, std::uint64_t now,
         }
     }
 
-    // Inner TTL / hop limit: hag routes the packet into the tunnel.
+    // Inner TTL / hop limit: hag routes the packet into the tunnel. Expired: Time Exceeded.
     auto* ip = rte_pktmbuf_mtod_offset(m, std::uint8_t*, l2.l3_offset);
-    std::uint8_t dscp = 0;
-    if (l3.family == Family::kIpv4) {
-        if (ip[8] <= 1) {
-            return DownlinkDrop::kTtlExpired;
-        }
-        ip[8] = static_cast<std::uint8_t>(ip[8] - 1);
-        // RFC 1624 incremental update: TTL is the high byte of its 16-bit word.
-        std::uint32_t sum = static_cast<std::uint32_t>(get16(ip + 10)) + 0x0100;
-        sum = (sum & 0xffff) + (sum >> 16);
-        put16(ip + 10, static_cast<std::uint16_t>(sum));
-        dscp = static_cast<std::uint8_t>(ip[1] >> 2);
-    } else {
-        if (ip[7] <= 1) {
-            return DownlinkDrop::kTtlExpired;
-        }
-        ip[7] = static_cast<std::uint8_t>(ip[7] - 1);
-        dscp = static_cast<std::uint8_t>(((ip[0] & 0x0f) << 2) | (ip[1] >> 6));
+    const bool v4_inner = l3.family == Family::kIpv4;
+    if ((v4_inner ? ip[8] : ip[7]) <= 1) {
+        consumed = icmp_error(ctx, m, l2, l3, v4_inner ? 11 : 3, 0, 0,
+                              DownlinkEvent::kTimeExceededSent, now, hz);
+        return DownlinkDrop::kTtlExpired;
     }
 
     const bool v6_outer = path->coa.family == Family::kIpv6;
@@ -85,9 +294,41 @@ inline DownlinkDrop encap_one(DownlinkCtx& ctx, rte_mbuf* m, std::uint64_t now,
     const std::uint16_t outer_ip_len = v6_outer ? 40 : 20;
     const std::uint16_t outer_total =
         static_cast<std::uint16_t>(outer_ip_len + gre_len + l3.total_len);
+    bool fragment = false;
     if (static_cast<std::uint32_t>(outer_ip_len) + gre_len + l3.total_len > ctx.access_mtu) {
-        return DownlinkDrop::kTooBig;
+        const bool df = v4_inner && (get16(ip + 6) & 0x4000) != 0;
+        if (ctx.mtu_action == MtuAction::kFragment && !df) {
+            fragment = true;
+        } else {
+            // The largest inner packet that fits; an IPv6 sender never goes below 1280.
+            const auto inner_mtu =
+                static_cast<std::uint16_t>(ctx.access_mtu - outer_ip_len - gre_len);
+            consumed = v4_inner ? icmp_error(ctx, m, l2, l3, 3, 4, inner_mtu,
+                                             DownlinkEvent::kFragNeededSent, now, hz)
+                                : icmp_error(ctx, m, l2, l3, 2, 0, inner_mtu,
+                                             DownlinkEvent::kPacketTooBigSent, now, hz);
+            return DownlinkDrop::kTooBig;
+        }
     }
+
+    std::uint8_t dscp = 0, ecn = 0;
+    if (v4_inner) {
+        ip[8] = static_cast<std::uint8_t>(ip[8] - 1);
+        // RFC 1624 incremental update: TTL is the high byte of its 16-bit word.
+        std::uint32_t sum = static_cast<std::uint32_t>(get16(ip + 10)) + 0x0100;
+        sum = (sum & 0xffff) + (sum >> 16);
+        put16(ip + 10, static_cast<std::uint16_t>(sum));
+        dscp = static_cast<std::uint8_t>(ip[1] >> 2);
+        ecn = static_cast<std::uint8_t>(ip[1] & 3);
+    } else {
+        ip[7] = static_cast<std::uint8_t>(ip[7] - 1);
+        dscp = static_cast<std::uint8_t>(((ip[0] & 0x0f) << 2) | (ip[1] >> 6));
+        ecn = static_cast<std::uint8_t>((ip[1] >> 4) & 3);
+    }
+    // Outer traffic class: the (mapped) DSCP, and the inner ECN field copied (RFC 6040 §4.1
+    // normal mode: CE included).
+    const auto tc = static_cast<std::uint8_t>(ctx.dscp[dscp] << 2 | ecn);
+
     // Drop the core-side L2 header and any Ethernet padding after the IP packet.
     rte_pktmbuf_adj(m, l2.l3_offset);
     if (rte_pktmbuf_pkt_len(m) > l3.total_len) {
@@ -104,7 +345,7 @@ inline DownlinkDrop encap_one(DownlinkCtx& ctx, rte_mbuf* m, std::uint64_t now,
     put16(h + 12, v6_outer ? kEtherIpv6 : kEtherIpv4);
     std::uint8_t* o = h + 14;
     if (v6_outer) {
-        put32(o, 6u << 28 | std::uint32_t{dscp} << 22);
+        put32(o, 6u << 28 | std::uint32_t{tc} << 20);
         put16(o + 4, static_cast<std::uint16_t>(gre_len + l3.total_len));
         o[6] = kIpProtoGre;
         o[7] = ctx.outer_hop_limit;
@@ -112,9 +353,9 @@ inline DownlinkDrop encap_one(DownlinkCtx& ctx, rte_mbuf* m, std::uint64_t now,
         std::memcpy(o + 24, path->coa.bytes.data(), 16);
     } else {
         o[0] = 0x45;
-        o[1] = static_cast<std::uint8_t>(dscp << 2);
+        o[1] = tc;
         put16(o + 2, outer_total);
-        put16(o + 4, 0);       // identification: DF set, never fragmented here
+        put16(o + 4, 0);       // identification: DF set, not fragmented on the way
         put16(o + 6, 0x4000);  // DF
         o[8] = ctx.outer_hop_limit;
         o[9] = kIpProtoGre;
@@ -128,15 +369,20 @@ inline DownlinkDrop encap_one(DownlinkCtx& ctx, rte_mbuf* m, std::uint64_t now,
     // GRE (RFC 2890): K always, S when the session uses sequence numbers.
     std::uint8_t* g = o + outer_ip_len;
     put16(g, static_cast<std::uint16_t>(kGreFlagKey | (cfg->gre_sequence ? kGreFlagSeq : 0)));
-    put16(g + 2, l3.family == Family::kIpv4 ? kEtherIpv4 : kEtherIpv6);
+    put16(g + 2, v4_inner ? kEtherIpv4 : kEtherIpv6);
     put32(g + 4, path->downlink_key);
-    if (cfg->gre_sequence) {
-        // One sequence space per session across all its paths (the far end reorders by it).
-        put32(g + 8, st.next_downlink_seq.fetch_add(1, std::memory_order_relaxed));
-    }
     m->port = path->port;
     m->l2_len = 14;
     m->l3_len = outer_ip_len;
+    if (fragment && !fragment_outer(ctx, m, v6_outer, ctx.access_mtu)) {
+        return DownlinkDrop::kFragmentNoMbuf;
+    }
+    if (cfg->gre_sequence) {
+        // One sequence space per session across all its paths (the far end reorders by it).
+        // Taken only now that the packet leaves; `g` still points at the GRE header, in the
+        // first fragment (an IPv6 fragment header went in before the headers, not after).
+        put32(g + 8, st.next_downlink_seq.fetch_add(1, std::memory_order_relaxed));
+    }
     st.downlink_packets.fetch_add(1, std::memory_order_relaxed);
     st.downlink_bytes.fetch_add(l3.total_len, std::memory_order_relaxed);
     st.path_downlink_packets[pi].fetch_add(1, std::memory_order_relaxed);
@@ -149,17 +395,22 @@ inline DownlinkDrop encap_one(DownlinkCtx& ctx, rte_mbuf* m, std::uint64_t now,
 uint16_t downlink_encap(DownlinkCtx& ctx, rte_mbuf** pkts, uint16_t n) noexcept {
     const std::uint64_t t0 = rte_rdtsc();
     const std::uint64_t hz = ctx.tsc_hz != 0 ? ctx.tsc_hz : rte_get_tsc_hz();
+    ctx.n_to_core = 0;
+    ctx.n_more_access = 0;
     uint16_t kept = 0;
     for (uint16_t i = 0; i < n; ++i) {
         if (i + 1 < n) {
             rte_prefetch0(rte_pktmbuf_mtod(pkts[i + 1], void*));
         }
-        const DownlinkDrop why = encap_one(ctx, pkts[i], t0, hz);
+        bool consumed = false;
+        const DownlinkDrop why = encap_one(ctx, pkts[i], t0, hz, consumed);
         if (why == DownlinkDrop::kCount) {
             pkts[kept++] = pkts[i];
         } else {
             ++ctx.drops[static_cast<std::size_t>(why)];
-            rte_pktmbuf_free(pkts[i]);
+            if (!consumed) {
+                rte_pktmbuf_free(pkts[i]);
+            }
         }
     }
     ctx.encapsulated += kept;

@@ -120,4 +120,15 @@ inline std::uint32_t get32(const std::uint8_t* p) noexcept {
     return std::uint32_t{p[0]} << 24 | std::uint32_t{p[1]} << 16 | std::uint32_t{p[2]} << 8 | p[3];
 }
 
+// RFC 1624 incremental update of a stored Internet checksum for one 16-bit word changed.
+inline void checksum_adjust(std::uint8_t* csum, std::uint16_t old_word,
+                            std::uint16_t new_word) noexcept {
+    std::uint32_t sum = static_cast<std::uint16_t>(~get16(csum));
+    sum += static_cast<std::uint16_t>(~old_word);
+    sum += new_word;
+    sum = (sum & 0xffff) + (sum >> 16);
+    sum = (sum & 0xffff) + (sum >> 16);
+    put16(csum, static_cast<std::uint16_t>(~sum));
+}
+
 }  // namespace hag::dp

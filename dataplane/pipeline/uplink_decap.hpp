@@ -5,7 +5,9 @@
 // GRE header (RFC 2784 / 2890: checksum, key and sequence optional; version 0; reserved bits
 // zero; checksum verified when present), find the session by key (or by outer source when the
 // tunnel has no key), then anti-spoofing: the outer source must be one of the session's
-// care-of addresses, the inner source must be inside one of its prefixes.
+// care-of addresses, the inner source must be inside one of its prefixes. ECN per RFC 6040
+// §4.2: an outer CE marks an ECN-capable inner packet CE (a not-ECT one is dropped), an outer
+// ECT(1) turns an inner ECT(0) into ECT(1).
 #pragma once
 
 #include <rte_mbuf.h>
@@ -32,6 +34,8 @@ namespace hag::dp {
     X(kSpoofedInner, "spoofed_inner_source", "inner source is outside the session's prefixes")    \
     X(kInnerMalformed, "inner_malformed", "the inner IP header is invalid")                       \
     X(kNoHeadroom, "no_headroom", "the mbuf has no room for the core-side Ethernet header")       \
+    X(kEcnNotEct, "ecn_ce_not_ect",                                                               \
+      "outer ECN is CE but the inner packet is not ECN-capable (RFC 6040 §4.2)")                  \
     X(kNoNextHop, "no_next_hop", "the core next hop is not resolved (yet); resolution asked")
 
 HAG_DECLARE_DROPS(UplinkDrop, HAG_UPLINK_DROPS)

@@ -117,6 +117,50 @@ void validate_reorder(v1::DataplaneConfig& cfg, const config::ParseInfoTree* tre
         r.set_late_policy(v1::ReorderConfig::DROP);
 }
 
+// mtu_action, icmp_errors_per_second, dscp: checks, then the defaults.
+void validate_downlink(v1::DataplaneConfig& cfg, const config::ParseInfoTree* tree,
+                       const config::Reporter& at) {
+    if (!v1::MtuAction_IsValid(cfg.mtu_action())) {
+        at.at(tree, cfg, "mtu_action", -1,
+              fmt::format("mtu_action: {} is not PACKET_TOO_BIG or FRAGMENT",
+                          static_cast<int>(cfg.mtu_action())));
+    } else if (cfg.mtu_action() == v1::MTU_ACTION_DEFAULT) {
+        cfg.set_mtu_action(v1::PACKET_TOO_BIG);
+    }
+    if (!cfg.has_icmp_errors_per_second()) {
+        cfg.set_icmp_errors_per_second(100);
+    } else if (cfg.icmp_errors_per_second() > 100000) {
+        at.at(tree, cfg, "icmp_errors_per_second", -1,
+              fmt::format("icmp_errors_per_second: {} is above 100000",
+                          cfg.icmp_errors_per_second()));
+    }
+    auto& d = *cfg.mutable_dscp();
+    const auto* t = config::Reporter::nested(tree, cfg, "dscp", -1);
+    if (!v1::DscpConfig::Mode_IsValid(d.mode())) {
+        at.at(t, d, "mode", -1,
+              fmt::format("dscp.mode: {} is not COPY, FIXED or MAP", static_cast<int>(d.mode())));
+    } else if (d.mode() == v1::DscpConfig::MODE_DEFAULT) {
+        d.set_mode(v1::DscpConfig::COPY);
+    }
+    if (d.value() > 63) {
+        at.at(t, d, "value", -1, fmt::format("dscp.value: {} is above 63", d.value()));
+    }
+    if (d.mode() != v1::DscpConfig::MAP && d.map_size() > 0) {
+        at.at(t, d, "map", 0, "dscp.map: only with mode MAP");
+    }
+    std::set<std::uint32_t> seen;
+    for (int i = 0; i < d.map_size(); ++i) {
+        const auto& e = d.map(i);
+        const auto* et = config::Reporter::nested(t, d, "map", i);
+        if (e.inner() > 63 || e.outer() > 63) {
+            at.at(et, e, e.inner() > 63 ? "inner" : "outer", -1,
+                  fmt::format("dscp.map: code points are 0-63 ({} -> {})", e.inner(), e.outer()));
+        } else if (!seen.insert(e.inner()).second) {
+            at.at(et, e, "inner", -1, fmt::format("dscp.map: {} mapped twice", e.inner()));
+        }
+    }
+}
+
 void validate(v1::DataplaneConfig& cfg, const config::ParseInfoTree* tree,
               const config::Reporter& at) {
     const bool exception = !cfg.has_exception_path() || cfg.exception_path();
@@ -176,6 +220,11 @@ void validate(v1::DataplaneConfig& cfg, const config::ParseInfoTree* tree,
                       fmt::format("ports.{}: '{}' is not an {} address", f, text,
                                   v6 ? "IPv6" : "IPv4"));
             }
+        }
+        if (p.vlan_id() > 4094) {
+            at.at(
+                t, p, "vlan_id", -1,
+                fmt::format("ports.vlan_id: {} is not within 1-4094 (0 = untagged)", p.vlan_id()));
         }
         for (const char* f : {"rx_ring", "tx_ring"}) {
             const auto v = std::string(f) == "rx_ring" ? p.rx_ring() : p.tx_ring();
@@ -311,6 +360,7 @@ void validate(v1::DataplaneConfig& cfg, const config::ParseInfoTree* tree,
               "worker lcore (e.g. \"-l\", \"0-1\")");
     }
     validate_reorder(cfg, tree, at);
+    validate_downlink(cfg, tree, at);
     if (cfg.max_next_hops() == 0)
         cfg.set_max_next_hops(65536);
     if (cfg.exception_ring() == 0)
@@ -338,6 +388,48 @@ ReorderSettings reorder_settings(const v1::DataplaneConfig& cfg) {
     s.buffers = r.buffers();
     s.forward_late = r.late_policy() == v1::ReorderConfig::FORWARD;
     return s;
+}
+
+void apply_downlink_settings(const v1::DataplaneConfig& cfg, DownlinkCtx& ctx) {
+    ctx.access_mtu = static_cast<std::uint16_t>(cfg.access_mtu() != 0 ? cfg.access_mtu() : 1500);
+    ctx.mtu_action =
+        cfg.mtu_action() == v1::FRAGMENT ? MtuAction::kFragment : MtuAction::kPacketTooBig;
+    ctx.icmp_per_second = cfg.has_icmp_errors_per_second() ? cfg.icmp_errors_per_second() : 100;
+    ctx.dscp = dscp_identity();
+    const auto& d = cfg.dscp();
+    if (d.mode() == v1::DscpConfig::FIXED) {
+        ctx.dscp.fill(static_cast<std::uint8_t>(d.value() & 63));
+    } else if (d.mode() == v1::DscpConfig::MAP) {
+        for (const auto& e : d.map())
+            ctx.dscp[e.inner() & 63] = static_cast<std::uint8_t>(e.outer() & 63);
+    }
+    ctx.icmp_src_v4 = ctx.icmp_src_v6 = IpAddr{};
+    auto take = [&ctx](const std::string& text) {
+        auto a = parse_ip(text);
+        if (!a)
+            return;
+        IpAddr& slot = a->family == Family::kIpv6 ? ctx.icmp_src_v6 : ctx.icmp_src_v4;
+        if (slot.family == Family::kNone)
+            slot = *a;
+    };
+    for (const bool core_first : {true, false}) {
+        for (const auto& p : cfg.ports()) {
+            if ((p.role() == v1::PortConfig::CORE) == core_first) {
+                for (const auto& a : p.addresses())
+                    take(a);
+            }
+        }
+    }
+    for (const auto& s : cfg.sessions())
+        for (const auto& p : s.paths())
+            take(p.local());
+}
+
+std::uint16_t port_vlan(const v1::DataplaneConfig& cfg, v1::PortConfig::Role role) {
+    for (const auto& p : cfg.ports())
+        if (p.role() == role)
+            return static_cast<std::uint16_t>(p.vlan_id());
+    return 0;
 }
 
 Result<v1::DataplaneConfig, config::Errors> parse_dataplane_config(std::string_view text,

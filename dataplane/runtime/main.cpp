@@ -12,6 +12,7 @@
 #include <rte_ethdev.h>
 #include <rte_lcore.h>
 #include <rte_mbuf.h>
+#include <rte_random.h>
 #include <CLI/CLI.hpp>
 
 #include <fmt/format.h>
@@ -369,7 +370,11 @@ int main(int argc, char** argv) {
         w.stop = &g_stop;
         w.idle_sleep_us = cfg->idle_sleep_us();
         w.downlink.sessions = w.downlink.sessions_rw = sessions->get();
-        w.downlink.access_mtu = static_cast<std::uint16_t>(cfg->access_mtu());
+        apply_downlink_settings(*cfg, w.downlink);
+        w.downlink.pool = pool;
+        w.downlink.fragment_id = static_cast<std::uint32_t>(rte_rand());
+        w.core_vlan = port_vlan(*cfg, hag::v1::PortConfig::CORE);
+        w.access_vlan = port_vlan(*cfg, hag::v1::PortConfig::ACCESS);
         w.uplink.sessions = w.uplink.sessions_rw = sessions->get();
         w.uplink.core_port = core->id;
         w.uplink.core_src_mac = core->mac;
@@ -393,6 +398,8 @@ int main(int argc, char** argv) {
         if (exception) {
             exception->attach_worker(core->id, w.core_exc);
             exception->attach_worker(access->id, w.access_exc);
+            w.core_exc.vlan = w.core_vlan;
+            w.access_exc.vlan = w.access_vlan;
         }
 
         std::signal(SIGINT, on_signal);

@@ -4,6 +4,7 @@
 
 #include <rte_cycles.h>
 #include <rte_ethdev.h>
+#include <rte_ether.h>
 #include <rte_mbuf.h>
 
 namespace hag::dp {
@@ -12,10 +13,15 @@ namespace {
 
 constexpr std::uint16_t kBurst = 32;
 
-// Sends `n` packets on `port`; what the ring does not take is freed and counted.
-inline void send(std::uint16_t port, rte_mbuf** pkts, std::uint16_t n, PortCounters& c) {
+// Sends `n` packets on `port` (tagged with `vlan` unless 0); what the ring does not take is
+// freed and counted.
+inline void send(std::uint16_t port, rte_mbuf** pkts, std::uint16_t n, PortCounters& c,
+                 std::uint16_t vlan) {
     if (n == 0) {
         return;
+    }
+    if (vlan != 0) {
+        n = add_port_vlan(vlan, pkts, n, c);
     }
     const std::uint16_t sent = rte_eth_tx_burst(port, 0, pkts, n);
     c.tx += sent;
@@ -27,9 +33,29 @@ inline void send(std::uint16_t port, rte_mbuf** pkts, std::uint16_t n, PortCount
 
 }  // namespace
 
+std::uint16_t add_port_vlan(std::uint16_t vlan, rte_mbuf** pkts, std::uint16_t n, PortCounters& c) {
+    std::uint16_t kept = 0;
+    for (std::uint16_t i = 0; i < n; ++i) {
+        rte_mbuf* m = pkts[i];
+        const auto* e = rte_pktmbuf_mtod(m, const std::uint8_t*);
+        const bool tagged = rte_pktmbuf_data_len(m) >= 14 &&
+                            ((e[12] == 0x81 && e[13] == 0x00) || (e[12] == 0x88 && e[13] == 0xa8));
+        if (!tagged) {
+            m->vlan_tci = vlan;
+            if (rte_vlan_insert(&m) != 0) {
+                ++c.tx_vlan_errors;
+                rte_pktmbuf_free(m);
+                continue;
+            }
+        }
+        pkts[kept++] = m;
+    }
+    return kept;
+}
+
 void worker_send_core(void* arg, rte_mbuf** pkts, std::uint16_t n) {
     auto& w = *static_cast<Worker*>(arg);
-    send(w.core_port, pkts, n, w.core);
+    send(w.core_port, pkts, n, w.core, w.core_vlan);
 }
 
 int worker_main(void* arg) {
@@ -45,7 +71,10 @@ int worker_main(void* arg) {
             busy = true;
             w.core.rx += n;
             n = exception_punt(w.core_exc, pkts, n);
-            send(w.access_port, pkts, downlink_encap(w.downlink, pkts, n), w.access);
+            send(w.access_port, pkts, downlink_encap(w.downlink, pkts, n), w.access, w.access_vlan);
+            send(w.access_port, w.downlink.more_access.data(), w.downlink.n_more_access, w.access,
+                 w.access_vlan);
+            send(w.core_port, w.downlink.to_core.data(), w.downlink.n_to_core, w.core, w.core_vlan);
         }
         n = rte_eth_rx_burst(w.access_port, 0, pkts, kBurst);
         if (n > 0) {
@@ -56,7 +85,7 @@ int worker_main(void* arg) {
                 n = uplink_decap(w.uplink, pkts, n, meta);
                 w.reorder->process(pkts, meta, n, rte_rdtsc());
             } else {
-                send(w.core_port, pkts, uplink_decap(w.uplink, pkts, n), w.core);
+                send(w.core_port, pkts, uplink_decap(w.uplink, pkts, n), w.core, w.core_vlan);
             }
         }
         if (w.reorder != nullptr) {
@@ -68,10 +97,10 @@ int worker_main(void* arg) {
         // What the kernel wrote to the ports' TAPs leaves by the ports.
         n = exception_from_kernel(w.core_exc, pkts, kBurst);
         busy |= n > 0;
-        send(w.core_port, pkts, n, w.core);
+        send(w.core_port, pkts, n, w.core, w.core_vlan);
         n = exception_from_kernel(w.access_exc, pkts, kBurst);
         busy |= n > 0;
-        send(w.access_port, pkts, n, w.access);
+        send(w.access_port, pkts, n, w.access, w.access_vlan);
         w.rcu->quiescent(w.rcu_thread);
         idle_polls = busy ? 0 : idle_polls + 1;
         if (w.idle_sleep_us != 0 && idle_polls >= kIdlePolls) {

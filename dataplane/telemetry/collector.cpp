@@ -72,8 +72,12 @@ void Collector::sum_workers(Snapshot& s) const {
     s.workers = static_cast<unsigned>(workers_.size());
     StageSnapshot down = stage("downlink_encap", DownlinkDrop_names, DownlinkDrop_texts);
     StageSnapshot up = stage("uplink_decap", UplinkDrop_names, UplinkDrop_texts);
+    for (std::size_t i = 0; i < DownlinkEvent_names.size(); ++i)
+        down.events.push_back({DownlinkEvent_names[i], DownlinkEvent_texts[i], 0});
     for (const Worker* w : workers_) {
         add_drops(down, w->downlink.drops);
+        for (std::size_t i = 0; i < down.events.size(); ++i)
+            down.events[i].count += w->downlink.events[i].read();
         add_cycles(down, w->downlink.cycles);
         down.forwarded += w->downlink.encapsulated.read();
         add_drops(up, w->uplink.drops);
@@ -87,6 +91,7 @@ void Collector::sum_workers(Snapshot& s) const {
                 p.worker_rx += c->rx.read();
                 p.worker_tx += c->tx.read();
                 p.tx_ring_full += c->tx_full.read();
+                p.tx_vlan_errors += c->tx_vlan_errors.read();
             }
         }
     }

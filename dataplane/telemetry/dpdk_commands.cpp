@@ -63,6 +63,7 @@ rte_tel_data* port_dict(const PortSnapshot& p) {
     add_u64(c, "worker_rx_packets", p.worker_rx);
     add_u64(c, "worker_tx_packets", p.worker_tx);
     add_u64(c, "tx_ring_full_drops", p.tx_ring_full);
+    add_u64(c, "tx_vlan_errors", p.tx_vlan_errors);
     return c;
 }
 
@@ -130,6 +131,9 @@ int telemetry_stages(const Collector& c, const char* /*params*/, rte_tel_data* d
         add_u64(sd, "bursts", st.bursts);
         rte_tel_data_add_dict_string(sd, "cycles_per_packet",
                                      fmt::format("{:.1f}", st.cycles_per_packet()).c_str());
+        for (const auto& e : st.events) {
+            add_u64(sd, telemetry_key(e.name).c_str(), e.count);
+        }
         rte_tel_data_add_dict_container(d, telemetry_key(st.name).c_str(), sd, 0);
     }
     return 0;

@@ -42,6 +42,9 @@ constexpr PortMetric kPortMetrics[] = {
     {"hag_port_tx_ring_full_drops_total",
      "Packets hag dropped because the port's TX ring was full.", &PortSnapshot::tx_ring_full,
      false},
+    {"hag_port_tx_vlan_errors_total",
+     "Frames hag dropped because the port's VLAN tag could not be added.",
+     &PortSnapshot::tx_vlan_errors, false},
 };
 
 }  // namespace
@@ -85,6 +88,12 @@ std::string render_prometheus(const Snapshot& s) {
     for (const auto& st : s.stages)
         w.sample("hag_stage_cycles_per_packet", {{"stage", st.name}}, st.cycles_per_packet());
 
+    w.family("hag_stage_events_total", kCounter,
+             "What a stage did besides forwarding and dropping, by event (downlink: outer "
+             "fragments, ICMP errors; docs/dataplane.md).");
+    for (const auto& st : s.stages)
+        for (const auto& e : st.events)
+            w.sample("hag_stage_events_total", {{"stage", st.name}, {"event", e.name}}, e.count);
     if (!s.reorder.empty()) {
         w.family("hag_reorder_events_total", kCounter,
                  "Uplink reorder events by kind (docs/dataplane.md#reorder).");
@@ -223,6 +232,13 @@ std::string render_json(const Snapshot& s) {
                     fmt::format("{}\"{}\":{}", i ? "," : "", s.reorder[i].name, s.reorder[i].count);
             }
             out += '}';
+        } else if (!st.events.empty()) {
+            out += ",\"events\":{";
+            for (std::size_t i = 0; i < st.events.size(); ++i) {
+                out +=
+                    fmt::format("{}\"{}\":{}", i ? "," : "", st.events[i].name, st.events[i].count);
+            }
+            out += '}';
         }
         out += "},";
     }
@@ -235,9 +251,10 @@ std::string render_json(const Snapshot& s) {
         out += fmt::format(
             ":{{\"id\":{},\"role\":\"{}\",\"rx\":{},\"tx\":{},\"tx_full\":{},\"rx_packets\":{},"
             "\"tx_packets\":{},\"rx_bytes\":{},\"tx_bytes\":{},\"rx_missed\":{},\"rx_errors\":{},"
-            "\"tx_errors\":{},\"rx_nombuf\":{}}}",
+            "\"tx_errors\":{},\"rx_nombuf\":{},\"tx_vlan_errors\":{}}}",
             p.id, p.role, p.worker_rx, p.worker_tx, p.tx_ring_full, p.rx_packets, p.tx_packets,
-            p.rx_bytes, p.tx_bytes, p.rx_missed, p.rx_errors, p.tx_errors, p.rx_nombuf);
+            p.rx_bytes, p.tx_bytes, p.rx_missed, p.rx_errors, p.tx_errors, p.rx_nombuf,
+            p.tx_vlan_errors);
     }
     out += fmt::format("}},\"workers\":{},\"tsc_hz\":{}", s.workers, s.tsc_hz);
     if (s.has_sessions) {

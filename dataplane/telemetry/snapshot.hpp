@@ -21,11 +21,20 @@ struct PortSnapshot {
     std::uint64_t rx_missed = 0, rx_errors = 0, tx_errors = 0, rx_nombuf = 0;
     // hag's own, summed over workers.
     std::uint64_t worker_rx = 0, worker_tx = 0, tx_ring_full = 0;
+    std::uint64_t tx_vlan_errors = 0;  // frames dropped: no room for the port's VLAN tag
 };
 
 struct DropSnapshot {
     std::string_view reason;  // the name in the stage's drop list
     std::string_view text;    // its sentence
+    std::uint64_t count = 0;
+};
+
+// The uplink reorder stage's events, summed over workers (the stage's packets, drops and cycles
+// are in Snapshot::stages as "uplink_reorder").
+struct ReorderSnapshot {
+    std::string_view name;
+    std::string_view help;
     std::uint64_t count = 0;
 };
 
@@ -36,6 +45,9 @@ struct StageSnapshot {
     std::uint64_t cycles = 0;     // TSC cycles spent in the stage
     std::uint64_t bursts = 0;
     std::vector<DropSnapshot> drops;
+    // What the stage did besides forwarding and dropping (downlink: outer fragments, ICMP
+    // errors sent or not); the reorder stage's events are Snapshot::reorder.
+    std::vector<ReorderSnapshot> events;
     [[nodiscard]] std::uint64_t dropped() const noexcept {
         std::uint64_t n = 0;
         for (const auto& d : drops)
@@ -67,14 +79,6 @@ struct SessionSnapshot {
     std::uint64_t reorder_lost = 0, reorder_timeouts = 0, reorder_duplicates = 0;
     std::uint64_t reorder_overflow = 0;
     [[nodiscard]] std::uint64_t bytes() const noexcept { return downlink_bytes + uplink_bytes; }
-};
-
-// The uplink reorder stage's events, summed over workers (the stage's packets, drops and cycles
-// are in Snapshot::stages as "uplink_reorder").
-struct ReorderSnapshot {
-    std::string_view name;
-    std::string_view help;
-    std::uint64_t count = 0;
 };
 
 struct Snapshot {

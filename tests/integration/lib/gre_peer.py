@@ -40,6 +40,7 @@ def main():
     ap.add_argument("--out-key", type=lambda s: int(s, 0), help="key we stamp (uplink)")
     ap.add_argument("--in-key", type=lambda s: int(s, 0), help="key we expect (downlink)")
     ap.add_argument("--no-seq", action="store_true", help="send without sequence numbers")
+    ap.add_argument("--mtu", type=int, default=1400, help="MTU of the TUN")
     ap.add_argument("--stats", required=True)
     a = ap.parse_args()
 
@@ -50,7 +51,7 @@ def main():
     for addr in a.tun_addr:
         extra = ["nodad"] if ":" in addr else []
         subprocess.run(["ip", "addr", "add", addr, "dev", a.tun] + extra, check=True)
-    subprocess.run(["ip", "link", "set", a.tun, "up", "mtu", "1400"], check=True)
+    subprocess.run(["ip", "link", "set", a.tun, "up", "mtu", str(a.mtu)], check=True)
     for r in a.route:
         subprocess.run(["ip", "route", "add", r, "dev", a.tun], check=True)
 

@@ -163,11 +163,10 @@ def main():
     sh("ip", "link", "set", "br0", "up", ns=anet)
     for dev in ("e0", "e1"):
         sh("sysctl", "-qw", f"net.ipv6.conf.{dev}.disable_ipv6=1", ns=emu)
-    # The core host routes the subscribers' prefixes to the gateway; MTU 1400 inside so that
-    # 52 octets of IPv6 + GRE fit the access links' 1500 (hag sends no Packet Too Big yet).
+    # The core host routes the subscribers' prefixes to the gateway at the link's MTU (1500);
+    # what does not fit the access links with 52 octets of IPv6 + GRE gets a Packet Too Big.
     sh("ip", "-6", "addr", "add", CORE6 + "/64", "dev", "eth0", "nodad", ns=core)
-    sh("ip", "-6", "route", "add", "2001:db8:100::/40", "via", "2001:db8:9999::fe", "mtu", "1400",
-       ns=core)
+    sh("ip", "-6", "route", "add", "2001:db8:100::/40", "via", "2001:db8:9999::fe", ns=core)
     sh("ip", "-6", "addr", "add", DSL6 + "/64", "dev", "m0", "nodad", ns=cpe)
     sh("ip", "-6", "addr", "add", LTE6 + "/64", "dev", "m1", "nodad", ns=cpe)
     sh("ip", "-6", "route", "add", LMA6 + "/128", "dev", "m0", "metric", "1", ns=cpe)

@@ -339,6 +339,41 @@ TEST_CASE("punt stage: punted frames go to the ring, the rest stay in order; a f
     CHECK(rte_mempool_in_use_count(test::pool()) == 0);
 }
 
+TEST_CASE("punt stage on a VLAN port: the port's tag is removed on the way to the TAP",
+          "[exception][punt][vlan]") {
+    test::ensure_eal();
+    rte_ring* to_k = rte_ring_create("t_to_k_vlan", 16, SOCKET_ID_ANY, RING_F_SC_DEQ);
+    REQUIRE(to_k != nullptr);
+    const exc::OwnAddresses o = own();
+    PuntCtx ctx;
+    ctx.own = &o;
+    ctx.to_kernel = to_k;
+    ctx.vlan = 100;
+    const Bytes ping = ipv6(kOwn6, 58, icmp(128));
+    const Bytes tagged = cat(eth(0x86DD, 1), ping);  // VLAN 100
+    Bytes prio = tagged;
+    prio[14] = 0xa0;  // priority 5, VLAN 100: still the port's VLAN
+    Bytes other = tagged;
+    other[15] = 101;                               // another VLAN: left as it is
+    const Bytes qinq = cat(eth(0x86DD, 2), ping);  // outer 802.1ad tag: left as it is
+    const std::vector<Bytes> in = {tagged, prio, other, qinq, cat(eth(0x86DD), ping)};
+    rte_mbuf* pkts[8];
+    for (std::size_t i = 0; i < in.size(); ++i)
+        pkts[i] = test::mbuf_from(in[i]);
+    REQUIRE(exception_punt(ctx, pkts, static_cast<uint16_t>(in.size())) == 0);
+    void* objs[8];
+    REQUIRE(rte_ring_dequeue_burst(to_k, objs, 8, nullptr) == in.size());
+    const Bytes untagged = cat(eth(0x86DD), ping);
+    const std::vector<Bytes> want = {untagged, untagged, other, qinq, untagged};
+    for (std::size_t i = 0; i < in.size(); ++i) {
+        auto* m = static_cast<rte_mbuf*>(objs[i]);
+        CHECK(test::bytes_of(m) == want[i]);
+        rte_pktmbuf_free(m);
+    }
+    rte_ring_free(to_k);
+    CHECK(rte_mempool_in_use_count(test::pool()) == 0);
+}
+
 TEST_CASE("next-hop table: resolution, sharing, deferred reuse", "[exception][nexthop]") {
     test::ensure_eal();
     auto rcu = std::move(Rcu::create(2).value());

@@ -10,7 +10,9 @@
 #include "../eal_fixture.hpp"
 #include "hag/net/checksum.hpp"
 #include "pipeline/downlink_encap.hpp"
+#include "pipeline/packet.hpp"
 #include "pipeline/uplink_decap.hpp"
+#include "runtime/worker.hpp"
 
 using namespace hag::dp;
 using Bytes = std::vector<std::uint8_t>;
@@ -532,4 +534,509 @@ print("scapy: ok")
     std::remove(path);
     std::remove(spath.c_str());
     CHECK(rc == 0);
+}
+
+// ---------------------------------------------------------------------------------------------
+// MTU (Packet Too Big / Fragmentation Needed / outer fragments), Time Exceeded, DSCP and ECN,
+// VLAN tags on transmit.
+
+namespace {
+
+const auto kGw6 = a6(0x9999, 0, 0xfe);  // the gateway's core-side address (ICMP source)
+
+// Runs a burst of frames through the downlink stage; returns the kept ones' bytes, and the
+// stage's side lists (ICMP errors, later fragments) as bytes in `icmp` / `more`.
+std::vector<Bytes> down_burst(Fixture& fx, const std::vector<Bytes>& in, std::vector<Bytes>& icmp,
+                              std::vector<Bytes>& more) {
+    std::vector<rte_mbuf*> burst;
+    for (const auto& b : in) {
+        burst.push_back(test::mbuf_from(b));
+        REQUIRE(burst.back() != nullptr);
+    }
+    const auto kept = downlink_encap(fx.dl, burst.data(), static_cast<uint16_t>(burst.size()));
+    std::vector<Bytes> out;
+    for (uint16_t i = 0; i < kept; ++i) {
+        out.push_back(test::bytes_of(burst[i]));
+        rte_pktmbuf_free(burst[i]);
+    }
+    icmp.clear();
+    more.clear();
+    for (uint16_t i = 0; i < fx.dl.n_to_core; ++i) {
+        icmp.push_back(test::bytes_of(fx.dl.to_core[i]));
+        rte_pktmbuf_free(fx.dl.to_core[i]);
+    }
+    for (uint16_t i = 0; i < fx.dl.n_more_access; ++i) {
+        more.push_back(test::bytes_of(fx.dl.more_access[i]));
+        rte_pktmbuf_free(fx.dl.more_access[i]);
+    }
+    return out;
+}
+
+std::uint64_t events(const Fixture& fx, DownlinkEvent e) {
+    return fx.dl.events[static_cast<std::size_t>(e)];
+}
+
+Bytes sub(const Bytes& b, std::size_t from, std::size_t len) {
+    return Bytes(b.begin() + static_cast<long>(from), b.begin() + static_cast<long>(from + len));
+}
+
+// Verifies an ICMPv6 checksum over the pseudo-header (RFC 8200 §8.1).
+bool icmp6_checksum_ok(const Bytes& ip6) {
+    hag::net::Ipv6Address s{}, d{};
+    std::copy(ip6.begin() + 8, ip6.begin() + 24, s.begin());
+    std::copy(ip6.begin() + 24, ip6.begin() + 40, d.begin());
+    return hag::net::ipv6_upper_layer_checksum(s, d, 58,
+                                               std::span(ip6.data() + 40, ip6.size() - 40)) == 0;
+}
+
+Bytes down_frame_v4(std::size_t payload, bool df, std::uint8_t tos = 0, std::uint8_t ttl = 64) {
+    Bytes f = eth(kGwCoreMac, kRouterMac, 0x0800);
+    Bytes ip = ipv4_udp({203, 0, 113, 5}, {192, 0, 2, 3}, payload, tos, ttl);
+    if (df) {
+        ip[6] = 0x40;
+        ip[10] = ip[11] = 0;
+        const auto c = hag::net::internet_checksum(std::span(ip.data(), 20));
+        ip[10] = static_cast<std::uint8_t>(c >> 8);
+        ip[11] = static_cast<std::uint8_t>(c);
+    }
+    append(f, ip);
+    return f;
+}
+
+}  // namespace
+
+TEST_CASE("too big, IPv6 inner: ICMPv6 Packet Too Big back to the sender", "[downlink][mtu]") {
+    Fixture fx;
+    fx.dl.icmp_src_v6 = IpAddr::v6(kGw6);
+    fx.dl.access_mtu = 1400;
+    const Bytes in = down_frame_v6(0, 64, 1400);  // inner 1448: 1500 with outer IPv6 + GRE
+    std::vector<Bytes> icmp, more;
+    CHECK(down_burst(fx, {in}, icmp, more).empty());
+    CHECK(fx.drops(DownlinkDrop::kTooBig) == 1);
+    CHECK(events(fx, DownlinkEvent::kPacketTooBigSent) == 1);
+    REQUIRE(icmp.size() == 1);
+    const Bytes& e = icmp[0];
+    // Back the way it came: MACs swapped.
+    CHECK(sub(e, 0, 6) == Bytes(kRouterMac.begin(), kRouterMac.end()));
+    CHECK(sub(e, 6, 6) == Bytes(kGwCoreMac.begin(), kGwCoreMac.end()));
+    CHECK(get16(e, 12) == 0x86DD);
+    const Bytes ip(e.begin() + 14, e.end());
+    CHECK(ip.size() == 1280);  // RFC 4443: as much of the packet as fits the minimum MTU
+    CHECK(get16(ip, 4) == 1280 - 40);
+    CHECK(ip[6] == 58);
+    CHECK(sub(ip, 8, 16) == Bytes(kGw6.begin(), kGw6.end()));
+    const auto sender = a6(0x9999, 0, 1);
+    CHECK(sub(ip, 24, 16) == Bytes(sender.begin(), sender.end()));
+    CHECK(ip[40] == 2);  // Packet Too Big
+    CHECK(ip[41] == 0);
+    CHECK(get32(ip, 44) == 1400 - 40 - 12);  // tunnel MTU - outer overhead
+    CHECK(icmp6_checksum_ok(ip));
+    CHECK(sub(ip, 48, 1232) == sub(in, 14, 1232));  // the packet as received (hop limit 64)
+    CHECK(fx.t->state(5).downlink_packets.load() == 0);
+
+    // Without sequence numbers the overhead is 48.
+    SessionConfig c = *fx.t->config(5);
+    c.gre_sequence = false;
+    REQUIRE(fx.t->upsert(5, c).ok());
+    down_burst(fx, {in}, icmp, more);
+    REQUIRE(icmp.size() == 1);
+    CHECK(get32(icmp[0], 14 + 44) == 1400 - 40 - 8);
+    // Just fitting is fine: 1400 - 48 = 1352 bytes of inner packet.
+    const auto fits = down_burst(fx, {down_frame_v6(0, 64, 1352 - 48)}, icmp, more);
+    CHECK(fits.size() == 1);
+    CHECK(icmp.empty());
+}
+
+TEST_CASE("too big, IPv4 inner with DF: Fragmentation Needed with the next-hop MTU",
+          "[downlink][mtu]") {
+    Fixture fx;
+    fx.set_live(0, false);  // the IPv4 path: outer IPv4 + GRE with key and sequence = 32
+    fx.dl.icmp_src_v4 = IpAddr::v4(203, 0, 113, 254);
+    const Bytes in = down_frame_v4(1472, true);  // inner 1500
+    std::vector<Bytes> icmp, more;
+    CHECK(down_burst(fx, {in}, icmp, more).empty());
+    CHECK(events(fx, DownlinkEvent::kFragNeededSent) == 1);
+    REQUIRE(icmp.size() == 1);
+    const Bytes ip(icmp[0].begin() + 14, icmp[0].end());
+    CHECK(get16(icmp[0], 12) == 0x0800);
+    CHECK(ip.size() == 576);  // header + ICMP + 548 bytes of the packet (RFC 1812)
+    CHECK(get16(ip, 2) == 576);
+    CHECK(ip[9] == 1);
+    CHECK(hag::net::internet_checksum(std::span(ip.data(), 20)) == 0);
+    CHECK(sub(ip, 12, 8) == Bytes{203, 0, 113, 254, 203, 0, 113, 5});
+    CHECK(ip[20] == 3);
+    CHECK(ip[21] == 4);
+    CHECK(get16(ip, 24) == 0);
+    CHECK(get16(ip, 26) == 1500 - 20 - 12);
+    CHECK(hag::net::internet_checksum(std::span(ip.data() + 20, ip.size() - 20)) == 0);
+    CHECK(sub(ip, 28, 548) == sub(in, 14, 548));
+
+    // FRAGMENT mode does not fragment a DF packet either.
+    fx.dl.mtu_action = MtuAction::kFragment;
+    fx.dl.pool = test::pool();
+    down_burst(fx, {in}, icmp, more);
+    CHECK(icmp.size() == 1);
+    CHECK(events(fx, DownlinkEvent::kFragNeededSent) == 2);
+    CHECK(events(fx, DownlinkEvent::kFragmented) == 0);
+    CHECK(rte_mempool_in_use_count(test::pool()) == 0);
+}
+
+TEST_CASE("ICMP errors are rate-limited and never sent about errors or without a source",
+          "[downlink][mtu][icmp]") {
+    Fixture fx;
+    fx.dl.access_mtu = 1280;
+    const Bytes big = down_frame_v6(0, 64, 1300);
+    std::vector<Bytes> icmp, more;
+    // No IPv6 source address configured: counted, nothing sent.
+    down_burst(fx, {big}, icmp, more);
+    CHECK(icmp.empty());
+    CHECK(events(fx, DownlinkEvent::kIcmpSuppressed) == 1);
+    fx.dl.icmp_src_v6 = IpAddr::v6(kGw6);
+
+    // 3 per second: a burst of 8 at one instant gets 3 answers.
+    fx.dl.icmp_per_second = 3;
+    fx.dl.tsc_hz = 1'000'000'000'000ull;  // the bucket refills nothing during the test
+    down_burst(fx, std::vector<Bytes>(8, big), icmp, more);
+    CHECK(icmp.size() == 3);
+    CHECK(events(fx, DownlinkEvent::kPacketTooBigSent) == 3);
+    CHECK(events(fx, DownlinkEvent::kIcmpRateLimited) == 5);
+    CHECK(fx.drops(DownlinkDrop::kTooBig) == 9);
+    fx.dl.icmp_per_second = 0;  // off
+    down_burst(fx, {big}, icmp, more);
+    CHECK(icmp.empty());
+    CHECK(events(fx, DownlinkEvent::kIcmpRateLimited) == 6);
+
+    // About an ICMPv6 error (type 1), from a multicast source: never.
+    fx.dl.icmp_per_second = 1000;
+    fx.dl.icmp_tat = 0;
+    fx.dl.tsc_hz = 0;
+    Bytes err = big;
+    err[14 + 6] = 58;
+    err[14 + 40] = 1;
+    Bytes mcast = big;
+    mcast[14 + 8] = 0xff;
+    Bytes echo = big;
+    echo[14 + 6] = 58;
+    echo[14 + 40] = 128;  // echo request: answered
+    down_burst(fx, {err, mcast, echo}, icmp, more);
+    CHECK(icmp.size() == 1);
+    CHECK(events(fx, DownlinkEvent::kIcmpSuppressed) == 3);
+    CHECK(rte_mempool_in_use_count(test::pool()) == 0);
+}
+
+TEST_CASE("expired TTL / hop limit: ICMP Time Exceeded, inner TTL decremented otherwise",
+          "[downlink][ttl]") {
+    Fixture fx;
+    fx.dl.icmp_src_v6 = IpAddr::v6(kGw6);
+    fx.dl.icmp_src_v4 = IpAddr::v4(203, 0, 113, 254);
+    std::vector<Bytes> icmp, more;
+    CHECK(down_burst(fx, {down_frame_v6(0, 1)}, icmp, more).empty());
+    REQUIRE(icmp.size() == 1);
+    CHECK(icmp[0][14 + 40] == 3);  // ICMPv6 Time Exceeded, hop limit exceeded in transit
+    CHECK(icmp[0][14 + 41] == 0);
+    CHECK(icmp6_checksum_ok(Bytes(icmp[0].begin() + 14, icmp[0].end())));
+    fx.set_live(0, false);
+    CHECK(down_burst(fx, {down_frame_v4(20, false, 0, 1)}, icmp, more).empty());
+    REQUIRE(icmp.size() == 1);
+    CHECK(icmp[0][14 + 20] == 11);                 // ICMP Time Exceeded
+    CHECK(get16(icmp[0], 14 + 2) == 20 + 8 + 48);  // the whole 48-byte packet quoted
+    CHECK(fx.drops(DownlinkDrop::kTtlExpired) == 2);
+    CHECK(events(fx, DownlinkEvent::kTimeExceededSent) == 2);
+    const auto out = down_burst(fx, {down_frame_v4(20, false, 0, 2)}, icmp, more);
+    REQUIRE(out.size() == 1);
+    CHECK(out[0][14 + 32 + 8] == 1);  // inner TTL 2 -> 1
+}
+
+TEST_CASE("FRAGMENT: the outer IPv6 packet is fragmented and reassembles to the tunnel packet",
+          "[downlink][mtu][fragment]") {
+    Fixture fx;
+    fx.dl.mtu_action = MtuAction::kFragment;
+    fx.dl.pool = test::pool();
+    fx.dl.access_mtu = 1280;
+    fx.dl.fragment_id = 0x01020304;
+    const Bytes in = down_frame_v6(0x10 /* ECT(0) */, 64, 1400);  // inner 1448
+    std::vector<Bytes> icmp, more;
+    const auto out = down_burst(fx, {in}, icmp, more);
+    REQUIRE(out.size() == 1);
+    REQUIRE(more.size() == 1);
+    CHECK(icmp.empty());
+    CHECK(events(fx, DownlinkEvent::kFragmented) == 1);
+    CHECK(events(fx, DownlinkEvent::kFragments) == 2);
+    Bytes payload;  // the fragmentable part, GRE onward
+    std::size_t expect_off = 0;
+    for (const Bytes* f : std::initializer_list<const Bytes*>{&out[0], &more[0]}) {
+        CHECK(get16(*f, 12) == 0x86DD);
+        CHECK(f->size() - 14 <= 1280);
+        CHECK(get16(*f, 14 + 4) == f->size() - 14 - 40);
+        CHECK((*f)[14 + 6] == 44);
+        CHECK(get32(*f, 14) == (6u << 28 | 0x10u << 20));  // traffic class on every fragment
+        const std::size_t fh = 14 + 40;
+        CHECK((*f)[fh] == 47);
+        CHECK(get32(*f, fh + 4) == 0x01020304);
+        const std::uint16_t off_m = get16(*f, fh + 2);
+        CHECK((off_m & ~7u) == expect_off);
+        CHECK((off_m & 1) == (f == &out[0] ? 1 : 0));
+        payload.insert(payload.end(), f->begin() + fh + 8, f->end());
+        expect_off += f->size() - fh - 8;
+        if (f == &out[0])
+            CHECK((f->size() - fh - 8) % 8 == 0);
+    }
+    REQUIRE(payload.size() == 12 + 1448);
+    CHECK(get16(payload, 0) == 0x3000);
+    CHECK(get32(payload, 4) == 0x11111111);
+    CHECK(get32(payload, 8) == 0);  // sequence number
+    Bytes inner(in.begin() + 14, in.end());
+    inner[7] = 63;
+    CHECK(Bytes(payload.begin() + 12, payload.end()) == inner);
+    CHECK(fx.dl.fragment_id == 0x01020305);
+    CHECK(rte_mempool_in_use_count(test::pool()) == 0);
+}
+
+TEST_CASE("FRAGMENT: outer IPv4 fragments of an IPv4 packet without DF",
+          "[downlink][mtu][fragment]") {
+    Fixture fx;
+    fx.set_live(0, false);
+    fx.dl.mtu_action = MtuAction::kFragment;
+    fx.dl.pool = test::pool();
+    fx.dl.access_mtu = 1300;
+    const Bytes in = down_frame_v4(1472, false);  // inner 1500: two fragments
+    std::vector<Bytes> icmp, more;
+    const auto out = down_burst(fx, {in}, icmp, more);
+    REQUIRE(out.size() == 1);
+    REQUIRE(more.size() == 1);
+    Bytes payload;
+    std::uint16_t id = 0;
+    for (const Bytes* f : std::initializer_list<const Bytes*>{&out[0], &more[0]}) {
+        const Bytes ip(f->begin() + 14, f->begin() + 34);
+        CHECK(hag::net::internet_checksum(ip) == 0);
+        CHECK(get16(ip, 2) == f->size() - 14);
+        CHECK(f->size() - 14 <= 1300);
+        const bool first = f == &out[0];
+        if (first)
+            id = get16(ip, 4);
+        CHECK(get16(ip, 4) == id);
+        CHECK(get16(ip, 6) == (first ? 0x2000 : payload.size() / 8));  // MF / offset, DF clear
+        payload.insert(payload.end(), f->begin() + 34, f->end());
+    }
+    REQUIRE(payload.size() == 12 + 1500);
+    CHECK(get32(payload, 4) == 0x22222222);
+    const Bytes inner(payload.begin() + 12, payload.end());
+    CHECK(inner[8] == 63);
+    CHECK(hag::net::internet_checksum(std::span(inner.data(), 20)) == 0);
+
+    // No mbuf to be had: dropped and counted, nothing leaks.
+    fx.dl.pool = nullptr;
+    CHECK(down_burst(fx, {in}, icmp, more).empty());
+    CHECK(fx.drops(DownlinkDrop::kFragmentNoMbuf) == 1);
+    CHECK(rte_mempool_in_use_count(test::pool()) == 0);
+}
+
+TEST_CASE("scapy reassembles our outer fragments", "[downlink][fragment][scapy]") {
+    Fixture fx;
+    fx.dl.mtu_action = MtuAction::kFragment;
+    fx.dl.pool = test::pool();
+    fx.dl.access_mtu = 1280;
+    std::vector<Bytes> icmp, more, frames;
+    auto o6 = down_burst(fx, {down_frame_v6(0, 64, 2000 - 62)}, icmp, more);  // inner 1986
+    REQUIRE(o6.size() == 1);
+    REQUIRE(more.size() == 1);
+    frames = {o6[0], more[0]};
+    fx.set_live(0, false);
+    auto o4 = down_burst(fx, {down_frame_v4(1900, false)}, icmp, more);
+    REQUIRE(o4.size() == 1);
+    REQUIRE(more.size() == 1);
+    frames.push_back(o4[0]);
+    frames.push_back(more[0]);
+    char path[] = "/tmp/hag-frag-XXXXXX";
+    const int fd = mkstemp(path);
+    REQUIRE(fd >= 0);
+    close(fd);
+    {
+        std::ofstream f(path);
+        for (const Bytes& b : frames) {
+            for (auto c : b)
+                f << fmt::format("{:02x}", c);
+            f << "\n";
+        }
+    }
+    const std::string script = R"PY(
+import sys
+from scapy.all import Ether, IPv6, IP, GRE, UDP, defragment6, defragment, IPv6ExtHdrFragment
+lines = [Ether(bytes.fromhex(l)) for l in open(sys.argv[1]).read().split()]
+v6 = defragment6([p[IPv6] for p in lines[:2]])
+g = GRE(bytes(v6.payload))
+assert g.key == 0x11111111, hex(g.key)
+inner = IPv6(bytes(g.payload))
+assert inner.plen == 1986 - 40 and inner[UDP].len == 1986 - 40, inner.plen
+assert bytes(inner[UDP].payload) == bytes(i % 256 for i in range(1986 - 48))
+v4 = defragment([p[IP] for p in lines[2:]])
+assert len(v4) == 1, v4
+g = v4[0][GRE]
+assert g.key == 0x22222222
+inner = g.payload
+assert inner.len == 1928 and inner.ttl == 63, inner.summary()
+assert bytes(inner[UDP].payload) == bytes(i % 256 for i in range(1900))
+print("scapy: ok")
+)PY";
+    const std::string spath = std::string(path) + ".py";
+    std::ofstream(spath) << script;
+    const int rc = std::system(("/usr/bin/python3 " + spath + " " + path).c_str());
+    std::remove(path);
+    std::remove(spath.c_str());
+    CHECK(rc == 0);
+}
+
+TEST_CASE("DSCP copied, fixed or mapped; ECN copied to the outer header", "[downlink][dscp]") {
+    Fixture fx;
+    // IPv6 inner: DSCP 46, ECT(1) -> outer TC 46<<2|1.
+    auto tc_of = [&](std::uint8_t tc) {
+        const Bytes out = fx.down(down_frame_v6(tc));
+        REQUIRE_FALSE(out.empty());
+        return static_cast<std::uint8_t>(get32(out, 14) >> 20);
+    };
+    CHECK(tc_of(46 << 2 | 1) == (46 << 2 | 1));
+    CHECK(tc_of(10 << 2 | 3) == (10 << 2 | 3));  // CE copied (RFC 6040 normal mode)
+    fx.dl.dscp.fill(8);                          // fixed CS1
+    CHECK(tc_of(46 << 2 | 2) == (8 << 2 | 2));
+    fx.dl.dscp = dscp_identity();
+    fx.dl.dscp[46] = 34;  // map EF -> AF41
+    CHECK(tc_of(46 << 2) == 34 << 2);
+    CHECK(tc_of(10 << 2) == 10 << 2);
+    // IPv4 inner over the IPv4 path.
+    fx.set_live(0, false);
+    Bytes in = eth(kGwCoreMac, kRouterMac, 0x0800);
+    append(in, ipv4_udp({203, 0, 113, 5}, {192, 0, 2, 3}, 20, 46 << 2 | 2));
+    const Bytes out = fx.down(in);
+    REQUIRE_FALSE(out.empty());
+    CHECK(out[15] == (34 << 2 | 2));
+    CHECK(hag::net::internet_checksum(std::span(out.data() + 14, 20)) == 0);
+}
+
+TEST_CASE("uplink ECN per RFC 6040: CE and ECT(1) reach the inner packet", "[uplink][ecn]") {
+    Fixture fx;
+    const auto coa = a6(0xaaaa, 0, 1);
+    auto frame = [&](std::uint8_t outer_ecn, const Bytes& inner) {
+        Bytes f = up_frame_v6(0x3000, 0xabcd0001, 1, coa, inner);
+        f[14 + 1] = static_cast<std::uint8_t>(f[14 + 1] | outer_ecn << 4);
+        return f;
+    };
+    auto inner6 = [&](std::uint8_t ecn) {
+        return ipv6_udp(a6(1, 0, 0x42), a6(0x9999, 0, 1), 16, ecn);
+    };
+    auto ecn6 = [](const Bytes& out) { return (out[14 + 1] >> 4) & 3; };
+    Bytes out = fx.up(frame(3, inner6(2)));  // CE over ECT(0) -> CE
+    REQUIRE_FALSE(out.empty());
+    CHECK(ecn6(out) == 3);
+    out = fx.up(frame(3, inner6(1)));
+    REQUIRE_FALSE(out.empty());
+    CHECK(ecn6(out) == 3);
+    out = fx.up(frame(1, inner6(2)));  // ECT(1) over ECT(0) -> ECT(1)
+    REQUIRE_FALSE(out.empty());
+    CHECK(ecn6(out) == 1);
+    out = fx.up(frame(2, inner6(1)));  // ECT(0) outer: inner unchanged
+    REQUIRE_FALSE(out.empty());
+    CHECK(ecn6(out) == 1);
+    out = fx.up(frame(0, inner6(3)));
+    REQUIRE_FALSE(out.empty());
+    CHECK(ecn6(out) == 3);
+    CHECK(fx.up(frame(3, inner6(0))).empty());  // CE over Not-ECT: dropped
+    CHECK(fx.drops(UplinkDrop::kEcnNotEct) == 1);
+    // IPv4 inner: the header checksum follows.
+    const Bytes in4 = ipv4_udp({192, 0, 2, 1}, {203, 0, 113, 5}, 16, 0x2a /* DSCP 10, ECT(0) */);
+    out = fx.up(frame(3, in4));
+    REQUIRE_FALSE(out.empty());
+    CHECK(out[14 + 1] == 0x2b);
+    CHECK(hag::net::internet_checksum(std::span(out.data() + 14, 20)) == 0);
+}
+
+TEST_CASE("VLAN on transmit: untagged frames get the port's tag, tagged ones keep theirs",
+          "[vlan]") {
+    test::ensure_eal();
+    PortCounters c;
+    Bytes plain = eth(kCpeMac, kGwAccessMac, 0x86DD);
+    plain.resize(60, 0xab);
+    Bytes tagged = plain;
+    tagged.insert(tagged.begin() + 12, {0x81, 0x00, 0x00, 0x07});
+    rte_mbuf* pkts[2] = {test::mbuf_from(plain), test::mbuf_from(tagged)};
+    REQUIRE(add_port_vlan(100, pkts, 2, c) == 2);
+    const Bytes a = test::bytes_of(pkts[0]);
+    const Bytes b = test::bytes_of(pkts[1]);
+    CHECK(a.size() == 64);
+    CHECK(sub(a, 0, 12) == sub(plain, 0, 12));
+    CHECK(get16(a, 12) == 0x8100);
+    CHECK(get16(a, 14) == 100);
+    CHECK(get16(a, 16) == 0x86DD);
+    CHECK(Bytes(a.begin() + 18, a.end()) == Bytes(plain.begin() + 14, plain.end()));
+    CHECK(b == tagged);
+    rte_pktmbuf_free_bulk(pkts, 2);
+    // No headroom: dropped and counted.
+    rte_mbuf* full = test::mbuf_from(plain);
+    rte_pktmbuf_prepend(full, rte_pktmbuf_headroom(full));
+    CHECK(add_port_vlan(100, &full, 1, c) == 0);
+    CHECK(c.tx_vlan_errors == 1);
+    CHECK(rte_mempool_in_use_count(test::pool()) == 0);
+}
+
+TEST_CASE("hostile frames through the MTU and ICMP paths: accounted, well-formed, no leak",
+          "[robust][mtu]") {
+    Fixture fx;
+    fx.dl.icmp_src_v6 = IpAddr::v6(kGw6);
+    fx.dl.icmp_src_v4 = IpAddr::v4(203, 0, 113, 254);
+    fx.dl.icmp_per_second = 100000;
+    fx.dl.access_mtu = 1280;
+    fx.dl.pool = test::pool();
+    std::mt19937 rng(777);
+    const std::vector<Bytes> bases = {down_frame_v6(0, 64, 1400), down_frame_v6(0, 1, 1400),
+                                      down_frame_v4(1400, true), down_frame_v4(1400, false),
+                                      down_frame_v4(1400, false, 0, 1)};
+    std::uint64_t total = 0, kept = 0, side = 0;
+    for (int round = 0; round < 400; ++round) {
+        fx.dl.mtu_action = (round % 2) ? MtuAction::kFragment : MtuAction::kPacketTooBig;
+        fx.set_live(0, round % 4 < 2);  // IPv6 or IPv4 outer
+        std::vector<Bytes> in;
+        for (int i = 0; i < 32; ++i) {
+            const Bytes& base = bases[rng() % bases.size()];
+            Bytes b(base.begin(), base.begin() + static_cast<long>(rng() % (base.size() + 1)));
+            if (rng() % 4 != 0)
+                b = base;  // most whole, so the MTU paths run
+            for (int k = 0, flips = static_cast<int>(rng() % 3); k < flips && !b.empty(); ++k) {
+                b[rng() % b.size()] = static_cast<std::uint8_t>(rng());
+            }
+            in.push_back(std::move(b));
+        }
+        std::vector<Bytes> icmp, more;
+        const auto out = down_burst(fx, in, icmp, more);
+        total += in.size();
+        kept += out.size();
+        side += icmp.size() + more.size();
+        for (const auto* list :
+             std::initializer_list<const std::vector<Bytes>*>{&out, &icmp, &more}) {
+            for (const Bytes& f : *list) {
+                const L2Info l2 = [&] {
+                    rte_mbuf* m = test::mbuf_from(f);
+                    const L2Info r = parse_l2(m);
+                    rte_pktmbuf_free(m);
+                    return r;
+                }();
+                REQUIRE(l2.l3_offset != 0);
+                const std::size_t ip_len = f.size() - l2.l3_offset;
+                CHECK(ip_len <= 1280u);
+                const auto* ip = f.data() + l2.l3_offset;
+                if (l2.ether_type == 0x86DD)
+                    CHECK(40u + (ip[4] << 8 | ip[5]) == ip_len);
+                else
+                    CHECK(static_cast<std::size_t>(ip[2] << 8 | ip[3]) == ip_len);
+            }
+        }
+    }
+    std::uint64_t drops = 0;
+    for (const auto& d : fx.dl.drops)
+        drops += d;
+    CHECK(kept + drops == total);
+    CHECK(side > 0);
+    CHECK(events(fx, DownlinkEvent::kFragmented) > 0);
+    CHECK(events(fx, DownlinkEvent::kPacketTooBigSent) > 0);
+    CHECK(events(fx, DownlinkEvent::kFragNeededSent) > 0);
+    CHECK(events(fx, DownlinkEvent::kTimeExceededSent) > 0);
+    CHECK(rte_mempool_in_use_count(test::pool()) == 0);
 }

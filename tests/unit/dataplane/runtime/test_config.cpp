@@ -223,3 +223,70 @@ reorder {
     CHECK(errors_of(std::string(kPorts) + "reorder { late_policy: SOMETIMES }").find("dp.conf:") !=
           std::string::npos);
 }
+
+TEST_CASE("mtu_action, ICMP rate, DSCP and VLAN: defaults, settings, errors at file:line",
+          "[config][mtu]") {
+    auto r = parse_dataplane_config(std::string(kPorts) + R"(
+sessions { id: 1 uplink_key: 7 prefixes: "2001:db8:1::/64"
+  paths { bid: 1 local: "2001:db8:ff::1" care_of: "2001:db8:aaaa::1" downlink_key: 9
+          port: "access" next_hop_mac: "02:00:00:00:00:02" } }
+)",
+                                    "dp.conf");
+    REQUIRE(r.ok());
+    CHECK(r->mtu_action() == hag::v1::PACKET_TOO_BIG);
+    CHECK(r->icmp_errors_per_second() == 100);
+    CHECK(r->dscp().mode() == hag::v1::DscpConfig::COPY);
+    DownlinkCtx ctx;
+    apply_downlink_settings(*r, ctx);
+    CHECK(ctx.mtu_action == MtuAction::kPacketTooBig);
+    CHECK(ctx.dscp == dscp_identity());
+    CHECK(ctx.icmp_per_second == 100);
+    // No port address: the static path's local address is the IPv6 ICMP source; no IPv4 one.
+    CHECK(ctx.icmp_src_v6 == parse_ip("2001:db8:ff::1").value());
+    CHECK(ctx.icmp_src_v4.family == Family::kNone);
+    CHECK(port_vlan(*r, hag::v1::PortConfig::ACCESS) == 0);
+
+    auto s = parse_dataplane_config(R"(
+ports { name: "core" device: "net_null0" role: CORE next_hop_mac: "02:00:00:00:00:01"
+        addresses: "198.51.100.9" addresses: "2001:db8:9::1" vlan_id: 200 }
+ports { name: "access" device: "net_null1" role: ACCESS addresses: "2001:db8:8::1" vlan_id: 100 }
+mtu_action: FRAGMENT
+icmp_errors_per_second: 0
+dscp { mode: MAP map { inner: 46 outer: 34 } map { inner: 0 outer: 8 } }
+)",
+                                    "dp.conf");
+    REQUIRE(s.ok());
+    apply_downlink_settings(*s, ctx);
+    CHECK(ctx.mtu_action == MtuAction::kFragment);
+    CHECK(ctx.icmp_per_second == 0);
+    CHECK(ctx.dscp[46] == 34);
+    CHECK(ctx.dscp[0] == 8);
+    CHECK(ctx.dscp[10] == 10);
+    CHECK(ctx.icmp_src_v6 == parse_ip("2001:db8:9::1").value());  // the core port's first
+    CHECK(ctx.icmp_src_v4 == parse_ip("198.51.100.9").value());
+    CHECK(port_vlan(*s, hag::v1::PortConfig::CORE) == 200);
+    CHECK(port_vlan(*s, hag::v1::PortConfig::ACCESS) == 100);
+
+    auto f =
+        parse_dataplane_config(std::string(kPorts) + "dscp { mode: FIXED value: 10 }\n", "dp.conf");
+    REQUIRE(f.ok());
+    apply_downlink_settings(*f, ctx);
+    CHECK(ctx.dscp[46] == 10);
+    CHECK(ctx.dscp[0] == 10);
+
+    const auto e = errors_of(std::string(kPorts) + R"(icmp_errors_per_second: 100001
+dscp { mode: FIXED value: 64
+  map { inner: 1 outer: 2 } }
+ports { name: "x" device: "net_null9" role: ACCESS vlan_id: 4095 }
+)");
+    CHECK(e.find("dp.conf:4:1: icmp_errors_per_second: 100001 is above 100000") !=
+          std::string::npos);
+    CHECK(e.find("dp.conf:5:20: dscp.value: 64 is above 63") != std::string::npos);
+    CHECK(e.find("dscp.map: only with mode MAP") != std::string::npos);
+    CHECK(e.find("ports.vlan_id: 4095 is not within 1-4094") != std::string::npos);
+    const auto m = errors_of(std::string(kPorts) + R"(dscp { mode: MAP
+  map { inner: 1 outer: 2 } map { inner: 1 outer: 3 } map { inner: 70 outer: 1 } }
+)");
+    CHECK(m.find("dscp.map: 1 mapped twice") != std::string::npos);
+    CHECK(m.find("dscp.map: code points are 0-63 (70 -> 1)") != std::string::npos);
+}
