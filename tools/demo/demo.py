@@ -149,6 +149,17 @@ def run(g, args, steps):
     r = subprocess.run(["ip", "netns", "exec", g.ns["core"], "ping", "-6", "-c", "5", "-i",
                         "0.2", g.home], capture_output=True, text=True)
     print(indent(r.stdout.strip().splitlines()[-1] if r.stdout.strip() else r.stderr))
+    # A full-size packet does not fit the tunnel: hag-dataplane answers Packet Too Big.
+    subprocess.run(["ip", "netns", "exec", g.ns["core"], "ping", "-6", "-c", "2", "-i", "0.3",
+                    "-W", "1", "-s", "1452", "-M", "do", g.home], capture_output=True, text=True)
+    route = subprocess.run(["ip", "netns", "exec", g.ns["core"], "ip", "-6", "route", "get",
+                            g.home], capture_output=True, text=True).stdout
+    m = re.search(r"mtu (\d+)", route)
+    print(f"  path MTU: a 1500-octet ping got ICMPv6 Packet Too Big from the gateway; the core "
+          f"host now uses {m.group(1) if m else '?'} toward the home router (1500 - 52 octets "
+          f"of IPv6 + GRE)", flush=True)
+    check(m is not None and int(m.group(1)) < 1500,
+          "path MTU discovery through the gateway (Packet Too Big)")
 
     steps(f"bonded pipe: TCP (iperf3, 4 connections, {IPERF_SECONDS} s each way) over DSL + LTE")
     results = {}

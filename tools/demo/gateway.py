@@ -171,10 +171,10 @@ class Gateway:
             sh("ip", "-6", "route", "add", LMA6 + "/128", "dev", cpe_dev, "metric", str(i + 1),
                ns=cpe)
         sh("ip", "link", "set", "br0", "up", ns=anet)
-        # The core host routes the subscribers' prefixes to the gateway. MTU 1400 inside so
-        # that IPv6 + GRE (52 octets) fit the accesses' 1500.
+        # The core host routes the subscribers' prefixes to the gateway (a packet too big for
+        # the tunnel gets an ICMPv6 Packet Too Big from hag-dataplane: path MTU discovery).
         sh("ip", "-6", "addr", "add", CORE6 + "/64", "dev", "eth0", "nodad", ns=core)
-        sh("ip", "-6", "route", "add", POOL, "via", CORE_GW6, "mtu", "1400", ns=core)
+        sh("ip", "-6", "route", "add", POOL, "via", CORE_GW6, ns=core)
 
     def start_linkemu(self):
         for i, a in enumerate(self.accesses):
