@@ -3,7 +3,8 @@
 //
 // Per packet: parse Ethernet (up to two VLAN tags) and the inner IPv4/IPv6 header, find the
 // subscriber by inner destination (longest prefix), pick a live path (the only one, or by the
-// session's striping mode: multipath/scheduler.hpp, with the burst's TSC as the clock), decrement
+// session's striping mode: multipath/scheduler.hpp, with the burst's TSC as the clock; or the
+// path the session's flow policy pins the packet to, policy/classify.hpp), decrement
 // the inner TTL / hop limit, prepend Ethernet + outer IPv6 or IPv4 (DSCP copied from the inner
 // header) + GRE with key and sequence number, and set mbuf->port to the access port.
 #pragma once
@@ -13,6 +14,7 @@
 #include <cstdint>
 
 #include "pipeline/stage.hpp"
+#include "policy/policy_table.hpp"
 #include "tables/next_hop_table.hpp"
 #include "tables/session_table.hpp"
 
@@ -26,7 +28,8 @@ namespace hag::dp {
     X(kTtlExpired, "ttl_expired", "inner TTL / hop limit would reach zero")                  \
     X(kTooBig, "too_big", "the encapsulated packet exceeds the access MTU")                  \
     X(kNoHeadroom, "no_headroom", "the mbuf has no headroom for the outer headers")          \
-    X(kNoNextHop, "no_next_hop", "the path's next hop is not resolved (yet); resolution asked")
+    X(kNoNextHop, "no_next_hop", "the path's next hop is not resolved (yet); resolution asked") \
+    X(kPolicyDrop, "policy_drop", "the flow policy drops the packet (DROP, no listed path live)")
 
 HAG_DECLARE_DROPS(DownlinkDrop, HAG_DOWNLINK_DROPS)
 
@@ -39,6 +42,8 @@ struct alignas(64) DownlinkCtx {
     const NextHopTable* next_hops = nullptr;
     // TSC cycles per second, the clock of overflow striping's token buckets; 0 = rte_get_tsc_hz().
     std::uint64_t tsc_hz = 0;
+    // Flow policy profiles (policy/policy_table.hpp); null = no policy for anyone.
+    const PolicyTable* policies = nullptr;
     // Per-worker counters (one writer: this context's worker).
     Counter encapsulated;
     DownlinkDropCounters drops{};
