@@ -28,7 +28,7 @@ struct Tracker {
     std::condition_variable cv;
     DirtySet dirty;
     bool stopping = false;
-    bool restored = false;  // cache_restored() was called
+    bool restored = false;        // cache_restored() was called
     bool policy_changed = false;  // policy_changed() was called: resync with the new policy
 };
 
@@ -504,8 +504,7 @@ struct Pusher::Impl {
             {
                 std::unique_lock lk(tracker->mu);
                 tracker->cv.wait_until(lk, check_now ? Clock::now() : next_digest, [&] {
-                    return tracker->stopping || !tracker->dirty.empty() ||
-                           tracker->policy_changed;
+                    return tracker->stopping || !tracker->dirty.empty() || tracker->policy_changed;
                 });
                 if (tracker->stopping) {
                     break;

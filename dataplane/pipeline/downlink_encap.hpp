@@ -20,14 +20,14 @@
 
 namespace hag::dp {
 
-#define HAG_DOWNLINK_DROPS(X)                                                                \
-    X(kMalformed, "malformed", "frame too short, or its IP header lengths are inconsistent") \
-    X(kNotIp, "not_ip", "neither IPv4 nor IPv6 (or more than two VLAN tags)")                \
-    X(kNoSubscriber, "no_subscriber", "no subscriber prefix matches the inner destination")  \
-    X(kNoLivePath, "no_live_path", "the subscriber has no live path")                        \
-    X(kTtlExpired, "ttl_expired", "inner TTL / hop limit would reach zero")                  \
-    X(kTooBig, "too_big", "the encapsulated packet exceeds the access MTU")                  \
-    X(kNoHeadroom, "no_headroom", "the mbuf has no headroom for the outer headers")          \
+#define HAG_DOWNLINK_DROPS(X)                                                                   \
+    X(kMalformed, "malformed", "frame too short, or its IP header lengths are inconsistent")    \
+    X(kNotIp, "not_ip", "neither IPv4 nor IPv6 (or more than two VLAN tags)")                   \
+    X(kNoSubscriber, "no_subscriber", "no subscriber prefix matches the inner destination")     \
+    X(kNoLivePath, "no_live_path", "the subscriber has no live path")                           \
+    X(kTtlExpired, "ttl_expired", "inner TTL / hop limit would reach zero")                     \
+    X(kTooBig, "too_big", "the encapsulated packet exceeds the access MTU")                     \
+    X(kNoHeadroom, "no_headroom", "the mbuf has no headroom for the outer headers")             \
     X(kNoNextHop, "no_next_hop", "the path's next hop is not resolved (yet); resolution asked") \
     X(kPolicyDrop, "policy_drop", "the flow policy drops the packet (DROP, no listed path live)")
 

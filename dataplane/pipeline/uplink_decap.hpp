@@ -33,7 +33,7 @@ namespace hag::dp {
     X(kSpoofedInner, "spoofed_inner_source", "inner source is outside the session's prefixes")    \
     X(kInnerMalformed, "inner_malformed", "the inner IP header is invalid")                       \
     X(kNoHeadroom, "no_headroom", "the mbuf has no room for the core-side Ethernet header")       \
-    X(kNoNextHop, "no_next_hop", "the core next hop is not resolved (yet); resolution asked")   \
+    X(kNoNextHop, "no_next_hop", "the core next hop is not resolved (yet); resolution asked")     \
     X(kPolicyForbidden, "policy_forbidden_path",                                                  \
       "the flow policy does not allow this path for the packet (drop_forbidden_uplink)")
 

@@ -50,8 +50,8 @@ rte_acl_config acl_config() {
 void set_prefix(AclRule& r, unsigned first, const net::Ipv6Prefix& p) {
     for (unsigned k = 0; k < 4; ++k) {
         const auto* b = p.address.data() + 4 * k;
-        const std::uint32_t v = std::uint32_t{b[0]} << 24 | std::uint32_t{b[1]} << 16 |
-                                std::uint32_t{b[2]} << 8 | b[3];
+        const std::uint32_t v =
+            std::uint32_t{b[0]} << 24 | std::uint32_t{b[1]} << 16 | std::uint32_t{b[2]} << 8 | b[3];
         const int len = std::clamp(static_cast<int>(p.length) - 32 * static_cast<int>(k), 0, 32);
         r.field[first + k].value.u32 = len == 0 ? 0 : v;
         r.field[first + k].mask_range.u32 = static_cast<std::uint32_t>(len);
@@ -112,7 +112,8 @@ Result<std::unique_ptr<CompiledProfile>, std::string> compile_profile(
     auto out = std::make_unique<CompiledProfile>();
     out->name = prof.name;
     out->drop_forbidden_uplink = dp.drop_forbidden_uplink();
-    out->counters = std::make_unique<PolicyRuleCounters[]>(std::max<std::size_t>(1, prof.rules.size()));
+    out->counters =
+        std::make_unique<PolicyRuleCounters[]>(std::max<std::size_t>(1, prof.rules.size()));
 
     std::vector<AclRule> acl;
     const auto n_rules = static_cast<std::int32_t>(prof.rules.size());
@@ -133,7 +134,7 @@ Result<std::unique_ptr<CompiledProfile>, std::string> compile_profile(
                 st.access_technology = l.access_technology.value_or(0);
             } else {
                 pr.terminal = s.kind == policy::Step::Kind::kDrop ? PolicyTerminal::kDrop
-                                                                   : PolicyTerminal::kStripe;
+                                                                  : PolicyTerminal::kStripe;
             }
         }
         out->rules.push_back(pr);
@@ -146,8 +147,8 @@ Result<std::unique_ptr<CompiledProfile>, std::string> compile_profile(
             const std::vector<net::Ipv6Prefix> any{net::Ipv6Prefix{}};
             const auto& lx = c.local_prefixes.empty() ? any : c.local_prefixes;
             const auto& rx = c.remote_prefixes.empty() ? any : c.remote_prefixes;
-            const std::uint64_t n = std::uint64_t{lp.size()} * rp.size() * ds.size() * lx.size() *
-                                    rx.size();
+            const std::uint64_t n =
+                std::uint64_t{lp.size()} * rp.size() * ds.size() * lx.size() * rx.size();
             if (acl.size() + n > kMaxAclRules) {
                 return unexpected(fmt::format(
                     "profile {}: the classifiers expand to more than {} ACL rules (port lists x "
@@ -196,8 +197,8 @@ Result<std::unique_ptr<CompiledProfile>, std::string> compile_profile(
     param.max_rule_num = static_cast<std::uint32_t>(acl.size());
     out->acl = rte_acl_create(&param);
     if (out->acl == nullptr) {
-        return unexpected(fmt::format("profile {}: rte_acl_create: {}", prof.name,
-                                      rte_strerror(rte_errno)));
+        return unexpected(
+            fmt::format("profile {}: rte_acl_create: {}", prof.name, rte_strerror(rte_errno)));
     }
     if (int rc = rte_acl_add_rules(out->acl, reinterpret_cast<const rte_acl_rule*>(acl.data()),
                                    static_cast<std::uint32_t>(acl.size()));
@@ -214,7 +215,8 @@ Result<std::unique_ptr<CompiledProfile>, std::string> compile_profile(
 }
 
 PolicyTable::PolicyTable(Rcu& rcu)
-    : rcu_(rcu), slots_(std::make_unique<std::atomic<const CompiledProfile*>[]>(kMaxPolicyProfiles)) {
+    : rcu_(rcu),
+      slots_(std::make_unique<std::atomic<const CompiledProfile*>[]>(kMaxPolicyProfiles)) {
     for (std::uint16_t i = 0; i < kMaxPolicyProfiles; ++i) {
         slots_[i].store(nullptr, std::memory_order_relaxed);
     }

@@ -22,6 +22,7 @@
 
 #include "hag/result.hpp"
 #include "hag/v1/dataplane.pb.h"
+#include "policy/flow_key.hpp"
 #include "tables/rcu.hpp"
 
 namespace hag::dp {
@@ -29,20 +30,6 @@ namespace hag::dp {
 inline constexpr std::uint16_t kMaxPolicyProfiles = 1024;  // slots 1..1023 (0 = no policy)
 inline constexpr unsigned kMaxPolicySteps = 8;             // access steps per rule
 inline constexpr std::uint32_t kMaxAclRules = 1u << 17;    // expanded ACL rules per profile
-
-// The classifier key of one packet, from the subscriber's side (policy.hpp's FlowKey): what
-// rte_acl reads, in network byte order. IPv4 addresses are IPv4-mapped IPv6 (::ffff:a.b.c.d).
-struct alignas(8) PolicyKey {
-    std::uint8_t proto = 0;
-    std::uint8_t pad[3]{};
-    std::uint32_t dscp = 0;  // big-endian, 0..63
-    std::uint8_t local[16]{};
-    std::uint8_t remote[16]{};
-    std::uint16_t local_port = 0;  // big-endian; 0 when the protocol has none
-    std::uint16_t remote_port = 0;
-    std::uint32_t spi = 0;  // big-endian; ESP / AH only
-};
-static_assert(sizeof(PolicyKey) == 48);
 
 struct PolicyStep {
     bool has_if_label = false;
@@ -97,8 +84,7 @@ struct CompiledProfile {
 // DpPolicyProfile -> CompiledProfile: checked (hag/v1/policy_dp.hpp), classifiers expanded into
 // ACL rules (ports x prefixes x DSCP runs), the context built. Main lcore; may take a while for
 // thousands of rules (rte_acl_build), which is why it never runs on a worker.
-Result<std::unique_ptr<CompiledProfile>, std::string> compile_profile(
-    const v1::DpPolicyProfile& p);
+Result<std::unique_ptr<CompiledProfile>, std::string> compile_profile(const v1::DpPolicyProfile& p);
 
 class PolicyTable {
   public:

@@ -279,8 +279,8 @@ Result<v1::ApplyReply, ProgramError> Programmer::apply(const v1::ApplyRequest& r
         } else if (ch.op_case() == v1::DpChange::kRemoveProfile) {
             const std::string& name = ch.remove_profile();
             auto f = profile_changes.find(name);
-            const bool exists = f != profile_changes.end() ? f->second != nullptr
-                                                           : profiles_.count(name) != 0;
+            const bool exists =
+                f != profile_changes.end() ? f->second != nullptr : profiles_.count(name) != 0;
             if (!exists) {
                 auto r = reject({ProgramError::kInvalidArgument,
                                  fmt::format("change #{}: remove of policy profile '{}': no such "
@@ -361,9 +361,9 @@ Result<v1::ApplyReply, ProgramError> Programmer::resync(
     ProfileChanges profile_changes;
     for (const auto& p : profiles) {
         if (!profile_changes.emplace(p.name(), &p).second) {
-            auto r = reject({ProgramError::kInvalidArgument,
-                             fmt::format("policy profile '{}': listed twice in the resync",
-                                         p.name())});
+            auto r =
+                reject({ProgramError::kInvalidArgument,
+                        fmt::format("policy profile '{}': listed twice in the resync", p.name())});
             return unexpected(r.error());
         }
     }
@@ -498,16 +498,16 @@ Result<std::vector<Programmer::Compiled>, ProgramError> Programmer::prepare_prof
             // Removed: no session may still use it.
             for (const auto& [id, stored] : sessions_) {
                 if (changed.count(id) == 0 && stored.session.policy_profile() == name) {
-                    return invalid(fmt::format("policy profile '{}': still used by session {}",
-                                               name, id));
+                    return invalid(
+                        fmt::format("policy profile '{}': still used by session {}", name, id));
                 }
             }
             out.push_back({name, nullptr, nullptr});
             continue;
         }
         if (policies_ == nullptr) {
-            return invalid(fmt::format("policy profile '{}': this data plane has no flow policy",
-                                       name));
+            return invalid(
+                fmt::format("policy profile '{}': this data plane has no flow policy", name));
         }
         if (auto st = profiles_.find(name);
             st != profiles_.end() && st->second.hash == v1::profile_digest(*p) &&

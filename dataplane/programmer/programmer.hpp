@@ -66,9 +66,9 @@ class Programmer {
     Result<v1::ApplyReply, ProgramError> apply(const v1::ApplyRequest& req);
     // The table becomes exactly `sessions`; generation becomes `generation` (any value > 0).
     // The table becomes exactly `sessions` and the flow policy profiles exactly `profiles`.
-    Result<v1::ApplyReply, ProgramError> resync(std::uint64_t generation,
-                                                const std::vector<v1::DpSession>& sessions,
-                                                const std::vector<v1::DpPolicyProfile>& profiles = {});
+    Result<v1::ApplyReply, ProgramError> resync(
+        std::uint64_t generation, const std::vector<v1::DpSession>& sessions,
+        const std::vector<v1::DpPolicyProfile>& profiles = {});
     [[nodiscard]] v1::DigestReply digest() const;
     [[nodiscard]] v1::DpListReply list(const v1::DpListRequest& req) const;
     [[nodiscard]] ProgrammerStats stats() const;

@@ -94,9 +94,9 @@ grpc::Status ProgrammerService::Resync(grpc::ServerContext* ctx,
         }
         for (auto& p : *chunk.mutable_profiles()) {
             if (profiles.size() >= kMaxPolicyProfiles - 1) {
-                return rejected_early(grpc::StatusCode::INVALID_ARGUMENT,
-                                      fmt::format("resync: more than {} policy profiles",
-                                                  kMaxPolicyProfiles - 1));
+                return rejected_early(
+                    grpc::StatusCode::INVALID_ARGUMENT,
+                    fmt::format("resync: more than {} policy profiles", kMaxPolicyProfiles - 1));
             }
             profiles.push_back(std::move(p));
         }
@@ -113,8 +113,9 @@ grpc::Status ProgrammerService::Resync(grpc::ServerContext* ctx,
         return {grpc::StatusCode::ABORTED,
                 "resync stream ended before the chunk with last set: nothing changed"};
     }
-    auto r = queue_.call(
-        [this, generation, &all, &profiles] { return programmer_.resync(generation, all, profiles); });
+    auto r = queue_.call([this, generation, &all, &profiles] {
+        return programmer_.resync(generation, all, profiles);
+    });
     if (!r) {
         return kShuttingDown;
     }

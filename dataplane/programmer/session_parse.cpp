@@ -113,8 +113,9 @@ Result<ParsedSession, std::string> SessionParser::parse(const v1::DpSession& s) 
                                           dp.bid(), dp.if_label()));
         }
         if (dp.access_technology() > 255) {
-            return unexpected(fmt::format("session {} path {}: access_technology {} (0-255 allowed)",
-                                          s.id(), dp.bid(), dp.access_technology()));
+            return unexpected(
+                fmt::format("session {} path {}: access_technology {} (0-255 allowed)", s.id(),
+                            dp.bid(), dp.access_technology()));
         }
         PathConfig& pc = c.paths[c.n_paths];
         pc.bid = static_cast<std::uint16_t>(dp.bid());

@@ -198,9 +198,9 @@ std::string render_prometheus(const Snapshot& s) {
                  "Rules that never counted are left out.");
         for (const auto& r : s.policy_rules) {
             const std::string rule = std::to_string(r.rule);
-            for (const auto& [event, v] :
-                 {std::pair<const char*, std::uint64_t>{"hit", r.hits}, {"drop", r.drops},
-                  {"uplink_forbidden", r.uplink_forbidden}}) {
+            for (const auto& [event, v] : {std::pair<const char*, std::uint64_t>{"hit", r.hits},
+                                           {"drop", r.drops},
+                                           {"uplink_forbidden", r.uplink_forbidden}}) {
                 w.sample("hag_policy_rule_packets_total",
                          {{"profile", r.profile},
                           {"rule", rule},

@@ -20,8 +20,8 @@ Result<std::vector<PortRange>, std::string> ports_from(
     std::vector<PortRange> out;
     for (const auto& r : in) {
         if (r.first() > 65535 || r.last() > 65535 || r.first() > r.last()) {
-            return unexpected(fmt::format("{}: port range {}-{} is invalid", where, r.first(),
-                                          r.last()));
+            return unexpected(
+                fmt::format("{}: port range {}-{} is invalid", where, r.first(), r.last()));
         }
         out.push_back(
             {static_cast<std::uint16_t>(r.first()), static_cast<std::uint16_t>(r.last())});
@@ -117,8 +117,8 @@ Result<Policy, std::string> from_dp_profile(const v1::DpPolicyProfile& p) {
     prof.name = p.name();
     for (int ri = 0; ri < p.rules_size(); ++ri) {
         const auto& dr = p.rules(ri);
-        const std::string where = fmt::format("profile {} rule {} ({})", p.name(), ri + 1,
-                                              dr.application());
+        const std::string where =
+            fmt::format("profile {} rule {} ({})", p.name(), ri + 1, dr.application());
         Application app;
         app.name = dr.application();
         for (const auto& dc : dr.match()) {
@@ -134,7 +134,10 @@ Result<Policy, std::string> from_dp_profile(const v1::DpPolicyProfile& p) {
             auto lx = prefixes_from(dc.local_prefixes(), where);
             auto rx = prefixes_from(dc.remote_prefixes(), where);
             if (!lp || !rp || !lx || !rx) {
-                return unexpected(!lp ? lp.error() : !rp ? rp.error() : !lx ? lx.error() : rx.error());
+                return unexpected(!lp   ? lp.error()
+                                  : !rp ? rp.error()
+                                  : !lx ? lx.error()
+                                        : rx.error());
             }
             c.local_ports = std::move(*lp);
             c.remote_ports = std::move(*rp);
@@ -161,11 +164,13 @@ Result<Policy, std::string> from_dp_profile(const v1::DpPolicyProfile& p) {
             Step step;
             if (ds.kind() == v1::DpPolicyStep::ACCESS) {
                 if (last) {
-                    return unexpected(where + ": the preference list does not end in DROP or STRIPE");
+                    return unexpected(where +
+                                      ": the preference list does not end in DROP or STRIPE");
                 }
                 if (!ds.has_if_label() && !ds.has_access_technology()) {
-                    return unexpected(where + ": an access step with neither if_label nor "
-                                              "access_technology");
+                    return unexpected(where +
+                                      ": an access step with neither if_label nor "
+                                      "access_technology");
                 }
                 if (ds.if_label() > 255 || ds.access_technology() > 255) {
                     return unexpected(where + ": if_label / access_technology above 255");
@@ -196,8 +201,8 @@ Result<Policy, std::string> from_dp_profile(const v1::DpPolicyProfile& p) {
                 if (!last) {
                     return unexpected(where + ": DROP / STRIPE before the end of the list");
                 }
-                step.kind = ds.kind() == v1::DpPolicyStep::DROP ? Step::Kind::kDrop
-                                                                 : Step::Kind::kStripe;
+                step.kind =
+                    ds.kind() == v1::DpPolicyStep::DROP ? Step::Kind::kDrop : Step::Kind::kStripe;
             } else {
                 return unexpected(where + ": unknown step kind");
             }

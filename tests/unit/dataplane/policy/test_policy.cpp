@@ -3,9 +3,9 @@
 // downlink stage's choice (pinned path, DROP counted per rule, STRIPE, fallback when a path goes
 // down), the uplink check, RCU swaps of a profile under a session, and the programmer's profile
 // handling (all or nothing, digest). Real EAL, real mbufs, real tables.
+#include <fmt/format.h>
 #include <google/protobuf/util/message_differencer.h>
 #include <catch2/catch.hpp>
-#include <fmt/format.h>
 
 #include <map>
 #include <random>
@@ -127,8 +127,21 @@ pol::FlowKey downlink_key(const Pkt& p) {
 }
 
 std::array<std::uint8_t, 16> v6(std::uint16_t g2, std::uint16_t last) {
-    return {0x20, 0x01, 0x0d, 0xb8, static_cast<std::uint8_t>(g2 >> 8), static_cast<std::uint8_t>(g2),
-            0,    0,    0,    0,    0,    0,    0,    0,    static_cast<std::uint8_t>(last >> 8),
+    return {0x20,
+            0x01,
+            0x0d,
+            0xb8,
+            static_cast<std::uint8_t>(g2 >> 8),
+            static_cast<std::uint8_t>(g2),
+            0,
+            0,
+            0,
+            0,
+            0,
+            0,
+            0,
+            0,
+            static_cast<std::uint8_t>(last >> 8),
             static_cast<std::uint8_t>(last)};
 }
 std::array<std::uint8_t, 16> v4(std::uint8_t a, std::uint8_t b, std::uint8_t c, std::uint8_t d) {
@@ -147,7 +160,9 @@ pol::Classifier cls(std::optional<std::uint8_t> proto, std::vector<pol::PortRang
 // RED = DSL (ATT 3), BLUE = LTE (ATT 8), WLAN (ATT 4), and a label on If-Label 7.
 pol::Policy base_policy() {
     pol::Policy p;
-    p.labels = {{"RED", std::nullopt, 3}, {"BLUE", std::nullopt, 8}, {"WLAN", std::nullopt, 4},
+    p.labels = {{"RED", std::nullopt, 3},
+                {"BLUE", std::nullopt, 8},
+                {"WLAN", std::nullopt, 4},
                 {"GOLD", 7, std::nullopt}};
     return p;
 }
@@ -194,12 +209,9 @@ pol::Policy overlap_policy() {
     pol::Classifier ah = cls(51);
     ah.spi = 0x99;
     p.applications = {
-        {"web", {web6, web4}},
-        {"tcp-any", {cls(6)}},
-        {"lan", {lan}},
-        {"voice", {ef}},
-        {"ipsec", {esp, ah}},
-        {"high-ports", {cls(17, {{30000, 65535}}, {{1024, 65535}})}},
+        {"web", {web6, web4}}, {"tcp-any", {cls(6)}},
+        {"lan", {lan}},        {"voice", {ef}},
+        {"ipsec", {esp, ah}},  {"high-ports", {cls(17, {{30000, 65535}}, {{1024, 65535}})}},
     };
     pol::Profile prof;
     prof.name = "overlap";
@@ -249,8 +261,8 @@ SessionConfig session(std::uint16_t policy_slot, std::vector<bool> live = {true,
 std::vector<pol::Access> accesses(const SessionConfig& c) {
     std::vector<pol::Access> out;
     for (unsigned i = 0; i < c.n_paths; ++i) {
-        out.push_back({c.paths[i].bid, c.paths[i].if_label, c.paths[i].access_technology,
-                       c.paths[i].live});
+        out.push_back(
+            {c.paths[i].bid, c.paths[i].if_label, c.paths[i].access_technology, c.paths[i].live});
     }
     return out;
 }
@@ -333,14 +345,15 @@ Pkt random_packet(std::mt19937& rng) {
 
 }  // namespace
 
-TEST_CASE("policy: rte_acl classification equals the policy model on random packets",
-          "[policy]") {
+TEST_CASE("policy: rte_acl classification equals the policy model on random packets", "[policy]") {
     test::ensure_eal();
     std::mt19937 rng(8);
     for (const pol::Policy& model : {table_policy(), overlap_policy()}) {
         auto prof = compile(model);
-        for (const auto& live : std::vector<std::vector<bool>>{
-                 {true, true, true}, {false, true, true}, {true, false, false}, {false, false, false}}) {
+        for (const auto& live : std::vector<std::vector<bool>>{{true, true, true},
+                                                               {false, true, true},
+                                                               {true, false, false},
+                                                               {false, false, false}}) {
             const SessionConfig cfg = session(1, live);
             for (int i = 0; i < 3000; ++i) {
                 check_against_model(model, *prof, cfg, random_packet(rng));
@@ -488,8 +501,7 @@ TEST_CASE("policy: the downlink stage pins, drops (counted per rule) and stripes
     CHECK(distinct(s.send(udp_from(7777), 64)) == std::set<std::uint32_t>{kDsl, kLte});
 }
 
-TEST_CASE("policy: a pinned flow is never striped while the rest of the session is",
-          "[policy]") {
+TEST_CASE("policy: a pinned flow is never striped while the rest of the session is", "[policy]") {
     Stage s(table_policy());
     // Interleave VoIP (pinned to LTE) with bulk traffic (striped) in the same bursts.
     std::vector<rte_mbuf*> burst;
@@ -532,11 +544,11 @@ TEST_CASE("policy: a path going down moves flows to the next preference on the n
     Stage s(table_policy());
     CHECK(s.send(tcp_from(80))[0] == kLte);
     CHECK(s.send(udp_from(5060))[0] == kLte);
-    s.set_live({true, false});  // LTE down
-    CHECK(s.send(tcp_from(80))[0] == kDsl);   // HTTP: BLUE, RED -> RED
-    CHECK(s.send(udp_from(5060))[0] == 0);    // SIP: BLUE, DROP -> dropped
-    CHECK(s.send(udp_from(7777))[0] == kDsl); // the rest: the live path
-    s.set_live({false, true});  // DSL down, LTE up
+    s.set_live({true, false});                 // LTE down
+    CHECK(s.send(tcp_from(80))[0] == kDsl);    // HTTP: BLUE, RED -> RED
+    CHECK(s.send(udp_from(5060))[0] == 0);     // SIP: BLUE, DROP -> dropped
+    CHECK(s.send(udp_from(7777))[0] == kDsl);  // the rest: the live path
+    s.set_live({false, true});                 // DSL down, LTE up
     Pkt esp = tcp_from(0);
     esp.proto = 50;
     CHECK(s.send(esp)[0] == kLte);  // IPsec: RED, BLUE -> BLUE
@@ -651,11 +663,12 @@ TEST_CASE("policy: 1,000 rules compile into one context and classify", "[policy]
     pol::Profile prof;
     prof.name = "big";
     for (int i = 0; i < 1000; ++i) {
-        pol::Classifier c = cls(17, {}, {{static_cast<std::uint16_t>(1000 + i),
-                                          static_cast<std::uint16_t>(1000 + i)}});
+        pol::Classifier c = cls(
+            17, {}, {{static_cast<std::uint16_t>(1000 + i), static_cast<std::uint16_t>(1000 + i)}});
         c.remote_prefixes = {pol::parse_prefix(fmt::format("2001:db8:{:x}::/48", i + 1)).value()};
         p.applications.push_back({fmt::format("app{}", i), {c}});
-        prof.rules.push_back({static_cast<std::size_t>(i), {access(static_cast<std::size_t>(i % 2)), kDrop}, 0});
+        prof.rules.push_back(
+            {static_cast<std::size_t>(i), {access(static_cast<std::size_t>(i % 2)), kDrop}, 0});
     }
     p.profiles = {prof};
     auto c = compile(p);
@@ -744,8 +757,8 @@ TEST_CASE("policy: the programmer applies profiles with their sessions, all or n
     CHECK(e.table->config(1)->policy == slot);
     auto d = e.prog->digest();
     CHECK(d.profiles() == 1);
-    CHECK(d.digest() == hag::v1::session_digest(dp_session(1, "home")) +
-                            hag::v1::profile_digest(home));
+    CHECK(d.digest() ==
+          hag::v1::session_digest(dp_session(1, "home")) + hag::v1::profile_digest(home));
     // Removing a profile in use: refused. A broken profile: refused, the old one stays.
     hag::v1::ApplyRequest rm;
     rm.set_generation(3);
