@@ -11,7 +11,8 @@ Topology (as multipath-magsim-data's, without the link emulator):
 Policy (docs/policy.md): HTTP -> LTE, DSL, DROP; IPsec -> DSL, LTE, DROP; SSH -> DROP;
 SIP -> LTE, DROP; the rest striped. Heartbeats every second (one miss takes a path down), so
 cutting a2 in the access bridge takes the LTE path down within about two seconds, and putting it
-back brings it up. Checked in each state with the data plane's per-path and per-rule counters
+back brings it up. magsim sends its uplink on DSL only (--pin-bid 1), so cutting LTE loses no
+uplink. Checked in each state with the data plane's per-path and per-rule counters
 (`hagctl dataplane paths|policy -o json`):
   both up:  HTTP (TCP from core port 80) arrives, all on LTE; SSH (TCP 22) never connects and
             its rule counts the drops (and the uplink SYNs as forbidden); SIP (UDP from 5060)
@@ -264,7 +265,7 @@ def main():
 
     ms = subprocess.Popen(["ip", "netns", "exec", cpe, magsim, "register", "--lma", LMA6,
                            "--nai", "cpe1@example.net", "--access", "dsl:m0:1",
-                           "--access", "lte:m1:2", "--data", "--tun", "magsim0",
+                           "--access", "lte:m1:2", "--data", "--tun", "magsim0", "--pin-bid", "1",
                            "--route", "2001:db8:9999::/64"],
                           stdout=subprocess.PIPE, text=True)
     topo.procs.append(ms)

@@ -798,3 +798,72 @@ TEST_CASE("policy: the programmer applies profiles with their sessions, all or n
     CHECK(list.sessions(0).policy().rules_size() == 4);
     CHECK(list.sessions(0).policy().rules(2).application() == "SSH");
 }
+
+TEST_CASE("policy: the uplink stage counts packets on a forbidden path, drops them if told",
+          "[policy]") {
+    for (const bool drop : {false, true}) {
+        test::ensure_eal();
+        static int n = 0;
+        auto rcu = std::move(Rcu::create(2).value());
+        auto t = std::move(SessionTable::create("polup" + std::to_string(n++), 16, *rcu).value());
+        PolicyTable policies(*rcu);
+        const std::uint16_t slot = policies.publish(compile(table_policy(), drop)).value().first;
+        SessionConfig cfg = session(slot, {true, true});
+        cfg.uplink_key = 0x77;
+        REQUIRE(t->upsert(3, cfg).ok());
+        UplinkCtx ul;
+        ul.sessions = ul.sessions_rw = t.get();
+        ul.policies = &policies;
+        ul.core_next_hop_mac = kCpeMac;
+        ul.core_src_mac = kGwMac;
+        // GRE from path `bid`'s care-of address carrying TCP from the subscriber to port `dport`.
+        auto gre = [&](std::uint16_t bid, std::uint16_t dport) {
+            Pkt inner;
+            inner.proto = 6;
+            inner.src = v6(1, 0x42);
+            inner.dst = v6(0x9999, 1);
+            inner.sport = 40000;
+            inner.dport = dport;
+            const Bytes in = frame(inner);
+            const Bytes ip(in.begin() + 14, in.end());
+            Bytes b{0x02, 0, 0, 0, 0, 0x01, 0x02, 0, 0, 0, 0, 0x02};
+            put16(b, 0x86DD);
+            put32(b, 0x60000000);
+            put16(b, static_cast<std::uint16_t>(8 + ip.size()));
+            b.push_back(47);
+            b.push_back(64);
+            const auto src = v6(0xaaaa, bid), dst = v6(0xff, 1);
+            b.insert(b.end(), src.begin(), src.end());
+            b.insert(b.end(), dst.begin(), dst.end());
+            put16(b, 0x2000);
+            put16(b, 0x86DD);
+            put32(b, 0x77);
+            b.insert(b.end(), ip.begin(), ip.end());
+            return b;
+        };
+        auto send = [&](std::uint16_t bid, std::uint16_t dport) {
+            rte_mbuf* m = test::mbuf_from(gre(bid, dport));
+            const auto kept = uplink_decap(ul, &m, 1);
+            if (kept == 1) {
+                rte_pktmbuf_free(m);
+            }
+            return kept == 1;
+        };
+        const CompiledProfile& prof = *policies.get(slot);
+        // HTTP on LTE and on DSL: both listed, allowed.
+        CHECK(send(2, 80));
+        CHECK(send(1, 80));
+        CHECK(prof.counters[0].uplink_forbidden.load() == 0);
+        // SSH (DROP) is forbidden on every path.
+        CHECK(send(2, 22) == !drop);
+        CHECK(send(1, 22) == !drop);
+        CHECK(prof.counters[2].uplink_forbidden.load() == 2);
+        CHECK(prof.counters[2].hits.load() == 2);
+        CHECK(t->state(3).uplink_forbidden.load() == 2);
+        CHECK(ul.drops[static_cast<std::size_t>(UplinkDrop::kPolicyForbidden)].read() ==
+              (drop ? 2u : 0u));
+        CHECK(ul.policy_forbidden_forwarded.read() == (drop ? 0u : 2u));
+        t.reset();
+        rcu->synchronize();
+    }
+}
