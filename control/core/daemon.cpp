@@ -441,6 +441,9 @@ struct Daemon::Impl {
         }
         cfg = *c;
         cache_backend.set_policy(PolicySnapshot::build(cfg));
+        if (pusher) {
+            pusher->policy_changed();
+        }
         auto outs = cache_backend.with_cache(
             [&](BindingCache&) { return lma.reload(*std::move(c), clock_now()); });
         spdlog::info("reload: {} applied ({} revocation(s) for withdrawn pools)", opts.config_path,

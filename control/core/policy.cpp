@@ -13,6 +13,8 @@ std::shared_ptr<const PolicySnapshot> PolicySnapshot::build(const v1::ControlCon
     }
     auto snap = std::make_shared<PolicySnapshot>();
     snap->policy = std::move(*compiled);
+    snap->drop_forbidden_uplink =
+        cfg.policy().forbidden_uplink() == v1::PolicyConfig::FORBIDDEN_UPLINK_DROP;
     if (!cfg.default_profile().policy_profile().empty()) {
         snap->default_profile = cfg.default_profile().policy_profile();
     } else if (snap->policy.default_profile) {

@@ -18,6 +18,9 @@ struct PolicySnapshot {
     policy::Policy policy;
     std::string default_profile;  // profile of subscribers that name none; empty = no policy
     std::unordered_map<std::string, std::string> by_nai;  // listed subscribers' own profiles
+    // policy.forbidden_uplink: the data plane drops uplink packets on a path their rule does
+    // not allow (else forwards them; counted either way).
+    bool drop_forbidden_uplink = false;
 
     // From a configuration that passed validation (nullptr only if the policy does not
     // compile, which validation prevents).

@@ -36,12 +36,13 @@ void ProgrammedSet::clear() {
 }
 
 PlannedBatch plan_batch(const std::vector<std::uint32_t>& ids, const BindingCache& cache,
-                        const ProgrammedSet& programmed, const RejectedMap& rejected) {
+                        const ProgrammedSet& programmed, const RejectedMap& rejected,
+                        const PolicySnapshot* policy) {
     PlannedBatch b;
     for (const std::uint32_t id : ids) {
         const std::optional<std::uint64_t> held = programmed.get(id);
         if (const Session* s = cache.at(id)) {
-            v1::DpSession dp = to_dp_session(*s, id);
+            v1::DpSession dp = to_dp_session(*s, id, policy);
             const std::uint64_t d = v1::session_digest(dp);
             if (held == d) {
                 continue;  // a refresh that changes nothing the data plane sees

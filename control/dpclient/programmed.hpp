@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "core/binding_cache.hpp"
+#include "core/policy.hpp"
 #include "hag/v1/dataplane.pb.h"
 
 namespace hag::control::dpclient {
@@ -51,8 +52,10 @@ struct PlannedBatch {
 using RejectedMap = std::unordered_map<std::uint32_t, std::uint64_t>;
 
 // Plans the changes for `ids` (run under the cache lock: `cache` is read).
+// `policy`: the flow policy last programmed (names each session's profile); may be null.
 PlannedBatch plan_batch(const std::vector<std::uint32_t>& ids, const BindingCache& cache,
-                        const ProgrammedSet& programmed, const RejectedMap& rejected);
+                        const ProgrammedSet& programmed, const RejectedMap& rejected,
+                        const PolicySnapshot* policy = nullptr);
 
 // Applies an acknowledged batch's effects.
 void commit(const std::vector<PlannedChange>& effects, ProgrammedSet& programmed);

@@ -28,7 +28,8 @@ struct Tracker {
     std::condition_variable cv;
     DirtySet dirty;
     bool stopping = false;
-    bool restored = false;  // cache_restored() was called
+    bool restored = false;        // cache_restored() was called
+    bool policy_changed = false;  // policy_changed() was called: resync with the new policy
 };
 
 std::string describe(const grpc::Status& s) {
@@ -53,6 +54,11 @@ struct Pusher::Impl {
     ProgrammedSet programmed;
     RejectedMap rejected;
     std::uint64_t generation = 0;
+    // The flow policy the data plane holds (its profiles' digests summed into profiles_digest);
+    // sessions name their profiles from it, so a new policy takes a resync to take effect.
+    std::shared_ptr<const PolicySnapshot> pushed_policy;
+    std::uint64_t profiles_digest = 0;
+    std::size_t profiles = 0;
     bool synced = false;
     bool check_now = false;  // an Apply reply's session count disagreed: check the digest
 
@@ -98,7 +104,8 @@ struct Pusher::Impl {
             s.connected = synced;
             s.generation = generation;
             s.sessions = programmed.size();
-            s.digest = programmed.digest();
+            s.digest = programmed.digest() + profiles_digest;
+            s.profiles = profiles;
             s.refused_now = rejected.size();
         });
     }
@@ -150,7 +157,16 @@ struct Pusher::Impl {
             // Everything dirty now is in the snapshot; changes from here on are marked again.
             std::lock_guard lk(tracker->mu);
             tracker->dirty.clear();
+            tracker->policy_changed = false;
         }
+        // The policy now in force goes first: every session of the resync is named against it.
+        std::shared_ptr<const PolicySnapshot> pol = backend.policy();
+        std::vector<v1::DpPolicyProfile> profs = policy_profiles(pol.get());
+        std::uint64_t next_profiles_digest = 0;
+        for (const auto& p : profs) {
+            next_profiles_digest += v1::profile_digest(p);
+        }
+        bool first_chunk = true;
         ProgrammedSet next;
         RejectedMap still_refused;
         grpc::ClientContext ctx;
@@ -161,10 +177,16 @@ struct Pusher::Impl {
         do {
             v1::ResyncChunk chunk;
             chunk.set_generation(gen);
+            if (first_chunk) {
+                for (auto& p : profs) {
+                    *chunk.add_profiles() = p;
+                }
+                first_chunk = false;
+            }
             cursor = backend.with_cache([&](BindingCache& c) {
                 return c.for_each_page(cursor, opts.resync_chunk, [&](const Session& s) {
                     const std::uint32_t id = c.session_id(s.nai).value_or(UINT32_MAX);
-                    v1::DpSession dp = to_dp_session(s, id);
+                    v1::DpSession dp = to_dp_session(s, id, pol.get());
                     const std::uint64_t d = v1::session_digest(dp);
                     if (auto r = rejected.find(id); r != rejected.end() && r->second == d) {
                         still_refused.emplace(id, d);  // refused before, unchanged since
@@ -188,6 +210,9 @@ struct Pusher::Impl {
         generation = gen;
         programmed = std::move(next);
         rejected = std::move(still_refused);
+        pushed_policy = std::move(pol);
+        profiles_digest = next_profiles_digest;
+        profiles = profs.size();
         synced = true;
         publish();
         update([&](PusherStatus& x) {
@@ -303,7 +328,7 @@ struct Pusher::Impl {
                     rejected.erase(id);
                 }
             }
-            return plan_batch(ids, c, programmed, rejected);
+            return plan_batch(ids, c, programmed, rejected, pushed_policy.get());
         });
         if (b.effects.empty()) {
             return true;
@@ -329,16 +354,17 @@ struct Pusher::Impl {
             return false;
         }
         update([](PusherStatus& x) { ++x.digest_checks; });
-        if (r.digest() == programmed.digest() && r.sessions() == programmed.size() &&
+        if (r.digest() == programmed.digest() + profiles_digest &&
+            r.sessions() == programmed.size() && r.profiles() == profiles &&
             r.generation() == generation) {
             return true;
         }
         update([](PusherStatus& x) { ++x.digest_mismatches; });
         const std::string what = fmt::format(
-            "control: generation {}, {} sessions, digest {:016x}; data plane: generation {}, {} "
-            "sessions, digest {:016x}",
-            generation, programmed.size(), programmed.digest(), r.generation(), r.sessions(),
-            r.digest());
+            "control: generation {}, {} sessions, {} policy profiles, digest {:016x}; data plane: "
+            "generation {}, {} sessions, {} policy profiles, digest {:016x}",
+            generation, programmed.size(), profiles, programmed.digest() + profiles_digest,
+            r.generation(), r.sessions(), r.profiles(), r.digest());
         if (just_resynced) {
             // Resyncing again at once would loop: something else changes the data plane's table.
             spdlog::error("data plane {}: differs right after a resync ({}); next check in {} s",
@@ -485,10 +511,18 @@ struct Pusher::Impl {
                                       ? Clock::now()
                                       : std::min(next_digest, Clock::now() + kConnectionCheck);
                 std::unique_lock lk(tracker->mu);
-                tracker->cv.wait_until(
-                    lk, wake, [&] { return tracker->stopping || !tracker->dirty.empty(); });
+                tracker->cv.wait_until(lk, wake, [&] {
+                    return tracker->stopping || !tracker->dirty.empty() || tracker->policy_changed;
+                });
                 if (tracker->stopping) {
                     break;
+                }
+                if (tracker->policy_changed) {
+                    // Profiles and the sessions that name them change together: a resync
+                    // applies both at once (all or nothing), traffic flowing meanwhile.
+                    spdlog::info("data plane {}: flow policy changed; resyncing", opts.target);
+                    synced = false;
+                    continue;
                 }
                 ids = tracker->dirty.take(opts.batch_size);
                 woke_early = ids.empty() && !check_now && Clock::now() < next_digest;
@@ -556,6 +590,12 @@ void Pusher::stop() {
     if (impl_->thread.joinable()) {
         impl_->thread.join();
     }
+}
+
+void Pusher::policy_changed() {
+    std::lock_guard lk(impl_->tracker->mu);
+    impl_->tracker->policy_changed = true;
+    impl_->tracker->cv.notify_all();
 }
 
 void Pusher::cache_restored() {

@@ -6,7 +6,9 @@
 // sessions under the CacheBackend lock and sends Apply batches with increasing generations,
 // waiting for each acknowledgement. On the first connection and after any sign that the data
 // plane lost or changed its state (connection lost, an Apply refused for its generation, a
-// digest that disagrees) it sends a full Resync and continues with deltas. Signalling only ever
+// digest that disagrees, a new flow policy) it sends a full Resync and continues with deltas.
+// The flow policy's profiles (the backend's PolicySnapshot) travel in the Resync's first chunk;
+// each session names its profile; the digest covers both. Signalling only ever
 // waits for the pusher's small mutex, never for the data plane.
 //
 // Start-up hold (docs/programming.md "Restarts"): when the first data plane this pusher reaches
@@ -49,7 +51,8 @@ struct PusherStatus {
     bool connected = false;             // in sync or pushing deltas (false: reconnecting)
     std::uint64_t generation = 0;       // the last generation the data plane acknowledged
     std::uint64_t sessions = 0;         // sessions the data plane holds, as far as control knows
-    std::uint64_t digest = 0;           // sum of their session digests
+    std::uint64_t digest = 0;           // sum of their session and policy profile digests
+    std::uint64_t profiles = 0;         // flow policy profiles the data plane holds
     std::uint64_t pending = 0;          // dirty session ids not pushed yet
     std::uint64_t batches = 0;          // Apply batches acknowledged
     std::uint64_t changes = 0;          // upserts + removes acknowledged
@@ -83,6 +86,9 @@ class Pusher {
     // persistent state): ends the start-up hold, or prevents it when called before start().
     // Thread-safe; call it after the restored sessions are in the cache.
     void cache_restored();
+    // The backend's flow policy was replaced (reload): the pusher resyncs, profiles and the
+    // sessions that name them together. Thread-safe.
+    void policy_changed();
     [[nodiscard]] PusherStatus status() const;
     [[nodiscard]] const std::string& target() const noexcept;
 

@@ -4,6 +4,8 @@
 
 #include <algorithm>
 
+#include "hag/v1/policy_dp.hpp"
+
 namespace hag::control::dpclient {
 
 std::string prefix_text(const Prefix& p) {
@@ -14,10 +16,25 @@ std::string prefix_text(const Prefix& p) {
     return to_string(p);
 }
 
-v1::DpSession to_dp_session(const Session& s, std::uint32_t id) {
+std::vector<v1::DpPolicyProfile> policy_profiles(const PolicySnapshot* policy) {
+    std::vector<v1::DpPolicyProfile> out;
+    if (policy != nullptr) {
+        for (const policy::Profile& p : policy->policy.profiles) {
+            out.push_back(policy::to_dp_profile(policy->policy, p, policy->drop_forbidden_uplink));
+        }
+    }
+    return out;
+}
+
+v1::DpSession to_dp_session(const Session& s, std::uint32_t id, const PolicySnapshot* policy) {
     v1::DpSession out;
     out.set_id(id);
     out.set_nai(s.nai);
+    if (policy != nullptr) {
+        if (const policy::Profile* prof = policy->profile_for(s.nai); prof != nullptr) {
+            out.set_policy_profile(prof->name);
+        }
+    }
     out.set_uplink_key(s.uplink_gre_key);
     out.set_gre_sequence(true);
     out.set_striping(s.striping == 1 ? v1::STRIPING_OVERFLOW : v1::STRIPING_WEIGHTED);

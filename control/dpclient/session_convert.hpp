@@ -5,6 +5,7 @@
 #include <string>
 
 #include "core/binding_cache.hpp"
+#include "core/policy.hpp"
 #include "hag/v1/dataplane.pb.h"
 
 namespace hag::control::dpclient {
@@ -15,7 +16,12 @@ std::string prefix_text(const Prefix& p);
 // The session in slot `id` as the data plane programs it: prefixes and addresses as text (IPv4
 // dotted quad for IPv4-mapped addresses), paths in BID order, sequence numbers on downlink, the
 // session's striping mode and overflow burst; in overflow mode, paths of the primary access
-// technology get preference 0 and the others 1.
-v1::DpSession to_dp_session(const Session& s, std::uint32_t id);
+// technology get preference 0 and the others 1. With a flow policy, policy_profile names the
+// profile the subscriber uses (PolicySnapshot::profile_for), programmed by policy_profiles().
+v1::DpSession to_dp_session(const Session& s, std::uint32_t id,
+                            const PolicySnapshot* policy = nullptr);
+
+// Every profile of the policy as the data plane is programmed with it (empty without a policy).
+std::vector<v1::DpPolicyProfile> policy_profiles(const PolicySnapshot* policy);
 
 }  // namespace hag::control::dpclient

@@ -42,6 +42,7 @@
 #include "bench/pcap_gen.hpp"
 #include "bench/subscribers.hpp"
 #include "multipath/reorder.hpp"
+#include "policy/policy_table.hpp"
 #include "runtime/ports.hpp"
 #include "runtime/worker.hpp"
 #include "tables/rcu.hpp"
@@ -64,7 +65,36 @@ struct RunOptions {
     std::string lcores = "0,1";
     unsigned memory_mb = 512;
     bool reorder = false;
+    unsigned policy_rules = 0;  // > 0: a flow policy profile of this many rules, every session
 };
+
+// A profile of `n` rules that every session shares: n - 1 rules the benchmark's packets do not
+// match (UDP to other ports and from other prefixes), then one they match (UDP from the core
+// host's 2001:db8:ffff::/48), pinning them to the path with If-Label 1 (docs/benchmarks.md).
+hag::v1::DpPolicyProfile bench_profile(unsigned n) {
+    hag::v1::DpPolicyProfile p;
+    p.set_name("bench");
+    for (unsigned i = 0; i < n; ++i) {
+        auto* r = p.add_rules();
+        r->set_application(fmt::format("app{}", i));
+        auto* m = r->add_match();
+        m->set_protocol(17);
+        if (i + 1 < n) {
+            auto* pr = m->add_remote_ports();
+            pr->set_first(1000 + i % 60000);
+            pr->set_last(1000 + i % 60000);
+            m->add_remote_prefixes(fmt::format("2001:db8:{:x}::/48", 0x1000 + i));
+        } else {
+            m->add_remote_prefixes("2001:db8:ffff::/48");
+        }
+        auto* a = r->add_preference();
+        a->set_kind(hag::v1::DpPolicyStep::ACCESS);
+        a->set_if_label(1);
+        a->set_label("L1");
+        r->add_preference()->set_kind(hag::v1::DpPolicyStep::DROP);
+    }
+    return p;
+}
 
 // Records in a classic pcap file (the mbuf pool must hold all of them: net_pcap's infinite_rx
 // keeps a copy of every packet in mbufs).
@@ -230,9 +260,24 @@ int run(const RunOptions& o) {
         }
         const Port* core = (*ports)->first(hag::v1::PortConfig::CORE);
         const Port* access = (*ports)->first(hag::v1::PortConfig::ACCESS);
+        auto policies = std::make_unique<PolicyTable>(**rcu);
+        std::uint16_t policy_slot = 0;
+        double compile_s = 0;
+        if (o.policy_rules > 0) {
+            const auto c0 = Clock::now();
+            auto compiled = compile_profile(bench_profile(o.policy_rules));
+            if (!compiled) {
+                std::fprintf(stderr, "hag-dp-bench: %s\n", compiled.error().c_str());
+                rte_eal_cleanup();
+                return 1;
+            }
+            compile_s = std::chrono::duration<double>(Clock::now() - c0).count();
+            policy_slot = policies->publish(std::move(*compiled)).value().first;
+        }
         const auto fill0 = Clock::now();
         for (std::uint32_t i = 0; i < o.subscribers; ++i) {
             SessionConfig sc = bench::session_config(i, access->id, access->mac, o.paths, mode);
+            sc.policy = policy_slot;
             if (o.reorder && sc.n_paths < 2) {  // the uplink reorder scenario's odd numbers
                 sc.paths[1] = sc.paths[0];
                 sc.paths[1].bid = 2;
@@ -254,6 +299,7 @@ int run(const RunOptions& o) {
         w.access_port = access->id;
         w.stop = &stop;
         w.downlink.sessions = w.downlink.sessions_rw = sessions->get();
+        w.downlink.policies = w.uplink.policies = policies.get();
         w.uplink.sessions = w.uplink.sessions_rw = sessions->get();
         w.uplink.core_port = core->id;
         w.uplink.core_src_mac = core->mac;
@@ -419,7 +465,8 @@ int run(const RunOptions& o) {
 
         std::string json = fmt::format(
             "{{\"direction\":\"{}\",\"subscribers\":{},\"pcap_packets\":{},\"frame_in\":{},"
-            "\"frame_out\":{},\"paths\":{},\"striping\":\"{}\",\"fill_seconds\":{},\"seconds\":{},"
+            "\"frame_out\":{},\"paths\":{},\"striping\":\"{}\",\"policy_rules\":{},"
+            "\"policy_compile_seconds\":{},\"fill_seconds\":{},\"seconds\":{},"
             "\"tsc_hz\":{},"
             "\"forwarded\":{},\"forwarded_pps\":{},\"rx_pps\":{},"
             "\"stage_cycles_per_packet\":{},\"loop_cycles_per_packet\":{},"
@@ -427,10 +474,11 @@ int run(const RunOptions& o) {
             "\"drops\":{{{}}},",
             down ? "downlink" : "uplink", o.subscribers, *records,
             down ? bench::kDownlinkFrame : bench::kUplinkFrame,
-            down ? bench::kUplinkFrame : bench::kDownlinkFrame, o.paths, o.striping,
-            fmt_double(fill_s), fmt_double(secs), rte_get_tsc_hz(), t1.fwd - t0.fwd,
-            fmt_double(fwd_pps), fmt_double(rx_pps), fmt_double(stage_cpp), fmt_double(loop_cpp),
-            dropped + tx_full, tx_full, in_stats.rx_nombuf, in_stats.imissed, drops);
+            down ? bench::kUplinkFrame : bench::kDownlinkFrame, o.paths, o.striping, o.policy_rules,
+            fmt_double(compile_s), fmt_double(fill_s), fmt_double(secs), rte_get_tsc_hz(),
+            t1.fwd - t0.fwd, fmt_double(fwd_pps), fmt_double(rx_pps), fmt_double(stage_cpp),
+            fmt_double(loop_cpp), dropped + tx_full, tx_full, in_stats.rx_nombuf, in_stats.imissed,
+            drops);
         json += reorder_json;
         const std::uint64_t tried = s.updates_applied + s.updates_refused;
         json += fmt::format(
@@ -522,6 +570,10 @@ int main(int argc, char** argv) {
     runc->add_option("--lcores", o.lcores, "EAL -l: main lcore, then the worker");
     runc->add_option("--memory", o.memory_mb, "EAL -m (MiB, no hugepages)");
     runc->add_flag("--reorder", o.reorder, "two paths per session and the uplink reorder stage");
+    runc->add_option("--policy-rules", o.policy_rules,
+                     "a flow policy profile of N rules shared by every session (downlink "
+                     "packets match the last rule)")
+        ->check(CLI::Range(0u, 100000u));
     CLI11_PARSE(app, argc, argv);
 
     if (gen->parsed() && gen_reorder != 0) {

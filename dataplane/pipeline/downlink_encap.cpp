@@ -7,6 +7,7 @@
 
 #include "multipath/scheduler.hpp"
 #include "pipeline/packet.hpp"
+#include "policy/classify.hpp"
 
 namespace hag::dp {
 
@@ -259,15 +260,44 @@ inline DownlinkDrop encap_one(DownlinkCtx& ctx, rte_mbuf* m, std::uint64_t now, 
     if (cfg == nullptr) {
         return DownlinkDrop::kNoSubscriber;  // removed between lookup and read
     }
-    if (cfg->plan.n_order == 0) {
-        return DownlinkDrop::kNoLivePath;
-    }
-    // One usable path: no scheduler work. Several: striping (multipath/scheduler.hpp), whose
-    // state has one writer, this worker (RSS keeps a subscriber's downlink on one worker).
     SessionState& st = ctx.sessions_rw->state(id);
-    const unsigned pi = cfg->plan.n_order == 1
-                            ? cfg->plan.order[0]
-                            : stripe_pick(*cfg, st.stripe, l3.total_len, now, hz);
+    auto* ip = rte_pktmbuf_mtod_offset(m, std::uint8_t*, l2.l3_offset);
+    // Flow policy: the first matching rule's first live access pins the packet to that path
+    // (never striped); DROP drops it; STRIPE, or no matching rule, leaves it to striping.
+    unsigned pi = kMaxPaths;
+    if (cfg->policy != 0 && ctx.policies != nullptr) {
+        if (const CompiledProfile* prof = ctx.policies->get(cfg->policy); prof != nullptr) {
+            PolicyKey key;
+            policy_key(ip, l3, true, key);
+            if (const int r = prof->classify(key); r >= 0) {
+                PolicyRuleCounters& rc = prof->counters[static_cast<std::size_t>(r)];
+                rc.hits.fetch_add(1, std::memory_order_relaxed);
+                unsigned path = 0;
+                switch (policy_resolve(prof->rules[static_cast<std::size_t>(r)], *cfg, path)) {
+                    case PolicyVerdict::kPath:
+                        pi = path;
+                        st.policy_pinned.fetch_add(1, std::memory_order_relaxed);
+                        break;
+                    case PolicyVerdict::kDrop:
+                        rc.drops.fetch_add(1, std::memory_order_relaxed);
+                        st.policy_drops.fetch_add(1, std::memory_order_relaxed);
+                        return DownlinkDrop::kPolicyDrop;
+                    case PolicyVerdict::kStripe:
+                        break;
+                }
+            }
+        }
+    }
+    if (pi == kMaxPaths) {
+        if (cfg->plan.n_order == 0) {
+            return DownlinkDrop::kNoLivePath;
+        }
+        // One usable path: no scheduler work. Several: striping (multipath/scheduler.hpp),
+        // whose state has one writer, this worker (RSS keeps a subscriber's downlink on one
+        // worker).
+        pi = cfg->plan.n_order == 1 ? cfg->plan.order[0]
+                                    : stripe_pick(*cfg, st.stripe, l3.total_len, now, hz);
+    }
     const PathConfig* path = &cfg->paths[pi];
     MacAddr next_hop_mac = path->next_hop_mac;  // a static MAC overrides resolution
     if (mac_zero(next_hop_mac)) {
@@ -281,7 +311,6 @@ inline DownlinkDrop encap_one(DownlinkCtx& ctx, rte_mbuf* m, std::uint64_t now, 
     }
 
     // Inner TTL / hop limit: hag routes the packet into the tunnel. Expired: Time Exceeded.
-    auto* ip = rte_pktmbuf_mtod_offset(m, std::uint8_t*, l2.l3_offset);
     const bool v4_inner = l3.family == Family::kIpv4;
     if ((v4_inner ? ip[8] : ip[7]) <= 1) {
         consumed = icmp_error(ctx, m, l2, l3, v4_inner ? 11 : 3, 0, 0,

@@ -3,11 +3,12 @@
 //
 // Per packet: parse Ethernet (up to two VLAN tags) and the inner IPv4/IPv6 header, find the
 // subscriber by inner destination (longest prefix), pick a live path (the only one, or by the
-// session's striping mode: multipath/scheduler.hpp, with the burst's TSC as the clock), check
-// and decrement the inner TTL / hop limit (expired: ICMP Time Exceeded), check the MTU (too big:
-// ICMP Packet Too Big / Fragmentation Needed, or outer fragments, by mtu_action), prepend
-// Ethernet + outer IPv6 or IPv4 (DSCP copied or mapped, ECN copied: RFC 6040 normal mode) + GRE
-// with key and sequence number, and set mbuf->port to the access port.
+// session's striping mode: multipath/scheduler.hpp, with the burst's TSC as the clock; or the
+// path the session's flow policy pins the packet to, policy/classify.hpp), check and decrement
+// the inner TTL / hop limit (expired: ICMP Time Exceeded), check the MTU (too big: ICMP Packet
+// Too Big / Fragmentation Needed, or outer fragments, by mtu_action), prepend Ethernet + outer
+// IPv6 or IPv4 (DSCP copied or mapped, ECN copied: RFC 6040 normal mode) + GRE with key and
+// sequence number, and set mbuf->port to the access port.
 //
 // Besides the burst it returns, the stage leaves packets it made in the context: ICMP errors
 // toward the core (to_core, built in the mbuf of the packet they answer, sent back the way it
@@ -21,6 +22,7 @@
 #include <cstdint>
 
 #include "pipeline/stage.hpp"
+#include "policy/policy_table.hpp"
 #include "tables/next_hop_table.hpp"
 #include "tables/session_table.hpp"
 
@@ -36,7 +38,8 @@ namespace hag::dp {
     X(kNoHeadroom, "no_headroom", "the mbuf has no headroom for the outer headers")             \
     X(kNoNextHop, "no_next_hop", "the path's next hop is not resolved (yet); resolution asked") \
     X(kFragmentNoMbuf, "fragment_no_mbuf",                                                      \
-      "no mbuf, or no room in the burst, for an outer fragment")
+      "no mbuf, or no room in the burst, for an outer fragment")                                 \
+    X(kPolicyDrop, "policy_drop", "the flow policy drops the packet (DROP, no listed path live)")
 
 HAG_DECLARE_DROPS(DownlinkDrop, HAG_DOWNLINK_DROPS)
 
@@ -95,6 +98,8 @@ struct alignas(64) DownlinkCtx {
     std::array<rte_mbuf*, kSideMax> more_access{};  // outer fragments after the first
     std::uint16_t n_more_access = 0;
 
+    // Flow policy profiles (policy/policy_table.hpp); null = no policy for anyone.
+    const PolicyTable* policies = nullptr;
     // Per-worker counters (one writer: this context's worker).
     Counter encapsulated;
     DownlinkDropCounters drops{};

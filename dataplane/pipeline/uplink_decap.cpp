@@ -3,6 +3,7 @@
 #include <rte_cycles.h>
 
 #include "pipeline/packet.hpp"
+#include "policy/classify.hpp"
 
 namespace hag::dp {
 
@@ -132,6 +133,29 @@ inline UplinkDrop decap_one(UplinkCtx& ctx, rte_mbuf* m, UplinkMeta& meta) noexc
                 const std::uint16_t old = get16(in);
                 in[1] = static_cast<std::uint8_t>((in[1] & 0xfc) | to);
                 checksum_adjust(in + 10, old, get16(in));
+            }
+        }
+    }
+
+    // Flow policy: a packet on a path its rule does not allow is counted, and dropped when the
+    // profile says so (policy/classify.hpp).
+    if (cfg->policy != 0 && ctx.policies != nullptr) {
+        if (const CompiledProfile* prof = ctx.policies->get(cfg->policy); prof != nullptr) {
+            PolicyKey key;
+            policy_key(rte_pktmbuf_mtod_offset(m, const std::uint8_t*, inner_off), inner, false,
+                       key);
+            if (const int r = prof->classify(key); r >= 0) {
+                PolicyRuleCounters& rc = prof->counters[static_cast<std::size_t>(r)];
+                rc.hits.fetch_add(1, std::memory_order_relaxed);
+                if (!policy_allows(prof->rules[static_cast<std::size_t>(r)], cfg->paths[path])) {
+                    rc.uplink_forbidden.fetch_add(1, std::memory_order_relaxed);
+                    ctx.sessions_rw->state(id).uplink_forbidden.fetch_add(
+                        1, std::memory_order_relaxed);
+                    if (prof->drop_forbidden_uplink) {
+                        return UplinkDrop::kPolicyForbidden;
+                    }
+                    ++ctx.policy_forbidden_forwarded;
+                }
             }
         }
     }

@@ -15,6 +15,7 @@
 #include <cstdint>
 
 #include "pipeline/stage.hpp"
+#include "policy/policy_table.hpp"
 #include "tables/next_hop_table.hpp"
 #include "tables/session_table.hpp"
 
@@ -36,7 +37,9 @@ namespace hag::dp {
     X(kNoHeadroom, "no_headroom", "the mbuf has no room for the core-side Ethernet header")       \
     X(kEcnNotEct, "ecn_ce_not_ect",                                                               \
       "outer ECN is CE but the inner packet is not ECN-capable (RFC 6040 §4.2)")                  \
-    X(kNoNextHop, "no_next_hop", "the core next hop is not resolved (yet); resolution asked")
+    X(kNoNextHop, "no_next_hop", "the core next hop is not resolved (yet); resolution asked")     \
+    X(kPolicyForbidden, "policy_forbidden_path",                                                  \
+      "the flow policy does not allow this path for the packet (drop_forbidden_uplink)")
 
 HAG_DECLARE_DROPS(UplinkDrop, HAG_UPLINK_DROPS)
 
@@ -49,7 +52,11 @@ struct alignas(64) UplinkCtx {
     const NextHopTable* next_hops = nullptr;
     NextHopTable::Index core_next_hop_v4 = NextHopTable::kNone;  // for inner IPv4
     NextHopTable::Index core_next_hop_v6 = NextHopTable::kNone;  // for inner IPv6
+    const PolicyTable* policies = nullptr;  // flow policy profiles; null = no policy
     Counter decapsulated;
+    // Uplink packets on a path their rule does not allow, forwarded (profiles without
+    // drop_forbidden_uplink; the dropped ones are the policy_forbidden_path drop reason).
+    Counter policy_forbidden_forwarded;
     UplinkDropCounters drops{};
     StageCycles cycles;
 };

@@ -33,9 +33,11 @@ constexpr std::uint32_t kMaxPage = 1000;
 }  // namespace
 
 Programmer::Programmer(SessionTable& sessions, NextHopTable& next_hops,
-                       const v1::DataplaneConfig& cfg, std::vector<Port> ports)
+                       const v1::DataplaneConfig& cfg, std::vector<Port> ports,
+                       PolicyTable* policies)
     : table_(sessions),
       next_hops_(next_hops),
+      policies_(policies),
       cfg_(cfg),
       parser_(cfg, std::move(ports), sessions.capacity()) {}
 
@@ -269,9 +271,25 @@ Result<v1::ApplyReply, ProgramError> Programmer::apply(const v1::ApplyRequest& r
     // The state the batch ends in, change by change: id -> session (null: removed).
     std::map<std::uint32_t, const v1::DpSession*> final;
     std::unordered_map<std::uint32_t, ParsedSession> parsed;
+    ProfileChanges profile_changes;
     for (int i = 0; i < req.changes_size(); ++i) {
         const v1::DpChange& ch = req.changes(i);
-        if (ch.has_upsert()) {
+        if (ch.has_upsert_profile()) {
+            profile_changes[ch.upsert_profile().name()] = &ch.upsert_profile();
+        } else if (ch.op_case() == v1::DpChange::kRemoveProfile) {
+            const std::string& name = ch.remove_profile();
+            auto f = profile_changes.find(name);
+            const bool exists =
+                f != profile_changes.end() ? f->second != nullptr : profiles_.count(name) != 0;
+            if (!exists) {
+                auto r = reject({ProgramError::kInvalidArgument,
+                                 fmt::format("change #{}: remove of policy profile '{}': no such "
+                                             "profile",
+                                             i, name)});
+                return unexpected(r.error());
+            }
+            profile_changes[name] = nullptr;
+        } else if (ch.has_upsert()) {
             auto p = parser_.parse(ch.upsert());
             if (!p) {
                 auto r = reject(
@@ -316,7 +334,12 @@ Result<v1::ApplyReply, ProgramError> Programmer::apply(const v1::ApplyRequest& r
         auto e = reject(r.error());
         return unexpected(e.error());
     }
-    if (auto r = change(targets); !r) {
+    auto prepared = prepare_profiles(profile_changes, targets);
+    if (!prepared) {
+        auto e = reject(prepared.error());
+        return unexpected(e.error());
+    }
+    if (auto r = commit(*prepared, targets); !r) {
         auto e = reject(r.error());
         return unexpected(e.error());
     }
@@ -329,10 +352,23 @@ Result<v1::ApplyReply, ProgramError> Programmer::apply(const v1::ApplyRequest& r
 }
 
 Result<v1::ApplyReply, ProgramError> Programmer::resync(
-    std::uint64_t generation, const std::vector<v1::DpSession>& sessions) {
+    std::uint64_t generation, const std::vector<v1::DpSession>& sessions,
+    const std::vector<v1::DpPolicyProfile>& profiles) {
     if (generation == 0) {
         auto r = reject({ProgramError::kInvalidArgument, "resync: generation must be above 0"});
         return unexpected(r.error());
+    }
+    ProfileChanges profile_changes;
+    for (const auto& p : profiles) {
+        if (!profile_changes.emplace(p.name(), &p).second) {
+            auto r =
+                reject({ProgramError::kInvalidArgument,
+                        fmt::format("policy profile '{}': listed twice in the resync", p.name())});
+            return unexpected(r.error());
+        }
+    }
+    for (const auto& [name, stored] : profiles_) {
+        profile_changes.emplace(name, nullptr);  // not in the resync: removed
     }
     std::unordered_set<std::uint32_t> ids;
     std::vector<Target> targets;
@@ -362,7 +398,12 @@ Result<v1::ApplyReply, ProgramError> Programmer::resync(
         auto e = reject(r.error());
         return unexpected(e.error());
     }
-    if (auto r = change(targets); !r) {
+    auto prepared = prepare_profiles(profile_changes, targets);
+    if (!prepared) {
+        auto e = reject(prepared.error());
+        return unexpected(e.error());
+    }
+    if (auto r = commit(*prepared, targets); !r) {
         auto e = reject(r.error());
         return unexpected(e.error());
     }
@@ -381,6 +422,7 @@ v1::DigestReply Programmer::digest() const {
     r.set_generation(generation_);
     r.set_sessions(static_cast<std::uint32_t>(sessions_.size()));
     r.set_digest(digest_);
+    r.set_profiles(static_cast<std::uint32_t>(profiles_.size()));
     return r;
 }
 
@@ -418,9 +460,146 @@ v1::DpListReply Programmer::list(const v1::DpListRequest& req) const {
             pr->set_late(st.path_late[i].load(std::memory_order_relaxed));
             pr->set_timed_out(st.path_timed_out[i].load(std::memory_order_relaxed));
         }
+        policy_stats(it->second.session, st, *out);
     }
     r.set_more(it != sessions_.end());
     return r;
+}
+
+Result<std::vector<Programmer::Compiled>, ProgramError> Programmer::prepare_profiles(
+    const ProfileChanges& changes, const std::vector<Target>& targets) const {
+    std::vector<Compiled> out;
+    auto invalid = [](std::string m) {
+        return unexpected(ProgramError{ProgramError::kInvalidArgument, std::move(m)});
+    };
+    // The profiles the batch ends with.
+    auto present = [&](const std::string& name) {
+        if (auto c = changes.find(name); c != changes.end()) {
+            return c->second != nullptr;
+        }
+        return profiles_.count(name) != 0;
+    };
+    std::unordered_map<std::uint32_t, const v1::DpSession*> changed;
+    for (const auto& t : targets) {
+        changed[t.id] = t.session;
+        if (t.session != nullptr && !t.session->policy_profile().empty()) {
+            if (policies_ == nullptr) {
+                return invalid(fmt::format("session {}: this data plane has no flow policy", t.id));
+            }
+            if (!present(t.session->policy_profile())) {
+                return invalid(fmt::format("session {}: policy profile '{}' is not programmed",
+                                           t.id, t.session->policy_profile()));
+            }
+        }
+    }
+    std::uint32_t fresh = 0;
+    for (const auto& [name, p] : changes) {
+        if (p == nullptr) {
+            // Removed: no session may still use it.
+            for (const auto& [id, stored] : sessions_) {
+                if (changed.count(id) == 0 && stored.session.policy_profile() == name) {
+                    return invalid(
+                        fmt::format("policy profile '{}': still used by session {}", name, id));
+                }
+            }
+            out.push_back({name, nullptr, nullptr});
+            continue;
+        }
+        if (policies_ == nullptr) {
+            return invalid(
+                fmt::format("policy profile '{}': this data plane has no flow policy", name));
+        }
+        if (auto st = profiles_.find(name);
+            st != profiles_.end() && st->second.hash == v1::profile_digest(*p) &&
+            google::protobuf::util::MessageDifferencer::Equals(st->second.profile, *p)) {
+            continue;  // unchanged: its counters keep counting
+        }
+        auto c = compile_profile(*p);
+        if (!c) {
+            return invalid(c.error());
+        }
+        fresh += policies_->find(name) == 0 ? 1 : 0;
+        out.push_back({name, std::move(*c), p});
+    }
+    if (policies_ != nullptr && fresh > policies_->free_slots()) {
+        return unexpected(ProgramError{
+            ProgramError::kResourceExhausted,
+            fmt::format("{} new policy profiles, room for {}", fresh, policies_->free_slots())});
+    }
+    return out;
+}
+
+Result<void, ProgramError> Programmer::commit(std::vector<Compiled>& profiles,
+                                              std::vector<Target>& targets) {
+    std::vector<std::pair<std::uint16_t, std::unique_ptr<CompiledProfile>>> replaced;
+    auto undo = [&] {
+        for (auto it = replaced.rbegin(); it != replaced.rend(); ++it) {
+            policies_->restore(it->first, std::move(it->second));
+        }
+    };
+    for (auto& c : profiles) {
+        if (c.profile == nullptr) {
+            continue;
+        }
+        auto r = policies_->publish(std::move(c.profile));
+        if (!r) {
+            undo();
+            return unexpected(ProgramError{ProgramError::kResourceExhausted, r.error()});
+        }
+        replaced.push_back(std::move(*r));
+    }
+    for (auto& t : targets) {
+        if (t.session != nullptr) {
+            t.cfg.policy = t.session->policy_profile().empty()
+                               ? 0
+                               : policies_->find(t.session->policy_profile());
+        }
+    }
+    if (auto r = change(targets); !r) {
+        undo();
+        return r;
+    }
+    for (auto& [slot, old] : replaced) {
+        policies_->retire(std::move(old));
+    }
+    for (auto& c : profiles) {
+        if (auto it = profiles_.find(c.name); it != profiles_.end()) {
+            digest_ -= it->second.hash;
+            profiles_.erase(it);
+        }
+        if (c.source == nullptr) {
+            policies_->remove(c.name);
+            continue;
+        }
+        const std::uint64_t h = v1::profile_digest(*c.source);
+        digest_ += h;
+        profiles_.emplace(c.name, StoredProfile{*c.source, h});
+    }
+    return {};
+}
+
+void Programmer::policy_stats(const v1::DpSession& s, const SessionState& st,
+                              v1::DpSessionStats& out) const {
+    if (s.policy_profile().empty()) {
+        return;
+    }
+    auto* ps = out.mutable_policy();
+    ps->set_profile(s.policy_profile());
+    ps->set_drops(st.policy_drops.load(std::memory_order_relaxed));
+    ps->set_pinned(st.policy_pinned.load(std::memory_order_relaxed));
+    ps->set_uplink_forbidden(st.uplink_forbidden.load(std::memory_order_relaxed));
+    const CompiledProfile* prof =
+        policies_ != nullptr ? policies_->get(policies_->find(s.policy_profile())) : nullptr;
+    if (prof == nullptr) {
+        return;
+    }
+    for (std::size_t i = 0; i < prof->rules.size(); ++i) {
+        auto* r = ps->add_rules();
+        r->set_application(prof->applications[i]);
+        r->set_hits(prof->counters[i].hits.load(std::memory_order_relaxed));
+        r->set_drops(prof->counters[i].drops.load(std::memory_order_relaxed));
+        r->set_uplink_forbidden(prof->counters[i].uplink_forbidden.load(std::memory_order_relaxed));
+    }
 }
 
 void Programmer::note_rejected(const std::string& why) {

@@ -6,6 +6,10 @@
 // the DpSession last applied (for Digest and ListSessions), the running digest (sum of
 // session_digest, hag/v1/dataplane_digest.hpp) and the generation in force.
 //
+// Flow policy profiles (DpPolicyProfile) are compiled here, on the main lcore, before anything
+// is published; a batch's profiles are published before its sessions (which name them), and a
+// failure puts the replaced profiles back. The digest covers profiles too.
+//
 // How a change reaches the table without a collision on the way (SessionTable refuses a key or
 // prefix another session holds): sessions that go are removed first; sessions that stay but
 // give a key or prefix to another session are re-published without it; then every new config
@@ -22,6 +26,7 @@
 #include "hag/result.hpp"
 #include "hag/v1/config.pb.h"
 #include "hag/v1/dataplane.pb.h"
+#include "policy/policy_table.hpp"
 #include "programmer/session_parse.hpp"
 #include "tables/next_hop_table.hpp"
 #include "tables/session_table.hpp"
@@ -45,8 +50,9 @@ struct ProgrammerStats {
 
 class Programmer {
   public:
+    // `policies`: the flow policy profiles sessions may name; null = profiles are refused.
     Programmer(SessionTable& sessions, NextHopTable& next_hops, const v1::DataplaneConfig& cfg,
-               std::vector<Port> ports);
+               std::vector<Port> ports, PolicyTable* policies = nullptr);
     Programmer(const Programmer&) = delete;
     Programmer& operator=(const Programmer&) = delete;
 
@@ -59,8 +65,10 @@ class Programmer {
 
     Result<v1::ApplyReply, ProgramError> apply(const v1::ApplyRequest& req);
     // The table becomes exactly `sessions`; generation becomes `generation` (any value > 0).
-    Result<v1::ApplyReply, ProgramError> resync(std::uint64_t generation,
-                                                const std::vector<v1::DpSession>& sessions);
+    // The table becomes exactly `sessions` and the flow policy profiles exactly `profiles`.
+    Result<v1::ApplyReply, ProgramError> resync(
+        std::uint64_t generation, const std::vector<v1::DpSession>& sessions,
+        const std::vector<v1::DpPolicyProfile>& profiles = {});
     [[nodiscard]] v1::DigestReply digest() const;
     [[nodiscard]] v1::DpListReply list(const v1::DpListRequest& req) const;
     [[nodiscard]] ProgrammerStats stats() const;
@@ -88,8 +96,30 @@ class Programmer {
         const std::vector<std::pair<std::uint32_t, const SessionConfig*>>& steps);
     Result<void, ProgramError> reject(ProgramError e);
 
+    // Flow policy profiles of a batch: name -> the profile it ends with (null = removed).
+    using ProfileChanges = std::map<std::string, const v1::DpPolicyProfile*>;
+    struct Compiled {
+        std::string name;
+        std::unique_ptr<CompiledProfile> profile;  // null: removed
+        const v1::DpPolicyProfile* source = nullptr;
+    };
+    // Checks the profiles against the sessions the batch ends with, compiles the changed ones.
+    Result<std::vector<Compiled>, ProgramError> prepare_profiles(
+        const ProfileChanges& changes, const std::vector<Target>& targets) const;
+    // Publishes the profiles, then the sessions (change()); all or nothing.
+    Result<void, ProgramError> commit(std::vector<Compiled>& profiles,
+                                      std::vector<Target>& targets);
+    void policy_stats(const v1::DpSession& s, const SessionState& st,
+                      v1::DpSessionStats& out) const;
+
     SessionTable& table_;
     NextHopTable& next_hops_;
+    PolicyTable* policies_;
+    struct StoredProfile {
+        v1::DpPolicyProfile profile;
+        std::uint64_t hash = 0;  // profile_digest(profile)
+    };
+    std::map<std::string, StoredProfile> profiles_;
     const v1::DataplaneConfig& cfg_;
     SessionParser parser_;
     std::map<std::uint32_t, Stored> sessions_;  // by id: ListSessions pages in id order

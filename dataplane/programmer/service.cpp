@@ -67,6 +67,7 @@ grpc::Status ProgrammerService::Resync(grpc::ServerContext* ctx,
     // Chunks are collected and checked here, off the main lcore; the main lcore sees the whole
     // set once the last chunk arrived.
     std::vector<v1::DpSession> all;
+    std::vector<v1::DpPolicyProfile> profiles;
     std::uint64_t generation = 0;
     bool first = true, last = false;
     v1::ResyncChunk chunk;
@@ -91,6 +92,14 @@ grpc::Status ProgrammerService::Resync(grpc::ServerContext* ctx,
             }
             all.push_back(std::move(s));
         }
+        for (auto& p : *chunk.mutable_profiles()) {
+            if (profiles.size() >= kMaxPolicyProfiles - 1) {
+                return rejected_early(
+                    grpc::StatusCode::INVALID_ARGUMENT,
+                    fmt::format("resync: more than {} policy profiles", kMaxPolicyProfiles - 1));
+            }
+            profiles.push_back(std::move(p));
+        }
         if (chunk.last()) {
             last = true;
             break;
@@ -104,7 +113,9 @@ grpc::Status ProgrammerService::Resync(grpc::ServerContext* ctx,
         return {grpc::StatusCode::ABORTED,
                 "resync stream ended before the chunk with last set: nothing changed"};
     }
-    auto r = queue_.call([this, generation, &all] { return programmer_.resync(generation, all); });
+    auto r = queue_.call([this, generation, &all, &profiles] {
+        return programmer_.resync(generation, all, profiles);
+    });
     if (!r) {
         return kShuttingDown;
     }

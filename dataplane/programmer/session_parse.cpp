@@ -112,6 +112,11 @@ Result<ParsedSession, std::string> SessionParser::parse(const v1::DpSession& s) 
             return unexpected(fmt::format("session {} path {}: if_label {} (0-255 allowed)", s.id(),
                                           dp.bid(), dp.if_label()));
         }
+        if (dp.access_technology() > 255) {
+            return unexpected(
+                fmt::format("session {} path {}: access_technology {} (0-255 allowed)", s.id(),
+                            dp.bid(), dp.access_technology()));
+        }
         PathConfig& pc = c.paths[c.n_paths];
         pc.bid = static_cast<std::uint16_t>(dp.bid());
         for (unsigned j = 0; j < c.n_paths; ++j) {
@@ -136,6 +141,7 @@ Result<ParsedSession, std::string> SessionParser::parse(const v1::DpSession& s) 
         }
         pc.live = dp.live();
         pc.if_label = static_cast<std::uint8_t>(dp.if_label());
+        pc.access_technology = static_cast<std::uint8_t>(dp.access_technology());
         pc.downlink_key = dp.downlink_key();
         pc.weight = dp.weight_kbps();
         pc.rate_kbps = dp.rate_kbps();

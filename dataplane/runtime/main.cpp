@@ -178,6 +178,7 @@ int observe_and_wait(const hag::v1::DataplaneConfig& cfg, const Ports& ports,
     }
     Collector collector(std::move(infos), &sessions, &rcu, kCollectorReader);
     collector.add_worker(&w);
+    collector.set_policies(w.downlink.policies);
     TelemetryCommands commands(collector);
     std::unique_ptr<MetricsServer> metrics;
     const auto& tc = cfg.telemetry();
@@ -346,8 +347,10 @@ int main(int argc, char** argv) {
         }
         // Static sessions go through the programmer like programmed ones (docs/programming.md:
         // they are the state at generation 0; control's first resync replaces them).
-        auto programmer =
-            std::make_unique<Programmer>(**sessions, *next_hops, *cfg, (*ports)->all());
+        // Flow policy profiles (policy/policy_table.hpp), compiled and swapped on this lcore.
+        auto policies = std::make_unique<PolicyTable>(**rcu);
+        auto programmer = std::make_unique<Programmer>(**sessions, *next_hops, *cfg,
+                                                       (*ports)->all(), policies.get());
         MainLoopQueue programming_queue;
         for (const auto& s : cfg->sessions()) {
             auto sc = to_session(s, **ports, *cfg, *next_hops);
@@ -380,6 +383,7 @@ int main(int argc, char** argv) {
         w.uplink.core_src_mac = core->mac;
         w.uplink.core_next_hop_mac = core->next_hop_mac;
         w.downlink.next_hops = w.uplink.next_hops = next_hops.get();
+        w.downlink.policies = w.uplink.policies = policies.get();
         if (auto r = acquire_core_next_hops(*next_hops, *cfg, *core, w.uplink); !r) {
             spdlog::critical("{}", r.error());
             rte_eal_cleanup();

@@ -55,18 +55,19 @@ using MacAddr = std::array<std::uint8_t, 6>;
 
 // One tunnel (care-of address) of a session.
 struct PathConfig {
-    std::uint16_t bid = 0;           // binding identifier (RFC 5648)
-    bool live = true;                // taken out of forwarding when false
-    std::uint8_t if_label = 0;       // access colour
-    std::uint32_t downlink_key = 0;  // GRE key stamped on downlink packets (RFC 5845)
-    std::uint32_t weight = 0;        // striping weight, kbit/s (link metrics / policy); 0 = unknown
-    std::uint32_t rate_kbps = 0;     // overflow striping: fill rate; 0 = weight
-    std::uint32_t preference = 0;    // overflow striping: lower is filled first; ties in path order
-    IpAddr local;                    // gateway's tunnel address (outer source)
-    IpAddr coa;                      // care-of address (outer destination)
-    std::uint16_t port = 0;          // access port the tunnel leaves by
-    MacAddr src_mac{};               // that port's MAC
-    MacAddr next_hop_mac{};          // static next hop toward the CoA; zero = use next_hop
+    std::uint16_t bid = 0;               // binding identifier (RFC 5648)
+    bool live = true;                    // taken out of forwarding when false
+    std::uint8_t if_label = 0;           // access colour
+    std::uint8_t access_technology = 0;  // RFC 5213 ATT (flow policy labels match it)
+    std::uint32_t downlink_key = 0;      // GRE key stamped on downlink packets (RFC 5845)
+    std::uint32_t weight = 0;      // striping weight, kbit/s (link metrics / policy); 0 = unknown
+    std::uint32_t rate_kbps = 0;   // overflow striping: fill rate; 0 = weight
+    std::uint32_t preference = 0;  // overflow striping: lower is filled first; ties in path order
+    IpAddr local;                  // gateway's tunnel address (outer source)
+    IpAddr coa;                    // care-of address (outer destination)
+    std::uint16_t port = 0;        // access port the tunnel leaves by
+    MacAddr src_mac{};             // that port's MAC
+    MacAddr next_hop_mac{};        // static next hop toward the CoA; zero = use next_hop
     // NextHopTable index of the next hop toward the CoA (resolved at run time), or UINT32_MAX.
     std::uint32_t next_hop = UINT32_MAX;
 };
@@ -86,6 +87,8 @@ struct SessionConfig {
     std::array<IpPrefix, kMaxPrefixes> prefixes{};
     StripingMode striping = StripingMode::kWeighted;  // downlink over several live paths
     std::uint32_t overflow_burst_bytes = 0;           // overflow bucket depth; 0 = 10 ms of rate
+    // Flow policy profile (policy/policy_table.hpp slot); 0 = none: every packet striped.
+    std::uint16_t policy = 0;
     // Derived by SessionTable::upsert (plan_striping, multipath/scheduler.hpp); callers leave it.
     StripePlan plan{};
 };
@@ -120,6 +123,10 @@ struct alignas(64) SessionState {
     std::array<std::atomic<std::uint32_t>, kMaxPaths> path_reordered{};  // held behind a gap
     std::array<std::atomic<std::uint32_t>, kMaxPaths> path_late{};  // after its gap was skipped
     std::array<std::atomic<std::uint32_t>, kMaxPaths> path_timed_out{};  // released by a timeout
+    // Flow policy (policy/classify.hpp).
+    std::atomic<std::uint64_t> policy_drops{0};      // downlink packets dropped by a rule
+    std::atomic<std::uint64_t> policy_pinned{0};     // downlink packets sent on a pinned path
+    std::atomic<std::uint64_t> uplink_forbidden{0};  // uplink on a path its rule does not allow
 };
 
 class SessionTable {

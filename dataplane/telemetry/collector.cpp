@@ -63,6 +63,11 @@ Collector::~Collector() {
     }
 }
 
+void Collector::set_policies(const PolicyTable* p) {
+    std::lock_guard lock(mu_);
+    policies_ = p;
+}
+
 void Collector::add_worker(const Worker* w) {
     std::lock_guard lock(mu_);
     workers_.push_back(w);
@@ -179,6 +184,9 @@ SessionSnapshot Collector::session_locked(std::uint32_t id, const SessionConfig&
     s.reorder_timeouts = st.reorder_timeouts.load(std::memory_order_relaxed);
     s.reorder_duplicates = st.reorder_duplicates.load(std::memory_order_relaxed);
     s.reorder_overflow = st.reorder_overflow.load(std::memory_order_relaxed);
+    s.policy_drops = st.policy_drops.load(std::memory_order_relaxed);
+    s.policy_pinned = st.policy_pinned.load(std::memory_order_relaxed);
+    s.uplink_forbidden = st.uplink_forbidden.load(std::memory_order_relaxed);
     for (unsigned i = 0; i < cfg.n_paths && i < kMaxPaths; ++i) {
         const PathConfig& pc = cfg.paths[i];
         PathSnapshot p;
@@ -257,6 +265,28 @@ Snapshot Collector::collect(const CollectOptions& opt) const {
     if (opt.sessions && sessions_ != nullptr && rcu_ != nullptr) {
         ReadSection rs(rcu_, reader_id_);
         scan_sessions(s, opt.top_sessions);
+        if (policies_ != nullptr) {
+            // Profiles are swapped by the main lcore; the read section keeps the ones loaded
+            // here alive until it ends.
+            for (std::uint16_t slot = 1; slot < kMaxPolicyProfiles; ++slot) {
+                const CompiledProfile* p = policies_->get(slot);
+                if (p == nullptr) {
+                    continue;
+                }
+                for (std::size_t i = 0; i < p->rules.size(); ++i) {
+                    const PolicyRuleCounters& c = p->counters[i];
+                    PolicyRuleSnapshot r{p->name,
+                                         static_cast<std::uint32_t>(i + 1),
+                                         p->applications[i],
+                                         c.hits.load(std::memory_order_relaxed),
+                                         c.drops.load(std::memory_order_relaxed),
+                                         c.uplink_forbidden.load(std::memory_order_relaxed)};
+                    if (r.hits != 0 || r.drops != 0 || r.uplink_forbidden != 0) {
+                        s.policy_rules.push_back(std::move(r));
+                    }
+                }
+            }
+        }
     }
     return s;
 }

@@ -15,6 +15,7 @@
 #include <string>
 #include <vector>
 
+#include "policy/policy_table.hpp"
 #include "runtime/worker.hpp"
 #include "tables/rcu.hpp"
 #include "tables/session_table.hpp"
@@ -47,6 +48,8 @@ class Collector {
     // Adds a worker whose counters are summed. Call before the worker starts, or at any time:
     // the worker object must outlive the collector.
     void add_worker(const Worker* w);
+    // The flow policy profiles whose per-rule counters are collected (null: none).
+    void set_policies(const PolicyTable* p);
 
     [[nodiscard]] Snapshot collect(const CollectOptions& opt = {}) const;
     // One session with its paths; nullopt when no session has this id.
@@ -65,6 +68,7 @@ class Collector {
     const SessionTable* sessions_;
     Rcu* rcu_;
     std::uint32_t reader_id_;
+    const PolicyTable* policies_ = nullptr;
 };
 
 }  // namespace hag::dp

@@ -186,6 +186,38 @@ std::string render_prometheus(const Snapshot& s) {
                          {{"session", id}, {"bid", bid}, {"event", "timed_out"}}, p.timed_out);
             }
         }
+        w.family("hag_session_policy_packets_total", kCounter,
+                 "Flow policy events of a session: drop (downlink dropped by a rule), pinned "
+                 "(downlink on the path a rule pins), uplink_forbidden (uplink on a path its "
+                 "rule does not allow).");
+        for (const auto& ss : s.top_sessions) {
+            const std::string id = std::to_string(ss.id);
+            w.sample("hag_session_policy_packets_total", {{"session", id}, {"event", "drop"}},
+                     ss.policy_drops);
+            w.sample("hag_session_policy_packets_total", {{"session", id}, {"event", "pinned"}},
+                     ss.policy_pinned);
+            w.sample("hag_session_policy_packets_total",
+                     {{"session", id}, {"event", "uplink_forbidden"}}, ss.uplink_forbidden);
+        }
+    }
+    if (!s.policy_rules.empty()) {
+        w.family("hag_policy_rule_packets_total", kCounter,
+                 "Packets of a flow policy rule (profile, 1-based rule, application), over the "
+                 "profile's sessions: hit (matched), drop (downlink dropped), uplink_forbidden. "
+                 "Rules that never counted are left out.");
+        for (const auto& r : s.policy_rules) {
+            const std::string rule = std::to_string(r.rule);
+            for (const auto& [event, v] : {std::pair<const char*, std::uint64_t>{"hit", r.hits},
+                                           {"drop", r.drops},
+                                           {"uplink_forbidden", r.uplink_forbidden}}) {
+                w.sample("hag_policy_rule_packets_total",
+                         {{"profile", r.profile},
+                          {"rule", rule},
+                          {"application", r.application},
+                          {"event", event}},
+                         v);
+            }
+        }
     }
     return w.take();
 }

@@ -78,7 +78,18 @@ struct SessionSnapshot {
     std::vector<PathSnapshot> paths;
     std::uint64_t reorder_lost = 0, reorder_timeouts = 0, reorder_duplicates = 0;
     std::uint64_t reorder_overflow = 0;
+    // Flow policy (docs/policy.md): downlink dropped by a rule, downlink on a pinned path,
+    // uplink on a path its rule does not allow.
+    std::uint64_t policy_drops = 0, policy_pinned = 0, uplink_forbidden = 0;
     [[nodiscard]] std::uint64_t bytes() const noexcept { return downlink_bytes + uplink_bytes; }
+};
+
+// One rule of a flow policy profile (its counters are the profile's, over its sessions).
+struct PolicyRuleSnapshot {
+    std::string profile;
+    std::uint32_t rule = 0;  // 1-based, in the profile's order
+    std::string application;
+    std::uint64_t hits = 0, drops = 0, uplink_forbidden = 0;
 };
 
 struct Snapshot {
@@ -91,6 +102,8 @@ struct Snapshot {
     std::uint32_t sessions = 0;  // live sessions
     std::uint32_t session_capacity = 0;
     std::vector<SessionSnapshot> top_sessions;  // busiest first (bytes both ways)
+    // Flow policy rules that counted anything (all profiles), in profile then rule order.
+    std::vector<PolicyRuleSnapshot> policy_rules;
 
     [[nodiscard]] const StageSnapshot* stage(std::string_view name) const noexcept {
         for (const auto& s : stages)

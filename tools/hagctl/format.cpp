@@ -219,6 +219,42 @@ std::string dp_sessions_table(const hag::v1::DpListReply& r) {
     return out;
 }
 
+std::string dp_policy_table(const hag::v1::DpListReply& r) {
+    std::vector<std::vector<std::string>> sess{
+        {"ID", "NAI", "PROFILE", "PINNED", "POLICY-DROPS", "UL-FORBIDDEN"}};
+    std::vector<std::vector<std::string>> rules{
+        {"ID", "NAI", "PROFILE", "RULE", "APPLICATION", "HITS", "DROPS", "UL-FORBIDDEN"}};
+    for (const auto& x : r.sessions()) {
+        const auto& s = x.session();
+        const std::string nai = s.nai().empty() ? "-" : s.nai();
+        if (!x.has_policy()) {
+            sess.push_back({std::to_string(s.id()), nai, "-", "-", "-", "-"});
+            continue;
+        }
+        const auto& p = x.policy();
+        sess.push_back({std::to_string(s.id()), nai, p.profile(), std::to_string(p.pinned()),
+                        std::to_string(p.drops()), std::to_string(p.uplink_forbidden())});
+        for (int i = 0; i < p.rules_size(); ++i) {
+            const auto& ru = p.rules(i);
+            rules.push_back({std::to_string(s.id()), nai, p.profile(), std::to_string(i + 1),
+                             ru.application(), std::to_string(ru.hits()),
+                             std::to_string(ru.drops()), std::to_string(ru.uplink_forbidden())});
+        }
+    }
+    if (sess.size() == 1) {
+        return "no sessions\n";
+    }
+    std::string out = render_table(sess);
+    if (rules.size() > 1) {
+        out += "\nrules (counters of the profile, summed over its sessions):\n";
+        out += render_table(rules);
+    }
+    if (r.more()) {
+        out += fmt::format("more: --after {}\n", r.sessions(r.sessions_size() - 1).session().id());
+    }
+    return out;
+}
+
 std::string dp_paths_table(const hag::v1::DpListReply& r) {
     std::vector<std::vector<std::string>> rows{
         {"ID",       "NAI",     "BID",      "ACCESS",   "LABEL",        "LIVE",    "LOCAL",

@@ -34,6 +34,9 @@ std::string dp_status_table(const hag::v1::DpStatusReply& r);
 std::string dp_counters_table(const hag::v1::DpStatusReply& r);
 std::string dp_sessions_table(const hag::v1::DpListReply& r);
 std::string dp_paths_table(const hag::v1::DpListReply& r);
+// `hagctl dataplane policy`: one row per rule of each session's profile (the profile's
+// counters), and the session's own policy counters.
+std::string dp_policy_table(const hag::v1::DpListReply& r);
 
 // `hagctl dataplane check`: control's view against the data plane's digest.
 struct SyncCheck {

@@ -258,7 +258,11 @@ int main(int argc, char** argv) {
     auto* dp_sessions =
         dp->add_subcommand("sessions", "programmed sessions with traffic counters")->fallthrough();
     auto* dp_paths = dp->add_subcommand("paths", "programmed paths, one row each")->fallthrough();
-    for (auto* sc : {dp_sessions, dp_paths}) {
+    auto* dp_policy =
+        dp->add_subcommand("policy",
+                           "flow policy per session: its profile, per-rule hits and drops")
+            ->fallthrough();
+    for (auto* sc : {dp_sessions, dp_paths, dp_policy}) {
         sc->add_option("--limit", dp_limit, "sessions per page (1..1000)")
             ->check(CLI::Range(1u, 1000u));
         sc->add_option("--after", dp_after, "start after this session id (from \"more:\")");
@@ -352,7 +356,7 @@ int main(int argc, char** argv) {
                                       : hag::hagctl::dp_counters_table(r));
             return 0;
         }
-        if (dp_sessions->parsed() || dp_paths->parsed()) {
+        if (dp_sessions->parsed() || dp_paths->parsed() || dp_policy->parsed()) {
             hag::v1::DpListRequest req;
             req.set_limit(dp_limit);
             req.set_after_id(dp_after);
@@ -386,6 +390,7 @@ int main(int argc, char** argv) {
             }
             out(json                    ? hag::hagctl::to_json(all)
                 : dp_sessions->parsed() ? hag::hagctl::dp_sessions_table(all)
+                : dp_policy->parsed()   ? hag::hagctl::dp_policy_table(all)
                                         : hag::hagctl::dp_paths_table(all));
             return 0;
         }

@@ -7,20 +7,33 @@
 
 namespace hag::v1 {
 
-std::uint64_t session_digest(const DpSession& s) {
+namespace {
+
+constexpr std::uint64_t kFnvBasis = 14695981039346656037ULL;  // FNV-1a 64 offset basis
+
+std::uint64_t fnv(const google::protobuf::MessageLite& m, std::uint64_t h) {
     std::string bytes;
     {
         google::protobuf::io::StringOutputStream out(&bytes);
         google::protobuf::io::CodedOutputStream coded(&out);
         coded.SetSerializationDeterministic(true);
-        s.SerializeToCodedStream(&coded);
+        m.SerializeToCodedStream(&coded);
     }
-    std::uint64_t h = 14695981039346656037ULL;  // FNV-1a 64 offset basis
     for (unsigned char c : bytes) {
         h ^= c;
         h *= 1099511628211ULL;  // FNV-1a 64 prime
     }
     return h;
+}
+
+}  // namespace
+
+std::uint64_t session_digest(const DpSession& s) {
+    return fnv(s, kFnvBasis);
+}
+
+std::uint64_t profile_digest(const DpPolicyProfile& p) {
+    return fnv(p, kFnvBasis ^ 0x9e3779b97f4a7c15ULL);
 }
 
 }  // namespace hag::v1

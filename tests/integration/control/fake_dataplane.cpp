@@ -40,9 +40,14 @@ grpc::Status FakeDataplane::Apply(grpc::ServerContext*, const v1::ApplyRequest* 
                         std::to_string(generation_)};
         }
         auto next = sessions_;
+        auto next_profiles = profiles_;
         std::size_t ups = 0, rms = 0;
         for (const auto& c : req->changes()) {
-            if (c.has_upsert()) {
+            if (c.has_upsert_profile()) {
+                next_profiles[c.upsert_profile().name()] = c.upsert_profile();
+            } else if (c.op_case() == v1::DpChange::kRemoveProfile) {
+                next_profiles.erase(c.remove_profile());
+            } else if (c.has_upsert()) {
                 if (auto st = check(c.upsert()); !st.ok()) {
                     ++rejected_;
                     return st;
@@ -59,6 +64,7 @@ grpc::Status FakeDataplane::Apply(grpc::ServerContext*, const v1::ApplyRequest* 
             }
         }
         sessions_ = std::move(next);
+        profiles_ = std::move(next_profiles);
         generation_ = req->generation();
         applied_.push_back(*req);
         ++batches_;
@@ -78,6 +84,7 @@ grpc::Status FakeDataplane::Resync(grpc::ServerContext*,
                                    grpc::ServerReader<v1::ResyncChunk>* reader,
                                    v1::ApplyReply* out) {
     std::map<std::uint32_t, v1::DpSession> next;
+    std::map<std::string, v1::DpPolicyProfile> next_profiles;
     v1::ResyncChunk chunk;
     std::uint64_t gen = 0;
     bool first = true, last = false;
@@ -96,6 +103,9 @@ grpc::Status FakeDataplane::Resync(grpc::ServerContext*,
                         "session id " + std::to_string(s.id()) + " twice in a resync"};
             }
         }
+        for (const auto& p : chunk.profiles()) {
+            next_profiles[p.name()] = p;
+        }
         last = chunk.last();
     }
     if (!last) {
@@ -110,6 +120,7 @@ grpc::Status FakeDataplane::Resync(grpc::ServerContext*,
                         std::to_string(generation_)};
         }
         sessions_ = std::move(next);
+        profiles_ = std::move(next_profiles);
         generation_ = gen;
         ++resyncs_;
         out->set_generation(gen);
@@ -130,6 +141,10 @@ grpc::Status FakeDataplane::Digest(grpc::ServerContext*, const v1::DigestRequest
     for (const auto& [id, s] : sessions_) {
         d += v1::session_digest(s);
     }
+    for (const auto& [name, p] : profiles_) {
+        d += v1::profile_digest(p);
+    }
+    out->set_profiles(static_cast<std::uint32_t>(profiles_.size()));
     out->set_generation(generation_);
     out->set_sessions(static_cast<std::uint32_t>(sessions_.size()));
     out->set_digest(d);
@@ -178,6 +193,10 @@ FakeDataplane::Snapshot FakeDataplane::snapshot() const {
     s.rejected = rejected_;
     for (const auto& [id, x] : sessions_) {
         s.digest += v1::session_digest(x);
+    }
+    s.profiles = profiles_;
+    for (const auto& [name, p] : profiles_) {
+        s.digest += v1::profile_digest(p);
     }
     return s;
 }

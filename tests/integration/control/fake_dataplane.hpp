@@ -41,7 +41,8 @@ class FakeDataplane final : public v1::DataplaneProgrammer::Service {
         std::vector<v1::ApplyRequest> applied;  // every acknowledged batch, in order
         std::uint64_t resyncs = 0;
         std::uint64_t rejected = 0;
-        std::uint64_t digest = 0;
+        std::uint64_t digest = 0;                             // sessions' and profiles'
+        std::map<std::string, v1::DpPolicyProfile> profiles;  // flow policy profiles held
     };
     Snapshot snapshot() const;
 
@@ -63,6 +64,7 @@ class FakeDataplane final : public v1::DataplaneProgrammer::Service {
     std::uint32_t max_sessions_;
     std::uint64_t generation_ = 0;
     std::map<std::uint32_t, v1::DpSession> sessions_;
+    std::map<std::string, v1::DpPolicyProfile> profiles_;
     std::vector<v1::ApplyRequest> applied_;
     std::uint64_t batches_ = 0;
     std::uint64_t rejected_ = 0;

@@ -111,3 +111,56 @@ TEST_CASE("what the data plane does not see does not change the digest") {
     CHECK(hag::v1::session_digest(dpclient::to_dp_session(a, 1)) !=
           hag::v1::session_digest(dpclient::to_dp_session(a, 2)));
 }
+
+TEST_CASE("with a flow policy, a session names its profile and every profile is converted") {
+    hag::v1::ControlConfig cfg;
+    auto* pol = cfg.mutable_policy();
+    auto* red = pol->add_labels();
+    red->set_name("RED");
+    red->set_access_technology(3);
+    auto* app = pol->add_applications();
+    app->set_name("SSH");
+    auto* m = app->add_match();
+    m->set_protocol(6);
+    m->add_remote_ports("22");
+    m->add_remote_prefixes("198.51.100.0/24");
+    for (const char* name : {"home", "office"}) {
+        auto* prof = pol->add_profiles();
+        prof->set_name(name);
+        auto* r = prof->add_rules();
+        r->set_application("SSH");
+        r->add_preference("RED");
+        r->add_preference("DROP");
+    }
+    pol->set_default_profile("home");
+    pol->set_forbidden_uplink(hag::v1::PolicyConfig::FORBIDDEN_UPLINK_DROP);
+    auto* sub = cfg.add_subscribers();
+    sub->set_nai("other@example.net");
+    sub->mutable_profile()->set_policy_profile("office");
+    const auto snap = PolicySnapshot::build(cfg);
+    REQUIRE(snap != nullptr);
+    CHECK(snap->drop_forbidden_uplink);
+
+    CHECK(dpclient::to_dp_session(session(), 1, snap.get()).policy_profile() == "home");
+    Session other = session();
+    other.nai = "other@example.net";
+    CHECK(dpclient::to_dp_session(other, 2, snap.get()).policy_profile() == "office");
+    CHECK(dpclient::to_dp_session(session(), 1).policy_profile().empty());
+
+    const auto profiles = dpclient::policy_profiles(snap.get());
+    REQUIRE(profiles.size() == 2);
+    const auto& p = profiles[0];
+    CHECK(p.name() == "home");
+    CHECK(p.drop_forbidden_uplink());
+    REQUIRE(p.rules_size() == 1);
+    CHECK(p.rules(0).application() == "SSH");
+    REQUIRE(p.rules(0).match_size() == 1);
+    CHECK(p.rules(0).match(0).protocol() == 6);
+    CHECK(p.rules(0).match(0).remote_ports(0).first() == 22);
+    CHECK(p.rules(0).match(0).remote_prefixes(0) == "198.51.100.0/24");
+    REQUIRE(p.rules(0).preference_size() == 2);
+    CHECK(p.rules(0).preference(0).access_technology() == 3);
+    CHECK(p.rules(0).preference(0).label() == "RED");
+    CHECK(p.rules(0).preference(1).kind() == hag::v1::DpPolicyStep::DROP);
+    CHECK(dpclient::policy_profiles(nullptr).empty());
+}

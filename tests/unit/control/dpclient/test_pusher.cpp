@@ -394,3 +394,76 @@ TEST_CASE("pusher: start-up hold ends when its time is over; no hold for a fresh
         CHECK(fake.snapshot().sessions.size() == 1);
     }
 }
+
+TEST_CASE("pusher: the flow policy's profiles go with the resync; a new policy resyncs") {
+    Fixture f;
+    for (int i = 0; i < 10; ++i) {
+        f.insert(i);
+    }
+    auto policy_with = [](const std::vector<std::string>& profiles, const std::string& dflt) {
+        hag::v1::ControlConfig cfg;
+        auto* pol = cfg.mutable_policy();
+        auto* red = pol->add_labels();
+        red->set_name("RED");
+        red->set_access_technology(3);
+        auto* app = pol->add_applications();
+        app->set_name("SSH");
+        auto* m = app->add_match();
+        m->set_protocol(6);
+        m->add_remote_ports("22");
+        for (const auto& name : profiles) {
+            auto* prof = pol->add_profiles();
+            prof->set_name(name);
+            auto* r = prof->add_rules();
+            r->set_application("SSH");
+            r->add_preference("DROP");
+        }
+        pol->set_default_profile(dflt);
+        auto snap = PolicySnapshot::build(cfg);
+        REQUIRE(snap != nullptr);
+        return snap;
+    };
+    f.backend.set_policy(policy_with({"home"}, "home"));
+    hag::test::FakeDataplane fake;
+    auto server = hag::test::start_fake_dataplane(fake, f.listen);
+    REQUIRE(server);
+    dpclient::Pusher pusher(f.backend, f.options());
+    pusher.start();
+    auto synced = [&](const std::string& profile, std::size_t profiles, std::size_t sessions = 10) {
+        const auto snap = fake.snapshot();
+        const auto st = pusher.status();
+        if (snap.profiles.size() != profiles || st.profiles != profiles || st.pending != 0 ||
+            snap.sessions.size() != sessions || st.digest != snap.digest ||
+            st.generation != snap.generation) {
+            return false;
+        }
+        for (const auto& [id, s] : snap.sessions) {
+            if (s.policy_profile() != profile) {
+                return false;
+            }
+        }
+        return true;
+    };
+    REQUIRE(eventually([&] { return synced("home", 1); }));
+    CHECK(fake.snapshot().profiles.at("home").rules(0).application() == "SSH");
+    // A reload: two profiles, the default is now "office".
+    f.backend.set_policy(policy_with({"home", "office"}, "office"));
+    pusher.policy_changed();
+    REQUIRE(eventually([&] { return synced("office", 2); }));
+    CHECK(fake.snapshot().resyncs == 2);
+    // Deltas after it name the new profile; digests keep agreeing.
+    f.insert(50);
+    REQUIRE(eventually([&] {
+        const auto snap = fake.snapshot();
+        return snap.sessions.size() == 11 && pusher.status().pending == 0 &&
+               pusher.status().digest == snap.digest;
+    }));
+    const auto id50 = *f.cache.session_id(make(50).nai);
+    CHECK(fake.snapshot().sessions.at(id50).policy_profile() == "office");
+    REQUIRE(eventually([&] { return pusher.status().digest_checks >= 2; }));
+    CHECK(pusher.status().digest_mismatches == 0);
+    // No policy any more: profiles go, sessions name none.
+    f.backend.set_policy(nullptr);
+    pusher.policy_changed();
+    REQUIRE(eventually([&] { return synced("", 0, 11); }));
+}
