@@ -8,7 +8,9 @@
 namespace hag::v1 {
 
 std::uint64_t session_digest(const DpSession& s) {
-    std::string bytes;
+    // One buffer per thread, reused: no allocation per session once it has grown.
+    thread_local std::string bytes;
+    bytes.clear();
     {
         google::protobuf::io::StringOutputStream out(&bytes);
         google::protobuf::io::CodedOutputStream coded(&out);
