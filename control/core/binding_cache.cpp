@@ -94,9 +94,7 @@ std::optional<std::uint32_t> BindingCache::session_id(std::string_view nai) cons
 }
 
 std::uint32_t BindingCache::id_of(std::string_view nai) const {
-    // Heterogeneous lookup on unordered_map needs C++20 transparent hashing; a temporary string
-    // is cheap next to the signalling work around it.
-    auto it = by_nai_.find(std::string(nai));
+    auto it = by_nai_.find(nai);  // transparent: no temporary string
     return it == by_nai_.end() ? UINT32_MAX : it->second;
 }
 
@@ -301,12 +299,18 @@ std::vector<const Session*> BindingCache::find_by_coa(const CareOfAddress& coa) 
 
 std::uint64_t BindingCache::for_each_page(std::uint64_t cursor, std::size_t limit,
                                           const std::function<void(const Session&)>& fn) const {
+    return for_each_page_id(cursor, limit, [&fn](std::uint32_t, const Session& s) { fn(s); });
+}
+
+std::uint64_t BindingCache::for_each_page_id(
+    std::uint64_t cursor, std::size_t limit,
+    const std::function<void(std::uint32_t, const Session&)>& fn) const {
     // The cursor is 1 + the slot index to resume at, so that 0 can mean "start" and "done".
     std::size_t i = cursor == 0 ? 0 : static_cast<std::size_t>(cursor - 1);
     std::size_t visited = 0;
     for (; i < slots_.size() && visited < limit; ++i) {
         if (slots_[i]) {
-            fn(*slots_[i]);
+            fn(static_cast<std::uint32_t>(i), *slots_[i]);
             ++visited;
         }
     }

@@ -125,6 +125,10 @@ class BindingCache {
     // exactly once; sessions added during it may or may not be.
     std::uint64_t for_each_page(std::uint64_t cursor, std::size_t limit,
                                 const std::function<void(const Session&)>& fn) const;
+    // The same, with each session's slot (its id): no lookup by NAI.
+    std::uint64_t for_each_page_id(
+        std::uint64_t cursor, std::size_t limit,
+        const std::function<void(std::uint32_t, const Session&)>& fn) const;
 
     // Drops paths whose lifetime ended at or before `now`, and sessions left with none.
     // Returns the number of paths expired. Cost is proportional to the seconds elapsed plus the
@@ -168,7 +172,14 @@ class BindingCache {
     std::size_t max_sessions_;
     std::vector<std::optional<Session>> slots_;
     std::vector<std::uint32_t> free_slots_;
-    std::unordered_map<std::string, std::uint32_t> by_nai_;
+    // Transparent: looked up by string_view without a temporary string.
+    struct NaiHash {
+        using is_transparent = void;
+        std::size_t operator()(std::string_view s) const noexcept {
+            return std::hash<std::string_view>{}(s);
+        }
+    };
+    std::unordered_map<std::string, std::uint32_t, NaiHash, std::equal_to<>> by_nai_;
     std::unordered_map<Prefix, std::uint32_t, PrefixHash> by_prefix_;
     std::unordered_map<std::pair<std::string, std::uint16_t>, std::uint32_t, PathKeyHash> by_path_;
     // Ordered by (CoA, slot): many sessions may share a CoA (a NAT, a load generator), and

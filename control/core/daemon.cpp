@@ -334,6 +334,8 @@ struct Daemon::Impl {
             m["dataplane.rejected"] = p.rejected;
             m["dataplane.refused_sessions"] = p.refused_now;
             m["dataplane.errors"] = p.errors;
+            m["dataplane.plan_us"] = p.plan_us;
+            m["dataplane.apply_us"] = p.apply_us;
             m["dataplane.holding"] = p.holding ? 1 : 0;
             m["dataplane.holds"] = p.holds;
             m["dataplane.held_sessions"] = p.held_sessions;

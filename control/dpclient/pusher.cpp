@@ -27,10 +27,18 @@ struct Tracker {
     std::mutex mu;
     std::condition_variable cv;
     DirtySet dirty;
+    // The observer wakes the pusher when the dirty set reaches this size (1: at the first
+    // change; batch_size while a batch lingers, so that it is not woken per change).
+    std::size_t wake_at = 1;
     bool stopping = false;
     bool restored = false;        // cache_restored() was called
     bool policy_changed = false;  // policy_changed() was called: resync with the new policy
 };
+
+std::uint64_t micros_since(Clock::time_point t0) {
+    return static_cast<std::uint64_t>(
+        std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - t0).count());
+}
 
 std::string describe(const grpc::Status& s) {
     return fmt::format("{} (code {})", s.error_message().empty() ? "no message" : s.error_message(),
@@ -184,17 +192,17 @@ struct Pusher::Impl {
                 first_chunk = false;
             }
             cursor = backend.with_cache([&](BindingCache& c) {
-                return c.for_each_page(cursor, opts.resync_chunk, [&](const Session& s) {
-                    const std::uint32_t id = c.session_id(s.nai).value_or(UINT32_MAX);
-                    v1::DpSession dp = to_dp_session(s, id, pol.get());
-                    const std::uint64_t d = v1::session_digest(dp);
-                    if (auto r = rejected.find(id); r != rejected.end() && r->second == d) {
-                        still_refused.emplace(id, d);  // refused before, unchanged since
-                        return;
-                    }
-                    next.set(id, d);
-                    *chunk.add_sessions() = std::move(dp);
-                });
+                return c.for_each_page_id(
+                    cursor, opts.resync_chunk, [&](std::uint32_t id, const Session& s) {
+                        v1::DpSession dp = to_dp_session(s, id, pol.get());
+                        const std::uint64_t d = v1::session_digest(dp);
+                        if (auto r = rejected.find(id); r != rejected.end() && r->second == d) {
+                            still_refused.emplace(id, d);  // refused before, unchanged since
+                            return;
+                        }
+                        next.set(id, d);
+                        *chunk.add_sessions() = std::move(dp);
+                    });
             });
             chunk.set_last(cursor == 0);
             if (!writer->Write(chunk)) {
@@ -236,11 +244,14 @@ struct Pusher::Impl {
         const std::uint64_t gen = generation + 1;
         b.request.set_generation(gen);
         v1::ApplyReply reply;
+        const auto t0 = Clock::now();
         {
             grpc::ClientContext ctx;
             CallGuard g(*this, ctx, opts.rpc_timeout);
             why = stub->Apply(&ctx, b.request, &reply);
         }
+        const auto took = micros_since(t0);
+        update([&](PusherStatus& x) { x.apply_us += took; });
         if (why.ok()) {
             generation = gen;
             commit(b.effects, programmed);
@@ -322,6 +333,7 @@ struct Pusher::Impl {
     }
 
     bool push(const std::vector<std::uint32_t>& ids) {
+        const auto t0 = Clock::now();
         PlannedBatch b = backend.with_cache([&](BindingCache& c) {
             for (std::uint32_t id : ids) {
                 if (c.at(id) == nullptr) {
@@ -330,6 +342,8 @@ struct Pusher::Impl {
             }
             return plan_batch(ids, c, programmed, rejected, pushed_policy.get());
         });
+        const auto took = micros_since(t0);
+        update([&](PusherStatus& x) { x.plan_us += took; });
         if (b.effects.empty()) {
             return true;
         }
@@ -468,6 +482,7 @@ struct Pusher::Impl {
         bool down_logged = false;
         bool just_resynced = false;
         auto next_digest = Clock::now();
+        auto last_push = Clock::time_point{};  // end of the last Apply (batch_linger)
         while (!stopping()) {
             if (!synced) {
                 publish();
@@ -524,6 +539,19 @@ struct Pusher::Impl {
                     synced = false;
                     continue;
                 }
+                // Under load: let the batch fill (see PusherOptions::batch_linger).
+                const auto linger_end = last_push + opts.batch_linger;
+                if (!tracker->dirty.empty() && tracker->dirty.size() < opts.batch_size &&
+                    !check_now && Clock::now() < linger_end) {
+                    tracker->wake_at = opts.batch_size;
+                    tracker->cv.wait_until(lk, linger_end, [&] {
+                        return tracker->stopping || tracker->dirty.size() >= opts.batch_size;
+                    });
+                    tracker->wake_at = 1;
+                    if (tracker->stopping) {
+                        break;
+                    }
+                }
                 ids = tracker->dirty.take(opts.batch_size);
                 woke_early = ids.empty() && !check_now && Clock::now() < next_digest;
             }
@@ -533,9 +561,13 @@ struct Pusher::Impl {
                 }
                 continue;
             }
-            if (!ids.empty() && !push(ids)) {
-                synced = false;
-                continue;
+            if (!ids.empty()) {
+                const bool ok = push(ids);
+                last_push = Clock::now();
+                if (!ok) {
+                    synced = false;
+                    continue;
+                }
             }
             if (check_now || Clock::now() >= next_digest) {
                 check_now = false;
@@ -557,7 +589,7 @@ Pusher::Pusher(mgmt::CacheBackend& backend, PusherOptions opts)
     backend.with_cache([&](BindingCache& c) {
         c.add_observer([t](const CacheEvent& ev) {
             std::lock_guard lk(t->mu);
-            if (t->dirty.mark(ev.id)) {
+            if (t->dirty.mark(ev.id) && t->dirty.size() >= t->wake_at) {
                 t->cv.notify_one();
             }
         });

@@ -33,8 +33,12 @@
 namespace hag::control::dpclient {
 
 struct PusherOptions {
-    std::string target;               // gRPC target: "unix:/run/hag/dataplane.sock", "h:p"
-    std::size_t batch_size = 1000;    // changes per Apply
+    std::string target;             // gRPC target: "unix:/run/hag/dataplane.sock", "h:p"
+    std::size_t batch_size = 1000;  // changes per Apply
+    // Under load (the previous Apply ended less than this ago), a batch waits up to this long
+    // after it for more changes (or until batch_size are dirty): fewer, larger Applies for the
+    // same changes. A change after a quiet spell goes out at once. 0 = never wait.
+    std::chrono::microseconds batch_linger{2'000};
     std::size_t resync_chunk = 1000;  // sessions per Resync chunk (and per cache lock hold)
     std::chrono::milliseconds digest_interval{10'000};
     std::chrono::milliseconds backoff_min{100};
@@ -64,6 +68,11 @@ struct PusherStatus {
     std::uint64_t rejected = 0;     // refusals of a session (INVALID_ARGUMENT), in total
     std::uint64_t refused_now = 0;  // sessions currently refused (not programmed as they are)
     std::uint64_t errors = 0;       // failed calls (each leads to a reconnect + resync)
+    // Where the pusher's time goes (microseconds, in total): planning Apply batches (waiting
+    // for the cache lock included) and Apply calls (request to reply: transport and the data
+    // plane's work).
+    std::uint64_t plan_us = 0;
+    std::uint64_t apply_us = 0;
     // Start-up hold in force: the data plane keeps an earlier hag-control's sessions
     // (`held_sessions` of them) for at most `hold_remaining` more.
     bool holding = false;

@@ -5,6 +5,7 @@
 
 #include <fmt/format.h>
 
+#include <chrono>
 #include <optional>
 #include <unordered_set>
 
@@ -26,6 +27,23 @@ bool same(const Stored& stored, const v1::DpSession& s) {
     return stored.hash == v1::session_digest(s) &&
            google::protobuf::util::MessageDifferencer::Equals(stored.session, s);
 }
+
+// Adds the time from construction to destruction to `total` (microseconds).
+class BusyTimer {
+  public:
+    explicit BusyTimer(std::uint64_t& total) : total_(total) {}
+    ~BusyTimer() {
+        total_ += static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::microseconds>(
+                                                 std::chrono::steady_clock::now() - t0_)
+                                                 .count());
+    }
+    BusyTimer(const BusyTimer&) = delete;
+    BusyTimer& operator=(const BusyTimer&) = delete;
+
+  private:
+    std::uint64_t& total_;
+    std::chrono::steady_clock::time_point t0_ = std::chrono::steady_clock::now();
+};
 
 constexpr std::uint32_t kDefaultPage = 100;
 constexpr std::uint32_t kMaxPage = 1000;
@@ -69,11 +87,14 @@ Result<void, std::string> Programmer::add_static(const v1::DpSession& s, const S
 
 Result<void, ProgramError> Programmer::check_collisions(const std::vector<Target>& targets) const {
     std::unordered_set<std::uint32_t> ids;
+    ids.reserve(targets.size());
     for (const auto& t : targets) {
         ids.insert(t.id);
     }
     std::unordered_map<std::uint32_t, std::uint32_t> keys;
-    std::unordered_map<std::string, std::uint32_t> prefixes;
+    std::unordered_map<IpPrefix, std::uint32_t, IpPrefixHash> prefixes;
+    keys.reserve(targets.size());
+    prefixes.reserve(targets.size());
     for (const auto& t : targets) {
         if (t.session == nullptr) {
             continue;
@@ -94,7 +115,7 @@ Result<void, ProgramError> Programmer::check_collisions(const std::vector<Target
             }
         }
         for (unsigned i = 0; i < t.cfg.n_prefixes; ++i) {
-            const std::string id = prefix_identity(t.cfg.prefixes[i]);
+            const IpPrefix& id = t.cfg.prefixes[i];
             if (auto [it, fresh] = prefixes.emplace(id, t.id); !fresh) {
                 return unexpected(
                     ProgramError{ProgramError::kInvalidArgument,
@@ -117,7 +138,9 @@ Result<void, std::string> Programmer::transition(
     const std::vector<std::pair<std::uint32_t, const SessionConfig*>>& steps) {
     // Who holds each key and prefix once all steps are done.
     std::unordered_map<std::uint32_t, std::uint32_t> final_key;
-    std::unordered_map<std::string, std::uint32_t> final_prefix;
+    std::unordered_map<IpPrefix, std::uint32_t, IpPrefixHash> final_prefix;
+    final_key.reserve(steps.size());
+    final_prefix.reserve(steps.size());
     for (const auto& [id, c] : steps) {
         if (c == nullptr) {
             continue;
@@ -126,7 +149,7 @@ Result<void, std::string> Programmer::transition(
             final_key[c->uplink_key] = id;
         }
         for (unsigned i = 0; i < c->n_prefixes; ++i) {
-            final_prefix[prefix_identity(c->prefixes[i])] = id;
+            final_prefix[c->prefixes[i]] = id;
         }
     }
     // 1. Sessions that go.
@@ -152,7 +175,7 @@ Result<void, std::string> Programmer::transition(
         }
         interim.n_prefixes = 0;
         for (unsigned i = 0; i < cur->n_prefixes; ++i) {
-            auto it = final_prefix.find(prefix_identity(cur->prefixes[i]));
+            auto it = final_prefix.find(cur->prefixes[i]);
             if (it != final_prefix.end() && it->second != id) {
                 changed = true;
             } else {
@@ -200,18 +223,27 @@ Result<void, ProgramError> Programmer::change(std::vector<Target>& targets) {
         }
         t.attached = true;
     }
-    std::vector<std::optional<SessionConfig>> old(targets.size());
+    // The configs in force before, copied only for the ids that have one (a resync into an
+    // empty table copies nothing): olds[old_at[i]] is target i's.
+    std::vector<std::uint32_t> old_at(targets.size(), UINT32_MAX);
+    std::vector<SessionConfig> olds;
     std::vector<std::pair<std::uint32_t, const SessionConfig*>> steps, undo;
+    steps.reserve(targets.size());
     for (std::size_t i = 0; i < targets.size(); ++i) {
         if (const SessionConfig* c = table_.config(targets[i].id); c != nullptr) {
-            old[i] = *c;
+            old_at[i] = static_cast<std::uint32_t>(olds.size());
+            olds.push_back(*c);
         }
         steps.emplace_back(targets[i].id,
                            targets[i].session != nullptr ? &targets[i].cfg : nullptr);
     }
+    auto old = [&](std::size_t i) -> const SessionConfig* {
+        return old_at[i] == UINT32_MAX ? nullptr : &olds[old_at[i]];
+    };
     if (auto r = transition(steps); !r) {
+        undo.reserve(targets.size());
         for (std::size_t i = 0; i < targets.size(); ++i) {
-            undo.emplace_back(targets[i].id, old[i] ? &*old[i] : nullptr);
+            undo.emplace_back(targets[i].id, old(i));
         }
         if (auto u = transition(undo); !u) {
             spdlog::critical(
@@ -226,16 +258,15 @@ Result<void, ProgramError> Programmer::change(std::vector<Target>& targets) {
     // Committed: the old configs' next hops go, the bookkeeping follows.
     for (std::size_t i = 0; i < targets.size(); ++i) {
         const std::uint32_t id = targets[i].id;
-        if (old[i]) {
-            release_path_next_hops(*old[i], next_hops_);
-            if (auto k = key_owner_.find(old[i]->uplink_key);
-                k != key_owner_.end() && k->second == id) {
+        if (const SessionConfig* o = old(i)) {
+            release_path_next_hops(*o, next_hops_);
+            if (auto k = key_owner_.find(o->uplink_key); k != key_owner_.end() && k->second == id) {
                 key_owner_.erase(k);
             }
-            for (unsigned p = 0; p < old[i]->n_prefixes; ++p) {
-                auto o = prefix_owner_.find(prefix_identity(old[i]->prefixes[p]));
-                if (o != prefix_owner_.end() && o->second == id) {
-                    prefix_owner_.erase(o);
+            for (unsigned p = 0; p < o->n_prefixes; ++p) {
+                auto po = prefix_owner_.find(o->prefixes[p]);
+                if (po != prefix_owner_.end() && po->second == id) {
+                    prefix_owner_.erase(po);
                 }
             }
         }
@@ -252,16 +283,19 @@ Result<void, ProgramError> Programmer::change(std::vector<Target>& targets) {
             key_owner_[t.cfg.uplink_key] = t.id;
         }
         for (unsigned p = 0; p < t.cfg.n_prefixes; ++p) {
-            prefix_owner_[prefix_identity(t.cfg.prefixes[p])] = t.id;
+            prefix_owner_[t.cfg.prefixes[p]] = t.id;
         }
         const std::uint64_t h = v1::session_digest(*t.session);
         digest_ += h;
-        sessions_.emplace(t.id, Stored{*t.session, h});
+        // A resync's sessions are ours to take (no copy of their strings).
+        sessions_.emplace_hint(sessions_.end(), t.id,
+                               Stored{t.take != nullptr ? std::move(*t.take) : *t.session, h});
     }
     return {};
 }
 
 Result<v1::ApplyReply, ProgramError> Programmer::apply(const v1::ApplyRequest& req) {
+    const BusyTimer busy(busy_us_);
     if (req.generation() <= generation_) {
         auto r = reject({ProgramError::kFailedPrecondition,
                          fmt::format("generation {} is not above the generation in force ({})",
@@ -316,6 +350,7 @@ Result<v1::ApplyReply, ProgramError> Programmer::apply(const v1::ApplyRequest& r
         }
     }
     std::vector<Target> targets;
+    targets.reserve(final.size());
     for (const auto& [id, s] : final) {
         auto stored = sessions_.find(id);
         if (s == nullptr) {
@@ -352,8 +387,9 @@ Result<v1::ApplyReply, ProgramError> Programmer::apply(const v1::ApplyRequest& r
 }
 
 Result<v1::ApplyReply, ProgramError> Programmer::resync(
-    std::uint64_t generation, const std::vector<v1::DpSession>& sessions,
+    std::uint64_t generation, std::vector<v1::DpSession> sessions,
     const std::vector<v1::DpPolicyProfile>& profiles) {
+    const BusyTimer busy(busy_us_);
     if (generation == 0) {
         auto r = reject({ProgramError::kInvalidArgument, "resync: generation must be above 0"});
         return unexpected(r.error());
@@ -370,13 +406,18 @@ Result<v1::ApplyReply, ProgramError> Programmer::resync(
     for (const auto& [name, stored] : profiles_) {
         profile_changes.emplace(name, nullptr);  // not in the resync: removed
     }
-    std::unordered_set<std::uint32_t> ids;
+    // Ids below the capacity (beyond it, parse() refuses the session).
+    std::vector<bool> listed(table_.capacity(), false);
     std::vector<Target> targets;
-    for (const auto& s : sessions) {
-        if (!ids.insert(s.id()).second) {
+    targets.reserve(sessions.size() + sessions_.size());
+    for (auto& s : sessions) {
+        if (s.id() < listed.size() && listed[s.id()]) {
             auto r = reject({ProgramError::kInvalidArgument,
                              fmt::format("session {}: listed twice in the resync", s.id())});
             return unexpected(r.error());
+        }
+        if (s.id() < listed.size()) {
+            listed[s.id()] = true;
         }
         auto stored = sessions_.find(s.id());
         if (stored != sessions_.end() && same(stored->second, s)) {
@@ -387,10 +428,10 @@ Result<v1::ApplyReply, ProgramError> Programmer::resync(
             auto r = reject({ProgramError::kInvalidArgument, p.error()});
             return unexpected(r.error());
         }
-        targets.push_back({s.id(), &s, p->cfg, p->ports, false});
+        targets.push_back({s.id(), &s, p->cfg, p->ports, false, &s});
     }
     for (const auto& [id, st] : sessions_) {
-        if (ids.count(id) == 0) {
+        if (id >= listed.size() || !listed[id]) {
             targets.push_back({id, nullptr, {}, {}, false});
         }
     }
@@ -607,7 +648,7 @@ void Programmer::note_rejected(const std::string& why) {
 }
 
 ProgrammerStats Programmer::stats() const {
-    return {generation_, table_.size(), table_.capacity(), applied_, rejected_, resyncs_};
+    return {generation_, table_.size(), table_.capacity(), applied_, rejected_, resyncs_, busy_us_};
 }
 
 }  // namespace hag::dp

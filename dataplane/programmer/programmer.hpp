@@ -46,6 +46,7 @@ struct ProgrammerStats {
     std::uint64_t batches_applied = 0;
     std::uint64_t batches_rejected = 0;
     std::uint64_t resyncs = 0;
+    std::uint64_t busy_us = 0;  // main lcore time in apply() and resync(), in total
 };
 
 class Programmer {
@@ -65,9 +66,10 @@ class Programmer {
 
     Result<v1::ApplyReply, ProgramError> apply(const v1::ApplyRequest& req);
     // The table becomes exactly `sessions`; generation becomes `generation` (any value > 0).
-    // The table becomes exactly `sessions` and the flow policy profiles exactly `profiles`.
+    // The table becomes exactly `sessions` and the flow policy profiles exactly `profiles`. The
+    // sessions are taken (moved into the programmer's store): pass an rvalue to avoid a copy.
     Result<v1::ApplyReply, ProgramError> resync(
-        std::uint64_t generation, const std::vector<v1::DpSession>& sessions,
+        std::uint64_t generation, std::vector<v1::DpSession> sessions,
         const std::vector<v1::DpPolicyProfile>& profiles = {});
     [[nodiscard]] v1::DigestReply digest() const;
     [[nodiscard]] v1::DpListReply list(const v1::DpListRequest& req) const;
@@ -87,6 +89,7 @@ class Programmer {
         SessionConfig cfg;  // parsed; next hops attached by change() unless `attached`
         std::array<const Port*, kMaxPaths> ports{};
         bool attached = false;
+        v1::DpSession* take = nullptr;  // `session`, to be moved into storage (a resync's)
     };
 
     Result<void, ProgramError> check_collisions(const std::vector<Target>& targets) const;
@@ -123,11 +126,12 @@ class Programmer {
     const v1::DataplaneConfig& cfg_;
     SessionParser parser_;
     std::map<std::uint32_t, Stored> sessions_;  // by id: ListSessions pages in id order
-    std::unordered_map<std::uint32_t, std::uint32_t> key_owner_;   // uplink key -> id
-    std::unordered_map<std::string, std::uint32_t> prefix_owner_;  // prefix_identity -> id
+    std::unordered_map<std::uint32_t, std::uint32_t> key_owner_;              // uplink key -> id
+    std::unordered_map<IpPrefix, std::uint32_t, IpPrefixHash> prefix_owner_;  // prefix -> id
     std::uint64_t digest_ = 0;
     std::uint64_t generation_ = 0;
     std::uint64_t applied_ = 0, rejected_ = 0, resyncs_ = 0;
+    std::uint64_t busy_us_ = 0;
 };
 
 }  // namespace hag::dp

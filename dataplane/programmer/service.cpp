@@ -114,7 +114,7 @@ grpc::Status ProgrammerService::Resync(grpc::ServerContext* ctx,
                 "resync stream ended before the chunk with last set: nothing changed"};
     }
     auto r = queue_.call([this, generation, &all, &profiles] {
-        return programmer_.resync(generation, all, profiles);
+        return programmer_.resync(generation, std::move(all), profiles);
     });
     if (!r) {
         return kShuttingDown;
@@ -153,6 +153,12 @@ grpc::Status ProgrammerService::Status(grpc::ServerContext*, const v1::DpStatusR
     reply->set_batches_applied(r->batches_applied);
     reply->set_batches_rejected(r->batches_rejected);
     reply->set_resyncs(r->resyncs);
+    {
+        // Main lcore time spent applying Apply batches and resyncs.
+        auto* c = reply->add_counters();
+        c->set_name("hag_programmer_busy_microseconds_total");
+        c->set_value(r->busy_us);
+    }
     if (counters_) {
         for (auto& [name, value] : counters_()) {
             auto* c = reply->add_counters();

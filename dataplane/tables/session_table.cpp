@@ -24,10 +24,6 @@ bool IpPrefix::contains(const IpAddr& a) const noexcept {
 }
 
 namespace {
-std::string prefix_key(const IpPrefix& p) {
-    return std::string(reinterpret_cast<const char*>(p.addr.bytes.data()), 16) +
-           static_cast<char>(p.addr.family) + static_cast<char>(p.length);
-}
 std::array<std::uint8_t, 4> v4_of(const IpAddr& a) {
     return {a.bytes[0], a.bytes[1], a.bytes[2], a.bytes[3]};
 }
@@ -125,7 +121,7 @@ Result<void, std::string> SessionTable::check(SessionId id, const SessionConfig&
         if (p.addr.family == Family::kNone || p.length > max) {
             return unexpected(fmt::format("session {}: invalid prefix #{}", id, i));
         }
-        auto it = prefix_owner_.find(prefix_key(p));
+        auto it = prefix_owner_.find(p);
         if (it != prefix_owner_.end() && it->second != id) {
             return unexpected(
                 fmt::format("session {}: prefix #{} belongs to session {}", id, i, it->second));
@@ -199,7 +195,7 @@ Result<void, std::string> SessionTable::upsert(SessionId id, const SessionConfig
             retire_old();
             return r;  // table full: the session stays with its earlier indexes (logged by caller)
         }
-        prefix_owner_[prefix_key(p)] = id;
+        prefix_owner_[p] = id;
     }
     if (cfg.uplink_key != 0) {
         if (auto r = keys_->add(key_bytes(cfg.uplink_key), 128, id); !r) {
@@ -237,7 +233,7 @@ void SessionTable::unlink(SessionId id, const SessionConfig& old, const SessionC
             continue;
         (void)(p.addr.family == Family::kIpv6 ? v6_->remove(p.addr.bytes, p.length)
                                               : v4_->remove(v4_of(p.addr), p.length));
-        prefix_owner_.erase(prefix_key(p));
+        prefix_owner_.erase(p);
     }
     if (old.uplink_key != 0 && (keep == nullptr || keep->uplink_key != old.uplink_key)) {
         (void)keys_->remove(key_bytes(old.uplink_key), 128);

@@ -16,6 +16,7 @@
 #include <array>
 #include <atomic>
 #include <cstdint>
+#include <cstring>
 #include <memory>
 #include <string>
 #include <unordered_map>
@@ -49,6 +50,20 @@ struct IpPrefix {
     std::uint8_t length = 0;
     bool operator==(const IpPrefix&) const = default;
     [[nodiscard]] bool contains(const IpAddr& a) const noexcept;
+};
+
+// For hash maps keyed by prefix (the writer's ownership indexes): address bytes, family and
+// length, no allocation.
+struct IpPrefixHash {
+    std::size_t operator()(const IpPrefix& p) const noexcept {
+        std::uint64_t a = 0, b = 0;
+        std::memcpy(&a, p.addr.bytes.data(), 8);
+        std::memcpy(&b, p.addr.bytes.data() + 8, 8);
+        std::uint64_t h = a * 0x9E3779B97F4A7C15ULL;
+        h ^= (b + 0x632BE59BD9B4E019ULL + (h << 6) + (h >> 2)) * 0xC2B2AE3D27D4EB4FULL;
+        h ^= (static_cast<std::uint64_t>(p.addr.family) << 8 | p.length) * 0x165667B19E3779F9ULL;
+        return static_cast<std::size_t>(h ^ (h >> 29));
+    }
 };
 
 using MacAddr = std::array<std::uint8_t, 6>;
@@ -190,7 +205,7 @@ class SessionTable {
     std::unique_ptr<Prefix6Table> coas_;  // care-of addresses, exact match
     // Writer-side ownership, to refuse collisions before touching reader-visible tables.
     std::unordered_map<std::uint32_t, SessionId> key_owner_;
-    std::unordered_map<std::string, SessionId> prefix_owner_;
+    std::unordered_map<IpPrefix, SessionId, IpPrefixHash> prefix_owner_;
     std::unordered_map<SessionId, std::unique_ptr<SessionConfig>> live_;
     std::uint32_t next_version_ = 1;  // StripePlan::version of the next published config
 };

@@ -37,6 +37,8 @@ def main():
         problems.append(f"fill reached {res['fill_sessions']} of {res['resync_sessions']}")
     if res["resync_pusher_seconds"] is None or not res["resync_from_ready_seconds"] > 0:
         problems.append("no resync duration")
+    if not sum(res["push_cpu_control"].values()) > 0 or not res["push_apply_call_s"] > 0:
+        problems.append("no CPU time / Apply call time measured for the push phase")
     if not res["in_sync_after_resync"] or res["digest_mismatches"] != 0:
         problems.append("control and data plane differ after the resync")
     for p in problems:

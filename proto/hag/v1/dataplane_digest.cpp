@@ -12,7 +12,9 @@ namespace {
 constexpr std::uint64_t kFnvBasis = 14695981039346656037ULL;  // FNV-1a 64 offset basis
 
 std::uint64_t fnv(const google::protobuf::MessageLite& m, std::uint64_t h) {
-    std::string bytes;
+    // One buffer per thread, reused: no allocation per session once it has grown.
+    thread_local std::string bytes;
+    bytes.clear();
     {
         google::protobuf::io::StringOutputStream out(&bytes);
         google::protobuf::io::CodedOutputStream coded(&out);

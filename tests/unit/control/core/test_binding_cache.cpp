@@ -224,6 +224,31 @@ TEST_CASE("paging visits every session exactly once, also with removals between 
     CHECK(pages == 16);
 }
 
+TEST_CASE("paging with ids gives each session's slot", "[cache]") {
+    BindingCache bc(100);
+    for (int i = 0; i < 10; ++i) {
+        auto hnp = fmt::format("2001:db8:{:x}::/64", i + 1);
+        auto c = fmt::format("2001:db8:ffff::{:x}", i + 1);
+        REQUIRE(bc.insert(session("i" + std::to_string(i), hnp.c_str(),
+                                  {path(1, ("mag" + std::to_string(i)).c_str(), c.c_str(), 100)}))
+                    .ok());
+    }
+    REQUIRE(bc.remove("i3").ok());  // a hole in the slots
+    std::size_t visits = 0;
+    std::uint64_t cursor = 0;
+    int pages = 0;
+    do {
+        cursor = bc.for_each_page_id(cursor, 4, [&](std::uint32_t id, const Session& s) {
+            CHECK(bc.session_id(s.nai) == id);
+            CHECK(bc.at(id) == &s);
+            ++visits;
+        });
+        ++pages;
+    } while (cursor != 0 && pages < 10);
+    CHECK(visits == 9);
+    CHECK(pages == 3);
+}
+
 TEST_CASE("one million sessions fit, are found and expire", "[cache][scale]") {
     BindingCache bc(1'000'000);
     for (std::uint32_t i = 0; i < 1'000'000; ++i) {

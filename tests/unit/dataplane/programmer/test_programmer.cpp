@@ -332,7 +332,10 @@ TEST_CASE("a resync makes the table exactly its set", "[programmer]") {
                  {session(5, 500, ""), session(5, 501, "")},  // id twice
                  {session(5, 500, ""), session(6, 500, "")},  // key twice
                  {session(5, 500, "2001:db8:5::/64"), session(6, 600, "2001:db8:5::/64")},
-                 {session(5, 500, "2001:db8:5::/129")}}) {
+                 {session(5, 500, "2001:db8:5::/129")},
+                 {session(5, 500, ""), session(1'000'000, 501, "")},  // id beyond the capacity
+                 // an unchanged session listed twice
+                 {session(1, 100, "2001:db8:1::/64"), session(1, 100, "2001:db8:1::/64")}}) {
             CHECK_FALSE(env.prog->resync(9, bad));
             CHECK(env.prog->digest().digest() == before.digest());
             CHECK(env.prog->digest().generation() == 4);
