@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <charconv>
 
+#include "hag/log/log.hpp"
 #include "hag/v1/policy_config.hpp"
 
 namespace hag::control {
@@ -257,6 +258,12 @@ void validate(v1::ControlConfig& cfg, const config::ParseInfoTree* tree,
                               cfg.log().level()));
         }
     }
+    if (!cfg.log().format().empty()) {
+        if (auto f = hag::log::parse_format(cfg.log().format()); !f) {
+            at.at(config::Reporter::nested(tree, cfg, "log", -1), cfg.log(), "format", -1,
+                  "log.format: " + f.error());
+        }
+    }
 
     // Defaults.
     auto* lim = cfg.mutable_limits();
@@ -286,6 +293,8 @@ void validate(v1::ControlConfig& cfg, const config::ParseInfoTree* tree,
         cfg.set_revocation_retries(3);
     if (cfg.log().level().empty())
         cfg.mutable_log()->set_level("info");
+    if (cfg.log().format().empty())
+        cfg.mutable_log()->set_format("text");
     if (!cfg.has_persistence())
         cfg.set_persistence(true);
     if (cfg.state_directory().empty())

@@ -34,6 +34,7 @@ mags { mag_id: "mag1@hag.example" source_addresses: "2001:db8:a::1" allowed_nai:
     CHECK(r->management_socket() == "/run/hag/control.sock");
     CHECK(r->heartbeat_interval_seconds() == 30);
     CHECK(r->log().level() == "info");
+    CHECK(r->log().format() == "text");
     auto p = effective_profile(*r, "cpe-0001@hag.example");
     CHECK_FALSE(p.multipath());
     CHECK(p.max_paths() == 4);
@@ -99,6 +100,16 @@ log { level: "loud" }
     CHECK(e.find("max_paths: 0") != std::string::npos);
     CHECK(e.find("no pool named 'zzz'") != std::string::npos);
     CHECK(e.find("log.level: 'loud'") != std::string::npos);
+
+    // The log format: text or json, refused at its line otherwise.
+    e = errors_of(R"(lma_addresses: "2001:db8::1"
+log {
+  level: "debug"
+  format: "yaml"
+}
+)");
+    CHECK(e.find("t.conf:4:3: log.format: unknown log format 'yaml' (expected text or json)") !=
+          std::string::npos);
 
     // The flow policy is checked with the rest of the file, at its own lines.
     e = errors_of(R"(lma_addresses: "2001:db8::1"
