@@ -193,6 +193,11 @@ void validate(v1::ControlConfig& cfg, const config::ParseInfoTree* tree,
                 at.at(t, mag, "source_addresses", j, "mags.source_addresses: " + a.error());
             }
         }
+        for (int j = 0; j < mag.allowed_prefixes_size(); ++j) {
+            if (auto p = parse_prefix(mag.allowed_prefixes(j)); !p) {
+                at.at(t, mag, "allowed_prefixes", j, "mags.allowed_prefixes: " + p.error());
+            }
+        }
     }
     if (cfg.revocation_retries() > 10) {
         at.file(fmt::format("revocation_retries: {} is not within 0-10", cfg.revocation_retries()));
@@ -272,7 +277,13 @@ void validate(v1::ControlConfig& cfg, const config::ParseInfoTree* tree,
     if (lim->per_mag_pbu_per_second() == 0)
         lim->set_per_mag_pbu_per_second(2000);
     if (lim->per_mag_pbu_burst() == 0)
-        lim->set_per_mag_pbu_burst(2 * lim->per_mag_pbu_per_second());
+        lim->set_per_mag_pbu_burst(static_cast<std::uint32_t>(
+            std::min<std::uint64_t>(2ull * lim->per_mag_pbu_per_second(), UINT32_MAX)));
+    if (lim->global_pbu_per_second() == 0)
+        lim->set_global_pbu_per_second(20000);
+    if (lim->global_pbu_burst() == 0)
+        lim->set_global_pbu_burst(static_cast<std::uint32_t>(
+            std::min<std::uint64_t>(2ull * lim->global_pbu_per_second(), UINT32_MAX)));
     if (cfg.management_socket().empty())
         cfg.set_management_socket("/run/hag/control.sock");
     if (cfg.management_socket_mode() == 0)
