@@ -1,6 +1,8 @@
 #include "pipeline/downlink_encap.hpp"
 
 #include <rte_cycles.h>
+#include <rte_ether.h>
+#include <rte_ip.h>
 
 #include "multipath/scheduler.hpp"
 #include "pipeline/packet.hpp"
