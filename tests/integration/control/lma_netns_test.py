@@ -398,6 +398,8 @@ def main():
         check(c.get("signalling.rx_udp_malformed", 0) >= 2, "malformed UDP framing counted")
         check(c.get("pba.status.154", 0) == 2 and c.get("pba.status.161", 0) == 1,
               "status counters")
+        check(c.get("pbu.refused.mag_subscriber", 0) == 2,
+              "refusals counted by reason (pbu.refused.mag_subscriber)")
 
         # hagctl log-level with JSON logs: the level changes, the lines stay JSON.
         lv = hag("log-level", "control", "info")
