@@ -210,8 +210,7 @@ inline GreParse parse_gre_in_ip(const std::uint8_t* p, std::uint16_t len, GreInI
 
 // The inner packet of a frame parse_gre_in_ip accepted: an IP header that, with its payload,
 // lies within the outer packet; ok = false otherwise.
-inline L3Info parse_gre_inner(const std::uint8_t* p, std::uint16_t len,
-                              const GreInIp& g) noexcept {
+inline L3Info parse_gre_inner(const std::uint8_t* p, std::uint16_t len, const GreInIp& g) noexcept {
     const L3Info inner = parse_l3(p, len, g.inner_off, g.proto);
     if (inner.ok && g.inner_off + inner.total_len > g.ip_end) {
         return {};
