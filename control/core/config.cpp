@@ -7,6 +7,7 @@
 #include <charconv>
 
 #include "hag/esp/esp.hpp"
+#include "hag/log/log.hpp"
 #include "hag/v1/policy_config.hpp"
 
 namespace hag::control {
@@ -193,6 +194,11 @@ void validate(v1::ControlConfig& cfg, const config::ParseInfoTree* tree,
                 at.at(t, mag, "source_addresses", j, "mags.source_addresses: " + a.error());
             }
         }
+        for (int j = 0; j < mag.allowed_prefixes_size(); ++j) {
+            if (auto p = parse_prefix(mag.allowed_prefixes(j)); !p) {
+                at.at(t, mag, "allowed_prefixes", j, "mags.allowed_prefixes: " + p.error());
+            }
+        }
     }
     {
         const auto* et = config::Reporter::nested(tree, cfg, "esp", -1);
@@ -292,6 +298,12 @@ void validate(v1::ControlConfig& cfg, const config::ParseInfoTree* tree,
                               cfg.log().level()));
         }
     }
+    if (!cfg.log().format().empty()) {
+        if (auto f = hag::log::parse_format(cfg.log().format()); !f) {
+            at.at(config::Reporter::nested(tree, cfg, "log", -1), cfg.log(), "format", -1,
+                  "log.format: " + f.error());
+        }
+    }
 
     // Defaults.
     auto* lim = cfg.mutable_limits();
@@ -300,7 +312,13 @@ void validate(v1::ControlConfig& cfg, const config::ParseInfoTree* tree,
     if (lim->per_mag_pbu_per_second() == 0)
         lim->set_per_mag_pbu_per_second(2000);
     if (lim->per_mag_pbu_burst() == 0)
-        lim->set_per_mag_pbu_burst(2 * lim->per_mag_pbu_per_second());
+        lim->set_per_mag_pbu_burst(static_cast<std::uint32_t>(
+            std::min<std::uint64_t>(2ull * lim->per_mag_pbu_per_second(), UINT32_MAX)));
+    if (lim->global_pbu_per_second() == 0)
+        lim->set_global_pbu_per_second(20000);
+    if (lim->global_pbu_burst() == 0)
+        lim->set_global_pbu_burst(static_cast<std::uint32_t>(
+            std::min<std::uint64_t>(2ull * lim->global_pbu_per_second(), UINT32_MAX)));
     if (cfg.management_socket().empty())
         cfg.set_management_socket("/run/hag/control.sock");
     if (cfg.management_socket_mode() == 0)
@@ -321,6 +339,8 @@ void validate(v1::ControlConfig& cfg, const config::ParseInfoTree* tree,
         cfg.set_revocation_retries(3);
     if (cfg.log().level().empty())
         cfg.mutable_log()->set_level("info");
+    if (cfg.log().format().empty())
+        cfg.mutable_log()->set_format("text");
     if (!cfg.has_persistence())
         cfg.set_persistence(true);
     if (cfg.state_directory().empty())

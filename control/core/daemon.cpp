@@ -438,6 +438,9 @@ struct Daemon::Impl {
         if (c->dataplane_socket() != cfg.dataplane_socket()) {
             spdlog::warn("reload: dataplane_socket changed; takes effect at restart");
         }
+        if (c->log().format() != cfg.log().format()) {
+            spdlog::warn("reload: log.format changed; takes effect at restart");
+        }
         if (auto lvl = log::parse_level(c->log().level())) {
             spdlog::set_level(*lvl);
         }

@@ -4,6 +4,7 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <cmath>
 
 #include "config.hpp"
 #include "hag/net/address.hpp"
@@ -40,6 +41,23 @@ std::optional<std::string> identifier_text(const mh::Bytes& id) {
         }
     }
     return s;
+}
+
+// Whether p lies inside outer (as long or longer, same leading bits).
+bool prefix_within(const Prefix& p, const Prefix& outer) {
+    if (p.length < outer.length || outer.length > 128) {
+        return false;
+    }
+    const unsigned whole = outer.length / 8u;
+    const unsigned rest = outer.length % 8u;
+    if (!std::equal(p.addr.begin(), p.addr.begin() + whole, outer.addr.begin())) {
+        return false;
+    }
+    if (rest == 0) {
+        return true;
+    }
+    const auto mask = static_cast<std::uint8_t>(0xff << (8 - rest));
+    return (p.addr[whole] & mask) == (outer.addr[whole] & mask);
 }
 
 bool nai_matches(const std::string& pattern, const std::string& nai) {
@@ -114,26 +132,10 @@ void Lma::release(const Session& s) {
     }
 }
 
-bool Lma::admit(const Peer& from, const LmaTime& t) {
-    const double rate = cfg_.limits().per_mag_pbu_per_second();
-    const double burst = cfg_.limits().per_mag_pbu_burst();
-    // Bounded table: a flood of spoofed sources shares one bucket instead of growing memory.
-    constexpr std::size_t kMaxBuckets = 65536;
-    std::string key(reinterpret_cast<const char*>(from.remote.data()), from.remote.size());
-    auto it = buckets_.find(key);
-    if (it == buckets_.end()) {
-        if (buckets_.size() >= kMaxBuckets) {
-            key = "overflow";
-            it = buckets_.find(key);
-        }
-        if (it == buckets_.end()) {
-            it = buckets_.emplace(key, Bucket{burst, t.now_ms}).first;
-        }
-    }
-    Bucket& b = it->second;
-    const auto elapsed = std::max<std::int64_t>(0, t.now_ms - b.last_ms);
+bool Lma::take_token(Bucket& b, double rate, double burst, std::int64_t now_ms) {
+    const auto elapsed = std::max<std::int64_t>(0, now_ms - b.last_ms);
     b.tokens = std::min(burst, b.tokens + rate * static_cast<double>(elapsed) / 1000.0);
-    b.last_ms = t.now_ms;
+    b.last_ms = now_ms;
     if (b.tokens < 1.0) {
         return false;
     }
@@ -141,16 +143,88 @@ bool Lma::admit(const Peer& from, const LmaTime& t) {
     return true;
 }
 
+void Lma::log_refusal(const LmaTime& t, std::string line) {
+    constexpr std::uint32_t kLinesPerSecond = 10;
+    if (t.now_ms - last_refusal_log_ms_ >= 1000) {
+        last_refusal_log_ms_ = t.now_ms;
+        refusal_lines_ = 0;
+    }
+    if (refusal_lines_ >= kLinesPerSecond) {
+        ++refusals_not_logged_;
+        return;
+    }
+    ++refusal_lines_;
+    if (refusals_not_logged_ != 0) {
+        spdlog::info("{} ({} more refusals not logged before this one)", line,
+                     refusals_not_logged_);
+        refusals_not_logged_ = 0;
+    } else {
+        spdlog::info("{}", line);
+    }
+}
+
+Lma::Admit Lma::admit(const Peer& from, const LmaTime& t) {
+    const double rate = cfg_.limits().per_mag_pbu_per_second();
+    const double burst = cfg_.limits().per_mag_pbu_burst();
+    std::string key(reinterpret_cast<const char*>(from.remote.data()), from.remote.size());
+    auto it = buckets_.find(key);
+    if (it == buckets_.end()) {
+        if (buckets_.size() >= kMaxBuckets && t.now_ms - last_bucket_sweep_ms_ >= 1000) {
+            // A bucket that has refilled to its depth is the same as a new one: forget those.
+            // At most one sweep a second, so a flood of new sources costs no more than that.
+            last_bucket_sweep_ms_ = t.now_ms;
+            const auto full_after_ms =
+                static_cast<std::int64_t>(rate > 0 ? std::ceil(burst * 1000.0 / rate) : 0);
+            std::erase_if(buckets_, [&](const auto& kv) {
+                return kv.first != kOverflowBucket && t.now_ms - kv.second.last_ms >= full_after_ms;
+            });
+            count("mh.rate_limit_sweeps");
+        }
+        if (buckets_.size() >= kMaxBuckets) {
+            // Bounded table: a flood of spoofed sources shares one bucket instead of growing
+            // memory.
+            key = kOverflowBucket;
+            it = buckets_.find(key);
+            count("mh.rate_limit_overflow");
+        }
+        if (it == buckets_.end()) {
+            it = buckets_.emplace(key, Bucket{burst, t.now_ms}).first;
+        }
+    }
+    if (!take_token(it->second, rate, burst, t.now_ms)) {
+        return Admit::kMagLimit;
+    }
+    if (!global_bucket_ready_) {
+        global_bucket_ = Bucket{static_cast<double>(cfg_.limits().global_pbu_burst()), t.now_ms};
+        global_bucket_ready_ = true;
+    }
+    if (!take_token(global_bucket_, cfg_.limits().global_pbu_per_second(),
+                    cfg_.limits().global_pbu_burst(), t.now_ms)) {
+        return Admit::kGlobalLimit;
+    }
+    return Admit::kOk;
+}
+
 std::vector<Outbound> Lma::receive(std::span<const std::uint8_t> bytes, const Peer& from,
                                    const LmaTime& t) {
     count("mh.received");
-    if (!admit(from, t)) {
-        count("mh.rate_limited");
+    if (const Admit a = admit(from, t); a != Admit::kOk) {
+        // Dropped without a reply: a flood gets nothing back to amplify or reflect.
+        const bool global = a == Admit::kGlobalLimit;
+        count(global ? "mh.rate_limited_global" : "mh.rate_limited");
         if (t.now_ms - last_limit_log_ms_ >= 1000) {
             last_limit_log_ms_ = t.now_ms;
-            spdlog::warn("MAG {}: over its rate limit ({}/s, burst {}), dropping its messages",
-                         net::format(from.remote), cfg_.limits().per_mag_pbu_per_second(),
-                         cfg_.limits().per_mag_pbu_burst());
+            if (global) {
+                spdlog::warn(
+                    "over the global rate limit ({}/s, burst {}), dropping messages (latest from "
+                    "{})",
+                    cfg_.limits().global_pbu_per_second(), cfg_.limits().global_pbu_burst(),
+                    net::format(from.remote));
+            } else {
+                spdlog::warn("MAG {}: over its rate limit ({}/s, burst {}), dropping its messages",
+                             net::format(from.remote), cfg_.limits().per_mag_pbu_per_second(),
+                             cfg_.limits().per_mag_pbu_burst());
+            }
         }
         return {};
     }
@@ -299,9 +373,14 @@ std::uint8_t Lma::process_pbu(const mh::BindingUpdate& bu, const Peer& from, con
         }
     }
     auto reject = [&](BaStatus s, std::string_view why) {
-        spdlog::info("session {} PBU from MAG {} ({}) seq {}: {} ({})", nai, mag_id,
-                     net::format(from.remote), bu.sequence, status_name(st(s)), why);
+        log_refusal(t, fmt::format("session {} PBU from MAG {} ({}) seq {}: {} ({})", nai, mag_id,
+                                   net::format(from.remote), bu.sequence, status_name(st(s)), why));
         return st(s);
+    };
+    // Authorization refusals are also counted by reason (pbu.refused.<reason>).
+    auto refuse = [&](BaStatus s, std::string_view reason, std::string_view why) {
+        count(fmt::format("pbu.refused.{}", reason));
+        return reject(s, why);
     };
 
     // Authorization (RFC 5213 §5.3.1): is this MAG allowed to register this subscriber?
@@ -313,7 +392,7 @@ std::uint8_t Lma::process_pbu(const mh::BindingUpdate& bu, const Peer& from, con
         }
     }
     if (auth == nullptr && !cfg_.allow_unknown_mags()) {
-        return reject(BaStatus::kMagNotAuthorizedForProxyReg, "MAG not configured");
+        return refuse(BaStatus::kMagNotAuthorizedForProxyReg, "mag_unknown", "MAG not configured");
     }
     if (auth != nullptr) {
         if (!auth->source_addresses().empty()) {
@@ -323,7 +402,7 @@ std::uint8_t Lma::process_pbu(const mh::BindingUpdate& bu, const Peer& from, con
                 ok = ok || (pa && pa->addr == from.remote);
             }
             if (!ok) {
-                return reject(BaStatus::kMagNotAuthorizedForProxyReg,
+                return refuse(BaStatus::kMagNotAuthorizedForProxyReg, "mag_source_address",
                               "source address not listed for this MAG");
             }
         }
@@ -333,14 +412,16 @@ std::uint8_t Lma::process_pbu(const mh::BindingUpdate& bu, const Peer& from, con
                 ok = ok || nai_matches(pat, nai);
             }
             if (!ok) {
-                return reject(BaStatus::kMagNotAuthorizedForProxyReg,
+                return refuse(BaStatus::kMagNotAuthorizedForProxyReg, "mag_subscriber",
                               "subscriber not allowed for this MAG");
             }
         }
     }
     const v1::Subscriber* sub = subscribers_.find(nai);
     if (sub == nullptr && !cfg_.allow_unknown_subscribers()) {
-        return reject(BaStatus::kProxyRegistrationNotEnabled, "unknown subscriber");
+        // Nothing is kept for an unknown subscriber: the refusal is a counter and a log line.
+        return refuse(BaStatus::kProxyRegistrationNotEnabled, "unknown_subscriber",
+                      "unknown subscriber");
     }
     const v1::SubscriberProfile prof = effective_profile(cfg_, sub);
 
@@ -495,6 +576,23 @@ std::uint8_t Lma::process_pbu(const mh::BindingUpdate& bu, const Peer& from, con
             }
             claimed.push_back(*p);
             prefixes.push_back(*p);
+        }
+    }
+
+    // The MAG may be limited to some home network prefixes (every prefix of the binding).
+    if (auth != nullptr && !auth->allowed_prefixes().empty()) {
+        for (const auto& p : prefixes) {
+            bool ok = false;
+            for (const auto& text : auth->allowed_prefixes()) {
+                auto allowed = parse_prefix(text);
+                ok = ok || (allowed && prefix_within(p, *allowed));
+            }
+            if (!ok) {
+                undo_claims();
+                return refuse(
+                    BaStatus::kNotAuthorizedForHomeNetworkPrefix, "mag_prefix",
+                    fmt::format("{} is outside the prefixes allowed for this MAG", to_string(p)));
+            }
         }
     }
 

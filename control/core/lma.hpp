@@ -93,6 +93,8 @@ class Lma {
     [[nodiscard]] std::vector<std::pair<std::string, std::uint64_t>> counters() const;
     [[nodiscard]] const v1::ControlConfig& config() const noexcept { return cfg_; }
     [[nodiscard]] std::size_t pending_revocations() const noexcept { return pending_.size(); }
+    // Sources with a rate-limit bucket now (at most kMaxBuckets + 1).
+    [[nodiscard]] std::size_t rate_limit_sources() const noexcept { return buckets_.size(); }
 
   private:
     struct Bucket {
@@ -116,7 +118,14 @@ class Lma {
     };
     struct PbuOutcome;
 
-    bool admit(const Peer& from, const LmaTime& t);
+    enum class Admit { kOk, kMagLimit, kGlobalLimit };
+    static constexpr std::size_t kMaxBuckets = 65536;  // per-source buckets kept at most
+    static constexpr const char* kOverflowBucket = "overflow";
+    static bool take_token(Bucket& b, double rate, double burst, std::int64_t now_ms);
+    Admit admit(const Peer& from, const LmaTime& t);
+    // A refused PBU's log line: at most 10 a second; the next line logged says how many were
+    // left out (a flood must not flood the log too).
+    void log_refusal(const LmaTime& t, std::string line);
     std::vector<Outbound> handle_pbu(const mh::BindingUpdate& bu, const Peer& from,
                                      const LmaTime& t);
     std::uint8_t process_pbu(const mh::BindingUpdate& bu, const Peer& from, const LmaTime& t,
@@ -140,7 +149,13 @@ class Lma {
     std::vector<PrefixPool> pools_;
     GreKeyAllocator keys_;
     std::unordered_map<std::string, Bucket> buckets_;  // per MAG source address
-    std::map<Ipv6Address, PeerState> peers_;           // per path care-of address
+    Bucket global_bucket_;  // every source together; full at the first message
+    bool global_bucket_ready_ = false;
+    std::int64_t last_bucket_sweep_ms_ = -1'000'000;
+    std::int64_t last_refusal_log_ms_ = -1'000'000;
+    std::uint32_t refusal_lines_ = 0;  // logged in the current second
+    std::uint64_t refusals_not_logged_ = 0;
+    std::map<Ipv6Address, PeerState> peers_;  // per path care-of address
     std::deque<std::pair<Seconds, Ipv6Address>> heartbeat_queue_;
     std::map<std::uint16_t, PendingRevocation> pending_;  // by BRI sequence number
     std::uint16_t bri_sequence_ = 0;

@@ -25,6 +25,11 @@ int main(int argc, char** argv) {
         ->check(CLI::Range(1, 65535));
     std::string log_level;
     app.add_option("--log-level", log_level, "overrides log.level of the configuration");
+    std::string log_format;
+    app.add_option("--log-format", log_format,
+                   "overrides log.format of the configuration: text or json (one JSON object per "
+                   "line)")
+        ->check(CLI::IsMember({"text", "json"}));
     app.set_version_flag("--version", std::string("hag-control ") + HAG_VERSION);
     CLI11_PARSE(app, argc, argv);
 
@@ -51,7 +56,9 @@ int main(int argc, char** argv) {
         std::fprintf(stderr, "hag-control: --log-level: %s\n", level.error().c_str());
         return 2;
     }
-    hag::log::init("hag-control", *level);
+    const auto format =
+        hag::log::parse_format(log_format.empty() ? cfg->log().format() : log_format).value();
+    hag::log::init("hag-control", *level, format);
     hag::control::DaemonOptions opts;
     opts.config_path = config_path;
     if (!listen.empty()) {

@@ -1,6 +1,7 @@
 #include "pipeline/downlink_encap.hpp"
 
 #include <rte_cycles.h>
+#include <rte_ether.h>
 #include <rte_ip.h>
 
 #include <algorithm>

@@ -1,6 +1,7 @@
 #include "pipeline/uplink_decap.hpp"
 
 #include <rte_cycles.h>
+#include <rte_ip.h>
 
 #include "pipeline/packet.hpp"
 #include "policy/classify.hpp"
@@ -9,68 +10,36 @@ namespace hag::dp {
 
 namespace {
 
-constexpr std::uint16_t kGreC = 0x8000;
-constexpr std::uint16_t kGreK = 0x2000;
-constexpr std::uint16_t kGreS = 0x1000;
-// RFC 2784 §2.5.1: a receiver discards a packet with any of bits 1-5 set (bit 1 routing, bit 4
-// strict source route, bit 5 the top of the recursion control in RFC 1701 terms — bits 2 and 3
-// are K and S since RFC 2890) or a version (bits 13-15) other than 0; bits 6-12 are ignored.
-constexpr std::uint16_t kGreMustBeZero = 0x4c07;
-
 inline UplinkDrop decap_one(UplinkCtx& ctx, rte_mbuf* m, UplinkMeta& meta) noexcept {
-    const L2Info l2 = parse_l2(m);
-    if (l2.l3_offset == 0 || (l2.ether_type != kEtherIpv4 && l2.ether_type != kEtherIpv6)) {
-        return UplinkDrop::kMalformed;
-    }
-    const L3Info outer = parse_l3(m, l2.l3_offset, l2.ether_type);
-    if (!outer.ok) {
-        return UplinkDrop::kMalformed;
-    }
-    if (outer.proto != kIpProtoGre) {
-        return UplinkDrop::kNotGre;
-    }
-    const auto* ip = rte_pktmbuf_mtod_offset(m, const std::uint8_t*, l2.l3_offset);
-    if (outer.family == Family::kIpv4 && (get16(ip + 6) & 0x3fff) != 0) {
-        return UplinkDrop::kOuterFragment;  // MF set or non-zero offset
-    }
-    const std::uint16_t gre_off = static_cast<std::uint16_t>(l2.l3_offset + outer.header_len);
-    const std::uint16_t ip_end = static_cast<std::uint16_t>(l2.l3_offset + outer.total_len);
-    if (gre_off + 4 > ip_end) {
-        return UplinkDrop::kGreMalformed;
-    }
-    const auto* g = rte_pktmbuf_mtod_offset(m, const std::uint8_t*, gre_off);
-    const std::uint16_t flags = get16(g);
-    if ((flags & kGreMustBeZero) != 0) {
-        return UplinkDrop::kGreMalformed;
-    }
-    const std::uint16_t gre_len = static_cast<std::uint16_t>(
-        4 + ((flags & kGreC) ? 4 : 0) + ((flags & kGreK) ? 4 : 0) + ((flags & kGreS) ? 4 : 0));
-    if (gre_off + gre_len > ip_end) {
-        return UplinkDrop::kGreMalformed;
-    }
-    std::size_t field = 4;
-    if (flags & kGreC) {
-        // The checksum covers the GRE header and payload (RFC 2784 §2.3).
-        const std::uint16_t sum = rte_raw_cksum(g, static_cast<std::size_t>(ip_end - gre_off));
-        if (sum != 0xffff) {
+    const auto* frame = rte_pktmbuf_mtod(m, const std::uint8_t*);
+    const std::uint16_t frame_len = rte_pktmbuf_data_len(m);
+    GreInIp gre;
+    switch (parse_gre_in_ip(frame, frame_len, gre, [](const std::uint8_t* q, std::size_t n) {
+        return rte_raw_cksum(q, n);
+    })) {
+        case GreParse::kOk:
+            break;
+        case GreParse::kMalformed:
+            return UplinkDrop::kMalformed;
+        case GreParse::kNotGre:
+            return UplinkDrop::kNotGre;
+        case GreParse::kOuterFragment:
+            return UplinkDrop::kOuterFragment;
+        case GreParse::kGreMalformed:
+            return UplinkDrop::kGreMalformed;
+        case GreParse::kGreChecksum:
             return UplinkDrop::kGreChecksum;
-        }
-        field += 4;
+        case GreParse::kGreProtocol:
+            return UplinkDrop::kGreProtocol;
     }
-    std::uint32_t key = 0;
-    const bool has_key = (flags & kGreK) != 0;
-    if (has_key) {
-        key = get32(g + field);
-        field += 4;
-    }
+    const L3Info& outer = gre.outer;
+    const std::uint32_t key = gre.key;
+    const bool has_key = gre.has_key;
+    const std::uint16_t proto = gre.proto;
     meta.flags = 0;
-    if (flags & kGreS) {
-        meta.seq = get32(g + field);
+    if (gre.has_seq) {
+        meta.seq = gre.seq;
         meta.flags = UplinkMeta::kHasSeq;
-    }
-    const std::uint16_t proto = get16(g + 2);
-    if (proto != kEtherIpv4 && proto != kEtherIpv6) {
-        return UplinkDrop::kGreProtocol;
     }
 
     SessionTable::SessionId id = 0;
@@ -97,9 +66,9 @@ inline UplinkDrop decap_one(UplinkCtx& ctx, rte_mbuf* m, UplinkMeta& meta) noexc
     }
 
     // The inner packet must lie within the outer one; it is parsed like any IP packet.
-    const std::uint16_t inner_off = static_cast<std::uint16_t>(gre_off + gre_len);
-    L3Info inner = parse_l3(m, inner_off, proto);
-    if (!inner.ok || inner_off + inner.total_len > ip_end) {
+    const std::uint16_t inner_off = gre.inner_off;
+    const L3Info inner = parse_gre_inner(frame, frame_len, gre);
+    if (!inner.ok) {
         return UplinkDrop::kInnerMalformed;
     }
     bool inside = false;

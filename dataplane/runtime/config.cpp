@@ -354,6 +354,12 @@ void validate(v1::DataplaneConfig& cfg, const config::ParseInfoTree* tree,
                   "log.level: " + l.error());
         }
     }
+    if (!cfg.log().format().empty()) {
+        if (auto f = hag::log::parse_format(cfg.log().format()); !f) {
+            at.at(config::Reporter::nested(tree, cfg, "log", -1), cfg.log(), "format", -1,
+                  "log.format: " + f.error());
+        }
+    }
     if (auto lcores = eal_lcores(cfg); lcores && lcores->first.size() < 2) {
         at.at(tree, cfg, "eal_args", lcores->second,
               "eal_args: the lcore list gives one lcore; hag-dataplane needs a main lcore and a "
@@ -373,6 +379,8 @@ void validate(v1::DataplaneConfig& cfg, const config::ParseInfoTree* tree,
         cfg.set_access_mtu(1500);
     if (cfg.log().level().empty())
         cfg.mutable_log()->set_level("info");
+    if (cfg.log().format().empty())
+        cfg.mutable_log()->set_format("text");
 }
 
 }  // namespace

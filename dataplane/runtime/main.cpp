@@ -11,6 +11,7 @@
 #include <rte_errno.h>
 #include <rte_ethdev.h>
 #include <rte_lcore.h>
+#include <rte_log.h>
 #include <rte_mbuf.h>
 #include <rte_random.h>
 #include <CLI/CLI.hpp>
@@ -23,6 +24,8 @@
 #include <cstdio>
 #include <functional>
 #include <optional>
+#include <string>
+#include <string_view>
 #include <thread>
 
 #include "exception/exception_path.hpp"
@@ -48,6 +51,56 @@ constexpr std::uint32_t kCollectorReader = RTE_MAX_LCORE;
 
 void on_signal(int) {
     g_stop.store(true);
+}
+
+// DPDK writes its own log lines (EAL, PMDs) to stderr. With JSON logs they go through spdlog
+// instead, one event per line, at the level DPDK gave the message, prefixed "dpdk: ".
+ssize_t dpdk_log_write(void* /*cookie*/, const char* buf, std::size_t size) {
+    thread_local std::string pending;
+    pending.append(buf, size);
+    std::size_t start = 0;
+    for (std::size_t nl = pending.find('\n'); nl != std::string::npos;
+         nl = pending.find('\n', start)) {
+        if (nl > start) {
+            spdlog::level::level_enum lvl = spdlog::level::info;
+            switch (rte_log_cur_msg_loglevel()) {
+                case RTE_LOG_EMERG:
+                case RTE_LOG_ALERT:
+                case RTE_LOG_CRIT:
+                    lvl = spdlog::level::critical;
+                    break;
+                case RTE_LOG_ERR:
+                    lvl = spdlog::level::err;
+                    break;
+                case RTE_LOG_WARNING:
+                    lvl = spdlog::level::warn;
+                    break;
+                case RTE_LOG_DEBUG:
+                    lvl = spdlog::level::debug;
+                    break;
+                default:
+                    break;
+            }
+            spdlog::log(lvl, "dpdk: {}", std::string_view(pending).substr(start, nl - start));
+        }
+        start = nl + 1;
+    }
+    pending.erase(0, start);
+    if (pending.size() > 4096) {  // a line without an end: log what there is
+        spdlog::info("dpdk: {}", pending);
+        pending.clear();
+    }
+    return static_cast<ssize_t>(size);
+}
+
+void route_dpdk_log_to_spdlog() {
+    cookie_io_functions_t io{};
+    io.write = dpdk_log_write;
+    // Lives as long as the process: DPDK may log until exit.
+    if (FILE* f = fopencookie(nullptr, "w", io); f != nullptr) {
+        std::setvbuf(f, nullptr, _IOLBF, 0);
+        rte_openlog_stream(f);
+    }
 }
 
 using namespace hag::dp;
@@ -274,6 +327,13 @@ int main(int argc, char** argv) {
     app.add_option("--stats-interval", stats_interval,
                    "log a one-line counter summary every N seconds (0 = off)")
         ->check(CLI::Range(0u, 86400u));
+    std::string log_level, log_format;
+    app.add_option("--log-level", log_level, "overrides log.level of the configuration")
+        ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "critical", "off"}));
+    app.add_option("--log-format", log_format,
+                   "overrides log.format of the configuration: text or json (one JSON object per "
+                   "line)")
+        ->check(CLI::IsMember({"text", "json"}));
     app.set_version_flag("--version", std::string("hag-dataplane ") + HAG_VERSION);
     CLI11_PARSE(app, argc, argv);
 
@@ -291,7 +351,14 @@ int main(int argc, char** argv) {
                     config_path.c_str(), cfg->ports_size(), cfg->sessions_size());
         return 0;
     }
-    hag::log::init("hag-dataplane", hag::log::parse_level(cfg->log().level()).value());
+    const auto format =
+        hag::log::parse_format(log_format.empty() ? cfg->log().format() : log_format).value();
+    hag::log::init(
+        "hag-dataplane",
+        hag::log::parse_level(log_level.empty() ? cfg->log().level() : log_level).value(), format);
+    if (format == hag::log::Format::kJson) {
+        route_dpdk_log_to_spdlog();  // EAL and PMD messages become JSON lines too
+    }
 
     std::vector<std::string> eal_args{"hag-dataplane"};
     for (const auto& a : cfg->eal_args())

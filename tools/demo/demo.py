@@ -129,6 +129,29 @@ def bring_up(g, a):
     check(ok and cpe, f"{a.name} came back (hag-control {ok}, home router {cpe})")
 
 
+def policy_traffic(g, state, sip_on):
+    """SIP (UDP from the core's port 5060) and SSH (the home router connecting to port 22) as
+    the data plane's flow policy handles them now; sip_on: the access SIP must use (None:
+    dropped)."""
+    before = g.dp_path_packets()
+    got = g.udp_from_port(5060, 50)
+    after = g.dp_path_packets()
+    moved = {a.name: after.get(a.bid, 0) - before.get(a.bid, 0) for a in g.accesses}
+    where = ", ".join(f"{n} {v}" for n, v in moved.items())
+    print(f"  [{state}] SIP/RTP: 50 datagrams from port 5060, {got} arrived; downlink packets "
+          f"per path: {where}", flush=True)
+    if sip_on is None:
+        check(got == 0, f"[{state}] SIP/RTP dropped by its rule (BLUE, DROP): {got} arrived")
+    else:
+        other = [a.name for a in g.accesses if a is not sip_on]
+        check(got >= 45 and all(moved[o] == 0 for o in other),
+              f"[{state}] SIP/RTP pinned to {sip_on.name}: {got} arrived, {moved}")
+    ssh = g.tcp_connect(22)
+    print(f"  [{state}] SSH: the home router's connection to port 22 "
+          f"{'was established' if ssh else 'failed (rule SSH: DROP)'}", flush=True)
+    check(not ssh, f"[{state}] SSH is dropped by the policy")
+
+
 def run(g, args, steps):
     g.magsim_lines = 0
     g.start(step=steps)
@@ -182,11 +205,16 @@ def run(g, args, steps):
           f"gaps given up {ro.get('lost', '0')}, timeouts {ro.get('timeouts', '0')}, "
           f"duplicates {ro.get('duplicates', '0')}", flush=True)
 
-    steps("each access alone: LTE cut (DSL only), then DSL cut (LTE only)")
+    steps("flow policy in the data plane: SIP pinned to LTE, SSH dropped, the rest striped")
+    policy_traffic(g, "both up", sip_on=LTE)
     policies = {"both up": policy_table(g)}
+
+    steps("each access alone: LTE cut (DSL only), then DSL cut (LTE only)")
     for cut, alone in ((LTE, DSL), (DSL, LTE)):
         take_down(g, cut, steps)
         policies[f"{cut.name} down"] = policy_table(g)
+        if cut is LTE:
+            policy_traffic(g, "LTE down", sip_on=None)
         mbps, retr, moved = g.iperf(True, IPERF_SECONDS)
         results[f"{alone.name} alone"] = mbps
         print(f"  downlink over {alone.name} alone: {mbps:.1f} Mbit/s, {retr} retransmissions",
@@ -212,6 +240,8 @@ def run(g, args, steps):
     for state, table in policies.items():
         print(f"  -- {state}")
         print(indent(table, "     "))
+    print("  -- the data plane's counters (hagctl dataplane policy)")
+    print(indent(g.hagctl("dataplane", "policy", "--nai", NAI).stdout, "     "))
     sip = {k: re.search(r"^SIP/RTP .*$", v, re.M) for k, v in policies.items()}
     check(sip["DSL down"] and "bid=2" in sip["DSL down"].group(0),
           "SIP/RTP stays on LTE when DSL is down")
@@ -257,7 +287,7 @@ def main():
         return 0
     if left:
         print(f"demo: removed a previous demo's namespaces ({', '.join(left)})")
-    steps = Steps(11 if args.keep else 12)
+    steps = Steps(12 if args.keep else 13)
     g = gateway.Gateway(args.build, suffix=args.suffix, workdir=workdir)
     t0 = time.monotonic()
     try:

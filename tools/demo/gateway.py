@@ -316,6 +316,42 @@ class Gateway:
                                 int(p.get("uplinkBytes", p.get("uplink_bytes", 0))))
                 for p in s.get("paths", [])}
 
+    def dp_path_packets(self):
+        """{bid: downlink packets} from hag-dataplane's counters."""
+        s = self.dp_session()
+        return {int(p["bid"]): int(p.get("downlink_packets", 0)) for p in s.get("paths", [])}
+
+    def udp_from_port(self, sport, count=50):
+        """`count` UDP datagrams from the core host's port `sport` to the home router (an
+        application the flow policy knows by its port); returns how many arrived."""
+        rcv = subprocess.Popen(["ip", "netns", "exec", self.ns["cpe"], PY, "-c", _COUNTER,
+                                self.home], stdout=subprocess.PIPE, text=True)
+        try:
+            if rcv.stdout.readline().strip() != "ready":
+                return 0
+            sh(PY, "-c", _FROM_PORT, self.home, str(sport), str(count), ns=self.ns["core"])
+            return int(rcv.communicate(timeout=20)[0].strip() or 0)
+        finally:
+            if rcv.poll() is None:
+                rcv.kill()
+                rcv.wait()
+
+    def tcp_connect(self, port, seconds=2.0):
+        """The home router opens a TCP connection to the core host's `port` (a listener is
+        there): True when it is established."""
+        srv = subprocess.Popen(["ip", "netns", "exec", self.ns["core"], PY, "-c", _LISTEN, CORE6,
+                                str(port)], stdout=subprocess.PIPE, text=True)
+        try:
+            if srv.stdout.readline().strip() != "ready":
+                return False
+            r = subprocess.run(["ip", "netns", "exec", self.ns["cpe"], PY, "-c", _CONNECT, CORE6,
+                                str(port), str(seconds)], capture_output=True, text=True,
+                               timeout=seconds + 20)
+            return r.stdout.strip() == "connected"
+        finally:
+            srv.kill()
+            srv.wait()
+
     def ping(self, tries=40):
         for _ in range(tries):
             r = subprocess.run(["ip", "netns", "exec", self.ns["core"], "ping", "-6", "-c", "1",
@@ -438,6 +474,47 @@ while True:
         if now > end or (now > end - 4 and last is not None and now - last > 4):
             break
 print(json.dumps({str(k): v for k, v in seen.items()}))
+"""
+
+
+_COUNTER = r"""
+import socket, sys
+s = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
+s.bind((sys.argv[1], 7000)); s.settimeout(2); n = 0
+print("ready", flush=True)
+try:
+    while True:
+        s.recvfrom(2000); n += 1
+except socket.timeout:
+    pass
+print(n)
+"""
+_FROM_PORT = r"""
+import socket, sys, time
+s = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
+s.bind(("::", int(sys.argv[2])))
+for i in range(int(sys.argv[3])):
+    s.sendto(b"x" * 160, (sys.argv[1], 7000)); time.sleep(0.005)
+"""
+_LISTEN = r"""
+import socket, sys
+s = socket.socket(socket.AF_INET6); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind((sys.argv[1], int(sys.argv[2]))); s.listen(4)
+print("ready", flush=True)
+s.settimeout(30)
+try:
+    while True:
+        s.accept()
+except socket.timeout:
+    pass
+"""
+_CONNECT = r"""
+import socket, sys
+try:
+    socket.create_connection((sys.argv[1], int(sys.argv[2])), timeout=float(sys.argv[3]))
+    print("connected")
+except OSError as e:
+    print("failed", e)
 """
 
 

@@ -6,6 +6,8 @@ is a home router with two accesses: dsl (veth m0, 2001:db8:1::2 and 192.0.2.2) a
 m1, 2001:db8:2::2). Peers: hag-magsim (two CoAs of one subscriber: register, re-register,
 heartbeats, drop one access, de-register) and scapy (an encoder nobody here wrote: PBU over raw
 MH and over UDP 5436, a refused MAG, hostile datagrams, a revocation answered with a BRA).
+hag-control logs JSON (--log-format json): every line of its stderr must parse as one JSON
+object, including the line naming a subscriber whose NAI holds quotes and invalid UTF-8.
 Root only (exit 77 otherwise).
 
 usage: lma_netns_test.py HAG_CONTROL HAG_MAGSIM HAGCTL
@@ -31,6 +33,10 @@ from scapy.layers.inet6 import (IPv6, MIP6MH_BA, MIP6MH_BU, MIP6OptMNID,  # noqa
 IPPROTO_MH = 135
 IPV6_CHECKSUM = 7
 LMA6, LMA4 = "2001:db8:1::1", "192.0.2.1"
+# An NAI a hostile MAG may send: quotes, a backslash, braces, bytes that are not UTF-8.
+HOSTILE_NAI = b'evil"}{\\\xff\xc3(\xe2\x82@example.net'
+# ... and how the JSON log line gives it back (each byte that is not UTF-8 becomes U+FFFD).
+HOSTILE_LOGGED = 'evil"}{\\\ufffd\ufffd(\ufffd\ufffd@example.net'
 DSL6, LTE6, DSL4 = "2001:db8:1::2", "2001:db8:2::2", "192.0.2.2"
 
 CONFIG = """
@@ -81,7 +87,7 @@ def scapy_pbu(nai, mag, bid, att, seq, lifetime_units=100, label=1):
     """The MH bytes of a PBU built by scapy, checksum zero (the sender fills it)."""
     bu = MIP6MH_BU(seq=seq, flags="AP", mhtime=lifetime_units, reserved=0)
     bu.options = [
-        MIP6OptMNID(subtype=1, id=nai.encode()),
+        MIP6OptMNID(subtype=1, id=nai if isinstance(nai, bytes) else nai.encode()),
         raw_opt(22, bytes([0, 0]) + bytes(16)),            # HNP ::/0: assign one
         raw_opt(23, bytes([0, 1])),                        # Handoff Indicator: new attach
         raw_opt(24, bytes([0, att])),                      # Access Technology Type
@@ -147,6 +153,9 @@ def scapy_peer(mode, out_path):
         # Refused: a MAG registering a subscriber it is not authorised for (RFC 5213: 154).
         st, _, _ = ask6(scapy_pbu("cpe9@example.net", "scapy-mag@example.net", 1, 8, 101))
         res["unauthorised_status"] = st
+        # The same MAG with an NAI full of quotes and invalid UTF-8: refused, logged as JSON.
+        st, _, _ = ask6(scapy_pbu(HOSTILE_NAI, "scapy-mag@example.net", 1, 8, 103))
+        res["hostile_nai_status"] = st
         # Missing Handoff Indicator: a PBU without option 23 (RFC 5213: 161).
         pbu = bytes(IPv6(src="::", dst="::") / MIP6MH_BU(seq=102, flags="AP", mhtime=10, options=[
             MIP6OptMNID(subtype=1, id=b"scapy2@example.net"), raw_opt(24, bytes([0, 8])),
@@ -217,6 +226,34 @@ def scapy_peer(mode, out_path):
         json.dump(res, f)
 
 
+def check_json_log(path):
+    """Every stderr line of hag-control: strict UTF-8, one JSON object with the five fields."""
+    with open(path, "rb") as f:
+        raw = f.read()
+    lines = raw.split(b"\n")
+    check(lines[-1] == b"" and len(lines) > 10, "JSON log: %d lines, each ends in a newline"
+          % (len(lines) - 1))
+    bad, levels, messages = [], set(), []
+    for n, line in enumerate(lines[:-1]):
+        try:
+            obj = json.loads(line.decode("utf-8", errors="strict"))
+            ok = (isinstance(obj, dict) and
+                  set(obj) == {"time", "level", "logger", "message", "pid"} and
+                  obj["logger"] == "hag-control" and isinstance(obj["pid"], int) and
+                  len(obj["time"]) == 27 and obj["time"].endswith("Z"))
+            levels.add(obj.get("level"))
+            messages.append(obj.get("message", ""))
+        except ValueError:
+            ok = False
+        if not ok:
+            bad.append((n, line[:200]))
+    check(not bad, "JSON log: every line is one JSON object (bad: %r)" % bad[:3])
+    check({"info", "error"} <= levels, "JSON log: levels %s" % sorted(levels))
+    check(any(HOSTILE_LOGGED in m for m in messages),
+          "JSON log: the hostile NAI comes back with quotes intact and U+FFFD for bad bytes")
+    check(any("reload:" in m for m in messages), "JSON log: reload errors logged")
+
+
 def main():
     if len(sys.argv) == 4 and sys.argv[1] == "--scapy":
         scapy_peer(sys.argv[2], sys.argv[3])
@@ -242,7 +279,8 @@ def main():
         f.write(CONFIG.format(lma6=LMA6, lma4=LMA4, sock=sock,
                               state=os.path.join(work, "state")))
     log = open(os.path.join(work, "control.log"), "w+")
-    daemon = subprocess.Popen(["ip", "netns", "exec", lma, control, "-c", conf],
+    daemon = subprocess.Popen(["ip", "netns", "exec", lma, control, "-c", conf,
+                               "--log-format", "json"],
                               stdout=subprocess.PIPE, stderr=log, text=True)
     topo.procs.append(daemon)
 
@@ -347,6 +385,7 @@ def main():
         check(res.get("raw_hnp", "") and res["raw_hnp"][2:4] == "40", "PBA carries a /64 HNP")
         check(res.get("raw_bid") == 1 and res.get("raw_gre"), "PBA echoes BID, gives GRE key")
         check(res.get("unauthorised_status") == 154, "unauthorised MAG refused (154)")
+        check(res.get("hostile_nai_status") == 154, "hostile NAI refused (154)")
         check(res.get("missing_hi_status") == 161, "missing handoff indicator refused (161)")
         check(res.get("udp_status") == 0 and res.get("udp_seq") == 7,
               "scapy PBU over UDP 5436 accepted")
@@ -357,8 +396,15 @@ def main():
         check(s4 is not None and s4["paths"][0]["coa"] == DSL4, "IPv4 CoA in the cache")
         c = counters()
         check(c.get("signalling.rx_udp_malformed", 0) >= 2, "malformed UDP framing counted")
-        check(c.get("pba.status.154", 0) == 1 and c.get("pba.status.161", 0) == 1,
+        check(c.get("pba.status.154", 0) == 2 and c.get("pba.status.161", 0) == 1,
               "status counters")
+        check(c.get("pbu.refused.mag_subscriber", 0) == 2,
+              "refusals counted by reason (pbu.refused.mag_subscriber)")
+
+        # hagctl log-level with JSON logs: the level changes, the lines stay JSON.
+        lv = hag("log-level", "control", "info")
+        check(lv is not None and lv.get("level") == "info" and lv.get("previous") == "debug",
+              "hagctl log-level control info (was debug)")
 
         # hag-magsim over IPv4 (UDP 5436) against the real LMA.
         r = subprocess.run(sim + ["register", "--lma", LMA4, "--nai", "cpe4@example.net",
@@ -405,6 +451,7 @@ def main():
         print("---- hag-control log (last 60 lines) ----")
         print("\n".join(text.splitlines()[-60:]))
         check("reload:" in text and "error" in text, "reload errors logged")
+        check_json_log(os.path.join(work, "control.log"))
         topo.close()
         subprocess.run(["rm", "-rf", work])
     return 1 if failures else 0

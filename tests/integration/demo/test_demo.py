@@ -32,7 +32,8 @@ if r.returncode != 0:
     failures.append(f"the demo exited {r.returncode}")
 for want in ("registration: accepted (0)", "1 binding(s) shown", "bonded pipe",
              "downlink core -> home:", "uplink home -> core:", "downlink over DSL alone",
-             "downlink over LTE alone", "DSL + LTE bonded", "SIP/RTP", "Heartbeat:",
+             "downlink over LTE alone", "DSL + LTE bonded", "SIP/RTP: 50 datagrams",
+             "SSH: the home router's connection", "path MTU:", "Heartbeat:",
              "malformed or in error: 0", "demo: done"):
     if want not in r.stdout:
         failures.append(f"the output lacks {want!r}")

@@ -34,6 +34,9 @@ mags { mag_id: "mag1@hag.example" source_addresses: "2001:db8:a::1" allowed_nai:
     CHECK(r->management_socket() == "/run/hag/control.sock");
     CHECK(r->heartbeat_interval_seconds() == 30);
     CHECK(r->log().level() == "info");
+    CHECK(r->log().format() == "text");
+    CHECK(r->limits().global_pbu_per_second() == 20000);
+    CHECK(r->limits().global_pbu_burst() == 40000);
     auto p = effective_profile(*r, "cpe-0001@hag.example");
     CHECK_FALSE(p.multipath());
     CHECK(p.max_paths() == 4);
@@ -99,6 +102,27 @@ log { level: "loud" }
     CHECK(e.find("max_paths: 0") != std::string::npos);
     CHECK(e.find("no pool named 'zzz'") != std::string::npos);
     CHECK(e.find("log.level: 'loud'") != std::string::npos);
+
+    // The log format: text or json, refused at its line otherwise.
+    e = errors_of(R"(lma_addresses: "2001:db8::1"
+log {
+  level: "debug"
+  format: "yaml"
+}
+)");
+    CHECK(e.find("t.conf:4:3: log.format: unknown log format 'yaml' (expected text or json)") !=
+          std::string::npos);
+
+    // A MAG's allowed prefixes are prefixes; the global rate limit gets its defaults.
+    e = errors_of(R"(lma_addresses: "2001:db8::1"
+mags {
+  mag_id: "m"
+  allowed_prefixes: "2001:db8:100::/56"
+  allowed_prefixes: "2001:db8:100::/129"
+}
+)");
+    CHECK(e.find("t.conf:5:3: mags.allowed_prefixes:") != std::string::npos);
+    CHECK(e.find("t.conf:4:") == std::string::npos);
 
     // The flow policy is checked with the rest of the file, at its own lines.
     e = errors_of(R"(lma_addresses: "2001:db8::1"

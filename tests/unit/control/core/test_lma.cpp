@@ -2,6 +2,11 @@
 // heartbeats, revocation, reload. Messages go through the real codec (encode -> receive).
 #include <catch2/catch.hpp>
 
+#include <spdlog/sinks/ostream_sink.h>
+#include <spdlog/spdlog.h>
+
+#include <sstream>
+
 #include "core/config.hpp"
 #include "core/lma.hpp"
 #include "hag/mh/mh.hpp"
@@ -284,6 +289,13 @@ TEST_CASE("authorization of MAGs and subscribers", "[lma]") {
     p.nai = "nobody@example.net";
     p.mag = "mag1@example.net";
     CHECK(f.status(p) == S(BaStatus::kProxyRegistrationNotEnabled));
+
+    // Each refusal is counted by its reason as well as by its status.
+    CHECK(f.counter("pbu.refused.mag_unknown") == 1);
+    CHECK(f.counter("pbu.refused.mag_source_address") == 1);
+    CHECK(f.counter("pbu.refused.mag_subscriber") == 1);
+    CHECK(f.counter("pbu.refused.unknown_subscriber") == 1);
+    CHECK(f.counter("pba.status.154") == 3);
 
     Fixture open("allow_unknown_subscribers: true allow_unknown_mags: true");
     Pbu q;
@@ -722,4 +734,123 @@ TEST_CASE("restore: allocations re-reserved, sequence numbers still refuse repla
     CHECK(mh::find_option<mh::GreKey>(ba.options)->key != saved.uplink_gre_key);
     CHECK(mh::find_option<mh::HomeNetworkPrefix>(ba.options)->prefix !=
           saved.home_prefixes[0].addr);
+}
+
+TEST_CASE("a MAG limited to some home network prefixes gets 155 outside them", "[lma]") {
+    Fixture f(R"(mags { mag_id: "west@example.net" allowed_prefixes: "2001:db8:100::/56" }
+mags { mag_id: "narrow@example.net" allowed_prefixes: "2001:db8:100:80::/57" })");
+    Pbu p;
+    p.mag = "west@example.net";
+    CHECK(f.status(p) == S(BaStatus::kAccepted));  // from pool main, inside the /56
+    p = Pbu{};
+    p.mag = "west@example.net";
+    p.nai = "static@example.net";  // 2001:db8:300::/64: outside
+    CHECK(f.status(p) == S(BaStatus::kNotAuthorizedForHomeNetworkPrefix));
+    p.nai = "two@example.net";  // pool tiny, 2001:db8:200::/63: outside
+    CHECK(f.status(p) == S(BaStatus::kNotAuthorizedForHomeNetworkPrefix));
+    CHECK(f.counter("pbu.refused.mag_prefix") == 2);
+    CHECK(f.cache.size() == 1);
+    // The refused PBU gave back the /64 it had taken from pool tiny.
+    p = Pbu{};
+    p.nai = "two@example.net";
+    CHECK(f.status(p) == S(BaStatus::kAccepted));
+    p.nai = "cpe3@example.net";
+    p.mag = "mag2@example.net";
+    p.requested = *parse_prefix("2001:db8:100:1::/64");
+    CHECK(f.status(p) == S(BaStatus::kAccepted));
+    // A requested prefix outside the MAG's /57; inside it is fine.
+    p = Pbu{};
+    p.nai = "cpe2@example.net";
+    p.mag = "narrow@example.net";
+    p.requested = *parse_prefix("2001:db8:100:7f::/64");
+    CHECK(f.status(p) == S(BaStatus::kNotAuthorizedForHomeNetworkPrefix));
+    p.requested = *parse_prefix("2001:db8:100:80::/64");
+    CHECK(f.status(p) == S(BaStatus::kAccepted));
+    // A handoff of an existing session to a MAG not allowed its prefix is refused too.
+    p = Pbu{};
+    p.mag = "narrow@example.net";  // cpe1 holds a prefix from the first /64s of pool main
+    p.seq = 2;
+    CHECK(f.status(p) == S(BaStatus::kNotAuthorizedForHomeNetworkPrefix));
+    CHECK(f.counter("pbu.refused.mag_prefix") == 4);
+}
+
+TEST_CASE("global rate limit: every source together, excess dropped without a reply", "[lma]") {
+    Fixture f("limits { global_pbu_per_second: 10 global_pbu_burst: 5 }");
+    int answered = 0;
+    for (int i = 0; i < 50; ++i) {
+        Pbu p;
+        const std::string src = "2001:db8:f::" + std::to_string(i + 1);
+        answered += !f.lma.receive(p.bytes(), from(src.c_str()), f.t).empty();
+    }
+    CHECK(answered == 5);
+    CHECK(f.counter("mh.rate_limited_global") == 45);
+    CHECK(f.counter("mh.rate_limited") == 0);
+    f.t.now_ms += 300;  // 3 tokens
+    answered = 0;
+    for (int i = 0; i < 10; ++i) {
+        Pbu p;
+        p.seq = static_cast<std::uint16_t>(10 + i);
+        answered += !f.lma.receive(p.bytes(), from("2001:db8:f::99"), f.t).empty();
+    }
+    CHECK(answered == 3);
+}
+
+TEST_CASE("a flood of PBUs for unknown subscribers keeps no state and bounded memory", "[lma]") {
+    Fixture f(
+        "limits { per_mag_pbu_per_second: 1000 per_mag_pbu_burst: 1000 "
+        "global_pbu_per_second: 1000000 global_pbu_burst: 1000000 }");
+    // Count the log lines: refusals are logged at most 10 a second.
+    std::ostringstream log;
+    auto previous = spdlog::default_logger();
+    auto logger = std::make_shared<spdlog::logger>(
+        "flood", std::make_shared<spdlog::sinks::ostream_sink_st>(log));
+    spdlog::set_default_logger(logger);
+    const auto counters_before = f.lma.counters().size();
+    std::size_t sent_bytes = 0, reply_bytes = 0, replies = 0;
+    constexpr int kFlood = 70'000;  // more sources than the rate limiter keeps buckets for
+    for (int i = 0; i < kFlood; ++i) {
+        Pbu p;
+        p.nai = "unknown-" + std::to_string(i) + "@example.net";
+        p.seq = static_cast<std::uint16_t>(i);
+        Ipv6Address src = ip("2001:db8:f::");
+        src[12] = static_cast<std::uint8_t>(i >> 24);
+        src[13] = static_cast<std::uint8_t>(i >> 16);
+        src[14] = static_cast<std::uint8_t>(i >> 8);
+        src[15] = static_cast<std::uint8_t>(i);
+        Peer peer;
+        peer.local = ip("2001:db8::1");
+        peer.remote = src;
+        const auto bytes = p.bytes();
+        sent_bytes += bytes.size();
+        for (const auto& o : f.lma.receive(bytes, peer, f.t)) {
+            ++replies;
+            reply_bytes += mh::encode(o.message).size();
+        }
+    }
+    spdlog::set_default_logger(previous);
+    // Every PBU is refused (152) with at most one reply no larger than it: no amplification.
+    CHECK(replies <= static_cast<std::size_t>(kFlood));
+    CHECK(reply_bytes <= sent_bytes);
+    CHECK(f.counter("pbu.refused.unknown_subscriber") == replies);
+    CHECK(f.counter("pba.status.152") == replies);
+    CHECK(f.counter("pbu.accepted") == 0);
+    // No per-subscriber state: no sessions, no new counter names per NAI.
+    CHECK(f.cache.size() == 0);
+    CHECK(f.lma.counters().size() <= counters_before + 8);
+    // The per-source buckets are bounded; the sources past the bound share one bucket.
+    CHECK(f.lma.rate_limit_sources() <= 65536 + 1);  // plus the shared overflow bucket
+    CHECK(f.counter("mh.rate_limit_overflow") > 0);
+    // All at one instant: at most 10 refusal lines, plus one for the shared bucket's limit.
+    std::size_t lines = 0;
+    for (char c : log.str()) {
+        lines += c == '\n';
+    }
+    CHECK(lines <= 11);
+    // Once the flood is over and the buckets have refilled, they are forgotten.
+    f.t.now_ms += 2000;
+    Pbu p;
+    CHECK(f.status(p, "2001:db8:e::1") == S(BaStatus::kAccepted));
+    CHECK(f.lma.rate_limit_sources() < 100);
+    // One sweep during the flood (nothing idle to forget; at most one a second), one after.
+    CHECK(f.counter("mh.rate_limit_sweeps") == 2);
 }

@@ -162,9 +162,11 @@ TEST_CASE("programmer_listen: default, off, unix or TCP, errors at file:line", "
               .find("programmer_listen") != std::string::npos);
 }
 
-TEST_CASE("a bad log level or a single lcore is refused before the EAL starts", "[config]") {
+TEST_CASE("a bad log level or format or a single lcore is refused before the EAL starts", "[config]") {
     auto e = errors_of(std::string(kPorts) + "log {\n  level: \"loud\" }\n");
     CHECK(e.find("dp.conf:5:3: log.level: unknown log level 'loud'") != std::string::npos);
+    e = errors_of(std::string(kPorts) + "log {\n  format: \"JSON\" }\n");
+    CHECK(e.find("dp.conf:5:3: log.format: unknown log format 'JSON'") != std::string::npos);
     CHECK(errors_of(std::string(kPorts) + "eal_args: [\"--no-huge\", \"-l\", \"3\"]\n")
               .find("gives one lcore") != std::string::npos);
     CHECK(errors_of(std::string(kPorts) + "eal_args: [\"--lcores=2\"]\n").find("gives one lcore") !=

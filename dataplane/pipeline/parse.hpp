@@ -1,0 +1,221 @@
+// The fast path's header parsers over plain bytes (no DPDK, no mbuf): Ethernet with up to two
+// VLAN tags, an IPv4 / IPv6 header, and a GRE-in-IP packet as the uplink takes it apart. The
+// stages call them on the first segment of an mbuf (packet.hpp); the fuzz target
+// tests/fuzz/dataplane calls them on arbitrary bytes. Everything is inline and bounds-checked
+// against `len`; nothing reads past p + len.
+#pragma once
+
+#include <cstdint>
+#include <cstring>
+
+#include "tables/ip_addr.hpp"
+
+namespace hag::dp {
+
+inline constexpr std::uint16_t kEtherIpv4 = 0x0800;
+inline constexpr std::uint16_t kEtherIpv6 = 0x86DD;
+inline constexpr std::uint16_t kEtherVlan = 0x8100;
+inline constexpr std::uint16_t kEtherQinQ = 0x88A8;
+inline constexpr std::uint8_t kIpProtoGre = 47;
+
+inline void put16(std::uint8_t* p, std::uint16_t v) noexcept {
+    p[0] = static_cast<std::uint8_t>(v >> 8);
+    p[1] = static_cast<std::uint8_t>(v);
+}
+inline void put32(std::uint8_t* p, std::uint32_t v) noexcept {
+    p[0] = static_cast<std::uint8_t>(v >> 24);
+    p[1] = static_cast<std::uint8_t>(v >> 16);
+    p[2] = static_cast<std::uint8_t>(v >> 8);
+    p[3] = static_cast<std::uint8_t>(v);
+}
+inline std::uint16_t get16(const std::uint8_t* p) noexcept {
+    return static_cast<std::uint16_t>(p[0] << 8 | p[1]);
+}
+inline std::uint32_t get32(const std::uint8_t* p) noexcept {
+    return std::uint32_t{p[0]} << 24 | std::uint32_t{p[1]} << 16 | std::uint32_t{p[2]} << 8 | p[3];
+}
+
+// Where the L3 header starts, and which one it is; 0 when the frame is too short, has more than
+// two VLAN tags, or carries neither IPv4 nor IPv6.
+struct L2Info {
+    std::uint16_t l3_offset = 0;
+    std::uint16_t ether_type = 0;  // kEtherIpv4 / kEtherIpv6 / other
+};
+
+inline L2Info parse_l2(const std::uint8_t* p, std::uint16_t len) noexcept {
+    std::uint16_t off = 12;
+    for (int tags = 0; tags <= 2; ++tags) {
+        if (off + 2 > len) {
+            return {};
+        }
+        const auto type = static_cast<std::uint16_t>(p[off] << 8 | p[off + 1]);
+        if (type == kEtherVlan || type == kEtherQinQ) {
+            off += 4;
+            continue;
+        }
+        return {static_cast<std::uint16_t>(off + 2), type};
+    }
+    return {};  // more than two tags
+}
+
+// A validated IP header view at `off`: version, header length and total length checked against
+// the data present. total_len is the IP packet length claimed by the header (<= available).
+struct L3Info {
+    bool ok = false;
+    Family family = Family::kNone;
+    std::uint16_t header_len = 0;  // IPv4 IHL * 4, IPv6 40
+    std::uint16_t total_len = 0;   // header + payload per the header
+    std::uint8_t proto = 0;        // IPv4 protocol / IPv6 next header
+    IpAddr src, dst;
+};
+
+inline L3Info parse_l3(const std::uint8_t* base, std::uint16_t len, std::uint16_t off,
+                       std::uint16_t ether_type) noexcept {
+    L3Info r;
+    if (off >= len) {
+        return r;
+    }
+    const std::uint8_t* p = base + off;
+    const std::uint16_t avail = static_cast<std::uint16_t>(len - off);
+    if (ether_type == kEtherIpv4) {
+        if (avail < 20 || (p[0] >> 4) != 4) {
+            return r;
+        }
+        const auto ihl = static_cast<std::uint16_t>((p[0] & 0x0f) * 4);
+        const auto total = static_cast<std::uint16_t>(p[2] << 8 | p[3]);
+        if (ihl < 20 || ihl > avail || total < ihl || total > avail) {
+            return r;
+        }
+        r.family = Family::kIpv4;
+        r.header_len = ihl;
+        r.total_len = total;
+        r.proto = p[9];
+        r.src.family = r.dst.family = Family::kIpv4;
+        std::memcpy(r.src.bytes.data(), p + 12, 4);
+        std::memcpy(r.dst.bytes.data(), p + 16, 4);
+    } else if (ether_type == kEtherIpv6) {
+        if (avail < 40 || (p[0] >> 4) != 6) {
+            return r;
+        }
+        const auto payload = static_cast<std::uint16_t>(p[4] << 8 | p[5]);
+        if (payload > avail - 40) {
+            return r;
+        }
+        r.family = Family::kIpv6;
+        r.header_len = 40;
+        r.total_len = static_cast<std::uint16_t>(40 + payload);
+        r.proto = p[6];
+        r.src.family = r.dst.family = Family::kIpv6;
+        std::memcpy(r.src.bytes.data(), p + 8, 16);
+        std::memcpy(r.dst.bytes.data(), p + 24, 16);
+    } else {
+        return r;
+    }
+    r.ok = true;
+    return r;
+}
+
+inline constexpr std::uint16_t kGreC = 0x8000;
+inline constexpr std::uint16_t kGreK = 0x2000;
+inline constexpr std::uint16_t kGreS = 0x1000;
+// RFC 2784 §2.5.1: a receiver discards a packet with any of bits 1-5 set (bit 1 routing, bit 4
+// strict source route, bit 5 the top of the recursion control in RFC 1701 terms — bits 2 and 3
+// are K and S since RFC 2890) or a version (bits 13-15) other than 0; bits 6-12 are ignored.
+inline constexpr std::uint16_t kGreMustBeZero = 0x4c07;
+
+// The uplink's verdict on a GRE-in-IP frame's headers, in the order it checks them (the same
+// order as the first UplinkDrop reasons).
+enum class GreParse : std::uint8_t {
+    kOk,
+    kMalformed,      // no IPv4 / IPv6 header, or its lengths are inconsistent
+    kNotGre,         // outer protocol is not 47
+    kOuterFragment,  // outer IPv4 MF set or a non-zero fragment offset
+    kGreMalformed,   // GRE header truncated, reserved bits or version set
+    kGreChecksum,    // GRE checksum present and wrong
+    kGreProtocol,    // GRE payload is neither IPv4 nor IPv6
+};
+
+struct GreInIp {
+    L2Info l2;
+    L3Info outer;
+    std::uint16_t gre_off = 0;    // the GRE header
+    std::uint16_t inner_off = 0;  // the first byte after the GRE header
+    std::uint16_t ip_end = 0;     // the end of the outer IP packet (per its header)
+    std::uint16_t proto = 0;      // the GRE protocol type
+    bool has_key = false;
+    bool has_seq = false;
+    std::uint32_t key = 0;
+    std::uint32_t seq = 0;
+};
+
+// Parses Ethernet, the outer IP header and the GRE header of frame p[0, len). `checksum(q, n)`
+// returns the 16-bit one's complement sum of q[0, n) (rte_raw_cksum on the fast path); it is
+// called only for a GRE header with the C bit. On kOk, inner_off <= ip_end <= len.
+template <typename Checksum>
+inline GreParse parse_gre_in_ip(const std::uint8_t* p, std::uint16_t len, GreInIp& r,
+                                Checksum&& checksum) noexcept {
+    r.l2 = parse_l2(p, len);
+    if (r.l2.l3_offset == 0 || (r.l2.ether_type != kEtherIpv4 && r.l2.ether_type != kEtherIpv6)) {
+        return GreParse::kMalformed;
+    }
+    r.outer = parse_l3(p, len, r.l2.l3_offset, r.l2.ether_type);
+    if (!r.outer.ok) {
+        return GreParse::kMalformed;
+    }
+    if (r.outer.proto != kIpProtoGre) {
+        return GreParse::kNotGre;
+    }
+    const std::uint8_t* ip = p + r.l2.l3_offset;
+    if (r.outer.family == Family::kIpv4 && (get16(ip + 6) & 0x3fff) != 0) {
+        return GreParse::kOuterFragment;  // MF set or non-zero offset
+    }
+    r.gre_off = static_cast<std::uint16_t>(r.l2.l3_offset + r.outer.header_len);
+    r.ip_end = static_cast<std::uint16_t>(r.l2.l3_offset + r.outer.total_len);
+    if (r.gre_off + 4 > r.ip_end) {
+        return GreParse::kGreMalformed;
+    }
+    const std::uint8_t* g = p + r.gre_off;
+    const std::uint16_t flags = get16(g);
+    if ((flags & kGreMustBeZero) != 0) {
+        return GreParse::kGreMalformed;
+    }
+    const std::uint16_t gre_len = static_cast<std::uint16_t>(
+        4 + ((flags & kGreC) ? 4 : 0) + ((flags & kGreK) ? 4 : 0) + ((flags & kGreS) ? 4 : 0));
+    if (r.gre_off + gre_len > r.ip_end) {
+        return GreParse::kGreMalformed;
+    }
+    std::size_t field = 4;
+    if (flags & kGreC) {
+        // The checksum covers the GRE header and payload (RFC 2784 §2.3).
+        if (checksum(g, static_cast<std::size_t>(r.ip_end - r.gre_off)) != 0xffff) {
+            return GreParse::kGreChecksum;
+        }
+        field += 4;
+    }
+    r.has_key = (flags & kGreK) != 0;
+    r.key = 0;
+    if (r.has_key) {
+        r.key = get32(g + field);
+        field += 4;
+    }
+    r.has_seq = (flags & kGreS) != 0;
+    r.seq = r.has_seq ? get32(g + field) : 0;
+    r.proto = get16(g + 2);
+    r.inner_off = static_cast<std::uint16_t>(r.gre_off + gre_len);
+    if (r.proto != kEtherIpv4 && r.proto != kEtherIpv6) {
+        return GreParse::kGreProtocol;
+    }
+    return GreParse::kOk;
+}
+
+// The inner packet of a frame parse_gre_in_ip accepted: an IP header that, with its payload,
+// lies within the outer packet; ok = false otherwise.
+inline L3Info parse_gre_inner(const std::uint8_t* p, std::uint16_t len, const GreInIp& g) noexcept {
+    const L3Info inner = parse_l3(p, len, g.inner_off, g.proto);
+    if (inner.ok && g.inner_off + inner.total_len > g.ip_end) {
+        return {};
+    }
+    return inner;
+}
+
+}  // namespace hag::dp

@@ -1,0 +1,71 @@
+#!/usr/bin/python3
+"""Writes the seed corpus of fuzz-dataplane-parse (corpus/): frames as the access and core
+ports see them. Run from this directory; the output is committed."""
+import os
+import struct
+
+
+def csum(b):
+    if len(b) % 2:
+        b += b"\0"
+    s = sum(struct.unpack("!%dH" % (len(b) // 2), b))
+    while s >> 16:
+        s = (s & 0xFFFF) + (s >> 16)
+    return ~s & 0xFFFF
+
+
+def ipv4(proto, payload, src=bytes([192, 0, 2, 2]), dst=bytes([192, 0, 2, 1]), frag=0x4000):
+    h = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(payload), 1, frag, 64, proto, 0, src, dst)
+    return h[:10] + struct.pack("!H", csum(h)) + h[12:] + payload
+
+
+def ipv6(nh, payload, src=b"\x20\x01\x0d\xb8" + bytes(11) + b"\x02",
+         dst=b"\x20\x01\x0d\xb8" + bytes(11) + b"\x01"):
+    return struct.pack("!IHBB16s16s", 0x60000000, len(payload), nh, 64, src, dst) + payload
+
+
+def udp(data=b"hello"):
+    return struct.pack("!HHHH", 5000, 5001, 8 + len(data), 0) + data
+
+
+def gre(proto, inner, key=None, seq=None, checksum=False):
+    flags = (0x8000 if checksum else 0) | (0x2000 if key is not None else 0) | \
+        (0x1000 if seq is not None else 0)
+    h = struct.pack("!HH", flags, proto)
+    opt = b""
+    if checksum:
+        opt += b"\0\0\0\0"
+    if key is not None:
+        opt += struct.pack("!I", key)
+    if seq is not None:
+        opt += struct.pack("!I", seq)
+    g = h + opt + inner
+    if checksum:
+        g = g[:4] + struct.pack("!H", csum(g)) + g[6:]
+    return g
+
+
+def eth(ethertype, payload, tags=()):
+    hdr = bytes.fromhex("020000000001020000000002")
+    for t in tags:
+        hdr += struct.pack("!HH", t, 100)
+    return hdr + struct.pack("!H", ethertype) + payload
+
+
+inner6 = ipv6(17, udp())
+inner4 = ipv4(17, udp(), src=bytes([198, 51, 100, 7]), dst=bytes([203, 0, 113, 9]))
+seeds = {
+    "gre4-key-seq-inner6": eth(0x0800, ipv4(47, gre(0x86DD, inner6, key=0x5C000001, seq=7))),
+    "gre6-csum-inner4-vlan": eth(0x86DD, ipv6(47, gre(0x0800, inner4, checksum=True)),
+                                 tags=(0x8100,)),
+    "gre4-keyless-inner4": eth(0x0800, ipv4(47, gre(0x0800, inner4))),
+    "gre4-fragment-qinq": eth(0x0800, ipv4(47, gre(0x0800, inner4), frag=0x2000),
+                              tags=(0x88A8, 0x8100)),
+    "gre4-padded": eth(0x0800, ipv4(47, gre(0x86DD, inner6, key=1))) + bytes(18),
+    "down-udp4": eth(0x0800, inner4),
+    "down-udp6": eth(0x86DD, inner6),
+}
+os.makedirs("corpus", exist_ok=True)
+for name, frame in seeds.items():
+    with open(os.path.join("corpus", name), "wb") as f:
+        f.write(frame)
