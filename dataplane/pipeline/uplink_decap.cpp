@@ -80,8 +80,9 @@ inline UplinkDrop decap_one(UplinkCtx& ctx, rte_mbuf* m, UplinkMeta& meta) noexc
     }
 
     // ECN (RFC 6040 §4.2): the outer field's congestion marks reach the inner packet.
+    const std::uint8_t* oip = frame + gre.l2.l3_offset;
     const auto outer_ecn =
-        static_cast<std::uint8_t>(outer.family == Family::kIpv6 ? (ip[1] >> 4) & 3 : ip[1] & 3);
+        static_cast<std::uint8_t>(outer.family == Family::kIpv6 ? (oip[1] >> 4) & 3 : oip[1] & 3);
     if (outer_ecn == 3 || outer_ecn == 1) {
         auto* in = rte_pktmbuf_mtod_offset(m, std::uint8_t*, inner_off);
         const bool v6 = inner.family == Family::kIpv6;

@@ -24,7 +24,7 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "..", "tests", "integration", "lib"))
-from netns import Topology, sh, wait_for_file_line  # noqa: E402
+from netns import Topology, sh, udp_count, wait_for_file_line  # noqa: E402
 
 PY = "/usr/bin/python3"
 LMA6 = "2001:db8:ff::1"
@@ -324,17 +324,7 @@ class Gateway:
     def udp_from_port(self, sport, count=50):
         """`count` UDP datagrams from the core host's port `sport` to the home router (an
         application the flow policy knows by its port); returns how many arrived."""
-        rcv = subprocess.Popen(["ip", "netns", "exec", self.ns["cpe"], PY, "-c", _COUNTER,
-                                self.home], stdout=subprocess.PIPE, text=True)
-        try:
-            if rcv.stdout.readline().strip() != "ready":
-                return 0
-            sh(PY, "-c", _FROM_PORT, self.home, str(sport), str(count), ns=self.ns["core"])
-            return int(rcv.communicate(timeout=20)[0].strip() or 0)
-        finally:
-            if rcv.poll() is None:
-                rcv.kill()
-                rcv.wait()
+        return udp_count(self.ns["core"], self.ns["cpe"], self.home, count, 160, sport)
 
     def tcp_connect(self, port, seconds=2.0):
         """The home router opens a TCP connection to the core host's `port` (a listener is
@@ -477,25 +467,6 @@ print(json.dumps({str(k): v for k, v in seen.items()}))
 """
 
 
-_COUNTER = r"""
-import socket, sys
-s = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
-s.bind((sys.argv[1], 7000)); s.settimeout(2); n = 0
-print("ready", flush=True)
-try:
-    while True:
-        s.recvfrom(2000); n += 1
-except socket.timeout:
-    pass
-print(n)
-"""
-_FROM_PORT = r"""
-import socket, sys, time
-s = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
-s.bind(("::", int(sys.argv[2])))
-for i in range(int(sys.argv[3])):
-    s.sendto(b"x" * 160, (sys.argv[1], 7000)); time.sleep(0.005)
-"""
 _LISTEN = r"""
 import socket, sys
 s = socket.socket(socket.AF_INET6); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)

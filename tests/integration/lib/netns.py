@@ -168,15 +168,17 @@ print(n)
 _UDP_SEND = """
 import socket, sys, time
 s = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
+if int(sys.argv[4]): s.bind(("::", int(sys.argv[4])))
 for i in range(int(sys.argv[2])):
     s.sendto(b"x" * int(sys.argv[3]), (sys.argv[1], 7000))
     if i % 20 == 19: time.sleep(0.01)
 """
 
 
-def udp_count(src_ns, dst_ns, dst, count, size):
-    """Sends `count` UDP datagrams of `size` octets from src_ns to [dst]:7000, where a receiver
-    in dst_ns counts them (until 3 s of silence); returns how many arrived."""
+def udp_count(src_ns, dst_ns, dst, count, size, sport=0):
+    """Sends `count` UDP datagrams of `size` octets from src_ns (from port `sport`, 0: any) to
+    [dst]:7000, where a receiver in dst_ns counts them (until 3 s of silence); returns how many
+    arrived."""
     py = "/usr/bin/python3"
     rcv = subprocess.Popen(["ip", "netns", "exec", dst_ns, py, "-c", _UDP_RECV, dst],
                            stdout=subprocess.PIPE, text=True)
@@ -184,5 +186,5 @@ def udp_count(src_ns, dst_ns, dst, count, size):
     if rcv.stdout.readline().strip() != "ready":
         rcv.wait(timeout=20)
         return 0
-    sh(py, "-c", _UDP_SEND, dst, str(count), str(size), ns=src_ns)
+    sh(py, "-c", _UDP_SEND, dst, str(count), str(size), str(sport), ns=src_ns)
     return int(rcv.communicate(timeout=20)[0].strip() or 0)
