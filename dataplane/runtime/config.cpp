@@ -97,9 +97,18 @@ void validate_reorder(v1::DataplaneConfig& cfg, const config::ParseInfoTree* tre
               fmt::format("reorder.session_packets: {} must be a power of two in 8-4096", v));
     }
     if (r.global_packets() == 0) {
-        // A quarter of the mbufs, at most 4096, at least one session's worth.
+        // A quarter of the mbufs, at most 4096, at least one session's worth. Checked like a
+        // given value below: with very few mbufs even one session's worth does not fit (the
+        // default must not be something the same file, printed back, would refuse).
         r.set_global_packets(
             std::max(r.session_packets(), std::min<std::uint32_t>(4096, mbufs / 4)));
+        if (r.global_packets() > mbufs / 2) {
+            at.file(
+                fmt::format("mbufs: {} leave no room for one session's reorder buffer "
+                            "(reorder.session_packets {} needs at least {} mbufs): raise "
+                            "mbufs or lower reorder.session_packets",
+                            mbufs, r.session_packets(), 2 * r.session_packets()));
+        }
     } else if (r.global_packets() < r.session_packets() || r.global_packets() > mbufs / 2) {
         at.at(t, r, "global_packets", -1,
               fmt::format("reorder.global_packets: {} must be within session_packets ({}) and "

@@ -316,6 +316,11 @@ class Gateway:
                                 int(p.get("uplinkBytes", p.get("uplink_bytes", 0))))
                 for p in s.get("paths", [])}
 
+    def dp_policy(self):
+        """(pinned, dropped) downlink packets of the subscriber by its flow policy."""
+        p = self.dp_session().get("policy", {})
+        return int(p.get("pinned", 0)), int(p.get("drops", 0))
+
     def dp_path_packets(self):
         """{bid: downlink packets} from hag-dataplane's counters."""
         s = self.dp_session()
