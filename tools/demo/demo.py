@@ -18,6 +18,7 @@ It exits 1 when the gateway does not do what the demo says (each such problem is
 `!!`); tests/integration/demo runs it as the end-to-end test.
 """
 import argparse
+import json
 import os
 import re
 import shutil
@@ -104,7 +105,7 @@ def policy_table(g):
     return r.stdout
 
 
-def take_down(g, a, steps):
+def take_down(g, a):
     """Cuts access a; waits for both ends to notice (heartbeats, RFC 5847)."""
     t0 = time.monotonic()
     g.set_access(a, False)
@@ -216,7 +217,7 @@ def run(g, args, steps):
 
     steps("each access alone: LTE cut (DSL only), then DSL cut (LTE only)")
     for cut, alone in ((LTE, DSL), (DSL, LTE)):
-        take_down(g, cut, steps)
+        take_down(g, cut)
         policies[f"{cut.name} down"] = policy_table(g)
         if cut is LTE:
             policy_traffic(g, "LTE down", sip_on=None)
@@ -268,7 +269,6 @@ def run(g, args, steps):
         g.stop("magsim")  # writes its counters
         stats = os.path.join(g.tmp, "magsim.json")
         if os.path.exists(stats):
-            import json
             with open(stats) as f:
                 m = json.load(f)["session"]
             print(f"  downlink reorder at the home router (hag-magsim): in order {m['in_order']}, "

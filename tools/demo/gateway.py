@@ -312,8 +312,7 @@ class Gateway:
     def dp_path_bytes(self):
         """{bid: (downlink octets, uplink octets)} from hag-dataplane's counters."""
         s = self.dp_session()
-        return {int(p["bid"]): (int(p.get("downlinkBytes", p.get("downlink_bytes", 0))),
-                                int(p.get("uplinkBytes", p.get("uplink_bytes", 0))))
+        return {int(p["bid"]): (int(p.get("downlink_bytes", 0)), int(p.get("uplink_bytes", 0)))
                 for p in s.get("paths", [])}
 
     def dp_policy(self):
@@ -363,6 +362,16 @@ class Gateway:
             if self.paths_live() == want:
                 return True
             time.sleep(0.25)
+        return False
+
+    def wait_in_sync(self, seconds=60):
+        """Waits until `hagctl dataplane check` finds hag-control's and hag-dataplane's digests
+        equal; True when they are."""
+        end = time.monotonic() + seconds
+        while time.monotonic() < end:
+            if self.hagctl("dataplane", "check", check=False).returncode == 0:
+                return True
+            time.sleep(0.1)
         return False
 
     def set_access(self, a, up):

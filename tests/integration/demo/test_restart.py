@@ -29,19 +29,6 @@ import gateway  # noqa: E402
 
 RATE = 400  # datagrams per second
 
-def in_sync(g):
-    return g.hagctl("dataplane", "check", check=False).returncode == 0
-
-
-def wait_sync(g, seconds=60):
-    end = time.monotonic() + seconds
-    while time.monotonic() < end:
-        if in_sync(g):
-            return True
-        time.sleep(0.1)
-    return False
-
-
 def main():
     if os.geteuid() != 0:
         print("SKIPPED: needs root (network namespaces); CI runs as root")
@@ -57,7 +44,7 @@ def main():
     try:
         g.start(step=lambda t: print("==>", t, flush=True))
         check(g.ping(), "ping through the gateway")
-        check(wait_sync(g), "control and data plane digests agree")
+        check(g.wait_in_sync(), "control and data plane digests agree")
 
         print("==> 1. kill -9 hag-control under traffic, start it again", flush=True)
         st = gateway.UdpStream(g, RATE, 8)
@@ -66,7 +53,7 @@ def main():
         time.sleep(1)
         t_restart = time.monotonic()
         g.start_control()
-        synced = wait_sync(g, 30)
+        synced = g.wait_in_sync(30)
         t_sync = time.monotonic() - t_restart
         sent, seen = st.result()
         lost = sent - len(seen)
@@ -85,7 +72,7 @@ def main():
         g.kill("dataplane")
         g.start_dataplane()
         t_up = time.monotonic()
-        synced = wait_sync(g, 60)
+        synced = g.wait_in_sync(60)
         t_full = time.monotonic() - t_up
         sent, seen = st.result()
         seqs = sorted(seen)

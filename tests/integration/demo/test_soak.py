@@ -110,13 +110,7 @@ def main():
               flush=True)
 
         # Everything must agree once the churn stops.
-        in_sync = False
-        for _ in range(40):
-            if g.hagctl("dataplane", "check", check=False).returncode == 0:
-                in_sync = True
-                break
-            time.sleep(0.25)
-        check(in_sync, "hag-control's and hag-dataplane's digests agree after the soak")
+        check(g.wait_in_sync(10), "hag-control's and hag-dataplane's digests agree after the soak")
         cache = g.hagctl_json("bindings", "list", "--all", "--limit", "10000")
         sessions = len(cache.get("bindings", cache.get("sessions", [])))
         dp = g.hagctl_json("dataplane", "status")
