@@ -66,6 +66,7 @@ struct RunOptions {
     unsigned memory_mb = 512;
     bool reorder = false;
     unsigned policy_rules = 0;  // > 0: a flow policy profile of this many rules, every session
+    bool ipv4 = false;          // sessions also own an IPv4 home address (tools/hag-gen --ipv4)
 };
 
 // A profile of `n` rules that every session shares: n - 1 rules the benchmark's packets do not
@@ -166,6 +167,18 @@ SchedStat read_sched(const std::string& tid) {
     return st;
 }
 
+// Resident set size of this process in bytes (VmRSS), 0 if unreadable.
+std::uint64_t rss_bytes() {
+    std::ifstream status("/proc/self/status");
+    std::string line;
+    while (std::getline(status, line)) {
+        if (line.rfind("VmRSS:", 0) == 0) {
+            return std::stoull(line.substr(6)) * 1024;
+        }
+    }
+    return 0;
+}
+
 std::string fmt_double(double v) {
     return fmt::format("{:.6g}", v);
 }
@@ -250,6 +263,8 @@ int run(const RunOptions& o) {
         }
         const StripingMode mode =
             o.striping == "overflow" ? StripingMode::kOverflow : StripingMode::kWeighted;
+        // Memory per subscriber: the process's RSS growth over the table's creation and fill.
+        const std::uint64_t rss0 = rss_bytes();
         // The care-of index holds two CoAs per session of capacity: more paths need more room.
         const std::uint32_t capacity = o.subscribers * std::max(1u, (o.paths + 1) / 2);
         auto sessions = SessionTable::create("dpb_sessions", capacity, **rcu);
@@ -276,7 +291,8 @@ int run(const RunOptions& o) {
         }
         const auto fill0 = Clock::now();
         for (std::uint32_t i = 0; i < o.subscribers; ++i) {
-            SessionConfig sc = bench::session_config(i, access->id, access->mac, o.paths, mode);
+            SessionConfig sc =
+                bench::session_config(i, access->id, access->mac, o.paths, mode, o.ipv4);
             sc.policy = policy_slot;
             if (o.reorder && sc.n_paths < 2) {  // the uplink reorder scenario's odd numbers
                 sc.paths[1] = sc.paths[0];
@@ -291,6 +307,9 @@ int run(const RunOptions& o) {
             }
         }
         const double fill_s = std::chrono::duration<double>(Clock::now() - fill0).count();
+        const std::uint64_t rss1 = rss_bytes();
+        const double mem_per_sub =
+            rss1 > rss0 ? static_cast<double>(rss1 - rss0) / o.subscribers : 0;
 
         std::atomic<bool> stop{false};
         Worker w;
@@ -390,7 +409,7 @@ int run(const RunOptions& o) {
                     rng ^= rng << 17;
                     const auto i = static_cast<std::uint32_t>(rng % o.subscribers);
                     SessionConfig c =
-                        bench::session_config(i, access->id, access->mac, o.paths, mode);
+                        bench::session_config(i, access->id, access->mac, o.paths, mode, o.ipv4);
                     c.paths[0].downlink_key = 0x40000000u | (++update_gen & 0x3fffffffu);
                     if (down) {  // uplink packets come from the first care-of address
                         alt[i] ^= 1;
@@ -467,6 +486,7 @@ int run(const RunOptions& o) {
             "{{\"direction\":\"{}\",\"subscribers\":{},\"pcap_packets\":{},\"frame_in\":{},"
             "\"frame_out\":{},\"paths\":{},\"striping\":\"{}\",\"policy_rules\":{},"
             "\"policy_compile_seconds\":{},\"fill_seconds\":{},\"seconds\":{},"
+            "\"memory_bytes_per_subscriber\":{},"
             "\"tsc_hz\":{},"
             "\"forwarded\":{},\"forwarded_pps\":{},\"rx_pps\":{},"
             "\"stage_cycles_per_packet\":{},\"loop_cycles_per_packet\":{},"
@@ -475,10 +495,10 @@ int run(const RunOptions& o) {
             down ? "downlink" : "uplink", o.subscribers, *records,
             down ? bench::kDownlinkFrame : bench::kUplinkFrame,
             down ? bench::kUplinkFrame : bench::kDownlinkFrame, o.paths, o.striping, o.policy_rules,
-            fmt_double(compile_s), fmt_double(fill_s), fmt_double(secs), rte_get_tsc_hz(),
-            t1.fwd - t0.fwd, fmt_double(fwd_pps), fmt_double(rx_pps), fmt_double(stage_cpp),
-            fmt_double(loop_cpp), dropped + tx_full, tx_full, in_stats.rx_nombuf, in_stats.imissed,
-            drops);
+            fmt_double(compile_s), fmt_double(fill_s), fmt_double(secs), fmt_double(mem_per_sub),
+            rte_get_tsc_hz(), t1.fwd - t0.fwd, fmt_double(fwd_pps), fmt_double(rx_pps),
+            fmt_double(stage_cpp), fmt_double(loop_cpp), dropped + tx_full, tx_full,
+            in_stats.rx_nombuf, in_stats.imissed, drops);
         json += reorder_json;
         const std::uint64_t tried = s.updates_applied + s.updates_refused;
         json += fmt::format(
@@ -569,6 +589,8 @@ int main(int argc, char** argv) {
         ->check(CLI::IsMember({"weighted", "overflow"}));
     runc->add_option("--lcores", o.lcores, "EAL -l: main lcore, then the worker");
     runc->add_option("--memory", o.memory_mb, "EAL -m (MiB, no hugepages)");
+    runc->add_flag("--ipv4", o.ipv4,
+                   "sessions also own the IPv4 home address 198.18.0.0 + i (hag-gen --ipv4)");
     runc->add_flag("--reorder", o.reorder, "two paths per session and the uplink reorder stage");
     runc->add_option("--policy-rules", o.policy_rules,
                      "a flow policy profile of N rules shared by every session (downlink "

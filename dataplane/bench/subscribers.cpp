@@ -34,6 +34,21 @@ IpAddr care_of(std::uint32_t i, bool alt) {
     return v6(0x2001, 0x0db8, alt ? 0x0c0b : 0x0c0a, 0, hi(i), lo(i));
 }
 
+IpAddr path_coa(std::uint32_t i, unsigned k) {
+    return k == 0 ? care_of(i)
+                  : v6(0x2001, 0x0db8, static_cast<std::uint16_t>(0x0d00 + k), 0, hi(i), lo(i));
+}
+
+IpAddr inner_host_v4(std::uint32_t i) {
+    const std::uint32_t a = 0xc6120000u + (i % kMaxIpv4Subscribers);  // 198.18.0.0/15
+    return IpAddr::v4(static_cast<std::uint8_t>(a >> 24), static_cast<std::uint8_t>(a >> 16),
+                      static_cast<std::uint8_t>(a >> 8), static_cast<std::uint8_t>(a));
+}
+
+IpAddr core_host_v4() {
+    return IpAddr::v4(198, 51, 100, 1);
+}
+
 IpAddr gateway_address() {
     return v6(0x2001, 0x0db8, 0x000a, 0, 0, 1);
 }
@@ -43,12 +58,15 @@ IpAddr core_host() {
 }
 
 SessionConfig session_config(std::uint32_t i, std::uint16_t access_port, const MacAddr& port_mac,
-                             unsigned paths, StripingMode striping) {
+                             unsigned paths, StripingMode striping, bool ipv4) {
     SessionConfig c;
     c.uplink_key = uplink_key(i);
     c.gre_sequence = true;
     c.n_prefixes = 1;
     c.prefixes[0] = home_prefix(i);
+    if (ipv4 && i < kMaxIpv4Subscribers) {
+        c.prefixes[c.n_prefixes++] = {inner_host_v4(i), 32};
+    }
     c.n_paths = 1;
     PathConfig& p = c.paths[0];
     p.bid = 1;
@@ -65,7 +83,7 @@ SessionConfig session_config(std::uint32_t i, std::uint16_t access_port, const M
         PathConfig& q = c.paths[k];
         q = p;
         q.bid = static_cast<std::uint16_t>(k + 1);
-        q.coa = v6(0x2001, 0x0db8, static_cast<std::uint16_t>(0x0d00 + k), 0, hi(i), lo(i));
+        q.coa = path_coa(i, k);
         q.weight = 1000 * (k + 1);
         ++c.n_paths;
     }

@@ -22,6 +22,15 @@ IpAddr inner_host(std::uint32_t i);
 IpPrefix home_prefix(std::uint32_t i);
 // alt = the other care-of address updates switch to.
 IpAddr care_of(std::uint32_t i, bool alt = false);
+// The care-of address of path k (0-based) of a session made by session_config(i, .., paths > k):
+// care_of(i) for k = 0, 2001:db8:d0k::(i / 65536):(i % 65536) for k >= 1. tools/hag-gen stripes
+// the uplink over these.
+IpAddr path_coa(std::uint32_t i, unsigned k);
+// With session_config(.., ipv4 = true) the session also owns the IPv4 home address
+// 198.18.0.0 + i (/32, RFC 2544's benchmarking range; i < kMaxIpv4Subscribers).
+inline constexpr std::uint32_t kMaxIpv4Subscribers = 1u << 17;
+IpAddr inner_host_v4(std::uint32_t i);
+IpAddr core_host_v4();  // 198.51.100.1
 IpAddr gateway_address();
 IpAddr core_host();
 inline std::uint32_t uplink_key(std::uint32_t i) {
@@ -39,6 +48,7 @@ inline constexpr MacAddr kCoreNextHopMac{0x02, 0, 0, 0, 0, 0x01};    // the core
 // 2001:db8:d0k::(i / 65536):(i % 65536) (k >= 1), downlink key 0x20000000 + i, and weight
 // 1000 x (k + 1) kbit/s, so the scheduler does real work (unequal shares).
 SessionConfig session_config(std::uint32_t i, std::uint16_t access_port, const MacAddr& port_mac,
-                             unsigned paths = 1, StripingMode striping = StripingMode::kWeighted);
+                             unsigned paths = 1, StripingMode striping = StripingMode::kWeighted,
+                             bool ipv4 = false);
 
 }  // namespace hag::dp::bench

@@ -1,5 +1,6 @@
 // libFuzzer target: IPv4 / IPv6 (+ extension walk) / GRE / UDP parsers over arbitrary bytes.
 // Whatever parses must re-encode to exactly the bytes it was parsed from.
+#include <algorithm>
 #include <cstdint>
 #include <cstdlib>
 #include <span>
@@ -12,6 +13,7 @@
 #include "hag/net/ipv4.hpp"
 #include "hag/net/ipv6.hpp"
 #include "hag/net/udp.hpp"
+#include "stamp.hpp"  // tools/hag-gen: the payload stamp of received benchmark traffic
 
 namespace {
 
@@ -84,6 +86,12 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     if (auto p = parse_ipv4_prefix(text)) {
         require(format(*p) == text);
         require(contains(canonical(*p), p->address));
+    }
+    // hag-gen's stamp: whatever parses re-encodes to the input's last 20 octets.
+    if (auto st = hag::gen::parse_stamp(in)) {
+        std::vector<std::uint8_t> e(hag::gen::kStampSize);
+        hag::gen::put_stamp(e, *st);
+        require(std::equal(e.begin(), e.end(), in.end() - static_cast<long>(e.size())));
     }
     return 0;
 }
