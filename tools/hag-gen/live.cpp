@@ -176,9 +176,14 @@ Result<LiveReport, std::string> run_live(const Profile& p, const LiveOptions& o)
         return n;
     };
     std::uint64_t now = t0;
+    std::uint64_t last_progress = t0;  // the loop ends if the port takes nothing for 5 s
     std::string error;
     while (now < t_end && (o.count == 0 || rep.sent < o.count)) {
         now = rte_get_tsc_cycles();
+        if (now - last_progress > 5 * hz) {
+            error = fmt::format("port {} took no packet for 5 s", tx);
+            break;
+        }
         unsigned want = kBurst;
         if (o.count > 0) {
             want = static_cast<unsigned>(std::min<std::uint64_t>(want, o.count - rep.sent));
@@ -186,6 +191,9 @@ Result<LiveReport, std::string> run_live(const Profile& p, const LiveOptions& o)
         if (cycles_per_packet > 0) {
             const double due = (static_cast<double>(now) - next_due) / cycles_per_packet;
             want = due < 1 ? 0 : static_cast<unsigned>(std::min<double>(want, due));
+            if (want == 0) {
+                last_progress = now;  // waiting for the offered rate, not for the port
+            }
         }
         if (want > 0 && rte_pktmbuf_alloc_bulk(pool, burst.data(), want) == 0) {
             std::vector<PacketSpec> specs(want);
@@ -207,6 +215,9 @@ Result<LiveReport, std::string> run_live(const Profile& p, const LiveOptions& o)
             const std::uint16_t sent =
                 rte_eth_tx_burst(tx, 0, burst.data(), static_cast<std::uint16_t>(want));
             rep.sent += sent;
+            if (sent > 0) {
+                last_progress = now;
+            }
             if (sent < want) {
                 // The port is full: the refused specs go out first next time (in their order:
                 // no gap in their flows; their stamps are rewritten then).
