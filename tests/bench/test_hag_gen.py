@@ -110,6 +110,19 @@ def main():
         if reordered == 0 or gaps == 0:
             fail(f"uplink: {reordered} reordered, {gaps} numbers missing: permutation/loss absent")
 
+        # sessions: the description the pcaps' traffic belongs to.
+        r = subprocess.run([gen, "sessions", "--subscribers", "3", "--paths", "2", "--ipv4"],
+                           capture_output=True, text=True, check=True)
+        for i, line in enumerate(r.stdout.splitlines()):
+            s = json.loads(line)
+            want_prefixes = [str(ipaddress.IPv6Network(f"2001:db8:100:{i:x}::/64")),
+                             f"198.18.0.{i}/32"]
+            if (s["subscriber"] != i or s["uplink_key"] != 0x10000000 + i or
+                    s["prefixes"] != want_prefixes or
+                    [p["coa"] for p in s["paths"]] != [path_coa(i, 0), path_coa(i, 1)] or
+                    any(p["downlink_key"] != 0x20000000 + i for p in s["paths"])):
+                fail(f"hag-gen sessions, subscriber {i}: {line}")
+
         # live: over a net_ring loopback (EAL --no-huge --no-pci), every packet back in order.
         r = subprocess.run([gen, "live", "--direction", "uplink", "--subscribers", "16",
                             "--paths", "2", "--sizes", "128:3,1400", "--family", "46",

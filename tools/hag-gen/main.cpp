@@ -15,6 +15,7 @@
 
 #include "bench/subscribers.hpp"
 #include "gen.hpp"
+#include "hag/net/address.hpp"
 #include "live.hpp"
 
 namespace {
@@ -33,13 +34,10 @@ std::vector<std::uint32_t> parse_list(const std::string& s) {
 
 std::string addr(const hag::dp::IpAddr& a) {
     if (a.family == hag::dp::Family::kIpv4) {
-        return fmt::format("{}.{}.{}.{}", a.bytes[0], a.bytes[1], a.bytes[2], a.bytes[3]);
+        return hag::net::format(
+            hag::net::Ipv4Address{a.bytes[0], a.bytes[1], a.bytes[2], a.bytes[3]});
     }
-    std::string s;
-    for (int k = 0; k < 8; ++k) {
-        s += fmt::format("{}{:x}", k ? ":" : "", a.bytes[2 * k] << 8 | a.bytes[2 * k + 1]);
-    }
-    return s;
+    return hag::net::format(a.bytes);
 }
 
 struct ProfileArgs {
