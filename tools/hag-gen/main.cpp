@@ -8,6 +8,7 @@
 // profile: --sizes 64|imix|SIZE:WEIGHT,... --family 6|4|46 --paths K --path-weights 1,3
 //          --skew 0,4 --permille P --loss-permille L --seed S
 #include <fmt/format.h>
+#include <rte_eal.h>
 #include <CLI/CLI.hpp>
 
 #include <cstdio>
@@ -142,6 +143,7 @@ int main(int argc, char** argv) {
             return 2;
         }
         auto r = run_live(*p, lo);
+        rte_eal_cleanup();  // a no-op error when the EAL did not start
         if (!r) {
             std::fprintf(stderr, "hag-gen: %s\n", r.error().c_str());
             return 1;
