@@ -472,14 +472,14 @@ TEST_CASE("NAT traversal and IPv4 home addresses are kept; hostile NAT extension
     encode_put(plain, 0, rec_plain);
     const std::size_t ext = (rec_plain.size() - kRecordHeaderSize) + 17;  // + the IPv4 prefix
     REQUIRE(payload.size() == ext + 3 + 2 * 19);
-    CHECK(payload[ext] == 1);  // tag
-    CHECK(payload[ext + 1] == 0);
-    CHECK(payload[ext + 2] == 38);  // two paths of 19 octets
+    CHECK(payload[ext] == 1);       // tag
+    CHECK(payload[ext + 1] == 38);  // length, little-endian as every store integer: two paths
+    CHECK(payload[ext + 2] == 0);   // of 19 octets
 
     auto bad = [](std::vector<std::uint8_t> p) { return !decode_payload(p).ok(); };
     {
         auto p = payload;
-        p[ext + 2] = 19;  // one entry for two paths
+        p[ext + 1] = 19;  // one entry for two paths
         CHECK(bad(p));
         p[ext + 2] = 0xff;  // beyond the record
         CHECK(bad(p));
@@ -498,12 +498,11 @@ TEST_CASE("NAT traversal and IPv4 home addresses are kept; hostile NAT extension
     // An unknown extension is skipped; one past the end is refused.
     {
         auto p = payload;
-        p.insert(p.end(), {9, 0, 2, 0xaa, 0xbb});
+        p.insert(p.end(), {9, 2, 0, 0xaa, 0xbb});
         auto ok = decode_payload(p);
         REQUIRE(ok.ok());
         CHECK(ok->session == s);
-        p.back() = 0;
-        p[p.size() - 3] = 5;
+        p[p.size() - 4] = 5;  // its length now runs past the record
         CHECK(bad(p));
     }
 }
