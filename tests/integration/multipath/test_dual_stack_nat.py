@@ -133,7 +133,11 @@ def run(topo, control, dataplane, magsim, hagctl):
     topo.veth(anet, "a1", cpe, "m0")
     topo.veth(anet, "a2", nat, "n0")
     topo.veth(nat, "n1", cpe, "m1")
+    # The gateway kernel stays off the DPDK ports (a NIC bound to vfio-pci is invisible to it):
+    # without rp_filter it would take IPv4 signalling arriving on acc0 a second time.
+    sh("sysctl", "-qw", "net.ipv4.conf.all.rp_filter=1", ns=gw)
     for dev in ("core0", "acc0"):
+        sh("sysctl", "-qw", f"net.ipv4.conf.{dev}.rp_filter=1", ns=gw)
         sh("sysctl", "-qw", f"net.ipv6.conf.{dev}.disable_ipv6=1", ns=gw)
         sh("ip", "link", "set", "dev", dev, "arp", "off", ns=gw)
     sh("ip", "link", "add", "br0", "type", "bridge", ns=anet)
