@@ -118,13 +118,15 @@ std::string bindings_table(const hag::v1::ListBindingsResponse& r) {
 }
 
 std::string binding_detail(const hag::v1::Binding& b) {
-    std::string out = render_table(
-        {{"NAI:", b.nai()},
-         {"Home prefixes:", join(b.home_prefixes())},
-         {"IPv4 home address:", b.ipv4_home_address().empty() ? "-" : b.ipv4_home_address()},
-         {"Uplink GRE key:", fmt::format("0x{:08x}", b.uplink_gre_key())},
-         {"Last sequence:", std::to_string(b.last_sequence())},
-         {"Paths:", std::to_string(b.paths_size())}});
+    std::vector<std::vector<std::string>> head{{"NAI:", b.nai()},
+                                               {"Home prefixes:", join(b.home_prefixes())}};
+    if (!b.ipv4_home_address().empty()) {  // RFC 5844; the row only when there is one
+        head.push_back({"IPv4 home address:", b.ipv4_home_address()});
+    }
+    head.push_back({"Uplink GRE key:", fmt::format("0x{:08x}", b.uplink_gre_key())});
+    head.push_back({"Last sequence:", std::to_string(b.last_sequence())});
+    head.push_back({"Paths:", std::to_string(b.paths_size())});
+    std::string out = render_table(head);
     if (!b.paths().empty()) {
         std::vector<std::vector<std::string>> rows{path_header()};
         for (const auto& p : b.paths()) {
