@@ -449,6 +449,15 @@ TEST_CASE("files written by an independent writer (the fuzz seeds, Python) are r
     REQUIRE(torn.ok());
     CHECK(torn->records.size() == 1);
     CHECK(torn->tail_error);
+    auto nat = parse_file(read_file(dir / "log-put-nat"));
+    REQUIRE(nat.ok());
+    REQUIRE(nat->records.size() == 1);
+    const Session& n = nat->records[0].session;
+    REQUIRE(n.paths.size() == 2);
+    CHECK_FALSE(n.paths[0].nat);
+    CHECK(n.paths[1].nat);
+    CHECK(n.paths[1].nat_port == 40123);
+    CHECK(to_string(n.paths[1].mag_coa) == "192.0.2.66");
 }
 
 TEST_CASE("NAT traversal and IPv4 home addresses are kept; hostile NAT extensions refused",
