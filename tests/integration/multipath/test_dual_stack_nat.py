@@ -15,8 +15,9 @@ path NATed (observed address and port) and answers with a NAT Detection option; 
 hag-dataplane with the IPv4 home address as a /32 and the LTE path's CoA as the NAT's address.
 User data crosses the NAT as IPv4-outer GRE (Linux conntrack maps GRE by address).
 Checked: the binding shows the IPv4 home address and the NATed path (hagctl); UDP over IPv4 and
-IPv6 both ways reaches the other side; hag-dataplane counted octets on both paths both ways;
-magsim dropped no downlink GRE.
+IPv6 both ways reaches the other side; hag-dataplane counted octets on both paths both ways (the
+session stripes over the NATed IPv4 path and the IPv6 one); a flow the policy pins to LTE goes
+over the NATed path only; magsim dropped no downlink GRE.
 
 usage: test_dual_stack_nat.py HAG_CONTROL HAG_DATAPLANE HAG_MAGSIM HAGCTL
 """
@@ -51,6 +52,13 @@ state_directory: "{tmp}/state"
 dataplane_socket: "unix:{tmp}/programmer.sock"
 heartbeat_interval_seconds: 1
 nat_refresh_seconds: 5
+policy {{
+  labels {{ name: "DSL" access_technology: 3 }}
+  labels {{ name: "LTE" access_technology: 8 }}
+  applications {{ name: "probe" match {{ protocol: 17 local_ports: "7002" }} }}
+  profiles {{ name: "home" rules {{ application: "probe" preference: "LTE" preference: "DROP" }} }}
+  default_profile: "home"
+}}
 """
 
 DATAPLANE_CONF = """
@@ -72,7 +80,7 @@ UDP_RECV = """
 import socket, sys
 fam = socket.AF_INET6 if ":" in sys.argv[1] else socket.AF_INET
 s = socket.socket(fam, socket.SOCK_DGRAM)
-s.bind((sys.argv[1], 7000)); s.settimeout(3); n = 0
+s.bind((sys.argv[1], int(sys.argv[2]))); s.settimeout(3); n = 0
 print("ready", flush=True)
 try:
     while True:
@@ -85,21 +93,21 @@ UDP_SEND = """
 import socket, sys, time
 fam = socket.AF_INET6 if ":" in sys.argv[1] else socket.AF_INET
 s = socket.socket(fam, socket.SOCK_DGRAM)
-if len(sys.argv) > 4: s.bind((sys.argv[4], 0))
-for i in range(int(sys.argv[2])):
-    s.sendto(b"x" * int(sys.argv[3]), (sys.argv[1], 7000))
+if sys.argv[5]: s.bind((sys.argv[5], 0))
+for i in range(int(sys.argv[3])):
+    s.sendto(b"x" * int(sys.argv[4]), (sys.argv[1], int(sys.argv[2])))
     if i % 20 == 19: time.sleep(0.01)
 """
 
 
-def udp(src_ns, dst_ns, dst, count=200, size=600, src=None):
-    """`count` datagrams from src_ns to [dst]:7000 in dst_ns; returns how many arrived."""
-    rcv = subprocess.Popen(["ip", "netns", "exec", dst_ns, PY, "-c", UDP_RECV, dst],
+def udp(src_ns, dst_ns, dst, count=200, size=600, src=None, port=7000):
+    """`count` datagrams from src_ns to [dst]:port in dst_ns; returns how many arrived."""
+    rcv = subprocess.Popen(["ip", "netns", "exec", dst_ns, PY, "-c", UDP_RECV, dst, str(port)],
                            stdout=subprocess.PIPE, text=True)
     if rcv.stdout.readline().strip() != "ready":
         rcv.wait(timeout=20)
         return 0
-    sh(PY, "-c", UDP_SEND, dst, str(count), str(size), *([src] if src else []), ns=src_ns)
+    sh(PY, "-c", UDP_SEND, dst, str(port), str(count), str(size), src or "", ns=src_ns)
     return int(rcv.communicate(timeout=20)[0].strip() or 0)
 
 
@@ -253,10 +261,27 @@ def run(topo, control, dataplane, magsim, hagctl):
         if n < 180:  # a few may fall to reordering timeouts on a loaded machine
             failures.append(f"{what}: {n} of 200 datagrams arrived")
 
-    sessions = ctl_json("dataplane", "sessions", "--all")
-    sessions = sessions.get("sessions", []) if isinstance(sessions, dict) else sessions
-    print("data plane session:", json.dumps(sessions), flush=True)
-    dps = sessions[0] if sessions else {}
+    def dp_session():
+        out = ctl_json("dataplane", "sessions", "--all")
+        out = out.get("sessions", []) if isinstance(out, dict) else out
+        return out[0] if out else {}
+
+    def dp_bytes():
+        return {int(p["bid"]): int(p.get("downlink_bytes", 0))
+                for p in dp_session().get("paths", [])}
+
+    # Policy: the flow policy pins "probe" (UDP to the home router's port 7002) to the LTE
+    # access, the NATed IPv4 path, for IPv4 traffic as for any other.
+    before = dp_bytes()
+    pinned = udp(core, cpe, HOA4, count=100, port=7002)
+    after = dp_bytes()
+    moved = {b: after.get(b, 0) - before.get(b, 0) for b in (1, 2)}
+    print(f"pinned probe: {pinned} of 100 arrived, downlink octets by path {moved}", flush=True)
+    if pinned < 90 or moved[2] < 90 * 600 or moved[1] > moved[2] // 10:
+        failures.append(f"the probe flow was not pinned to the NATed LTE path: {pinned}, {moved}")
+
+    dps = dp_session()
+    print("data plane session:", json.dumps(dps), flush=True)
     cfg = dps.get("session", {})
     if HOA4 + "/32" not in cfg.get("prefixes", []):
         failures.append(f"the data plane session lacks {HOA4}/32: {cfg}")
