@@ -36,6 +36,10 @@ std::string to_string(const CareOfAddress& coa) {
 }
 
 std::string to_string(const Prefix& p) {
+    if (p.length >= 96 && CareOfAddress{p.addr}.is_ipv4()) {
+        // An IPv4 home address or prefix (RFC 5844), held IPv4-mapped.
+        return fmt::format("{}/{}", net::format(net::mapped_ipv4(p.addr)), p.length - 96);
+    }
     return fmt::format("{}/{}", net::format(p.addr), p.length);
 }
 

@@ -56,6 +56,12 @@ struct Path {
     bool live = true;                    // heartbeat liveness (RFC 5847)
     std::uint16_t last_sequence = 0;     // of the last PBU accepted for this path
     Seconds expires_at = 0;              // registration lifetime end
+    // NAT traversal (docs/control.md "NAT detection"): the PBU came over IPv4 from another
+    // address than its IPv4 Care-of Address option. coa is then the observed address,
+    // nat_port the observed UDP source port, mag_coa what the MAG reported.
+    bool nat = false;
+    std::uint16_t nat_port = 0;
+    CareOfAddress mag_coa;
     bool operator==(const Path&) const = default;
 };
 

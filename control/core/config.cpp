@@ -51,6 +51,61 @@ Result<CareOfAddress, std::string> parse_address(std::string_view text) {
     return unexpected(fmt::format("'{}' is not an IPv4 or IPv6 address", text));
 }
 
+Result<Prefix, std::string> parse_ipv4_prefix(std::string_view text, bool bare_is_host) {
+    const auto slash = text.find('/');
+    if (slash == std::string_view::npos && !bare_is_host) {
+        return unexpected(
+            fmt::format("'{}' is not an IPv4 prefix (expected a.b.c.d/length)", text));
+    }
+    const std::string addr(text.substr(0, slash));
+    std::array<std::uint8_t, 4> v4{};
+    if (inet_pton(AF_INET, addr.c_str(), v4.data()) != 1) {
+        return unexpected(fmt::format("'{}' is not an IPv4 address", addr));
+    }
+    unsigned len = 32;
+    if (slash != std::string_view::npos) {
+        const std::string_view len_text = text.substr(slash + 1);
+        auto [ptr, ec] = std::from_chars(len_text.data(), len_text.data() + len_text.size(), len);
+        if (ec != std::errc() || ptr != len_text.data() + len_text.size() || len_text.empty() ||
+            len > 32) {
+            return unexpected(fmt::format("'{}' is not an IPv4 prefix length (0-32)", len_text));
+        }
+    }
+    Prefix p;
+    p.addr = CareOfAddress::from_ipv4(v4).addr;
+    p.length = static_cast<std::uint8_t>(96 + len);
+    for (unsigned b = p.length; b < 128; ++b) {
+        if ((p.addr[b / 8] >> (7 - b % 8)) & 1u) {
+            return unexpected(fmt::format("'{}' has bits set past the prefix length", text));
+        }
+    }
+    return p;
+}
+
+bool is_ipv4_prefix(const Prefix& p) noexcept {
+    return p.length >= 96 && CareOfAddress{p.addr}.is_ipv4();
+}
+
+Result<CareOfAddress, std::string> ipv4_pool_router(const v1::Ipv4Pool& pool) {
+    if (!pool.default_router().empty()) {
+        auto a = parse_address(pool.default_router());
+        if (!a || !a->is_ipv4()) {
+            return unexpected(fmt::format("'{}' is not an IPv4 address", pool.default_router()));
+        }
+        return *a;
+    }
+    auto p = parse_ipv4_prefix(pool.prefix());
+    if (!p) {
+        return unexpected(p.error());
+    }
+    if (p->length > 126) {
+        return unexpected(fmt::format("{} has no address for a router", pool.prefix()));
+    }
+    CareOfAddress a{p->addr};
+    a.addr[15] = static_cast<std::uint8_t>(a.addr[15] + 1);  // bits past the length are zero
+    return a;
+}
+
 namespace {
 
 void validate(v1::ControlConfig& cfg, const config::ParseInfoTree* tree,
@@ -99,7 +154,67 @@ void validate(v1::ControlConfig& cfg, const config::ParseInfoTree* tree,
                 at.at(t, pool, "name", -1, fmt::format("hnp_pools.name: '{}' used twice", name));
             }
         }
+        if (is_ipv4_prefix(*p)) {
+            at.at(t, pool, "prefix", -1,
+                  fmt::format("hnp_pools.prefix: {} is IPv4-mapped; IPv4 home addresses come "
+                              "from ipv4_pools",
+                              pool.prefix()));
+        }
         pools.emplace_back(*p, pool.name());
+    }
+    std::vector<std::pair<Prefix, std::string>> v4pools;
+    for (int i = 0; i < cfg.ipv4_pools_size(); ++i) {
+        const auto& pool = cfg.ipv4_pools(i);
+        const auto* t = config::Reporter::nested(tree, cfg, "ipv4_pools", i);
+        auto p = parse_ipv4_prefix(pool.prefix());
+        if (!p) {
+            at.at(t, pool, "prefix", -1, "ipv4_pools.prefix: " + p.error());
+            continue;
+        }
+        if (pool.name().empty()) {
+            at.at(tree, cfg, "ipv4_pools", i, "ipv4_pools: a pool needs a name");
+        }
+        const unsigned plen = p->length - 96u;
+        const unsigned alen = pool.assign_length() == 0 ? 32 : pool.assign_length();
+        if (alen <= plen || alen > 32 || alen - plen > 24) {
+            at.at(t, pool, "assign_length", -1,
+                  fmt::format("ipv4_pools.assign_length: {} must be longer than the pool's /{} "
+                              "by 1 to 24 bits (at most 32)",
+                              alen, plen));
+        }
+        if (auto r = ipv4_pool_router(pool); !r) {
+            at.at(t, pool, pool.default_router().empty() ? "prefix" : "default_router", -1,
+                  "ipv4_pools.default_router: " + r.error());
+        }
+        for (const auto& [other, name] : v4pools) {
+            const unsigned common = std::min(other.length, p->length);
+            bool overlap = true;
+            for (unsigned b = 0; b < common; ++b) {
+                if (((other.addr[b / 8] ^ p->addr[b / 8]) >> (7 - b % 8)) & 1u) {
+                    overlap = false;
+                    break;
+                }
+            }
+            if (overlap) {
+                at.at(t, pool, "prefix", -1,
+                      fmt::format("ipv4_pools.prefix: {} overlaps pool '{}'", pool.prefix(), name));
+            }
+        }
+        for (const auto& [other, name] : pools) {
+            if (name == pool.name()) {
+                at.at(t, pool, "name", -1,
+                      fmt::format("ipv4_pools.name: '{}' is also a hnp_pools name", name));
+            }
+        }
+        for (const auto& [other, name] : v4pools) {
+            if (name == pool.name()) {
+                at.at(t, pool, "name", -1, fmt::format("ipv4_pools.name: '{}' used twice", name));
+            }
+        }
+        v4pools.emplace_back(*p, pool.name());
+        if (pool.assign_length() == 0) {
+            cfg.mutable_ipv4_pools(i)->set_assign_length(32);
+        }
     }
     auto check_profile = [&](const v1::SubscriberProfile& prof, const config::ParseInfoTree* t,
                              const char* where) {
@@ -111,6 +226,17 @@ void validate(v1::ControlConfig& cfg, const config::ParseInfoTree* tree,
             if (!found) {
                 at.at(t, prof, "hnp_pool", -1,
                       fmt::format("{}.hnp_pool: no pool named '{}'", where, prof.hnp_pool()));
+            }
+        }
+        if (prof.has_ipv4_pool()) {
+            bool found = false;
+            for (const auto& [pfx, name] : v4pools) {
+                found = found || name == prof.ipv4_pool();
+            }
+            if (!found) {
+                at.at(
+                    t, prof, "ipv4_pool", -1,
+                    fmt::format("{}.ipv4_pool: no IPv4 pool named '{}'", where, prof.ipv4_pool()));
             }
         }
         for (int k = 0; k < prof.access_weights_size(); ++k) {
@@ -178,6 +304,12 @@ void validate(v1::ControlConfig& cfg, const config::ParseInfoTree* tree,
         for (int j = 0; j < sub.home_prefixes_size(); ++j) {
             if (auto p = parse_prefix(sub.home_prefixes(j)); !p) {
                 at.at(t, sub, "home_prefixes", j, "subscribers.home_prefixes: " + p.error());
+            }
+        }
+        if (!sub.ipv4_home_address().empty()) {
+            if (auto p = parse_ipv4_prefix(sub.ipv4_home_address(), true); !p) {
+                at.at(t, sub, "ipv4_home_address", -1,
+                      "subscribers.ipv4_home_address: " + p.error());
             }
         }
         check_profile(sub.profile(), config::Reporter::nested(t, sub, "profile", -1),
@@ -256,6 +388,12 @@ void validate(v1::ControlConfig& cfg, const config::ParseInfoTree* tree,
                               "or host:port",
                               dp));
         }
+    }
+    if (cfg.has_nat_refresh_seconds() &&
+        (cfg.nat_refresh_seconds() == 0 || cfg.nat_refresh_seconds() > 3600)) {
+        at.at(
+            tree, cfg, "nat_refresh_seconds", -1,
+            fmt::format("nat_refresh_seconds: {} is not within 1-3600", cfg.nat_refresh_seconds()));
     }
     if (cfg.dataplane_resync_hold_seconds() > 3600) {
         at.at(tree, cfg, "dataplane_resync_hold_seconds", -1,
@@ -343,6 +481,10 @@ void validate(v1::ControlConfig& cfg, const config::ParseInfoTree* tree,
         cfg.mutable_log()->set_format("text");
     if (!cfg.has_persistence())
         cfg.set_persistence(true);
+    if (!cfg.has_nat_detection())
+        cfg.set_nat_detection(true);
+    if (!cfg.has_nat_refresh_seconds())
+        cfg.set_nat_refresh_seconds(30);
     if (cfg.state_directory().empty())
         cfg.set_state_directory("/var/lib/hag");
     if (cfg.state_fsync().empty())
@@ -413,6 +555,9 @@ v1::SubscriberProfile effective_profile(const v1::ControlConfig& cfg, const v1::
     p.set_primary_access_technology(0);
     if (!cfg.hnp_pools().empty()) {
         p.set_hnp_pool(cfg.hnp_pools(0).name());
+    }
+    if (!cfg.ipv4_pools().empty()) {
+        p.set_ipv4_pool(cfg.ipv4_pools(0).name());
     }
     p.MergeFrom(cfg.default_profile());
     if (sub != nullptr) {

@@ -25,6 +25,14 @@ Result<v1::ControlConfig, ConfigErrors> load_control_config(const std::string& p
 // Strict text forms used by the configuration and the management API.
 Result<Prefix, std::string> parse_prefix(std::string_view text);          // IPv6 "addr/len"
 Result<CareOfAddress, std::string> parse_address(std::string_view text);  // IPv6 or IPv4
+// IPv4 "a.b.c.d/len" (or, with bare_is_host, "a.b.c.d" as a /32), held IPv4-mapped
+// (::ffff:a.b.c.d, length 96 + len) as IPv4 home addresses are in the binding cache.
+Result<Prefix, std::string> parse_ipv4_prefix(std::string_view text, bool bare_is_host = false);
+// Whether a prefix is an IPv4 one held IPv4-mapped (inside ::ffff:0:0/96).
+bool is_ipv4_prefix(const Prefix& p) noexcept;
+// The default router of an IPv4 pool (Ipv4Pool.default_router, else the pool's first address),
+// IPv4-mapped.
+Result<CareOfAddress, std::string> ipv4_pool_router(const v1::Ipv4Pool& pool);
 
 // The effective profile of a subscriber: its own fields over the default profile's, over the
 // built-in defaults. `sub` may be null (a subscriber not listed).

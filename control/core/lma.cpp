@@ -79,6 +79,53 @@ std::uint32_t lifetime_seconds(std::uint16_t units) {
     return std::uint32_t{units} * 4;
 }
 
+// The pools of a configuration: home network prefix pools, then IPv4 home address pools (held
+// IPv4-mapped). In an IPv4 pool of single addresses the network and broadcast addresses (when
+// the pool is a /30 or larger) and the default router are never handed out.
+std::vector<PrefixPool> make_pools(const v1::ControlConfig& cfg) {
+    std::vector<PrefixPool> pools;
+    for (const auto& p : cfg.hnp_pools()) {
+        if (auto pfx = parse_prefix(p.prefix())) {
+            pools.emplace_back(p.name(), *pfx, static_cast<std::uint8_t>(p.assign_length()));
+        }
+    }
+    for (const auto& p : cfg.ipv4_pools()) {
+        auto pfx = parse_ipv4_prefix(p.prefix());
+        if (!pfx) {
+            continue;
+        }
+        const auto alen =
+            static_cast<std::uint8_t>(96 + (p.assign_length() == 0 ? 32 : p.assign_length()));
+        auto& pool = pools.emplace_back(p.name(), *pfx, alen);
+        if (alen == 128 && pfx->length <= 126) {
+            Prefix network{pfx->addr, 128};
+            (void)pool.claim(network);
+            Prefix broadcast = network;
+            for (unsigned b = pfx->length; b < 128; ++b) {
+                broadcast.addr[b / 8] =
+                    static_cast<std::uint8_t>(broadcast.addr[b / 8] | (0x80u >> (b % 8)));
+            }
+            (void)pool.claim(broadcast);
+        }
+        if (auto r = ipv4_pool_router(p)) {
+            // The router's address, or the assignable block holding it, stays out of use.
+            Prefix router{r->addr, alen};
+            for (unsigned b = alen; b < 128; ++b) {
+                router.addr[b / 8] =
+                    static_cast<std::uint8_t>(router.addr[b / 8] & ~(0x80u >> (b % 8)));
+            }
+            if (pool.contains(router)) {
+                (void)pool.claim(router);
+            }
+        }
+    }
+    return pools;
+}
+
+std::array<std::uint8_t, 4> v4_of(const Ipv6Address& a) {
+    return {a[12], a[13], a[14], a[15]};
+}
+
 }  // namespace
 
 // What a PBU decided: the PBA's contents beyond its status.
@@ -90,15 +137,18 @@ struct Lma::PbuOutcome {
     std::string nai;
     std::uint16_t bid = 0;
     bool tlv_unsupported = false;
+    // IPv4 home address (RFC 5844): asked for by the PBU, what was assigned (IPv4-mapped), its
+    // default router, or the Reply option's status when it was refused.
+    const mh::Ipv4HomeAddressRequest* ipv4_request = nullptr;
+    std::optional<Prefix> ipv4_home;
+    std::optional<CareOfAddress> ipv4_router;
+    std::uint8_t ipv4_reply_status = 0;
+    bool nat = false;  // NAT detected: the PBA carries a NAT Detection option
 };
 
 Lma::Lma(v1::ControlConfig cfg, BindingCache& cache, std::uint32_t restart_counter)
     : cfg_(std::move(cfg)), subscribers_(cfg_), cache_(cache), restart_counter_(restart_counter) {
-    for (const auto& p : cfg_.hnp_pools()) {
-        if (auto pfx = parse_prefix(p.prefix())) {
-            pools_.emplace_back(p.name(), *pfx, static_cast<std::uint8_t>(p.assign_length()));
-        }
-    }
+    pools_ = make_pools(cfg_);
     cache_.add_observer([this](const CacheEvent& ev) {
         if (ev.kind == CacheEvent::Kind::kRemoved || ev.kind == CacheEvent::Kind::kExpired) {
             release(*ev.session);
@@ -332,14 +382,50 @@ std::vector<Outbound> Lma::handle_pbu(const mh::BindingUpdate& bu, const Peer& f
         for (const auto& p : out.prefixes) {
             ba.options.emplace_back(mh::HomeNetworkPrefix{p.length, p.addr});
         }
+        if (out.ipv4_home) {
+            ba.options.emplace_back(
+                mh::Ipv4HomeAddressReply{0, static_cast<std::uint8_t>(out.ipv4_home->length - 96),
+                                         v4_of(out.ipv4_home->addr)});
+            if (out.ipv4_router) {
+                ba.options.emplace_back(mh::Ipv4DefaultRouterAddress{v4_of(out.ipv4_router->addr)});
+            }
+        }
         if (out.uplink_key) {
             ba.options.emplace_back(mh::GreKey{*out.uplink_key});
+        }
+        if (out.nat) {
+            ba.options.emplace_back(mh::NatDetection{false, cfg_.nat_refresh_seconds()});
         }
         if (out.tlv_unsupported) {
             ba.status = st(BaStatus::kGreTunnelingButTlvHeaderNotSupported);
         }
     }
+    if (!accepted && out.ipv4_request != nullptr) {
+        // RFC 5844 §3.2: the reply says why no IPv4 home address was assigned.
+        ba.options.emplace_back(mh::Ipv4HomeAddressReply{
+            out.ipv4_reply_status != 0 ? out.ipv4_reply_status : std::uint8_t{128},
+            out.ipv4_request->prefix_length, out.ipv4_request->address});
+    }
     return {Outbound{from, mh::Message{ba}}};
+}
+
+std::optional<CareOfAddress> Lma::ipv4_router_for(const Prefix& home) const {
+    for (const auto& p : cfg_.ipv4_pools()) {
+        auto pfx = parse_ipv4_prefix(p.prefix());
+        if (pfx && pfx->length <= home.length) {
+            bool inside = true;
+            for (unsigned b = 0; b < pfx->length; ++b) {
+                inside =
+                    inside && (((pfx->addr[b / 8] ^ home.addr[b / 8]) >> (7 - b % 8)) & 1u) == 0;
+            }
+            if (inside) {
+                if (auto r = ipv4_pool_router(p)) {
+                    return *r;
+                }
+            }
+        }
+    }
+    return std::nullopt;
 }
 
 std::uint8_t Lma::process_pbu(const mh::BindingUpdate& bu, const Peer& from, const LmaTime& t,
@@ -434,7 +520,10 @@ std::uint8_t Lma::process_pbu(const mh::BindingUpdate& bu, const Peer& from, con
         return reject(BaStatus::kMissingAccessTechTypeOption, "no Access Technology Type option");
     }
     const auto hnps = mh::find_options<mh::HomeNetworkPrefix>(opts);
-    if (hnps.empty()) {
+    // RFC 5844: a PBU asking for an IPv4 home address needs no HNP option (IPv4-only service).
+    const auto* v4req = mh::find_option<mh::Ipv4HomeAddressRequest>(opts);
+    out.ipv4_request = v4req;
+    if (hnps.empty() && v4req == nullptr) {
         return reject(BaStatus::kMissingHomeNetworkPrefixOption, "no Home Network Prefix option");
     }
 
@@ -513,16 +602,29 @@ std::uint8_t Lma::process_pbu(const mh::BindingUpdate& bu, const Peer& from, con
             requested.push_back(Prefix{h->prefix, h->prefix_length});
         }
     }
-    std::vector<Prefix> prefixes;
-    std::vector<Prefix> claimed;  // from pools for this PBU: released again on failure
+    std::vector<Prefix> prefixes;  // IPv6 home network prefixes
+    std::optional<Prefix> v4home;  // IPv4 home address (RFC 5844), IPv4-mapped
+    std::vector<Prefix> claimed;   // from pools for this PBU: released again on failure
     PrefixPool* pool = nullptr;
+    PrefixPool* v4pool = nullptr;
+    std::optional<Prefix> v4claimed;
     auto undo_claims = [&] {
         for (const auto& p : claimed) {
             (void)pool->release(p);
         }
+        if (v4claimed) {
+            (void)v4pool->release(*v4claimed);
+            v4claimed.reset();
+        }
     };
     if (existing != nullptr) {
-        prefixes = existing->home_prefixes;
+        for (const auto& p : existing->home_prefixes) {
+            if (is_ipv4_prefix(p)) {
+                v4home = p;
+            } else {
+                prefixes.push_back(p);
+            }
+        }
         if (!requested.empty()) {
             auto a = requested, b = prefixes;
             auto less = [](const Prefix& x, const Prefix& y) {
@@ -548,6 +650,8 @@ std::uint8_t Lma::process_pbu(const mh::BindingUpdate& bu, const Peer& from, con
                     fmt::format("{} is not one of the subscriber's prefixes", to_string(r)));
             }
         }
+    } else if (hnps.empty()) {
+        // IPv4-only registration (only an IPv4 Home Address Request): no IPv6 prefix.
     } else {
         pool = prof.hnp_pool().empty() ? nullptr : pool_named(prof.hnp_pool());
         if (pool == nullptr) {
@@ -576,6 +680,87 @@ std::uint8_t Lma::process_pbu(const mh::BindingUpdate& bu, const Peer& from, con
             }
             claimed.push_back(*p);
             prefixes.push_back(*p);
+        }
+    }
+
+    // IPv4 home address (RFC 5844 §3.1): kept once assigned; else the subscriber's static one or
+    // one from the profile's IPv4 pool, the requested one when the profile allows it.
+    if (v4req != nullptr) {
+        using R = std::uint8_t;
+        constexpr R kReplyAdminProhibited = 129, kReplyIncorrect = 130, kReplyInvalid = 131,
+                    kReplyDynamicUnavailable = 132;
+        auto refuse4 = [&](BaStatus s4, R reply, std::string why) {
+            undo_claims();
+            out.ipv4_reply_status = reply;
+            count(fmt::format("pbu.ipv4.refused.{}", reply));
+            return reject(s4, why);
+        };
+        std::optional<Prefix> asked;
+        if (std::any_of(v4req->address.begin(), v4req->address.end(),
+                        [](std::uint8_t b) { return b != 0; })) {
+            const unsigned len = v4req->prefix_length == 0 ? 32u : v4req->prefix_length;
+            Prefix a{CareOfAddress::from_ipv4(v4req->address).addr,
+                     static_cast<std::uint8_t>(96 + std::min(len, 32u))};
+            bool host_bits = false;
+            for (unsigned b = a.length; b < 128; ++b) {
+                host_bits = host_bits || ((a.addr[b / 8] >> (7 - b % 8)) & 1u) != 0;
+            }
+            if (len > 32 || host_bits) {
+                return refuse4(BaStatus::kNotAuthorizedForIpv4HomeAddress, kReplyInvalid,
+                               fmt::format("requested IPv4 home address {}/{} is invalid",
+                                           to_string(CareOfAddress{a.addr}), len));
+            }
+            asked = a;
+        }
+        auto differs = [&](const Prefix& have) {
+            return asked && (asked->addr != have.addr ||
+                             (v4req->prefix_length != 0 && asked->length != have.length));
+        };
+        if (v4home) {
+            if (differs(*v4home)) {
+                return refuse4(BaStatus::kNotAuthorizedForIpv4HomeAddress, kReplyIncorrect,
+                               fmt::format("requested IPv4 home address {} differs from the "
+                                           "binding's {}",
+                                           to_string(*asked), to_string(*v4home)));
+            }
+        } else if (sub != nullptr && !sub->ipv4_home_address().empty()) {
+            auto fixed = parse_ipv4_prefix(sub->ipv4_home_address(), true);
+            if (!fixed) {
+                return refuse4(BaStatus::kReasonUnspecified, 128, fixed.error());
+            }
+            if (differs(*fixed)) {
+                return refuse4(
+                    BaStatus::kNotAuthorizedForIpv4HomeAddress, kReplyIncorrect,
+                    fmt::format("{} is not the subscriber's IPv4 home address", to_string(*asked)));
+            }
+            v4home = *fixed;
+        } else {
+            v4pool = prof.ipv4_pool().empty() ? nullptr : pool_named(prof.ipv4_pool());
+            if (v4pool == nullptr) {
+                return refuse4(BaStatus::kNotAuthorizedForIpv4MobilityService,
+                               kReplyAdminProhibited, "no IPv4 pool for this subscriber");
+            }
+            if (asked) {
+                if (!prof.allow_requested_prefix()) {
+                    return refuse4(BaStatus::kNotAuthorizedForIpv4HomeAddress,
+                                   kReplyAdminProhibited,
+                                   "requested addresses are not honoured for this subscriber");
+                }
+                if (auto c = v4pool->claim(*asked); !c) {
+                    return refuse4(BaStatus::kNotAuthorizedForIpv4HomeAddress, kReplyIncorrect,
+                                   fmt::format("requested IPv4 home address {}: {}",
+                                               to_string(*asked), to_string(c.error())));
+                }
+                v4claimed = *asked;
+            } else {
+                auto a = v4pool->allocate();
+                if (!a) {
+                    return refuse4(BaStatus::kInsufficientResources, kReplyDynamicUnavailable,
+                                   fmt::format("IPv4 pool '{}' exhausted", v4pool->name()));
+                }
+                v4claimed = *a;
+            }
+            v4home = v4claimed;
         }
     }
 
@@ -628,6 +813,20 @@ std::uint8_t Lma::process_pbu(const mh::BindingUpdate& bu, const Peer& from, con
     } else if (bido != nullptr && bido->coa4) {
         path.coa = CareOfAddress::from_ipv4(*bido->coa4);
     }
+    // NAT detection (RFC 5555 §3.1.3 style): over IPv4 the MAG reports its address in the IPv4
+    // Care-of Address option; a PBU arriving from another address crossed a NAT. The path then
+    // uses the observed address (and port), which is where the NAT forwards to the MAG.
+    if (from.udp && cfg_.nat_detection()) {
+        if (const auto* c4 = mh::find_option<mh::Ipv4CareOfAddress>(opts)) {
+            const CareOfAddress reported = CareOfAddress::from_ipv4(c4->address);
+            if (reported.addr != from.remote) {
+                path.nat = true;
+                path.nat_port = from.remote_port;
+                path.mag_coa = reported;
+                path.coa.addr = from.remote;
+            }
+        }
+    }
     path.access_technology = mmb != nullptr ? mmb->if_att : att->value;
     path.if_label = mmb != nullptr ? mmb->if_label : 0;
     path.downlink_gre_key = gre != nullptr ? gre->key : 0;
@@ -671,6 +870,9 @@ std::uint8_t Lma::process_pbu(const mh::BindingUpdate& bu, const Peer& from, con
     }
     s.nai = nai;
     s.home_prefixes = prefixes;
+    if (v4home) {
+        s.home_prefixes.push_back(*v4home);
+    }
     s.uplink_gre_key = uplink_key;
     s.last_sequence = bu.sequence;
     if (ts != nullptr) {
@@ -734,6 +936,9 @@ std::uint8_t Lma::process_pbu(const mh::BindingUpdate& bu, const Peer& from, con
             case CacheError::kCapacity:
                 return reject(BaStatus::kInsufficientResources, "binding cache full");
             case CacheError::kPrefixInUse:
+                if (v4req != nullptr) {
+                    out.ipv4_reply_status = 130;  // Incorrect IPv4 home address
+                }
                 return reject(BaStatus::kNotAuthorizedForHomeNetworkPrefix,
                               "prefix held by another session");
             default:
@@ -743,19 +948,34 @@ std::uint8_t Lma::process_pbu(const mh::BindingUpdate& bu, const Peer& from, con
     }
     touch_peer(path.coa, from, t);
     out.prefixes = prefixes;
+    if (path.nat) {
+        out.nat = true;
+        count("pbu.nat_detected");
+        if (existing_path == nullptr || !existing_path->nat || existing_path->coa != path.coa ||
+            existing_path->nat_port != path.nat_port) {
+            spdlog::info("session {} bid {}: NAT detected: MAG reports {}, PBU came from {}:{}",
+                         nai, bid, to_string(path.mag_coa), to_string(path.coa), path.nat_port);
+        }
+    }
+    if (v4req != nullptr && v4home) {
+        out.ipv4_home = v4home;
+        out.ipv4_router = ipv4_router_for(*v4home);
+        count("pbu.ipv4.assigned");
+    }
     if (gre != nullptr) {
         out.uplink_key = uplink_key;
     }
     out.lifetime_units = static_cast<std::uint16_t>(granted / 4);
     out.tlv_unsupported = bu.tlv_header;
     spdlog::info(
-        "session {} bid {}: {} from MAG {} CoA {} att {} label {} hnp {} uplink-key {} "
+        "session {} bid {}: {} from MAG {} CoA {} att {} label {} hnp {}{} uplink-key {} "
         "downlink-key {} weight {} kbps lifetime {}s",
         nai, bid,
         is_new ? "registered" : (existing_path != nullptr ? "re-registered" : "path added"), mag_id,
         to_string(path.coa), path.access_technology, path.if_label,
-        prefixes.empty() ? std::string("-") : to_string(prefixes.front()), uplink_key,
-        path.downlink_gre_key, path.weight_kbps, granted);
+        prefixes.empty() ? std::string("-") : to_string(prefixes.front()),
+        v4home ? " ipv4 " + to_string(*v4home) : std::string(), uplink_key, path.downlink_gre_key,
+        path.weight_kbps, granted);
     return st(BaStatus::kAccepted);
 }
 
@@ -983,12 +1203,7 @@ std::vector<Outbound> Lma::reload(v1::ControlConfig cfg, const LmaTime& t) {
     std::vector<Outbound> out;
     // The new pools; a session whose prefixes no new pool (nor a static assignment) covers
     // lost its pool.
-    std::vector<PrefixPool> next;
-    for (const auto& p : cfg.hnp_pools()) {
-        if (auto pfx = parse_prefix(p.prefix())) {
-            next.emplace_back(p.name(), *pfx, static_cast<std::uint8_t>(p.assign_length()));
-        }
-    }
+    std::vector<PrefixPool> next = make_pools(cfg);
     const SubscriberIndex next_subscribers(cfg);
     std::vector<std::string> doomed;
     cache_.for_each_page(0, cache_.size() + 1, [&](const Session& s) {
@@ -1001,6 +1216,10 @@ std::vector<Outbound> Lma::reload(v1::ControlConfig cfg, const LmaTime& t) {
             if (sub != nullptr) {
                 for (const auto& text : sub->home_prefixes()) {
                     auto p = parse_prefix(text);
+                    covered = covered || (p && *p == pfx);
+                }
+                if (!sub->ipv4_home_address().empty()) {
+                    auto p = parse_ipv4_prefix(sub->ipv4_home_address(), true);
                     covered = covered || (p && *p == pfx);
                 }
             }
@@ -1080,7 +1299,8 @@ Result<void, std::string> Lma::restore(Session s, const LmaTime& t) {
         peer.udp = p.coa.is_ipv4();
         peer.local = p.local.addr;
         peer.remote = p.coa.addr;
-        peer.remote_port = 0;  // the MAG's port is not stored: 5436 until it signals again
+        // The MAG's port is not stored (5436 until it signals again), except behind a NAT.
+        peer.remote_port = p.nat ? p.nat_port : 0;
         peers.push_back(peer);
     }
     const std::uint32_t key = s.uplink_gre_key;

@@ -139,6 +139,9 @@ class Lma {
     void set_peer_live(const Ipv6Address& coa, bool live);
     void touch_peer(const CareOfAddress& coa, const Peer& from, const LmaTime& t);
     PrefixPool* pool_named(const std::string& name);
+    // The IPv4 default router (RFC 5844 §3.3) for an IPv4 home address: that of the IPv4 pool
+    // it lies in, else none.
+    [[nodiscard]] std::optional<CareOfAddress> ipv4_router_for(const Prefix& home) const;
     void release(const Session& s);
     void count(const std::string& name, std::uint64_t n = 1) { counters_[name] += n; }
 

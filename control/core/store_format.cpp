@@ -2,12 +2,17 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <array>
 #include <cstring>
 
 namespace hag::control::store {
 
 namespace {
+
+// PUT record extensions (after the paths).
+constexpr std::uint8_t kExtensionNat = 1;
+constexpr std::size_t kNatEntrySize = 1 + 2 + 16;
 
 constexpr std::array<std::uint8_t, 8> kLogMagic{'H', 'A', 'G', 'W', 'A', 'L', 0, 1};
 constexpr std::array<std::uint8_t, 8> kSnapshotMagic{'H', 'A', 'G', 'S', 'N', 'P', 0, 1};
@@ -157,6 +162,18 @@ void encode_put(const Session& s, std::int64_t to_wall, std::vector<std::uint8_t
         w.u16(p.last_sequence);
         w.u64(static_cast<std::uint64_t>(p.expires_at + to_wall));
     }
+    // Extensions after the paths: tag (1), length (2), data. Tag 1: NAT traversal, per path
+    // in order: flag (1), observed port (2), the MAG's CoA (16). Written only when a path is
+    // NATed, so records without NATed paths are as before.
+    if (std::any_of(s.paths.begin(), s.paths.end(), [](const Path& p) { return p.nat; })) {
+        w.u8(kExtensionNat);
+        w.u16(static_cast<std::uint16_t>(s.paths.size() * kNatEntrySize));
+        for (const auto& p : s.paths) {
+            w.u8(p.nat ? 1 : 0);
+            w.u16(p.nat_port);
+            w.bytes(p.mag_coa.addr.data(), p.mag_coa.addr.size());
+        }
+    }
     frame(out, start);
 }
 
@@ -263,6 +280,31 @@ Result<Record, std::string> decode_payload(std::span<const std::uint8_t> payload
                     break;
                 }
                 s.paths.push_back(std::move(p));
+            }
+            // Extensions (see encode_put); unknown tags are skipped.
+            while (!r.bad && !r.at_end()) {
+                const std::uint8_t tag = r.u8();
+                const std::uint16_t len = r.u16();
+                if (r.bad || len > payload.size() - r.pos) {
+                    return unexpected(std::string("PUT: extension beyond the record"));
+                }
+                if (tag == kExtensionNat) {
+                    if (len != s.paths.size() * kNatEntrySize) {
+                        return unexpected(fmt::format(
+                            "PUT: NAT extension of {} octets for {} paths", len, s.paths.size()));
+                    }
+                    for (auto& p : s.paths) {
+                        const std::uint8_t nat = r.u8();
+                        if (nat > 1) {
+                            return unexpected(fmt::format("PUT: NAT flag {}", nat));
+                        }
+                        p.nat = nat == 1;
+                        p.nat_port = r.u16();
+                        r.bytes(p.mag_coa.addr.data(), p.mag_coa.addr.size());
+                    }
+                } else {
+                    r.pos += len;
+                }
             }
             if (!r.bad && s.nai.empty()) {
                 return unexpected(std::string("PUT: empty NAI"));

@@ -21,7 +21,14 @@ std::optional<Prefix> parse_prefix(std::string_view text) {
     }
     Prefix p;
     if (inet_pton(AF_INET6, addr.c_str(), p.addr.data()) != 1) {
-        return std::nullopt;
+        // An IPv4 home address or prefix (RFC 5844), held IPv4-mapped.
+        std::array<std::uint8_t, 4> v4{};
+        if (len > 32 || inet_pton(AF_INET, addr.c_str(), v4.data()) != 1) {
+            return std::nullopt;
+        }
+        p.addr = CareOfAddress::from_ipv4(v4).addr;
+        p.length = static_cast<std::uint8_t>(96 + len);
+        return p;
     }
     p.length = static_cast<std::uint8_t>(len);
     return p;
@@ -45,6 +52,11 @@ void to_proto(const Session& s, Seconds now, hag::v1::Binding* out) {
     for (const Prefix& p : s.home_prefixes) {
         out->add_home_prefixes(to_string(p));
     }
+    for (const Prefix& p : s.home_prefixes) {
+        if (p.length >= 96 && CareOfAddress{p.addr}.is_ipv4()) {
+            out->set_ipv4_home_address(to_string(p));
+        }
+    }
     out->set_uplink_gre_key(s.uplink_gre_key);
     out->set_last_sequence(s.last_sequence);
     for (const Path& p : s.paths) {
@@ -58,6 +70,11 @@ void to_proto(const Session& s, Seconds now, hag::v1::Binding* out) {
         pp->set_weight_kbps(p.weight_kbps);
         pp->set_live(p.live);
         pp->set_expires_in_seconds(p.expires_at > now ? p.expires_at - now : 0);
+        if (p.nat) {
+            pp->set_nat(true);
+            pp->set_nat_port(p.nat_port);
+            pp->set_mag_coa(to_string(p.mag_coa));
+        }
     }
 }
 

@@ -69,14 +69,15 @@ std::vector<std::string> path_header() {
 }
 
 std::vector<std::string> path_cells(const hag::v1::BindingPath& p) {
-    return {std::to_string(p.bid()),
-            access_type_name(p.access_technology()),
-            p.mag_id().empty() ? "-" : p.mag_id(),
-            p.coa(),
-            fmt::format("0x{:08x}", p.downlink_gre_key()),
-            std::to_string(p.if_label()),
-            p.live() ? "yes" : "no",
-            fmt::format("{}s", p.expires_in_seconds())};
+    return {
+        std::to_string(p.bid()),
+        access_type_name(p.access_technology()),
+        p.mag_id().empty() ? "-" : p.mag_id(),
+        p.nat() ? fmt::format("{}:{} (NAT, MAG {})", p.coa(), p.nat_port(), p.mag_coa()) : p.coa(),
+        fmt::format("0x{:08x}", p.downlink_gre_key()),
+        std::to_string(p.if_label()),
+        p.live() ? "yes" : "no",
+        fmt::format("{}s", p.expires_in_seconds())};
 }
 
 }  // namespace
@@ -117,12 +118,15 @@ std::string bindings_table(const hag::v1::ListBindingsResponse& r) {
 }
 
 std::string binding_detail(const hag::v1::Binding& b) {
-    std::string out =
-        render_table({{"NAI:", b.nai()},
-                      {"Home prefixes:", join(b.home_prefixes())},
-                      {"Uplink GRE key:", fmt::format("0x{:08x}", b.uplink_gre_key())},
-                      {"Last sequence:", std::to_string(b.last_sequence())},
-                      {"Paths:", std::to_string(b.paths_size())}});
+    std::vector<std::vector<std::string>> head{{"NAI:", b.nai()},
+                                               {"Home prefixes:", join(b.home_prefixes())}};
+    if (!b.ipv4_home_address().empty()) {  // RFC 5844; the row only when there is one
+        head.push_back({"IPv4 home address:", b.ipv4_home_address()});
+    }
+    head.push_back({"Uplink GRE key:", fmt::format("0x{:08x}", b.uplink_gre_key())});
+    head.push_back({"Last sequence:", std::to_string(b.last_sequence())});
+    head.push_back({"Paths:", std::to_string(b.paths_size())});
+    std::string out = render_table(head);
     if (!b.paths().empty()) {
         std::vector<std::vector<std::string>> rows{path_header()};
         for (const auto& p : b.paths()) {

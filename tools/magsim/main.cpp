@@ -190,6 +190,7 @@ struct Options {
     std::uint32_t up_kbps = 0;
     std::vector<std::string> link_metrics;  // BID:DOWN_KBPS:UP_KBPS, per access
     bool data = false;                      // data mode: tun + GRE on every access
+    bool ipv4_hoa = false;                  // ask for an IPv4 home address (RFC 5844)
     hag::magsim::DataOptions data_options;
 };
 
@@ -335,6 +336,18 @@ class Sim {
     }
 
     // The smallest lifetime granted to an access that is still registered.
+    // The shortest NAT refresh time (s) an LMA gave an access behind a NAT, 0 = none: the
+    // registrations are refreshed that often to keep the NAT's mapping.
+    [[nodiscard]] std::uint32_t nat_refresh() const {
+        std::uint32_t r = 0;
+        for (const auto& a : accesses_) {
+            if (!a->revoked && a->last && a->last->nat_refresh_s && *a->last->nat_refresh_s != 0) {
+                r = r == 0 ? *a->last->nat_refresh_s : std::min(r, *a->last->nat_refresh_s);
+            }
+        }
+        return r;
+    }
+
     [[nodiscard]] std::uint32_t granted_lifetime(std::uint32_t requested) const {
         std::uint32_t granted = requested;
         for (const auto& a : accesses_) {
@@ -478,6 +491,7 @@ class Sim {
         std::vector<hag::magsim::DataAccess> list;
         auto opts = o_.data_options;
         bool have_hnp = false;
+        bool have_hoa4 = false;
         for (const auto& a : accesses_) {
             if (!a->last || a->last->status >= 128 || a->revoked) {
                 continue;
@@ -506,6 +520,14 @@ class Sim {
                 opts.tun_addresses.insert(
                     opts.tun_addresses.begin(),
                     hag::net::format(addr) + "/" + std::to_string(hnp->length));
+            }
+            // The IPv4 home address (RFC 5844) goes on the tun as a /32: the host's source for
+            // IPv4 traffic routed into it (the rest of an assigned IPv4 prefix is the LAN's).
+            if (a->last->ipv4_hoa && a->last->ipv4_hoa_status == 0 && !have_hoa4) {
+                if (auto p4 = hag::net::parse_ipv4_prefix(*a->last->ipv4_hoa)) {
+                    have_hoa4 = true;
+                    opts.tun_addresses.push_back(hag::net::format(p4->address) + "/32");
+                }
             }
         }
         if (list.empty()) {
@@ -603,6 +625,9 @@ class Sim {
         p.up_kbps = a.up_kbps;
         if (a.ipv4()) {
             p.coa4 = a.coa4;
+        }
+        if (o_.ipv4_hoa) {
+            p.ipv4_hoa = hag::mh::Ipv4{};  // 0.0.0.0: assign one (RFC 5844 §3.1)
         }
         return p;
     }
@@ -783,6 +808,13 @@ class Sim {
             a.name().c_str(), a.coa_text().c_str(), dereg ? "de-registration" : "registration",
             s.status_name.c_str(), s.status, s.hnp.c_str(), s.uplink_gre_key, a.downlink_key,
             s.lifetime_s);
+        if (s.nat_refresh_s) {
+            std::printf("%s nat-detected refresh=%us\n", a.name().c_str(), *s.nat_refresh_s);
+        }
+        if (s.ipv4_hoa) {
+            std::printf("%s ipv4-hoa=%s status=%u default-router=%s\n", a.name().c_str(),
+                        s.ipv4_hoa->c_str(), s.ipv4_hoa_status, s.ipv4_router.c_str());
+        }
         std::fflush(stdout);
     }
 
@@ -828,6 +860,9 @@ int main(int argc, char** argv) {
             ->required();
         c->add_option("--retransmissions", o.max_retx, "PBU retransmissions (1 s, doubling)")
             ->capture_default_str();
+        c->add_flag("--ipv4-hoa", o.ipv4_hoa,
+                    "ask for an IPv4 home address (RFC 5844 IPv4 Home Address Request, "
+                    "0.0.0.0); in data mode it goes on the tun");
     };
     auto* reg = app.add_subcommand("register", "register every access, print each PBA");
     add_common(reg);
@@ -937,8 +972,11 @@ int main(int argc, char** argv) {
     auto next_hb = Clock::now();
     while (!g_stop && Clock::now() < end) {
         const std::uint32_t granted = std::max<std::uint32_t>(sim.granted_lifetime(o.lifetime), 1);
-        const auto refresh =
-            std::min(end, Clock::now() + std::chrono::milliseconds(granted * 800ULL));
+        std::uint64_t refresh_ms = granted * 800ULL;
+        if (const std::uint32_t nat = sim.nat_refresh(); nat != 0) {
+            refresh_ms = std::min<std::uint64_t>(refresh_ms, nat * 1000ULL);
+        }
+        const auto refresh = std::min(end, Clock::now() + std::chrono::milliseconds(refresh_ms));
         while (!g_stop && Clock::now() < refresh) {
             if (o.heartbeat_s != 0 && Clock::now() >= next_hb) {
                 sim.send_heartbeats();

@@ -92,6 +92,11 @@ mh::Message build_pbu(const PbuParams& p) {
     if (p.coa4) {
         bu.options.push_back(mh::Ipv4CareOfAddress{*p.coa4});
     }
+    if (p.ipv4_hoa) {
+        const bool any = (*p.ipv4_hoa == mh::Ipv4{});
+        bu.options.push_back(
+            mh::Ipv4HomeAddressRequest{static_cast<std::uint8_t>(any ? 0 : 32), *p.ipv4_hoa});
+    }
     if (p.lifetime_s != 0) {
         mh::Bytes metrics(8);
         for (int i = 0; i < 4; ++i) {
@@ -161,6 +166,20 @@ std::optional<PbaSummary> summarize_pba(const mh::Message& m) {
     }
     if (const auto* b = mh::find_option<mh::BindingIdentifier>(ba->options)) {
         s.bid = b->bid;
+    }
+    if (const auto* r = mh::find_option<mh::Ipv4HomeAddressReply>(ba->options)) {
+        char buf[INET_ADDRSTRLEN] = {};
+        inet_ntop(AF_INET, r->address.data(), buf, sizeof buf);
+        s.ipv4_hoa = std::string(buf) + "/" + std::to_string(r->prefix_length);
+        s.ipv4_hoa_status = r->status;
+    }
+    if (const auto* n = mh::find_option<mh::NatDetection>(ba->options)) {
+        s.nat_refresh_s = n->refresh_time;
+    }
+    if (const auto* r = mh::find_option<mh::Ipv4DefaultRouterAddress>(ba->options)) {
+        char buf[INET_ADDRSTRLEN] = {};
+        inet_ntop(AF_INET, r->address.data(), buf, sizeof buf);
+        s.ipv4_router = buf;
     }
     return s;
 }

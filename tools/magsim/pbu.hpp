@@ -42,6 +42,8 @@ struct PbuParams {
     std::uint32_t down_kbps = 0;
     std::uint32_t up_kbps = 0;
     std::optional<mh::Ipv4> coa4;  // IPv4 transport: IPv4 Care-of Address option (RFC 5555)
+    // IPv4 Home Address Request option (RFC 5844 §3.1): 0.0.0.0 asks the LMA to assign one.
+    std::optional<mh::Ipv4> ipv4_hoa;
 };
 mh::Message build_pbu(const PbuParams& p);
 
@@ -53,6 +55,14 @@ struct PbaSummary {
     std::string hnp;  // "2001:db8:1::/64" or "-"
     std::uint32_t uplink_gre_key = 0;
     std::optional<std::uint16_t> bid;
+    // IPv4 Home Address Reply (RFC 5844 §3.2), when the PBA carries one: "198.51.100.2/32",
+    // its status, and the IPv4 Default-Router Address option ("-" when absent).
+    std::optional<std::string> ipv4_hoa;
+    std::uint8_t ipv4_hoa_status = 0;
+    std::string ipv4_router = "-";
+    // NAT Detection option (RFC 5555 §3.2.2 style): the LMA saw this access behind a NAT; its
+    // refresh time in seconds.
+    std::optional<std::uint32_t> nat_refresh_s;
 };
 // nullopt when the message is not a PBA.
 std::optional<PbaSummary> summarize_pba(const mh::Message& m);

@@ -28,7 +28,7 @@ def s16(b: bytes) -> bytes:
     return struct.pack("<H", len(b)) + b
 
 
-def put(nai: str, n: int) -> bytes:
+def put(nai: str, n: int, nat: bool = False) -> bytes:
     p = b"\x01" + s16(nai.encode())
     p += struct.pack("<H", 1) + bytes.fromhex("20010db8010000%02x" % n) + bytes(8) + b"\x40"
     p += struct.pack("<IHQ", 1000 + n, 7, 0x0123456789ABCDEF)
@@ -37,6 +37,11 @@ def put(nai: str, n: int) -> bytes:
                      (2, bytes(10) + b"\xff\xff" + bytes([192, 0, 2, n]))):
         p += struct.pack("<H", bid) + s16(b"mag-%d" % n) + coa + bytes(16)
         p += struct.pack("<BBIIBHQ", 4, bid, 77, 50000, 1, 7, 1_800_000_000)
+    if nat:
+        # Extension 1 (NAT traversal): per path flag, observed port, the MAG's CoA.
+        ext = b"\x00" + struct.pack("<H", 0) + bytes(16)
+        ext += b"\x01" + struct.pack("<H", 40123) + bytes(10) + b"\xff\xff" + bytes([192, 0, 2, 66])
+        p += b"\x01" + struct.pack("<H", len(ext)) + ext
     return record(p)
 
 
@@ -55,6 +60,7 @@ seeds = {
     "log-torn": (header(1, 4, 5) + put("cpe1@hag.example", 1) + put("cpe2@hag.example", 2))[:-9],
     "snapshot": header(2, 5, 5) + put("cpe1@hag.example", 1) + put("cpe3@hag.example", 3) + end(2),
     "snapshot-empty": header(2, 6, 5) + end(0),
+    "log-put-nat": header(1, 7, 5) + put("cpe4@hag.example", 4, nat=True),
 }
 os.makedirs("corpus", exist_ok=True)
 for name, data in seeds.items():

@@ -449,4 +449,69 @@ TEST_CASE("files written by an independent writer (the fuzz seeds, Python) are r
     REQUIRE(torn.ok());
     CHECK(torn->records.size() == 1);
     CHECK(torn->tail_error);
+    auto nat = parse_file(read_file(dir / "log-put-nat"));
+    REQUIRE(nat.ok());
+    REQUIRE(nat->records.size() == 1);
+    const Session& n = nat->records[0].session;
+    REQUIRE(n.paths.size() == 2);
+    CHECK_FALSE(n.paths[0].nat);
+    CHECK(n.paths[1].nat);
+    CHECK(n.paths[1].nat_port == 40123);
+    CHECK(to_string(n.paths[1].mag_coa) == "192.0.2.66");
+}
+
+TEST_CASE("NAT traversal and IPv4 home addresses are kept; hostile NAT extensions refused",
+          "[store][ipv4][hostile]") {
+    Session s = make_session(3, 100);
+    // An IPv4 home address is an IPv4-mapped prefix among the home prefixes.
+    s.home_prefixes.push_back(Prefix{CareOfAddress::from_ipv4({203, 0, 113, 130}).addr, 128});
+    s.paths[1].nat = true;
+    s.paths[1].nat_port = 40123;
+    s.paths[1].mag_coa = CareOfAddress::from_ipv4({192, 0, 2, 66});
+    std::vector<std::uint8_t> rec;
+    encode_put(s, 0, rec);
+    std::vector<std::uint8_t> payload(rec.begin() + kRecordHeaderSize, rec.end());
+    auto r = decode_payload(payload);
+    REQUIRE(r.ok());
+    CHECK(r->session == s);
+
+    // Without NATed paths nothing is appended: the record is what older builds wrote.
+    Session plain = make_session(3, 100);
+    std::vector<std::uint8_t> rec_plain;
+    encode_put(plain, 0, rec_plain);
+    const std::size_t ext = (rec_plain.size() - kRecordHeaderSize) + 17;  // + the IPv4 prefix
+    REQUIRE(payload.size() == ext + 3 + 2 * 19);
+    CHECK(payload[ext] == 1);       // tag
+    CHECK(payload[ext + 1] == 38);  // length, little-endian as every store integer: two paths
+    CHECK(payload[ext + 2] == 0);   // of 19 octets
+
+    auto bad = [](std::vector<std::uint8_t> p) { return !decode_payload(p).ok(); };
+    {
+        auto p = payload;
+        p[ext + 1] = 19;  // one entry for two paths
+        CHECK(bad(p));
+        p[ext + 2] = 0xff;  // beyond the record
+        CHECK(bad(p));
+    }
+    {
+        auto p = payload;
+        p[ext + 3] = 2;  // NAT flag of path 1 not 0 / 1
+        CHECK(bad(p));
+    }
+    // Cut inside the extension: refused. (Cut right before it, the record reads as one without
+    // NATed paths; the record framing's length and CRC catch that cut.)
+    for (std::size_t n = ext + 1; n < payload.size(); ++n) {
+        CHECK(bad(
+            std::vector<std::uint8_t>(payload.begin(), payload.begin() + static_cast<long>(n))));
+    }
+    // An unknown extension is skipped; one past the end is refused.
+    {
+        auto p = payload;
+        p.insert(p.end(), {9, 2, 0, 0xaa, 0xbb});
+        auto ok = decode_payload(p);
+        REQUIRE(ok.ok());
+        CHECK(ok->session == s);
+        p[p.size() - 4] = 5;  // its length now runs past the record
+        CHECK(bad(p));
+    }
 }

@@ -236,3 +236,14 @@ TEST_CASE("unreachable data plane names hag-dataplane") {
     CHECK(f.message ==
           "hagctl: cannot reach hag-dataplane at unix:/run/hag/dataplane.sock: connect failed");
 }
+
+TEST_CASE("binding_detail shows the IPv4 home address and a NATed path") {
+    auto b = sample().bindings(0);
+    b.set_ipv4_home_address("203.0.113.130/32");
+    b.mutable_paths(1)->set_nat(true);
+    b.mutable_paths(1)->set_nat_port(40123);
+    b.mutable_paths(1)->set_mag_coa("192.0.2.66");
+    const std::string t = binding_detail(b);
+    CHECK(t.find("IPv4 home address:  203.0.113.130/32\n") != std::string::npos);
+    CHECK(t.find("192.0.2.7:40123 (NAT, MAG 192.0.2.66)") != std::string::npos);
+}

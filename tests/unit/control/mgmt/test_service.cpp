@@ -65,10 +65,16 @@ TEST_CASE("parse_prefix and parse_coa accept valid text and reject the rest") {
     CHECK(p->length == 64);
     CHECK(p->addr[0] == 0x20);
     CHECK(p->addr[5] == 0x01);
-    for (const char* bad : {"", "/64", "2001:db8::", "2001:db8::/", "2001:db8::/129",
-                            "2001:db8::/64x", "2001:db8::/-1", "nonsense/64", "10.0.0.0/8"}) {
+    for (const char* bad :
+         {"", "/64", "2001:db8::", "2001:db8::/", "2001:db8::/129", "2001:db8::/64x",
+          "2001:db8::/-1", "nonsense/64", "10.0.0.0/33", "10.0.0/8"}) {
         CHECK_FALSE(parse_prefix(bad));
     }
+    // An IPv4 home address or prefix (RFC 5844) is held IPv4-mapped, as in the binding cache.
+    auto p4 = parse_prefix("203.0.113.130/32");
+    REQUIRE(p4);
+    CHECK(p4->length == 128);
+    CHECK(to_string(*p4) == "203.0.113.130/32");
     auto c4 = parse_coa("192.0.2.7");
     REQUIRE(c4);
     CHECK(c4->is_ipv4());
