@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""Tally meson testlog.json files into the closing line `tests: N passed, M failed[, K skipped]`.
+"""Tally meson testlog.json files (and `--failed TEXT` items) into the closing line `tests: N passed, M failed[, K skipped]`.
 
 Exit status 1 when any test failed, timed out or errored, or when a log is missing (a suite that
 did not run is a failure, not a silent pass).
@@ -9,7 +9,16 @@ import sys
 
 passed = failed = skipped = 0
 failures = []
-for path in sys.argv[1:]:
+args = sys.argv[1:]
+paths = []
+while args:  # --failed TEXT: a failure found outside meson (e.g. sanitizer reports of daemons)
+    a = args.pop(0)
+    if a == "--failed" and args:
+        failed += 1
+        failures.append(args.pop(0))
+    else:
+        paths.append(a)
+for path in paths:
     try:
         with open(path, encoding="utf-8") as f:
             lines = [l for l in f if l.strip()]
