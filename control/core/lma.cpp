@@ -926,6 +926,13 @@ std::uint8_t Lma::process_pbu(const mh::BindingUpdate& bu, const Peer& from, con
         count("pbu.path_taken_over");
     }
     const bool is_new = existing == nullptr;
+    // existing / existing_path point into the cached session, which update() replaces: read
+    // what is needed from them first.
+    const bool nat_news =
+        path.nat && (existing_path == nullptr || !existing_path->nat ||
+                     existing_path->coa != path.coa || existing_path->nat_port != path.nat_port);
+    const bool had_path = existing_path != nullptr;
+    existing_path = nullptr;
     auto r = is_new ? cache_.insert(s) : cache_.update(s);
     if (!r) {
         if (key_allocated) {
@@ -951,8 +958,7 @@ std::uint8_t Lma::process_pbu(const mh::BindingUpdate& bu, const Peer& from, con
     if (path.nat) {
         out.nat = true;
         count("pbu.nat_detected");
-        if (existing_path == nullptr || !existing_path->nat || existing_path->coa != path.coa ||
-            existing_path->nat_port != path.nat_port) {
+        if (nat_news) {
             spdlog::info("session {} bid {}: NAT detected: MAG reports {}, PBU came from {}:{}",
                          nai, bid, to_string(path.mag_coa), to_string(path.coa), path.nat_port);
         }
@@ -970,8 +976,7 @@ std::uint8_t Lma::process_pbu(const mh::BindingUpdate& bu, const Peer& from, con
     spdlog::info(
         "session {} bid {}: {} from MAG {} CoA {} att {} label {} hnp {}{} uplink-key {} "
         "downlink-key {} weight {} kbps lifetime {}s",
-        nai, bid,
-        is_new ? "registered" : (existing_path != nullptr ? "re-registered" : "path added"), mag_id,
+        nai, bid, is_new ? "registered" : (had_path ? "re-registered" : "path added"), mag_id,
         to_string(path.coa), path.access_technology, path.if_label,
         prefixes.empty() ? std::string("-") : to_string(prefixes.front()),
         v4home ? " ipv4 " + to_string(*v4home) : std::string(), uplink_key, path.downlink_gre_key,
