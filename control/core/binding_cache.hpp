@@ -63,6 +63,8 @@ struct Path {
 struct Session {
     std::string nai;                    // Mobile Node Identifier, NAI subtype (RFC 4283)
     std::vector<Prefix> home_prefixes;  // HNPs (RFC 5213 §5.2)
+    // Delegated mobile network prefixes (RFC 7148), IPv6 or IPv4-mapped; indexed with the HNPs.
+    std::vector<Prefix> delegated_prefixes;
     std::uint32_t uplink_gre_key = 0;   // allocated by the LMA (RFC 5845)
     std::uint16_t last_sequence = 0;    // of the last accepted PBU
     std::uint64_t last_timestamp = 0;   // of the last accepted PBU (NTP format), 0 = none

@@ -81,19 +81,12 @@ std::uint32_t lifetime_seconds(std::uint16_t units) {
 
 }  // namespace
 
-// What a PBU decided: the PBA's contents beyond its status.
-struct Lma::PbuOutcome {
-    std::uint16_t sequence = 0;  // the PBA's sequence number
-    std::uint16_t lifetime_units = 0;
-    std::vector<Prefix> prefixes;
-    std::optional<std::uint32_t> uplink_key;
-    std::string nai;
-    std::uint16_t bid = 0;
-    bool tlv_unsupported = false;
-};
-
 Lma::Lma(v1::ControlConfig cfg, BindingCache& cache, std::uint32_t restart_counter)
-    : cfg_(std::move(cfg)), subscribers_(cfg_), cache_(cache), restart_counter_(restart_counter) {
+    : cfg_(std::move(cfg)),
+      subscribers_(cfg_),
+      cache_(cache),
+      restart_counter_(restart_counter),
+      dmnp_(cfg_) {
     for (const auto& p : cfg_.hnp_pools()) {
         if (auto pfx = parse_prefix(p.prefix())) {
             pools_.emplace_back(p.name(), *pfx, static_cast<std::uint8_t>(p.assign_length()));
@@ -126,6 +119,9 @@ void Lma::release(const Session& s) {
                 (void)pool.release(pfx);
             }
         }
+    }
+    for (const auto& pfx : s.delegated_prefixes) {
+        dmnp_.release(pfx);
     }
     if (s.uplink_gre_key != 0) {
         (void)keys_.release(s.uplink_gre_key);
@@ -260,6 +256,9 @@ std::vector<Outbound> Lma::receive(std::span<const std::uint8_t> bytes, const Pe
 }
 
 std::vector<Outbound> Lma::handle(const mh::Message& m, const Peer& from, const LmaTime& t) {
+    if (const auto* bu = std::get_if<mh::BindingUpdate>(&m.body); bu && from.home_address) {
+        return handle_home_bu(*bu, from, t);  // MIPv6 home registration (lma_home.cpp)
+    }
     if (const auto* bu = std::get_if<mh::BindingUpdate>(&m.body)) {
         return handle_pbu(*bu, from, t);
     }
@@ -324,6 +323,10 @@ std::vector<Outbound> Lma::handle_pbu(const mh::BindingUpdate& bu, const Peer& f
                     if (!accepted || out.prefixes.empty()) {
                         ba.options.emplace_back(v);  // echoed on rejection
                     }
+                } else if constexpr (std::is_same_v<T, mh::DelegatedMobileNetworkPrefix>) {
+                    if (!accepted) {
+                        ba.options.emplace_back(v);  // echoed on rejection (RFC 7148 §3.2.2)
+                    }
                 }
             },
             o);
@@ -331,6 +334,9 @@ std::vector<Outbound> Lma::handle_pbu(const mh::BindingUpdate& bu, const Peer& f
     if (accepted) {
         for (const auto& p : out.prefixes) {
             ba.options.emplace_back(mh::HomeNetworkPrefix{p.length, p.addr});
+        }
+        for (const auto& p : out.delegated) {
+            ba.options.emplace_back(to_option(p));  // the granted delegated prefixes
         }
         if (out.uplink_key) {
             ba.options.emplace_back(mh::GreKey{*out.uplink_key});
@@ -516,10 +522,12 @@ std::uint8_t Lma::process_pbu(const mh::BindingUpdate& bu, const Peer& from, con
     std::vector<Prefix> prefixes;
     std::vector<Prefix> claimed;  // from pools for this PBU: released again on failure
     PrefixPool* pool = nullptr;
+    std::vector<Prefix> dmnp_claimed;  // delegated prefixes taken from pools for this PBU
     auto undo_claims = [&] {
         for (const auto& p : claimed) {
             (void)pool->release(p);
         }
+        dmnp_.undo(dmnp_claimed);
     };
     if (existing != nullptr) {
         prefixes = existing->home_prefixes;
@@ -594,6 +602,29 @@ std::uint8_t Lma::process_pbu(const mh::BindingUpdate& bu, const Peer& from, con
                     fmt::format("{} is outside the prefixes allowed for this MAG", to_string(p)));
             }
         }
+    }
+
+    // Delegated mobile network prefixes (RFC 7148): granted when the PBU asks, kept by
+    // re-registrations that do not.
+    std::vector<Prefix> delegated =
+        existing != nullptr ? existing->delegated_prefixes : std::vector<Prefix>{};
+    if (auto reqs = dmnp_requests(opts); !reqs) {
+        undo_claims();
+        count("pbu.refused.dmnp");
+        return reject(BaStatus::kNotAuthorizedForDelegatedMnp,
+                      "malformed Delegated Mobile Network Prefix option");
+    } else if (!reqs->empty()) {
+        auto g = dmnp_.decide(*reqs, delegated, prof, sub, [&](const Prefix& p) {
+            const Session* o = cache_.find_by_prefix(p);
+            return o != nullptr && o->nai != nai;
+        });
+        if (!g) {
+            undo_claims();
+            count("pbu.refused.dmnp");
+            return reject(static_cast<BaStatus>(g.error().status), g.error().why);
+        }
+        delegated = std::move(g->prefixes);
+        dmnp_claimed = std::move(g->claimed);
     }
 
     // GRE keys (RFC 5845): the MAG's option carries its downlink key; the LMA answers with the
@@ -671,6 +702,7 @@ std::uint8_t Lma::process_pbu(const mh::BindingUpdate& bu, const Peer& from, con
     }
     s.nai = nai;
     s.home_prefixes = prefixes;
+    s.delegated_prefixes = delegated;
     s.uplink_gre_key = uplink_key;
     s.last_sequence = bu.sequence;
     if (ts != nullptr) {
@@ -743,18 +775,27 @@ std::uint8_t Lma::process_pbu(const mh::BindingUpdate& bu, const Peer& from, con
     }
     touch_peer(path.coa, from, t);
     out.prefixes = prefixes;
+    out.delegated = delegated;
     if (gre != nullptr) {
         out.uplink_key = uplink_key;
     }
     out.lifetime_units = static_cast<std::uint16_t>(granted / 4);
     out.tlv_unsupported = bu.tlv_header;
     spdlog::info(
-        "session {} bid {}: {} from MAG {} CoA {} att {} label {} hnp {} uplink-key {} "
+        "session {} bid {}: {} from MAG {} CoA {} att {} label {} hnp {}{} uplink-key {} "
         "downlink-key {} weight {} kbps lifetime {}s",
         nai, bid,
         is_new ? "registered" : (existing_path != nullptr ? "re-registered" : "path added"), mag_id,
         to_string(path.coa), path.access_technology, path.if_label,
-        prefixes.empty() ? std::string("-") : to_string(prefixes.front()), uplink_key,
+        prefixes.empty() ? std::string("-") : to_string(prefixes.front()),
+        [&] {
+            std::string d;
+            for (const auto& p : delegated) {
+                d += " dmnp " + prefix_text_any(p);
+            }
+            return d;
+        }(),
+        uplink_key,
         path.downlink_gre_key, path.weight_kbps, granted);
     return st(BaStatus::kAccepted);
 }
@@ -1032,6 +1073,15 @@ std::vector<Outbound> Lma::reload(v1::ControlConfig cfg, const LmaTime& t) {
             }
         }
     });
+    // Delegated prefixes: the new pools take what the sessions hold (a prefix of a withdrawn
+    // DMNP pool stays with its session until it de-registers).
+    DmnpPools next_dmnp(cfg);
+    cache_.for_each_page(0, cache_.size() + 1, [&](const Session& s) {
+        for (const auto& pfx : s.delegated_prefixes) {
+            (void)next_dmnp.claim(pfx);
+        }
+    });
+    dmnp_ = std::move(next_dmnp);
     pools_ = std::move(next);
     cfg_ = std::move(cfg);
     subscribers_ = SubscriberIndex(cfg_);
@@ -1067,9 +1117,21 @@ Result<void, std::string> Lma::restore(Session s, const LmaTime& t) {
             claimed.emplace_back(&pool, pfx);
         }
     }
+    std::vector<Prefix> dmnp_claimed;
+    for (const auto& pfx : s.delegated_prefixes) {
+        if (auto c = dmnp_.claim(pfx); !c) {
+            undo();
+            dmnp_.undo(dmnp_claimed);
+            return unexpected(c.error());
+        }
+        if (dmnp_.covered(pfx)) {
+            dmnp_claimed.push_back(pfx);
+        }
+    }
     if (s.uplink_gre_key != 0) {
         if (auto c = keys_.claim(s.uplink_gre_key); !c) {
             undo();
+            dmnp_.undo(dmnp_claimed);
             return unexpected(
                 fmt::format("uplink GRE key {}: {}", s.uplink_gre_key, to_string(c.error())));
         }
@@ -1086,6 +1148,7 @@ Result<void, std::string> Lma::restore(Session s, const LmaTime& t) {
     const std::uint32_t key = s.uplink_gre_key;
     if (auto r = cache_.insert(std::move(s)); !r) {
         undo();
+        dmnp_.undo(dmnp_claimed);
         if (key != 0) {
             (void)keys_.release(key);
         }
@@ -1107,6 +1170,10 @@ std::vector<std::pair<std::string, std::uint64_t>> Lma::counters() const {
     for (const auto& p : pools_) {
         c.emplace_back("pool." + p.name() + ".in_use", p.in_use());
         c.emplace_back("pool." + p.name() + ".capacity", p.capacity());
+    }
+    for (const auto& p : dmnp_.pools()) {
+        c.emplace_back("dmnp_pool." + p.name() + ".in_use", p.in_use());
+        c.emplace_back("dmnp_pool." + p.name() + ".capacity", p.capacity());
     }
     return c;
 }

@@ -157,6 +157,15 @@ void encode_put(const Session& s, std::int64_t to_wall, std::vector<std::uint8_t
         w.u16(p.last_sequence);
         w.u64(static_cast<std::uint64_t>(p.expires_at + to_wall));
     }
+    // Delegated prefixes (RFC 7148), an optional tail: records without it (written before
+    // delegated prefixes existed, or of sessions without any) read back as none.
+    if (!s.delegated_prefixes.empty()) {
+        w.u16(static_cast<std::uint16_t>(s.delegated_prefixes.size()));
+        for (const auto& p : s.delegated_prefixes) {
+            w.bytes(p.addr.data(), p.addr.size());
+            w.u8(p.length);
+        }
+    }
     frame(out, start);
 }
 
@@ -263,6 +272,23 @@ Result<Record, std::string> decode_payload(std::span<const std::uint8_t> payload
                     break;
                 }
                 s.paths.push_back(std::move(p));
+            }
+            if (!r.bad && !r.at_end()) {
+                const std::uint16_t ndelegated = r.u16();
+                if (r.bad || ndelegated == 0 ||
+                    static_cast<std::size_t>(ndelegated) * 17 != payload.size() - r.pos) {
+                    return unexpected(
+                        std::string("PUT: delegated prefix count disagrees with the record"));
+                }
+                for (std::uint16_t i = 0; i < ndelegated; ++i) {
+                    Prefix p;
+                    r.bytes(p.addr.data(), p.addr.size());
+                    p.length = r.u8();
+                    if (p.length > 128) {
+                        return unexpected(fmt::format("PUT: delegated prefix length {}", p.length));
+                    }
+                    s.delegated_prefixes.push_back(p);
+                }
             }
             if (!r.bad && s.nai.empty()) {
                 return unexpected(std::string("PUT: empty NAI"));

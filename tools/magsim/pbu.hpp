@@ -5,6 +5,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "hag/mh/codec.hpp"
 #include "hag/mh/mh.hpp"
@@ -42,7 +43,18 @@ struct PbuParams {
     std::uint32_t down_kbps = 0;
     std::uint32_t up_kbps = 0;
     std::optional<mh::Ipv4> coa4;  // IPv4 transport: IPv4 Care-of Address option (RFC 5555)
+    // Delegated Mobile Network Prefix options (RFC 7148) sent with registrations.
+    std::vector<mh::DelegatedMobileNetworkPrefix> dmnp;
+    // MN mode (RFC 6275 home registration): a BU of a mobile node (A and H flags, no P) with
+    // MN-ID, Binding Identifier (RFC 5648) and GRE Key options only; the home address travels
+    // in a Home Address destination option (hag/mh/home_address.hpp), not in the BU.
+    bool mobile_node = false;
 };
+// --dmnp: "any" (an IPv6 prefix), "any4" (an IPv4 prefix), or a prefix: a specific one
+// ("2001:db8:d00::/56", "192.0.2.128/28") or a zero one with a length hint ("::/56").
+std::optional<mh::DelegatedMobileNetworkPrefix> parse_dmnp_request(std::string_view text);
+// "2001:db8:d00::/56", "192.0.2.128/28".
+std::string dmnp_text(const mh::DelegatedMobileNetworkPrefix& o);
 mh::Message build_pbu(const PbuParams& p);
 
 struct PbaSummary {
@@ -53,6 +65,7 @@ struct PbaSummary {
     std::string hnp;  // "2001:db8:1::/64" or "-"
     std::uint32_t uplink_gre_key = 0;
     std::optional<std::uint16_t> bid;
+    std::vector<std::string> dmnp;  // granted delegated prefixes (RFC 7148)
 };
 // nullopt when the message is not a PBA.
 std::optional<PbaSummary> summarize_pba(const mh::Message& m);
