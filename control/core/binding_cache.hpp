@@ -65,9 +65,9 @@ struct Session {
     std::vector<Prefix> home_prefixes;  // HNPs (RFC 5213 §5.2)
     // Delegated mobile network prefixes (RFC 7148), IPv6 or IPv4-mapped; indexed with the HNPs.
     std::vector<Prefix> delegated_prefixes;
-    std::uint32_t uplink_gre_key = 0;   // allocated by the LMA (RFC 5845)
-    std::uint16_t last_sequence = 0;    // of the last accepted PBU
-    std::uint64_t last_timestamp = 0;   // of the last accepted PBU (NTP format), 0 = none
+    std::uint32_t uplink_gre_key = 0;  // allocated by the LMA (RFC 5845)
+    std::uint16_t last_sequence = 0;   // of the last accepted PBU
+    std::uint64_t last_timestamp = 0;  // of the last accepted PBU (NTP format), 0 = none
     std::vector<Path> paths;
     // Downlink striping, from the subscriber's profile at the last accepted PBU (values of
     // v1::StripingMode and SubscriberProfile, docs/dataplane.md "Striping").

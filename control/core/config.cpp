@@ -6,10 +6,10 @@
 #include <algorithm>
 #include <charconv>
 
+#include "dmnp.hpp"
 #include "hag/esp/esp.hpp"
 #include "hag/log/log.hpp"
 #include "hag/v1/policy_config.hpp"
-#include "dmnp.hpp"
 
 namespace hag::control {
 

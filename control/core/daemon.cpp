@@ -559,7 +559,8 @@ Result<std::unique_ptr<Daemon>, std::string> Daemon::start(v1::ControlConfig cfg
     auto io = SignallingIo::open(
         d.io, d.addresses,
         [&d](std::span<const std::uint8_t> mh, const Peer& from) { d.on_receive(mh, from); },
-        static_cast<std::uint16_t>(d.opts.udp_port.value_or(kPmipUdpPort)), esp, [&] {
+        static_cast<std::uint16_t>(d.opts.udp_port.value_or(kPmipUdpPort)), esp,
+        [&] {
             HomeAgentIoSettings h;
             h.enabled = d.cfg.home_agent().enabled();
             for (const auto& text : d.cfg.home_agent().discovery_addresses()) {

@@ -206,9 +206,9 @@ Result<DmnpPools::Grant, DmnpPools::Refusal> DmnpPools::decide(
             }
             if (std::find(statics.begin(), statics.end(), want) != statics.end()) {
                 if (in_use_elsewhere(want)) {
-                    return refuse(BaStatus::kRequestedDmnpInUse,
-                                  fmt::format("{} is held by another session",
-                                              prefix_text_any(want)));
+                    return refuse(
+                        BaStatus::kRequestedDmnpInUse,
+                        fmt::format("{} is held by another session", prefix_text_any(want)));
                 }
                 g.prefixes.push_back(want);
                 continue;

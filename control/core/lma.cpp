@@ -795,8 +795,7 @@ std::uint8_t Lma::process_pbu(const mh::BindingUpdate& bu, const Peer& from, con
             }
             return d;
         }(),
-        uplink_key,
-        path.downlink_gre_key, path.weight_kbps, granted);
+        uplink_key, path.downlink_gre_key, path.weight_kbps, granted);
     return st(BaStatus::kAccepted);
 }
 

@@ -205,8 +205,7 @@ std::uint8_t Lma::process_home_bu(const mh::BindingUpdate& bu, const Peer& from,
                     (void)cache_.remove_path(nai, bid);
                 }
             }
-            spdlog::info("session {}: home registration removed by the mobile node ({})", nai,
-                         who);
+            spdlog::info("session {}: home registration removed by the mobile node ({})", nai, who);
         }
         count("bu.deregistered");
         return st(BaStatus::kAccepted);
@@ -236,8 +235,8 @@ std::uint8_t Lma::process_home_bu(const mh::BindingUpdate& bu, const Peer& from,
     if (const auto* alt = mh::find_option<mh::AlternateCareOfAddress>(opts)) {
         source_coa.addr = alt->address;  // RFC 6275 §6.2.5
     }
-    const std::uint32_t granted = std::min<std::uint32_t>(std::uint32_t{bu.lifetime} * 4,
-                                                          prof.max_lifetime_seconds());
+    const std::uint32_t granted =
+        std::min<std::uint32_t>(std::uint32_t{bu.lifetime} * 4, prof.max_lifetime_seconds());
     Session s;
     if (existing != nullptr) {
         s = *existing;

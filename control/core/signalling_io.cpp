@@ -252,8 +252,8 @@ Result<void, std::string> SignallingIo::open_home(boost::asio::io_context& io,
     }
     raw_out_fd_ = ::socket(AF_INET6, SOCK_RAW | SOCK_CLOEXEC, IPPROTO_RAW);
     if (raw_out_fd_ < 0) {
-        return unexpected(fmt::format("raw IPv6 socket (home agent replies): {}",
-                                      std::strerror(errno)));
+        return unexpected(
+            fmt::format("raw IPv6 socket (home agent replies): {}", std::strerror(errno)));
     }
     if (!home_.discovery_addresses.empty()) {
         const int fd = ::socket(AF_INET6, SOCK_RAW | SOCK_NONBLOCK | SOCK_CLOEXEC, IPPROTO_ICMPV6);
@@ -436,13 +436,13 @@ void SignallingIo::deliver_esp(Socket&, std::span<const std::uint8_t> data, cons
     handler_(opened->payload, Peer{false, dst, src, 0, std::nullopt});
 }
 
-void SignallingIo::deliver_home(Socket&, std::span<const std::uint8_t> data,
-                                const Ipv6Address& src, const Ipv6Address& dst) {
+void SignallingIo::deliver_home(Socket&, std::span<const std::uint8_t> data, const Ipv6Address& src,
+                                const Ipv6Address& dst) {
     auto h = mh::parse_home_address_header(data);
     if (!h) {
         counters_.rx_home_malformed += 1;
-        log_limited(fmt::format("destination options from {} dropped: {}", addr_text(src),
-                                h.error()));
+        log_limited(
+            fmt::format("destination options from {} dropped: {}", addr_text(src), h.error()));
         return;
     }
     const Ipv6Address hoa = h->home_address;
@@ -481,9 +481,10 @@ void SignallingIo::deliver_home(Socket&, std::span<const std::uint8_t> data,
         }
     } else {
         counters_.rx_home_malformed += 1;
-        log_limited(fmt::format("destination options from {}: next header {} is not a mobility "
-                                "header",
-                                addr_text(src), h->next_header));
+        log_limited(
+            fmt::format("destination options from {}: next header {} is not a mobility "
+                        "header",
+                        addr_text(src), h->next_header));
         return;
     }
     // RFC 6275 §6.1.1: the pseudo-header's source is the home address of the option. (The
@@ -507,8 +508,7 @@ void SignallingIo::answer_haad(Socket& s, std::span<const std::uint8_t> data,
         return;  // the filter passes type 144 only: a short one is all that can fail
     }
     counters_.haad_requests += 1;
-    std::vector<mh::Ipv6> list(home_.discovery_addresses.begin(),
-                               home_.discovery_addresses.end());
+    std::vector<mh::Ipv6> list(home_.discovery_addresses.begin(), home_.discovery_addresses.end());
     auto reply = mh::build_haad_reply(req->identifier, list);
     sockaddr_in6 sin6{};
     sin6.sin6_family = AF_INET6;
@@ -542,20 +542,19 @@ void SignallingIo::send_home(const Outbound& out, std::vector<std::uint8_t> byte
         counters_.tx_esp += 1;
     }
     const auto rh = mh::build_type2_routing_header(hoa, next);
-    auto pkt = mh::build_ipv6_header(local, out.to.remote, mh::kIpProtoRouting,
-                                     rh.size() + bytes.size());
+    auto pkt =
+        mh::build_ipv6_header(local, out.to.remote, mh::kIpProtoRouting, rh.size() + bytes.size());
     pkt.insert(pkt.end(), rh.begin(), rh.end());
     pkt.insert(pkt.end(), bytes.begin(), bytes.end());
     sockaddr_in6 sin6{};
     sin6.sin6_family = AF_INET6;
     std::memcpy(&sin6.sin6_addr, out.to.remote.data(), 16);
-    if (raw_out_fd_ < 0 ||
-        ::sendto(raw_out_fd_, pkt.data(), pkt.size(), MSG_DONTWAIT,
-                 reinterpret_cast<const sockaddr*>(&sin6), sizeof sin6) < 0) {
+    if (raw_out_fd_ < 0 || ::sendto(raw_out_fd_, pkt.data(), pkt.size(), MSG_DONTWAIT,
+                                    reinterpret_cast<const sockaddr*>(&sin6), sizeof sin6) < 0) {
         counters_.tx_errors += 1;
         log_limited(fmt::format("BA to {} (home address {}): {}", addr_text(out.to.remote),
-                                addr_text(hoa), raw_out_fd_ < 0 ? "no raw socket"
-                                                                : std::strerror(errno)));
+                                addr_text(hoa),
+                                raw_out_fd_ < 0 ? "no raw socket" : std::strerror(errno)));
         return;
     }
     counters_.tx += 1;

@@ -88,8 +88,9 @@ std::string bindings_table(const hag::v1::ListBindingsResponse& r) {
     std::vector<std::vector<std::string>> rows;
     auto h = path_header();
     // A DELEGATED column (RFC 7148 prefixes) only when a binding shown has one.
-    const bool delegated = std::any_of(r.bindings().begin(), r.bindings().end(),
-                                       [](const auto& b) { return b.delegated_prefixes_size() > 0; });
+    const bool delegated = std::any_of(r.bindings().begin(), r.bindings().end(), [](const auto& b) {
+        return b.delegated_prefixes_size() > 0;
+    });
     auto lead = [&](const hag::v1::Binding& b) {
         std::vector<std::string> c{b.nai(), join(b.home_prefixes())};
         if (delegated) {

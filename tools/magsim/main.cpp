@@ -360,6 +360,9 @@ class Sim {
     // Sends a Heartbeat request (RFC 5847 §5.1) to the LMA from every access not revoked, and
     // reports an access whose LMA left kMissedLimit requests unanswered.
     void send_heartbeats() {
+        if (hoa_) {
+            return;  // MN mode: a mobile node sends no heartbeats (RFC 5847 is PMIPv6's)
+        }
         ++hb_sequence_;
         for (auto& a : accesses_) {
             if (a->revoked) {
@@ -685,11 +688,10 @@ class Sim {
             hag::mh::set_checksum(wire, *hoa_, dst);
             auto pkt = hag::mh::build_home_address_header(*hoa_, hag::mh::kIpProtoMobility);
             pkt.insert(pkt.end(), wire.begin(), wire.end());
-            auto ip6 = hag::mh::build_ipv6_header(a.coa6, dst, hag::mh::kIpProtoDstOpts,
-                                                  pkt.size());
+            auto ip6 =
+                hag::mh::build_ipv6_header(a.coa6, dst, hag::mh::kIpProtoDstOpts, pkt.size());
             ip6.insert(ip6.end(), pkt.begin(), pkt.end());
-            a.mn_out->send_to(asio::buffer(ip6), raw::endpoint(&to.ss, to.len, IPPROTO_RAW), 0,
-                              ec);
+            a.mn_out->send_to(asio::buffer(ip6), raw::endpoint(&to.ss, to.len, IPPROTO_RAW), 0, ec);
         } else if (a.raw_sock) {
             a.raw_sock->send_to(asio::buffer(wire), raw::endpoint(&to.ss, to.len, IPPROTO_MH), 0,
                                 ec);
@@ -731,11 +733,12 @@ class Sim {
             hag::mh::Ipv6 src{};
             std::memcpy(src.data(), &reinterpret_cast<const sockaddr_in6*>(&from.ss)->sin6_addr,
                         16);
-            const char* why = !rh                                          ? "not a type 2 header"
-                              : rh->home_address != *hoa_                  ? "another home address"
-                              : rh->next_header != hag::mh::kIpProtoMobility ? "not a mobility header"
+            const char* why = !rh                         ? "not a type 2 header"
+                              : rh->home_address != *hoa_ ? "another home address"
+                              : rh->next_header != hag::mh::kIpProtoMobility
+                                  ? "not a mobility header"
                               : !hag::mh::checksum_ok(rh->payload, src, *hoa_) ? "bad checksum"
-                                                                                : nullptr;
+                                                                               : nullptr;
             if (why != nullptr) {
                 std::printf("%s: dropped routing header packet from %s: %s\n", a.name().c_str(),
                             peer_text(from).c_str(), why);
@@ -880,13 +883,15 @@ class Sim {
             "lifetime=%us%s\n",
             a.name().c_str(), a.coa_text().c_str(), dereg ? "de-registration" : "registration",
             s.status_name.c_str(), s.status, s.hnp.c_str(), s.uplink_gre_key, a.downlink_key,
-            s.lifetime_s, [&] {
+            s.lifetime_s,
+            [&] {
                 std::string d;
                 for (const auto& x : s.dmnp) {
                     d += (d.empty() ? " dmnp=" : ",") + x;
                 }
                 return d;
-            }().c_str());
+            }()
+                .c_str());
         std::fflush(stdout);
     }
 
@@ -894,7 +899,7 @@ class Sim {
     Options o_;
     std::optional<hag::mh::Ipv6> lma6_;
     std::optional<hag::mh::Ipv4> lma4_;
-    std::optional<hag::mh::Ipv6> hoa_;  // MN mode
+    std::optional<hag::mh::Ipv6> hoa_;               // MN mode
     std::vector<std::unique_ptr<Access>> accesses_;  // stable addresses: receives refer to them
     std::uint32_t hb_sequence_ = 0;
     std::optional<std::uint32_t> lma_restart_counter_;  // as last seen in a heartbeat

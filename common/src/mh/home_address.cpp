@@ -23,8 +23,8 @@ Result<HomeAddressHeader, std::string> parse_home_address_header(
     }
     const std::size_t len = (std::size_t{data[1]} + 1) * 8;
     if (len > data.size()) {
-        return unexpected(fmt::format("destination options header of {} octets, {} present", len,
-                                      data.size()));
+        return unexpected(
+            fmt::format("destination options header of {} octets, {} present", len, data.size()));
     }
     HomeAddressHeader out;
     out.next_header = data[0];
@@ -42,8 +42,8 @@ Result<HomeAddressHeader, std::string> parse_home_address_header(
         }
         const std::size_t olen = data[off + 1];
         if (off + 2 + olen > len) {
-            return unexpected(fmt::format("option type {} at offset {} runs past the header",
-                                          type, off));
+            return unexpected(
+                fmt::format("option type {} at offset {} runs past the header", type, off));
         }
         if (type == kHomeAddressOptionType) {
             if (olen != 16) {
@@ -108,8 +108,8 @@ Result<HaadRequest, std::string> parse_haad_request(std::span<const std::uint8_t
         return unexpected(fmt::format("HAAD request of {} octet(s), 8 needed", icmp.size()));
     }
     if (icmp[0] != kIcmpHaadRequest || icmp[1] != 0) {
-        return unexpected(fmt::format("ICMPv6 type {} code {} is not a HAAD request", icmp[0],
-                                      icmp[1]));
+        return unexpected(
+            fmt::format("ICMPv6 type {} code {} is not a HAAD request", icmp[0], icmp[1]));
     }
     return HaadRequest{static_cast<std::uint16_t>((icmp[4] << 8) | icmp[5])};
 }

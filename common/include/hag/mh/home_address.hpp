@@ -29,7 +29,7 @@ inline constexpr std::uint8_t kIcmpHaadReply = 145;          // RFC 6275 §6.6
 // A Destination Options header holding exactly one Home Address option, and what follows it.
 struct HomeAddressHeader {
     Ipv6 home_address{};
-    std::uint8_t next_header = 0;            // of what follows: 135 MH, 50 ESP, ...
+    std::uint8_t next_header = 0;           // of what follows: 135 MH, 50 ESP, ...
     std::span<const std::uint8_t> payload;  // the bytes after the Destination Options header
 };
 // Refused: fewer than 2 octets, a header length past the data, an option running past the

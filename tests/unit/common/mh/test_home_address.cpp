@@ -34,8 +34,9 @@ TEST_CASE("Home Address option: golden layout and round trip", "[home-agent]") {
     const auto hoa = ip("2001:db8:100:1::5");
     auto h = build_home_address_header(hoa, kIpProtoMobility);
     // RFC 6275 §6.3: type 201, length 16, at 8n+6 (PadN of 4 before it); 24 octets in all.
-    const std::vector<std::uint8_t> golden{135, 2, 1, 2, 0, 0, 201, 16, 0x20, 0x01, 0x0d, 0xb8,
-                                           0x01, 0x00, 0x00, 0x01, 0, 0, 0, 0, 0, 0, 0, 5};
+    const std::vector<std::uint8_t> golden{135,  2,    1,    2,    0,    0,    201,  16,
+                                           0x20, 0x01, 0x0d, 0xb8, 0x01, 0x00, 0x00, 0x01,
+                                           0,    0,    0,    0,    0,    0,    0,    5};
     CHECK(h == golden);
     const auto mh = bu_bytes();
     h.insert(h.end(), mh.begin(), mh.end());
@@ -55,7 +56,8 @@ TEST_CASE("Home Address option: golden layout and round trip", "[home-agent]") {
     CHECK(q->payload.empty());
 }
 
-TEST_CASE("Home Address option: hostile input is refused, never read past", "[home-agent][hostile]") {
+TEST_CASE("Home Address option: hostile input is refused, never read past",
+          "[home-agent][hostile]") {
     const auto hoa = ip("2001:db8:100:1::5");
     const auto good = build_home_address_header(hoa, kIpProtoMobility);
     // Every truncation of the header.

@@ -243,13 +243,13 @@ TEST_CASE("malformed delegated prefix options are refused or not decoded", "[dmn
     // Host bits past the prefix length, an IPv4-mapped prefix without the V flag, a zero-length
     // IPv6 prefix with bits set: NOT_AUTHORIZED_FOR_DELEGATED_MNP.
     for (const auto& bad :
-         {mh::DelegatedMobileNetworkPrefix{false, 56, mh::Bytes{0x20, 1, 0xd, 0xb8, 0xd, 0, 0, 1,
-                                                                 0, 0, 0, 0, 0, 0, 0, 0}},
+         {mh::DelegatedMobileNetworkPrefix{
+              false, 56, mh::Bytes{0x20, 1, 0xd, 0xb8, 0xd, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0}},
           mh::DelegatedMobileNetworkPrefix{
               false, 120, mh::Bytes{0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 192, 0, 2, 0}},
           mh::DelegatedMobileNetworkPrefix{true, 24, mh::Bytes{192, 0, 2, 1}},
-          mh::DelegatedMobileNetworkPrefix{false, 0, mh::Bytes{0x20, 1, 0xd, 0xb8, 0, 0, 0, 0, 0,
-                                                               0, 0, 0, 0, 0, 0, 0}}}) {
+          mh::DelegatedMobileNetworkPrefix{
+              false, 0, mh::Bytes{0x20, 1, 0xd, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0}}}) {
         CHECK(f.send(pbu("cpe1@example.net", 1, {bad})).status ==
               S(BaStatus::kNotAuthorizedForDelegatedMnp));
     }
