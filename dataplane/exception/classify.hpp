@@ -27,14 +27,14 @@
 
 namespace hag::dp::exc {
 
-#define HAG_PUNT_KINDS(X)                                                     \
-    X(kArp, "arp", "ARP for an own address, or gratuitous")                   \
-    X(kNd, "nd", "ICMPv6 neighbour discovery (RS, RA, NS, NA)")               \
-    X(kIcmp, "icmp", "ICMP or ICMPv6 to an own address")                      \
-    X(kMobility, "mobility_header", "IPv6 Mobility Header to an own address") \
-    X(kUdpSignalling, "udp_5436", "UDP to port 5436 of an own address")       \
-    X(kFragment, "fragment", "an IPv4 or IPv6 fragment addressed to an own address")      \
-    X(kEsp, "esp", "IPv6 ESP to an own address (protected signalling, RFC 3776 / 4877)")
+#define HAG_PUNT_KINDS(X)                                                            \
+    X(kArp, "arp", "ARP for an own address, or gratuitous")                          \
+    X(kNd, "nd", "ICMPv6 neighbour discovery (RS, RA, NS, NA)")                      \
+    X(kIcmp, "icmp", "ICMP or ICMPv6 to an own address")                             \
+    X(kMobility, "mobility_header", "IPv6 Mobility Header to an own address")        \
+    X(kUdpSignalling, "udp_5436", "UDP to port 5436 of an own address")              \
+    X(kFragment, "fragment", "an IPv4 or IPv6 fragment addressed to an own address") \
+    X(kEsp, "esp", "IPv6 ESP (protected signalling) to an own address")
 
 #define HAG_PUNT_ENUM(e, name, text) e,
 #define HAG_PUNT_NAME(e, name, text) std::string_view{name},

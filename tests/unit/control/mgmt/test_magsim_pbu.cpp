@@ -147,8 +147,8 @@ TEST_CASE("--dmnp requests: any, any4, length hints, specific prefixes; bad ones
     CHECK(v4->ipv4);
     CHECK(dmnp_text(*v4) == "192.0.2.144/28");
     CHECK(dmnp_text(*parse_dmnp_request("2001:db8:d00:200::/56")) == "2001:db8:d00:200::/56");
-    for (const char* bad : {"", "anything", "2001:db8::/129", "192.0.2.0/33", "2001:db8::",
-                            "2001:db8::/", "2001:db8::/5x", "300.0.0.0/8"}) {
+    for (const char* bad : {"", "anything", "2001:db8::/129", "192.0.2.0/33",
+                            "2001:db8::", "2001:db8::/", "2001:db8::/5x", "300.0.0.0/8"}) {
         CHECK_FALSE(parse_dmnp_request(bad));
     }
     // Sent with registrations only; the PBA's granted prefixes are summarised.

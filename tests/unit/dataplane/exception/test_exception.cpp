@@ -150,8 +150,8 @@ TEST_CASE("classification: what is punted", "[exception][classify]") {
     // truncated ESP header or ESP to another address is not punted.
     const Bytes esp{0, 0, 1, 0, 0, 0, 0, 1, 0xaa, 0xbb};
     CHECK(classify(cat(e6, ipv6(kOwn6, 50, esp))) == Punt::kEsp);
-    const Bytes hao{50, 2, 1, 2, 0, 0, 0xc9, 16, 0x20, 0x01, 0x0d, 0xb8, 0, 1, 0, 0,
-                    0,  0, 0, 0, 0, 0, 0,    5};
+    const Bytes hao{50, 2, 1, 2, 0, 0, 0xc9, 16, 0x20, 0x01, 0x0d, 0xb8,
+                    0,  1, 0, 0, 0, 0, 0,    0,  0,    0,    0,    5};
     CHECK(classify(cat(e6, ipv6(kOwn6, 60, cat(hao, esp)))) == Punt::kEsp);
     CHECK(classify(cat(e6, ipv6(kOwn6, 50, Bytes{0, 0, 1, 0}))) == Punt::kNone);
     CHECK(classify(cat(e6, ipv6(kOther6, 50, esp))) == Punt::kNone);
