@@ -117,10 +117,12 @@ Result<void, CacheError> BindingCache::check_indexes(const Session& s, std::uint
             return unexpected(CacheError::kPathInUse);
         }
     }
-    for (const auto& p : s.home_prefixes) {
-        auto it = by_prefix_.find(p);
-        if (it != by_prefix_.end() && it->second != self) {
-            return unexpected(CacheError::kPrefixInUse);
+    for (const auto* list : {&s.home_prefixes, &s.delegated_prefixes}) {
+        for (const auto& p : *list) {
+            auto it = by_prefix_.find(p);
+            if (it != by_prefix_.end() && it->second != self) {
+                return unexpected(CacheError::kPrefixInUse);
+            }
         }
     }
     return {};
@@ -129,8 +131,10 @@ Result<void, CacheError> BindingCache::check_indexes(const Session& s, std::uint
 void BindingCache::index(std::uint32_t id) {
     const Session& s = *slots_[id];
     by_nai_.emplace(s.nai, id);
-    for (const auto& p : s.home_prefixes) {
-        by_prefix_[p] = id;
+    for (const auto* list : {&s.home_prefixes, &s.delegated_prefixes}) {
+        for (const auto& p : *list) {
+            by_prefix_[p] = id;
+        }
     }
     for (const auto& p : s.paths) {
         by_path_[{p.mag_id, p.bid}] = id;
@@ -141,8 +145,10 @@ void BindingCache::index(std::uint32_t id) {
 void BindingCache::unindex(std::uint32_t id) {
     const Session& s = *slots_[id];
     by_nai_.erase(s.nai);
-    for (const auto& p : s.home_prefixes) {
-        by_prefix_.erase(p);
+    for (const auto* list : {&s.home_prefixes, &s.delegated_prefixes}) {
+        for (const auto& p : *list) {
+            by_prefix_.erase(p);
+        }
     }
     for (const auto& p : s.paths) {
         by_path_.erase({p.mag_id, p.bid});

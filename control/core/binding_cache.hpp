@@ -65,13 +65,19 @@ struct Path {
     bool operator==(const Path&) const = default;
 };
 
+// At most this many delegated prefixes per session (RFC 7148): the data plane holds 4 prefixes
+// per session, one of which is the home network prefix.
+inline constexpr std::size_t kMaxDelegatedPrefixes = 2;
+
 // One mobility session (binding cache entry for one mobile node identifier).
 struct Session {
     std::string nai;                    // Mobile Node Identifier, NAI subtype (RFC 4283)
     std::vector<Prefix> home_prefixes;  // HNPs (RFC 5213 §5.2)
-    std::uint32_t uplink_gre_key = 0;   // allocated by the LMA (RFC 5845)
-    std::uint16_t last_sequence = 0;    // of the last accepted PBU
-    std::uint64_t last_timestamp = 0;   // of the last accepted PBU (NTP format), 0 = none
+    // Delegated mobile network prefixes (RFC 7148), IPv6 or IPv4-mapped; indexed with the HNPs.
+    std::vector<Prefix> delegated_prefixes;
+    std::uint32_t uplink_gre_key = 0;  // allocated by the LMA (RFC 5845)
+    std::uint16_t last_sequence = 0;   // of the last accepted PBU
+    std::uint64_t last_timestamp = 0;  // of the last accepted PBU (NTP format), 0 = none
     std::vector<Path> paths;
     // Downlink striping, from the subscriber's profile at the last accepted PBU (values of
     // v1::StripingMode and SubscriberProfile, docs/dataplane.md "Striping").

@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <charconv>
 
+#include "dmnp.hpp"
 #include "hag/esp/esp.hpp"
 #include "hag/log/log.hpp"
 #include "hag/v1/policy_config.hpp"
@@ -216,6 +217,56 @@ void validate(v1::ControlConfig& cfg, const config::ParseInfoTree* tree,
             cfg.mutable_ipv4_pools(i)->set_assign_length(32);
         }
     }
+    // Delegated prefix pools (RFC 7148): IPv6 or IPv4, apart from each other, the HNP pools and
+    // the IPv4 home address pools.
+    std::vector<std::pair<Prefix, std::string>> dpools;  // IPv4 as mapped
+    std::vector<bool> dpool_v4;
+    for (int i = 0; i < cfg.dmnp_pools_size(); ++i) {
+        const auto& pool = cfg.dmnp_pools(i);
+        const auto* t = config::Reporter::nested(tree, cfg, "dmnp_pools", i);
+        auto p = parse_prefix_any(pool.prefix());
+        if (!p) {
+            at.at(t, pool, "prefix", -1, "dmnp_pools.prefix: " + p.error());
+            continue;
+        }
+        if (pool.name().empty()) {
+            at.at(tree, cfg, "dmnp_pools", i, "dmnp_pools: a pool needs a name");
+        }
+        const bool v4 = prefix_is_ipv4(*p);
+        const unsigned bits = v4 ? 32 : 128, len = v4 ? p->length - 96u : p->length;
+        if (pool.assign_length() <= len || pool.assign_length() > bits ||
+            pool.assign_length() - len > 32) {
+            at.at(t, pool, "assign_length", -1,
+                  fmt::format("dmnp_pools.assign_length: {} must be longer than the pool's /{} "
+                              "by 1 to 32 bits (at most {})",
+                              pool.assign_length(), len, bits));
+        }
+        auto overlaps = [](const Prefix& a, const Prefix& b) {
+            const unsigned common = std::min(a.length, b.length);
+            for (unsigned bit = 0; bit < common; ++bit) {
+                if (((a.addr[bit / 8] ^ b.addr[bit / 8]) >> (7 - bit % 8)) & 1u) {
+                    return false;
+                }
+            }
+            return true;
+        };
+        for (const auto* list : {&pools, &v4pools, &dpools}) {
+            for (const auto& [other, name] : *list) {
+                if (overlaps(other, *p)) {
+                    at.at(t, pool, "prefix", -1,
+                          fmt::format("dmnp_pools.prefix: {} overlaps pool '{}'", pool.prefix(),
+                                      name));
+                }
+            }
+        }
+        for (const auto& [other, name] : dpools) {
+            if (name == pool.name()) {
+                at.at(t, pool, "name", -1, fmt::format("dmnp_pools.name: '{}' used twice", name));
+            }
+        }
+        dpools.emplace_back(*p, pool.name());
+        dpool_v4.push_back(v4);
+    }
     auto check_profile = [&](const v1::SubscriberProfile& prof, const config::ParseInfoTree* t,
                              const char* where) {
         if (prof.has_hnp_pool()) {
@@ -237,6 +288,29 @@ void validate(v1::ControlConfig& cfg, const config::ParseInfoTree* tree,
                 at.at(
                     t, prof, "ipv4_pool", -1,
                     fmt::format("{}.ipv4_pool: no IPv4 pool named '{}'", where, prof.ipv4_pool()));
+            }
+        }
+        for (const bool v4 : {false, true}) {
+            const bool has = v4 ? prof.has_dmnp_pool_ipv4() : prof.has_dmnp_pool();
+            const std::string& want = v4 ? prof.dmnp_pool_ipv4() : prof.dmnp_pool();
+            const char* field = v4 ? "dmnp_pool_ipv4" : "dmnp_pool";
+            if (!has || want.empty()) {
+                continue;
+            }
+            bool found = false, family = false;
+            for (std::size_t k = 0; k < dpools.size(); ++k) {
+                if (dpools[k].second == want) {
+                    found = true;
+                    family = dpool_v4[k] == v4;
+                }
+            }
+            if (!found || !family) {
+                at.at(t, prof, field, -1,
+                      fmt::format("{}.{}: {} '{}'", where, field,
+                                  found ? (v4 ? "not an IPv4 dmnp_pools entry:"
+                                              : "not an IPv6 dmnp_pools entry:")
+                                        : "no dmnp_pools entry named",
+                                  want));
             }
         }
         for (int k = 0; k < prof.access_weights_size(); ++k) {
@@ -310,6 +384,12 @@ void validate(v1::ControlConfig& cfg, const config::ParseInfoTree* tree,
             if (auto p = parse_ipv4_prefix(sub.ipv4_home_address(), true); !p) {
                 at.at(t, sub, "ipv4_home_address", -1,
                       "subscribers.ipv4_home_address: " + p.error());
+            }
+        }
+        for (int j = 0; j < sub.delegated_prefixes_size(); ++j) {
+            if (auto p = parse_prefix_any(sub.delegated_prefixes(j)); !p) {
+                at.at(t, sub, "delegated_prefixes", j,
+                      "subscribers.delegated_prefixes: " + p.error());
             }
         }
         check_profile(sub.profile(), config::Reporter::nested(t, sub, "profile", -1),
@@ -417,6 +497,22 @@ void validate(v1::ControlConfig& cfg, const config::ParseInfoTree* tree,
             at.file(
                 "management_tls_cert, management_tls_key and management_tls_client_ca go together "
                 "(all three or none)");
+        }
+    }
+    {
+        const auto& ha = cfg.home_agent();
+        const auto* t = config::Reporter::nested(tree, cfg, "home_agent", -1);
+        for (int i = 0; i < ha.discovery_addresses_size(); ++i) {
+            auto a = parse_address(ha.discovery_addresses(i));
+            if (!a || a->is_ipv4()) {
+                at.at(t, ha, "discovery_addresses", i,
+                      fmt::format("home_agent.discovery_addresses: '{}' is not an IPv6 address",
+                                  ha.discovery_addresses(i)));
+            }
+        }
+        if (!ha.enabled() && ha.discovery_addresses_size() > 0) {
+            at.at(t, ha, "discovery_addresses", 0,
+                  "home_agent.discovery_addresses: needs home_agent.enabled: true");
         }
     }
     if (cfg.hnp_pools().empty() && cfg.allow_unknown_subscribers()) {
@@ -550,6 +646,7 @@ v1::SubscriberProfile effective_profile(const v1::ControlConfig& cfg, const v1::
     p.set_max_paths(8);
     p.set_max_lifetime_seconds(3600);
     p.set_allow_requested_prefix(true);
+    p.set_allow_requested_dmnp(true);
     p.set_striping(v1::STRIPING_WEIGHTED);
     p.set_overflow_burst_bytes(0);
     p.set_primary_access_technology(0);

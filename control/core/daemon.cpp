@@ -307,6 +307,11 @@ struct Daemon::Impl {
         m["signalling.rx_esp_not_mh"] = c.rx_esp_not_mh;
         m["signalling.rx_esp_bad_checksum"] = c.rx_esp_bad_checksum;
         m["signalling.rx_esp_required"] = c.rx_esp_required;
+        m["signalling.rx_home"] = c.rx_home;
+        m["signalling.rx_home_malformed"] = c.rx_home_malformed;
+        m["signalling.rx_home_bad_checksum"] = c.rx_home_bad_checksum;
+        m["signalling.haad_requests"] = c.haad_requests;
+        m["signalling.haad_replies"] = c.haad_replies;
         if (store) {
             const auto st = store->stats();
             m["store.commits"] = st.commits;
@@ -554,7 +559,17 @@ Result<std::unique_ptr<Daemon>, std::string> Daemon::start(v1::ControlConfig cfg
     auto io = SignallingIo::open(
         d.io, d.addresses,
         [&d](std::span<const std::uint8_t> mh, const Peer& from) { d.on_receive(mh, from); },
-        static_cast<std::uint16_t>(d.opts.udp_port.value_or(kPmipUdpPort)), esp);
+        static_cast<std::uint16_t>(d.opts.udp_port.value_or(kPmipUdpPort)), esp,
+        [&] {
+            HomeAgentIoSettings h;
+            h.enabled = d.cfg.home_agent().enabled();
+            for (const auto& text : d.cfg.home_agent().discovery_addresses()) {
+                if (auto a = parse_address(text)) {  // checked with the configuration
+                    h.discovery_addresses.push_back(a->addr);
+                }
+            }
+            return h;
+        }());
     if (!io) {
         return unexpected("signalling: " + io.error());
     }

@@ -128,26 +128,12 @@ std::array<std::uint8_t, 4> v4_of(const Ipv6Address& a) {
 
 }  // namespace
 
-// What a PBU decided: the PBA's contents beyond its status.
-struct Lma::PbuOutcome {
-    std::uint16_t sequence = 0;  // the PBA's sequence number
-    std::uint16_t lifetime_units = 0;
-    std::vector<Prefix> prefixes;
-    std::optional<std::uint32_t> uplink_key;
-    std::string nai;
-    std::uint16_t bid = 0;
-    bool tlv_unsupported = false;
-    // IPv4 home address (RFC 5844): asked for by the PBU, what was assigned (IPv4-mapped), its
-    // default router, or the Reply option's status when it was refused.
-    const mh::Ipv4HomeAddressRequest* ipv4_request = nullptr;
-    std::optional<Prefix> ipv4_home;
-    std::optional<CareOfAddress> ipv4_router;
-    std::uint8_t ipv4_reply_status = 0;
-    bool nat = false;  // NAT detected: the PBA carries a NAT Detection option
-};
-
 Lma::Lma(v1::ControlConfig cfg, BindingCache& cache, std::uint32_t restart_counter)
-    : cfg_(std::move(cfg)), subscribers_(cfg_), cache_(cache), restart_counter_(restart_counter) {
+    : cfg_(std::move(cfg)),
+      subscribers_(cfg_),
+      cache_(cache),
+      restart_counter_(restart_counter),
+      dmnp_(cfg_) {
     pools_ = make_pools(cfg_);
     cache_.add_observer([this](const CacheEvent& ev) {
         if (ev.kind == CacheEvent::Kind::kRemoved || ev.kind == CacheEvent::Kind::kExpired) {
@@ -176,6 +162,9 @@ void Lma::release(const Session& s) {
                 (void)pool.release(pfx);
             }
         }
+    }
+    for (const auto& pfx : s.delegated_prefixes) {
+        dmnp_.release(pfx);
     }
     if (s.uplink_gre_key != 0) {
         (void)keys_.release(s.uplink_gre_key);
@@ -310,6 +299,9 @@ std::vector<Outbound> Lma::receive(std::span<const std::uint8_t> bytes, const Pe
 }
 
 std::vector<Outbound> Lma::handle(const mh::Message& m, const Peer& from, const LmaTime& t) {
+    if (const auto* bu = std::get_if<mh::BindingUpdate>(&m.body); bu && from.home_address) {
+        return handle_home_bu(*bu, from, t);  // MIPv6 home registration (lma_home.cpp)
+    }
     if (const auto* bu = std::get_if<mh::BindingUpdate>(&m.body)) {
         return handle_pbu(*bu, from, t);
     }
@@ -374,6 +366,10 @@ std::vector<Outbound> Lma::handle_pbu(const mh::BindingUpdate& bu, const Peer& f
                     if (!accepted || out.prefixes.empty()) {
                         ba.options.emplace_back(v);  // echoed on rejection
                     }
+                } else if constexpr (std::is_same_v<T, mh::DelegatedMobileNetworkPrefix>) {
+                    if (!accepted) {
+                        ba.options.emplace_back(v);  // echoed on rejection (RFC 7148 §3.2.2)
+                    }
                 }
             },
             o);
@@ -389,6 +385,9 @@ std::vector<Outbound> Lma::handle_pbu(const mh::BindingUpdate& bu, const Peer& f
             if (out.ipv4_router) {
                 ba.options.emplace_back(mh::Ipv4DefaultRouterAddress{v4_of(out.ipv4_router->addr)});
             }
+        }
+        for (const auto& p : out.delegated) {
+            ba.options.emplace_back(to_option(p));  // the granted delegated prefixes
         }
         if (out.uplink_key) {
             ba.options.emplace_back(mh::GreKey{*out.uplink_key});
@@ -608,6 +607,7 @@ std::uint8_t Lma::process_pbu(const mh::BindingUpdate& bu, const Peer& from, con
     PrefixPool* pool = nullptr;
     PrefixPool* v4pool = nullptr;
     std::optional<Prefix> v4claimed;
+    std::vector<Prefix> dmnp_claimed;  // delegated prefixes taken from pools for this PBU
     auto undo_claims = [&] {
         for (const auto& p : claimed) {
             (void)pool->release(p);
@@ -616,6 +616,7 @@ std::uint8_t Lma::process_pbu(const mh::BindingUpdate& bu, const Peer& from, con
             (void)v4pool->release(*v4claimed);
             v4claimed.reset();
         }
+        dmnp_.undo(dmnp_claimed);
     };
     if (existing != nullptr) {
         for (const auto& p : existing->home_prefixes) {
@@ -781,6 +782,29 @@ std::uint8_t Lma::process_pbu(const mh::BindingUpdate& bu, const Peer& from, con
         }
     }
 
+    // Delegated mobile network prefixes (RFC 7148): granted when the PBU asks, kept by
+    // re-registrations that do not.
+    std::vector<Prefix> delegated =
+        existing != nullptr ? existing->delegated_prefixes : std::vector<Prefix>{};
+    if (auto reqs = dmnp_requests(opts); !reqs) {
+        undo_claims();
+        count("pbu.refused.dmnp");
+        return reject(BaStatus::kNotAuthorizedForDelegatedMnp,
+                      "malformed Delegated Mobile Network Prefix option");
+    } else if (!reqs->empty()) {
+        auto g = dmnp_.decide(*reqs, delegated, prof, sub, [&](const Prefix& p) {
+            const Session* o = cache_.find_by_prefix(p);
+            return o != nullptr && o->nai != nai;
+        });
+        if (!g) {
+            undo_claims();
+            count("pbu.refused.dmnp");
+            return reject(static_cast<BaStatus>(g.error().status), g.error().why);
+        }
+        delegated = std::move(g->prefixes);
+        dmnp_claimed = std::move(g->claimed);
+    }
+
     // GRE keys (RFC 5845): the MAG's option carries its downlink key; the LMA answers with the
     // uplink key it allocated for the session.
     const auto* gre = mh::find_option<mh::GreKey>(opts);
@@ -873,6 +897,7 @@ std::uint8_t Lma::process_pbu(const mh::BindingUpdate& bu, const Peer& from, con
     if (v4home) {
         s.home_prefixes.push_back(*v4home);
     }
+    s.delegated_prefixes = delegated;
     s.uplink_gre_key = uplink_key;
     s.last_sequence = bu.sequence;
     if (ts != nullptr) {
@@ -968,19 +993,27 @@ std::uint8_t Lma::process_pbu(const mh::BindingUpdate& bu, const Peer& from, con
         out.ipv4_router = ipv4_router_for(*v4home);
         count("pbu.ipv4.assigned");
     }
+    out.delegated = delegated;
     if (gre != nullptr) {
         out.uplink_key = uplink_key;
     }
     out.lifetime_units = static_cast<std::uint16_t>(granted / 4);
     out.tlv_unsupported = bu.tlv_header;
     spdlog::info(
-        "session {} bid {}: {} from MAG {} CoA {} att {} label {} hnp {}{} uplink-key {} "
+        "session {} bid {}: {} from MAG {} CoA {} att {} label {} hnp {}{}{} uplink-key {} "
         "downlink-key {} weight {} kbps lifetime {}s",
         nai, bid, is_new ? "registered" : (had_path ? "re-registered" : "path added"), mag_id,
         to_string(path.coa), path.access_technology, path.if_label,
         prefixes.empty() ? std::string("-") : to_string(prefixes.front()),
-        v4home ? " ipv4 " + to_string(*v4home) : std::string(), uplink_key, path.downlink_gre_key,
-        path.weight_kbps, granted);
+        v4home ? " ipv4 " + to_string(*v4home) : std::string(),
+        [&] {
+            std::string d;
+            for (const auto& p : delegated) {
+                d += " dmnp " + prefix_text_any(p);
+            }
+            return d;
+        }(),
+        uplink_key, path.downlink_gre_key, path.weight_kbps, granted);
     return st(BaStatus::kAccepted);
 }
 
@@ -1256,6 +1289,15 @@ std::vector<Outbound> Lma::reload(v1::ControlConfig cfg, const LmaTime& t) {
             }
         }
     });
+    // Delegated prefixes: the new pools take what the sessions hold (a prefix of a withdrawn
+    // DMNP pool stays with its session until it de-registers).
+    DmnpPools next_dmnp(cfg);
+    cache_.for_each_page(0, cache_.size() + 1, [&](const Session& s) {
+        for (const auto& pfx : s.delegated_prefixes) {
+            (void)next_dmnp.claim(pfx);
+        }
+    });
+    dmnp_ = std::move(next_dmnp);
     pools_ = std::move(next);
     cfg_ = std::move(cfg);
     subscribers_ = SubscriberIndex(cfg_);
@@ -1291,9 +1333,21 @@ Result<void, std::string> Lma::restore(Session s, const LmaTime& t) {
             claimed.emplace_back(&pool, pfx);
         }
     }
+    std::vector<Prefix> dmnp_claimed;
+    for (const auto& pfx : s.delegated_prefixes) {
+        if (auto c = dmnp_.claim(pfx); !c) {
+            undo();
+            dmnp_.undo(dmnp_claimed);
+            return unexpected(c.error());
+        }
+        if (dmnp_.covered(pfx)) {
+            dmnp_claimed.push_back(pfx);
+        }
+    }
     if (s.uplink_gre_key != 0) {
         if (auto c = keys_.claim(s.uplink_gre_key); !c) {
             undo();
+            dmnp_.undo(dmnp_claimed);
             return unexpected(
                 fmt::format("uplink GRE key {}: {}", s.uplink_gre_key, to_string(c.error())));
         }
@@ -1311,6 +1365,7 @@ Result<void, std::string> Lma::restore(Session s, const LmaTime& t) {
     const std::uint32_t key = s.uplink_gre_key;
     if (auto r = cache_.insert(std::move(s)); !r) {
         undo();
+        dmnp_.undo(dmnp_claimed);
         if (key != 0) {
             (void)keys_.release(key);
         }
@@ -1332,6 +1387,10 @@ std::vector<std::pair<std::string, std::uint64_t>> Lma::counters() const {
     for (const auto& p : pools_) {
         c.emplace_back("pool." + p.name() + ".in_use", p.in_use());
         c.emplace_back("pool." + p.name() + ".capacity", p.capacity());
+    }
+    for (const auto& p : dmnp_.pools()) {
+        c.emplace_back("dmnp_pool." + p.name() + ".in_use", p.in_use());
+        c.emplace_back("dmnp_pool." + p.name() + ".capacity", p.capacity());
     }
     return c;
 }

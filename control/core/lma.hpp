@@ -20,6 +20,7 @@
 #include "allocators.hpp"
 #include "binding_cache.hpp"
 #include "config.hpp"
+#include "dmnp.hpp"
 #include "hag/mh/mh.hpp"
 #include "hag/v1/config.pb.h"
 
@@ -31,6 +32,10 @@ struct Peer {
     Ipv6Address local{};   // the LMA's address (IPv4-mapped when udp)
     Ipv6Address remote{};  // the MAG's address (IPv4-mapped when udp)
     std::uint16_t remote_port = 0;
+    // MIPv6 home registration (RFC 6275): the mobile node's home address, from the Home Address
+    // destination option of its BU; the BA goes to `remote` (the care-of address) with a Type 2
+    // Routing Header carrying it.
+    std::optional<Ipv6Address> home_address;
     bool operator==(const Peer&) const = default;
 };
 
@@ -116,7 +121,24 @@ class Lma {
         std::string nai;
         std::uint16_t bid = 0;
     };
-    struct PbuOutcome;
+    // What a (P)BU decided: the (P)BA's contents beyond its status.
+    struct PbuOutcome {
+        std::uint16_t sequence = 0;  // the PBA's sequence number
+        std::uint16_t lifetime_units = 0;
+        std::vector<Prefix> prefixes;
+        std::vector<Prefix> delegated;  // RFC 7148
+        std::optional<std::uint32_t> uplink_key;
+        std::string nai;
+        std::uint16_t bid = 0;
+        bool tlv_unsupported = false;
+        // IPv4 home address (RFC 5844): asked for by the PBU, what was assigned (IPv4-mapped),
+        // its default router, or the Reply option's status when it was refused.
+        const mh::Ipv4HomeAddressRequest* ipv4_request = nullptr;
+        std::optional<Prefix> ipv4_home;
+        std::optional<CareOfAddress> ipv4_router;
+        std::uint8_t ipv4_reply_status = 0;
+        bool nat = false;  // NAT detected: the PBA carries a NAT Detection option
+    };
 
     enum class Admit { kOk, kMagLimit, kGlobalLimit };
     static constexpr std::size_t kMaxBuckets = 65536;  // per-source buckets kept at most
@@ -133,6 +155,11 @@ class Lma {
     std::uint8_t deregister(const mh::BindingUpdate& bu, const std::string& nai,
                             const std::string& mag_id, std::uint16_t bid, bool bulk,
                             PbuOutcome& out);
+    // MIPv6 home agent (lma_home.cpp): a BU that came with a Home Address option.
+    std::vector<Outbound> handle_home_bu(const mh::BindingUpdate& bu, const Peer& from,
+                                         const LmaTime& t);
+    std::uint8_t process_home_bu(const mh::BindingUpdate& bu, const Peer& from, const LmaTime& t,
+                                 PbuOutcome& out);
     std::vector<Outbound> handle_heartbeat(const mh::Heartbeat& hb, const Peer& from,
                                            const LmaTime& t);
     void handle_revocation_ack(const mh::BindingRevocation& br, const Peer& from);
@@ -151,6 +178,7 @@ class Lma {
     std::uint32_t restart_counter_;
     std::vector<PrefixPool> pools_;
     GreKeyAllocator keys_;
+    DmnpPools dmnp_;  // delegated mobile network prefixes (RFC 7148)
     std::unordered_map<std::string, Bucket> buckets_;  // per MAG source address
     Bucket global_bucket_;  // every source together; full at the first message
     bool global_bucket_ready_ = false;

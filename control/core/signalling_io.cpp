@@ -2,6 +2,7 @@
 
 #include <arpa/inet.h>
 #include <fmt/format.h>
+#include <netinet/icmp6.h>
 #include <netinet/in.h>
 #include <spdlog/spdlog.h>
 #include <sys/socket.h>
@@ -15,6 +16,7 @@
 #include "config.hpp"
 #include "hag/esp/esp.hpp"
 #include "hag/mh/codec.hpp"
+#include "hag/mh/home_address.hpp"
 #include "hag/net/address.hpp"
 
 namespace hag::control {
@@ -69,6 +71,8 @@ struct SignallingIo::Socket {
     boost::asio::posix::stream_descriptor desc;
     bool udp = false;
     bool esp = false;     // raw IPPROTO_ESP (50): ESP-protected MH
+    bool home = false;    // raw IPPROTO_DSTOPTS (60): MIPv6 BUs with a Home Address option
+    bool haad = false;    // raw ICMPv6: Home Agent Address Discovery requests
     Ipv6Address local{};  // IPv4-mapped for UDP
     std::uint16_t port = 0;
     std::string text;
@@ -99,11 +103,15 @@ SignallingIo::EspPeer* SignallingIo::esp_peer(const Ipv6Address& a) {
 SignallingIo::SignallingIo(boost::asio::io_context& io, Handler handler)
     : io_(io), handler_(std::move(handler)), rx_(std::make_unique<RxBuffers>()) {}
 
-SignallingIo::~SignallingIo() = default;
+SignallingIo::~SignallingIo() {
+    if (raw_out_fd_ >= 0) {
+        ::close(raw_out_fd_);
+    }
+}
 
 Result<std::unique_ptr<SignallingIo>, std::string> SignallingIo::open(
     boost::asio::io_context& io, const std::vector<std::string>& addresses, Handler handler,
-    std::uint16_t udp_port, const EspSettings& esp_settings) {
+    std::uint16_t udp_port, const EspSettings& esp_settings, const HomeAgentIoSettings& home) {
     auto self = std::make_unique<SignallingIo>(io, std::move(handler));
     if (addresses.empty()) {
         return unexpected(std::string("no LMA address configured (lma_addresses)"));
@@ -119,6 +127,7 @@ Result<std::unique_ptr<SignallingIo>, std::string> SignallingIo::open(
             p.address, esp::Sa(p.spi_in, std::move(*ki)), esp::Sa(p.spi_out, std::move(*ko))}));
     }
     self->esp_require_ = esp_settings.require;
+    self->home_ = home;
     const bool want_esp = !esp_settings.peers.empty() || esp_settings.require;
     for (const auto& text : addresses) {
         auto a = parse_address(text);
@@ -195,10 +204,76 @@ Result<std::unique_ptr<SignallingIo>, std::string> SignallingIo::open(
             self->sockets_.push_back(std::move(e));
         }
     }
+    if (home.enabled) {
+        if (auto r = self->open_home(io, addresses); !r) {
+            return unexpected(r.error());
+        }
+    }
     for (auto& s : self->sockets_) {
         self->arm(*s);
     }
     return self;
+}
+
+// MIPv6 home agent sockets. The kernel here has no CONFIG_IPV6_MIP6: it does not know the Home
+// Address option (type 201, "discard if unknown") and drops such packets after handing a copy to
+// the raw sockets of protocol 60, which is how hag sees them. (It also answers each with an
+// ICMPv6 Parameter Problem; docs/control.md says how to filter that.) Replies are whole IPv6
+// packets on an IPPROTO_RAW socket: a Type 2 Routing Header cannot be sent through the socket
+// API without MIP6 either.
+Result<void, std::string> SignallingIo::open_home(boost::asio::io_context& io,
+                                                  const std::vector<std::string>& addresses) {
+    const int one = 1;
+    const int rcvbuf = kReceiveBuffer;
+    for (const auto& text : addresses) {
+        auto a = parse_address(text);
+        if (!a || a->is_ipv4()) {
+            continue;
+        }
+        const int fd = ::socket(AF_INET6, SOCK_RAW | SOCK_NONBLOCK | SOCK_CLOEXEC, IPPROTO_DSTOPTS);
+        if (fd < 0) {
+            return unexpected(fmt::format("raw destination options socket for {}: {}", text,
+                                          std::strerror(errno)));
+        }
+        auto s = std::make_unique<Socket>(io, fd);
+        s->home = true;
+        s->local = a->addr;
+        s->text = fmt::format("{} (MIPv6 home agent)", text);
+        (void)::setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof rcvbuf);
+        sockaddr_in6 sin6{};
+        sin6.sin6_family = AF_INET6;
+        std::memcpy(&sin6.sin6_addr, a->addr.data(), 16);
+        if (::setsockopt(fd, IPPROTO_IPV6, IPV6_RECVPKTINFO, &one, sizeof one) != 0 ||
+            ::bind(fd, reinterpret_cast<const sockaddr*>(&sin6), sizeof sin6) != 0) {
+            return unexpected(fmt::format("raw destination options socket for {}: {}", text,
+                                          std::strerror(errno)));
+        }
+        sockets_.push_back(std::move(s));
+    }
+    raw_out_fd_ = ::socket(AF_INET6, SOCK_RAW | SOCK_CLOEXEC, IPPROTO_RAW);
+    if (raw_out_fd_ < 0) {
+        return unexpected(
+            fmt::format("raw IPv6 socket (home agent replies): {}", std::strerror(errno)));
+    }
+    if (!home_.discovery_addresses.empty()) {
+        const int fd = ::socket(AF_INET6, SOCK_RAW | SOCK_NONBLOCK | SOCK_CLOEXEC, IPPROTO_ICMPV6);
+        if (fd < 0) {
+            return unexpected(fmt::format("raw ICMPv6 socket (home agent address discovery): {}",
+                                          std::strerror(errno)));
+        }
+        auto s = std::make_unique<Socket>(io, fd);
+        s->haad = true;
+        s->text = "ICMPv6 home agent address discovery";
+        icmp6_filter filter{};
+        ICMP6_FILTER_SETBLOCKALL(&filter);
+        ICMP6_FILTER_SETPASS(mh::kIcmpHaadRequest, &filter);
+        if (::setsockopt(fd, IPPROTO_ICMPV6, ICMP6_FILTER, &filter, sizeof filter) != 0 ||
+            ::setsockopt(fd, IPPROTO_IPV6, IPV6_RECVPKTINFO, &one, sizeof one) != 0) {
+            return unexpected(fmt::format("raw ICMPv6 socket: {}", std::strerror(errno)));
+        }
+        sockets_.push_back(std::move(s));
+    }
+    return {};
 }
 
 SignallingCounters SignallingIo::counters() const noexcept {
@@ -220,6 +295,11 @@ SignallingCounters SignallingIo::counters() const noexcept {
     c.rx_esp_not_mh = counters_.rx_esp_not_mh.load(std::memory_order_relaxed);
     c.rx_esp_bad_checksum = counters_.rx_esp_bad_checksum.load(std::memory_order_relaxed);
     c.rx_esp_required = counters_.rx_esp_required.load(std::memory_order_relaxed);
+    c.rx_home = counters_.rx_home.load(std::memory_order_relaxed);
+    c.rx_home_malformed = counters_.rx_home_malformed.load(std::memory_order_relaxed);
+    c.rx_home_bad_checksum = counters_.rx_home_bad_checksum.load(std::memory_order_relaxed);
+    c.haad_requests = counters_.haad_requests.load(std::memory_order_relaxed);
+    c.haad_replies = counters_.haad_replies.load(std::memory_order_relaxed);
     return c;
 }
 
@@ -284,6 +364,10 @@ void SignallingIo::drain(Socket& s) {
                 }
                 if (s.esp) {
                     deliver_esp(s, data, src, dst);
+                } else if (s.home) {
+                    deliver_home(s, data, src, dst);
+                } else if (s.haad) {
+                    answer_haad(s, data, src);
                 } else {
                     deliver_raw(s, data, src, dst);
                 }
@@ -304,7 +388,7 @@ void SignallingIo::deliver_raw(Socket&, std::span<const std::uint8_t> data, cons
         return;
     }
     counters_.rx += 1;
-    handler_(data, Peer{false, dst, src, 0});
+    handler_(data, Peer{false, dst, src, 0, std::nullopt});
 }
 
 void SignallingIo::deliver_esp(Socket&, std::span<const std::uint8_t> data, const Ipv6Address& src,
@@ -349,7 +433,131 @@ void SignallingIo::deliver_esp(Socket&, std::span<const std::uint8_t> data, cons
     }
     counters_.rx_esp += 1;
     counters_.rx += 1;
-    handler_(opened->payload, Peer{false, dst, src, 0});
+    handler_(opened->payload, Peer{false, dst, src, 0, std::nullopt});
+}
+
+void SignallingIo::deliver_home(Socket&, std::span<const std::uint8_t> data, const Ipv6Address& src,
+                                const Ipv6Address& dst) {
+    auto h = mh::parse_home_address_header(data);
+    if (!h) {
+        counters_.rx_home_malformed += 1;
+        log_limited(
+            fmt::format("destination options from {} dropped: {}", addr_text(src), h.error()));
+        return;
+    }
+    const Ipv6Address hoa = h->home_address;
+    std::span<const std::uint8_t> mh_bytes = h->payload;
+    std::vector<std::uint8_t> opened_payload;
+    if (h->next_header == mh::kIpProtoEsp) {
+        // RFC 3776 §3.1: BU / BA are protected by ESP in transport mode between the home
+        // address and the home agent: the SA is found by the home address.
+        EspPeer* p = esp_peer(hoa);
+        if (p == nullptr) {
+            counters_.rx_esp_unknown_peer += 1;
+            log_limited(fmt::format("ESP from home address {} dropped: no SA with that address",
+                                    addr_text(hoa)));
+            return;
+        }
+        auto opened = p->in.open(h->payload);
+        if (!opened) {
+            counters_.rx_esp_malformed += 1;
+            log_limited(fmt::format("ESP from home address {} dropped: {}", addr_text(hoa),
+                                    esp::to_string(opened.error())));
+            return;
+        }
+        if (opened->next_header != mh::kIpProtoMobility) {
+            counters_.rx_esp_not_mh += 1;
+            return;
+        }
+        opened_payload = std::move(opened->payload);
+        mh_bytes = opened_payload;
+        counters_.rx_esp += 1;
+    } else if (h->next_header == mh::kIpProtoMobility) {
+        if (esp_require_ || esp_peer(hoa) != nullptr) {
+            counters_.rx_esp_required += 1;
+            log_limited(fmt::format("plain BU from home address {} refused: ESP is required",
+                                    addr_text(hoa)));
+            return;
+        }
+    } else {
+        counters_.rx_home_malformed += 1;
+        log_limited(
+            fmt::format("destination options from {}: next header {} is not a mobility "
+                        "header",
+                        addr_text(src), h->next_header));
+        return;
+    }
+    // RFC 6275 §6.1.1: the pseudo-header's source is the home address of the option. (The
+    // kernel cannot check it for us: it never reaches the MH socket.)
+    if (!mh::checksum_ok(mh_bytes, hoa, dst)) {
+        counters_.rx_home_bad_checksum += 1;
+        log_limited(fmt::format("BU from {} (home address {}): mobility header checksum wrong",
+                                addr_text(src), addr_text(hoa)));
+        return;
+    }
+    counters_.rx_home += 1;
+    counters_.rx += 1;
+    Peer from{false, dst, src, 0, hoa};
+    handler_(mh_bytes, from);
+}
+
+void SignallingIo::answer_haad(Socket& s, std::span<const std::uint8_t> data,
+                               const Ipv6Address& src) {
+    auto req = mh::parse_haad_request(data);
+    if (!req) {
+        return;  // the filter passes type 144 only: a short one is all that can fail
+    }
+    counters_.haad_requests += 1;
+    std::vector<mh::Ipv6> list(home_.discovery_addresses.begin(), home_.discovery_addresses.end());
+    auto reply = mh::build_haad_reply(req->identifier, list);
+    sockaddr_in6 sin6{};
+    sin6.sin6_family = AF_INET6;
+    std::memcpy(&sin6.sin6_addr, src.data(), 16);
+    // The kernel fills the ICMPv6 checksum of raw ICMPv6 sockets (RFC 3542 §3.1).
+    if (::sendto(s.desc.native_handle(), reply.data(), reply.size(), MSG_DONTWAIT,
+                 reinterpret_cast<const sockaddr*>(&sin6), sizeof sin6) < 0) {
+        counters_.tx_errors += 1;
+        log_limited(fmt::format("HAAD reply to {}: {}", addr_text(src), std::strerror(errno)));
+        return;
+    }
+    counters_.haad_replies += 1;
+}
+
+void SignallingIo::send_home(const Outbound& out, std::vector<std::uint8_t> bytes) {
+    const Ipv6Address hoa = *out.to.home_address;
+    const Ipv6Address& local = out.to.local;
+    // RFC 8200 §8.1: with a routing header the pseudo-header holds the final destination.
+    mh::set_checksum(bytes, local, hoa);
+    std::uint8_t next = mh::kIpProtoMobility;
+    if (EspPeer* ep = esp_peer(hoa); ep != nullptr) {
+        auto sealed = ep->out.seal(mh::kIpProtoMobility, bytes);
+        if (!sealed) {
+            counters_.tx_errors += 1;
+            log_limited(fmt::format("ESP to home address {}: {}", addr_text(hoa),
+                                    esp::to_string(sealed.error())));
+            return;
+        }
+        bytes = std::move(*sealed);
+        next = mh::kIpProtoEsp;
+        counters_.tx_esp += 1;
+    }
+    const auto rh = mh::build_type2_routing_header(hoa, next);
+    auto pkt =
+        mh::build_ipv6_header(local, out.to.remote, mh::kIpProtoRouting, rh.size() + bytes.size());
+    pkt.insert(pkt.end(), rh.begin(), rh.end());
+    pkt.insert(pkt.end(), bytes.begin(), bytes.end());
+    sockaddr_in6 sin6{};
+    sin6.sin6_family = AF_INET6;
+    std::memcpy(&sin6.sin6_addr, out.to.remote.data(), 16);
+    if (raw_out_fd_ < 0 || ::sendto(raw_out_fd_, pkt.data(), pkt.size(), MSG_DONTWAIT,
+                                    reinterpret_cast<const sockaddr*>(&sin6), sizeof sin6) < 0) {
+        counters_.tx_errors += 1;
+        log_limited(fmt::format("BA to {} (home address {}): {}", addr_text(out.to.remote),
+                                addr_text(hoa),
+                                raw_out_fd_ < 0 ? "no raw socket" : std::strerror(errno)));
+        return;
+    }
+    counters_.tx += 1;
 }
 
 void SignallingIo::deliver_udp(Socket&, std::span<const std::uint8_t> data, const Ipv6Address& src,
@@ -367,13 +575,13 @@ void SignallingIo::deliver_udp(Socket&, std::span<const std::uint8_t> data, cons
     }
     udp_forms_[key] = UdpForm{p->bare, p->inner_src, p->inner_dst};
     counters_.rx += 1;
-    handler_(p->mh, Peer{true, dst, src, sport});
+    handler_(p->mh, Peer{true, dst, src, sport, std::nullopt});
 }
 
 SignallingIo::Socket* SignallingIo::socket_for(const Peer& to, bool esp) {
     Socket* fallback = nullptr;
     for (auto& s : sockets_) {
-        if (s->udp != to.udp || s->esp != esp) {
+        if (s->udp != to.udp || s->esp != esp || s->home || s->haad) {
             continue;
         }
         if (s->local == to.local) {
@@ -387,6 +595,10 @@ SignallingIo::Socket* SignallingIo::socket_for(const Peer& to, bool esp) {
 }
 
 void SignallingIo::send(const Outbound& out) {
+    if (out.to.home_address) {
+        send_home(out, mh::encode(out.message));  // MIPv6: BA with a Type 2 Routing Header
+        return;
+    }
     EspPeer* ep = out.to.udp ? nullptr : esp_peer(out.to.remote);
     Socket* s = socket_for(out.to, ep != nullptr);
     if (s == nullptr) {

@@ -39,6 +39,9 @@ struct SignallingCounters {
     std::uint64_t rx_esp_unknown_peer = 0, rx_esp_unknown_spi = 0, rx_esp_replayed = 0;
     std::uint64_t rx_esp_auth_failed = 0, rx_esp_malformed = 0, rx_esp_not_mh = 0;
     std::uint64_t rx_esp_bad_checksum = 0, rx_esp_required = 0;
+    // MIPv6 home agent: BUs with a Home Address option, refused ones, HAAD requests / replies.
+    std::uint64_t rx_home = 0, rx_home_malformed = 0, rx_home_bad_checksum = 0;
+    std::uint64_t haad_requests = 0, haad_replies = 0;
 };
 
 // ESP for the signalling with some MAGs (ControlConfig.esp): the SAs by peer address.
@@ -51,6 +54,11 @@ struct EspSettings {
     std::vector<EspPeerSas> peers;
     bool require = false;  // refuse plain MH from everyone, not only from the peers listed
 };
+// MIPv6 home agent I/O (ControlConfig.home_agent).
+struct HomeAgentIoSettings {
+    bool enabled = false;  // raw IPPROTO_DSTOPTS sockets for BUs with a Home Address option
+    std::vector<Ipv6Address> discovery_addresses;  // HAAD replies (ICMPv6 145); empty = none
+};
 
 class SignallingIo {
   public:
@@ -62,7 +70,8 @@ class SignallingIo {
     // With ESP peers (or esp.require), each IPv6 address also gets a raw ESP socket.
     static Result<std::unique_ptr<SignallingIo>, std::string> open(
         boost::asio::io_context& io, const std::vector<std::string>& addresses, Handler handler,
-        std::uint16_t udp_port = kPmipUdpPort, const EspSettings& esp = {});
+        std::uint16_t udp_port = kPmipUdpPort, const EspSettings& esp = {},
+        const HomeAgentIoSettings& home = {});
     ~SignallingIo();
     SignallingIo(const SignallingIo&) = delete;
     SignallingIo& operator=(const SignallingIo&) = delete;
@@ -88,11 +97,19 @@ class SignallingIo {
 
   private:
     void arm(Socket& s);
+    Result<void, std::string> open_home(boost::asio::io_context& io,
+                                        const std::vector<std::string>& addresses);
     void drain(Socket& s);
     void deliver_raw(Socket& s, std::span<const std::uint8_t> data, const Ipv6Address& src,
                      const Ipv6Address& dst);
     void deliver_esp(Socket& s, std::span<const std::uint8_t> data, const Ipv6Address& src,
                      const Ipv6Address& dst);
+    // A packet from a raw IPPROTO_DSTOPTS socket: Destination Options header (Home Address
+    // option) and what follows (MH, or ESP around it).
+    void deliver_home(Socket& s, std::span<const std::uint8_t> data, const Ipv6Address& src,
+                      const Ipv6Address& dst);
+    void answer_haad(Socket& s, std::span<const std::uint8_t> data, const Ipv6Address& src);
+    void send_home(const Outbound& out, std::vector<std::uint8_t> mh);
     void deliver_udp(Socket& s, std::span<const std::uint8_t> data, const Ipv6Address& src,
                      std::uint16_t sport, const Ipv6Address& dst);
     Socket* socket_for(const Peer& to, bool esp = false);
@@ -120,6 +137,8 @@ class SignallingIo {
     std::unordered_map<UdpPeerKey, UdpForm, UdpPeerKeyHash> udp_forms_;
     std::vector<std::unique_ptr<EspPeer>> esp_peers_;
     bool esp_require_ = false;
+    HomeAgentIoSettings home_;
+    int raw_out_fd_ = -1;  // IPPROTO_RAW (header included): BAs with a Type 2 Routing Header
     struct AtomicCounters {
         std::atomic<std::uint64_t> rx{0}, tx{0}, rx_batches{0};
         std::atomic<std::uint64_t> rx_udp_bad{0}, rx_truncated{0}, tx_errors{0}, tx_no_socket{0};
@@ -128,6 +147,8 @@ class SignallingIo {
             rx_esp_replayed{0};
         std::atomic<std::uint64_t> rx_esp_auth_failed{0}, rx_esp_malformed{0}, rx_esp_not_mh{0};
         std::atomic<std::uint64_t> rx_esp_bad_checksum{0}, rx_esp_required{0};
+        std::atomic<std::uint64_t> rx_home{0}, rx_home_malformed{0}, rx_home_bad_checksum{0};
+        std::atomic<std::uint64_t> haad_requests{0}, haad_replies{0};
     };
     AtomicCounters counters_;
     std::int64_t last_log_ms_ = -1'000'000;

@@ -13,6 +13,8 @@ namespace {
 // PUT record extensions (after the paths).
 constexpr std::uint8_t kExtensionNat = 1;
 constexpr std::size_t kNatEntrySize = 1 + 2 + 16;
+constexpr std::uint8_t kExtensionDelegated = 2;
+constexpr std::size_t kPrefixEntrySize = 16 + 1;
 
 constexpr std::array<std::uint8_t, 8> kLogMagic{'H', 'A', 'G', 'W', 'A', 'L', 0, 1};
 constexpr std::array<std::uint8_t, 8> kSnapshotMagic{'H', 'A', 'G', 'S', 'N', 'P', 0, 1};
@@ -162,9 +164,9 @@ void encode_put(const Session& s, std::int64_t to_wall, std::vector<std::uint8_t
         w.u16(p.last_sequence);
         w.u64(static_cast<std::uint64_t>(p.expires_at + to_wall));
     }
-    // Extensions after the paths: tag (1), length (2), data. Tag 1: NAT traversal, per path
-    // in order: flag (1), observed port (2), the MAG's CoA (16). Written only when a path is
-    // NATed, so records without NATed paths are as before.
+    // Extensions after the paths: tag (1), length (2), data; each written only when it has
+    // something to say, so records of plain sessions are as before. Tag 1: NAT traversal, per
+    // path in order: flag (1), observed port (2), the MAG's CoA (16).
     if (std::any_of(s.paths.begin(), s.paths.end(), [](const Path& p) { return p.nat; })) {
         w.u8(kExtensionNat);
         w.u16(static_cast<std::uint16_t>(s.paths.size() * kNatEntrySize));
@@ -172,6 +174,15 @@ void encode_put(const Session& s, std::int64_t to_wall, std::vector<std::uint8_t
             w.u8(p.nat ? 1 : 0);
             w.u16(p.nat_port);
             w.bytes(p.mag_coa.addr.data(), p.mag_coa.addr.size());
+        }
+    }
+    // Tag 2: delegated prefixes (RFC 7148), per prefix: address (16), length (1).
+    if (!s.delegated_prefixes.empty()) {
+        w.u8(kExtensionDelegated);
+        w.u16(static_cast<std::uint16_t>(s.delegated_prefixes.size() * kPrefixEntrySize));
+        for (const auto& p : s.delegated_prefixes) {
+            w.bytes(p.addr.data(), p.addr.size());
+            w.u8(p.length);
         }
     }
     frame(out, start);
@@ -282,6 +293,7 @@ Result<Record, std::string> decode_payload(std::span<const std::uint8_t> payload
                 s.paths.push_back(std::move(p));
             }
             // Extensions (see encode_put); unknown tags are skipped.
+            bool seen_delegated = false;
             while (!r.bad && !r.at_end()) {
                 const std::uint8_t tag = r.u8();
                 const std::uint16_t len = r.u16();
@@ -301,6 +313,27 @@ Result<Record, std::string> decode_payload(std::span<const std::uint8_t> payload
                         p.nat = nat == 1;
                         p.nat_port = r.u16();
                         r.bytes(p.mag_coa.addr.data(), p.mag_coa.addr.size());
+                    }
+                } else if (tag == kExtensionDelegated) {
+                    if (seen_delegated) {
+                        return unexpected(std::string("PUT: delegated prefix extension repeated"));
+                    }
+                    seen_delegated = true;
+                    if (len == 0 || len % kPrefixEntrySize != 0 ||
+                        len / kPrefixEntrySize > kMaxDelegatedPrefixes) {
+                        return unexpected(fmt::format(
+                            "PUT: delegated prefix extension of {} octets (1 to {} prefixes of {})",
+                            len, kMaxDelegatedPrefixes, kPrefixEntrySize));
+                    }
+                    for (std::size_t i = 0; i < len / kPrefixEntrySize; ++i) {
+                        Prefix p;
+                        r.bytes(p.addr.data(), p.addr.size());
+                        p.length = r.u8();
+                        if (p.length > 128) {
+                            return unexpected(
+                                fmt::format("PUT: delegated prefix length {}", p.length));
+                        }
+                        s.delegated_prefixes.push_back(p);
                     }
                 } else {
                     r.pos += len;

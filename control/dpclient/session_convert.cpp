@@ -42,6 +42,11 @@ v1::DpSession to_dp_session(const Session& s, std::uint32_t id, const PolicySnap
     for (const Prefix& p : s.home_prefixes) {
         out.add_prefixes(prefix_text(p));
     }
+    // Delegated prefixes (RFC 7148) are routed like the home prefixes: the data plane's
+    // longest-prefix match sends every address of the prefix to this session.
+    for (const Prefix& p : s.delegated_prefixes) {
+        out.add_prefixes(prefix_text(p));
+    }
     std::vector<const Path*> paths;
     paths.reserve(s.paths.size());
     for (const Path& p : s.paths) {

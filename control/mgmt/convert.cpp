@@ -1,5 +1,7 @@
 #include "mgmt/convert.hpp"
 
+#include "core/dmnp.hpp"
+
 #include <arpa/inet.h>
 
 #include <charconv>
@@ -56,6 +58,9 @@ void to_proto(const Session& s, Seconds now, hag::v1::Binding* out) {
         if (p.length >= 96 && CareOfAddress{p.addr}.is_ipv4()) {
             out->set_ipv4_home_address(to_string(p));
         }
+    }
+    for (const Prefix& p : s.delegated_prefixes) {
+        out->add_delegated_prefixes(prefix_text_any(p));
     }
     out->set_uplink_gre_key(s.uplink_gre_key);
     out->set_last_sequence(s.last_sequence);

@@ -7,7 +7,9 @@
 //   - ICMPv6 neighbour discovery (RS 133, RA 134, NS 135, NA 136) with hop limit 255
 //     (RFC 4861 §6.1, §7.1), whatever the destination: NS go to solicited-node multicast and NA
 //     to the TAP's link-local address; the kernel, which owns the addresses, filters the rest;
-//   - to an own address: IPv6 next header 135 (Mobility Header, RFC 6275 §6.1), UDP destination
+//   - to an own address: IPv6 next header 135 (Mobility Header, RFC 6275 §6.1), IPv6 ESP (50:
+//     signalling protected by hag-control's userspace ESP, e.g. a MIPv6 BU behind its Home
+//     Address option), UDP destination
 //     port 5436 (PMIPv6 signalling over IPv4 transport / UDP, RFC 5844), ICMP and ICMPv6 of any
 //     type (echo, errors such as Packet Too Big for the signalling), and fragments (the kernel
 //     reassembles them; hag's fast path does not);
@@ -25,13 +27,14 @@
 
 namespace hag::dp::exc {
 
-#define HAG_PUNT_KINDS(X)                                                     \
-    X(kArp, "arp", "ARP for an own address, or gratuitous")                   \
-    X(kNd, "nd", "ICMPv6 neighbour discovery (RS, RA, NS, NA)")               \
-    X(kIcmp, "icmp", "ICMP or ICMPv6 to an own address")                      \
-    X(kMobility, "mobility_header", "IPv6 Mobility Header to an own address") \
-    X(kUdpSignalling, "udp_5436", "UDP to port 5436 of an own address")       \
-    X(kFragment, "fragment", "an IPv4 or IPv6 fragment addressed to an own address")
+#define HAG_PUNT_KINDS(X)                                                            \
+    X(kArp, "arp", "ARP for an own address, or gratuitous")                          \
+    X(kNd, "nd", "ICMPv6 neighbour discovery (RS, RA, NS, NA)")                      \
+    X(kIcmp, "icmp", "ICMP or ICMPv6 to an own address")                             \
+    X(kMobility, "mobility_header", "IPv6 Mobility Header to an own address")        \
+    X(kUdpSignalling, "udp_5436", "UDP to port 5436 of an own address")              \
+    X(kFragment, "fragment", "an IPv4 or IPv6 fragment addressed to an own address") \
+    X(kEsp, "esp", "IPv6 ESP (protected signalling) to an own address")
 
 #define HAG_PUNT_ENUM(e, name, text) e,
 #define HAG_PUNT_NAME(e, name, text) std::string_view{name},
@@ -176,6 +179,10 @@ inline Punt classify_ipv6(const std::uint8_t* ip, std::size_t avail,
             }
             case 44:  // fragment
                 return to_own && off + 8 <= end ? Punt::kFragment : Punt::kNone;
+            case 50:
+                // ESP to an own address is protected signalling (PBU / BU, hag-control's
+                // userspace ESP): hag's user plane carries no ESP to its own addresses.
+                return to_own && off + 8 <= end ? Punt::kEsp : Punt::kNone;
             case kIpProtoMobility:
                 // The Mobility Header's own fields are hag-control's to check (it sees every
                 // malformed one); here it only has to be there.

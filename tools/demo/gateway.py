@@ -53,8 +53,8 @@ CONTROL_CONF = """
 log {{ level: "info" }}
 lma_addresses: "{lma6}"
 hnp_pools {{ name: "residential" prefix: "{pool}" assign_length: 64 }}
-default_profile {{ multipath: true gre_key_required: true max_paths: 4 max_lifetime_seconds: 3600 }}
-subscribers {{ nai: "{nai}" }}
+default_profile {{ multipath: true gre_key_required: true max_paths: 4 max_lifetime_seconds: 3600 {profile_extra}}}
+subscribers {{ nai: "{nai}" {subscriber_extra}}}
 mags {{ mag_id: "{mag_id}" allowed_nai: "{nai}" }}
 management_socket: "{tmp}/control.sock"
 state_directory: "{tmp}/state"
@@ -103,7 +103,7 @@ class Gateway:
     clear message when something does not come up."""
 
     def __init__(self, build, suffix=None, workdir=None, accesses=(DSL, LTE), capture=True,
-                 control_extra=""):
+                 control_extra="", profile_extra="", magsim_extra=(), subscriber_extra=""):
         self.build = build
         self.control_exe = os.path.join(build, "control", "hag-control")
         self.dataplane_exe = os.path.join(build, "dataplane", "hag-dataplane")
@@ -119,6 +119,9 @@ class Gateway:
         self.capture = capture
         self.workdir = workdir  # None: a new temporary directory
         self.control_extra = control_extra  # more hag-control configuration (text format)
+        self.profile_extra = profile_extra  # more default_profile fields
+        self.subscriber_extra = subscriber_extra  # more fields of the subscriber's entry
+        self.magsim_extra = list(magsim_extra)  # more hag-magsim arguments
         self.tmp = None
         self.home = None      # the home router's address in its HNP (HNP::1)
         self.hnp = None
@@ -238,7 +241,9 @@ class Gateway:
         conf = os.path.join(self.tmp, "control.conf")
         with open(conf, "w") as f:
             f.write(CONTROL_CONF.format(lma6=LMA6, pool=POOL, nai=NAI, mag_id=MAG_ID,
-                                        tmp=self.tmp) + self.control_extra)
+                                        tmp=self.tmp, profile_extra=self.profile_extra,
+                                        subscriber_extra=self.subscriber_extra) +
+                    self.control_extra)
         log = self.next_log("control")
         p = self.topo.spawn_logged(self.ns["gw"], log, self.control_exe, "-c", conf)
         if not wait_for_file_line(log, "hag-control ready", 30, p):
@@ -252,6 +257,7 @@ class Gateway:
         for i, a in enumerate(self.accesses):
             cmd += ["--access", f"{a.kind}:m{i}:{a.bid}",
                     "--link-metrics", f"{a.bid}:{a.down_kbps}:{a.up_kbps}"]
+        cmd += self.magsim_extra
         log = os.path.join(self.tmp, "magsim.log")
         p = self.topo.spawn_logged(self.ns["cpe"], log, *cmd)
         self.procs["magsim"] = p

@@ -88,24 +88,39 @@ std::string bindings_table(const hag::v1::ListBindingsResponse& r) {
     }
     std::vector<std::vector<std::string>> rows;
     auto h = path_header();
-    h.insert(h.begin(), {"NAI", "HOME PREFIX", "UL-KEY"});
+    // A DELEGATED column (RFC 7148 prefixes) only when a binding shown has one.
+    const bool delegated = std::any_of(r.bindings().begin(), r.bindings().end(), [](const auto& b) {
+        return b.delegated_prefixes_size() > 0;
+    });
+    auto lead = [&](const hag::v1::Binding& b) {
+        std::vector<std::string> c{b.nai(), join(b.home_prefixes())};
+        if (delegated) {
+            c.push_back(b.delegated_prefixes().empty() ? "-" : join(b.delegated_prefixes()));
+        }
+        c.push_back(fmt::format("0x{:08x}", b.uplink_gre_key()));
+        return c;
+    };
+    if (delegated) {
+        h.insert(h.begin(), {"NAI", "HOME PREFIX", "DELEGATED", "UL-KEY"});
+    } else {
+        h.insert(h.begin(), {"NAI", "HOME PREFIX", "UL-KEY"});
+    }
     rows.push_back(h);
     for (const auto& b : r.bindings()) {
         bool first = true;
         for (const auto& p : b.paths()) {
             auto cells = path_cells(p);
             if (first) {
-                cells.insert(cells.begin(), {b.nai(), join(b.home_prefixes()),
-                                             fmt::format("0x{:08x}", b.uplink_gre_key())});
+                auto l = lead(b);
+                cells.insert(cells.begin(), l.begin(), l.end());
             } else {
-                cells.insert(cells.begin(), {"", "", ""});
+                cells.insert(cells.begin(), delegated ? 4 : 3, std::string());
             }
             first = false;
             rows.push_back(std::move(cells));
         }
         if (b.paths().empty()) {
-            rows.push_back(
-                {b.nai(), join(b.home_prefixes()), fmt::format("0x{:08x}", b.uplink_gre_key())});
+            rows.push_back(lead(b));
         }
     }
     std::string out = render_table(rows);
@@ -122,6 +137,9 @@ std::string binding_detail(const hag::v1::Binding& b) {
                                                {"Home prefixes:", join(b.home_prefixes())}};
     if (!b.ipv4_home_address().empty()) {  // RFC 5844; the row only when there is one
         head.push_back({"IPv4 home address:", b.ipv4_home_address()});
+    }
+    if (!b.delegated_prefixes().empty()) {
+        head.push_back({"Delegated prefixes:", join(b.delegated_prefixes())});
     }
     head.push_back({"Uplink GRE key:", fmt::format("0x{:08x}", b.uplink_gre_key())});
     head.push_back({"Last sequence:", std::to_string(b.last_sequence())});

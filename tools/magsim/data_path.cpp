@@ -163,6 +163,13 @@ Result<std::unique_ptr<DataPath>, std::string> DataPath::open(const DataOptions&
     for (const auto& r : o.routes) {
         cmds.push_back({"route", "add", r, "dev", o.tun});
     }
+    for (const auto& addr : o.lan_addresses) {
+        std::vector<std::string> c{"addr", "replace", addr, "dev", o.lan_dev};
+        if (addr.find(':') != std::string::npos) {
+            c.emplace_back("nodad");
+        }
+        cmds.push_back(c);
+    }
     for (const auto& c : cmds) {
         if (run_ip(c) != 0) {
             return unexpected("`ip " + join(c) + "` failed");

@@ -37,6 +37,10 @@ struct DataOptions {
     unsigned reorder_window = 256;
     unsigned reorder_timeout_ms = 50;
     std::string stats_file;  // JSON at exit, when not empty
+    // The LAN behind the router: delegated prefixes (RFC 7148) are given to this device, the
+    // router taking the first address of each (lan_addresses, ADDR/LEN, filled by main).
+    std::string lan_dev;
+    std::vector<std::string> lan_addresses;
 };
 
 class DataPath {

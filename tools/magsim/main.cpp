@@ -23,6 +23,7 @@
 #include <tuple>
 
 #include "data_path.hpp"
+#include "hag/mh/home_address.hpp"
 #include "hag/mh/timestamp.hpp"
 #include "hag/mh/udp_transport.hpp"
 #include "hag/net/address.hpp"
@@ -153,7 +154,8 @@ struct Access {
     hag::magsim::AccessSpec spec;
     hag::mh::Ipv6 coa6{};
     hag::mh::Ipv4 coa4{};
-    std::unique_ptr<raw::socket> raw_sock;
+    std::unique_ptr<raw::socket> raw_sock;  // MN mode: protocol 43 (BAs with a Type 2 header)
+    std::unique_ptr<raw::socket> mn_out;    // MN mode: IPPROTO_RAW, whole IPv6 packets
     std::unique_ptr<dgram::socket> udp_sock;
     std::uint16_t sequence = 0;
     std::uint32_t downlink_key = 0;
@@ -192,6 +194,8 @@ struct Options {
     bool data = false;                      // data mode: tun + GRE on every access
     bool ipv4_hoa = false;                  // ask for an IPv4 home address (RFC 5844)
     hag::magsim::DataOptions data_options;
+    std::vector<std::string> dmnp;  // Delegated Mobile Network Prefix requests (RFC 7148)
+    std::string mn_home_address;    // MN mode: the home address (MIPv6 home registration)
 };
 
 // "BID:DOWN:UP" -> (bid, down, up).
@@ -222,6 +226,14 @@ class Sim {
                 std::fprintf(stderr,
                              "hag-magsim: --lma %s: expected one IPv6 and/or one IPv4 address\n",
                              text.c_str());
+                return false;
+            }
+        }
+        if (!o_.mn_home_address.empty()) {
+            hoa_ = parse6(o_.mn_home_address);
+            if (!hoa_) {
+                std::fprintf(stderr, "hag-magsim: --mn %s: not an IPv6 address\n",
+                             o_.mn_home_address.c_str());
                 return false;
             }
         }
@@ -361,6 +373,9 @@ class Sim {
     // Sends a Heartbeat request (RFC 5847 §5.1) to the LMA from every access not revoked, and
     // reports an access whose LMA left kMissedLimit requests unanswered.
     void send_heartbeats() {
+        if (hoa_) {
+            return;  // MN mode: a mobile node sends no heartbeats (RFC 5847 is PMIPv6's)
+        }
         ++hb_sequence_;
         for (auto& a : accesses_) {
             if (a->revoked) {
@@ -513,6 +528,22 @@ class Sim {
             d.downlink_key = a->downlink_key;
             d.weight = a->up_kbps;
             list.push_back(d);
+            if (!opts.lan_dev.empty() && opts.lan_addresses.empty()) {
+                // Delegated prefixes to the LAN: the router is the first address of each.
+                for (const auto& text : a->last->dmnp) {
+                    if (auto p6 = hag::net::parse_ipv6_prefix(text)) {
+                        auto addr = p6->address;
+                        addr[15] |= 1;
+                        opts.lan_addresses.push_back(hag::net::format(addr) + "/" +
+                                                     std::to_string(p6->length));
+                    } else if (auto p4 = hag::net::parse_ipv4_prefix(text)) {
+                        auto addr = p4->address;
+                        addr[3] |= 1;
+                        opts.lan_addresses.push_back(hag::net::format(addr) + "/" +
+                                                     std::to_string(p4->length));
+                    }
+                }
+            }
             if (auto hnp = hag::net::parse_ipv6_prefix(a->last->hnp); hnp && !have_hnp) {
                 have_hnp = true;
                 auto addr = hnp->address;
@@ -532,6 +563,9 @@ class Sim {
         }
         if (list.empty()) {
             return hag::unexpected(std::string("no registered access"));
+        }
+        if (hoa_) {
+            opts.tun_addresses.insert(opts.tun_addresses.begin(), str6(*hoa_) + "/128");
         }
         return hag::magsim::DataPath::open(opts, std::move(list));
     }
@@ -562,6 +596,9 @@ class Sim {
         boost::system::error_code ec;
         a.raw_sock = std::make_unique<raw::socket>(io_);
         a.raw_sock->open(raw(AF_INET6, IPPROTO_MH), ec);
+        if (!ec && hoa_) {
+            return open_mn(a);
+        }
         if (!ec) {
             // The kernel fills the MH checksum at offset 4 (RFC 3542 IPV6_CHECKSUM).
             int off = 4;
@@ -579,6 +616,31 @@ class Sim {
             std::fprintf(stderr, "hag-magsim: raw MH socket on %s: %s%s\n", str6(a.coa6).c_str(),
                          ec.message().c_str(),
                          ec.value() == EPERM ? " (needs root or CAP_NET_RAW)" : "");
+            return false;
+        }
+        return true;
+    }
+
+    // MN mode: a kernel without MIP6 neither sends a Home Address option nor accepts a Type 2
+    // Routing Header. BUs leave as whole IPv6 packets on an IPPROTO_RAW socket; BAs are read on
+    // a raw socket of protocol 43, which gets its copy before the kernel drops the packet.
+    bool open_mn(Access& a) {
+        boost::system::error_code ec;
+        a.raw_sock->close(ec);
+        a.raw_sock->open(raw(AF_INET6, hag::mh::kIpProtoRouting), ec);
+        bind_device(a, a.raw_sock->native_handle(), ec);
+        if (!ec) {
+            const Peer local = peer6(a.coa6);
+            a.raw_sock->bind(raw::endpoint(&local.ss, local.len, hag::mh::kIpProtoRouting), ec);
+        }
+        if (!ec) {
+            a.mn_out = std::make_unique<raw::socket>(io_);
+            a.mn_out->open(raw(AF_INET6, IPPROTO_RAW), ec);
+            bind_device(a, a.mn_out->native_handle(), ec);
+        }
+        if (ec) {
+            std::fprintf(stderr, "hag-magsim: MN sockets on %s: %s\n", str6(a.coa6).c_str(),
+                         ec.message().c_str());
             return false;
         }
         return true;
@@ -629,6 +691,12 @@ class Sim {
         if (o_.ipv4_hoa) {
             p.ipv4_hoa = hag::mh::Ipv4{};  // 0.0.0.0: assign one (RFC 5844 §3.1)
         }
+        p.mobile_node = hoa_.has_value();
+        for (const auto& text : o_.dmnp) {
+            if (auto d = hag::magsim::parse_dmnp_request(text)) {
+                p.dmnp.push_back(*d);
+            }
+        }
         return p;
     }
 
@@ -637,7 +705,19 @@ class Sim {
     bool send(Access& a, const hag::mh::Message& m, const Peer& to, bool tolerate_full = false) {
         auto wire = hag::mh::encode(m);
         boost::system::error_code ec;
-        if (a.raw_sock) {
+        if (a.mn_out) {
+            // IPv6 header from the CoA, Destination Options with the Home Address option, the BU
+            // with its checksum over the home address (RFC 6275 §6.1.1).
+            hag::mh::Ipv6 dst{};
+            std::memcpy(dst.data(), &reinterpret_cast<const sockaddr_in6*>(&to.ss)->sin6_addr, 16);
+            hag::mh::set_checksum(wire, *hoa_, dst);
+            auto pkt = hag::mh::build_home_address_header(*hoa_, hag::mh::kIpProtoMobility);
+            pkt.insert(pkt.end(), wire.begin(), wire.end());
+            auto ip6 =
+                hag::mh::build_ipv6_header(a.coa6, dst, hag::mh::kIpProtoDstOpts, pkt.size());
+            ip6.insert(ip6.end(), pkt.begin(), pkt.end());
+            a.mn_out->send_to(asio::buffer(ip6), raw::endpoint(&to.ss, to.len, IPPROTO_RAW), 0, ec);
+        } else if (a.raw_sock) {
             a.raw_sock->send_to(asio::buffer(wire), raw::endpoint(&to.ss, to.len, IPPROTO_MH), 0,
                                 ec);
         } else {
@@ -670,6 +750,27 @@ class Sim {
                 return std::nullopt;
             }
             mh_bytes = f->mh;
+        }
+        if (a.mn_out) {
+            // MN mode: a Type 2 Routing Header for our home address, then the mobility header
+            // with its checksum over the home address as the final destination.
+            auto rh = hag::mh::parse_type2_routing_header(mh_bytes);
+            hag::mh::Ipv6 src{};
+            std::memcpy(src.data(), &reinterpret_cast<const sockaddr_in6*>(&from.ss)->sin6_addr,
+                        16);
+            const char* why = !rh                         ? "not a type 2 header"
+                              : rh->home_address != *hoa_ ? "another home address"
+                              : rh->next_header != hag::mh::kIpProtoMobility
+                                  ? "not a mobility header"
+                              : !hag::mh::checksum_ok(rh->payload, src, *hoa_) ? "bad checksum"
+                                                                               : nullptr;
+            if (why != nullptr) {
+                std::printf("%s: dropped routing header packet from %s: %s\n", a.name().c_str(),
+                            peer_text(from).c_str(), why);
+                std::fflush(stdout);
+                return std::nullopt;
+            }
+            mh_bytes = rh->payload;
         }
         auto m = hag::mh::decode(mh_bytes);
         if (!m) {
@@ -804,10 +905,18 @@ class Sim {
         const auto& s = *a.last;
         std::printf(
             "%s coa=%s %s: %s (%u) hnp=%s uplink-gre-key=0x%08x downlink-gre-key=0x%08x "
-            "lifetime=%us\n",
+            "lifetime=%us%s\n",
             a.name().c_str(), a.coa_text().c_str(), dereg ? "de-registration" : "registration",
             s.status_name.c_str(), s.status, s.hnp.c_str(), s.uplink_gre_key, a.downlink_key,
-            s.lifetime_s);
+            s.lifetime_s,
+            [&] {
+                std::string d;
+                for (const auto& x : s.dmnp) {
+                    d += (d.empty() ? " dmnp=" : ",") + x;
+                }
+                return d;
+            }()
+                .c_str());
         if (s.nat_refresh_s) {
             std::printf("%s nat-detected refresh=%us\n", a.name().c_str(), *s.nat_refresh_s);
         }
@@ -822,6 +931,7 @@ class Sim {
     Options o_;
     std::optional<hag::mh::Ipv6> lma6_;
     std::optional<hag::mh::Ipv4> lma4_;
+    std::optional<hag::mh::Ipv6> hoa_;               // MN mode
     std::vector<std::unique_ptr<Access>> accesses_;  // stable addresses: receives refer to them
     std::uint32_t hb_sequence_ = 0;
     std::optional<std::uint32_t> lma_restart_counter_;  // as last seen in a heartbeat
@@ -858,6 +968,9 @@ int main(int argc, char** argv) {
                       "KIND[4]:IFACE_OR_COA:BID, repeatable (KIND: dsl, lte, wlan, ethernet; an "
                       "IPv4 CoA or the suffix 4 selects IPv4 / UDP 5436)")
             ->required();
+        c->add_option("--mn", o.mn_home_address,
+                      "MN mode: be a MIPv6 mobile node with this home address (BUs with a Home "
+                      "Address option from each access's care-of address, one BID per access)");
         c->add_option("--retransmissions", o.max_retx, "PBU retransmissions (1 s, doubling)")
             ->capture_default_str();
         c->add_flag("--ipv4-hoa", o.ipv4_hoa,
@@ -899,6 +1012,16 @@ int main(int argc, char** argv) {
         ->check(CLI::Range(1u, 10000u))
         ->capture_default_str();
     reg->add_option("--stats", d.stats_file, "data mode: counters as JSON to this file at exit");
+    reg->add_option("--dmnp", o.dmnp,
+                    "ask for a delegated prefix (RFC 7148), repeatable: any (IPv6), any4 (IPv4), "
+                    "::/56 (any, length hint) or a specific prefix")
+        ->check([](const std::string& v) {
+            return hag::magsim::parse_dmnp_request(v) ? std::string()
+                                                      : "not any, any4 or a prefix: " + v;
+        });
+    reg->add_option("--lan-dev", d.lan_dev,
+                    "data mode: the LAN device behind the router; each delegated prefix's first "
+                    "address goes on it");
     auto* dereg = app.add_subcommand("deregister", "de-register the given accesses (lifetime 0)");
     add_common(dereg);
     auto* load = app.add_subcommand("load", "signalling load: PBU/s and PBA latency");

@@ -64,6 +64,22 @@ std::uint8_t access_label(std::string_view kind) {
 }
 
 mh::Message build_pbu(const PbuParams& p) {
+    if (p.mobile_node) {
+        mh::BindingUpdate bu;
+        bu.sequence = p.sequence;
+        bu.ack = true;
+        bu.home_registration = true;
+        bu.lifetime = static_cast<std::uint16_t>((p.lifetime_s + 3) / 4);
+        if (!p.nai.empty()) {
+            bu.options.push_back(mh::MobileNodeIdentifier{mh::kMnIdSubtypeNai,
+                                                          mh::Bytes(p.nai.begin(), p.nai.end())});
+        }
+        mh::BindingIdentifier bid;
+        bid.bid = p.access.bid;
+        bu.options.push_back(bid);
+        bu.options.push_back(mh::GreKey{p.downlink_gre_key});
+        return mh::Message{bu};
+    }
     mh::BindingUpdate bu;
     bu.sequence = p.sequence;
     bu.ack = true;
@@ -96,6 +112,11 @@ mh::Message build_pbu(const PbuParams& p) {
         const bool any = (*p.ipv4_hoa == mh::Ipv4{});
         bu.options.push_back(
             mh::Ipv4HomeAddressRequest{static_cast<std::uint8_t>(any ? 0 : 32), *p.ipv4_hoa});
+    }
+    if (p.lifetime_s != 0) {
+        for (const auto& d : p.dmnp) {
+            bu.options.push_back(d);
+        }
     }
     if (p.lifetime_s != 0) {
         mh::Bytes metrics(8);
@@ -181,7 +202,58 @@ std::optional<PbaSummary> summarize_pba(const mh::Message& m) {
         inet_ntop(AF_INET, r->address.data(), buf, sizeof buf);
         s.ipv4_router = buf;
     }
+    for (const auto* d : mh::find_options<mh::DelegatedMobileNetworkPrefix>(ba->options)) {
+        s.dmnp.push_back(dmnp_text(*d));
+    }
     return s;
+}
+
+std::optional<mh::DelegatedMobileNetworkPrefix> parse_dmnp_request(std::string_view text) {
+    mh::DelegatedMobileNetworkPrefix o;
+    if (text == "any") {
+        o.prefix.assign(16, 0);
+        return o;
+    }
+    if (text == "any4") {
+        o.ipv4 = true;
+        o.prefix.assign(4, 0);
+        return o;
+    }
+    const auto slash = text.find('/');
+    if (slash == std::string_view::npos) {
+        return std::nullopt;
+    }
+    const std::string addr(text.substr(0, slash));
+    const std::string len_text(text.substr(slash + 1));
+    unsigned len = 0;
+    auto [ptr, ec] = std::from_chars(len_text.data(), len_text.data() + len_text.size(), len);
+    if (ec != std::errc() || ptr != len_text.data() + len_text.size() || len_text.empty()) {
+        return std::nullopt;
+    }
+    mh::Ipv6 a6{};
+    mh::Ipv4 a4{};
+    if (inet_pton(AF_INET6, addr.c_str(), a6.data()) == 1 && len <= 128) {
+        o.prefix.assign(a6.begin(), a6.end());
+    } else if (inet_pton(AF_INET, addr.c_str(), a4.data()) == 1 && len <= 32) {
+        o.ipv4 = true;
+        o.prefix.assign(a4.begin(), a4.end());
+    } else {
+        return std::nullopt;
+    }
+    o.prefix_length = static_cast<std::uint8_t>(len);
+    return o;
+}
+
+std::string dmnp_text(const mh::DelegatedMobileNetworkPrefix& o) {
+    char buf[INET6_ADDRSTRLEN] = {};
+    if (o.ipv4 && o.prefix.size() == 4) {
+        inet_ntop(AF_INET, o.prefix.data(), buf, sizeof buf);
+    } else if (!o.ipv4 && o.prefix.size() == 16) {
+        inet_ntop(AF_INET6, o.prefix.data(), buf, sizeof buf);
+    } else {
+        return "?";
+    }
+    return std::string(buf) + "/" + std::to_string(o.prefix_length);
 }
 
 }  // namespace hag::magsim

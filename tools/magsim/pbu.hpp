@@ -5,6 +5,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "hag/mh/codec.hpp"
 #include "hag/mh/mh.hpp"
@@ -44,7 +45,18 @@ struct PbuParams {
     std::optional<mh::Ipv4> coa4;  // IPv4 transport: IPv4 Care-of Address option (RFC 5555)
     // IPv4 Home Address Request option (RFC 5844 §3.1): 0.0.0.0 asks the LMA to assign one.
     std::optional<mh::Ipv4> ipv4_hoa;
+    // Delegated Mobile Network Prefix options (RFC 7148) sent with registrations.
+    std::vector<mh::DelegatedMobileNetworkPrefix> dmnp;
+    // MN mode (RFC 6275 home registration): a BU of a mobile node (A and H flags, no P) with
+    // MN-ID, Binding Identifier (RFC 5648) and GRE Key options only; the home address travels
+    // in a Home Address destination option (hag/mh/home_address.hpp), not in the BU.
+    bool mobile_node = false;
 };
+// --dmnp: "any" (an IPv6 prefix), "any4" (an IPv4 prefix), or a prefix: a specific one
+// ("2001:db8:d00::/56", "192.0.2.128/28") or a zero one with a length hint ("::/56").
+std::optional<mh::DelegatedMobileNetworkPrefix> parse_dmnp_request(std::string_view text);
+// "2001:db8:d00::/56", "192.0.2.128/28".
+std::string dmnp_text(const mh::DelegatedMobileNetworkPrefix& o);
 mh::Message build_pbu(const PbuParams& p);
 
 struct PbaSummary {
@@ -63,6 +75,7 @@ struct PbaSummary {
     // NAT Detection option (RFC 5555 §3.2.2 style): the LMA saw this access behind a NAT; its
     // refresh time in seconds.
     std::optional<std::uint32_t> nat_refresh_s;
+    std::vector<std::string> dmnp;  // granted delegated prefixes (RFC 7148)
 };
 // nullopt when the message is not a PBA.
 std::optional<PbaSummary> summarize_pba(const mh::Message& m);

@@ -28,7 +28,7 @@ def s16(b: bytes) -> bytes:
     return struct.pack("<H", len(b)) + b
 
 
-def put(nai: str, n: int, nat: bool = False) -> bytes:
+def put(nai: str, n: int, nat: bool = False, delegated: tuple = ()) -> bytes:
     p = b"\x01" + s16(nai.encode())
     p += struct.pack("<H", 1) + bytes.fromhex("20010db8010000%02x" % n) + bytes(8) + b"\x40"
     p += struct.pack("<IHQ", 1000 + n, 7, 0x0123456789ABCDEF)
@@ -42,6 +42,10 @@ def put(nai: str, n: int, nat: bool = False) -> bytes:
         ext = b"\x00" + struct.pack("<H", 0) + bytes(16)
         ext += b"\x01" + struct.pack("<H", 40123) + bytes(10) + b"\xff\xff" + bytes([192, 0, 2, 66])
         p += b"\x01" + struct.pack("<H", len(ext)) + ext
+    if delegated:
+        # Extension 2 (delegated prefixes, RFC 7148): per prefix the address and its length.
+        ext = b"".join(addr + bytes([length]) for addr, length in delegated)
+        p += b"\x02" + struct.pack("<H", len(ext)) + ext
     return record(p)
 
 
@@ -61,6 +65,11 @@ seeds = {
     "snapshot": header(2, 5, 5) + put("cpe1@hag.example", 1) + put("cpe3@hag.example", 3) + end(2),
     "snapshot-empty": header(2, 6, 5) + end(0),
     "log-put-nat": header(1, 7, 5) + put("cpe4@hag.example", 4, nat=True),
+    # 2001:db8:d00:100::/56 and 192.0.2.128/28 (IPv4-mapped: length 96 + 28).
+    "log-put-nat-dmnp": header(1, 8, 5) + put(
+        "cpe5@hag.example", 5, nat=True,
+        delegated=((bytes.fromhex("20010db80d000100") + bytes(8), 56),
+                   (bytes(10) + b"\xff\xff" + bytes([192, 0, 2, 128]), 124))),
 }
 os.makedirs("corpus", exist_ok=True)
 for name, data in seeds.items():

@@ -5,7 +5,10 @@
 #include <catch2/catch.hpp>
 
 #include "core/config.hpp"
+#include "core/dmnp.hpp"
 #include "core/lma.hpp"
+#include "core/store_format.hpp"
+#include "dpclient/session_convert.hpp"
 #include "hag/mh/mh.hpp"
 #include "hag/net/address.hpp"
 
@@ -59,7 +62,8 @@ struct Pbu {
     int bid = 1;
     bool hnp = true;
     std::optional<mh::Ipv4HomeAddressRequest> v4req = mh::Ipv4HomeAddressRequest{};
-    std::optional<mh::Ipv4> coa4;  // IPv4 Care-of Address option
+    std::optional<mh::Ipv4> coa4;                        // IPv4 Care-of Address option
+    std::vector<mh::DelegatedMobileNetworkPrefix> dmnp;  // RFC 7148 requests
 
     std::vector<std::uint8_t> bytes() const {
         mh::BindingUpdate bu;
@@ -79,6 +83,9 @@ struct Pbu {
         }
         if (coa4) {
             bu.options.push_back(mh::Ipv4CareOfAddress{*coa4});
+        }
+        for (const auto& d : dmnp) {
+            bu.options.push_back(d);
         }
         mh::MagMultipathBinding m;
         m.if_att = 8;
@@ -441,4 +448,83 @@ TEST_CASE("NAT detection can be turned off, and its refresh time set", "[lma][na
     REQUIRE(mh::find_option<mh::NatDetection>(ba.options) != nullptr);
     CHECK(mh::find_option<mh::NatDetection>(ba.options)->refresh_time == 7);
     CHECK_FALSE(parse_control_config(std::string(kConfig) + "nat_refresh_seconds: 0\n", "t").ok());
+}
+
+TEST_CASE("an IPv4 home address, NAT detection and delegated prefixes in one session",
+          "[lma][ipv4][nat][dmnp]") {
+    const std::string conf = std::string(kConfig) + R"(
+dmnp_pools { name: "lan6" prefix: "2001:db8:d00::/54" assign_length: 56 }
+dmnp_pools { name: "lan4" prefix: "192.0.2.128/27" assign_length: 28 }
+default_profile { dmnp_pool: "lan6" dmnp_pool_ipv4: "lan4" }
+)";
+    Fixture f(conf.c_str());
+    const mh::DelegatedMobileNetworkPrefix any6{false, 0, mh::Bytes(16, 0)};
+    const mh::DelegatedMobileNetworkPrefix any4{true, 0, mh::Bytes(4, 0)};
+    Pbu p;
+    p.coa4 = v4("198.51.100.66");  // behind a NAT: the PBU comes from 192.0.2.50
+    p.dmnp = {any6, any4};
+    auto ba = f.send(p, 40123);
+    REQUIRE(ba.status == S(BaStatus::kAccepted));
+    const auto* r = mh::find_option<mh::Ipv4HomeAddressReply>(ba.options);
+    REQUIRE(r != nullptr);
+    CHECK(text(r->address) == "198.51.100.2");
+    CHECK(mh::find_option<mh::Ipv4DefaultRouterAddress>(ba.options) != nullptr);
+    CHECK(mh::find_option<mh::NatDetection>(ba.options) != nullptr);
+    std::vector<std::string> granted;
+    for (const auto* d : mh::find_options<mh::DelegatedMobileNetworkPrefix>(ba.options)) {
+        auto req = dmnp_requests(mh::Options{*d});
+        REQUIRE(req);
+        REQUIRE(req->size() == 1);
+        REQUIRE((*req)[0].specific);
+        granted.push_back(prefix_text_any(*(*req)[0].specific));
+    }
+    CHECK(granted == std::vector<std::string>{"2001:db8:d00::/56", "192.0.2.128/28"});
+
+    const Session* s = f.cache.find("cpe1@example.net");
+    REQUIRE(s != nullptr);
+    CHECK(prefixes(*s) == std::vector<std::string>{"2001:db8:100::/64", "198.51.100.2/32"});
+    REQUIRE(s->delegated_prefixes.size() == 2);
+    REQUIRE(s->paths.size() == 1);
+    CHECK(s->paths[0].nat);
+    // The data plane gets all four prefixes (its limit): HNP, IPv4 home address, delegated.
+    const auto dp = dpclient::to_dp_session(*s, 1, nullptr);
+    CHECK(dp.prefixes_size() == 4);
+    // The store keeps both extensions (NAT, delegated prefixes).
+    std::vector<std::uint8_t> rec;
+    store::encode_put(*s, 0, rec);
+    auto back = store::decode_payload(std::span(rec).subspan(store::kRecordHeaderSize));
+    REQUIRE(back);
+    CHECK(back->session == *s);
+
+    // A PBU refused for its delegated prefix (held by cpe1) gives back the IPv4 home address
+    // it had claimed.
+    const auto in_use = f.counter("pool.v4.in_use");
+    Pbu other;
+    other.nai = "cpe2@example.net";
+    other.bid = 2;
+    other.dmnp = {to_option(*parse_prefix_any("2001:db8:d00::/56"))};
+    ba = f.send(other);
+    CHECK(ba.status == 178);  // REQUESTED_DMNP_IN_USE
+    CHECK(f.counter("pool.v4.in_use") == in_use);
+    CHECK(f.cache.find("cpe2@example.net") == nullptr);
+
+    // De-registration returns everything to the pools.
+    p.seq = 2;
+    p.lifetime_units = 0;
+    p.dmnp.clear();
+    ba = f.send(p, 40123);
+    REQUIRE(ba.status == S(BaStatus::kAccepted));
+    CHECK(f.cache.find("cpe1@example.net") == nullptr);
+    CHECK(f.counter("pool.v4.in_use") == in_use - 1);
+    CHECK(f.counter("dmnp_pool.lan6.in_use") == 0);
+    CHECK(f.counter("dmnp_pool.lan4.in_use") == 0);
+}
+
+TEST_CASE("delegated prefix pools may not overlap IPv4 home address pools", "[lma][dmnp][config]") {
+    const std::string conf =
+        std::string(kConfig) +
+        R"(dmnp_pools { name: "lan4" prefix: "203.0.113.128/25" assign_length: 28 })";
+    auto r = parse_control_config(conf, "t.conf");
+    REQUIRE_FALSE(r);
+    CHECK_THAT(r.error().front().str(), Catch::Contains("overlaps pool 'v4nets'"));
 }

@@ -458,6 +458,19 @@ TEST_CASE("files written by an independent writer (the fuzz seeds, Python) are r
     CHECK(n.paths[1].nat);
     CHECK(n.paths[1].nat_port == 40123);
     CHECK(to_string(n.paths[1].mag_coa) == "192.0.2.66");
+    CHECK(n.delegated_prefixes.empty());
+    // Extension 1 (NAT) followed by extension 2 (delegated prefixes, RFC 7148).
+    auto dmnp = parse_file(read_file(dir / "log-put-nat-dmnp"));
+    REQUIRE(dmnp.ok());
+    REQUIRE(dmnp->records.size() == 1);
+    const Session& d = dmnp->records[0].session;
+    CHECK(d.nai == "cpe5@hag.example");
+    REQUIRE(d.paths.size() == 2);
+    CHECK(d.paths[1].nat);
+    REQUIRE(d.delegated_prefixes.size() == 2);
+    CHECK(to_string(d.delegated_prefixes[0]) == "2001:db8:d00:100::/56");
+    CHECK(d.delegated_prefixes[1].length == 124);
+    CHECK(to_string(CareOfAddress{d.delegated_prefixes[1].addr}) == "192.0.2.128");
 }
 
 TEST_CASE("NAT traversal and IPv4 home addresses are kept; hostile NAT extensions refused",

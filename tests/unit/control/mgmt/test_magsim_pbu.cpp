@@ -127,3 +127,65 @@ TEST_CASE("RFC 5213 timestamps: 48 bits of Unix seconds, 16 bits of fraction") {
     CHECK(mh::timestamp_from(t) == ((std::uint64_t{1'700'000'000} << 16) | 0x8000));
     CHECK((mh::timestamp_now() >> 16) > 1'577'836'800ULL);  // after 2020-01-01
 }
+
+TEST_CASE("--dmnp requests: any, any4, length hints, specific prefixes; bad ones refused") {
+    using hag::magsim::dmnp_text;
+    using hag::magsim::parse_dmnp_request;
+    auto any = parse_dmnp_request("any");
+    REQUIRE(any);
+    CHECK_FALSE(any->ipv4);
+    CHECK(any->prefix == hag::mh::Bytes(16, 0));
+    auto any4 = parse_dmnp_request("any4");
+    REQUIRE(any4);
+    CHECK(any4->ipv4);
+    CHECK(any4->prefix == hag::mh::Bytes(4, 0));
+    auto hint = parse_dmnp_request("::/56");
+    REQUIRE(hint);
+    CHECK(hint->prefix_length == 56);
+    auto v4 = parse_dmnp_request("192.0.2.144/28");
+    REQUIRE(v4);
+    CHECK(v4->ipv4);
+    CHECK(dmnp_text(*v4) == "192.0.2.144/28");
+    CHECK(dmnp_text(*parse_dmnp_request("2001:db8:d00:200::/56")) == "2001:db8:d00:200::/56");
+    for (const char* bad : {"", "anything", "2001:db8::/129", "192.0.2.0/33",
+                            "2001:db8::", "2001:db8::/", "2001:db8::/5x", "300.0.0.0/8"}) {
+        CHECK_FALSE(parse_dmnp_request(bad));
+    }
+    // Sent with registrations only; the PBA's granted prefixes are summarised.
+    hag::magsim::PbuParams p;
+    p.nai = "cpe1@example.net";
+    p.mag_id = "mag1@example.net";
+    p.access = *hag::magsim::parse_access("dsl:2001:db8:a::1:1");
+    p.dmnp = {*any, *v4};
+    auto bu = std::get<hag::mh::BindingUpdate>(hag::magsim::build_pbu(p).body);
+    CHECK(hag::mh::find_options<hag::mh::DelegatedMobileNetworkPrefix>(bu.options).size() == 2);
+    p.lifetime_s = 0;
+    bu = std::get<hag::mh::BindingUpdate>(hag::magsim::build_pbu(p).body);
+    CHECK(hag::mh::find_options<hag::mh::DelegatedMobileNetworkPrefix>(bu.options).empty());
+    hag::mh::BindingAcknowledgement ba;
+    ba.proxy = true;
+    ba.options.push_back(*v4);
+    auto s = hag::magsim::summarize_pba(hag::mh::Message{ba});
+    REQUIRE(s);
+    CHECK(s->dmnp == std::vector<std::string>{"192.0.2.144/28"});
+}
+
+TEST_CASE("MN mode: a home registration BU (A, H, no P) with MN-ID, BID and GRE key only") {
+    hag::magsim::PbuParams p;
+    p.nai = "mn1@example.net";
+    p.access = *hag::magsim::parse_access("lte:2001:db8:b::1:2");
+    p.sequence = 9;
+    p.downlink_gre_key = 0x1234;
+    p.mobile_node = true;
+    auto bu = std::get<hag::mh::BindingUpdate>(hag::magsim::build_pbu(p).body);
+    CHECK(bu.ack);
+    CHECK(bu.home_registration);
+    CHECK_FALSE(bu.proxy);
+    CHECK(bu.sequence == 9);
+    REQUIRE(bu.options.size() == 3);
+    CHECK(hag::mh::find_option<hag::mh::MobileNodeIdentifier>(bu.options) != nullptr);
+    REQUIRE(hag::mh::find_option<hag::mh::BindingIdentifier>(bu.options) != nullptr);
+    CHECK(hag::mh::find_option<hag::mh::BindingIdentifier>(bu.options)->bid == 2);
+    CHECK(hag::mh::find_option<hag::mh::GreKey>(bu.options)->key == 0x1234);
+    CHECK(hag::mh::find_option<hag::mh::HomeNetworkPrefix>(bu.options) == nullptr);
+}

@@ -146,6 +146,15 @@ TEST_CASE("classification: what is punted", "[exception][classify]") {
     CHECK(classify(cat(e6, ipv6(kOwn6, 135, mobility_header()))) == Punt::kMobility);
     CHECK(classify(cat(e6, ipv6(kOwn6, 17, udp(5436)))) == Punt::kUdpSignalling);
     CHECK(classify(cat(e4, ipv4(kOwn4, 17, udp(5436)))) == Punt::kUdpSignalling);
+    // ESP to an own IPv6 address (protected signalling), also behind a Home Address option; a
+    // truncated ESP header or ESP to another address is not punted.
+    const Bytes esp{0, 0, 1, 0, 0, 0, 0, 1, 0xaa, 0xbb};
+    CHECK(classify(cat(e6, ipv6(kOwn6, 50, esp))) == Punt::kEsp);
+    const Bytes hao{50, 2, 1, 2, 0, 0, 0xc9, 16, 0x20, 0x01, 0x0d, 0xb8,
+                    0,  1, 0, 0, 0, 0, 0,    0,  0,    0,    0,    5};
+    CHECK(classify(cat(e6, ipv6(kOwn6, 60, cat(hao, esp)))) == Punt::kEsp);
+    CHECK(classify(cat(e6, ipv6(kOwn6, 50, Bytes{0, 0, 1, 0}))) == Punt::kNone);
+    CHECK(classify(cat(e6, ipv6(kOther6, 50, esp))) == Punt::kNone);
     // ICMP / ICMPv6 to own addresses: echo request and reply, errors.
     CHECK(classify(cat(e6, ipv6(kOwn6, 58, icmp(128)))) == Punt::kIcmp);
     CHECK(classify(cat(e6, ipv6(kOwn6, 58, icmp(129)))) == Punt::kIcmp);

@@ -114,6 +114,42 @@ TEST_CASE("longest prefix wins across /56, /64 and IPv4 /32 and /24", "[tables]"
     CHECK_FALSE(t.lookup_destination(IpAddr::v4(192, 0, 3, 10), id));
 }
 
+TEST_CASE("a delegated /56 and an IPv4 /28 route every address of them to the session",
+          "[tables][dmnp]") {
+    // RFC 7148 delegated prefixes are session prefixes like the HNP: the whole prefix, first
+    // and last addresses included, finds the session; the neighbours on either side do not.
+    Env env("t_dmnp");
+    auto& t = *env.t;
+    auto s = one_path(1, 0x100, 1);  // HNP 2001:db8:100::/64
+    s.n_prefixes = 3;
+    s.prefixes[1] = {IpAddr::v6(v6(0x2001, 0xdb8, 0xd00, 0x100)), 56};  // 2001:db8:d00:100::/56
+    s.prefixes[2] = {IpAddr::v4(192, 0, 2, 144), 28};                   // 192.0.2.144/28
+    REQUIRE(t.upsert(4, s).ok());
+    SessionTable::SessionId id = 99;
+    for (std::uint16_t sub = 0x100; sub <= 0x1ff; ++sub) {  // every /64 of the /56
+        id = 99;
+        CHECK(t.lookup_destination(IpAddr::v6(v6(0x2001, 0xdb8, 0xd00, sub, 0x1234)), id));
+        CHECK(id == 4);
+    }
+    auto last = v6(0x2001, 0xdb8, 0xd00, 0x1ff);
+    std::fill(last.begin() + 8, last.end(), 0xff);
+    CHECK(t.lookup_destination(IpAddr::v6(last), id));
+    CHECK(id == 4);
+    CHECK_FALSE(t.lookup_destination(IpAddr::v6(v6(0x2001, 0xdb8, 0xd00, 0xff, 1)), id));
+    CHECK_FALSE(t.lookup_destination(IpAddr::v6(v6(0x2001, 0xdb8, 0xd00, 0x200, 1)), id));
+    for (std::uint8_t h = 144; h < 160; ++h) {
+        id = 99;
+        CHECK(t.lookup_destination(IpAddr::v4(192, 0, 2, h), id));
+        CHECK(id == 4);
+    }
+    CHECK_FALSE(t.lookup_destination(IpAddr::v4(192, 0, 2, 143), id));
+    CHECK_FALSE(t.lookup_destination(IpAddr::v4(192, 0, 2, 160), id));
+    // Removing the session removes the whole prefix.
+    REQUIRE(t.remove(4).ok());
+    CHECK_FALSE(t.lookup_destination(IpAddr::v6(v6(0x2001, 0xdb8, 0xd00, 0x180, 1)), id));
+    CHECK_FALSE(t.lookup_destination(IpAddr::v4(192, 0, 2, 150), id));
+}
+
 TEST_CASE("inconsistent or colliding sessions are refused with nothing changed", "[tables]") {
     Env env("t_refuse");
     auto& t = *env.t;
