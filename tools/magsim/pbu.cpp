@@ -100,6 +100,9 @@ mh::Message build_pbu(const PbuParams& p) {
         }
         bu.options.push_back(
             mh::VendorSpecific{kLinkMetricsVendorId, kLinkMetricsSubtype, std::move(metrics)});
+        for (const auto& f : p.flows) {
+            bu.options.push_back(mh::flow_identification(f));
+        }
     }
     return mh::Message{bu};
 }
@@ -161,6 +164,9 @@ std::optional<PbaSummary> summarize_pba(const mh::Message& m) {
     }
     if (const auto* b = mh::find_option<mh::BindingIdentifier>(ba->options)) {
         s.bid = b->bid;
+    }
+    for (const auto* f : mh::find_options<mh::FlowIdentification>(ba->options)) {
+        s.flows.emplace_back(f->fid, f->status);
     }
     return s;
 }

@@ -6,7 +6,11 @@
 #include <string>
 #include <string_view>
 
+#include <utility>
+#include <vector>
+
 #include "hag/mh/codec.hpp"
+#include "hag/mh/flow_binding.hpp"
 #include "hag/mh/mh.hpp"
 
 namespace hag::magsim {
@@ -42,6 +46,7 @@ struct PbuParams {
     std::uint32_t down_kbps = 0;
     std::uint32_t up_kbps = 0;
     std::optional<mh::Ipv4> coa4;  // IPv4 transport: IPv4 Care-of Address option (RFC 5555)
+    std::vector<mh::FlowBinding> flows;  // RFC 6089 Flow Identification options
 };
 mh::Message build_pbu(const PbuParams& p);
 
@@ -53,6 +58,7 @@ struct PbaSummary {
     std::string hnp;  // "2001:db8:1::/64" or "-"
     std::uint32_t uplink_gre_key = 0;
     std::optional<std::uint16_t> bid;
+    std::vector<std::pair<std::uint16_t, std::uint8_t>> flows;  // (FID, status) replies
 };
 // nullopt when the message is not a PBA.
 std::optional<PbaSummary> summarize_pba(const mh::Message& m);
