@@ -7,6 +7,7 @@
 #include <cmath>
 
 #include "config.hpp"
+#include "flow_bindings.hpp"
 #include "hag/net/address.hpp"
 #include "sequence.hpp"
 
@@ -143,7 +144,8 @@ struct Lma::PbuOutcome {
     std::optional<Prefix> ipv4_home;
     std::optional<CareOfAddress> ipv4_router;
     std::uint8_t ipv4_reply_status = 0;
-    bool nat = false;  // NAT detected: the PBA carries a NAT Detection option
+    bool nat = false;                      // NAT detected: the PBA carries a NAT Detection option
+    std::vector<mh::Option> flow_replies;  // RFC 6089 Flow Identification replies
 };
 
 Lma::Lma(v1::ControlConfig cfg, BindingCache& cache, std::uint32_t restart_counter)
@@ -395,6 +397,9 @@ std::vector<Outbound> Lma::handle_pbu(const mh::BindingUpdate& bu, const Peer& f
         }
         if (out.nat) {
             ba.options.emplace_back(mh::NatDetection{false, cfg_.nat_refresh_seconds()});
+        }
+        for (auto& f : out.flow_replies) {
+            ba.options.push_back(std::move(f));
         }
         if (out.tlv_unsupported) {
             ba.status = st(BaStatus::kGreTunnelingButTlvHeaderNotSupported);
@@ -925,6 +930,8 @@ std::uint8_t Lma::process_pbu(const mh::BindingUpdate& bu, const Peer& from, con
         (void)cache_.remove_path(other_nai, bid);
         count("pbu.path_taken_over");
     }
+    out.flow_replies =
+        apply_flow_options(s, opts, [this](const std::string& name) { count(name); });
     const bool is_new = existing == nullptr;
     auto r = is_new ? cache_.insert(s) : cache_.update(s);
     if (!r) {

@@ -105,6 +105,9 @@ mh::Message build_pbu(const PbuParams& p) {
         }
         bu.options.push_back(
             mh::VendorSpecific{kLinkMetricsVendorId, kLinkMetricsSubtype, std::move(metrics)});
+        for (const auto& f : p.flows) {
+            bu.options.push_back(mh::flow_identification(f));
+        }
     }
     return mh::Message{bu};
 }
@@ -180,6 +183,9 @@ std::optional<PbaSummary> summarize_pba(const mh::Message& m) {
         char buf[INET_ADDRSTRLEN] = {};
         inet_ntop(AF_INET, r->address.data(), buf, sizeof buf);
         s.ipv4_router = buf;
+    }
+    for (const auto* f : mh::find_options<mh::FlowIdentification>(ba->options)) {
+        s.flows.emplace_back(f->fid, f->status);
     }
     return s;
 }

@@ -6,7 +6,11 @@
 #include <string>
 #include <string_view>
 
+#include <utility>
+#include <vector>
+
 #include "hag/mh/codec.hpp"
+#include "hag/mh/flow_binding.hpp"
 #include "hag/mh/mh.hpp"
 
 namespace hag::magsim {
@@ -44,6 +48,7 @@ struct PbuParams {
     std::optional<mh::Ipv4> coa4;  // IPv4 transport: IPv4 Care-of Address option (RFC 5555)
     // IPv4 Home Address Request option (RFC 5844 §3.1): 0.0.0.0 asks the LMA to assign one.
     std::optional<mh::Ipv4> ipv4_hoa;
+    std::vector<mh::FlowBinding> flows;  // RFC 6089 Flow Identification options
 };
 mh::Message build_pbu(const PbuParams& p);
 
@@ -63,6 +68,7 @@ struct PbaSummary {
     // NAT Detection option (RFC 5555 §3.2.2 style): the LMA saw this access behind a NAT; its
     // refresh time in seconds.
     std::optional<std::uint32_t> nat_refresh_s;
+    std::vector<std::pair<std::uint16_t, std::uint8_t>> flows;  // (FID, status) replies
 };
 // nullopt when the message is not a PBA.
 std::optional<PbaSummary> summarize_pba(const mh::Message& m);
