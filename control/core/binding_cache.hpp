@@ -69,6 +69,15 @@ struct Path {
 // per session, one of which is the home network prefix.
 inline constexpr std::size_t kMaxDelegatedPrefixes = 2;
 
+// An RFC 6089 flow binding the MAG signalled for the session (docs/policy.md#flow-bindings).
+struct FlowBindingEntry {
+    std::uint16_t fid = 0;
+    std::uint16_t priority = 0;          // FID-PRI: lower first
+    std::vector<std::uint16_t> bids;     // forward to the first live one, in order; empty = discard
+    std::vector<std::uint8_t> selector;  // RFC 6088 Traffic Selector sub-option data
+    bool operator==(const FlowBindingEntry&) const = default;
+};
+
 // One mobility session (binding cache entry for one mobile node identifier).
 struct Session {
     std::string nai;                    // Mobile Node Identifier, NAI subtype (RFC 4283)
@@ -84,6 +93,9 @@ struct Session {
     std::uint8_t striping = 0;                   // 0 weighted, 1 overflow
     std::uint32_t overflow_burst_bytes = 0;      // 0 = the data plane's default
     std::uint8_t primary_access_technology = 0;  // overflow: paths of this ATT first; 0 = BID order
+    // Signalled flow bindings, sorted by (priority, fid); not persisted (the MAG re-signals
+    // them with its next PBU).
+    std::vector<FlowBindingEntry> flows;
 
     [[nodiscard]] const Path* find_path(std::uint16_t bid) const noexcept;
     [[nodiscard]] Seconds expires_at() const noexcept;  // latest path expiry

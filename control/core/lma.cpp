@@ -7,6 +7,7 @@
 #include <cmath>
 
 #include "config.hpp"
+#include "flow_bindings.hpp"
 #include "hag/net/address.hpp"
 #include "sequence.hpp"
 
@@ -394,6 +395,9 @@ std::vector<Outbound> Lma::handle_pbu(const mh::BindingUpdate& bu, const Peer& f
         }
         if (out.nat) {
             ba.options.emplace_back(mh::NatDetection{false, cfg_.nat_refresh_seconds()});
+        }
+        for (auto& f : out.flow_replies) {
+            ba.options.push_back(std::move(f));
         }
         if (out.tlv_unsupported) {
             ba.status = st(BaStatus::kGreTunnelingButTlvHeaderNotSupported);
@@ -950,6 +954,8 @@ std::uint8_t Lma::process_pbu(const mh::BindingUpdate& bu, const Peer& from, con
         (void)cache_.remove_path(other_nai, bid);
         count("pbu.path_taken_over");
     }
+    out.flow_replies =
+        apply_flow_options(s, opts, [this](const std::string& name) { count(name); });
     const bool is_new = existing == nullptr;
     // existing / existing_path point into the cached session, which update() replaces: read
     // what is needed from them first.

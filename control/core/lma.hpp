@@ -138,6 +138,7 @@ class Lma {
         std::optional<CareOfAddress> ipv4_router;
         std::uint8_t ipv4_reply_status = 0;
         bool nat = false;  // NAT detected: the PBA carries a NAT Detection option
+        std::vector<mh::Option> flow_replies;  // RFC 6089 Flow Identification replies
     };
 
     enum class Admit { kOk, kMagLimit, kGlobalLimit };

@@ -13,6 +13,7 @@
 #include <functional>
 #include <optional>
 #include <unordered_map>
+#include <unordered_set>
 #include <vector>
 
 #include "core/binding_cache.hpp"
@@ -24,15 +25,23 @@ namespace hag::control::dpclient {
 class ProgrammedSet {
   public:
     [[nodiscard]] std::optional<std::uint64_t> get(std::uint32_t id) const;
-    void set(std::uint32_t id, std::uint64_t digest);
+    // `flow_profile`: the data plane also holds the session's own profile (flow_profile_name),
+    // whose digest is part of `digest`.
+    void set(std::uint32_t id, std::uint64_t digest, bool flow_profile = false);
     void erase(std::uint32_t id);
     void clear();
     [[nodiscard]] std::size_t size() const noexcept { return by_id_.size(); }
+    [[nodiscard]] bool has_flow_profile(std::uint32_t id) const {
+        return flow_profiles_.count(id) != 0;
+    }
+    // Sessions' own profiles held (RFC 6089 flow bindings).
+    [[nodiscard]] std::size_t flow_profiles() const noexcept { return flow_profiles_.size(); }
     // Sum modulo 2^64 of the digests held.
     [[nodiscard]] std::uint64_t digest() const noexcept { return sum_; }
 
   private:
     std::unordered_map<std::uint32_t, std::uint64_t> by_id_;
+    std::unordered_set<std::uint32_t> flow_profiles_;
     std::uint64_t sum_ = 0;
 };
 
@@ -40,6 +49,8 @@ class ProgrammedSet {
 struct PlannedChange {
     std::uint32_t id = 0;
     std::optional<std::uint64_t> digest;  // upsert with this digest; nullopt = remove
+    bool flow_profile = false;            // upsert: with the session's own profile
+    int changes = 1;  // request changes it spans (its profile's upsert / remove too)
 };
 
 struct PlannedBatch {

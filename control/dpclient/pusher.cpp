@@ -113,7 +113,7 @@ struct Pusher::Impl {
             s.generation = generation;
             s.sessions = programmed.size();
             s.digest = programmed.digest() + profiles_digest;
-            s.profiles = profiles;
+            s.profiles = profiles + programmed.flow_profiles();
             s.refused_now = rejected.size();
         });
     }
@@ -195,12 +195,17 @@ struct Pusher::Impl {
                 return c.for_each_page_id(
                     cursor, opts.resync_chunk, [&](std::uint32_t id, const Session& s) {
                         v1::DpSession dp = to_dp_session(s, id, pol.get());
-                        const std::uint64_t d = v1::session_digest(dp);
+                        auto fp = flow_profile(s, id, pol.get());
+                        const std::uint64_t d = v1::session_digest(dp) +
+                                                (fp ? v1::profile_digest(*fp) : std::uint64_t{0});
                         if (auto r = rejected.find(id); r != rejected.end() && r->second == d) {
                             still_refused.emplace(id, d);  // refused before, unchanged since
                             return;
                         }
-                        next.set(id, d);
+                        next.set(id, d, fp.has_value());
+                        if (fp) {
+                            *chunk.add_profiles() = std::move(*fp);
+                        }
                         *chunk.add_sessions() = std::move(dp);
                     });
             });
@@ -293,8 +298,14 @@ struct Pusher::Impl {
         rejected[e.id] = *e.digest;
         update([](PusherStatus& x) { ++x.rejected; });
         publish();
-        spdlog::error("data plane {}: refused session {} ({}): {}", opts.target, e.id,
-                      one.request.changes(0).upsert().nai(), why.error_message());
+        std::string nai;
+        for (const auto& c : one.request.changes()) {
+            if (c.has_upsert()) {
+                nai = c.upsert().nai();
+            }
+        }
+        spdlog::error("data plane {}: refused session {} ({}): {}", opts.target, e.id, nai,
+                      why.error_message());
         return true;
     }
 
@@ -311,10 +322,13 @@ struct Pusher::Impl {
         // Nothing was applied. Find the refused change(s): one by one, then the refused ones
         // once more (a change may have depended on a later one, e.g. a prefix moving).
         std::vector<PlannedBatch> again;
-        for (int i = 0; i < b.request.changes_size(); ++i) {
+        int next_change = 0;
+        for (const PlannedChange& e : b.effects) {
             PlannedBatch one;
-            *one.request.add_changes() = b.request.changes(i);
-            one.effects.push_back(b.effects[static_cast<std::size_t>(i)]);
+            for (int k = 0; k < e.changes && next_change < b.request.changes_size(); ++k) {
+                *one.request.add_changes() = b.request.changes(next_change++);
+            }
+            one.effects.push_back(e);
             const Sent r1 = apply(one, why);
             if (r1 == Sent::kFailed) {
                 return false;
@@ -369,16 +383,17 @@ struct Pusher::Impl {
         }
         update([](PusherStatus& x) { ++x.digest_checks; });
         if (r.digest() == programmed.digest() + profiles_digest &&
-            r.sessions() == programmed.size() && r.profiles() == profiles &&
-            r.generation() == generation) {
+            r.sessions() == programmed.size() &&
+            r.profiles() == profiles + programmed.flow_profiles() && r.generation() == generation) {
             return true;
         }
         update([](PusherStatus& x) { ++x.digest_mismatches; });
         const std::string what = fmt::format(
             "control: generation {}, {} sessions, {} policy profiles, digest {:016x}; data plane: "
             "generation {}, {} sessions, {} policy profiles, digest {:016x}",
-            generation, programmed.size(), profiles, programmed.digest() + profiles_digest,
-            r.generation(), r.sessions(), r.profiles(), r.digest());
+            generation, programmed.size(), profiles + programmed.flow_profiles(),
+            programmed.digest() + profiles_digest, r.generation(), r.sessions(), r.profiles(),
+            r.digest());
         if (just_resynced) {
             // Resyncing again at once would loop: something else changes the data plane's table.
             spdlog::error("data plane {}: differs right after a resync ({}); next check in {} s",

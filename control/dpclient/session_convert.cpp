@@ -4,6 +4,7 @@
 
 #include <algorithm>
 
+#include "hag/mh/flow_binding.hpp"
 #include "hag/v1/policy_dp.hpp"
 
 namespace hag::control::dpclient {
@@ -26,11 +27,77 @@ std::vector<v1::DpPolicyProfile> policy_profiles(const PolicySnapshot* policy) {
     return out;
 }
 
+std::string flow_profile_name(std::uint32_t id) {
+    return fmt::format("flows/{}", id);
+}
+
+std::optional<v1::DpPolicyProfile> flow_profile(const Session& s, std::uint32_t id,
+                                                const PolicySnapshot* policy) {
+    if (s.flows.empty()) {
+        return std::nullopt;
+    }
+    // The flow bindings as a model of their own: one application and rule per binding, one
+    // label per referenced path.
+    policy::Policy fp;
+    policy::Profile prof;
+    prof.name = flow_profile_name(id);
+    for (const FlowBindingEntry& f : s.flows) {
+        auto ts = mh::decode_traffic_selector(f.selector);
+        if (!ts.ok()) {
+            continue;  // checked when signalled
+        }
+        auto cs = mh::classifiers_of(*ts);
+        if (!cs) {
+            continue;
+        }
+        policy::Rule r;
+        r.application = fp.applications.size();
+        fp.applications.push_back({fmt::format("flow {}", f.fid), std::move(*cs)});
+        for (const std::uint16_t bid : f.bids) {
+            const Path* p = s.find_path(bid);
+            if (p == nullptr) {
+                continue;  // the path went away: the next BID, or DROP
+            }
+            policy::Step st{policy::Step::Kind::kAccess, fp.labels.size()};
+            fp.labels.push_back({fmt::format("bid {}", bid), p->if_label, p->access_technology});
+            r.preference.push_back(st);
+        }
+        r.preference.push_back({policy::Step::Kind::kDrop, 0});
+        prof.rules.push_back(std::move(r));
+    }
+    const bool drop_forbidden = policy != nullptr && policy->drop_forbidden_uplink;
+    v1::DpPolicyProfile flows = policy::to_dp_profile(fp, prof, drop_forbidden);
+    const policy::Profile* base = policy != nullptr ? policy->profile_for(s.nai) : nullptr;
+    if (base == nullptr) {
+        return flows;
+    }
+    v1::DpPolicyProfile b = policy::to_dp_profile(policy->policy, *base, drop_forbidden);
+    v1::DpPolicyProfile out;
+    out.set_name(flows.name());
+    out.set_drop_forbidden_uplink(drop_forbidden);
+    for (const auto& r : b.rules()) {
+        if (r.priority() > 0) {
+            *out.add_rules() = r;
+        }
+    }
+    for (const auto& r : flows.rules()) {
+        *out.add_rules() = r;
+    }
+    for (const auto& r : b.rules()) {
+        if (r.priority() <= 0) {
+            *out.add_rules() = r;
+        }
+    }
+    return out;
+}
+
 v1::DpSession to_dp_session(const Session& s, std::uint32_t id, const PolicySnapshot* policy) {
     v1::DpSession out;
     out.set_id(id);
     out.set_nai(s.nai);
-    if (policy != nullptr) {
+    if (!s.flows.empty()) {
+        out.set_policy_profile(flow_profile_name(id));
+    } else if (policy != nullptr) {
         if (const policy::Profile* prof = policy->profile_for(s.nai); prof != nullptr) {
             out.set_policy_profile(prof->name);
         }

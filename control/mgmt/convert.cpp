@@ -7,6 +7,8 @@
 #include <charconv>
 #include <cstring>
 
+#include "hag/mh/flow_binding.hpp"
+
 namespace hag::control::mgmt {
 
 std::optional<Prefix> parse_prefix(std::string_view text) {
@@ -80,6 +82,26 @@ void to_proto(const Session& s, Seconds now, hag::v1::Binding* out) {
             pp->set_nat_port(p.nat_port);
             pp->set_mag_coa(to_string(p.mag_coa));
         }
+    }
+    for (const FlowBindingEntry& f : s.flows) {
+        auto* fb = out->add_flow_bindings();
+        fb->set_fid(f.fid);
+        fb->set_priority(f.priority);
+        for (const auto bid : f.bids) {
+            fb->add_bids(bid);
+        }
+        fb->set_discard(f.bids.empty());
+        if (auto ts = mh::decode_traffic_selector(f.selector); ts.ok()) {
+            fb->set_selector(mh::describe(*ts));
+        }
+        std::string now_text = "drop";
+        for (const auto bid : f.bids) {
+            if (const Path* p = s.find_path(bid); p != nullptr && p->live) {
+                now_text = "path bid=" + std::to_string(bid);
+                break;
+            }
+        }
+        fb->set_now(now_text);
     }
 }
 

@@ -238,39 +238,72 @@ bool fragment_outer(DownlinkCtx& ctx, rte_mbuf* m, bool v6, std::uint16_t mtu) n
     return true;
 }
 
+// What the burst's first pass learns of one packet: its headers, its session, and the profile
+// that classifies it (the classification itself runs over the burst, one rte_acl call per
+// profile, before the second pass).
+struct Prepared {
+    L2Info l2{};
+    L3Info l3{};
+    SessionTable::SessionId id = 0;
+    const SessionConfig* cfg = nullptr;
+    const CompiledProfile* prof = nullptr;      // null: no policy
+    int rule = -1;                              // the profile's first matching rule, -1 none
+    DownlinkDrop early = DownlinkDrop::kCount;  // a drop found in the first pass
+};
+
+inline void prepare(DownlinkCtx& ctx, rte_mbuf* m, Prepared& p, PolicyKey& key) noexcept {
+    p = Prepared{};
+    p.l2 = parse_l2(m);
+    if (p.l2.l3_offset == 0) {
+        p.early = rte_pktmbuf_data_len(m) < 14 ? DownlinkDrop::kMalformed : DownlinkDrop::kNotIp;
+        return;
+    }
+    if (p.l2.ether_type != kEtherIpv4 && p.l2.ether_type != kEtherIpv6) {
+        p.early = DownlinkDrop::kNotIp;
+        return;
+    }
+    p.l3 = parse_l3(m, p.l2.l3_offset, p.l2.ether_type);
+    if (!p.l3.ok) {
+        p.early = DownlinkDrop::kMalformed;
+        return;
+    }
+    if (!ctx.sessions->lookup_destination(p.l3.dst, p.id)) {
+        p.early = DownlinkDrop::kNoSubscriber;
+        return;
+    }
+    p.cfg = ctx.sessions->config(p.id);
+    if (p.cfg == nullptr) {
+        p.early = DownlinkDrop::kNoSubscriber;  // removed between lookup and read
+        return;
+    }
+    if (p.cfg->policy != 0 && ctx.policies != nullptr) {
+        p.prof = ctx.policies->get(p.cfg->policy);
+        if (p.prof != nullptr) {
+            policy_key(rte_pktmbuf_mtod_offset(m, const std::uint8_t*, p.l2.l3_offset), p.l3, true,
+                       key);
+        }
+    }
+}
+
 // Returns the drop reason, or kCount when the packet was encapsulated. `consumed`: the mbuf
 // became an ICMP error (in ctx.to_core) and must not be freed.
-inline DownlinkDrop encap_one(DownlinkCtx& ctx, rte_mbuf* m, std::uint64_t now, std::uint64_t hz,
-                              bool& consumed) noexcept {
-    const L2Info l2 = parse_l2(m);
-    if (l2.l3_offset == 0) {
-        return rte_pktmbuf_data_len(m) < 14 ? DownlinkDrop::kMalformed : DownlinkDrop::kNotIp;
+inline DownlinkDrop encap_one(DownlinkCtx& ctx, rte_mbuf* m, const Prepared& pre, std::uint64_t now,
+                              std::uint64_t hz, bool& consumed) noexcept {
+    if (pre.early != DownlinkDrop::kCount) {
+        return pre.early;
     }
-    if (l2.ether_type != kEtherIpv4 && l2.ether_type != kEtherIpv6) {
-        return DownlinkDrop::kNotIp;
-    }
-    const L3Info l3 = parse_l3(m, l2.l3_offset, l2.ether_type);
-    if (!l3.ok) {
-        return DownlinkDrop::kMalformed;
-    }
-    SessionTable::SessionId id = 0;
-    if (!ctx.sessions->lookup_destination(l3.dst, id)) {
-        return DownlinkDrop::kNoSubscriber;
-    }
-    const SessionConfig* cfg = ctx.sessions->config(id);
-    if (cfg == nullptr) {
-        return DownlinkDrop::kNoSubscriber;  // removed between lookup and read
-    }
+    const L2Info& l2 = pre.l2;
+    const L3Info& l3 = pre.l3;
+    const SessionTable::SessionId id = pre.id;
+    const SessionConfig* cfg = pre.cfg;
     SessionState& st = ctx.sessions_rw->state(id);
     auto* ip = rte_pktmbuf_mtod_offset(m, std::uint8_t*, l2.l3_offset);
     // Flow policy: the first matching rule's first live access pins the packet to that path
     // (never striped); DROP drops it; STRIPE, or no matching rule, leaves it to striping.
     unsigned pi = kMaxPaths;
-    if (cfg->policy != 0 && ctx.policies != nullptr) {
-        if (const CompiledProfile* prof = ctx.policies->get(cfg->policy); prof != nullptr) {
-            PolicyKey key;
-            policy_key(ip, l3, true, key);
-            if (const int r = prof->classify(key); r >= 0) {
+    if (pre.prof != nullptr) {
+        if (const CompiledProfile* prof = pre.prof; prof != nullptr) {
+            if (const int r = pre.rule; r >= 0) {
                 PolicyRuleCounters& rc = prof->counters[static_cast<std::size_t>(r)];
                 rc.hits.fetch_add(1, std::memory_order_relaxed);
                 unsigned path = 0;
@@ -428,18 +461,53 @@ uint16_t downlink_encap(DownlinkCtx& ctx, rte_mbuf** pkts, uint16_t n) noexcept 
     ctx.n_to_core = 0;
     ctx.n_more_access = 0;
     uint16_t kept = 0;
-    for (uint16_t i = 0; i < n; ++i) {
-        if (i + 1 < n) {
-            rte_prefetch0(rte_pktmbuf_mtod(pkts[i + 1], void*));
+    // In chunks of kChunk: parse and look up every packet, classify the chunk's packets with
+    // one rte_acl call per flow policy profile, then encapsulate.
+    constexpr uint16_t kChunk = 64;
+    Prepared pre[kChunk];
+    PolicyKey keys[kChunk];
+    for (uint16_t base = 0; base < n; base += kChunk) {
+        const uint16_t k = static_cast<uint16_t>(n - base < kChunk ? n - base : kChunk);
+        for (uint16_t i = 0; i < k; ++i) {
+            if (i + 1 < k) {
+                rte_prefetch0(rte_pktmbuf_mtod(pkts[base + i + 1], void*));
+            }
+            prepare(ctx, pkts[base + i], pre[i], keys[i]);
         }
-        bool consumed = false;
-        const DownlinkDrop why = encap_one(ctx, pkts[i], t0, hz, consumed);
-        if (why == DownlinkDrop::kCount) {
-            pkts[kept++] = pkts[i];
-        } else {
-            ++ctx.drops[static_cast<std::size_t>(why)];
-            if (!consumed) {
-                rte_pktmbuf_free(pkts[i]);
+        // Group by profile (a burst usually has a few): each group in one classify call.
+        std::uint64_t done = 0;  // bit i: packet i classified (or has no profile)
+        for (uint16_t i = 0; i < k; ++i) {
+            if ((done >> i & 1U) != 0 || pre[i].prof == nullptr) {
+                continue;
+            }
+            const CompiledProfile* prof = pre[i].prof;
+            const PolicyKey* group_keys[kChunk];
+            uint16_t members[kChunk];
+            unsigned g = 0;
+            for (uint16_t j = i; j < k; ++j) {
+                if (pre[j].prof == prof && (done >> j & 1U) == 0) {
+                    group_keys[g] = &keys[j];
+                    members[g++] = j;
+                    done |= std::uint64_t{1} << j;
+                }
+            }
+            int rules[kChunk];
+            prof->classify_burst(group_keys, rules, g);
+            for (unsigned x = 0; x < g; ++x) {
+                pre[members[x]].rule = rules[x];
+            }
+        }
+        for (uint16_t i = 0; i < k; ++i) {
+            rte_mbuf* m = pkts[base + i];
+            bool consumed = false;
+            const DownlinkDrop why = encap_one(ctx, m, pre[i], t0, hz, consumed);
+            if (why == DownlinkDrop::kCount) {
+                pkts[kept++] = m;
+            } else {
+                ++ctx.drops[static_cast<std::size_t>(why)];
+                if (!consumed) {
+                    rte_pktmbuf_free(m);
+                }
             }
         }
     }

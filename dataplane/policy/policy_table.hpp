@@ -79,6 +79,32 @@ struct CompiledProfile {
         }
         return static_cast<int>(result - 1);
     }
+    // A burst's keys in one rte_acl_classify call (its vector paths work on several packets at
+    // once): rule[i] = index of the first matching rule of keys[i], or -1. Reader side.
+    void classify_burst(const PolicyKey* const* keys, int* rule, unsigned n) const noexcept {
+        for (unsigned i = 0; i < n; ++i) {
+            rule[i] = -1;
+        }
+        if (acl == nullptr || n == 0) {
+            return;
+        }
+        constexpr unsigned kChunk = 64;
+        for (unsigned base = 0; base < n; base += kChunk) {
+            const unsigned k = n - base < kChunk ? n - base : kChunk;
+            const std::uint8_t* data[kChunk];
+            std::uint32_t results[kChunk];
+            for (unsigned i = 0; i < k; ++i) {
+                data[i] = reinterpret_cast<const std::uint8_t*>(keys[base + i]);
+                results[i] = 0;
+            }
+            if (rte_acl_classify(acl, data, results, k, 1) != 0) {
+                continue;
+            }
+            for (unsigned i = 0; i < k; ++i) {
+                rule[base + i] = results[i] == 0 ? -1 : static_cast<int>(results[i] - 1);
+            }
+        }
+    }
 };
 
 // DpPolicyProfile -> CompiledProfile: checked (hag/v1/policy_dp.hpp), classifiers expanded into

@@ -152,6 +152,22 @@ std::string binding_detail(const hag::v1::Binding& b) {
         }
         out += "\n" + render_table(rows);
     }
+    if (!b.flow_bindings().empty()) {
+        std::vector<std::vector<std::string>> rows{
+            {"FID", "PRIORITY", "SELECTOR", "ACTION", "NOW"}};
+        for (const auto& f : b.flow_bindings()) {
+            std::string action = "discard";
+            if (!f.discard()) {
+                action = "forward bid";
+                for (int i = 0; i < f.bids_size(); ++i) {
+                    action += fmt::format("{}{}", i == 0 ? " " : ", ", f.bids(i));
+                }
+            }
+            rows.push_back({std::to_string(f.fid()), std::to_string(f.priority()), f.selector(),
+                            action, f.now()});
+        }
+        out += "\nFlow bindings (RFC 6089):\n" + render_table(rows);
+    }
     return out;
 }
 

@@ -101,7 +101,8 @@ DataPath::DataPath(Key, const DataOptions& o, std::vector<DataAccess> accesses)
           return w;
       }()),
       reorder_(o.reorder_window, std::chrono::milliseconds(o.reorder_timeout_ms), kRxBufferBytes),
-      rx_(std::make_unique<RxBuffers>()) {
+      rx_(std::make_unique<RxBuffers>()),
+      flows_(o.flows) {
     for (auto& a : accesses) {
         auto x = std::make_unique<Access>();
         x->cfg = std::move(a);
@@ -234,7 +235,29 @@ void DataPath::on_tun_readable() {
         }
         const std::span<const std::uint8_t> inner(buf.data() + kUplinkGreHeaderLength,
                                                   static_cast<std::size_t>(n));
-        const auto pick = scheduler_.pick(inner.size());
+        // The flow bindings first (the policy mirrored on the uplink), then the scheduler.
+        std::optional<std::size_t> pick;
+        if (const auto choice = flows_.decide(inner, [this](std::uint16_t bid) {
+                for (const auto& a : accesses_) {
+                    if (a->cfg.bid == bid) {
+                        return a->live.load(std::memory_order_relaxed);
+                    }
+                }
+                return false;
+            })) {
+            if (choice->drop) {
+                ++up_flow_dropped_;
+                continue;
+            }
+            for (std::size_t k = 0; k < accesses_.size(); ++k) {
+                if (accesses_[k]->cfg.bid == choice->bid) {
+                    pick = k;
+                }
+            }
+            ++up_flow_pinned_;
+        } else {
+            pick = scheduler_.pick(inner.size());
+        }
         if (!pick) {
             ++up_no_access_;
             continue;
@@ -399,13 +422,16 @@ void DataPath::report() const {
     }
     std::printf(
         "data session: uplink_sequence=%u reorder in_order=%llu reordered=%llu late=%llu "
-        "lost=%llu duplicate=%llu no_sequence=%llu up_no_access=%llu tun_write_errors=%llu\n",
+        "lost=%llu duplicate=%llu no_sequence=%llu up_no_access=%llu tun_write_errors=%llu "
+        "up_flow_pinned=%llu up_flow_dropped=%llu\n",
         uplink_seq_, static_cast<unsigned long long>(r.in_order),
         static_cast<unsigned long long>(r.reordered), static_cast<unsigned long long>(r.late),
         static_cast<unsigned long long>(r.lost), static_cast<unsigned long long>(r.duplicate),
         static_cast<unsigned long long>(down_no_seq_),
         static_cast<unsigned long long>(up_no_access_),
-        static_cast<unsigned long long>(tun_write_errors_));
+        static_cast<unsigned long long>(tun_write_errors_),
+        static_cast<unsigned long long>(up_flow_pinned_),
+        static_cast<unsigned long long>(up_flow_dropped_));
     std::fflush(stdout);
     json += "}, \"session\": {\"uplink_sequence\": " + std::to_string(uplink_seq_) +
             ", \"in_order\": " + std::to_string(r.in_order) +
@@ -416,6 +442,8 @@ void DataPath::report() const {
             ", \"no_sequence\": " + std::to_string(down_no_seq_) +
             ", \"up_no_access\": " + std::to_string(up_no_access_) +
             ", \"up_not_ip\": " + std::to_string(up_not_ip_) +
+            ", \"up_flow_pinned\": " + std::to_string(up_flow_pinned_) +
+            ", \"up_flow_dropped\": " + std::to_string(up_flow_dropped_) +
             ", \"tun_write_errors\": " + std::to_string(tun_write_errors_) + "}}\n";
     if (!o_.stats_file.empty()) {
         std::ofstream(o_.stats_file) << json;

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "data.hpp"
+#include "flows.hpp"
 #include "hag/result.hpp"
 
 namespace hag::magsim {
@@ -34,6 +35,7 @@ struct DataOptions {
     std::vector<std::string> tun_addresses;  // ADDR/LEN
     std::vector<std::string> routes;         // prefixes routed into the tun
     std::optional<std::uint16_t> pin_bid;    // uplink on this access while it is live
+    std::vector<FlowSpec> flows;             // RFC 6089 flow bindings mirrored on the uplink
     unsigned reorder_window = 256;
     unsigned reorder_timeout_ms = 50;
     std::string stats_file;  // JSON at exit, when not empty
@@ -101,6 +103,8 @@ class DataPath {
     Reorderer reorder_;
     std::uint32_t uplink_seq_ = 0;  // one sequence space per session, over all accesses
     std::unique_ptr<RxBuffers> rx_;
+    UplinkFlows flows_;
+    std::uint64_t up_flow_dropped_ = 0, up_flow_pinned_ = 0;
     std::uint64_t up_no_access_ = 0, up_not_ip_ = 0, down_no_seq_ = 0, tun_write_errors_ = 0;
 };
 

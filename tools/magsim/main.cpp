@@ -9,6 +9,7 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <fmt/format.h>
 #include <CLI/CLI.hpp>
 #include <algorithm>
 #include <atomic>
@@ -194,8 +195,11 @@ struct Options {
     bool data = false;                      // data mode: tun + GRE on every access
     bool ipv4_hoa = false;                  // ask for an IPv4 home address (RFC 5844)
     hag::magsim::DataOptions data_options;
-    std::vector<std::string> dmnp;  // Delegated Mobile Network Prefix requests (RFC 7148)
-    std::string mn_home_address;    // MN mode: the home address (MIPv6 home registration)
+    std::vector<std::string> dmnp;        // Delegated Mobile Network Prefix requests (RFC 7148)
+    std::string mn_home_address;          // MN mode: the home address (MIPv6 home registration)
+    std::vector<std::string> flow_texts;  // --flow NAME=PROTO[:PORT[-PORT]]>BIDS|drop
+    std::string flows_file;               // --flows FILE
+    std::vector<hag::magsim::FlowSpec> flows;  // both, parsed (RFC 6089 flow bindings)
 };
 
 // "BID:DOWN:UP" -> (bid, down, up).
@@ -309,6 +313,16 @@ class Sim {
     bool signal(Access& a, std::uint16_t lifetime_s, std::uint8_t handoff) {
         auto p = pbu_params(a, o_.nai, ++a.sequence, lifetime_s, a.downlink_key);
         p.handoff = handoff;
+        // Flow bindings reference the BIDs registered so far and this one.
+        p.flows = hag::magsim::flows_to_signal(o_.flows, [&](std::uint16_t bid) {
+            if (bid == a.spec.bid) {
+                return true;
+            }
+            return std::any_of(accesses_.begin(), accesses_.end(), [&](const auto& x) {
+                return x->spec.bid == bid && !x->revoked && x->last && x->last->status < 128 &&
+                       x->last->lifetime_s > 0;
+            });
+        });
         std::chrono::milliseconds timeout(1000);
         a.awaited_seq = p.sequence;
         a.awaited.reset();
@@ -924,6 +938,14 @@ class Sim {
             std::printf("%s ipv4-hoa=%s status=%u default-router=%s\n", a.name().c_str(),
                         s.ipv4_hoa->c_str(), s.ipv4_hoa_status, s.ipv4_router.c_str());
         }
+        if (!s.flows.empty()) {
+            std::string f;
+            for (const auto& [fid, status] : s.flows) {
+                f += fmt::format("{}fid {}: {} ({})", f.empty() ? "" : ", ", fid,
+                                 hag::mh::flow_status_name(status), status);
+            }
+            std::printf("%s flow bindings: %s\n", a.name().c_str(), f.c_str());
+        }
         std::fflush(stdout);
     }
 
@@ -1022,6 +1044,11 @@ int main(int argc, char** argv) {
     reg->add_option("--lan-dev", d.lan_dev,
                     "data mode: the LAN device behind the router; each delegated prefix's first "
                     "address goes on it");
+    reg->add_option("--flow", o.flow_texts,
+                    "RFC 6089 flow binding, repeatable: NAME=PROTO[:PORT[-PORT]]>BID[,BID...] or "
+                    "NAME=PROTO[:PORT[-PORT]]>drop (PORT: the other end's); signalled in the "
+                    "PBUs and, in data mode, applied to the uplink");
+    reg->add_option("--flows", o.flows_file, "flow bindings from a file, one --flow a line");
     auto* dereg = app.add_subcommand("deregister", "de-register the given accesses (lifetime 0)");
     add_common(dereg);
     auto* load = app.add_subcommand("load", "signalling load: PBU/s and PBA latency");
@@ -1043,6 +1070,26 @@ int main(int argc, char** argv) {
         return app.exit(e) == 0 ? 0 : 2;  // --help: 0; bad arguments: 2 as documented
     }
 
+    {
+        std::string why;
+        if (!o.flows_file.empty()) {
+            auto f = hag::magsim::read_flows_file(o.flows_file, &why);
+            if (!f) {
+                std::fprintf(stderr, "hag-magsim: %s\n", why.c_str());
+                return 2;
+            }
+            o.flows = std::move(*f);
+        }
+        for (const auto& t : o.flow_texts) {
+            auto f = hag::magsim::parse_flow(t, o.flows.size(), &why);
+            if (!f) {
+                std::fprintf(stderr, "hag-magsim: %s\n", why.c_str());
+                return 2;
+            }
+            o.flows.push_back(std::move(*f));
+        }
+        o.data_options.flows = o.flows;
+    }
     ::signal(SIGINT, [](int) { g_stop = 1; });
     ::signal(SIGTERM, [](int) { g_stop = 1; });
     asio::io_context io;

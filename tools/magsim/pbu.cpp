@@ -126,6 +126,9 @@ mh::Message build_pbu(const PbuParams& p) {
         }
         bu.options.push_back(
             mh::VendorSpecific{kLinkMetricsVendorId, kLinkMetricsSubtype, std::move(metrics)});
+        for (const auto& f : p.flows) {
+            bu.options.push_back(mh::flow_identification(f));
+        }
     }
     return mh::Message{bu};
 }
@@ -204,6 +207,9 @@ std::optional<PbaSummary> summarize_pba(const mh::Message& m) {
     }
     for (const auto* d : mh::find_options<mh::DelegatedMobileNetworkPrefix>(ba->options)) {
         s.dmnp.push_back(dmnp_text(*d));
+    }
+    for (const auto* f : mh::find_options<mh::FlowIdentification>(ba->options)) {
+        s.flows.emplace_back(f->fid, f->status);
     }
     return s;
 }

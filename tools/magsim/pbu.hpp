@@ -7,7 +7,11 @@
 #include <string_view>
 #include <vector>
 
+#include <utility>
+#include <vector>
+
 #include "hag/mh/codec.hpp"
+#include "hag/mh/flow_binding.hpp"
 #include "hag/mh/mh.hpp"
 
 namespace hag::magsim {
@@ -51,6 +55,7 @@ struct PbuParams {
     // MN-ID, Binding Identifier (RFC 5648) and GRE Key options only; the home address travels
     // in a Home Address destination option (hag/mh/home_address.hpp), not in the BU.
     bool mobile_node = false;
+    std::vector<mh::FlowBinding> flows;  // RFC 6089 Flow Identification options
 };
 // --dmnp: "any" (an IPv6 prefix), "any4" (an IPv4 prefix), or a prefix: a specific one
 // ("2001:db8:d00::/56", "192.0.2.128/28") or a zero one with a length hint ("::/56").
@@ -76,6 +81,7 @@ struct PbaSummary {
     // refresh time in seconds.
     std::optional<std::uint32_t> nat_refresh_s;
     std::vector<std::string> dmnp;  // granted delegated prefixes (RFC 7148)
+    std::vector<std::pair<std::uint16_t, std::uint8_t>> flows;  // (FID, status) replies
 };
 // nullopt when the message is not a PBA.
 std::optional<PbaSummary> summarize_pba(const mh::Message& m);

@@ -153,7 +153,7 @@ struct Describer {
         return s;
     }
     std::string operator()(const FlowIdentification& o) const {
-        std::string s = fmt::format("Flow Identification FID {} priority {} action {} status {}",
+        std::string s = fmt::format("Flow Identification FID {} priority {} reserved {} status {}",
                                     o.fid, o.priority, o.action, o.status);
         for (const auto& so : o.sub_options)
             s += fmt::format("; sub-option {} {}", so.type, hex(so.data));

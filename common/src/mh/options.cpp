@@ -155,6 +155,9 @@ Encoded enc(const FlowIdentification& o) {
     put8(d, o.status);
     for (const auto& s : o.sub_options) {
         put8(d, s.type);
+        if (s.type == 0) {  // Pad1: one octet
+            continue;
+        }
         put8(d, static_cast<std::uint8_t>(s.data.size()));
         put_bytes(d, s.data);
     }
@@ -454,6 +457,11 @@ Result<Option, DecodeError> decode_option(std::uint8_t type, std::span<const std
             f.status = d[5];
             std::size_t i = 6;
             while (i < n) {
+                if (d[i] == 0) {  // Pad1 (RFC 6089 §4.2.1.1): one octet, no length
+                    f.sub_options.push_back({0, {}});
+                    ++i;
+                    continue;
+                }
                 if (i + 2 > n || i + 2 + d[i + 1] > n) {
                     return unexpected(bad(DecodeErrorCode::kFlowSubOptionMalformed, off + 2 + i,
                                           "Flow Identification sub-option runs past its option"));

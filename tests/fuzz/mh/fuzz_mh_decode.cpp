@@ -6,14 +6,37 @@
 // Options header with the Home Address option, then the BU), as what a raw protocol-43 socket
 // delivers (Type 2 Routing Header, then the BA) and as an ICMPv6 HAAD request / reply. Whatever
 // they accept must lie inside the input, and the mobility header behind them is decoded too.
+//
+// Flow Identification options are also read as RFC 6089 flow bindings (RFC 6088 selectors):
+// what parses must re-encode to the same binding.
 #include <cstdint>
 #include <cstdlib>
 #include <span>
 
+#include "hag/mh/flow_binding.hpp"
 #include "hag/mh/home_address.hpp"
 #include "hag/mh/mh.hpp"
 
 namespace {
+
+void check_flow_bindings(const hag::mh::Options& opts) {
+    for (const auto* fi : hag::mh::find_options<hag::mh::FlowIdentification>(opts)) {
+        auto b = hag::mh::parse_flow_binding(*fi);
+        if (!b.ok()) {
+            (void)hag::mh::flow_reply(hag::mh::FlowBinding{fi->fid, fi->priority, {}, {}},
+                                      b.error().status);
+            continue;
+        }
+        auto again = hag::mh::parse_flow_binding(hag::mh::flow_identification(*b));
+        if (!again.ok() || !(*again == *b)) {
+            std::abort();
+        }
+        if (b->selector) {
+            (void)hag::mh::describe(*b->selector);
+            (void)hag::mh::classifiers_of(*b->selector);
+        }
+    }
+}
 
 void decode_round_trip(std::span<const std::uint8_t> in) {
     auto m = hag::mh::decode(in);
@@ -23,6 +46,7 @@ void decode_round_trip(std::span<const std::uint8_t> in) {
         return;
     }
     (void)hag::mh::describe(*m);
+    check_flow_bindings(m->options());
     const auto bytes = hag::mh::encode(*m);
     auto again = hag::mh::decode(bytes);
     if (!again.ok() || !(*again == *m)) {

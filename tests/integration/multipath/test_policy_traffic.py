@@ -19,6 +19,13 @@ uplink. Checked in each state with the data plane's per-path and per-rule counte
             arrives, all on LTE; IPsec (raw ESP) arrives on DSL;
   LTE down: HTTP arrives, all on DSL; SIP is dropped, counted on its rule; ESP still on DSL;
   LTE up:   HTTP back on LTE only.
+Then RFC 6089 flow bindings (docs/policy.md#flow-bindings): hag-magsim restarts with
+--flow game=udp:7000>2 --flow sip=udp:5060>drop (no --pin-bid). hag-control accepts both
+(the PBA's Flow Identification statuses), shows them with the binding (`hagctl bindings show`)
+and programs the session's own profile, flows/<id>, merged with "home". Checked: UDP port 7000
+goes on LTE both ways (downlink by the data plane, uplink by hag-magsim's mirror; the rest of
+the uplink would be split); SIP, which "home" sends on LTE, is discarded both ways (the data
+plane's rule "flow 2" counts the downlink drops, hag-magsim's up_flow_dropped the uplink ones).
 
 usage: test_policy_traffic.py HAG_CONTROL HAG_DATAPLANE HAG_MAGSIM HAGCTL
 """
@@ -30,7 +37,7 @@ import sys
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
-from netns import Topology, require_root, sh, wait_for_line  # noqa: E402
+from netns import Topology, require_root, sh, udp_count, wait_for_line  # noqa: E402
 
 LMA6 = "2001:db8:ff::1"
 DSL6, LTE6 = "2001:db8:aaaa::1", "2001:db8:bbbb::1"
@@ -160,6 +167,11 @@ class Check:
         """{bid: live} of the one session."""
         s = self.dp("paths")[0]
         return {p["bid"]: p["live"] for p in s["session"]["paths"]}
+
+    def uplink(self):
+        """{bid: uplink packets} of the one session."""
+        s = self.dp("paths")[0]
+        return {p["bid"]: int(p.get("uplink_packets", 0)) for p in s["paths"]}
 
     def rules(self):
         """{application: (hits, drops, uplink_forbidden)} of the session's profile."""
@@ -366,9 +378,84 @@ def main():
                         "policy"], capture_output=True, text=True, timeout=20)
     print(r.stdout)
     topo.stop(ms)
+    flow_bindings(c, topo, magsim, hagctl, tmp, core, cpe, home)
     topo.stop(ctl)
     topo.stop(dp)
     return 1 if c.failures else 0
+
+
+def flow_bindings(c, topo, magsim, hagctl, tmp, core, cpe, home):
+    """The same subscriber again, now signalling RFC 6089 flow bindings."""
+    stats = os.path.join(tmp, "magsim-flows.json")
+    ms = subprocess.Popen(["ip", "netns", "exec", cpe, magsim, "register", "--lma", LMA6,
+                           "--nai", "cpe1@example.net", "--access", "dsl:m0:1",
+                           "--access", "lte:m1:2", "--data", "--tun", "magsim0",
+                           "--route", "2001:db8:9999::/64", "--stats", stats,
+                           "--flow", "game=udp:7000>2", "--flow", "sip=udp:5060>drop"],
+                          stdout=subprocess.PIPE, text=True)
+    topo.procs.append(ms)
+    lines = []
+    end = time.monotonic() + 60
+    while time.monotonic() < end:
+        line = ms.stdout.readline()
+        if not line:
+            break
+        lines.append(line)
+        if "data mode: ready" in line:
+            break
+    out = "".join(lines)
+    print(out, end="", flush=True)
+    # The second PBU (bid 2) carries both bindings; both accepted.
+    if "bid=2 flow bindings: fid 1: flow binding successful (0), fid 2: flow binding " \
+       "successful (0)" not in out:
+        c.fail("the PBA did not accept both flow bindings")
+    subprocess.Popen(["cat"], stdin=ms.stdout, stdout=subprocess.DEVNULL)
+    r = subprocess.run([hagctl, "--server", f"unix:{tmp}/control.sock", "bindings", "show",
+                        "cpe1@example.net"], capture_output=True, text=True, timeout=20)
+    print(r.stdout, flush=True)
+    if "Flow bindings (RFC 6089)" not in r.stdout or "forward bid 2" not in r.stdout or \
+       "discard" not in r.stdout:
+        c.fail(f"hagctl bindings show: {r.stdout} {r.stderr}")
+    if not (wait_live(c, 1, True) and wait_live(c, 2, True)):
+        c.fail(f"both paths live again: {c.live()}")
+    # The session's own profile is programmed once the PBA is out: wait for its rules.
+    end = time.monotonic() + 10
+    while time.monotonic() < end and "flow 1" not in c.rules():
+        time.sleep(0.2)
+    # UDP 7000 both ways on LTE.
+    d0 = c.downlink()
+    n = udp_count(core, cpe, home, 50, 200, sport=7000)
+    d1 = c.downlink()
+    print("flow bindings, UDP 7000 down:", n, "of 50, by bid", delta(d0, d1), flush=True)
+    if n < 45 or delta(d0, d1).get(1, 0) != 0 or delta(d0, d1).get(2, 0) < n:
+        c.fail(f"UDP 7000 downlink not on LTE: {n} of 50, by bid {delta(d0, d1)}")
+    u0 = c.uplink()
+    n = udp_count(cpe, core, CORE6, 50, 200)
+    u1 = c.uplink()
+    print("flow bindings, UDP 7000 up:", n, "of 50, by bid", delta(u0, u1), flush=True)
+    if n < 45 or delta(u0, u1).get(1, 0) > 2 or delta(u0, u1).get(2, 0) < n:
+        c.fail(f"UDP 7000 uplink not on LTE: {n} of 50, by bid {delta(u0, u1)}")
+    # SIP discarded both ways ("home" alone would send it on LTE).
+    r0 = c.rules()
+    n = datagrams("udp", core, cpe, home, 30)
+    r1 = c.rules()
+    print("flow bindings, SIP down:", n, "of 30; flow 2", r0.get("flow 2"), "->",
+          r1.get("flow 2"), flush=True)
+    if n != 0 or r1["flow 2"][1] - r0["flow 2"][1] < 30:
+        c.fail(f"SIP downlink not discarded: {n} arrived, rule {r0.get('flow 2')} -> "
+               f"{r1.get('flow 2')}")
+    sh(PY, "-c", SENDER, "udp", CORE6, "20", ns=cpe)
+    topo.stop(ms)
+    try:
+        with open(stats) as f:
+            st = json.load(f)["session"]
+    except (OSError, ValueError, KeyError) as e:
+        c.fail(f"hag-magsim stats: {e}")
+        return
+    print("hag-magsim uplink: pinned", st["up_flow_pinned"], "dropped", st["up_flow_dropped"],
+          flush=True)
+    if st["up_flow_dropped"] < 20 or st["up_flow_pinned"] < 45:
+        c.fail(f"hag-magsim's uplink mirror: {st}")
 
 
 if __name__ == "__main__":

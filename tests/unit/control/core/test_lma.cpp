@@ -5,10 +5,13 @@
 #include <spdlog/sinks/ostream_sink.h>
 #include <spdlog/spdlog.h>
 
+#include <map>
 #include <sstream>
 
 #include "core/config.hpp"
+#include "core/flow_bindings.hpp"
 #include "core/lma.hpp"
+#include "hag/mh/flow_binding.hpp"
 #include "hag/mh/mh.hpp"
 #include "hag/net/address.hpp"
 
@@ -72,6 +75,7 @@ struct Pbu {
     std::optional<std::uint64_t> timestamp;
     std::optional<std::uint32_t> kbps;
     bool proxy = true;
+    mh::Options extra;  // appended as they are
 
     std::vector<std::uint8_t> bytes() const {
         mh::BindingUpdate bu;
@@ -128,6 +132,9 @@ struct Pbu {
                       0,
                       1};
             bu.options.push_back(v);
+        }
+        for (const auto& o : extra) {
+            bu.options.push_back(o);
         }
         return mh::encode(mh::Message{bu});
     }
@@ -853,4 +860,124 @@ TEST_CASE("a flood of PBUs for unknown subscribers keeps no state and bounded me
     CHECK(f.lma.rate_limit_sources() < 100);
     // One sweep during the flood (nothing idle to forget; at most one a second), one after.
     CHECK(f.counter("mh.rate_limit_sweeps") == 2);
+}
+
+namespace {
+
+mh::FlowIdentification flow(std::uint16_t fid, std::uint16_t prio, std::vector<std::uint16_t> bids,
+                            std::optional<std::uint16_t> sport = 5060) {
+    mh::FlowBinding b{fid, prio, std::move(bids), std::nullopt};
+    if (sport) {
+        mh::TrafficSelector ts;
+        ts.protocol = mh::Range<std::uint8_t>{17, 17};
+        ts.source_port = mh::Range<std::uint16_t>{*sport, *sport};
+        b.selector = ts;
+    }
+    return mh::flow_identification(b);
+}
+
+std::map<std::uint16_t, std::uint8_t> flow_statuses(const mh::BindingAcknowledgement& ba) {
+    std::map<std::uint16_t, std::uint8_t> out;
+    for (const auto* f : mh::find_options<mh::FlowIdentification>(ba.options)) {
+        out[f->fid] = f->status;
+    }
+    return out;
+}
+
+}  // namespace
+
+TEST_CASE("RFC 6089 flow bindings: accepted, refused with their status, kept, replaced",
+          "[lma][flow]") {
+    Fixture f;
+    Pbu dsl;
+    dsl.seq = 1;
+    REQUIRE(f.status(dsl) == S(BaStatus::kAccepted));
+    Pbu lte = dsl;
+    lte.bid = 2;
+    lte.att_value = 8;
+    lte.seq = 2;
+    // fid 1 -> bid 2 then 1; fid 2 discard; fid 3 references an unknown BID; fid 4 has an
+    // unsupported selector format; fid 5 changes a FID the session does not have.
+    mh::FlowIdentification bad_format = flow(4, 4, {1}, std::nullopt);
+    bad_format.sub_options.push_back({mh::kFlowSubTrafficSelector, {9, 0, 0, 0, 0, 0}});
+    lte.extra = {flow(1, 1, {2, 1}), flow(2, 2, {}, 22), flow(3, 3, {7}), bad_format,
+                 flow(5, 5, {1}, std::nullopt)};
+    auto ba = f.send(lte, "2001:db8:b::1");
+    CHECK(ba.status == S(BaStatus::kAccepted));
+    CHECK(flow_statuses(ba) ==
+          std::map<std::uint16_t, std::uint8_t>{{1, 0}, {2, 0}, {3, 131}, {4, 133}, {5, 132}});
+    // The accepted reply echoes its BIDs.
+    for (const auto* r : mh::find_options<mh::FlowIdentification>(ba.options)) {
+        if (r->fid == 1) {
+            CHECK(r->bid_references() == std::vector<std::uint16_t>{2, 1});
+        }
+    }
+    const Session* s = f.cache.find("cpe1@example.net");
+    REQUIRE(s != nullptr);
+    REQUIRE(s->flows.size() == 2);
+    CHECK(s->flows[0].fid == 1);
+    CHECK(s->flows[1].bids.empty());
+    CHECK(describe(s->flows[0]) == "fid 1 prio 1 ipv4 protocol=17 sport=5060 -> bid 2, 1");
+    CHECK(describe(s->flows[1]) == "fid 2 prio 2 ipv4 protocol=17 sport=22 -> discard");
+    CHECK(f.counter("flow_binding.accepted") == 2);
+    CHECK(f.counter("flow_binding.refused.131") == 1);
+
+    // A refresh without flow options keeps them.
+    dsl.seq = 3;
+    auto ba2 = f.send(dsl);
+    CHECK(flow_statuses(ba2).empty());
+    CHECK(f.cache.find("cpe1@example.net")->flows.size() == 2);
+
+    // A Flow Summary keeps fid 2 only; fid 1 moves to bid 1 alone, without a selector (a
+    // change); fid 9 in the summary is unknown.
+    dsl.seq = 4;
+    dsl.extra = {mh::FlowSummary{{2, 9}}, flow(1, 1, {1}, std::nullopt)};
+    auto ba3 = f.send(dsl);
+    CHECK(flow_statuses(ba3) == std::map<std::uint16_t, std::uint8_t>{{1, 0}, {2, 0}, {9, 132}});
+    s = f.cache.find("cpe1@example.net");
+    REQUIRE(s->flows.size() == 2);
+    CHECK(s->flows[0].bids == std::vector<std::uint16_t>{1});
+    CHECK(describe(s->flows[0]) == "fid 1 prio 1 ipv4 protocol=17 sport=5060 -> bid 1");
+
+    // Only a Flow Summary naming nothing known: every binding goes.
+    dsl.seq = 5;
+    dsl.extra = {mh::FlowSummary{{42}}};
+    (void)f.send(dsl);
+    CHECK(f.cache.find("cpe1@example.net")->flows.empty());
+}
+
+TEST_CASE("RFC 6089 flow bindings: limits", "[lma][flow]") {
+    Session s;
+    s.nai = "x";
+    s.paths.push_back(Path{});
+    s.paths[0].bid = 1;
+    mh::Options opts;
+    for (std::size_t i = 1; i <= kMaxFlowBindings + 2; ++i) {
+        const auto fid = static_cast<std::uint16_t>(i);
+        opts.emplace_back(flow(fid, fid, {1}));
+    }
+    opts.emplace_back(flow(500, 1, {1, 2, 3, 4, 5, 6, 7, 8}));
+    opts.emplace_back(flow(1, 1, {1}));  // named twice: the second replaces the first
+    {
+        // Address ranges that would expand into 254 x 254 ACL rules.
+        mh::TrafficSelector ts;
+        ts.ipv6 = true;
+        net::Ipv6Address lo{}, hi{};
+        lo[15] = 1;
+        hi.fill(0xff);
+        hi[15] = 0xfe;
+        ts.source = mh::Range<net::Ipv6Address>{lo, hi};
+        ts.destination = ts.source;
+        opts.emplace_back(mh::flow_identification(mh::FlowBinding{600, 1, {1}, ts}));
+    }
+    auto replies = apply_flow_options(s, opts, [](const std::string&) {});
+    CHECK(s.flows.size() == kMaxFlowBindings);
+    std::map<std::uint16_t, std::uint8_t> st;
+    for (const auto& r : replies) {
+        const auto& fi = std::get<mh::FlowIdentification>(r);
+        st[fi.fid] = fi.status;
+    }
+    CHECK(st[static_cast<std::uint16_t>(kMaxFlowBindings + 1)] == 128);
+    CHECK(st[500] == 129);
+    CHECK(st[600] == 129);
 }

@@ -1,8 +1,11 @@
 // Binding cache session -> DpSession (control/dpclient/session_convert.hpp).
 #include <catch2/catch.hpp>
 
+#include "dpclient/programmed.hpp"
 #include "dpclient/session_convert.hpp"
+#include "hag/mh/flow_binding.hpp"
 #include "hag/v1/dataplane_digest.hpp"
+#include "hag/v1/policy_dp.hpp"
 #include "mgmt/convert.hpp"
 
 using namespace hag::control;
@@ -163,4 +166,101 @@ TEST_CASE("with a flow policy, a session names its profile and every profile is 
     CHECK(p.rules(0).preference(0).label() == "RED");
     CHECK(p.rules(0).preference(1).kind() == hag::v1::DpPolicyStep::DROP);
     CHECK(dpclient::policy_profiles(nullptr).empty());
+}
+
+TEST_CASE("flow bindings: the session's own profile, merged by priority, in the Apply", "[flow]") {
+    hag::v1::ControlConfig cfg;
+    auto* pol = cfg.mutable_policy();
+    auto* red = pol->add_labels();
+    red->set_name("RED");
+    red->set_access_technology(3);
+    for (const char* name : {"SSH", "WEB"}) {
+        auto* app = pol->add_applications();
+        app->set_name(name);
+        auto* m = app->add_match();
+        m->set_protocol(6);
+        m->add_remote_ports(name == std::string("SSH") ? "22" : "80");
+    }
+    auto* prof = pol->add_profiles();
+    prof->set_name("home");
+    auto* r1 = prof->add_rules();
+    r1->set_application("WEB");
+    r1->add_preference("RED");
+    r1->add_preference("DROP");
+    auto* r2 = prof->add_rules();
+    r2->set_application("SSH");
+    r2->add_preference("DROP");
+    r2->set_priority(10);
+    pol->set_default_profile("home");
+    const auto snap = PolicySnapshot::build(cfg);
+    REQUIRE(snap != nullptr);
+
+    Session s = session();
+    CHECK_FALSE(dpclient::flow_profile(s, 5, snap.get()));
+    hag::mh::TrafficSelector ts;
+    ts.protocol = hag::mh::Range<std::uint8_t>{17, 17};
+    ts.source_port = hag::mh::Range<std::uint16_t>{5060, 5060};
+    const auto sel = hag::mh::encode_traffic_selector(ts);
+    s.flows = {FlowBindingEntry{1, 1, {2, 9, 1}, sel}, FlowBindingEntry{2, 2, {}, sel}};
+    const auto fp = dpclient::flow_profile(s, 5, snap.get());
+    REQUIRE(fp);
+    CHECK(fp->name() == "flows/5");
+    CHECK(dpclient::to_dp_session(s, 5, snap.get()).policy_profile() == "flows/5");
+    // SSH (priority 10) first, the bindings, then WEB.
+    REQUIRE(fp->rules_size() == 4);
+    CHECK(fp->rules(0).application() == "SSH");
+    CHECK(fp->rules(1).application() == "flow 1");
+    CHECK(fp->rules(2).application() == "flow 2");
+    CHECK(fp->rules(3).application() == "WEB");
+    const auto& f1 = fp->rules(1);
+    REQUIRE(f1.match_size() == 1);
+    CHECK(f1.match(0).protocol() == 17);
+    CHECK(f1.match(0).remote_ports(0).first() == 5060);
+    // BID 9 is not registered: skipped. BID 2 = If-Label 2 / ATT 8, BID 1 = 1 / 3.
+    REQUIRE(f1.preference_size() == 3);
+    CHECK(f1.preference(0).if_label() == 2);
+    CHECK(f1.preference(0).access_technology() == 8);
+    CHECK(f1.preference(1).if_label() == 1);
+    CHECK(f1.preference(2).kind() == hag::v1::DpPolicyStep::DROP);
+    REQUIRE(fp->rules(2).preference_size() == 1);
+    CHECK(fp->rules(2).preference(0).kind() == hag::v1::DpPolicyStep::DROP);
+    // The model accepts it as the data plane will.
+    CHECK(hag::policy::from_dp_profile(*fp).ok());
+
+    // The Apply: the profile before the session; when the bindings go, its remove after.
+    BindingCache cache(16);
+    REQUIRE(cache.insert(s));
+    const std::uint32_t id = *cache.session_id(s.nai);
+    dpclient::ProgrammedSet programmed;
+    auto b = dpclient::plan_batch({id}, cache, programmed, {}, snap.get());
+    REQUIRE(b.request.changes_size() == 2);
+    CHECK(b.request.changes(0).upsert_profile().name() == dpclient::flow_profile_name(id));
+    CHECK(b.request.changes(1).upsert().policy_profile() == dpclient::flow_profile_name(id));
+    REQUIRE(b.effects.size() == 1);
+    CHECK(b.effects[0].changes == 2);
+    dpclient::commit(b.effects, programmed);
+    CHECK(programmed.flow_profiles() == 1);
+    CHECK(programmed.digest() ==
+          hag::v1::session_digest(dpclient::to_dp_session(s, id, snap.get())) +
+              hag::v1::profile_digest(*dpclient::flow_profile(s, id, snap.get())));
+    // Nothing changed: nothing to send.
+    CHECK(dpclient::plan_batch({id}, cache, programmed, {}, snap.get()).effects.empty());
+    s.flows.clear();
+    REQUIRE(cache.update(s));
+    b = dpclient::plan_batch({id}, cache, programmed, {}, snap.get());
+    REQUIRE(b.request.changes_size() == 2);
+    CHECK(b.request.changes(0).upsert().policy_profile() == "home");
+    CHECK(b.request.changes(1).remove_profile() == dpclient::flow_profile_name(id));
+    dpclient::commit(b.effects, programmed);
+    CHECK(programmed.flow_profiles() == 0);
+    // A removed session with bindings: the session, then its profile.
+    s.flows = {FlowBindingEntry{1, 1, {2}, sel}};
+    REQUIRE(cache.update(s));
+    dpclient::commit(dpclient::plan_batch({id}, cache, programmed, {}, snap.get()).effects,
+                     programmed);
+    REQUIRE(cache.remove(s.nai));
+    b = dpclient::plan_batch({id}, cache, programmed, {}, snap.get());
+    REQUIRE(b.request.changes_size() == 2);
+    CHECK(b.request.changes(0).remove() == id);
+    CHECK(b.request.changes(1).remove_profile() == dpclient::flow_profile_name(id));
 }

@@ -1,6 +1,7 @@
 // hag-magsim's PBU: encode what it builds, decode with the codec, assert every field.
 #include <catch2/catch.hpp>
 
+#include "flows.hpp"
 #include "hag/mh/timestamp.hpp"
 #include "pbu.hpp"
 
@@ -188,4 +189,110 @@ TEST_CASE("MN mode: a home registration BU (A, H, no P) with MN-ID, BID and GRE 
     CHECK(hag::mh::find_option<hag::mh::BindingIdentifier>(bu.options)->bid == 2);
     CHECK(hag::mh::find_option<hag::mh::GreKey>(bu.options)->key == 0x1234);
     CHECK(hag::mh::find_option<hag::mh::HomeNetworkPrefix>(bu.options) == nullptr);
+}
+
+TEST_CASE("flow specs: syntax, FIDs, selectors", "[flow]") {
+    std::string why;
+    auto f = magsim::parse_flow("sip=udp:5060-5061>2,1", 0, &why);
+    REQUIRE(f);
+    CHECK(f->name == "sip");
+    CHECK(f->binding.fid == 1);
+    CHECK(f->binding.priority == 1);
+    CHECK(f->binding.bids == std::vector<std::uint16_t>{2, 1});
+    REQUIRE(f->binding.selector);
+    CHECK(mh::describe(*f->binding.selector) == "ipv4 protocol=17 sport=5060-5061");
+    auto d = magsim::parse_flow("ssh=tcp:22>drop", 4);
+    REQUIRE(d);
+    CHECK(d->binding.fid == 5);
+    CHECK(d->binding.discard());
+    auto esp = magsim::parse_flow("vpn=esp>1", 0);
+    REQUIRE(esp);
+    CHECK(mh::describe(*esp->binding.selector) == "ipv4 protocol=50");
+    for (const char* bad : {"", "x", "=udp>1", "a=udp", "a=xyz>1", "a=udp:70000>1", "a=udp:9-8>1",
+                            "a=esp:5>1", "a=udp:1>", "a=udp:1>0", "a=udp:1>1,1", "a=udp:1>x"}) {
+        CHECK_FALSE(magsim::parse_flow(bad, 0, &why));
+    }
+    CHECK(why.find("flow 'a=udp:1>x'") == 0);
+}
+
+TEST_CASE("flows_to_signal references registered BIDs only; build_pbu carries them", "[flow]") {
+    std::vector<magsim::FlowSpec> specs{*magsim::parse_flow("a=udp:1>2,1", 0),
+                                        *magsim::parse_flow("b=udp:2>2", 1),
+                                        *magsim::parse_flow("c=udp:3>drop", 2)};
+    auto only1 = magsim::flows_to_signal(specs, [](std::uint16_t b) { return b == 1; });
+    REQUIRE(only1.size() == 2);
+    CHECK(only1[0].bids == std::vector<std::uint16_t>{1});
+    CHECK(only1[1].discard());
+    auto all = magsim::flows_to_signal(specs, [](std::uint16_t) { return true; });
+    REQUIRE(all.size() == 3);
+
+    magsim::PbuParams p;
+    p.nai = "cpe1@example.net";
+    p.mag_id = "mag1@example.net";
+    p.access = *magsim::parse_access("lte:2001:db8:b::2:2");
+    p.flows = all;
+    auto m = mh::decode(mh::encode(magsim::build_pbu(p)));
+    REQUIRE(m);
+    const auto fis = mh::find_options<mh::FlowIdentification>(m->options());
+    REQUIRE(fis.size() == 3);
+    auto b0 = mh::parse_flow_binding(*fis[0]);
+    REQUIRE(b0.ok());
+    CHECK(*b0 == all[0]);
+
+    // The PBA's replies are summarized.
+    mh::BindingAcknowledgement ba;
+    ba.options.push_back(mh::flow_reply(all[0], mh::FlowStatus::kSuccess));
+    ba.options.push_back(mh::flow_reply(all[1], mh::FlowStatus::kBidNotFound));
+    auto sum = magsim::summarize_pba(mh::Message{ba});
+    REQUIRE(sum);
+    CHECK(sum->flows == std::vector<std::pair<std::uint16_t, std::uint8_t>>{{1, 0}, {2, 131}});
+}
+
+namespace {
+
+std::vector<std::uint8_t> udp6(std::uint16_t sport, std::uint16_t dport) {
+    std::vector<std::uint8_t> p(48, 0);
+    p[0] = 0x60;
+    p[5] = 8;
+    p[6] = 17;
+    p[7] = 64;
+    p[8] = 0x20;
+    p[9] = 0x01;
+    p[24] = 0x20;
+    p[25] = 0x01;
+    p[40] = static_cast<std::uint8_t>(sport >> 8);
+    p[41] = static_cast<std::uint8_t>(sport);
+    p[42] = static_cast<std::uint8_t>(dport >> 8);
+    p[43] = static_cast<std::uint8_t>(dport);
+    p[45] = 8;
+    return p;
+}
+
+}  // namespace
+
+TEST_CASE("uplink mirror: first matching binding, first live BID, drop", "[flow]") {
+    std::vector<magsim::FlowSpec> specs{*magsim::parse_flow("game=udp:7000>2,1", 0),
+                                        *magsim::parse_flow("sip=udp:5060>drop", 1)};
+    magsim::UplinkFlows up(specs);
+    bool two_live = true;
+    auto live = [&](std::uint16_t b) { return b == 1 || two_live; };
+    // Uplink: the subscriber is the source, the other end's port is the destination port.
+    auto c = up.decide(udp6(40000, 7000), live);
+    REQUIRE(c);
+    CHECK_FALSE(c->drop);
+    CHECK(c->bid == 2);
+    two_live = false;
+    c = up.decide(udp6(40000, 7000), live);
+    REQUIRE(c);
+    CHECK(c->bid == 1);
+    c = up.decide(udp6(40000, 5060), live);
+    REQUIRE(c);
+    CHECK(c->drop);
+    CHECK(c->flow == 1);
+    CHECK_FALSE(up.decide(udp6(7000, 40000), live));  // local port 7000: not this flow
+    CHECK_FALSE(up.decide({}, live));
+    CHECK_FALSE(up.decide(std::vector<std::uint8_t>(10, 0x45), live));
+    auto truncated = udp6(1, 7000);
+    truncated.resize(44);
+    (void)up.decide(truncated, live);  // a bad length: no crash
 }

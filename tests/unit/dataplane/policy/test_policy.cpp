@@ -867,3 +867,67 @@ TEST_CASE("policy: the uplink stage counts packets on a forbidden path, drops th
         rcu->synchronize();
     }
 }
+
+TEST_CASE("policy: a mixed burst across the classification chunks decides each packet as alone",
+          "[policy]") {
+    Stage s(table_policy());
+    s.set_live({true, false});  // one live path: striping is deterministic (DSL)
+    // 150 packets (chunks of 64, 64, 22): HTTP (DSL), SSH (dropped), SIP (dropped: BLUE down),
+    // ESP (DSL), no rule (DSL), a frame for no subscriber, a frame that is not IP.
+    std::vector<std::uint32_t> want;
+    std::vector<rte_mbuf*> burst;
+    for (int i = 0; i < 150; ++i) {
+        std::vector<std::uint8_t> f;
+        switch (i % 7) {
+            case 0:
+                f = frame(tcp_from(80));
+                want.push_back(kDsl);
+                break;
+            case 1:
+                f = frame(tcp_from(22));
+                break;
+            case 2:
+                f = frame(udp_from(5060));
+                break;
+            case 3: {
+                Pkt esp = tcp_from(0);
+                esp.proto = 50;
+                f = frame(esp);
+                want.push_back(kDsl);
+                break;
+            }
+            case 4:
+                f = frame(udp_from(static_cast<std::uint16_t>(9000 + i)));
+                want.push_back(kDsl);
+                break;
+            case 5: {
+                Pkt other = tcp_from(80);
+                other.dst = v6(7, 7);  // no session
+                f = frame(other);
+                break;
+            }
+            default:
+                f = frame(tcp_from(80));
+                f[12] = 0x88;
+                f[13] = 0x99;
+                break;  // not IP
+        }
+        burst.push_back(test::mbuf_from(f));
+    }
+    const auto kept = downlink_encap(s.dl, burst.data(), static_cast<std::uint16_t>(burst.size()));
+    REQUIRE(kept == want.size());
+    for (std::uint16_t i = 0; i < kept; ++i) {
+        const auto* d = rte_pktmbuf_mtod(burst[i], const std::uint8_t*);
+        const std::uint8_t* gre = d + 14 + 40;
+        CHECK((std::uint32_t{gre[4]} << 24 | std::uint32_t{gre[5]} << 16 |
+               std::uint32_t{gre[6]} << 8 | gre[7]) == want[i]);
+        rte_pktmbuf_free(burst[i]);
+    }
+    // Rule counters as per packet (i < 150: residues 0..2 occur 22 times, 3..6 21 times).
+    CHECK(s.profile().counters[0].hits.load() == 22);   // HTTP
+    CHECK(s.profile().counters[2].drops.load() == 22);  // SSH
+    CHECK(s.profile().counters[3].drops.load() == 22);  // SIP
+    CHECK(s.profile().counters[1].hits.load() == 21);   // IPsec
+    CHECK(s.dl.drops[static_cast<std::size_t>(DownlinkDrop::kNoSubscriber)].read() == 21);
+    CHECK(s.dl.drops[static_cast<std::size_t>(DownlinkDrop::kNotIp)].read() == 21);
+}
