@@ -109,6 +109,17 @@ Result<CareOfAddress, std::string> ipv4_pool_router(const v1::Ipv4Pool& pool) {
 
 namespace {
 
+// Two prefixes overlap when one contains the other: their first min(length) bits agree.
+bool prefixes_overlap(const Prefix& a, const Prefix& b) {
+    const unsigned common = std::min(a.length, b.length);
+    for (unsigned bit = 0; bit < common; ++bit) {
+        if (((a.addr[bit / 8] ^ b.addr[bit / 8]) >> (7 - bit % 8)) & 1u) {
+            return false;
+        }
+    }
+    return true;
+}
+
 void validate(v1::ControlConfig& cfg, const config::ParseInfoTree* tree,
               const config::Reporter& at) {
     if (cfg.lma_addresses().empty()) {
@@ -139,15 +150,7 @@ void validate(v1::ControlConfig& cfg, const config::ParseInfoTree* tree,
                               pool.assign_length(), p->length));
         }
         for (const auto& [other, name] : pools) {
-            const unsigned common = std::min(other.length, p->length);
-            bool overlap = true;
-            for (unsigned b = 0; b < common; ++b) {
-                if (((other.addr[b / 8] ^ p->addr[b / 8]) >> (7 - b % 8)) & 1u) {
-                    overlap = false;
-                    break;
-                }
-            }
-            if (overlap) {
+            if (prefixes_overlap(other, *p)) {
                 at.at(t, pool, "prefix", -1,
                       fmt::format("hnp_pools.prefix: {} overlaps pool '{}'", pool.prefix(), name));
             }
@@ -188,15 +191,7 @@ void validate(v1::ControlConfig& cfg, const config::ParseInfoTree* tree,
                   "ipv4_pools.default_router: " + r.error());
         }
         for (const auto& [other, name] : v4pools) {
-            const unsigned common = std::min(other.length, p->length);
-            bool overlap = true;
-            for (unsigned b = 0; b < common; ++b) {
-                if (((other.addr[b / 8] ^ p->addr[b / 8]) >> (7 - b % 8)) & 1u) {
-                    overlap = false;
-                    break;
-                }
-            }
-            if (overlap) {
+            if (prefixes_overlap(other, *p)) {
                 at.at(t, pool, "prefix", -1,
                       fmt::format("ipv4_pools.prefix: {} overlaps pool '{}'", pool.prefix(), name));
             }
@@ -241,18 +236,9 @@ void validate(v1::ControlConfig& cfg, const config::ParseInfoTree* tree,
                               "by 1 to 32 bits (at most {})",
                               pool.assign_length(), len, bits));
         }
-        auto overlaps = [](const Prefix& a, const Prefix& b) {
-            const unsigned common = std::min(a.length, b.length);
-            for (unsigned bit = 0; bit < common; ++bit) {
-                if (((a.addr[bit / 8] ^ b.addr[bit / 8]) >> (7 - bit % 8)) & 1u) {
-                    return false;
-                }
-            }
-            return true;
-        };
         for (const auto* list : {&pools, &v4pools, &dpools}) {
             for (const auto& [other, name] : *list) {
-                if (overlaps(other, *p)) {
+                if (prefixes_overlap(other, *p)) {
                     at.at(t, pool, "prefix", -1,
                           fmt::format("dmnp_pools.prefix: {} overlaps pool '{}'", pool.prefix(),
                                       name));

@@ -21,11 +21,6 @@ constexpr std::uint8_t st(BaStatus s) noexcept {
     return static_cast<std::uint8_t>(s);
 }
 
-std::string status_name(std::uint8_t s) {
-    auto n = mh::to_string(static_cast<BaStatus>(s));
-    return n.empty() ? fmt::format("status-{}", s) : std::string(n);
-}
-
 bool is_zero(const mh::Ipv6& a) {
     return std::all_of(a.begin(), a.end(), [](std::uint8_t b) { return b == 0; });
 }
@@ -462,8 +457,9 @@ std::uint8_t Lma::process_pbu(const mh::BindingUpdate& bu, const Peer& from, con
         }
     }
     auto reject = [&](BaStatus s, std::string_view why) {
-        log_refusal(t, fmt::format("session {} PBU from MAG {} ({}) seq {}: {} ({})", nai, mag_id,
-                                   net::format(from.remote), bu.sequence, status_name(st(s)), why));
+        log_refusal(t,
+                    fmt::format("session {} PBU from MAG {} ({}) seq {}: {} ({})", nai, mag_id,
+                                net::format(from.remote), bu.sequence, ba_status_name(st(s)), why));
         return st(s);
     };
     // Authorization refusals are also counted by reason (pbu.refused.<reason>).
@@ -1399,6 +1395,11 @@ std::vector<std::pair<std::string, std::uint64_t>> Lma::counters() const {
         c.emplace_back("dmnp_pool." + p.name() + ".capacity", p.capacity());
     }
     return c;
+}
+
+std::string ba_status_name(std::uint8_t status) {
+    auto n = mh::to_string(static_cast<mh::BaStatus>(status));
+    return n.empty() ? fmt::format("status-{}", status) : std::string(n);
 }
 
 }  // namespace hag::control

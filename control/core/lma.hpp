@@ -26,6 +26,9 @@
 
 namespace hag::control {
 
+// A BA status as log lines say it: its RFC name, or "status-N" for a number without one.
+std::string ba_status_name(std::uint8_t status);
+
 // Where a message came from or goes to.
 struct Peer {
     bool udp = false;      // IPv4 transport over UDP 5436 (else raw MH over IPv6)

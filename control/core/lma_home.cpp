@@ -24,11 +24,6 @@ constexpr std::uint8_t st(BaStatus s) noexcept {
     return static_cast<std::uint8_t>(s);
 }
 
-std::string status_text(std::uint8_t s) {
-    auto n = mh::to_string(static_cast<BaStatus>(s));
-    return n.empty() ? fmt::format("status-{}", s) : std::string(n);
-}
-
 bool prefix_contains(const Prefix& p, const Ipv6Address& a) {
     for (unsigned b = 0; b < p.length && b < 128; ++b) {
         const unsigned mask = 1u << (7 - b % 8);
@@ -90,7 +85,7 @@ std::uint8_t Lma::process_home_bu(const mh::BindingUpdate& bu, const Peer& from,
     std::string who = fmt::format("HoA {} CoA {}", net::format(hoa), net::format(from.remote));
     auto reject = [&](BaStatus s, std::string_view why) {
         log_refusal(t, fmt::format("home registration of {} seq {}: {} ({})", who, bu.sequence,
-                                   status_text(st(s)), why));
+                                   ba_status_name(st(s)), why));
         return st(s);
     };
     if (!cfg_.home_agent().enabled()) {
