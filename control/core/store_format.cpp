@@ -313,6 +313,10 @@ Result<Record, std::string> decode_payload(std::span<const std::uint8_t> payload
                         p.nat = nat == 1;
                         p.nat_port = r.u16();
                         r.bytes(p.mag_coa.addr.data(), p.mag_coa.addr.size());
+                        if (!p.nat) {  // only a NATed path has them (encode_put writes zeros)
+                            p.nat_port = 0;
+                            p.mag_coa = {};
+                        }
                     }
                 } else if (tag == kExtensionDelegated) {
                     if (seen_delegated) {

@@ -511,6 +511,17 @@ TEST_CASE("NAT traversal and IPv4 home addresses are kept; hostile NAT extension
         p[ext + 3] = 2;  // NAT flag of path 1 not 0 / 1
         CHECK(bad(p));
     }
+    {
+        // A path without NAT but with a port and a MAG address in the extension (only a NATed
+        // path has them): read as none, so the record reads back the same once written again.
+        // Found by fuzz-store (seed regress-nat-fields-without-nat).
+        auto p = payload;
+        p[ext + 4] = 0x34;    // path 1 (not NATed): port
+        p[ext + 6 + 15] = 7;  // path 1: last octet of the MAG address
+        auto r2 = decode_payload(p);
+        REQUIRE(r2.ok());
+        CHECK(r2->session == s);
+    }
     // Cut inside the extension: refused. (Cut right before it, the record reads as one without
     // NATed paths; the record framing's length and CRC catch that cut.)
     for (std::size_t n = ext + 1; n < payload.size(); ++n) {
