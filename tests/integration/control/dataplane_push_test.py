@@ -242,13 +242,18 @@ def main():
               "after the control restart: the data plane holds the restored cache")
         check(wait_for(lambda: in_sync()[0], 10), "in sync after the control restart")
 
-        # A burst of 10,000 registrations converges.
+        # A burst of 10,000 registrations converges. Under ThreadSanitizer hag-control is about
+        # ten times slower: a burst it cannot answer within the timestamp window (300 ms) is
+        # refused with 156 as it should be, so tools/quickstart scales the burst down there.
+        scale = float(os.environ.get("HAG_TEST_LOAD_SCALE", "1"))
+        burst, rate = int(10000 * scale), int(5000 * scale)
         r = subprocess.run(sim + ["load", "--lma", LMA6, "--access", f"dsl:{DSL6}:1",
-                                  "--subscribers", "10000", "--rate", "5000", "--duration", "2"],
+                                  "--subscribers", str(burst), "--rate", str(rate),
+                                  "--duration", "2"],
                            capture_output=True, text=True, timeout=120)
         print(r.stdout, r.stderr)
         total = counters().get("bindings.sessions", 0)
-        check(total > 9000, f"load registered most of 10,000 subscribers ({total})")
+        check(total > burst * 0.9, f"load registered most of {burst} subscribers ({total})")
         ok = wait_for(lambda: in_sync()[0] and counters().get("dataplane.pending") == 0, 60)
         ok2, text = in_sync()
         print(text)
@@ -260,7 +265,7 @@ def main():
         check(r is not None and r["sessions"] == c.get("bindings.sessions"),
               "fake data plane's own count agrees")
         check(c.get("dataplane.digest_mismatches", 1) == 0, "no digest mismatch on the way")
-        check(c.get("dataplane.batches", 0) < 10000, "registrations were batched")
+        check(c.get("dataplane.batches", 0) < burst, "registrations were batched")
     finally:
         log.seek(0)
         text = log.read()
