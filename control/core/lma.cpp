@@ -131,6 +131,7 @@ Lma::Lma(v1::ControlConfig cfg, BindingCache& cache, std::uint32_t restart_count
       restart_counter_(restart_counter),
       dmnp_(cfg_) {
     pools_ = make_pools(cfg_);
+    listed_sources_ = listed_sources(cfg_);
     cache_.add_observer([this](const CacheEvent& ev) {
         if (ev.kind == CacheEvent::Kind::kRemoved || ev.kind == CacheEvent::Kind::kExpired) {
             release(*ev.session);
@@ -198,11 +199,28 @@ void Lma::log_refusal(const LmaTime& t, std::string line) {
     }
 }
 
+std::unordered_set<std::string> Lma::listed_sources(const v1::ControlConfig& cfg) {
+    std::unordered_set<std::string> out;
+    for (const auto& m : cfg.mags()) {
+        for (const auto& a : m.source_addresses()) {
+            if (auto pa = parse_address(a)) {
+                out.emplace(reinterpret_cast<const char*>(pa->addr.data()), pa->addr.size());
+            }
+        }
+    }
+    return out;
+}
+
 Lma::Admit Lma::admit(const Peer& from, const LmaTime& t) {
     const double rate = cfg_.limits().per_mag_pbu_per_second();
     const double burst = cfg_.limits().per_mag_pbu_burst();
     std::string key(reinterpret_cast<const char*>(from.remote.data()), from.remote.size());
     auto it = buckets_.find(key);
+    if (it == buckets_.end() && listed_sources_.contains(key)) {
+        // A configured MAG address always has its own bucket (the list is bounded by the
+        // configuration, not by the network).
+        it = buckets_.emplace(key, Bucket{burst, t.now_ms, true}).first;
+    }
     if (it == buckets_.end()) {
         if (buckets_.size() >= kMaxBuckets && t.now_ms - last_bucket_sweep_ms_ >= 1000) {
             // A bucket that has refilled to its depth is the same as a new one: forget those.
@@ -211,7 +229,8 @@ Lma::Admit Lma::admit(const Peer& from, const LmaTime& t) {
             const auto full_after_ms =
                 static_cast<std::int64_t>(rate > 0 ? std::ceil(burst * 1000.0 / rate) : 0);
             std::erase_if(buckets_, [&](const auto& kv) {
-                return kv.first != kOverflowBucket && t.now_ms - kv.second.last_ms >= full_after_ms;
+                return kv.first != kOverflowBucket && !kv.second.proven &&
+                       t.now_ms - kv.second.last_ms >= full_after_ms;
             });
             count("mh.rate_limit_sweeps");
         }
@@ -228,6 +247,12 @@ Lma::Admit Lma::admit(const Peer& from, const LmaTime& t) {
     }
     if (!take_token(it->second, rate, burst, t.now_ms)) {
         return Admit::kMagLimit;
+    }
+    if (it->second.proven) {
+        // MAGs with sessions (and configured MAG addresses) are only under their own limit:
+        // the global one meters the sources nobody has vouched for.
+        count("mh.global_limit_exempt");
+        return Admit::kOk;
     }
     if (!global_bucket_ready_) {
         global_bucket_ = Bucket{static_cast<double>(cfg_.limits().global_pbu_burst()), t.now_ms};
@@ -330,6 +355,14 @@ std::vector<Outbound> Lma::handle_pbu(const mh::BindingUpdate& bu, const Peer& f
     const std::uint8_t status = process_pbu(bu, from, t, out);
     const bool accepted = status < 128;
     count(accepted ? "pbu.accepted" : "pbu.rejected");
+    if (accepted) {
+        // This source is a MAG with a session: the global rate limit no longer applies to it.
+        const std::string key(reinterpret_cast<const char*>(from.remote.data()),
+                              from.remote.size());
+        if (auto b = buckets_.find(key); b != buckets_.end()) {
+            b->second.proven = true;
+        }
+    }
     count(fmt::format("pba.status.{:03d}", status));
 
     mh::BindingAcknowledgement ba;
@@ -1303,6 +1336,10 @@ std::vector<Outbound> Lma::reload(v1::ControlConfig cfg, const LmaTime& t) {
     pools_ = std::move(next);
     cfg_ = std::move(cfg);
     subscribers_ = SubscriberIndex(cfg_);
+    listed_sources_ = listed_sources(cfg_);
+    for (auto& [key, b] : buckets_) {
+        b.proven = b.proven || listed_sources_.contains(key);
+    }
     count("config.reloads");
     return out;
 }

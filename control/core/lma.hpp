@@ -15,6 +15,7 @@
 #include <span>
 #include <string>
 #include <unordered_map>
+#include <unordered_set>
 #include <vector>
 
 #include "allocators.hpp"
@@ -108,6 +109,9 @@ class Lma {
     struct Bucket {
         double tokens = 0;
         std::int64_t last_ms = 0;
+        // A source with an accepted PBU (or listed in mags.source_addresses): not under the
+        // global limit and never swept, so a flood from other sources cannot starve it.
+        bool proven = false;
     };
     struct PeerState {
         Peer peer;
@@ -148,6 +152,7 @@ class Lma {
     static constexpr std::size_t kMaxBuckets = 65536;  // per-source buckets kept at most
     static constexpr const char* kOverflowBucket = "overflow";
     static bool take_token(Bucket& b, double rate, double burst, std::int64_t now_ms);
+    static std::unordered_set<std::string> listed_sources(const v1::ControlConfig& cfg);
     Admit admit(const Peer& from, const LmaTime& t);
     // A refused PBU's log line: at most 10 a second; the next line logged says how many were
     // left out (a flood must not flood the log too).
@@ -184,6 +189,7 @@ class Lma {
     GreKeyAllocator keys_;
     DmnpPools dmnp_;  // delegated mobile network prefixes (RFC 7148)
     std::unordered_map<std::string, Bucket> buckets_;  // per MAG source address
+    std::unordered_set<std::string> listed_sources_;   // every mags.source_addresses entry
     Bucket global_bucket_;  // every source together; full at the first message
     bool global_bucket_ready_ = false;
     std::int64_t last_bucket_sweep_ms_ = -1'000'000;

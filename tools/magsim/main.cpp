@@ -14,6 +14,7 @@
 #include <algorithm>
 #include <atomic>
 #include <boost/asio.hpp>
+#include <cerrno>
 #include <chrono>
 #include <cstdio>
 #include <cstring>
@@ -413,7 +414,21 @@ class Sim {
     // first access, paced at
     // `rate` per second for `duration_s`, then up to 2 s for late PBAs. Prints PBU/s achieved and
     // PBA latency percentiles. Returns false when no PBA came back.
-    bool run_load(unsigned subscribers, double rate, double duration_s) {
+    // accepted_file: when set, the NAI of every subscriber a PBA accepted, one a line, written
+    // as each PBA arrives (so what the LMA acknowledged survives this process being stopped).
+    bool run_load(unsigned subscribers, double rate, double duration_s,
+                  const std::string& nai_prefix, const std::string& accepted_file) {
+        std::FILE* accepted_out = nullptr;
+        if (!accepted_file.empty()) {
+            accepted_out = std::fopen(accepted_file.c_str(), "w");
+            if (accepted_out == nullptr) {
+                std::fprintf(stderr, "hag-magsim: %s: %s\n", accepted_file.c_str(),
+                             std::strerror(errno));
+                return false;
+            }
+        }
+        const std::unique_ptr<std::FILE, int (*)(std::FILE*)> accepted_guard(accepted_out,
+                                                                             &std::fclose);
         Access& a = *accesses_.front();
         if (a.raw_sock) {
             a.raw_sock->non_blocking(true);
@@ -427,6 +442,7 @@ class Sim {
             (void)::setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof rcvbuf);
         }
         std::vector<std::optional<Clock::time_point>> sent_at(65536);
+        std::vector<std::uint32_t> index_at(65536);
         std::vector<double> latency_ms;
         std::uint64_t sent = 0, rejected = 0;
         const auto start = Clock::now();
@@ -452,16 +468,17 @@ class Sim {
             while (now < stop_sending && next <= now) {
                 const std::string index = std::to_string(sent % subscribers);
                 auto p =
-                    pbu_params(a, "load" + index + "@example.net", ++seq,
+                    pbu_params(a, nai_prefix + index + "@example.net", ++seq,
                                static_cast<std::uint16_t>(std::min(o_.lifetime, 65535u * 4)),
                                a.downlink_key + static_cast<std::uint32_t>(sent % subscribers));
                 // One MAG per home router, as deployed: the LMA keys paths by (MAG, BID).
-                p.mag_id = "load" + index + "-" + o_.mag_id;
+                p.mag_id = nai_prefix + index + "-" + o_.mag_id;
                 p.timestamp = hag::mh::timestamp_now();
                 if (!send(a, hag::magsim::build_pbu(p), lma_peer(a), true)) {
                     return false;
                 }
                 sent_at[seq] = Clock::now();
+                index_at[seq] = static_cast<std::uint32_t>(sent % subscribers);
                 last_send = Clock::now();
                 ++sent;
                 next += gap;
@@ -488,6 +505,11 @@ class Sim {
             }
             last_pba = Clock::now();
             latency_ms.push_back(std::chrono::duration<double, std::milli>(last_pba - t).count());
+            if (accepted_out != nullptr) {
+                std::fprintf(accepted_out, "%s%u@example.net\n", nai_prefix.c_str(),
+                             index_at[s->sequence]);
+                std::fflush(accepted_out);
+            }
         }
         const double secs =
             std::max(1e-6, std::chrono::duration<double>(last_send - start).count());
@@ -1064,6 +1086,11 @@ int main(int argc, char** argv) {
     load->add_option("--duration", duration, "seconds of sending")
         ->check(CLI::Range(0.1, 86400.0))
         ->capture_default_str();
+    std::string load_prefix = "load", accepted_file;
+    load->add_option("--nai-prefix", load_prefix, "NAIs are <prefix><i>@example.net")
+        ->capture_default_str();
+    load->add_option("--accepted-file", accepted_file,
+                     "write the NAI of each accepted PBA to this file, one a line, as it arrives");
     try {
         app.parse(argc, argv);
     } catch (const CLI::ParseError& e) {
@@ -1098,7 +1125,7 @@ int main(int argc, char** argv) {
         return 2;
     }
     if (load->parsed()) {
-        return sim.run_load(subscribers, rate, duration) ? 0 : 1;
+        return sim.run_load(subscribers, rate, duration, load_prefix, accepted_file) ? 0 : 1;
     }
     sim.start_receiving();
     if (dereg->parsed()) {

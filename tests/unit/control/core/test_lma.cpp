@@ -796,10 +796,46 @@ TEST_CASE("global rate limit: every source together, excess dropped without a re
     answered = 0;
     for (int i = 0; i < 10; ++i) {
         Pbu p;
+        p.nai = "nobody@example.net";  // refused: the source stays under the global limit
         p.seq = static_cast<std::uint16_t>(10 + i);
         answered += !f.lma.receive(p.bytes(), from("2001:db8:f::99"), f.t).empty();
     }
     CHECK(answered == 3);
+}
+
+TEST_CASE("a flood from unproven sources does not starve MAGs with sessions or listed MAGs",
+          "[lma]") {
+    Fixture f("limits { global_pbu_per_second: 10 global_pbu_burst: 5 }");
+    // mag1 registers (one global token) and so proves its source.
+    Pbu reg;
+    REQUIRE(f.status(reg) == S(BaStatus::kAccepted));
+    // The flood uses up the global bucket: 4 answered, the rest dropped.
+    int answered = 0;
+    for (int i = 0; i < 100; ++i) {
+        Pbu p;
+        p.nai = "unknown-" + std::to_string(i) + "@example.net";
+        const std::string src = "2001:db8:f::" + std::to_string(i + 1);
+        answered += !f.lma.receive(p.bytes(), from(src.c_str()), f.t).empty();
+    }
+    CHECK(answered == 4);
+    CHECK(f.counter("mh.rate_limited_global") == 96);
+    // The proven MAG still gets every answer (its own bucket only), ...
+    for (int i = 0; i < 5; ++i) {
+        Pbu p;
+        p.seq = static_cast<std::uint16_t>(2 + i);
+        CHECK(f.status(p) == S(BaStatus::kAccepted));
+    }
+    // ... and so does a MAG address listed in the configuration, before any session.
+    Pbu pinned;
+    pinned.nai = "cpe2@example.net";
+    pinned.mag = "pinned@example.net";
+    CHECK(f.status(pinned, "2001:db8:a::9") == S(BaStatus::kAccepted));
+    CHECK(f.counter("mh.global_limit_exempt") == 6);
+    // A new unproven source is still under the global limit.
+    Pbu other;
+    other.nai = "cpe3@example.net";
+    CHECK(f.lma.receive(other.bytes(), from("2001:db8:f::1:1"), f.t).empty());
+    CHECK(f.counter("mh.rate_limited_global") == 97);
 }
 
 TEST_CASE("a flood of PBUs for unknown subscribers keeps no state and bounded memory", "[lma]") {
