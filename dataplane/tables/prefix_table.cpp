@@ -24,14 +24,14 @@ PrefixTable<AddrLen>::~PrefixTable() {
 template <std::size_t AddrLen>
 typename PrefixTable<AddrLen>::Address PrefixTable<AddrLen>::mask(const Address& a,
                                                                   std::uint8_t length) noexcept {
-    Address m{};
-    for (std::size_t i = 0; i < AddrLen; ++i) {
-        const int bits = static_cast<int>(length) - static_cast<int>(i) * 8;
-        if (bits >= 8) {
-            m[i] = a[i];
-        } else if (bits > 0) {
-            m[i] = static_cast<std::uint8_t>(a[i] & (0xff << (8 - bits)));
-        }
+    // The first length / 8 octets as they are, the partial octet masked, the rest zero
+    // (called per level per packet: no per-octet branches).
+    Address m = a;
+    const std::size_t full = length / 8;
+    if (full < AddrLen) {
+        const unsigned rest = length % 8;
+        m[full] = rest != 0 ? static_cast<std::uint8_t>(a[full] & (0xff << (8 - rest))) : 0;
+        std::memset(m.data() + full + 1, 0, AddrLen - full - 1);
     }
     return m;
 }
