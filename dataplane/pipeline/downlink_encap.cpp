@@ -282,6 +282,20 @@ inline void prepare(DownlinkCtx& ctx, rte_mbuf* m, Prepared& p, PolicyKey& key) 
         p.early = DownlinkDrop::kNoSubscriber;  // removed between lookup and read
         return;
     }
+    if (p.cfg->plan.n_order > 1) {
+        // Striping (stripe_pick) reads the session's striping state, the plan's shares and
+        // any of its paths: fetch them while the rest of the chunk is prepared.
+        const StripeState& ss = ctx.sessions->state(p.id).stripe;
+        prefetch_write(&ss);
+        prefetch_write(reinterpret_cast<const char*>(&ss + 1) - 1);
+        rte_prefetch0(&p.cfg->plan.share);
+        const auto* c = reinterpret_cast<const char*>(p.cfg);
+        const auto* paths_end = reinterpret_cast<const char*>(
+            p.cfg->paths.data() + std::min<unsigned>(p.cfg->n_paths, kMaxPaths));
+        for (const char* line = c + 128; line < paths_end; line += 64) {
+            rte_prefetch0(line);
+        }
+    }
     if (p.cfg->policy != 0 && ctx.policies != nullptr) {
         p.prof = ctx.policies->get(p.cfg->policy);
         if (p.prof != nullptr) {
