@@ -233,8 +233,8 @@ uint16_t uplink_decap(UplinkCtx& ctx, rte_mbuf** pkts, uint16_t n, UplinkMeta* m
         for (uint16_t i = 0; i < k; ++i) {
             rte_mbuf* m = pkts[base + i];
             UplinkMeta one;
-            const UplinkDrop why =
-                decap_one(ctx, m, parsed[i], gre[i], (found >> i & 1U) != 0, ids[i], one);
+            const bool hit = (found >> i & 1U) != 0;  // ids[i] is set only for a hit
+            const UplinkDrop why = decap_one(ctx, m, parsed[i], gre[i], hit, hit ? ids[i] : 0, one);
             if (why == UplinkDrop::kCount) {
                 if (meta != nullptr) {
                     meta[kept] = one;
