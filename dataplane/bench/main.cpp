@@ -18,6 +18,7 @@
 // with --updates U, applies U session upserts per second (random sessions; each changes the
 // path's downlink key and care-of address) the way a programmer delta would. It prints one JSON
 // object on stdout (docs/benchmarks.md says what each field means) and a summary on stderr.
+// With --huge the EAL memory is on 2 MB hugepages instead (tools/bench/run picks it).
 #include <rte_cycles.h>
 #include <rte_eal.h>
 #include <rte_errno.h>
@@ -67,6 +68,7 @@ struct RunOptions {
     bool reorder = false;
     unsigned policy_rules = 0;  // > 0: a flow policy profile of this many rules, every session
     bool ipv4 = false;          // sessions also own an IPv4 home address (tools/hag-gen --ipv4)
+    bool huge = false;  // EAL memory on hugepages (a mounted hugetlbfs) instead of --no-huge
 };
 
 // A profile of `n` rules that every session shares: n - 1 rules the benchmark's packets do not
@@ -213,7 +215,7 @@ int run(const RunOptions& o) {
     std::vector<std::string> eal_args{"hag-dp-bench",
                                       "-l",
                                       o.lcores,
-                                      "--no-huge",
+                                      o.huge ? "--huge-unlink" : "--no-huge",
                                       "--no-pci",
                                       "-m",
                                       std::to_string(o.memory_mb),
@@ -486,7 +488,7 @@ int run(const RunOptions& o) {
             "{{\"direction\":\"{}\",\"subscribers\":{},\"pcap_packets\":{},\"frame_in\":{},"
             "\"frame_out\":{},\"paths\":{},\"striping\":\"{}\",\"policy_rules\":{},"
             "\"policy_compile_seconds\":{},\"fill_seconds\":{},\"seconds\":{},"
-            "\"memory_bytes_per_subscriber\":{},"
+            "\"memory_bytes_per_subscriber\":{},\"hugepages\":{},"
             "\"tsc_hz\":{},"
             "\"forwarded\":{},\"forwarded_pps\":{},\"rx_pps\":{},"
             "\"stage_cycles_per_packet\":{},\"loop_cycles_per_packet\":{},"
@@ -496,9 +498,9 @@ int run(const RunOptions& o) {
             down ? bench::kDownlinkFrame : bench::kUplinkFrame,
             down ? bench::kUplinkFrame : bench::kDownlinkFrame, o.paths, o.striping, o.policy_rules,
             fmt_double(compile_s), fmt_double(fill_s), fmt_double(secs), fmt_double(mem_per_sub),
-            rte_get_tsc_hz(), t1.fwd - t0.fwd, fmt_double(fwd_pps), fmt_double(rx_pps),
-            fmt_double(stage_cpp), fmt_double(loop_cpp), dropped + tx_full, tx_full,
-            in_stats.rx_nombuf, in_stats.imissed, drops);
+            o.huge ? "true" : "false", rte_get_tsc_hz(), t1.fwd - t0.fwd, fmt_double(fwd_pps),
+            fmt_double(rx_pps), fmt_double(stage_cpp), fmt_double(loop_cpp), dropped + tx_full,
+            tx_full, in_stats.rx_nombuf, in_stats.imissed, drops);
         json += reorder_json;
         const std::uint64_t tried = s.updates_applied + s.updates_refused;
         json += fmt::format(
@@ -588,7 +590,10 @@ int main(int argc, char** argv) {
     runc->add_option("--striping", o.striping, "weighted or overflow (with --paths > 1)")
         ->check(CLI::IsMember({"weighted", "overflow"}));
     runc->add_option("--lcores", o.lcores, "EAL -l: main lcore, then the worker");
-    runc->add_option("--memory", o.memory_mb, "EAL -m (MiB, no hugepages)");
+    runc->add_option("--memory", o.memory_mb, "EAL -m (MiB)");
+    runc->add_flag("--huge", o.huge,
+                   "EAL memory on 2 MB hugepages (needs a mounted hugetlbfs with -m MiB free); "
+                   "default --no-huge");
     runc->add_flag("--ipv4", o.ipv4,
                    "sessions also own the IPv4 home address 198.18.0.0 + i (hag-gen --ipv4)");
     runc->add_flag("--reorder", o.reorder, "two paths per session and the uplink reorder stage");

@@ -14,6 +14,11 @@ namespace hag::dp {
 
 namespace {
 
+// Into all cache levels, to be written (rte_prefetch0_write is experimental in DPDK 22.11).
+inline void prefetch_write(const void* p) noexcept {
+    __builtin_prefetch(p, 1, 3);
+}
+
 constexpr std::uint16_t kGreFlagKey = 0x2000;
 constexpr std::uint16_t kGreFlagSeq = 0x1000;
 
@@ -251,7 +256,9 @@ struct Prepared {
     DownlinkDrop early = DownlinkDrop::kCount;  // a drop found in the first pass
 };
 
-inline void prepare(DownlinkCtx& ctx, rte_mbuf* m, Prepared& p, PolicyKey& key) noexcept {
+// The first pass, per packet: Ethernet and IP headers (the session is looked up for the whole
+// chunk at once afterwards).
+inline void parse(rte_mbuf* m, Prepared& p) noexcept {
     p = Prepared{};
     p.l2 = parse_l2(m);
     if (p.l2.l3_offset == 0) {
@@ -265,16 +272,29 @@ inline void prepare(DownlinkCtx& ctx, rte_mbuf* m, Prepared& p, PolicyKey& key) 
     p.l3 = parse_l3(m, p.l2.l3_offset, p.l2.ether_type);
     if (!p.l3.ok) {
         p.early = DownlinkDrop::kMalformed;
-        return;
     }
-    if (!ctx.sessions->lookup_destination(p.l3.dst, p.id)) {
-        p.early = DownlinkDrop::kNoSubscriber;
-        return;
-    }
+}
+
+// The session's config (p.id found by the chunk's lookup) and the flow policy key.
+inline void prepare(DownlinkCtx& ctx, rte_mbuf* m, Prepared& p, PolicyKey& key) noexcept {
     p.cfg = ctx.sessions->config(p.id);
     if (p.cfg == nullptr) {
         p.early = DownlinkDrop::kNoSubscriber;  // removed between lookup and read
         return;
+    }
+    if (p.cfg->plan.n_order > 1) {
+        // Striping (stripe_pick) reads the session's striping state, the plan's shares and
+        // any of its paths: fetch them while the rest of the chunk is prepared.
+        const StripeState& ss = ctx.sessions->state(p.id).stripe;
+        prefetch_write(&ss);
+        prefetch_write(reinterpret_cast<const char*>(&ss + 1) - 1);
+        rte_prefetch0(&p.cfg->plan.share);
+        const auto* c = reinterpret_cast<const char*>(p.cfg);
+        const auto* paths_end = reinterpret_cast<const char*>(
+            p.cfg->paths.data() + std::min<unsigned>(p.cfg->n_paths, kMaxPaths));
+        for (const char* line = c + 128; line < paths_end; line += 64) {
+            rte_prefetch0(line);
+        }
     }
     if (p.cfg->policy != 0 && ctx.policies != nullptr) {
         p.prof = ctx.policies->get(p.cfg->policy);
@@ -464,15 +484,59 @@ uint16_t downlink_encap(DownlinkCtx& ctx, rte_mbuf** pkts, uint16_t n) noexcept 
     // In chunks of kChunk: parse and look up every packet, classify the chunk's packets with
     // one rte_acl call per flow policy profile, then encapsulate.
     constexpr uint16_t kChunk = 64;
+    static_assert(kChunk <= SessionTable::kBulkMax);
     Prepared pre[kChunk];
     PolicyKey keys[kChunk];
     for (uint16_t base = 0; base < n; base += kChunk) {
         const uint16_t k = static_cast<uint16_t>(n - base < kChunk ? n - base : kChunk);
+        // The chunk's table accesses are issued together so that their cache (and TLB) misses
+        // overlap instead of following one another packet by packet: parse every packet, look
+        // the sessions up in bulk (rte_hash_lookup_bulk_data prefetches the buckets of all
+        // keys), prefetch each session's config pointer and state, then each config.
         for (uint16_t i = 0; i < k; ++i) {
-            if (i + 1 < k) {
-                rte_prefetch0(rte_pktmbuf_mtod(pkts[base + i + 1], void*));
+            rte_prefetch0(rte_pktmbuf_mtod(pkts[base + i], void*));
+        }
+        const IpAddr* dsts[kChunk];
+        SessionTable::SessionId ids[kChunk];
+        uint8_t which[kChunk];
+        unsigned q = 0;
+        for (uint16_t i = 0; i < k; ++i) {
+            parse(pkts[base + i], pre[i]);
+            if (pre[i].early == DownlinkDrop::kCount) {
+                dsts[q] = &pre[i].l3.dst;
+                which[q++] = static_cast<uint8_t>(i);
             }
-            prepare(ctx, pkts[base + i], pre[i], keys[i]);
+        }
+        const std::uint64_t found = ctx.sessions->lookup_destination_bulk(dsts, q, ids);
+        for (unsigned j = 0; j < q; ++j) {
+            Prepared& p = pre[which[j]];
+            if ((found >> j & 1U) == 0) {
+                p.early = DownlinkDrop::kNoSubscriber;
+                continue;
+            }
+            p.id = ids[j];
+            ctx.sessions->prefetch_config_slot(p.id);
+            const SessionState& st = ctx.sessions->state(p.id);
+            prefetch_write(&st);
+            prefetch_write(&st.path_downlink_bytes[0]);
+        }
+        for (unsigned j = 0; j < q; ++j) {
+            const Prepared& p = pre[which[j]];
+            if (p.early == DownlinkDrop::kCount) {
+                if (const SessionConfig* c = ctx.sessions->config(p.id); c != nullptr) {
+                    // The lines every packet reads: the header and the first path; the
+                    // policy slot and the plan's path order.
+                    rte_prefetch0(c);
+                    rte_prefetch0(reinterpret_cast<const char*>(c) + 64);
+                    rte_prefetch0(&c->policy);
+                    rte_prefetch0(&c->plan.order);
+                }
+            }
+        }
+        for (unsigned j = 0; j < q; ++j) {
+            if (pre[which[j]].early == DownlinkDrop::kCount) {
+                prepare(ctx, pkts[base + which[j]], pre[which[j]], keys[which[j]]);
+            }
         }
         // Group by profile (a burst usually has a few): each group in one classify call.
         std::uint64_t done = 0;  // bit i: packet i classified (or has no profile)

@@ -10,13 +10,19 @@ namespace hag::dp {
 
 namespace {
 
-inline UplinkDrop decap_one(UplinkCtx& ctx, rte_mbuf* m, UplinkMeta& meta) noexcept {
+// Into all cache levels, to be written (rte_prefetch0_write is experimental in DPDK 22.11).
+inline void prefetch_write(const void* p) noexcept {
+    __builtin_prefetch(p, 1, 3);
+}
+
+// `parsed` and `gre`: parse_gre_in_ip's verdict on m and what it found; `key_found` and
+// `key_id`: the burst's bulk lookup of gre.key (meaningful when gre.has_key).
+inline UplinkDrop decap_one(UplinkCtx& ctx, rte_mbuf* m, GreParse parsed, const GreInIp& gre,
+                            bool key_found, SessionTable::SessionId key_id,
+                            UplinkMeta& meta) noexcept {
     const auto* frame = rte_pktmbuf_mtod(m, const std::uint8_t*);
     const std::uint16_t frame_len = rte_pktmbuf_data_len(m);
-    GreInIp gre;
-    switch (parse_gre_in_ip(frame, frame_len, gre, [](const std::uint8_t* q, std::size_t n) {
-        return rte_raw_cksum(q, n);
-    })) {
+    switch (parsed) {
         case GreParse::kOk:
             break;
         case GreParse::kMalformed:
@@ -33,7 +39,6 @@ inline UplinkDrop decap_one(UplinkCtx& ctx, rte_mbuf* m, UplinkMeta& meta) noexc
             return UplinkDrop::kGreProtocol;
     }
     const L3Info& outer = gre.outer;
-    const std::uint32_t key = gre.key;
     const bool has_key = gre.has_key;
     const std::uint16_t proto = gre.proto;
     meta.flags = 0;
@@ -44,9 +49,10 @@ inline UplinkDrop decap_one(UplinkCtx& ctx, rte_mbuf* m, UplinkMeta& meta) noexc
 
     SessionTable::SessionId id = 0;
     if (has_key) {
-        if (!ctx.sessions->lookup_uplink_key(key, id)) {
+        if (!key_found) {  // lookup_uplink_key(key, id), done for the whole burst
             return UplinkDrop::kUnknownKey;
         }
+        id = key_id;
     } else if (!ctx.sessions->lookup_care_of(outer.src, id)) {
         return UplinkDrop::kUnknownTunnel;
     }
@@ -182,20 +188,62 @@ inline UplinkDrop decap_one(UplinkCtx& ctx, rte_mbuf* m, UplinkMeta& meta) noexc
 uint16_t uplink_decap(UplinkCtx& ctx, rte_mbuf** pkts, uint16_t n, UplinkMeta* meta) noexcept {
     const std::uint64_t t0 = rte_rdtsc();
     uint16_t kept = 0;
-    for (uint16_t i = 0; i < n; ++i) {
-        if (i + 1 < n) {
-            rte_prefetch0(rte_pktmbuf_mtod(pkts[i + 1], void*));
+    // In chunks: parse every packet's outer headers, look the GRE keys up in bulk
+    // (rte_hash_lookup_bulk_data prefetches the buckets of all keys), prefetch each session's
+    // config pointer and state, then its config, then decapsulate; the chunk's cache and TLB
+    // misses overlap instead of following one another packet by packet.
+    constexpr uint16_t kChunk = 32;
+    static_assert(kChunk <= SessionTable::kBulkMax);
+    GreInIp gre[kChunk];
+    GreParse parsed[kChunk];
+    std::uint32_t keys[kChunk];
+    SessionTable::SessionId ids[kChunk];
+    for (uint16_t base = 0; base < n; base += kChunk) {
+        const uint16_t k = static_cast<uint16_t>(n - base < kChunk ? n - base : kChunk);
+        for (uint16_t i = 0; i < k; ++i) {
+            rte_prefetch0(rte_pktmbuf_mtod(pkts[base + i], void*));
         }
-        UplinkMeta one;
-        const UplinkDrop why = decap_one(ctx, pkts[i], one);
-        if (why == UplinkDrop::kCount) {
-            if (meta != nullptr) {
-                meta[kept] = one;
+        for (uint16_t i = 0; i < k; ++i) {
+            rte_mbuf* m = pkts[base + i];
+            parsed[i] = parse_gre_in_ip(
+                rte_pktmbuf_mtod(m, const std::uint8_t*), rte_pktmbuf_data_len(m), gre[i],
+                [](const std::uint8_t* q, std::size_t len) { return rte_raw_cksum(q, len); });
+            keys[i] = parsed[i] == GreParse::kOk && gre[i].has_key ? gre[i].key : 0;
+        }
+        const std::uint64_t found = ctx.sessions->lookup_uplink_key_bulk(keys, k, ids);
+        for (std::uint64_t f = found; f != 0; f &= f - 1) {
+            const SessionTable::SessionId id = ids[__builtin_ctzll(f)];
+            ctx.sessions->prefetch_config_slot(id);
+            const SessionState& st = ctx.sessions->state(id);
+            prefetch_write(&st);
+            prefetch_write(&st.path_uplink_packets[0]);
+            prefetch_write(&st.path_uplink_bytes[0]);
+            rte_prefetch0(&st.incarnation);
+        }
+        for (std::uint64_t f = found; f != 0; f &= f - 1) {
+            if (const SessionConfig* c = ctx.sessions->config(ids[__builtin_ctzll(f)]);
+                c != nullptr) {
+                // The header and the first path, the prefixes and the policy slot.
+                rte_prefetch0(c);
+                rte_prefetch0(reinterpret_cast<const char*>(c) + 64);
+                rte_prefetch0(&c->prefixes);
+                rte_prefetch0(&c->policy);
             }
-            pkts[kept++] = pkts[i];
-        } else {
-            ++ctx.drops[static_cast<std::size_t>(why)];
-            rte_pktmbuf_free(pkts[i]);
+        }
+        for (uint16_t i = 0; i < k; ++i) {
+            rte_mbuf* m = pkts[base + i];
+            UplinkMeta one;
+            const bool hit = (found >> i & 1U) != 0;  // ids[i] is set only for a hit
+            const UplinkDrop why = decap_one(ctx, m, parsed[i], gre[i], hit, hit ? ids[i] : 0, one);
+            if (why == UplinkDrop::kCount) {
+                if (meta != nullptr) {
+                    meta[kept] = one;
+                }
+                pkts[kept++] = m;
+            } else {
+                ++ctx.drops[static_cast<std::size_t>(why)];
+                rte_pktmbuf_free(m);
+            }
         }
     }
     ctx.decapsulated += kept;

@@ -24,14 +24,14 @@ PrefixTable<AddrLen>::~PrefixTable() {
 template <std::size_t AddrLen>
 typename PrefixTable<AddrLen>::Address PrefixTable<AddrLen>::mask(const Address& a,
                                                                   std::uint8_t length) noexcept {
-    Address m{};
-    for (std::size_t i = 0; i < AddrLen; ++i) {
-        const int bits = static_cast<int>(length) - static_cast<int>(i) * 8;
-        if (bits >= 8) {
-            m[i] = a[i];
-        } else if (bits > 0) {
-            m[i] = static_cast<std::uint8_t>(a[i] & (0xff << (8 - bits)));
-        }
+    // The first length / 8 octets as they are, the partial octet masked, the rest zero
+    // (called per level per packet: no per-octet branches).
+    Address m = a;
+    const std::size_t full = length / 8;
+    if (full < AddrLen) {
+        const unsigned rest = length % 8;
+        m[full] = rest != 0 ? static_cast<std::uint8_t>(a[full] & (0xff << (8 - rest))) : 0;
+        std::memset(m.data() + full + 1, 0, AddrLen - full - 1);
     }
     return m;
 }
@@ -136,6 +136,50 @@ bool PrefixTable<AddrLen>::lookup(const Address& addr, std::uint32_t& value) con
         }
     }
     return best >= 0;
+}
+
+template <std::size_t AddrLen>
+std::uint64_t PrefixTable<AddrLen>::lookup_bulk(const Address* const* addrs, unsigned n,
+                                                std::uint32_t* values) const noexcept {
+    static_assert(kBulkMax <= RTE_HASH_LOOKUP_BULK_MAX);
+    n = n < kBulkMax ? n : kBulkMax;
+    const unsigned levels = count_.load(std::memory_order_acquire);
+    std::uint64_t found = 0;
+    int best[kBulkMax];
+    for (unsigned i = 0; i < n; ++i) {
+        best[i] = -1;
+    }
+    Address keys[kBulkMax];
+    const void* key_ptrs[kBulkMax];
+    void* data[kBulkMax];
+    std::uint8_t which[kBulkMax];
+    for (unsigned l = 0; l < levels; ++l) {
+        const int len = levels_[l].length.load(std::memory_order_relaxed);
+        unsigned k = 0;
+        for (unsigned i = 0; i < n; ++i) {
+            if (len > best[i]) {
+                keys[k] = mask(*addrs[i], static_cast<std::uint8_t>(len));
+                key_ptrs[k] = keys[k].data();
+                which[k++] = static_cast<std::uint8_t>(i);
+            }
+        }
+        if (k == 0) {
+            continue;
+        }
+        std::uint64_t hits = 0;
+        if (rte_hash_lookup_bulk_data(levels_[l].hash.load(std::memory_order_relaxed), key_ptrs, k,
+                                      &hits, data) <= 0) {
+            continue;
+        }
+        for (; hits != 0; hits &= hits - 1) {
+            const unsigned j = static_cast<unsigned>(__builtin_ctzll(hits));
+            const unsigned i = which[j];
+            best[i] = len;
+            values[i] = static_cast<std::uint32_t>(reinterpret_cast<std::uintptr_t>(data[j]));
+            found |= std::uint64_t{1} << i;
+        }
+    }
+    return found;
 }
 
 template <std::size_t AddrLen>

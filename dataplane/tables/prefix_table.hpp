@@ -36,6 +36,12 @@ class PrefixTable {
 
     // Any reader registered with the RCU. Returns false when no prefix matches.
     bool lookup(const Address& addr, std::uint32_t& value) const noexcept;
+    // The same for n <= kBulkMax addresses at once, one rte_hash_lookup_bulk_data per length
+    // (its hashing and bucket prefetches overlap across the addresses): bit i of the result is
+    // set when addrs[i] matched, its value in values[i] (untouched otherwise).
+    static constexpr unsigned kBulkMax = 64;  // RTE_HASH_LOOKUP_BULK_MAX
+    std::uint64_t lookup_bulk(const Address* const* addrs, unsigned n,
+                              std::uint32_t* values) const noexcept;
 
     [[nodiscard]] std::uint32_t size() const noexcept;
 

@@ -272,6 +272,69 @@ bool SessionTable::lookup_uplink_key(std::uint32_t key, SessionId& id) const noe
     return key != 0 && keys_->lookup(key_bytes(key), id);
 }
 
+std::uint64_t SessionTable::lookup_destination_bulk(const IpAddr* const* dsts, unsigned n,
+                                                    SessionId* ids) const noexcept {
+    n = n < kBulkMax ? n : kBulkMax;
+    const Prefix6Table::Address* a6[kBulkMax];
+    Prefix4Table::Address a4[kBulkMax];
+    const Prefix4Table::Address* p4[kBulkMax];
+    std::uint8_t i6[kBulkMax], i4[kBulkMax];
+    unsigned n6 = 0, n4 = 0;
+    for (unsigned i = 0; i < n; ++i) {
+        if (dsts[i]->family == Family::kIpv6) {
+            a6[n6] = &dsts[i]->bytes;
+            i6[n6++] = static_cast<std::uint8_t>(i);
+        } else {
+            a4[n4] = v4_of(*dsts[i]);
+            p4[n4] = &a4[n4];
+            i4[n4++] = static_cast<std::uint8_t>(i);
+        }
+    }
+    std::uint64_t found = 0;
+    std::uint32_t v[kBulkMax];
+    auto scatter = [&](std::uint64_t hits, const std::uint8_t* index) {
+        for (; hits != 0; hits &= hits - 1) {
+            const unsigned j = static_cast<unsigned>(__builtin_ctzll(hits));
+            ids[index[j]] = v[j];
+            found |= std::uint64_t{1} << index[j];
+        }
+    };
+    if (n6 != 0) {
+        scatter(v6_->lookup_bulk(a6, n6, v), i6);
+    }
+    if (n4 != 0) {
+        scatter(v4_->lookup_bulk(p4, n4, v), i4);
+    }
+    return found;
+}
+
+std::uint64_t SessionTable::lookup_uplink_key_bulk(const std::uint32_t* keys, unsigned n,
+                                                   SessionId* ids) const noexcept {
+    n = n < kBulkMax ? n : kBulkMax;
+    Prefix6Table::Address k[kBulkMax];
+    const Prefix6Table::Address* pk[kBulkMax];
+    std::uint8_t index[kBulkMax];
+    unsigned m = 0;
+    for (unsigned i = 0; i < n; ++i) {
+        if (keys[i] != 0) {  // key 0 is "none", never in the table
+            k[m] = key_bytes(keys[i]);
+            pk[m] = &k[m];
+            index[m++] = static_cast<std::uint8_t>(i);
+        }
+    }
+    std::uint64_t found = 0;
+    if (m == 0) {
+        return found;
+    }
+    std::uint32_t v[kBulkMax];
+    for (std::uint64_t hits = keys_->lookup_bulk(pk, m, v); hits != 0; hits &= hits - 1) {
+        const unsigned j = static_cast<unsigned>(__builtin_ctzll(hits));
+        ids[index[j]] = v[j];
+        found |= std::uint64_t{1} << index[j];
+    }
+    return found;
+}
+
 bool SessionTable::lookup_care_of(const IpAddr& coa, SessionId& id) const noexcept {
     return coas_->lookup(coa_bytes(coa), id);
 }

@@ -13,6 +13,8 @@
 // swap on the next packet.
 #pragma once
 
+#include <rte_prefetch.h>
+
 #include <array>
 #include <atomic>
 #include <cstdint>
@@ -165,6 +167,19 @@ class SessionTable {
     bool lookup_destination(const IpAddr& dst, SessionId& id) const noexcept;
     bool lookup_uplink_key(std::uint32_t key, SessionId& id) const noexcept;
     bool lookup_care_of(const IpAddr& coa, SessionId& id) const noexcept;
+    // Bulk forms of the first two for a burst of n <= kBulkMax packets, with the same answers:
+    // bit i of the result is set when the i-th lookup found a session, its id in ids[i].
+    static constexpr unsigned kBulkMax = Prefix6Table::kBulkMax;
+    std::uint64_t lookup_destination_bulk(const IpAddr* const* dsts, unsigned n,
+                                          SessionId* ids) const noexcept;
+    std::uint64_t lookup_uplink_key_bulk(const std::uint32_t* keys, unsigned n,
+                                         SessionId* ids) const noexcept;
+    // A hint for a burst: fetch id's config pointer into the cache ahead of config(id).
+    void prefetch_config_slot(SessionId id) const noexcept {
+        if (id < capacity_) {
+            rte_prefetch0(&configs_[id]);
+        }
+    }
 
   private:
     struct Token {

@@ -32,3 +32,50 @@ def load_script(name):
     mod = importlib.util.module_from_spec(spec)
     loader.exec_module(mod)
     return mod
+
+
+def hugepages_free_mib():
+    """MiB of free 2 MB hugepages usable by DPDK: 0 unless a hugetlbfs of that page size is
+    mounted (the EAL looks for one in /proc/mounts) and pages are reserved
+    (/sys/kernel/mm/hugepages/hugepages-2048kB/nr_hugepages)."""
+    try:
+        with open("/proc/mounts") as f:
+            mounts = [line.split() for line in f]
+        with open("/sys/kernel/mm/hugepages/hugepages-2048kB/free_hugepages") as f:
+            free = int(f.read())
+    except (OSError, ValueError):
+        return 0
+    default_2m = True
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("Hugepagesize:"):
+                    default_2m = line.split()[1] == "2048"
+    except OSError:
+        pass
+    for m in mounts:
+        if len(m) > 3 and m[2] == "hugetlbfs":
+            opts = m[3].split(",")
+            size = next((o.split("=", 1)[1] for o in opts if o.startswith("pagesize=")), None)
+            if size in ("2M", "2048k") or (size is None and default_2m):
+                return free * 2
+    return 0
+
+
+def use_hugepages(mode, memory_mib):
+    """Whether the EAL of a forwarding run gets hugepages: mode "on", "off" or "auto" (when
+    hugepages_free_mib() covers -m memory_mib plus a little)."""
+    if mode == "off":
+        return False
+    ok = hugepages_free_mib() >= memory_mib + 64
+    if mode == "on" and not ok:
+        raise SystemExit(f"--hugepages on: {memory_mib} MiB of free 2 MB hugepages needed on a "
+                         "mounted hugetlbfs (see docs/benchmarks.md)")
+    return ok
+
+
+def eal_memory_args(huge):
+    """EAL options for the memory mode: hugepages (files unlinked once mapped, nothing left
+    behind in the hugetlbfs) or --no-huge (4 kB pages)."""
+    return ["--huge-unlink"] if huge else ["--no-huge"]
+

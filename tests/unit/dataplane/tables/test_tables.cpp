@@ -2,6 +2,7 @@
 
 #include <atomic>
 #include <thread>
+#include <vector>
 
 #include "../eal_fixture.hpp"
 #include "tables/session_table.hpp"
@@ -112,6 +113,91 @@ TEST_CASE("longest prefix wins across /56, /64 and IPv4 /32 and /24", "[tables]"
     CHECK(t.lookup_destination(IpAddr::v4(192, 0, 2, 10), id));
     CHECK(id == 2);
     CHECK_FALSE(t.lookup_destination(IpAddr::v4(192, 0, 3, 10), id));
+}
+
+TEST_CASE("bulk lookups answer as the single ones, mixed families and lengths", "[tables]") {
+    // The stages look a burst up at once (lookup_destination_bulk, lookup_uplink_key_bulk): the
+    // same longest-prefix answers, misses and key 0 as one lookup at a time, in any order.
+    Env env("t_bulk");
+    auto& t = *env.t;
+    auto a = one_path(1, 0x100, 1);
+    a.prefixes[0] = {IpAddr::v6(v6(0x2001, 0xdb8, 0x100, 0)), 56};
+    auto b = one_path(2, 0x142, 2);
+    b.prefixes[0] = {IpAddr::v6(v6(0x2001, 0xdb8, 0x100, 0x42)), 64};  // inside a's /56
+    b.n_prefixes = 2;
+    b.prefixes[1] = {IpAddr::v4(192, 0, 2, 0), 24};
+    auto c = one_path(3, 0x300, 3);
+    c.prefixes[0] = {IpAddr::v4(192, 0, 2, 9), 32};  // inside b's /24
+    REQUIRE(t.upsert(10, a).ok());
+    REQUIRE(t.upsert(20, b).ok());
+    REQUIRE(t.upsert(30, c).ok());
+    for (std::uint32_t i = 0; i < 100; ++i) {  // more /64s, so the hash has more than a bucket
+        REQUIRE(t.upsert(100 + i, one_path(1000 + i, static_cast<std::uint16_t>(0x1000 + i),
+                                           static_cast<std::uint16_t>(0x1000 + i)))
+                    .ok());
+    }
+    std::vector<IpAddr> dsts;
+    for (unsigned k = 0; k < SessionTable::kBulkMax; ++k) {  // a full bulk, then more below
+        switch (k % 7) {
+            case 0:
+                dsts.push_back(IpAddr::v6(v6(0x2001, 0xdb8, 0x100, 0x42, k)));
+                break;  // b
+            case 1:
+                dsts.push_back(IpAddr::v6(v6(0x2001, 0xdb8, 0x100, 0x43, k)));
+                break;  // a
+            case 2:
+                dsts.push_back(IpAddr::v4(192, 0, 2, 9));
+                break;  // c
+            case 3:
+                dsts.push_back(IpAddr::v4(192, 0, 2, static_cast<std::uint8_t>(k)));
+                break;
+            case 4:
+                dsts.push_back(IpAddr::v4(198, 51, 100, 1));
+                break;  // no session
+            case 5:
+                dsts.push_back(IpAddr::v6(v6(0x2001, 0xdb8, 0x200, 0, k)));
+                break;  // none
+            default:
+                dsts.push_back(
+                    IpAddr::v6(v6(0x2001, 0xdb8, static_cast<std::uint16_t>(0x1000 + k), 0, 1)));
+        }
+    }
+    for (unsigned n : {1u, 7u, 32u, SessionTable::kBulkMax}) {
+        std::vector<const IpAddr*> ptrs;
+        for (unsigned k = 0; k < n; ++k) {
+            ptrs.push_back(&dsts[k]);
+        }
+        std::vector<SessionTable::SessionId> ids(n, 9999);
+        const std::uint64_t found = t.lookup_destination_bulk(ptrs.data(), n, ids.data());
+        for (unsigned k = 0; k < n; ++k) {
+            SessionTable::SessionId one = 7777;
+            const bool hit = t.lookup_destination(dsts[k], one);
+            INFO("n " << n << " address " << k);
+            CHECK(((found >> k) & 1U) == (hit ? 1U : 0U));
+            if (hit) {
+                CHECK(ids[k] == one);
+            }
+        }
+        CHECK((n == 64 || (found >> n) == 0));
+    }
+    // Keys: known, unknown, 0 (never a key), repeated.
+    const std::vector<std::uint32_t> keys{1, 2, 3, 0, 4, 1000, 1099, 1100, 2, 0xffffffffu};
+    std::vector<SessionTable::SessionId> ids(keys.size(), 9999);
+    const std::uint64_t found =
+        t.lookup_uplink_key_bulk(keys.data(), static_cast<unsigned>(keys.size()), ids.data());
+    for (std::size_t k = 0; k < keys.size(); ++k) {
+        SessionTable::SessionId one = 7777;
+        const bool hit = t.lookup_uplink_key(keys[k], one);
+        INFO("key " << keys[k]);
+        CHECK(((found >> k) & 1U) == (hit ? 1U : 0U));
+        if (hit) {
+            CHECK(ids[k] == one);
+        }
+    }
+    CHECK(found == 0b101100111);  // 1, 2, 3, 1000, 1099, 2
+    std::uint32_t none = 0;
+    CHECK(t.lookup_uplink_key_bulk(&none, 1, ids.data()) == 0);
+    CHECK(t.lookup_destination_bulk(nullptr, 0, ids.data()) == 0);
 }
 
 TEST_CASE("a delegated /56 and an IPv4 /28 route every address of them to the session",
