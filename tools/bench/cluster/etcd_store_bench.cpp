@@ -6,8 +6,10 @@
 // Registers SESSIONS bindings (put + commit every BATCH changes: BATCH 1 is one registration
 // per etcd transaction, larger BATCHes are hag-control's group commit under load), then
 // re-registers them all (a handoff: the same key written again, conditional on its revision),
-// then removes them. Prints one JSON object with the rates.
+// reads each back as a takeover would (one request per key), then removes them. Prints one JSON
+// object with the rates.
 #include <fmt/format.h>
+#include <spdlog/spdlog.h>
 
 #include <chrono>
 #include <cstdio>
@@ -58,6 +60,7 @@ int main(int argc, char** argv) {
     const std::uint32_t n = static_cast<std::uint32_t>(std::strtoul(argv[2], nullptr, 10));
     const std::uint32_t batch =
         std::max<std::uint32_t>(1, static_cast<std::uint32_t>(std::strtoul(argv[3], nullptr, 10)));
+    spdlog::set_level(spdlog::level::warn);  // no line per loaded binding
     store::EtcdOptions o;
     o.endpoint = argv[1];
     o.prefix = "/hag-bench/";
@@ -96,14 +99,24 @@ int main(int argc, char** argv) {
         x.paths[0].coa = CareOfAddress{*hag::net::parse_ipv6_address("2001:db8:b::7")};
         s.put(x, to_wall);
     });
+    // A takeover's lookup: one read per PBU, on the signalling thread (commits do nothing here).
+    const double load = phase("load", [&](std::uint32_t i) {
+        auto r = s.load(fmt::format("bench{}@example.net", i));
+        if (!r || !*r) {
+            std::fprintf(stderr, "hag-etcd-bench: load: %s\n", r ? "missing" : r.error().c_str());
+            std::exit(1);
+        }
+    });
     const double del =
         phase("remove", [&](std::uint32_t i) { s.remove(fmt::format("bench{}@example.net", i)); });
     std::map<std::string, std::uint64_t> c;
     s.add_counters(c);
     std::printf(
         "{\"sessions\": %u, \"batch\": %u, \"register_per_s\": %.0f, \"handoff_per_s\": %.0f, "
-        "\"remove_per_s\": %.0f, \"etcd_requests\": %llu, \"lease_grants\": %llu}\n",
-        n, batch, reg, handoff, del, static_cast<unsigned long long>(c["cluster.etcd_requests"]),
+        "\"load_per_s\": %.0f, \"remove_per_s\": %.0f, \"etcd_requests\": %llu, "
+        "\"lease_grants\": %llu}\n",
+        n, batch, reg, handoff, load, del,
+        static_cast<unsigned long long>(c["cluster.etcd_requests"]),
         static_cast<unsigned long long>(c["cluster.lease_grants"]));
     return 0;
 }
