@@ -508,6 +508,9 @@ struct Daemon::Impl {
         if (c->dataplane_socket() != cfg.dataplane_socket()) {
             spdlog::warn("reload: dataplane_socket changed; takes effect at restart");
         }
+        if (c->store().SerializeAsString() != cfg.store().SerializeAsString()) {
+            spdlog::warn("reload: store changed; takes effect at restart");
+        }
         if (c->log().format() != cfg.log().format()) {
             spdlog::warn("reload: log.format changed; takes effect at restart");
         }

@@ -246,6 +246,9 @@ Result<void, std::string> EtcdStore::commit() {
                 auto lease = lease_for(op.expires_wall, now);
                 if (!lease) {
                     error = lease.error();
+                    if (!in_txn.empty()) {
+                        it = in_txn.front();  // none of this transaction was sent
+                    }
                     break;
                 }
                 // The value with its anchor: the node that created the binding.
