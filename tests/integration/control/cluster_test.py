@@ -20,7 +20,8 @@ Steps:
    carrying 1000, sequence 1001 is accepted; b's data plane holds every session;
 6. etcd is killed: b acknowledges nothing it cannot write (the PBA is withheld, counted); etcd
    restarted on the same data directory: the next PBU is written and answered;
-7. node a starts again: it restores none of them (b serves them all now).
+7. node b is restarted (SIGTERM): it restores every binding it serves from etcd;
+8. node a starts again: it restores none of them (b serves them all now).
 Prints `bindings lost across the failover: N of M`. Root only (exit 77 otherwise).
 
 usage: cluster_test.py HAG_CONTROL HAG_MAGSIM HAGCTL FAKE_DATAPLANE
@@ -299,6 +300,15 @@ def main():
         check(r["status"] == 0, f"etcd back: sequence 1003 accepted ({r})")
         check(bindings("b").get(SCAPY_NAI, {}).get("last_sequence") == 1003,
               "the binding's sequence number is 1003")
+
+        # Node b restarted: it restores the bindings it serves from etcd, anchors included.
+        topo.stop(daemons["b"], 10)
+        start("b")
+        again = bindings("b")
+        check(len(again) == len(before) and
+              all(b.get("serving_node") == "hag-b" and b.get("anchor_node") == "hag-a"
+                  for b in again.values()),
+              f"node b restarted: it restores its {len(again)} bindings from etcd")
 
         start("a")
         check(len(bindings("a")) == 0, "node a back: it restores none (b serves them now)")
