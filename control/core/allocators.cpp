@@ -120,16 +120,18 @@ Result<void, AllocError> PrefixPool::release(const Prefix& p) {
 }
 
 Result<std::uint32_t, AllocError> GreKeyAllocator::allocate() {
+    const std::uint64_t span = std::uint64_t{max_} - min_ + 1;
     if (used_.size() >= 0xffffffffu) {
         return unexpected(AllocError::kExhausted);
     }
-    for (;;) {
+    for (std::uint64_t i = 0; i < span; ++i) {
         const std::uint32_t k = next_;
-        next_ = next_ == 0xffffffffu ? 1 : next_ + 1;  // 0 is never used
+        next_ = next_ == max_ ? min_ : next_ + 1;  // 0 is never used (min_ >= 1)
         if (used_.insert(k).second) {
             return k;
         }
     }
+    return unexpected(AllocError::kExhausted);
 }
 
 Result<void, AllocError> GreKeyAllocator::claim(std::uint32_t key) {

@@ -53,12 +53,18 @@ class PrefixPool {
 // Unique non-zero 32-bit GRE keys.
 class GreKeyAllocator {
   public:
+    // Keys are allocated from [min, max] (a node's range in a cluster, docs/scale-out.md);
+    // claim() also takes keys outside it (a binding taken over from another node).
+    explicit GreKeyAllocator(std::uint32_t min = 1, std::uint32_t max = 0xffffffffu)
+        : min_(min == 0 ? 1 : min), max_(max < min_ ? min_ : max), next_(min_) {}
     Result<std::uint32_t, AllocError> allocate();
     Result<void, AllocError> claim(std::uint32_t key);  // e.g. restored from a persisted cache
     Result<void, AllocError> release(std::uint32_t key);
     [[nodiscard]] std::size_t in_use() const noexcept { return used_.size(); }
 
   private:
+    std::uint32_t min_ = 1;
+    std::uint32_t max_ = 0xffffffffu;
     std::uint32_t next_ = 1;
     std::unordered_set<std::uint32_t> used_;
 };

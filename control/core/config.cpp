@@ -2,10 +2,12 @@
 
 #include <arpa/inet.h>
 #include <fmt/format.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <charconv>
 
+#include "cluster_record.hpp"
 #include "dmnp.hpp"
 #include "hag/esp/esp.hpp"
 #include "hag/log/log.hpp"
@@ -471,6 +473,63 @@ void validate(v1::ControlConfig& cfg, const config::ParseInfoTree* tree,
         at.at(tree, cfg, "state_fsync", -1,
               fmt::format("state_fsync: '{}' is not always or none", cfg.state_fsync()));
     }
+    {
+        const auto& sc = cfg.store();
+        const auto* st = config::Reporter::nested(tree, cfg, "store");
+        const auto& b = sc.backend();
+        if (!b.empty() && b != "embedded" && b != "etcd") {
+            at.at(st, sc, "backend", -1,
+                  fmt::format("store.backend: '{}' is not embedded or etcd", b));
+        }
+        if (b == "etcd") {
+            if (sc.etcd_endpoints().empty()) {
+                at.at(st, sc, "backend", -1,
+                      "store.backend etcd: etcd_endpoints needs at least one host:port");
+            }
+            for (int i = 0; i < sc.etcd_endpoints_size(); ++i) {
+                const auto& e = sc.etcd_endpoints(i);
+                const auto colon = e.rfind(':');
+                unsigned port = 0;
+                bool ok = colon != std::string::npos && colon > 0 && colon + 1 < e.size() &&
+                          e.find("://") == std::string::npos;
+                if (ok) {
+                    auto [ptr, ec] =
+                        std::from_chars(e.data() + colon + 1, e.data() + e.size(), port);
+                    ok = ec == std::errc() && ptr == e.data() + e.size() && port > 0 &&
+                         port <= 65535;
+                }
+                if (!ok) {
+                    at.at(st, sc, "etcd_endpoints", i,
+                          fmt::format("store.etcd_endpoints: '{}' is not host:port", e));
+                }
+            }
+            if (!sc.node_name().empty() && !store::valid_node_name(sc.node_name())) {
+                at.at(st, sc, "node_name", -1,
+                      fmt::format("store.node_name: '{}' is not 1-64 printable characters "
+                                  "without spaces",
+                                  sc.node_name()));
+            }
+            if (!sc.etcd_tls_cert().empty() != !sc.etcd_tls_key().empty()) {
+                at.at(st, sc, "etcd_tls_cert", -1,
+                      "store.etcd_tls_cert and etcd_tls_key: both or neither");
+            }
+            if (!sc.etcd_tls_cert().empty() && sc.etcd_tls_ca().empty()) {
+                at.at(st, sc, "etcd_tls_ca", -1,
+                      "store.etcd_tls_ca: needed with a client certificate");
+            }
+        }
+        if (sc.etcd_timeout_ms() > 60000) {
+            at.at(st, sc, "etcd_timeout_ms", -1,
+                  fmt::format("store.etcd_timeout_ms: {} is not within 1-60000",
+                              sc.etcd_timeout_ms()));
+        }
+        if (sc.uplink_gre_key_min() != 0 && sc.uplink_gre_key_max() != 0 &&
+            sc.uplink_gre_key_min() > sc.uplink_gre_key_max()) {
+            at.at(st, sc, "uplink_gre_key_min", -1,
+                  fmt::format("store.uplink_gre_key_min {} is above uplink_gre_key_max {}",
+                              sc.uplink_gre_key_min(), sc.uplink_gre_key_max()));
+        }
+    }
     if (!cfg.state_directory().empty() && cfg.state_directory().front() != '/') {
         at.at(tree, cfg, "state_directory", -1,
               fmt::format("state_directory: '{}' is not an absolute path", cfg.state_directory()));
@@ -575,6 +634,21 @@ void validate(v1::ControlConfig& cfg, const config::ParseInfoTree* tree,
         cfg.set_state_snapshot_interval_seconds(300);
     if (cfg.state_snapshot_log_bytes() == 0)
         cfg.set_state_snapshot_log_bytes(64ull << 20);
+    auto* sc = cfg.mutable_store();
+    if (sc->backend().empty())
+        sc->set_backend("embedded");
+    if (sc->etcd_prefix().empty())
+        sc->set_etcd_prefix("/hag/");
+    if (sc->etcd_timeout_ms() == 0)
+        sc->set_etcd_timeout_ms(1000);
+    if (sc->node_name().empty() && sc->backend() == "etcd") {
+        char host[256] = {};
+        if (gethostname(host, sizeof host - 1) == 0 && store::valid_node_name(host)) {
+            sc->set_node_name(host);
+        } else {
+            sc->set_node_name("hag");
+        }
+    }
 }
 
 }  // namespace

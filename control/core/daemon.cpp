@@ -14,12 +14,15 @@
 #include <csignal>
 #include <cstdio>
 #include <filesystem>
+#include <fstream>
+#include <iterator>
 #include <mutex>
 #include <thread>
 
 #include "binding_cache.hpp"
 #include "config.hpp"
 #include "dpclient/pusher.hpp"
+#include "etcd_store.hpp"
 #include "hag/log/log.hpp"
 #include "hag/mh/timestamp.hpp"
 #include "lma.hpp"
@@ -75,11 +78,13 @@ class DaemonBackend final : public mgmt::Backend {
     DaemonBackend(mgmt::CacheBackend& inner,
                   std::function<void(std::map<std::string, std::uint64_t>&)> extra,
                   std::function<std::optional<mgmt::DataplaneSync>()> dataplane,
-                  std::function<void()> commit)
+                  std::function<void()> commit,
+                  std::function<std::optional<Placement>(const std::string&)> placement)
         : inner_(inner),
           extra_(std::move(extra)),
           dataplane_(std::move(dataplane)),
-          commit_(std::move(commit)) {}
+          commit_(std::move(commit)),
+          placement_(std::move(placement)) {}
     mgmt::BindingPage list(const mgmt::BindingFilter& f, std::uint64_t cursor,
                            std::size_t limit) override {
         return inner_.list(f, cursor, limit);
@@ -104,13 +109,43 @@ class DaemonBackend final : public mgmt::Backend {
     Seconds now() override { return inner_.now(); }
     std::optional<mgmt::DataplaneSync> dataplane_sync() override { return dataplane_(); }
     std::shared_ptr<const PolicySnapshot> policy() override { return inner_.policy(); }
+    std::optional<Placement> placement(const std::string& nai) override { return placement_(nai); }
 
   private:
     mgmt::CacheBackend& inner_;
     std::function<void(std::map<std::string, std::uint64_t>&)> extra_;
     std::function<std::optional<mgmt::DataplaneSync>()> dataplane_;
     std::function<void()> commit_;
+    std::function<std::optional<Placement>(const std::string&)> placement_;
 };
+
+// The cluster store's options from the configuration (files read here).
+Result<store::EtcdOptions, std::string> etcd_options(const v1::StoreConfig& c) {
+    store::EtcdOptions o;
+    o.endpoint = c.etcd_endpoints(0);  // at least one (checked with the configuration)
+    o.prefix = c.etcd_prefix();
+    o.node = c.node_name();
+    o.timeout = std::chrono::milliseconds(c.etcd_timeout_ms());
+    auto read = [](const std::string& path, std::string& out) -> Result<void, std::string> {
+        if (path.empty()) {
+            return {};
+        }
+        std::ifstream f(path, std::ios::binary);
+        if (!f) {
+            return unexpected("cannot read " + path);
+        }
+        out.assign(std::istreambuf_iterator<char>(f), std::istreambuf_iterator<char>());
+        return {};
+    };
+    for (auto [path, out] : {std::pair{&c.etcd_tls_ca(), &o.tls_ca_pem},
+                             std::pair{&c.etcd_tls_cert(), &o.tls_cert_pem},
+                             std::pair{&c.etcd_tls_key(), &o.tls_key_pem}}) {
+        if (auto r = read(*path, *out); !r) {
+            return unexpected(r.error());
+        }
+    }
+    return o;
+}
 
 }  // namespace
 
@@ -122,10 +157,11 @@ std::string management_listen_address(const std::string& configured) {
 }
 
 struct Daemon::Impl {
-    Impl(v1::ControlConfig c, DaemonOptions o, std::unique_ptr<store::Store> st,
-         std::uint32_t restart)
+    Impl(v1::ControlConfig c, DaemonOptions o, std::unique_ptr<store::BindingStore> st,
+         store::EtcdStore* etcd_store, std::uint32_t restart)
         : opts(std::move(o)),
           store(std::move(st)),
+          etcd(etcd_store),
           cache(c.limits().max_sessions()),
           lma(c, cache, restart),
           cache_backend(
@@ -133,7 +169,17 @@ struct Daemon::Impl {
               [] { return clock_now().now; }),
           backend(
               cache_backend, [this](std::map<std::string, std::uint64_t>& m) { add_counters(m); },
-              [this] { return dataplane_sync(); }, [this] { commit_store(); }),
+              [this] { return dataplane_sync(); }, [this] { commit_store(); },
+              [this](const std::string& nai) -> std::optional<mgmt::Backend::Placement> {
+                  if (etcd == nullptr) {
+                      return std::nullopt;
+                  }
+                  auto p = etcd->placement(nai);
+                  if (!p) {
+                      return std::nullopt;
+                  }
+                  return mgmt::Backend::Placement{p->node, p->anchor};
+              }),
           timer(io),
           signals(io, SIGINT, SIGTERM, SIGHUP),
           addresses(c.lma_addresses().begin(), c.lma_addresses().end()),
@@ -223,7 +269,10 @@ struct Daemon::Impl {
                 for (const auto& b : batch) {
                     n += b.size();
                 }
-                spdlog::error("store: {} repl(ies) withheld because the change is not durable", n);
+                if (n > 0) {
+                    spdlog::error("store: {} repl(ies) withheld because the change is not durable",
+                                  n);
+                }
                 store_replies_withheld += n;
                 continue;
             }
@@ -249,8 +298,22 @@ struct Daemon::Impl {
 
     ~Impl() { stop_syncer(); }
 
+    // Cluster store: bindings another node took over are forgotten here (cache and data
+    // plane), without writing anything.
+    void forget_lost() {
+        if (etcd == nullptr) {
+            return;
+        }
+        for (const auto& nai : etcd->take_lost()) {
+            const bool removed = cache_backend.with_cache(
+                [&](BindingCache& c) { return static_cast<bool>(c.remove(nai)); });
+            spdlog::warn("cluster: session {} is served by another node now; {}", nai,
+                         removed ? "removed here" : "already gone here");
+        }
+    }
+
     void maybe_checkpoint(Seconds now) {
-        if (!store) {
+        if (!store || !store->checkpoints()) {
             return;
         }
         const auto st = store->stats();
@@ -313,6 +376,7 @@ struct Daemon::Impl {
         m["signalling.haad_requests"] = c.haad_requests;
         m["signalling.haad_replies"] = c.haad_replies;
         if (store) {
+            store->add_counters(m);
             const auto st = store->stats();
             m["store.commits"] = st.commits;
             m["store.records"] = st.records;
@@ -383,6 +447,7 @@ struct Daemon::Impl {
             auto outs = cache_backend.with_cache([&](BindingCache&) { return lma.tick(t); });
             send_durable(std::move(outs));
             maybe_checkpoint(t.now);
+            forget_lost();
             arm_timer();
         });
     }
@@ -403,7 +468,7 @@ struct Daemon::Impl {
                 stop_syncer();  // commits what is queued
                 checkpoint();
                 spdlog::info("signal {}: shutting down ({} sessions saved in {})", sig, n,
-                             store->dir());
+                             store->where());
             } else {
                 spdlog::info(
                     "signal {}: shutting down ({} sessions in the binding cache are dropped "
@@ -443,6 +508,9 @@ struct Daemon::Impl {
         if (c->dataplane_socket() != cfg.dataplane_socket()) {
             spdlog::warn("reload: dataplane_socket changed; takes effect at restart");
         }
+        if (c->store().SerializeAsString() != cfg.store().SerializeAsString()) {
+            spdlog::warn("reload: store changed; takes effect at restart");
+        }
         if (c->log().format() != cfg.log().format()) {
             spdlog::warn("reload: log.format changed; takes effect at restart");
         }
@@ -463,8 +531,9 @@ struct Daemon::Impl {
 
     DaemonOptions opts;
     boost::asio::io_context io;
-    std::unique_ptr<store::Store> store;  // null: persistence off
-    std::vector<Outbound> held;           // replies waiting for the group commit
+    std::unique_ptr<store::BindingStore> store;  // null: persistence off
+    store::EtcdStore* etcd = nullptr;            // store, when it is the cluster store
+    std::vector<Outbound> held;                  // replies waiting for the group commit
     bool flush_posted = false;
     Seconds last_checkpoint = 0;
     std::atomic<std::uint64_t> store_commit_failures{0};  // also counted on gRPC threads
@@ -500,10 +569,27 @@ Daemon::~Daemon() {
 
 Result<std::unique_ptr<Daemon>, std::string> Daemon::start(v1::ControlConfig cfg,
                                                            DaemonOptions opts) {
-    // The store first: a corrupt snapshot stops the start before any socket is opened.
-    std::unique_ptr<store::Store> st;
+    // The store first: a corrupt snapshot (or an unreachable etcd) stops the start before any
+    // socket is opened.
+    std::unique_ptr<store::BindingStore> st;
+    store::EtcdStore* etcd = nullptr;
     store::Recovery recovered;
-    if (cfg.persistence()) {
+    const bool cluster = cfg.store().backend() == "etcd";
+    if (cluster) {
+        auto o = etcd_options(cfg.store());
+        if (!o) {
+            return unexpected("store: " + o.error());
+        }
+        auto s = store::EtcdStore::open(*o, recovered);
+        if (!s) {
+            return unexpected("store: " + s.error());
+        }
+        etcd = s->get();
+        st = std::move(*s);
+        for (const auto& w : recovered.warnings) {
+            spdlog::warn("store: {}", w);
+        }
+    } else if (cfg.persistence()) {
         store::StoreOptions so;
         so.dir = cfg.state_directory();
         so.fsync =
@@ -520,7 +606,8 @@ Result<std::unique_ptr<Daemon>, std::string> Daemon::start(v1::ControlConfig cfg
     }
     const bool had_state = recovered.snapshot_found || recovered.log_files > 0;
     const std::uint32_t restart = restart_counter(recovered.restart_counter, had_state);
-    auto impl = std::make_unique<Impl>(std::move(cfg), std::move(opts), std::move(st), restart);
+    auto impl =
+        std::make_unique<Impl>(std::move(cfg), std::move(opts), std::move(st), etcd, restart);
     Impl& d = *impl;
     if (d.store) {
         const auto t = clock_now();
@@ -536,13 +623,35 @@ Result<std::unique_ptr<Daemon>, std::string> Daemon::start(v1::ControlConfig cfg
         }
         spdlog::info(
             "state: {} session(s) restored from {} ({} found, {} expired while down, {} "
-            "refused; {} log record(s) replayed); restart counter {} ({})",
-            d.cache.size(), d.store->dir(), found, expired, refused, recovered.log_records, restart,
+            "refused; {} {} read); restart counter {} ({})",
+            d.cache.size(), d.store->where(), found, expired, refused, recovered.log_records,
+            d.etcd != nullptr ? "key(s)" : "log record(s)", restart,
             had_state ? "kept: bindings restored" : "new");
         d.observe_for_store();
-        // The restored (and pruned) state becomes the new snapshot; the old log goes.
-        if (!d.checkpoint()) {
-            return unexpected("state: cannot write the first checkpoint in " + d.store->dir());
+        if (d.etcd != nullptr) {
+            if (auto r = d.etcd->save_restart_counter(restart); !r) {
+                return unexpected("store: " + r.error());
+            }
+            d.lma.set_binding_loader(
+                [&d](const std::string& nai) -> Result<std::optional<Session>, std::string> {
+                    auto r = d.etcd->load(nai);
+                    if (!r) {
+                        return unexpected(r.error());
+                    }
+                    if (!*r) {
+                        return std::optional<Session>{};
+                    }
+                    std::vector<Session> one;
+                    one.push_back(std::move(**r));
+                    store::to_monotonic(one, wall_seconds(), clock_now().now);
+                    if (one.empty()) {
+                        return std::optional<Session>{};  // its lifetime is over
+                    }
+                    return std::optional<Session>{std::move(one.front())};
+                });
+        } else if (!d.checkpoint()) {
+            // The restored (and pruned) state becomes the new snapshot; the old log goes.
+            return unexpected("state: cannot write the first checkpoint in " + d.store->where());
         }
         d.last_checkpoint = t.now;
         d.syncer = std::thread([&d] { d.sync_loop(); });

@@ -129,6 +129,9 @@ Lma::Lma(v1::ControlConfig cfg, BindingCache& cache, std::uint32_t restart_count
       subscribers_(cfg_),
       cache_(cache),
       restart_counter_(restart_counter),
+      keys_(
+          cfg_.store().uplink_gre_key_min() != 0 ? cfg_.store().uplink_gre_key_min() : 1u,
+          cfg_.store().uplink_gre_key_max() != 0 ? cfg_.store().uplink_gre_key_max() : 0xffffffffu),
       dmnp_(cfg_) {
     pools_ = make_pools(cfg_);
     listed_sources_ = listed_sources(cfg_);
@@ -353,6 +356,10 @@ std::vector<Outbound> Lma::handle_pbu(const mh::BindingUpdate& bu, const Peer& f
     PbuOutcome out;
     out.sequence = bu.sequence;
     const std::uint8_t status = process_pbu(bu, from, t, out);
+    if (out.drop) {
+        count("pbu.dropped");
+        return {};
+    }
     const bool accepted = status < 128;
     count(accepted ? "pbu.accepted" : "pbu.rejected");
     if (accepted) {
@@ -591,13 +598,30 @@ std::uint8_t Lma::process_pbu(const mh::BindingUpdate& bu, const Peer& from, con
     const bool overwrite = mmb != nullptr && mmb->overwrite;
 
     const Session* existing = cache_.find(nai);
-    const Path* existing_path = existing != nullptr ? existing->find_path(bid) : nullptr;
+    // Cluster binding store (docs/scale-out.md): another node may have served this subscriber
+    // (it failed, or the router moved here). Its binding is checked against this PBU's replay
+    // protection first and taken over (sequence numbers, keys, prefixes) only if it passes.
+    std::optional<Session> taken;
+    if (existing == nullptr && loader_) {
+        auto loaded = loader_(nai);
+        if (!loaded) {
+            count("cluster.lookup_failures");
+            log_refusal(t, fmt::format("session {} PBU from MAG {} seq {}: dropped, the cluster "
+                                       "store cannot be read ({})",
+                                       nai, mag_id, bu.sequence, loaded.error()));
+            out.drop = true;
+            return st(BaStatus::kReasonUnspecified);
+        }
+        taken = std::move(*loaded);
+    }
+    const Session* basis = existing != nullptr ? existing : (taken ? &*taken : nullptr);
+    const Path* existing_path = basis != nullptr ? basis->find_path(bid) : nullptr;
 
     // Replay protection: the Timestamp option if present (RFC 5213 §5.5), else sequence numbers
     // (RFC 6275 §9.5.1) per path.
     const auto* ts = mh::find_option<mh::Timestamp>(opts);
     if (ts != nullptr) {
-        switch (check_timestamp(ts->value, t.timestamp, existing ? existing->last_timestamp : 0,
+        switch (check_timestamp(ts->value, t.timestamp, basis ? basis->last_timestamp : 0,
                                 cfg_.timestamp_window_ms())) {
             case TimestampCheck::kOutsideWindow:
                 return reject(BaStatus::kTimestampMismatch, "timestamp outside the window");
@@ -612,6 +636,30 @@ std::uint8_t Lma::process_pbu(const mh::BindingUpdate& bu, const Peer& from, con
         out.sequence = existing_path->last_sequence;
         return reject(BaStatus::kSequenceNumberOutOfWindow,
                       fmt::format("last accepted {}", existing_path->last_sequence));
+    }
+
+    if (taken) {
+        Session s = std::move(*taken);
+        taken.reset();
+        // The paths were bound to the old node's addresses: signal from ours.
+        for (auto& p : s.paths) {
+            if (p.local.is_ipv4() == CareOfAddress{from.local}.is_ipv4()) {
+                p.local = CareOfAddress{from.local};
+            }
+        }
+        if (auto r = restore(std::move(s), t); !r) {
+            count("cluster.takeover_failures");
+            log_refusal(t, fmt::format("session {}: binding of another node not taken over ({}); "
+                                       "PBU dropped",
+                                       nai, r.error()));
+            out.drop = true;
+            return st(BaStatus::kReasonUnspecified);
+        }
+        count("cluster.takeovers");
+        spdlog::info("session {}: binding taken over from the cluster store (PBU from MAG {})", nai,
+                     mag_id);
+        existing = cache_.find(nai);
+        existing_path = existing != nullptr ? existing->find_path(bid) : nullptr;
     }
 
     if (bu.lifetime == 0) {

@@ -10,6 +10,7 @@
 
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <map>
 #include <optional>
 #include <span>
@@ -99,6 +100,14 @@ class Lma {
     Result<void, std::string> restore(Session s, const LmaTime& t);
     [[nodiscard]] std::uint32_t restart_counter() const noexcept { return restart_counter_; }
 
+    // Cluster binding store (docs/scale-out.md): asked for a subscriber's binding when a PBU
+    // names a subscriber this node does not serve. Returns the binding (path expiries on the
+    // monotonic clock) another node wrote, none, or an error (the store cannot be read: the
+    // PBU is dropped without a reply, the MAG retransmits).
+    using BindingLoader =
+        std::function<Result<std::optional<Session>, std::string>(const std::string& nai)>;
+    void set_binding_loader(BindingLoader l) { loader_ = std::move(l); }
+
     [[nodiscard]] std::vector<std::pair<std::string, std::uint64_t>> counters() const;
     [[nodiscard]] const v1::ControlConfig& config() const noexcept { return cfg_; }
     [[nodiscard]] std::size_t pending_revocations() const noexcept { return pending_.size(); }
@@ -138,6 +147,7 @@ class Lma {
         std::string nai;
         std::uint16_t bid = 0;
         bool tlv_unsupported = false;
+        bool drop = false;  // no reply at all (the cluster store could not be read)
         // IPv4 home address (RFC 5844): asked for by the PBU, what was assigned (IPv4-mapped),
         // its default router, or the Reply option's status when it was refused.
         const mh::Ipv4HomeAddressRequest* ipv4_request = nullptr;
@@ -202,6 +212,7 @@ class Lma {
     std::uint16_t bri_sequence_ = 0;
     std::uint32_t heartbeat_sequence_ = 0;
     std::map<std::string, std::uint64_t> counters_;
+    BindingLoader loader_;
     std::int64_t last_limit_log_ms_ = -1'000'000;
     std::int64_t last_decode_log_ms_ = -1'000'000;
 };

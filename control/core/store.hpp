@@ -23,6 +23,7 @@
 #include <vector>
 
 #include "binding_cache.hpp"
+#include "binding_store.hpp"
 #include "hag/result.hpp"
 
 namespace hag::control::store {
@@ -50,43 +51,34 @@ struct Recovery {
     std::vector<std::string> warnings;  // torn tails, discarded files: log them
 };
 
-struct StoreStats {
-    std::uint64_t commits = 0;      // group commits that wrote something
-    std::uint64_t records = 0;      // records appended to the log
-    std::uint64_t log_bytes = 0;    // size of the current log
-    std::uint64_t checkpoints = 0;  // snapshots written
-    std::uint64_t errors = 0;       // failed writes or syncs
-    std::uint64_t generation = 0;   // of the current log
-};
-
-class Store {
+class Store final : public BindingStore {
   public:
     // Creates the directory if needed, locks it, reads the snapshot and logs. Nothing is written
     // until checkpoint(): the caller restores `rec`, then checkpoints what it kept.
     static Result<std::unique_ptr<Store>, std::string> open(const StoreOptions& o, Recovery& rec);
-    ~Store();
+    ~Store() override;
     Store(const Store&) = delete;
     Store& operator=(const Store&) = delete;
 
     // Appends a record to the commit buffer (no I/O). `to_wall` converts the cache's monotonic
     // path expiries to wall-clock seconds (wall now - monotonic now).
-    void put(const Session& s, std::int64_t to_wall);
-    void remove(std::string_view nai);
-    [[nodiscard]] bool pending() const;
+    void put(const Session& s, std::int64_t to_wall) override;
+    void remove(std::string_view nai) override;
+    [[nodiscard]] bool pending() const override;
 
     // Writes the buffer to the log and syncs it (per the fsync policy). On failure the log is
     // cut back to its last good length and the buffered records are dropped: the caller must
     // not acknowledge what they describe.
-    Result<void, std::string> commit();
+    Result<void, std::string> commit() override;
 
     // Writes a snapshot of every session `each` yields (generation + 1), starts a new log,
     // deletes the previous files. The commit buffer is dropped on success (the snapshot holds
     // its effect). The caller holds whatever keeps the sessions stable during the walk.
-    using SessionWalk = std::function<void(const std::function<void(const Session&)>&)>;
     Result<void, std::string> checkpoint(const SessionWalk& each, std::int64_t to_wall,
-                                         std::uint32_t restart_counter);
+                                         std::uint32_t restart_counter) override;
 
-    [[nodiscard]] StoreStats stats() const;
+    [[nodiscard]] StoreStats stats() const override;
+    [[nodiscard]] std::string where() const override { return dir_; }
     [[nodiscard]] const std::string& dir() const noexcept { return dir_; }
 
   private:

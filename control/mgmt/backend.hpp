@@ -69,6 +69,13 @@ class Backend {
     virtual std::optional<DataplaneSync> dataplane_sync() { return std::nullopt; }
     // The flow policy in force; nullptr when none is configured.
     virtual std::shared_ptr<const PolicySnapshot> policy() { return nullptr; }
+    // Cluster binding store (docs/scale-out.md): the node serving a binding and its anchor;
+    // nullopt with the embedded store.
+    struct Placement {
+        std::string node;
+        std::string anchor;
+    };
+    virtual std::optional<Placement> placement(const std::string& /*nai*/) { return std::nullopt; }
 };
 
 }  // namespace hag::control::mgmt

@@ -132,7 +132,9 @@ grpc::Status ManagementService::ListBindings(grpc::ServerContext*,
     BindingPage page = backend_.list(f, cursor, limit);
     const Seconds now = backend_.now();
     for (const Session& s : page.sessions) {
-        mgmt::to_proto(s, now, out->add_bindings());
+        auto* b = out->add_bindings();
+        mgmt::to_proto(s, now, b);
+        add_placement(s.nai, b);
     }
     if (page.next_cursor != 0) {
         char buf[32];
@@ -154,7 +156,15 @@ grpc::Status ManagementService::GetBinding(grpc::ServerContext*,
         return {grpc::StatusCode::NOT_FOUND, "no binding for NAI '" + req->nai() + "'"};
     }
     mgmt::to_proto(*s, backend_.now(), out);
+    add_placement(s->nai, out);
     return grpc::Status::OK;
+}
+
+void ManagementService::add_placement(const std::string& nai, hag::v1::Binding* out) {
+    if (auto p = backend_.placement(nai)) {
+        out->set_serving_node(p->node);
+        out->set_anchor_node(p->anchor);
+    }
 }
 
 grpc::Status ManagementService::DeleteBinding(grpc::ServerContext*,

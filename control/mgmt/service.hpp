@@ -44,6 +44,8 @@ class ManagementService final : public hag::v1::Management::Service {
     void stop() { stopping_ = true; }
 
   private:
+    void add_placement(const std::string& nai, hag::v1::Binding* out);
+
     Backend& backend_;
     std::chrono::steady_clock::time_point started_;
     std::atomic<bool> stopping_{false};

@@ -92,19 +92,33 @@ std::string bindings_table(const hag::v1::ListBindingsResponse& r) {
     const bool delegated = std::any_of(r.bindings().begin(), r.bindings().end(), [](const auto& b) {
         return b.delegated_prefixes_size() > 0;
     });
+    // NODE and ANCHOR columns (cluster binding store, docs/scale-out.md) only when a binding
+    // shown has them.
+    const bool cluster = std::any_of(r.bindings().begin(), r.bindings().end(),
+                                     [](const auto& b) { return !b.serving_node().empty(); });
     auto lead = [&](const hag::v1::Binding& b) {
         std::vector<std::string> c{b.nai(), join(b.home_prefixes())};
         if (delegated) {
             c.push_back(b.delegated_prefixes().empty() ? "-" : join(b.delegated_prefixes()));
         }
         c.push_back(fmt::format("0x{:08x}", b.uplink_gre_key()));
+        if (cluster) {
+            c.push_back(b.serving_node().empty() ? "-" : b.serving_node());
+            c.push_back(b.anchor_node().empty() ? "-" : b.anchor_node());
+        }
         return c;
     };
+    std::vector<std::string> lead_head{"NAI", "HOME PREFIX"};
     if (delegated) {
-        h.insert(h.begin(), {"NAI", "HOME PREFIX", "DELEGATED", "UL-KEY"});
-    } else {
-        h.insert(h.begin(), {"NAI", "HOME PREFIX", "UL-KEY"});
+        lead_head.push_back("DELEGATED");
     }
+    lead_head.push_back("UL-KEY");
+    if (cluster) {
+        lead_head.push_back("NODE");
+        lead_head.push_back("ANCHOR");
+    }
+    const std::size_t lead_cells = lead_head.size();
+    h.insert(h.begin(), lead_head.begin(), lead_head.end());
     rows.push_back(h);
     for (const auto& b : r.bindings()) {
         bool first = true;
@@ -114,7 +128,7 @@ std::string bindings_table(const hag::v1::ListBindingsResponse& r) {
                 auto l = lead(b);
                 cells.insert(cells.begin(), l.begin(), l.end());
             } else {
-                cells.insert(cells.begin(), delegated ? 4 : 3, std::string());
+                cells.insert(cells.begin(), lead_cells, std::string());
             }
             first = false;
             rows.push_back(std::move(cells));
@@ -143,6 +157,10 @@ std::string binding_detail(const hag::v1::Binding& b) {
     }
     head.push_back({"Uplink GRE key:", fmt::format("0x{:08x}", b.uplink_gre_key())});
     head.push_back({"Last sequence:", std::to_string(b.last_sequence())});
+    if (!b.serving_node().empty()) {  // cluster binding store (docs/scale-out.md)
+        head.push_back({"Served by node:", b.serving_node()});
+        head.push_back({"Anchor node:", b.anchor_node()});
+    }
     head.push_back({"Paths:", std::to_string(b.paths_size())});
     std::string out = render_table(head);
     if (!b.paths().empty()) {

@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """Writes the seed corpus of fuzz-store: small log and snapshot files in hag's store format
-(control/core/store_format.hpp). Run from this directory: ./make_seeds.py"""
+(control/core/store_format.hpp) and a cluster store binding value (cluster_record.hpp). Run from this directory: ./make_seeds.py"""
 import os
 import struct
 
@@ -70,6 +70,9 @@ seeds = {
         "cpe5@hag.example", 5, nat=True,
         delegated=((bytes.fromhex("20010db80d000100") + bytes(8), 56),
                    (bytes(10) + b"\xff\xff" + bytes([192, 0, 2, 128]), 124))),
+    # A binding value of the cluster store (control/core/cluster_record.hpp): "HAGB", version,
+    # serving node and anchor names, then a PUT record.
+    "cluster-value": b"HAGB\x01" + b"\x06node-b" + b"\x06node-a" + put("cpe6@hag.example", 6),
 }
 os.makedirs("corpus", exist_ok=True)
 for name, data in seeds.items():

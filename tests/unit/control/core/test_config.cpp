@@ -219,3 +219,40 @@ TEST_CASE("persistence and management TLS options: defaults and checks", "[confi
                     "management_tls_key: \"/k.pem\"\nmanagement_tls_client_ca: \"/ca.pem\"\n")
               .empty());
 }
+
+TEST_CASE("store: embedded by default, etcd checked", "[config]") {
+    auto r = parse_control_config("lma_addresses: \"2001:db8::1\"\n", "t.conf");
+    REQUIRE(r.ok());
+    CHECK(r->store().backend() == "embedded");
+    CHECK(r->store().etcd_prefix() == "/hag/");
+    CHECK(r->store().etcd_timeout_ms() == 1000);
+    auto e = parse_control_config(
+        "lma_addresses: \"2001:db8::1\"\n"
+        "store { backend: \"etcd\" etcd_endpoints: \"[2001:db8::5]:2379\" node_name: \"n1\" }\n",
+        "t.conf");
+    REQUIRE(e.ok());
+    CHECK(e->store().node_name() == "n1");
+    auto host = parse_control_config(
+        "lma_addresses: \"2001:db8::1\"\n"
+        "store { backend: \"etcd\" etcd_endpoints: \"127.0.0.1:2379\" }\n",
+        "t.conf");
+    REQUIRE(host.ok());
+    CHECK_FALSE(host->store().node_name().empty());  // the host name
+    const std::string base = "lma_addresses: \"2001:db8::1\"\n";
+    CHECK(errors_of(base + "store { backend: \"zookeeper\" }\n").find("t.conf:2:") !=
+          std::string::npos);
+    CHECK(errors_of(base + "store { backend: \"etcd\" }\n").find("at least one") !=
+          std::string::npos);
+    CHECK(errors_of(base + "store { backend: \"etcd\" etcd_endpoints: \"http://a:1\" }\n")
+              .find("not host:port") != std::string::npos);
+    CHECK(errors_of(base + "store { backend: \"etcd\" etcd_endpoints: \"a:70000\" }\n")
+              .find("not host:port") != std::string::npos);
+    CHECK(
+        errors_of(base + "store { backend: \"etcd\" etcd_endpoints: \"a:1\" node_name: \"a b\" }\n")
+            .find("node_name") != std::string::npos);
+    CHECK(errors_of(base +
+                    "store { backend: \"etcd\" etcd_endpoints: \"a:1\" etcd_tls_cert: \"/c\" }\n")
+              .find("both or neither") != std::string::npos);
+    CHECK(errors_of(base + "store { uplink_gre_key_min: 10 uplink_gre_key_max: 5 }\n")
+              .find("above") != std::string::npos);
+}

@@ -1017,3 +1017,81 @@ TEST_CASE("RFC 6089 flow bindings: limits", "[lma][flow]") {
     CHECK(st[500] == 129);
     CHECK(st[600] == 129);
 }
+
+TEST_CASE(
+    "cluster store: another node's binding is taken over by a PBU that passes replay "
+    "protection",
+    "[lma][cluster]") {
+    Session saved;
+    {
+        Fixture other_node("store { uplink_gre_key_min: 5000 uplink_gre_key_max: 5999 }\n");
+        Pbu p;
+        p.seq = 10;
+        p.gre = 0xabcd;
+        REQUIRE(other_node.status(p) == S(BaStatus::kAccepted));
+        saved = *other_node.cache.find("cpe1@example.net");
+        CHECK(saved.uplink_gre_key == 5000);  // from that node's range
+    }
+    saved.paths[0].local = CareOfAddress{ip("2001:db8::99")};  // the other node's address
+    Fixture f("store { uplink_gre_key_min: 1 uplink_gre_key_max: 4999 }\n");
+    int loads = 0;
+    bool fail = false;
+    f.lma.set_binding_loader(
+        [&](const std::string& nai) -> Result<std::optional<Session>, std::string> {
+            ++loads;
+            if (fail) {
+                return unexpected(std::string("etcd: connection refused"));
+            }
+            if (nai == saved.nai) {
+                return std::optional<Session>{saved};
+            }
+            return std::optional<Session>{};
+        });
+
+    // The store cannot be read: the PBU is dropped without a reply, nothing is kept.
+    fail = true;
+    Pbu next;
+    next.seq = 11;
+    next.gre = 0xabcd;
+    CHECK(f.lma.receive(next.bytes(), from("2001:db8:a::1"), f.t).empty());
+    CHECK(f.counter("cluster.lookup_failures") == 1);
+    CHECK(f.counter("pbu.dropped") == 1);
+    CHECK(f.cache.find("cpe1@example.net") == nullptr);
+    fail = false;
+
+    // A replay of the other node's last PBU is refused and does not take the binding over.
+    Pbu replay = next;
+    replay.seq = 10;
+    auto ba = f.send(replay);
+    CHECK(ba.status == S(BaStatus::kSequenceNumberOutOfWindow));
+    CHECK(ba.sequence == 10);
+    CHECK(f.cache.find("cpe1@example.net") == nullptr);
+    CHECK(f.counter("cluster.takeovers") == 0);
+
+    // The next sequence number takes it over with its prefix and uplink key (outside this
+    // node's range), bound to this node's address.
+    ba = f.send(next);
+    CHECK(ba.status == S(BaStatus::kAccepted));
+    CHECK(f.counter("cluster.takeovers") == 1);
+    CHECK(mh::find_option<mh::GreKey>(ba.options)->key == 5000);
+    CHECK(mh::find_option<mh::HomeNetworkPrefix>(ba.options)->prefix ==
+          saved.home_prefixes[0].addr);
+    const Session* s = f.cache.find("cpe1@example.net");
+    REQUIRE(s != nullptr);
+    CHECK(s->paths[0].local == CareOfAddress{ip("2001:db8::1")});
+    CHECK(s->paths[0].last_sequence == 11);
+
+    // Served here now: no more lookups for it; a subscriber unknown to the store is new.
+    const int before = loads;
+    next.seq = 12;
+    CHECK(f.status(next) == S(BaStatus::kAccepted));
+    CHECK(loads == before);
+    Pbu fresh;
+    fresh.nai = "cpe2@example.net";
+    fresh.mag = "mag2@example.net";
+    fresh.gre = 0x1234;
+    ba = f.send(fresh, "2001:db8:a::2");
+    CHECK(ba.status == S(BaStatus::kAccepted));
+    CHECK(mh::find_option<mh::GreKey>(ba.options)->key == 1);  // this node's range
+    CHECK(f.counter("cluster.takeovers") == 1);
+}

@@ -60,6 +60,28 @@ TEST_CASE("bindings_table prints one row per path and the paging hint") {
     CHECK(bindings_table(empty) == "no bindings match (3 session(s) in the cache)\n");
 }
 
+TEST_CASE("bindings_table and binding_detail show the serving node and the anchor") {
+    auto r = sample();
+    r.mutable_bindings(0)->set_serving_node("hag-b");
+    r.mutable_bindings(0)->set_anchor_node("hag-a");
+    const std::string t = bindings_table(r);
+    CHECK(t.rfind("NAI                HOME PREFIX      UL-KEY      NODE   ANCHOR  BID  ACCESS",
+                  0) == 0);
+    CHECK(t.find("alice@example.net  2001:db8:1::/64  0x00001001  hag-b  hag-a   1    ethernet") !=
+          std::string::npos);
+    // The second path's row leaves every binding column blank.
+    CHECK(
+        t.find(
+            "\n                                                               2    3gpp-eutran") !=
+        std::string::npos);
+    const std::string d = binding_detail(r.bindings(0));
+    CHECK(d.find("Served by node:  hag-b\n") != std::string::npos);
+    CHECK(d.find("Anchor node:     hag-a\n") != std::string::npos);
+    // Without the cluster store: no such columns or rows.
+    CHECK(bindings_table(sample()).find("NODE") == std::string::npos);
+    CHECK(binding_detail(sample().bindings(0)).find("Served by") == std::string::npos);
+}
+
 TEST_CASE("binding_detail shows the session and its paths") {
     const std::string t = binding_detail(sample().bindings(0));
     CHECK(t.rfind("NAI:             alice@example.net\n", 0) == 0);

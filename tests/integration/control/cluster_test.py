@@ -1,0 +1,342 @@
+#!/usr/bin/python3
+"""Two hag-control nodes share their bindings through etcd (docs/scale-out.md).
+
+Topology (namespaces made here, removed at exit):
+  "etcd": an etcd started by this test (temporary data directory, its own loopback for its
+          peer port) reachable from the nodes over two links, 2001:db8:e0::1 and 2001:db8:e1::1;
+  "a":    hag-control node hag-a, LMA 2001:db8:1::1, pool 2001:db8:100::/48, GRE keys 1-99999,
+          a fake data plane (the DataplaneProgrammer test server) on a unix socket;
+  "b":    hag-control node hag-b, LMA 2001:db8:2::1, pool 2001:db8:200::/48, GRE keys
+          100000-199999, its own fake data plane;
+  "cpe":  the home routers: 2001:db8:1::2 towards a, 2001:db8:2::2 towards b.
+Steps:
+1. hag-magsim registers 5 subscribers at node a; scapy registers one more with a PBU without
+   Timestamp option (sequence 1000: only its sequence number protects it against replay);
+2. hagctl at a lists them: served by hag-a, anchored at hag-a;
+3. node a is killed (SIGKILL);
+4. every router re-registers at node b (the same MAG identifiers and BIDs, its other address);
+5. hagctl at b lists every binding with the prefix and uplink GRE key it had at a, served by
+   hag-b, anchored at hag-a; the replayed scapy PBU (sequence 1000) is refused by b with 135
+   carrying 1000, sequence 1001 is accepted; b's data plane holds every session;
+6. etcd is killed: b acknowledges nothing it cannot write (the PBA is withheld, counted); etcd
+   restarted on the same data directory: the next PBU is written and answered;
+7. node b is restarted (SIGTERM): it restores every binding it serves from etcd;
+8. node a starts again: it restores none of them (b serves them all now).
+Prints `bindings lost across the failover: N of M`. Root only (exit 77 otherwise).
+
+usage: cluster_test.py HAG_CONTROL HAG_MAGSIM HAGCTL FAKE_DATAPLANE
+"""
+import json
+import os
+import shutil
+import signal
+import socket
+import struct
+import subprocess
+import sys
+import time
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
+import netns  # noqa: E402
+
+import logging  # noqa: E402
+logging.getLogger("scapy.runtime").setLevel(logging.ERROR)
+from scapy.layers.inet6 import IPv6, MIP6MH_BA, MIP6MH_BU, MIP6OptMNID, MIP6OptUnknown  # noqa
+
+IPPROTO_MH = 135
+IPV6_CHECKSUM = 7
+ETCD_PORT = 2379
+NODES = {
+    "a": {"lma": "2001:db8:1::1", "cpe": "2001:db8:1::2", "etcd": "2001:db8:e0::1",
+          "pool": "2001:db8:100::/48", "keys": (1, 99999)},
+    "b": {"lma": "2001:db8:2::1", "cpe": "2001:db8:2::2", "etcd": "2001:db8:e1::1",
+          "pool": "2001:db8:200::/48", "keys": (100000, 199999)},
+}
+SCAPY_NAI = "scapy-cluster@example.net"
+SUBSCRIBERS = 5
+
+CONFIG = """
+log {{ level: "info" }}
+lma_addresses: "{lma}"
+hnp_pools {{ name: "pool-{name}" prefix: "{pool}" assign_length: 64 }}
+default_profile {{ multipath: true max_paths: 4 max_lifetime_seconds: 3600 }}
+allow_unknown_subscribers: true
+allow_unknown_mags: true
+management_socket: "{sock}"
+dataplane_socket: "unix:{dpsock}"
+heartbeat_interval_seconds: 0
+timestamp_window_ms: 10000
+store {{
+  backend: "etcd"
+  etcd_endpoints: "[{etcd}]:{port}"
+  etcd_prefix: "/hag-test/"
+  node_name: "hag-{name}"
+  uplink_gre_key_min: {kmin}
+  uplink_gre_key_max: {kmax}
+}}
+"""
+
+failures = []
+
+
+def check(cond, what):
+    print(("ok   " if cond else "FAIL ") + what, flush=True)
+    if not cond:
+        failures.append(what)
+
+
+def pbu_without_timestamp(nai, seq):
+    """A PBU (scapy) with no Timestamp option: the LMA checks its sequence number."""
+    opt = lambda t, d: MIP6OptUnknown(otype=t, odata=d)  # noqa: E731
+    bu = MIP6MH_BU(seq=seq, flags="AP", mhtime=900, reserved=0)
+    bu.options = [
+        MIP6OptMNID(subtype=1, id=nai.encode()),
+        opt(22, bytes([0, 0]) + bytes(16)),             # HNP ::/0: assign one (or keep it)
+        opt(23, bytes([0, 1])),                         # Handoff Indicator
+        opt(24, bytes([0, 3])),                         # Access Technology Type
+        opt(33, struct.pack("!HI", 0, 0x5C0000AA)),     # GRE key: downlink
+        opt(35, struct.pack("!HBB", 1, 0, 0)),          # Binding Identifier 1
+        opt(63, bytes([3, 1, 1, 0])),                   # MAG Multipath-Binding
+        opt(64, bytes([1]) + b"scapy-mag@example.net"), # MAG Identifier (NAI)
+    ]
+    mh = bytes(IPv6(src="::", dst="::") / bu)[40:]
+    return mh[:4] + b"\0\0" + mh[6:]
+
+
+def scapy_send(src, dst, seq, tries):
+    """Runs inside the cpe namespace: one PBU over raw MH; prints the PBA's status and
+    sequence number as JSON."""
+    s = socket.socket(socket.AF_INET6, socket.SOCK_RAW, IPPROTO_MH)
+    s.setsockopt(socket.IPPROTO_IPV6, IPV6_CHECKSUM, 4)
+    s.bind((src, 0))
+    s.settimeout(2)
+    for _ in range(tries):  # like a MAG: retransmit when no reply came
+        s.sendto(pbu_without_timestamp(SCAPY_NAI, seq), (dst, 0))
+        end = time.monotonic() + 2
+        while time.monotonic() < end:
+            try:
+                data = s.recv(2048)
+            except socket.timeout:
+                break
+            if len(data) >= 12 and data[2] == 6:  # Binding Acknowledgement
+                ba = MIP6MH_BA(data)
+                print(json.dumps({"status": ba.status, "seq": ba.seq}))
+                return 0
+    print(json.dumps({"status": None}))
+    return 0
+
+
+def main():
+    netns.require_root()
+    control, magsim, hagctl, fake_exe = sys.argv[1:5]
+    etcd_exe = shutil.which("etcd")
+    if etcd_exe is None:
+        print("FAIL etcd not installed (Debian etcd-server; tools/quickstart installs it)")
+        return 1
+    started = time.monotonic()
+    topo = netns.Topology("clu")
+    ens, cpe = topo.ns("etcd"), topo.ns("cpe")
+    ns = {n: topo.ns(n) for n in NODES}
+    for n in list(ns.values()) + [ens, cpe]:
+        for conf in ("all", "default"):
+            netns.sh("sysctl", "-qw", f"net.ipv6.conf.{conf}.accept_dad=0", ns=n)
+    for i, (n, cfg) in enumerate(NODES.items()):
+        topo.veth(ns[n], "l0", cpe, f"m{i}")
+        netns.sh("ip", "addr", "add", cfg["lma"] + "/64", "dev", "l0", "nodad", ns=ns[n])
+        netns.sh("ip", "addr", "add", cfg["cpe"] + "/64", "dev", f"m{i}", "nodad", ns=cpe)
+        topo.veth(ns[n], "e0", ens, f"e{i}")
+        node_side = cfg["etcd"][:-1] + "2"
+        netns.sh("ip", "addr", "add", node_side + "/64", "dev", "e0", "nodad", ns=ns[n])
+        netns.sh("ip", "addr", "add", cfg["etcd"] + "/64", "dev", f"e{i}", "nodad", ns=ens)
+    work = topo.tmpdir("hag-cluster-test-")
+
+    # etcd: a one-member cluster of its own, data in the temporary directory.
+    urls = ",".join([f"http://127.0.0.1:{ETCD_PORT}"] +
+                    [f"http://[{c['etcd']}]:{ETCD_PORT}" for c in NODES.values()])
+    etcd_log = open(os.path.join(work, "etcd.log"), "w+")
+
+    def start_etcd():
+        p = subprocess.Popen(
+            ["ip", "netns", "exec", ens, etcd_exe, "--name", "test",
+             "--data-dir", os.path.join(work, "etcd"), "--listen-client-urls", urls,
+             "--advertise-client-urls", f"http://127.0.0.1:{ETCD_PORT}",
+             "--listen-peer-urls", "http://127.0.0.1:2380",
+             "--initial-advertise-peer-urls", "http://127.0.0.1:2380",
+             "--initial-cluster", "test=http://127.0.0.1:2380"],
+            stdout=etcd_log, stderr=subprocess.STDOUT)
+        topo.procs.append(p)
+        return p
+
+    etcd = start_etcd()
+
+    def etcd_ready():
+        r = subprocess.run(["ip", "netns", "exec", ens, sys.executable, "-c",
+                            "import urllib.request,sys;"
+                            f"sys.exit(0 if b'true' in urllib.request.urlopen("
+                            f"'http://127.0.0.1:{ETCD_PORT}/health',timeout=1).read() else 1)"],
+                           capture_output=True, timeout=10)
+        return r.returncode == 0
+
+    def wait_for(pred, seconds):
+        end = time.time() + seconds
+        while time.time() < end:
+            v = pred()
+            if v:
+                return v
+            time.sleep(0.2)
+        return pred()
+
+    check(wait_for(etcd_ready, 15), "etcd started on the test's loopback and links")
+
+    daemons, logs, socks = {}, {}, {}
+    for n, cfg in NODES.items():
+        sock = os.path.join(work, f"control-{n}.sock")
+        dpsock = os.path.join(work, f"dataplane-{n}.sock")
+        socks[n] = (sock, dpsock)
+        with open(os.path.join(work, f"control-{n}.conf"), "w") as f:
+            f.write(CONFIG.format(name=n, lma=cfg["lma"], pool=cfg["pool"], sock=sock,
+                                  dpsock=dpsock, etcd=cfg["etcd"], port=ETCD_PORT,
+                                  kmin=cfg["keys"][0], kmax=cfg["keys"][1]))
+        fake = subprocess.Popen([fake_exe, "unix:" + dpsock], stdin=subprocess.PIPE,
+                                stdout=subprocess.PIPE, text=True)
+        topo.procs.append(fake)
+        check(fake.stdout.readline().strip() == "ready", f"fake data plane of node {n} ready")
+        logs[n] = open(os.path.join(work, f"control-{n}.log"), "w+")
+
+    def start(n):
+        d = subprocess.Popen(["ip", "netns", "exec", ns[n], control, "-c",
+                              os.path.join(work, f"control-{n}.conf")],
+                             stdout=subprocess.PIPE, stderr=logs[n], text=True)
+        topo.procs.append(d)
+        check(d.stdout.readline().strip() == "hag-control ready", f"node {n} ready")
+        daemons[n] = d
+
+    def hag(n, *args):
+        sock, dpsock = socks[n]
+        r = subprocess.run([hagctl, "-s", "unix:" + sock, "--dataplane", "unix:" + dpsock,
+                            "-o", "json", *args], capture_output=True, text=True, timeout=30)
+        return json.loads(r.stdout) if r.returncode == 0 and r.stdout.strip() else None
+
+    def bindings(n):
+        doc = hag(n, "bindings", "list", "--all") or {"bindings": []}
+        return {b["nai"]: b for b in doc["bindings"]}
+
+    def scapy(n, seq, tries=3):
+        r = subprocess.run(["ip", "netns", "exec", cpe, sys.executable, __file__, "--scapy",
+                            NODES[n]["cpe"], NODES[n]["lma"], str(seq), str(tries)],
+                           capture_output=True, text=True, timeout=30)
+        try:
+            return json.loads(r.stdout.strip().splitlines()[-1])
+        except (ValueError, IndexError):
+            print(r.stdout, r.stderr)
+            return {"status": None}
+
+    def register(n, i):
+        r = subprocess.run(["ip", "netns", "exec", cpe, magsim, "register", "--lma",
+                            NODES[n]["lma"], "--nai", f"cpe{i}@example.net", "--mag-id",
+                            f"mag{i}@example.net", "--access", f"dsl:{NODES[n]['cpe']}:1"],
+                           capture_output=True, text=True, timeout=30)
+        return r.returncode == 0
+
+    try:
+        for n in NODES:
+            start(n)
+        ok = sum(register("a", i) for i in range(SUBSCRIBERS))
+        check(ok == SUBSCRIBERS, f"magsim registered {ok} of {SUBSCRIBERS} subscribers at a")
+        r = scapy("a", 1000)
+        check(r["status"] == 0, f"scapy PBU without timestamp, sequence 1000, at a ({r})")
+        before = bindings("a")
+        check(len(before) == SUBSCRIBERS + 1, f"node a serves {len(before)} bindings")
+        check(all(b.get("serving_node") == "hag-a" and b.get("anchor_node") == "hag-a"
+                  for b in before.values()), "hagctl at a: served by hag-a, anchored at hag-a")
+        check(before.get(SCAPY_NAI, {}).get("last_sequence") == 1000,
+              "the scapy binding's sequence number is 1000")
+
+        os.kill(daemons["a"].pid, signal.SIGKILL)
+        daemons["a"].wait()
+        check(daemons["a"].returncode == -signal.SIGKILL, "node a killed with SIGKILL")
+
+        ok = sum(register("b", i) for i in range(SUBSCRIBERS))
+        check(ok == SUBSCRIBERS, f"the routers re-registered at b ({ok} of {SUBSCRIBERS})")
+        r = scapy("b", 1000)
+        check(r["status"] == 135 and r["seq"] == 1000,
+              f"the replayed PBU (sequence 1000) is refused by b: 135 carrying 1000 ({r})")
+        r = scapy("b", 1001)
+        check(r["status"] == 0, f"sequence 1001 accepted by b ({r})")
+
+        after = bindings("b")
+        lost = [x for x in before if x not in after]
+        print(f"bindings lost across the failover: {len(lost)} of {len(before)}", flush=True)
+        check(not lost, f"no binding lost ({lost})")
+        same = [x for x in before if x in after and
+                after[x].get("home_prefixes") == before[x].get("home_prefixes") and
+                after[x].get("uplink_gre_key") == before[x].get("uplink_gre_key")]
+        check(len(same) == len(before), f"prefixes and uplink GRE keys preserved ({len(same)})")
+        check(all(b.get("serving_node") == "hag-b" and b.get("anchor_node") == "hag-a"
+                  for b in after.values()), "hagctl at b: served by hag-b, anchored at hag-a")
+        check(after.get(SCAPY_NAI, {}).get("last_sequence") == 1001,
+              "the scapy binding's sequence number went on from 1000 to 1001")
+        c = hag("b", "counters") or {"counters": []}
+        c = {x["name"]: int(x["value"]) for x in c["counters"]}
+        check(c.get("cluster.takeovers") == len(before),
+              f"cluster.takeovers counts them ({c.get('cluster.takeovers')})")
+        check(wait_for(lambda: (hag("b", "dataplane", "status") or {}).get("sessions") ==
+                       len(before), 10), "node b's data plane holds every session")
+
+        # etcd unreachable: nothing is acknowledged that is not in etcd (the PBA is withheld,
+        # the MAG retransmits); once etcd is back the change is written and answered.
+        os.kill(etcd.pid, signal.SIGKILL)
+        etcd.wait()
+        r = scapy("b", 1002, tries=1)
+        check(r["status"] is None, f"etcd down: no PBA for sequence 1002 ({r})")
+        c = hag("b", "counters") or {"counters": []}
+        c = {x["name"]: int(x["value"]) for x in c["counters"]}
+        check(c.get("store.replies_withheld", 0) >= 1 and c.get("store.commit_failures", 0) >= 1,
+              f"counted: store.replies_withheld {c.get('store.replies_withheld')}, "
+              f"store.commit_failures {c.get('store.commit_failures')}")
+        etcd = start_etcd()
+        check(wait_for(etcd_ready, 15), "etcd restarted (same data directory)")
+        # The retransmission is answered: accepted, or — when the withheld change is already in
+        # the cache (and written to etcd since) — 135 carrying that sequence number, after
+        # which the MAG's next PBU is accepted.
+        r = scapy("b", 1003)
+        check(r["status"] == 0 or (r["status"] == 135 and r["seq"] == 1003),
+              f"etcd back: the retransmitted sequence 1003 is answered ({r})")
+        r = scapy("b", 1004)
+        check(r["status"] == 0, f"etcd back: sequence 1004 accepted ({r})")
+        check(bindings("b").get(SCAPY_NAI, {}).get("last_sequence") == 1004,
+              "the binding's sequence number is 1004")
+
+        # Node b restarted: it restores the bindings it serves from etcd, anchors included.
+        topo.stop(daemons["b"], 10)
+        start("b")
+        again = bindings("b")
+        check(len(again) == len(before) and
+              all(b.get("serving_node") == "hag-b" and b.get("anchor_node") == "hag-a"
+                  for b in again.values()),
+              f"node b restarted: it restores its {len(again)} bindings from etcd")
+
+        start("a")
+        check(len(bindings("a")) == 0, "node a back: it restores none (b serves them now)")
+        new_ok = register("a", 99)
+        nb = bindings("a").get("cpe99@example.net", {})
+        check(new_ok and nb.get("serving_node") == "hag-a" and
+              int(nb.get("uplink_gre_key", 0)) < 100000,
+              "a new subscriber at a gets a key from a's range")
+        print(f"test time {time.monotonic() - started:.1f} s", flush=True)
+    finally:
+        for n, log in logs.items():
+            log.seek(0)
+            print(f"---- node {n} log (last 15 lines) ----")
+            print("\n".join(log.read().splitlines()[-15:]))
+        for d in daemons.values():
+            topo.stop(d, 5)
+        topo.stop(etcd, 5)
+        topo.close()
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    if len(sys.argv) == 6 and sys.argv[1] == "--scapy":
+        sys.exit(scapy_send(sys.argv[2], sys.argv[3], int(sys.argv[4]), int(sys.argv[5])))
+    sys.exit(main())
