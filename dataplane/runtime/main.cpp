@@ -485,7 +485,6 @@ int main(int argc, char** argv) {
         auto routes = std::make_unique<CoreRoutes>();
         routes->next_hops = next_hops.get();
         {
-            UplinkCtx probe;  // acquire_core_next_hops fills the next hops of one core port
             for (const auto& p : (*ports)->all()) {
                 if (p.role != hag::v1::PortConfig::CORE || &p == core) {
                     continue;
@@ -497,7 +496,7 @@ int main(int argc, char** argv) {
                 if (!used) {
                     continue;
                 }
-                probe = UplinkCtx{};
+                UplinkCtx probe;  // acquire_core_next_hops fills the next hops of a core port
                 if (auto r = acquire_core_next_hops(*next_hops, *cfg, p, probe); !r) {
                     spdlog::critical("{}", r.error());
                     rte_eal_cleanup();

@@ -57,16 +57,19 @@ from scapy.all import Ether, IPv6, GRE, UDP, Raw, conf
 gw_mac, key, plan = sys.argv[1], int(sys.argv[2], 0), sys.argv[3]
 # coa=iface=gateway MAC: which interface each care-of address sends from (two access ports).
 ifaces = dict((a.split("=")[0], a.split("=")[1:]) for a in sys.argv[4:])
-socks = {}
-for item in plan.split(","):
+socks, frames = {}, []
+for item in plan.split(","):  # all frames built first, then sent back to back
     coa, seq = item.split("/")
     iface, dst = ifaces.get(coa, ["eth0", gw_mac])
     if iface not in socks:
         socks[iface] = conf.L2socket(iface=iface)
-    socks[iface].send(Ether(dst=dst) / IPv6(src=coa, dst="2001:db8:ff::1") /
-                      GRE(key_present=1, seqnum_present=1, key=key, sequence_number=int(seq)) /
-                      IPv6(src="2001:db8:1::42", dst="2001:db8:9999::1") /
-                      UDP(sport=7000, dport=7000) / Raw(b"seq %d end" % int(seq)))
+    frames.append((socks[iface], bytes(
+        Ether(dst=dst) / IPv6(src=coa, dst="2001:db8:ff::1") /
+        GRE(key_present=1, seqnum_present=1, key=key, sequence_number=int(seq)) /
+        IPv6(src="2001:db8:1::42", dst="2001:db8:9999::1") /
+        UDP(sport=7000, dport=7000) / Raw(b"seq %d end" % int(seq)))))
+for sock, frame in frames:
+    sock.send(frame)
 for s in socks.values():
     s.close()
 """
@@ -113,6 +116,8 @@ def main():
         lte_dev, lte_port = "eth1", "lte"
     for coa, dev in ((DSL, "eth0"), (LTE, lte_dev)):
         sh("ip", "-6", "addr", "add", coa + "/64", "dev", dev, "nodad", ns=cpe)
+    # Two workers on a host that may have two CPUs: three lcores floating over CPUs 0-1.
+    LCORES = '"--lcores", "(0-2)@(0-1)"' if WORKERS_PORTS else '"-l", "0-1"'
     many = ""
     if WORKERS_PORTS:
         many = f"""workers: 2
@@ -128,7 +133,7 @@ sessions {{ id: 2 uplink_key: 0x1002 prefixes: "2001:db8:2::/64"
         f.write(f"""
 log {{ level: "info" }}
 eal_args: ["--no-huge", "--no-pci", "-m", "512", "--file-prefix", "hag-it-{os.getpid()}",
-           "-l", "{'0-2' if WORKERS_PORTS else '0-1'}", "--log-level", "lib.*:warning",
+           {LCORES}, "--log-level", "lib.*:warning",
            "--no-telemetry"]
 ports {{ name: "core" device: "net_af_packet0,iface=core0" role: CORE next_hop_mac: "{core_host_mac}" }}
 ports {{ name: "access" device: "net_af_packet1,iface=acc0" role: ACCESS }}
