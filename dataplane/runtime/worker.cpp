@@ -490,6 +490,25 @@ int worker_main(void* arg) {
     std::uint32_t idle_polls = 0;
     while (!w.stop->load(std::memory_order_relaxed)) {
         bool busy = false;
+        if (w.handoff != nullptr) {
+            // What the other workers received for this worker's sessions, taken before the RX
+            // queues: packets another worker already paid for are not dropped when this one is
+            // overloaded (overload then shows at the RX queues, as rx_missed).
+            std::uint16_t n = static_cast<std::uint16_t>(rte_ring_dequeue_burst(
+                w.handoff->downlink(w.index), reinterpret_cast<void**>(pkts), kBurst, nullptr));
+            if (n > 0) {
+                busy = true;
+                w.steer.received_downlink += n;
+                process_downlink(w, pkts, n);
+            }
+            n = static_cast<std::uint16_t>(rte_ring_dequeue_burst(
+                w.handoff->uplink(w.index), reinterpret_cast<void**>(pkts), kBurst, nullptr));
+            if (n > 0) {
+                busy = true;
+                w.steer.received_uplink += n;
+                process_uplink(w, pkts, n);
+            }
+        }
         for (std::uint16_t vi = 0; vi < w.n_views; ++vi) {
             PortView& v = w.views[vi];
             if (v.rxq == kNoQueue) {
@@ -509,23 +528,6 @@ int worker_main(void* arg) {
                 process_uplink(w, pkts, n);
             } else {
                 process_downlink(w, pkts, n);
-            }
-        }
-        if (w.handoff != nullptr) {
-            // What the other workers received for this worker's sessions.
-            std::uint16_t n = static_cast<std::uint16_t>(rte_ring_dequeue_burst(
-                w.handoff->downlink(w.index), reinterpret_cast<void**>(pkts), kBurst, nullptr));
-            if (n > 0) {
-                busy = true;
-                w.steer.received_downlink += n;
-                process_downlink(w, pkts, n);
-            }
-            n = static_cast<std::uint16_t>(rte_ring_dequeue_burst(
-                w.handoff->uplink(w.index), reinterpret_cast<void**>(pkts), kBurst, nullptr));
-            if (n > 0) {
-                busy = true;
-                w.steer.received_uplink += n;
-                process_uplink(w, pkts, n);
             }
         }
         if (w.reorder != nullptr) {

@@ -276,6 +276,9 @@ struct Rig {
     // Waits (bounded) until `total` packets left on `port`'s two TX queues, then stops.
     void run_until(const RingPort& port, unsigned total) {
         start();
+        wait_for(port, total);
+    }
+    void wait_for(const RingPort& port, unsigned total) {
         const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
         while (port.queued(0) + port.queued(1) < total &&
                std::chrono::steady_clock::now() < deadline) {
@@ -406,16 +409,26 @@ TEST_CASE("two workers: a session striped over two paths on two queues is reorde
         Rig rig(rs);
         constexpr std::uint32_t kPerSession = 200;
         // Every other number over each path, one path per RX queue: each worker receives half
-        // of every session, and the order between the queues is lost. Number 0, which starts
-        // the session's sequence space in the reorder buffer, is on the owner's own queue.
-        for (std::uint32_t seq = 0; seq < kPerSession; ++seq) {
+        // of every session, and the order between the queues is lost. Number 0 starts the
+        // session's sequence space in the reorder buffer: it goes first, on its own.
+        auto path_of = [](std::uint32_t s, std::uint32_t seq) { return (seq + s) % 2; };
+        for (std::uint32_t s = 0; s < kSessions; ++s) {
+            rig.access->inject(static_cast<int>(path_of(s, 0)), uplink_frame(s, path_of(s, 0), 0));
+        }
+        rig.start();
+        const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+        while (rig.core->queued(0) + rig.core->queued(1) < kSessions &&
+               std::chrono::steady_clock::now() < deadline) {
+            std::this_thread::sleep_for(std::chrono::milliseconds(2));
+        }
+        for (std::uint32_t seq = 1; seq < kPerSession; ++seq) {
             for (std::uint32_t s = 0; s < kSessions; ++s) {
-                const std::uint32_t path = (seq + owner_of(s, 2)) % 2;
+                const std::uint32_t path = path_of(s, seq);
                 rig.access->inject(static_cast<int>(path), uplink_frame(s, path, seq));
             }
         }
         const unsigned total = kPerSession * kSessions;
-        rig.run_until(*rig.core, total);
+        rig.wait_for(*rig.core, total);
         std::map<std::uint32_t, std::uint32_t> next;  // by session: next inner index expected
         unsigned seen = 0;
         for (int q = 0; q < 2; ++q) {
