@@ -18,6 +18,8 @@ namespace hag::dp {
 namespace {
 
 constexpr std::uint16_t kBurst = 32;
+// Bursts a worker takes from each of its hand-over rings per poll iteration, at most.
+constexpr int kHandoffBursts = 4;
 
 // Sends `n` packets on `port`'s queue `txq` (tagged with `vlan` unless 0); what the ring does
 // not take is freed and counted.
@@ -492,18 +494,25 @@ int worker_main(void* arg) {
         bool busy = false;
         if (w.handoff != nullptr) {
             // What the other workers received for this worker's sessions, taken before the RX
-            // queues: packets another worker already paid for are not dropped when this one is
-            // overloaded (overload then shows at the RX queues, as rx_missed).
-            std::uint16_t n = static_cast<std::uint16_t>(rte_ring_dequeue_burst(
-                w.handoff->downlink(w.index), reinterpret_cast<void**>(pkts), kBurst, nullptr));
-            if (n > 0) {
+            // queues and up to kHandoffBursts bursts per ring: packets another worker already
+            // paid for are not dropped when this one is overloaded (overload then shows at the
+            // RX queues, as rx_missed).
+            for (int b = 0; b < kHandoffBursts; ++b) {
+                const auto n = static_cast<std::uint16_t>(rte_ring_dequeue_burst(
+                    w.handoff->downlink(w.index), reinterpret_cast<void**>(pkts), kBurst, nullptr));
+                if (n == 0) {
+                    break;
+                }
                 busy = true;
                 w.steer.received_downlink += n;
                 process_downlink(w, pkts, n);
             }
-            n = static_cast<std::uint16_t>(rte_ring_dequeue_burst(
-                w.handoff->uplink(w.index), reinterpret_cast<void**>(pkts), kBurst, nullptr));
-            if (n > 0) {
+            for (int b = 0; b < kHandoffBursts; ++b) {
+                const auto n = static_cast<std::uint16_t>(rte_ring_dequeue_burst(
+                    w.handoff->uplink(w.index), reinterpret_cast<void**>(pkts), kBurst, nullptr));
+                if (n == 0) {
+                    break;
+                }
                 busy = true;
                 w.steer.received_uplink += n;
                 process_uplink(w, pkts, n);
