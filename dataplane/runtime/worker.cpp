@@ -12,6 +12,7 @@
 #include <fmt/format.h>
 
 #include "pipeline/parse.hpp"
+#include "runtime/steer_parse.hpp"
 
 namespace hag::dp {
 
@@ -290,40 +291,22 @@ std::uint16_t add_port_vlan(std::uint16_t vlan, rte_mbuf** pkts, std::uint16_t n
 }
 
 bool downlink_session(const SessionTable& t, const rte_mbuf* m, std::uint32_t& id) noexcept {
-    const auto* p = rte_pktmbuf_mtod(m, const std::uint8_t*);
-    const std::uint16_t len = rte_pktmbuf_data_len(m);
-    const L2Info l2 = parse_l2(p, len);
-    if (l2.l3_offset == 0) {
-        return false;
-    }
-    const L3Info l3 = parse_l3(p, len, l2.l3_offset, l2.ether_type);
-    return l3.ok && t.lookup_destination(l3.dst, id);
+    const SteerKey k =
+        downlink_steer_key(rte_pktmbuf_mtod(m, const std::uint8_t*), rte_pktmbuf_data_len(m));
+    return k.kind == SteerKey::Kind::kDestination && t.lookup_destination(k.addr, id);
 }
 
 bool uplink_session(const SessionTable& t, const rte_mbuf* m, std::uint32_t& id) noexcept {
-    const auto* p = rte_pktmbuf_mtod(m, const std::uint8_t*);
-    const std::uint16_t len = rte_pktmbuf_data_len(m);
-    const L2Info l2 = parse_l2(p, len);
-    if (l2.l3_offset == 0) {
-        return false;
+    const SteerKey k =
+        uplink_steer_key(rte_pktmbuf_mtod(m, const std::uint8_t*), rte_pktmbuf_data_len(m));
+    switch (k.kind) {
+        case SteerKey::Kind::kUplinkKey:
+            return t.lookup_uplink_key(k.key, id);
+        case SteerKey::Kind::kCareOf:
+            return t.lookup_care_of(k.addr, id);  // keyless tunnel
+        default:
+            return false;
     }
-    const L3Info outer = parse_l3(p, len, l2.l3_offset, l2.ether_type);
-    if (!outer.ok || outer.proto != kIpProtoGre) {
-        return false;
-    }
-    const std::uint32_t gre = l2.l3_offset + outer.header_len;
-    if (gre + 4 > len) {
-        return false;
-    }
-    const std::uint16_t flags = get16(p + gre);
-    std::uint32_t off = gre + 4 + ((flags & kGreC) != 0 ? 4 : 0);
-    if ((flags & kGreK) == 0) {
-        return t.lookup_care_of(outer.src, id);  // keyless tunnel
-    }
-    if (off + 4 > len) {
-        return false;
-    }
-    return t.lookup_uplink_key(get32(p + off), id);
 }
 
 void prepare_worker(Worker& w) {
