@@ -558,3 +558,66 @@ TEST_CASE("uplink TTL and hop limit: decremented, Time Exceeded to the subscribe
     }
     CHECK(rte_mempool_in_use_count(test::pool()) == in_use);
 }
+
+TEST_CASE("core routes: an uplink destination inside a route leaves by its core port",
+          "[workers][ports]") {
+    const std::size_t in_use = rte_mempool_in_use_count(test::pool());
+    {
+        ReorderSettings rs;
+        rs.enabled = false;
+        Rig rig(rs);
+        static int n = 0;
+        RingPort core2("wkr" + std::to_string(n++));
+        const MacAddr kCore2Mac{0x02, 0, 0, 0, 0, 0x22}, kRouterMac{0x02, 0, 0, 0, 0, 0x33};
+        NextHopTable next_hops(16, *rig.rcu);
+        const auto unresolved = next_hops.acquire(core2.id, IpAddr::v4(198, 51, 100, 254));
+        REQUIRE(unresolved.ok());
+        CoreRoutes routes;
+        routes.next_hops = &next_hops;
+        routes.egress[0] = {core2.id, kCore2Mac, kRouterMac, NextHopTable::kNone,
+                            NextHopTable::kNone};
+        routes.egress[1] = {core2.id, kCore2Mac, MacAddr{}, *unresolved, NextHopTable::kNone};
+        routes.n_egress = 2;
+        routes.routes[0] = {{IpAddr::v6(a6(0x77, 0)), 48}, 0};
+        routes.routes[1] = {{IpAddr::v6(a6(0x77, 0)), 64}, 0};      // longer, same port
+        routes.routes[2] = {{IpAddr::v4(198, 51, 100, 0), 24}, 1};  // next hop unresolved
+        routes.n_routes = 3;
+        for (auto& w : rig.workers) {
+            w->routes = &routes;
+            ExtraPort& e = w->extra[w->n_extra++];
+            e.id = core2.id;
+            e.rxq = kNoQueue;
+        }
+        // Session 5 (owner 1): to the core host (first core port), to 2001:db8:77::1 (core2),
+        // to 198.51.100.1 (route without a resolved next hop: dropped, resolution asked).
+        rig.access->inject(1, uplink_frame(5, 0, 1));
+        Bytes in;
+        inner(in, a6(6, 7), a6(0x77, 1), 0, 2);
+        rig.access->inject(1, uplink_around(5, 0, 2, in));
+        rig.access->inject(1, uplink_around(5, 0, 3, inner_v4(5, 9), 0x0800));
+        rig.start();
+        const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+        while ((rig.core->queued(1) < 1 || core2.queued(1) < 1 ||
+                rig.workers[1]->route_no_next_hop.read() < 1) &&
+               std::chrono::steady_clock::now() < deadline) {
+            std::this_thread::sleep_for(std::chrono::milliseconds(2));
+        }
+        rig.stop_all();
+        const auto first = rig.core->drain(1);
+        REQUIRE(first.size() == 1);
+        CHECK(MacAddr{first[0][0], first[0][1], first[0][2], first[0][3], first[0][4],
+                      first[0][5]} == kCoreMac);
+        const auto second = core2.drain(1);
+        REQUIRE(second.size() == 1);
+        const Bytes& f = second[0];
+        CHECK(MacAddr{f[0], f[1], f[2], f[3], f[4], f[5]} == kRouterMac);
+        CHECK(MacAddr{f[6], f[7], f[8], f[9], f[10], f[11]} == kCore2Mac);
+        CHECK(get32(&f[14 + 40 + 12]) == 2);  // the packet's index
+        CHECK(rig.workers[1]->route_no_next_hop.read() == 1);
+        CHECK(next_hops.take_wanted(*unresolved));
+        CHECK(rig.workers[1]->core.tx.read() == 1);
+        next_hops.release(*unresolved);
+        rig.rcu->synchronize();
+    }
+    CHECK(rte_mempool_in_use_count(test::pool()) == in_use);
+}
