@@ -6,6 +6,12 @@
 //   hag-dp-bench run --direction downlink|uplink --pcap FILE --subscribers N [--seconds D]
 //                    [--warmup W] [--updates U] [--lcores 0,1] [--memory MB]
 //                    [--paths 1-8] [--striping weighted|overflow] [--reorder]
+//                    [--workers N]
+//
+// --workers N: N worker lcores (--lcores gives the main lcore and one per worker, e.g.
+// "0@0,1@0,2@1" on a two-CPU host). The input net_pcap gets one RX queue per worker, each
+// replaying the whole file, so every worker receives every session's packets and hands the
+// other workers' sessions over through their rings, as with a device that cannot hash.
 //
 // --reorder: sessions get a second path (care_of(i, true)) and the worker runs the uplink
 // reorder stage after the decap (default settings); the JSON gets a "reorder" member.
@@ -32,11 +38,13 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <array>
 #include <atomic>
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -69,6 +77,7 @@ struct RunOptions {
     unsigned policy_rules = 0;  // > 0: a flow policy profile of this many rules, every session
     bool ipv4 = false;          // sessions also own an IPv4 home address (tools/hag-gen --ipv4)
     bool huge = false;  // EAL memory on hugepages (a mounted hugetlbfs) instead of --no-huge
+    unsigned workers = 1;       // worker lcores (runtime/worker.hpp: sessions steered to owners)
 };
 
 // A profile of `n` rules that every session shares: n - 1 rules the benchmark's packets do not
@@ -189,18 +198,21 @@ struct Totals {
     std::uint64_t rx = 0, fwd = 0, stage_packets = 0, stage_cycles = 0;
 };
 
-Totals totals(const Worker& w, bench::Direction dir) {
+Totals totals(const std::vector<std::unique_ptr<Worker>>& workers, bench::Direction dir) {
     Totals t;
-    if (dir == bench::Direction::kDownlink) {
-        t.rx = w.core.rx;
-        t.fwd = w.access.tx;
-        t.stage_packets = w.downlink.cycles.packets;
-        t.stage_cycles = w.downlink.cycles.cycles;
-    } else {
-        t.rx = w.access.rx;
-        t.fwd = w.core.tx;
-        t.stage_packets = w.uplink.cycles.packets;
-        t.stage_cycles = w.uplink.cycles.cycles;
+    for (const auto& wp : workers) {
+        const Worker& w = *wp;
+        if (dir == bench::Direction::kDownlink) {
+            t.rx += w.core.rx;
+            t.fwd += w.access.tx;
+            t.stage_packets += w.downlink.cycles.packets;
+            t.stage_cycles += w.downlink.cycles.cycles;
+        } else {
+            t.rx += w.access.rx;
+            t.fwd += w.core.tx;
+            t.stage_packets += w.uplink.cycles.packets;
+            t.stage_cycles += w.uplink.cycles.cycles;
+        }
     }
     return t;
 }
@@ -213,7 +225,7 @@ int run(const RunOptions& o) {
     }
     const std::string prefix = fmt::format("hag-dpbench-{}", ::getpid());
     std::vector<std::string> eal_args{"hag-dp-bench",
-                                      "-l",
+                                      "--lcores",
                                       o.lcores,
                                       o.huge ? "--huge-unlink" : "--no-huge",
                                       "--no-pci",
@@ -236,7 +248,7 @@ int run(const RunOptions& o) {
     {
         // Pool: every pcap record (kept by infinite_rx) plus rings, caches and bursts in flight.
         // 512-octet data room (headroom included), as testpmd's --mbuf-size=512 in the script.
-        const unsigned n_mbufs = *records + 16384;
+        const unsigned n_mbufs = *records * o.workers + 16384;
         rte_mempool* pool = rte_pktmbuf_pool_create("dpb_mbufs", n_mbufs, 256, 0, 512,
                                                     static_cast<int>(rte_socket_id()));
         if (pool == nullptr) {
@@ -249,13 +261,17 @@ int run(const RunOptions& o) {
         hag::v1::DataplaneConfig cfg;
         auto* in = cfg.add_ports();
         in->set_name("in");
-        in->set_device("net_pcap0,rx_pcap=" + o.pcap + ",infinite_rx=1");
+        std::string in_dev = "net_pcap0";
+        for (unsigned i = 0; i < o.workers; ++i) {
+            in_dev += ",rx_pcap=" + o.pcap;  // one RX queue per worker (and as many TX drops)
+        }
+        in->set_device(in_dev + ",infinite_rx=1");
         in->set_role(down ? hag::v1::PortConfig::CORE : hag::v1::PortConfig::ACCESS);
         auto* out = cfg.add_ports();
         out->set_name("out");
         out->set_device("net_null0,no-rx=1");
         out->set_role(down ? hag::v1::PortConfig::ACCESS : hag::v1::PortConfig::CORE);
-        auto ports = Ports::open(cfg, pool);
+        auto ports = Ports::open(cfg, pool, static_cast<std::uint16_t>(o.workers));
         auto rcu = Rcu::create(RTE_MAX_LCORE);
         if (!ports || !rcu) {
             std::fprintf(stderr, "hag-dp-bench: %s\n",
@@ -314,37 +330,71 @@ int run(const RunOptions& o) {
             rss1 > rss0 ? static_cast<double>(rss1 - rss0) / o.subscribers : 0;
 
         std::atomic<bool> stop{false};
-        Worker w;
-        w.rcu = rcu->get();
-        w.core_port = core->id;
-        w.access_port = access->id;
-        w.stop = &stop;
-        w.downlink.sessions = w.downlink.sessions_rw = sessions->get();
-        w.downlink.policies = w.uplink.policies = policies.get();
-        w.uplink.sessions = w.uplink.sessions_rw = sessions->get();
-        w.uplink.core_port = core->id;
-        w.uplink.core_src_mac = core->mac;
-        w.uplink.core_next_hop_mac = bench::kCoreNextHopMac;
-        std::unique_ptr<Reorder> reorder;
-        if (o.reorder) {
-            auto r = Reorder::create(ReorderSettings{}, **sessions, rte_get_tsc_hz(),
-                                     worker_send_core, &w);
-            if (!r) {
-                std::fprintf(stderr, "hag-dp-bench: %s\n", r.error().c_str());
+        std::unique_ptr<Handoff> handoff;
+        if (o.workers > 1) {
+            auto h = Handoff::create(static_cast<std::uint16_t>(o.workers), 4096, "dpb_handoff");
+            if (!h) {
+                std::fprintf(stderr, "hag-dp-bench: %s\n", h.error().c_str());
                 rte_eal_cleanup();
                 return 1;
             }
-            reorder = std::move(*r);
-            w.reorder = reorder.get();
+            handoff = std::move(*h);
         }
-        const unsigned lcore = rte_get_next_lcore(-1, 1, 0);
-        if (lcore >= RTE_MAX_LCORE) {
-            std::fprintf(stderr, "hag-dp-bench: no worker lcore (give --lcores two cores)\n");
+        std::vector<std::unique_ptr<Worker>> workers;
+        std::vector<std::unique_ptr<Reorder>> reorders;
+        std::vector<unsigned> lcores;
+        for (unsigned l = rte_get_next_lcore(-1, 1, 0);
+             l < RTE_MAX_LCORE && lcores.size() < o.workers; l = rte_get_next_lcore(l, 1, 0)) {
+            lcores.push_back(l);
+        }
+        if (lcores.size() < o.workers) {
+            std::fprintf(stderr,
+                         "hag-dp-bench: %u worker(s) need %u lcores (--lcores: the main lcore and "
+                         "one per worker)\n",
+                         o.workers, o.workers + 1);
             rte_eal_cleanup();
             return 1;
         }
-        w.rcu_thread = lcore;
-        rte_eal_remote_launch(worker_main, &w, lcore);
+        for (unsigned i = 0; i < o.workers; ++i) {
+            auto wp = std::make_unique<Worker>();
+            Worker& w = *wp;
+            w.index = static_cast<std::uint16_t>(i);
+            w.txq = static_cast<std::uint16_t>(i);
+            w.handoff = handoff.get();
+            w.core_rxq = i < core->rx_queues ? w.index : kNoQueue;
+            w.access_rxq = i < access->rx_queues ? w.index : kNoQueue;
+            w.rcu = rcu->get();
+            w.core_port = core->id;
+            w.access_port = access->id;
+            w.stop = &stop;
+            w.downlink.sessions = w.downlink.sessions_rw = sessions->get();
+            w.downlink.policies = w.uplink.policies = policies.get();
+            w.uplink.sessions = w.uplink.sessions_rw = sessions->get();
+            w.uplink.core_port = core->id;
+            w.uplink.core_src_mac = core->mac;
+            w.uplink.core_next_hop_mac = bench::kCoreNextHopMac;
+            if (o.reorder) {
+                auto r = Reorder::create(ReorderSettings{}, **sessions, rte_get_tsc_hz(),
+                                         worker_send_core, &w);
+                if (!r) {
+                    std::fprintf(stderr, "hag-dp-bench: %s\n", r.error().c_str());
+                    rte_eal_cleanup();
+                    return 1;
+                }
+                w.reorder = r->get();
+                reorders.push_back(std::move(*r));
+            }
+            w.rcu_thread = lcores[i];
+            workers.push_back(std::move(wp));
+        }
+        Reorder* reorder = reorders.empty() ? nullptr : reorders.front().get();
+        const unsigned lcore = lcores.front();
+        for (const auto& wp : workers) {
+            rcu->get()->register_reader(wp->rcu_thread);
+        }
+        for (const auto& wp : workers) {
+            rte_eal_remote_launch(worker_main, wp.get(), wp->rcu_thread);
+        }
 
         // Warm-up, then the measured interval on 1 ms ticks.
         timespec tick{};
@@ -361,7 +411,7 @@ int run(const RunOptions& o) {
 
         const std::string worker_tid = find_worker_task(lcore);
         const SchedStat sched0 = read_sched(worker_tid);
-        const Totals t0 = totals(w, o.dir);
+        const Totals t0 = totals(workers, o.dir);
         const std::uint64_t tsc0 = rte_get_tsc_cycles();
         const auto start = Clock::now();
         const auto end = start + std::chrono::duration<double>(o.seconds);
@@ -375,7 +425,7 @@ int run(const RunOptions& o) {
             advance(1000000);
             clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &tick, nullptr);
             const auto now = Clock::now();
-            const std::uint64_t fwd = totals(w, o.dir).fwd;
+            const std::uint64_t fwd = totals(workers, o.dir).fwd;
             ++s.samples;
             s.longest_sample_gap_ms =
                 std::max(s.longest_sample_gap_ms,
@@ -430,11 +480,13 @@ int run(const RunOptions& o) {
             (*sessions)->reclaim();
         }
         const auto stop_at = Clock::now();
-        const Totals t1 = totals(w, o.dir);
+        const Totals t1 = totals(workers, o.dir);
         const SchedStat sched1 = read_sched(worker_tid);
         const std::uint64_t tsc1 = rte_get_tsc_cycles();
         stop.store(true);
-        rte_eal_wait_lcore(lcore);
+        for (const unsigned l : lcores) {
+            rte_eal_wait_lcore(l);
+        }
         const double secs = std::chrono::duration<double>(stop_at - start).count();
         const double fwd_pps = static_cast<double>(t1.fwd - t0.fwd) / secs;
         const double rx_pps = static_cast<double>(t1.rx - t0.rx) / secs;
@@ -457,8 +509,24 @@ int run(const RunOptions& o) {
                     fmt::format("{}\"{}.{}\":{}", drops.empty() ? "" : ",", stage, names[k], v);
             }
         };
-        add_drops("downlink_encap", DownlinkDrop_names, w.downlink.drops);
-        add_drops("uplink_decap", UplinkDrop_names, w.uplink.drops);
+        // Summed over the workers.
+        std::array<std::uint64_t, DownlinkDrop_names.size()> down_drops{};
+        std::array<std::uint64_t, UplinkDrop_names.size()> up_drops{};
+        std::uint64_t handoff_full = 0;
+        for (const auto& wp : workers) {
+            for (std::size_t k = 0; k < down_drops.size(); ++k) {
+                down_drops[k] += wp->downlink.drops[k];
+            }
+            for (std::size_t k = 0; k < up_drops.size(); ++k) {
+                up_drops[k] += wp->uplink.drops[k];
+            }
+            handoff_full += wp->steer.handoff_full.read();
+        }
+        add_drops("downlink_encap", DownlinkDrop_names, down_drops);
+        add_drops("uplink_decap", UplinkDrop_names, up_drops);
+        // Hand-over ring overflow is overload (a worker without its CPU for a while), the
+        // counterpart of rx_missed, not a fault: reported apart from the unexpected drops.
+        drops += fmt::format(",\"handoff_full\":{}", handoff_full);
         std::string reorder_json;
         if (reorder) {
             const ReorderCounters& c = reorder->counters();
@@ -480,12 +548,16 @@ int run(const RunOptions& o) {
                 c.lost.read(), c.resyncs.read(), c.session_overflow.read(),
                 c.global_overflow.read(), hist);
         }
-        const std::uint64_t tx_full = w.core.tx_full + w.access.tx_full;
+        std::uint64_t tx_full = 0;
+        for (const auto& wp : workers) {
+            tx_full += wp->core.tx_full + wp->access.tx_full;
+        }
         rte_eth_stats in_stats{};
         rte_eth_stats_get(down ? core->id : access->id, &in_stats);
 
         std::string json = fmt::format(
-            "{{\"direction\":\"{}\",\"subscribers\":{},\"pcap_packets\":{},\"frame_in\":{},"
+            "{{\"direction\":\"{}\",\"workers\":{},"
+            "\"subscribers\":{},\"pcap_packets\":{},\"frame_in\":{},"
             "\"frame_out\":{},\"paths\":{},\"striping\":\"{}\",\"policy_rules\":{},"
             "\"policy_compile_seconds\":{},\"fill_seconds\":{},\"seconds\":{},"
             "\"memory_bytes_per_subscriber\":{},\"hugepages\":{},"
@@ -494,7 +566,7 @@ int run(const RunOptions& o) {
             "\"stage_cycles_per_packet\":{},\"loop_cycles_per_packet\":{},"
             "\"unexpected_drops\":{},\"tx_full\":{},\"rx_nombuf\":{},\"rx_missed\":{},"
             "\"drops\":{{{}}},",
-            down ? "downlink" : "uplink", o.subscribers, *records,
+            down ? "downlink" : "uplink", o.workers, o.subscribers, *records,
             down ? bench::kDownlinkFrame : bench::kUplinkFrame,
             down ? bench::kUplinkFrame : bench::kDownlinkFrame, o.paths, o.striping, o.policy_rules,
             fmt_double(compile_s), fmt_double(fill_s), fmt_double(secs), fmt_double(mem_per_sub),
@@ -537,7 +609,9 @@ int run(const RunOptions& o) {
                      s.max_100ms_pps / 1e6,
                      100.0 * static_cast<double>(sched1.run_ns - sched0.run_ns) / (secs * 1e9));
         rc = 0;
-        reorder.reset();
+        reorders.clear();
+        workers.clear();
+        handoff.reset();
         sessions->reset();
         rcu->reset();
         ports->reset();
@@ -589,7 +663,10 @@ int main(int argc, char** argv) {
         ->check(CLI::Range(1u, kMaxPaths));
     runc->add_option("--striping", o.striping, "weighted or overflow (with --paths > 1)")
         ->check(CLI::IsMember({"weighted", "overflow"}));
-    runc->add_option("--lcores", o.lcores, "EAL -l: main lcore, then the worker");
+    runc->add_option("--lcores", o.lcores,
+                     "EAL --lcores: main lcore, then one per worker (\"0,1\", \"0@0,1@0,2@1\")");
+    runc->add_option("--workers", o.workers, "worker lcores; sessions are steered to their owner")
+        ->check(CLI::Range(1u, 16u));
     runc->add_option("--memory", o.memory_mb, "EAL -m (MiB)");
     runc->add_flag("--huge", o.huge,
                    "EAL memory on 2 MB hugepages (needs a mounted hugetlbfs with -m MiB free); "

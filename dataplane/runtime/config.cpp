@@ -9,6 +9,7 @@
 
 #include "hag/log/log.hpp"
 #include "multipath/scheduler.hpp"
+#include "runtime/limits.hpp"
 #include "runtime/text.hpp"
 #include "telemetry/metrics_server.hpp"
 
@@ -69,6 +70,49 @@ std::optional<std::pair<std::set<unsigned>, int>> eal_lcores(const v1::Dataplane
         return std::make_pair(*cpus, i);
     }
     return std::nullopt;
+}
+
+// workers, handoff_ring and core_routes (docs/dataplane.md#workers-and-ports); fills defaults.
+void validate_workers(v1::DataplaneConfig& cfg, const config::ParseInfoTree* tree,
+                      const config::Reporter& at) {
+    if (cfg.workers() > kMaxWorkers) {
+        at.at(tree, cfg, "workers", -1,
+              fmt::format("workers: {} is more than {}", cfg.workers(), kMaxWorkers));
+    } else if (auto lcores = eal_lcores(cfg);
+               lcores && cfg.workers() > 1 && lcores->first.size() < cfg.workers() + 1) {
+        at.at(tree, cfg, "workers", -1,
+              fmt::format("workers: {} worker(s) need {} lcores in eal_args (the main lcore and "
+                          "one per worker); the lcore list gives {}",
+                          cfg.workers(), cfg.workers() + 1, lcores->first.size()));
+    }
+    const std::uint32_t ring = cfg.handoff_ring();
+    if (ring != 0 && (ring < 256 || ring > 65536 || (ring & (ring - 1)) != 0)) {
+        at.at(tree, cfg, "handoff_ring", -1,
+              fmt::format("handoff_ring: {} must be a power of two in 256-65536", ring));
+    }
+    for (int i = 0; i < cfg.core_routes_size(); ++i) {
+        const auto& r = cfg.core_routes(i);
+        const auto* t = config::Reporter::nested(tree, cfg, "core_routes", i);
+        if (auto pr = parse_ip_prefix(r.prefix()); !pr) {
+            at.at(t, r, "prefix", -1, "core_routes.prefix: " + pr.error());
+        }
+        bool found = false;
+        for (const auto& p : cfg.ports()) {
+            found |= p.name() == r.port() && p.role() == v1::PortConfig::CORE;
+        }
+        if (!found) {
+            at.at(t, r, "port", -1,
+                  fmt::format("core_routes.port: '{}' is not a CORE port", r.port()));
+        }
+    }
+    if (cfg.core_routes_size() > static_cast<int>(kMaxCoreRoutes)) {
+        at.at(tree, cfg, "core_routes", kMaxCoreRoutes,
+              fmt::format("core_routes: at most {} routes", kMaxCoreRoutes));
+    }
+    if (cfg.workers() == 0)
+        cfg.set_workers(1);
+    if (cfg.handoff_ring() == 0)
+        cfg.set_handoff_ring(4096);
 }
 
 // reorder { ... }: checks, then fills the defaults (docs/dataplane.md#reorder).
@@ -243,14 +287,18 @@ void validate(v1::DataplaneConfig& cfg, const config::ParseInfoTree* tree,
             }
         }
     }
-    if (cfg.ports_size() > 0 && (access != 1 || core != 1)) {
+    if (cfg.ports_size() > 0 && (access < 1 || core < 1)) {
         at.file(
-            fmt::format("ports: exactly one ACCESS and one CORE port are supported today "
-                        "(found {} and {})",
+            fmt::format("ports: at least one ACCESS and one CORE port are required (found {} and "
+                        "{})",
                         access, core));
     } else if (cfg.ports_size() == 0) {
         at.file("ports: at least one ACCESS and one CORE port are required");
+    } else if (cfg.ports_size() > static_cast<int>(kMaxPorts)) {
+        at.file(
+            fmt::format("ports: {} ports; at most {} are supported", cfg.ports_size(), kMaxPorts));
     }
+    validate_workers(cfg, tree, at);
     if (cfg.access_mtu() != 0 && (cfg.access_mtu() < 1280 || cfg.access_mtu() > 9000)) {
         at.at(tree, cfg, "access_mtu", -1,
               fmt::format("access_mtu: {} is not within 1280-9000", cfg.access_mtu()));

@@ -3,7 +3,7 @@
 //   hag-dataplane --config FILE [--check-config] [--stats-interval SECONDS]
 //
 // Starts the EAL with the file's eal_args plus one --vdev per virtual port, opens the ports,
-// programs the static sessions, runs one worker until SIGINT/SIGTERM, then prints its counters
+// programs the static sessions, runs the workers until SIGINT/SIGTERM, then prints their counters
 // as one JSON line on stdout. While it runs, counters are read through telemetry/ (DPDK
 // telemetry /hag/..., the Prometheus endpoint, the periodic log line).
 #include <rte_cycles.h>
@@ -23,6 +23,8 @@
 #include <csignal>
 #include <cstdio>
 #include <functional>
+#include <map>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -194,6 +196,16 @@ std::vector<std::pair<std::string, std::uint64_t>> status_counters(const Snapsho
             out.emplace_back(fmt::format("hag_port_{}_total{}", name, l), v);
         }
     }
+    for (const auto& w : s.worker_stats) {
+        const std::string l = fmt::format("{{worker=\"{}\"}}", w.index);
+        out.emplace_back("hag_worker_rx_packets_total" + l, w.rx);
+        out.emplace_back("hag_worker_tx_packets_total" + l, w.tx);
+        out.emplace_back("hag_worker_handoff_handed_total" + l,
+                         w.handed_downlink + w.handed_uplink);
+        out.emplace_back("hag_worker_handoff_received_total" + l,
+                         w.received_downlink + w.received_uplink);
+        out.emplace_back("hag_worker_handoff_drops_total" + l, w.handoff_full);
+    }
     for (const auto& st : s.stages) {
         const std::string l = fmt::format("{{stage=\"{}\"}}", st.name);
         out.emplace_back("hag_stage_packets_total" + l, st.packets);
@@ -221,17 +233,27 @@ struct ExceptionHooks {
     std::function<std::string()> json;
 };
 
+// Waits for every worker lcore to return.
+void wait_workers(const std::vector<unsigned>& lcores) {
+    for (const unsigned l : lcores) {
+        rte_eal_wait_lcore(l);
+    }
+}
+
 int observe_and_wait(const hag::v1::DataplaneConfig& cfg, const Ports& ports,
-                     SessionTable& sessions, Rcu& rcu, const Worker& w, unsigned worker_lcore,
-                     unsigned stats_interval, const ExceptionHooks& exc,
-                     const ProgrammingHooks& prog) {
+                     SessionTable& sessions, Rcu& rcu,
+                     const std::vector<std::unique_ptr<Worker>>& workers,
+                     const std::vector<unsigned>& worker_lcores, unsigned stats_interval,
+                     const ExceptionHooks& exc, const ProgrammingHooks& prog) {
     std::vector<PortInfo> infos;
     for (const auto& p : ports.all()) {
         infos.push_back({p.id, p.name, p.role == hag::v1::PortConfig::CORE ? "core" : "access"});
     }
     Collector collector(std::move(infos), &sessions, &rcu, kCollectorReader);
-    collector.add_worker(&w);
-    collector.set_policies(w.downlink.policies);
+    for (const auto& w : workers) {
+        collector.add_worker(w.get());
+    }
+    collector.set_policies(workers.front()->downlink.policies);
     TelemetryCommands commands(collector);
     std::unique_ptr<MetricsServer> metrics;
     const auto& tc = cfg.telemetry();
@@ -246,7 +268,7 @@ int observe_and_wait(const hag::v1::DataplaneConfig& cfg, const Ports& ports,
         if (!m) {
             spdlog::critical("{}", m.error());
             g_stop.store(true);
-            rte_eal_wait_lcore(worker_lcore);
+            wait_workers(worker_lcores);
             return 1;
         }
         metrics = std::move(*m);
@@ -262,7 +284,7 @@ int observe_and_wait(const hag::v1::DataplaneConfig& cfg, const Ports& ports,
             spdlog::critical("{}", p.error());
             g_stop.store(true);
             metrics.reset();
-            rte_eal_wait_lcore(worker_lcore);
+            wait_workers(worker_lcores);
             return 1;
         }
         programmer = std::move(*p);
@@ -304,7 +326,7 @@ int observe_and_wait(const hag::v1::DataplaneConfig& cfg, const Ports& ports,
     }
     programmer.reset();
     metrics.reset();
-    rte_eal_wait_lcore(worker_lcore);
+    wait_workers(worker_lcores);
     std::string stats = render_json(collector.collect({.top_sessions = 1000}));
     if (exc.json) {  // one more member: "exception": {...}
         stats.pop_back();
@@ -387,7 +409,7 @@ int main(int argc, char** argv) {
             rte_eal_cleanup();
             return 1;
         }
-        auto ports = Ports::open(*cfg, pool);
+        auto ports = Ports::open(*cfg, pool, static_cast<std::uint16_t>(cfg->workers()));
         // Readers: worker lcores by lcore id, plus the telemetry collector (kCollectorReader).
         auto rcu = Rcu::create(kCollectorReader + 1);
         if (!ports || !rcu) {
@@ -433,74 +455,204 @@ int main(int argc, char** argv) {
 
         const Port* core = (*ports)->first(hag::v1::PortConfig::CORE);
         const Port* access = (*ports)->first(hag::v1::PortConfig::ACCESS);
-        Worker w;
-        w.rcu = rcu->get();
-        w.core_port = core->id;
-        w.access_port = access->id;
-        w.stop = &g_stop;
-        w.idle_sleep_us = cfg->idle_sleep_us();
-        w.downlink.sessions = w.downlink.sessions_rw = sessions->get();
-        apply_downlink_settings(*cfg, w.downlink);
-        w.downlink.pool = pool;
-        w.downlink.fragment_id = static_cast<std::uint32_t>(rte_rand());
-        w.core_vlan = port_vlan(*cfg, hag::v1::PortConfig::CORE);
-        w.access_vlan = port_vlan(*cfg, hag::v1::PortConfig::ACCESS);
-        w.uplink.sessions = w.uplink.sessions_rw = sessions->get();
-        w.uplink.core_port = core->id;
-        w.uplink.core_src_mac = core->mac;
-        w.uplink.core_next_hop_mac = core->next_hop_mac;
-        w.downlink.next_hops = w.uplink.next_hops = next_hops.get();
-        w.downlink.policies = w.uplink.policies = policies.get();
-        if (auto r = acquire_core_next_hops(*next_hops, *cfg, *core, w.uplink); !r) {
-            spdlog::critical("{}", r.error());
+        const auto n_workers = static_cast<std::uint16_t>(cfg->workers());
+        // Worker lcores: the first n_workers lcores after the main one.
+        std::vector<unsigned> worker_lcores;
+        for (unsigned l = rte_get_next_lcore(-1, 1, 0);
+             l < RTE_MAX_LCORE && worker_lcores.size() < n_workers;
+             l = rte_get_next_lcore(l, 1, 0)) {
+            worker_lcores.push_back(l);
+        }
+        if (worker_lcores.size() < n_workers) {
+            spdlog::critical(
+                "{} worker(s) need {} lcores: give the EAL the main lcore and one per worker "
+                "(e.g. -l 0-{}); the main lcore never runs the fast path",
+                n_workers, n_workers + 1, n_workers);
             rte_eal_cleanup();
             return 1;
         }
-        // Uplink reorder: always there (a session may turn it on for itself); its buffers are
-        // taken only by sessions that reorder.
-        auto reorder = Reorder::create(reorder_settings(*cfg), **sessions, rte_get_tsc_hz(),
-                                       worker_send_core, &w);
-        if (!reorder) {
-            spdlog::critical("{}", reorder.error());
+        std::unique_ptr<Handoff> handoff;
+        if (n_workers > 1) {
+            auto h = Handoff::create(n_workers, cfg->handoff_ring(), "hag_handoff");
+            if (!h) {
+                spdlog::critical("{}", h.error());
+                rte_eal_cleanup();
+                return 1;
+            }
+            handoff = std::move(*h);
+        }
+        // Uplink routes toward further core ports (core_routes).
+        auto routes = std::make_unique<CoreRoutes>();
+        routes->next_hops = next_hops.get();
+        {
+            for (const auto& p : (*ports)->all()) {
+                if (p.role != hag::v1::PortConfig::CORE || &p == core) {
+                    continue;
+                }
+                bool used = false;
+                for (const auto& r : cfg->core_routes()) {
+                    used |= r.port() == p.name;
+                }
+                if (!used) {
+                    continue;
+                }
+                UplinkCtx probe;  // acquire_core_next_hops fills the next hops of a core port
+                if (auto r = acquire_core_next_hops(*next_hops, *cfg, p, probe); !r) {
+                    spdlog::critical("{}", r.error());
+                    rte_eal_cleanup();
+                    return 1;
+                }
+                CoreEgress& e = routes->egress[routes->n_egress];
+                e.port = p.id;
+                e.src_mac = p.mac;
+                e.static_mac = p.next_hop_mac;
+                e.next_hop_v4 = probe.core_next_hop_v4;
+                e.next_hop_v6 = probe.core_next_hop_v6;
+                for (const auto& r : cfg->core_routes()) {
+                    if (r.port() == p.name) {
+                        CoreRoute& cr = routes->routes[routes->n_routes++];
+                        cr.prefix = parse_ip_prefix(r.prefix()).value();
+                        cr.egress = static_cast<std::uint8_t>(routes->n_egress);
+                    }
+                }
+                ++routes->n_egress;
+            }
+        }
+        std::vector<std::unique_ptr<Worker>> workers;
+        std::vector<std::unique_ptr<Reorder>> reorders;
+        bool failed = false;
+        for (std::uint16_t wi = 0; wi < n_workers && !failed; ++wi) {
+            auto wp = std::make_unique<Worker>();
+            Worker& w = *wp;
+            w.index = wi;
+            w.txq = wi;
+            w.handoff = handoff.get();
+            w.rcu = rcu->get();
+            w.rcu_thread = worker_lcores[wi];
+            w.core_port = core->id;
+            w.access_port = access->id;
+            w.core_rxq = wi < core->rx_queues ? wi : kNoQueue;
+            w.access_rxq = wi < access->rx_queues ? wi : kNoQueue;
+            w.stop = &g_stop;
+            w.idle_sleep_us = cfg->idle_sleep_us();
+            w.downlink.sessions = w.downlink.sessions_rw = sessions->get();
+            apply_downlink_settings(*cfg, w.downlink);
+            w.downlink.pool = pool;
+            w.downlink.fragment_id = static_cast<std::uint32_t>(rte_rand());
+            w.core_vlan = port_vlan(*cfg, hag::v1::PortConfig::CORE);
+            w.access_vlan = port_vlan(*cfg, hag::v1::PortConfig::ACCESS);
+            w.uplink.sessions = w.uplink.sessions_rw = sessions->get();
+            w.uplink.core_port = core->id;
+            w.uplink.core_src_mac = core->mac;
+            w.uplink.core_next_hop_mac = core->next_hop_mac;
+            w.downlink.next_hops = w.uplink.next_hops = next_hops.get();
+            w.downlink.policies = w.uplink.policies = policies.get();
+            w.routes = routes.get();
+            if (wi == 0) {
+                if (auto r = acquire_core_next_hops(*next_hops, *cfg, *core, w.uplink); !r) {
+                    spdlog::critical("{}", r.error());
+                    failed = true;
+                    break;
+                }
+            } else {
+                w.uplink.core_next_hop_v4 = workers.front()->uplink.core_next_hop_v4;
+                w.uplink.core_next_hop_v6 = workers.front()->uplink.core_next_hop_v6;
+            }
+            for (const auto& p : (*ports)->all()) {
+                if (&p == core || &p == access) {
+                    continue;
+                }
+                ExtraPort& e = w.extra[w.n_extra++];
+                e.id = p.id;
+                e.access = p.role == hag::v1::PortConfig::ACCESS;
+                e.rxq = wi < p.rx_queues ? wi : kNoQueue;
+                for (const auto& pc : cfg->ports()) {
+                    if (pc.name() == p.name) {
+                        e.vlan = static_cast<std::uint16_t>(pc.vlan_id());
+                    }
+                }
+            }
+            // Uplink reorder: always there (a session may turn it on for itself); its buffers
+            // are taken only by sessions that reorder. One per worker: the owner of a session
+            // holds its packets.
+            auto reorder = Reorder::create(reorder_settings(*cfg), **sessions, rte_get_tsc_hz(),
+                                           worker_send_core, &w);
+            if (!reorder) {
+                spdlog::critical("{}", reorder.error());
+                failed = true;
+                break;
+            }
+            w.reorder = reorder->get();
+            reorders.push_back(std::move(*reorder));
+            if (exception) {
+                // Every worker punts (the rings toward the main lcore take many producers);
+                // only worker 0 sends what the kernel wrote (single-consumer rings).
+                exception->attach_worker(core->id, w.core_exc);
+                exception->attach_worker(access->id, w.access_exc);
+                w.core_exc.vlan = w.core_vlan;
+                w.access_exc.vlan = w.access_vlan;
+                for (std::uint16_t i = 0; i < w.n_extra; ++i) {
+                    exception->attach_worker(w.extra[i].id, w.extra[i].exc);
+                    w.extra[i].exc.vlan = w.extra[i].vlan;
+                }
+                if (wi != 0) {
+                    w.core_exc.from_kernel = w.access_exc.from_kernel = nullptr;
+                    for (std::uint16_t i = 0; i < w.n_extra; ++i) {
+                        w.extra[i].exc.from_kernel = nullptr;
+                    }
+                }
+            }
+            workers.push_back(std::move(wp));
+        }
+        if (failed) {
+            reorders.clear();
             rte_eal_cleanup();
             return 1;
-        }
-        w.reorder = reorder->get();
-        if (exception) {
-            exception->attach_worker(core->id, w.core_exc);
-            exception->attach_worker(access->id, w.access_exc);
-            w.core_exc.vlan = w.core_vlan;
-            w.access_exc.vlan = w.access_vlan;
         }
 
         std::signal(SIGINT, on_signal);
         std::signal(SIGTERM, on_signal);
-        const unsigned worker_lcore = rte_get_next_lcore(-1, 1, 0);
-        if (worker_lcore >= RTE_MAX_LCORE) {
-            spdlog::critical(
-                "no worker lcore: give the EAL at least two lcores (e.g. -l 0-1); the "
-                "main lcore never runs the fast path");
-            rc = 1;
-        } else {
-            w.rcu_thread = worker_lcore;
-            rte_eal_remote_launch(worker_main, &w, worker_lcore);
-            spdlog::info("forwarding: worker on lcore {}, core port {} <-> access port {}",
-                         worker_lcore, core->name, access->name);
-            // Exception path service on the main lcore (TAP I/O, neighbour events), and its
-            // counters as one more member of the exit JSON.
-            ExceptionHooks hooks;
-            if (exception) {
-                hooks.service = [&exception](std::uint64_t ms) { return exception->service(ms); };
-                hooks.json = [&exception, &w, core, access] {
-                    return exception->json(
-                        {{core->id, {&w.core_exc}}, {access->id, {&w.access_exc}}});
-                };
-            }
-            rc = observe_and_wait(*cfg, **ports, **sessions, **rcu, w, worker_lcore, stats_interval,
-                                  hooks, {programmer.get(), &programming_queue});
-            spdlog::info("stopped");
+        // Every worker is a registered RCU reader before any of them runs, so a grace period
+        // (table reclamation) always waits for all of them.
+        for (const auto& w : workers) {
+            rcu->get()->register_reader(w->rcu_thread);
         }
-        reorder->reset();  // the worker has freed what it held; nothing is left
+        for (const auto& w : workers) {
+            rte_eal_remote_launch(worker_main, w.get(), w->rcu_thread);
+        }
+        std::string where;
+        for (const unsigned l : worker_lcores) {
+            where += (where.empty() ? "" : ",") + std::to_string(l);
+        }
+        std::string names;
+        for (const auto& p : (*ports)->all()) {
+            names +=
+                fmt::format("{}{} ({}, {} RX queue(s))", names.empty() ? "" : ", ", p.name,
+                            p.role == hag::v1::PortConfig::CORE ? "core" : "access", p.rx_queues);
+        }
+        spdlog::info("forwarding: {} worker(s) on lcore(s) {}; ports {}", n_workers, where, names);
+        // Exception path service on the main lcore (TAP I/O, neighbour events), and its
+        // counters as one more member of the exit JSON.
+        ExceptionHooks hooks;
+        if (exception) {
+            hooks.service = [&exception](std::uint64_t ms) { return exception->service(ms); };
+            hooks.json = [&exception, &workers] {
+                std::map<std::uint16_t, std::vector<const PuntCtx*>> m;
+                for (const auto& w : workers) {
+                    m[w->core_port].push_back(&w->core_exc);
+                    m[w->access_port].push_back(&w->access_exc);
+                    for (std::uint16_t i = 0; i < w->n_extra; ++i) {
+                        m[w->extra[i].id].push_back(&w->extra[i].exc);
+                    }
+                }
+                return exception->json(m);
+            };
+        }
+        rc = observe_and_wait(*cfg, **ports, **sessions, **rcu, workers, worker_lcores,
+                              stats_interval, hooks, {programmer.get(), &programming_queue});
+        spdlog::info("stopped");
+        reorders.clear();  // the workers have freed what they held; nothing is left
+        handoff.reset();   // frees what is still in the hand-over rings
         exception.reset();
         programmer.reset();
         sessions->reset();

@@ -8,6 +8,8 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
+
 #include "runtime/text.hpp"
 
 namespace hag::dp {
@@ -20,7 +22,7 @@ bool looks_like_pci(const std::string& d) {
            d.find(',') == std::string::npos && d.rfind("net_", 0) != 0;
 }
 
-Result<std::uint16_t, std::string> find_port(const v1::PortConfig& pc) {
+Result<std::uint16_t, std::string> find_port(const v1::PortConfig& pc, const std::string& device) {
     std::uint16_t id = 0;
     if (looks_like_pci(pc.device())) {
         if (rte_eth_dev_get_port_by_name(pc.device().c_str(), &id) == 0) {
@@ -31,11 +33,11 @@ Result<std::uint16_t, std::string> find_port(const v1::PortConfig& pc) {
                         "(dpdk-devbind.py --status), and was the EAL started without --no-pci?",
                         pc.name(), pc.device()));
     }
-    if (rte_dev_probe(pc.device().c_str()) != 0) {
+    if (rte_dev_probe(device.c_str()) != 0) {
         return unexpected(
             fmt::format("port '{}': cannot create device '{}': {} (check the vdev "
                         "string and that the interface exists)",
-                        pc.name(), pc.device(), rte_strerror(rte_errno)));
+                        pc.name(), device, rte_strerror(rte_errno)));
     }
     const std::string name = pc.device().substr(0, pc.device().find(','));
     if (rte_eth_dev_get_port_by_name(name.c_str(), &id) != 0) {
@@ -44,13 +46,22 @@ Result<std::uint16_t, std::string> find_port(const v1::PortConfig& pc) {
     return id;
 }
 
+// The device string to probe: net_af_packet gets one queue pair per worker unless it says.
+std::string device_for(const std::string& device, std::uint16_t workers) {
+    if (workers > 1 && device.rfind("net_af_packet", 0) == 0 &&
+        device.find("qpairs=") == std::string::npos) {
+        return fmt::format("{},qpairs={}", device, workers);
+    }
+    return device;
+}
+
 }  // namespace
 
 Result<std::unique_ptr<Ports>, std::string> Ports::open(const v1::DataplaneConfig& cfg,
-                                                        rte_mempool* pool) {
+                                                        rte_mempool* pool, std::uint16_t workers) {
     auto ports = std::make_unique<Ports>();
     for (const auto& pc : cfg.ports()) {
-        auto id = find_port(pc);
+        auto id = find_port(pc, device_for(pc.device(), workers));
         if (!id) {
             return unexpected(id.error());
         }
@@ -62,8 +73,32 @@ Result<std::unique_ptr<Ports>, std::string> Ports::open(const v1::DataplaneConfi
         if (!pc.next_hop_mac().empty()) {
             p.next_hop_mac = parse_mac(pc.next_hop_mac()).value();
         }
+        rte_eth_dev_info info{};
+        if (int rc = rte_eth_dev_info_get(p.id, &info); rc != 0) {
+            return unexpected(
+                fmt::format("port '{}': no device info: {}", p.name, rte_strerror(-rc)));
+        }
+        if (info.max_tx_queues < workers) {
+            return unexpected(fmt::format(
+                "port '{}': {} workers need {} TX queues, the device has {} (net_af_packet: "
+                "qpairs=N; net_pcap: one tx_pcap/tx_iface per queue)",
+                p.name, workers, workers, info.max_tx_queues));
+        }
+        p.rx_queues =
+            std::max<std::uint16_t>(1, std::min<std::uint16_t>(workers, info.max_rx_queues));
         rte_eth_conf conf{};
-        int rc = rte_eth_dev_configure(p.id, 1, 1, &conf);
+        if (p.rx_queues > 1 && info.flow_type_rss_offloads != 0) {
+            // Spread by the IP addresses (and ports where the device can): a session's GRE
+            // path or a subscriber's flow stays on one queue, so its order is kept.
+            conf.rxmode.mq_mode = RTE_ETH_MQ_RX_RSS;
+            conf.rx_adv_conf.rss_conf.rss_hf =
+                (RTE_ETH_RSS_IP | RTE_ETH_RSS_UDP | RTE_ETH_RSS_TCP) & info.flow_type_rss_offloads;
+            p.rss = conf.rx_adv_conf.rss_conf.rss_hf != 0;
+            if (!p.rss) {
+                conf.rxmode.mq_mode = RTE_ETH_MQ_RX_NONE;
+            }
+        }
+        int rc = rte_eth_dev_configure(p.id, p.rx_queues, workers, &conf);
         if (rc != 0) {
             return unexpected(
                 fmt::format("port '{}': configure failed: {}", p.name, rte_strerror(-rc)));
@@ -72,10 +107,12 @@ Result<std::unique_ptr<Ports>, std::string> Ports::open(const v1::DataplaneConfi
         std::uint16_t tx = static_cast<std::uint16_t>(pc.tx_ring() ? pc.tx_ring() : 1024);
         rte_eth_dev_adjust_nb_rx_tx_desc(p.id, &rx, &tx);
         const int socket = rte_eth_dev_socket_id(p.id);
-        rc =
-            rte_eth_rx_queue_setup(p.id, 0, rx, socket < 0 ? SOCKET_ID_ANY : socket, nullptr, pool);
-        if (rc == 0) {
-            rc = rte_eth_tx_queue_setup(p.id, 0, tx, socket < 0 ? SOCKET_ID_ANY : socket, nullptr);
+        const unsigned sock = socket < 0 ? SOCKET_ID_ANY : static_cast<unsigned>(socket);
+        for (std::uint16_t q = 0; rc == 0 && q < p.rx_queues; ++q) {
+            rc = rte_eth_rx_queue_setup(p.id, q, rx, sock, nullptr, pool);
+        }
+        for (std::uint16_t q = 0; rc == 0 && q < workers; ++q) {
+            rc = rte_eth_tx_queue_setup(p.id, q, tx, sock, nullptr);
         }
         if (rc != 0) {
             return unexpected(
@@ -94,8 +131,11 @@ Result<std::unique_ptr<Ports>, std::string> Ports::open(const v1::DataplaneConfi
         rte_eth_macaddr_get(p.id, &mac);
         std::copy(std::begin(mac.addr_bytes), std::end(mac.addr_bytes),
                   ports->ports_.back().mac.begin());
-        spdlog::info("port {} ({}) is DPDK port {}, MAC {}, {} RX / {} TX descriptors", p.name,
-                     p.device, p.id, to_string(ports->ports_.back().mac), rx, tx);
+        spdlog::info(
+            "port {} ({}) is DPDK port {}, MAC {}, {} RX / {} TX descriptors, {} RX queue(s){}, "
+            "{} TX queue(s)",
+            p.name, p.device, p.id, to_string(ports->ports_.back().mac), rx, tx, p.rx_queues,
+            p.rx_queues > 1 ? (p.rss ? " by RSS" : " spread by the device") : "", workers);
     }
     return ports;
 }

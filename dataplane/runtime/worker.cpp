@@ -3,27 +3,36 @@
 #include <time.h>
 
 #include <rte_cycles.h>
+#include <rte_errno.h>
 #include <rte_ethdev.h>
 #include <rte_ether.h>
+#include <rte_ip.h>
 #include <rte_mbuf.h>
+
+#include <fmt/format.h>
+
+#include "pipeline/parse.hpp"
+#include "runtime/steer_parse.hpp"
 
 namespace hag::dp {
 
 namespace {
 
 constexpr std::uint16_t kBurst = 32;
+// Bursts a worker takes from each of its hand-over rings per poll iteration, at most.
+constexpr int kHandoffBursts = 4;
 
-// Sends `n` packets on `port` (tagged with `vlan` unless 0); what the ring does not take is
-// freed and counted.
-inline void send(std::uint16_t port, rte_mbuf** pkts, std::uint16_t n, PortCounters& c,
-                 std::uint16_t vlan) {
+// Sends `n` packets on `port`'s queue `txq` (tagged with `vlan` unless 0); what the ring does
+// not take is freed and counted.
+inline void send(std::uint16_t port, std::uint16_t txq, rte_mbuf** pkts, std::uint16_t n,
+                 PortCounters& c, std::uint16_t vlan) {
     if (n == 0) {
         return;
     }
     if (vlan != 0) {
         n = add_port_vlan(vlan, pkts, n, c);
     }
-    const std::uint16_t sent = rte_eth_tx_burst(port, 0, pkts, n);
+    const std::uint16_t sent = rte_eth_tx_burst(port, txq, pkts, n);
     c.tx += sent;
     if (sent < n) {
         c.tx_full += n - sent;
@@ -31,7 +40,235 @@ inline void send(std::uint16_t port, rte_mbuf** pkts, std::uint16_t n, PortCount
     }
 }
 
+inline void send_view(Worker& w, const PortView& v, rte_mbuf** pkts, std::uint16_t n) {
+    send(v.id, w.txq, pkts, n, *v.counters, v.vlan);
+}
+
+// Sends each packet by the port in its mbuf->port (set by the stages), keeping the order of
+// the packets of each port. One comparison per packet when they all leave by one port.
+void send_by_port(Worker& w, rte_mbuf** pkts, std::uint16_t n) {
+    while (n > 0) {
+        const std::uint16_t chunk = n < 64 ? n : 64;
+        const std::uint16_t first = pkts[0]->port;
+        std::uint16_t same = 1;
+        while (same < chunk && pkts[same]->port == first) {
+            ++same;
+        }
+        if (same == chunk) {
+            const std::uint8_t v = first < RTE_MAX_ETHPORTS ? w.view_of[first] : 0;
+            if (v == 0) {  // not a port of ours: cannot happen, but never leak
+                rte_pktmbuf_free_bulk(pkts, chunk);
+            } else {
+                send_view(w, w.views[v - 1], pkts, chunk);
+            }
+        } else {
+            // Several ports in the chunk: one pass per port of this worker.
+            rte_mbuf* group[64];
+            std::uint16_t done = 0;
+            for (std::uint16_t vi = 0; vi < w.n_views; ++vi) {
+                std::uint16_t k = 0;
+                for (std::uint16_t i = 0; i < chunk; ++i) {
+                    if (pkts[i]->port == w.views[vi].id) {
+                        group[k++] = pkts[i];
+                    }
+                }
+                done = static_cast<std::uint16_t>(done + k);
+                send_view(w, w.views[vi], group, k);
+            }
+            if (done != chunk) {  // packets for a port this worker does not have
+                for (std::uint16_t i = 0; i < chunk; ++i) {
+                    const std::uint16_t p = pkts[i]->port;
+                    if (p >= RTE_MAX_ETHPORTS || w.view_of[p] == 0) {
+                        rte_pktmbuf_free(pkts[i]);
+                    }
+                }
+            }
+        }
+        pkts += chunk;
+        n = static_cast<std::uint16_t>(n - chunk);
+    }
+}
+
+// Longest-prefix route of a decapsulated packet (core Ethernet header at offset 0): moves it to
+// its route's core port (MACs rewritten); false = drop it (the next hop is not resolved).
+bool apply_route(Worker& w, rte_mbuf* m) {
+    const CoreRoutes& r = *w.routes;
+    const auto* p = rte_pktmbuf_mtod(m, const std::uint8_t*);
+    const std::uint16_t len = rte_pktmbuf_data_len(m);
+    if (len < 14) {
+        return true;
+    }
+    const L3Info l3 = parse_l3(p, len, 14, get16(p + 12));
+    if (!l3.ok) {
+        return true;
+    }
+    int best = -1;
+    for (std::uint16_t i = 0; i < r.n_routes; ++i) {
+        const CoreRoute& cr = r.routes[i];
+        if (cr.prefix.addr.family == l3.dst.family && cr.prefix.contains(l3.dst) &&
+            (best < 0 ||
+             cr.prefix.length > r.routes[static_cast<std::size_t>(best)].prefix.length)) {
+            best = i;
+        }
+    }
+    if (best < 0) {
+        return true;  // the first core port, as the stage made it
+    }
+    const CoreEgress& e = r.egress[r.routes[static_cast<std::size_t>(best)].egress];
+    MacAddr mac = e.static_mac;
+    if ((mac[0] | mac[1] | mac[2] | mac[3] | mac[4] | mac[5]) == 0) {
+        const NextHopTable::Index nh = l3.family == Family::kIpv4 ? e.next_hop_v4 : e.next_hop_v6;
+        if (r.next_hops == nullptr || nh >= r.next_hops->capacity()) {
+            return false;
+        }
+        if (!r.next_hops->mac(nh, mac)) {
+            r.next_hops->want(nh);
+            return false;
+        }
+    }
+    auto* eth = rte_pktmbuf_mtod(m, std::uint8_t*);
+    std::memcpy(eth, mac.data(), 6);
+    std::memcpy(eth + 6, e.src_mac.data(), 6);
+    m->port = e.port;
+    return true;
+}
+
+// May an ICMP error answer this packet? Not one about an ICMP error, a non-first IPv4
+// fragment, a multicast / broadcast / unspecified source or a multicast / broadcast
+// destination (RFC 4443 §2.4, RFC 1812 §4.3.2.7).
+bool icmp_may_answer(const std::uint8_t* ip, const L3Info& l3) noexcept {
+    const auto& s = l3.src.bytes;
+    const auto& d = l3.dst.bytes;
+    if (l3.family == Family::kIpv6) {
+        bool unspecified = true;
+        for (unsigned i = 0; i < 16; ++i)
+            unspecified &= s[i] == 0;
+        if (unspecified || s[0] == 0xff || d[0] == 0xff) {
+            return false;
+        }
+        return !(l3.proto == 58 && l3.total_len > 40 && ip[40] < 128);
+    }
+    auto group = [](const std::array<std::uint8_t, 16>& a) {
+        return (a[0] & 0xf0) == 0xe0 || (a[0] & a[1] & a[2] & a[3]) == 0xff;
+    };
+    if (group(s) || group(d) || (s[0] | s[1] | s[2] | s[3]) == 0) {
+        return false;
+    }
+    if ((get16(ip + 6) & 0x1fff) != 0) {
+        return false;  // not the first fragment
+    }
+    if (l3.proto == 1 && l3.total_len > l3.header_len) {
+        const std::uint8_t t = ip[l3.header_len];
+        return !(t == 3 || t == 4 || t == 5 || t == 11 || t == 12);
+    }
+    return true;
+}
+
+void process_downlink(Worker& w, rte_mbuf** pkts, std::uint16_t n) {
+    send_by_port(w, pkts, downlink_encap(w.downlink, pkts, n));
+    send_by_port(w, w.downlink.more_access.data(), w.downlink.n_more_access);
+    // ICMP errors go back by the port the packet came from (mbuf->port unchanged).
+    send_by_port(w, w.downlink.to_core.data(), w.downlink.n_to_core);
+}
+
+void process_uplink(Worker& w, rte_mbuf** pkts, std::uint16_t n) {
+    if (w.reorder != nullptr) {
+        UplinkMeta meta[kBurst];
+        n = uplink_decap(w.uplink, pkts, n, meta);
+        w.reorder->process(pkts, meta, n, rte_rdtsc());
+    } else {
+        worker_send_core(&w, pkts, uplink_decap(w.uplink, pkts, n));
+    }
+}
+
+// Hands the packets of other workers' sessions to their owners; keeps this worker's (and
+// those of no session: the stage drops and counts them) at the front. Returns how many stay.
+std::uint16_t steer(Worker& w, bool downlink, rte_mbuf** pkts, std::uint16_t n) {
+    const Handoff& h = *w.handoff;
+    const SessionTable& t = downlink ? *w.downlink.sessions : *w.uplink.sessions;
+    std::array<std::array<rte_mbuf*, kBurst>, kMaxWorkers> out;
+    std::array<std::uint16_t, kMaxWorkers> count{};
+    std::uint16_t kept = 0;
+    for (std::uint16_t i = 0; i < n; ++i) {
+        rte_mbuf* m = pkts[i];
+        std::uint32_t id = 0;
+        const bool found = downlink ? downlink_session(t, m, id) : uplink_session(t, m, id);
+        const std::uint16_t o = found ? owner_of(id, h.workers()) : w.index;
+        if (o == w.index) {
+            pkts[kept++] = m;
+        } else {
+            out[o][count[o]++] = m;
+        }
+    }
+    for (std::uint16_t o = 0; o < h.workers(); ++o) {
+        if (count[o] == 0) {
+            continue;
+        }
+        rte_ring* ring = downlink ? h.downlink(o) : h.uplink(o);
+        const unsigned enq = rte_ring_enqueue_burst(ring, reinterpret_cast<void**>(out[o].data()),
+                                                    count[o], nullptr);
+        (downlink ? w.steer.handed_downlink : w.steer.handed_uplink) += enq;
+        if (enq < count[o]) {
+            w.steer.handoff_full += count[o] - enq;
+            rte_pktmbuf_free_bulk(out[o].data() + enq, count[o] - enq);
+        }
+    }
+    return kept;
+}
+
 }  // namespace
+
+Result<std::unique_ptr<Handoff>, std::string> Handoff::create(std::uint16_t workers,
+                                                              std::uint32_t ring_size,
+                                                              const std::string& name) {
+    if (workers == 0 || workers > kMaxWorkers) {
+        return unexpected(fmt::format("{} workers: 1-{} allowed", workers, kMaxWorkers));
+    }
+    auto h = std::make_unique<Handoff>();
+    h->n_ = workers;
+    for (std::uint16_t i = 0; i < workers; ++i) {
+        for (const bool down : {true, false}) {
+            const std::string n = fmt::format("{}_{}{}", name, down ? "d" : "u", i);
+            rte_ring* r = rte_ring_create(n.c_str(), ring_size, SOCKET_ID_ANY, RING_F_SC_DEQ);
+            if (r == nullptr) {
+                return unexpected(fmt::format("cannot create the hand-over ring {}: {}", n,
+                                              rte_strerror(rte_errno)));
+            }
+            (down ? h->down_ : h->up_)[i] = r;
+        }
+    }
+    return h;
+}
+
+Handoff::~Handoff() {
+    for (std::uint16_t i = 0; i < n_; ++i) {
+        for (rte_ring* r : {down_[i], up_[i]}) {
+            if (r == nullptr) {
+                continue;
+            }
+            void* m = nullptr;
+            while (rte_ring_dequeue(r, &m) == 0) {
+                rte_pktmbuf_free(static_cast<rte_mbuf*>(m));
+            }
+            rte_ring_free(r);
+        }
+    }
+}
+
+const PortCounters* Worker::port_counters(std::uint16_t id) const noexcept {
+    if (id == core_port) {
+        return &core;
+    }
+    if (id == access_port) {
+        return &access;
+    }
+    for (std::uint16_t i = 0; i < n_extra; ++i) {
+        if (extra[i].id == id) {
+            return &extra[i].counters;
+        }
+    }
+    return nullptr;
+}
 
 std::uint16_t add_port_vlan(std::uint16_t vlan, rte_mbuf** pkts, std::uint16_t n, PortCounters& c) {
     std::uint16_t kept = 0;
@@ -53,39 +290,236 @@ std::uint16_t add_port_vlan(std::uint16_t vlan, rte_mbuf** pkts, std::uint16_t n
     return kept;
 }
 
+bool downlink_session(const SessionTable& t, const rte_mbuf* m, std::uint32_t& id) noexcept {
+    const SteerKey k =
+        downlink_steer_key(rte_pktmbuf_mtod(m, const std::uint8_t*), rte_pktmbuf_data_len(m));
+    return k.kind == SteerKey::Kind::kDestination && t.lookup_destination(k.addr, id);
+}
+
+bool uplink_session(const SessionTable& t, const rte_mbuf* m, std::uint32_t& id) noexcept {
+    const SteerKey k =
+        uplink_steer_key(rte_pktmbuf_mtod(m, const std::uint8_t*), rte_pktmbuf_data_len(m));
+    switch (k.kind) {
+        case SteerKey::Kind::kUplinkKey:
+            return t.lookup_uplink_key(k.key, id);
+        case SteerKey::Kind::kCareOf:
+            return t.lookup_care_of(k.addr, id);  // keyless tunnel
+        default:
+            return false;
+    }
+}
+
+void prepare_worker(Worker& w) {
+    w.n_views = 0;
+    w.view_of.fill(0);
+    auto add = [&w](std::uint16_t id, std::uint16_t vlan, std::uint16_t rxq, bool access,
+                    PortCounters* c, PuntCtx* exc) {
+        if (id >= RTE_MAX_ETHPORTS || w.view_of[id] != 0 || w.n_views >= w.views.size()) {
+            return;
+        }
+        w.views[w.n_views] = {id, vlan, rxq, access, c, exc};
+        w.view_of[id] = static_cast<std::uint8_t>(++w.n_views);
+    };
+    add(w.core_port, w.core_vlan, w.core_rxq, false, &w.core, &w.core_exc);
+    add(w.access_port, w.access_vlan, w.access_rxq, true, &w.access, &w.access_exc);
+    for (std::uint16_t i = 0; i < w.n_extra; ++i) {
+        ExtraPort& e = w.extra[i];
+        add(e.id, e.vlan, e.rxq, e.access, &e.counters, &e.exc);
+    }
+}
+
+bool uplink_ttl(Worker& w, rte_mbuf* m, std::uint64_t now, bool* icmp) noexcept {
+    *icmp = false;
+    auto* p = rte_pktmbuf_mtod(m, std::uint8_t*);
+    const std::uint16_t len = rte_pktmbuf_data_len(m);
+    if (len < 14) {
+        return true;
+    }
+    const L3Info l3 = parse_l3(p, len, 14, get16(p + 12));
+    if (!l3.ok) {
+        return true;
+    }
+    std::uint8_t* ip = p + 14;
+    const bool v6 = l3.family == Family::kIpv6;
+    std::uint8_t& ttl = v6 ? ip[7] : ip[8];
+    if (ttl > 1) {
+        --ttl;
+        if (!v6) {
+            // RFC 1624: the TTL is the high octet of its 16-bit word; HC' = HC + 0x0100.
+            std::uint32_t sum = get16(ip + 10) + 0x0100u;
+            sum = (sum & 0xffff) + (sum >> 16);
+            ip[10] = static_cast<std::uint8_t>(sum >> 8);
+            ip[11] = static_cast<std::uint8_t>(sum);
+        }
+        return true;
+    }
+    ++w.uplink_ttl_expired;
+    const IpAddr& src = v6 ? w.downlink.icmp_src_v6 : w.downlink.icmp_src_v4;
+    if (src.family != l3.family || !icmp_may_answer(ip, l3)) {
+        return false;
+    }
+    // One GCRA bucket for these errors, at the downlink's rate.
+    const std::uint32_t rate = w.downlink.icmp_per_second;
+    if (rate == 0) {
+        return false;
+    }
+    const std::uint64_t cost = rte_get_tsc_hz() / rate;
+    if (w.uplink_icmp_tat < now) {
+        w.uplink_icmp_tat = now;
+    }
+    if (w.uplink_icmp_tat - now + cost > cost * rate) {
+        return false;
+    }
+    const std::uint16_t hdr = v6 ? 40 + 8 : 20 + 8;
+    const std::uint16_t quote =
+        std::min<std::uint16_t>(l3.total_len, static_cast<std::uint16_t>((v6 ? 1280 : 576) - hdr));
+    if (rte_pktmbuf_headroom(m) < hdr) {
+        return false;
+    }
+    w.uplink_icmp_tat += cost;
+    rte_pktmbuf_adj(m, 14);
+    rte_pktmbuf_trim(m, static_cast<std::uint16_t>(rte_pktmbuf_pkt_len(m) - quote));
+    auto* h = reinterpret_cast<std::uint8_t*>(
+        rte_pktmbuf_prepend(m, static_cast<std::uint16_t>(14 + hdr)));
+    // An Ethernet header as if the error came from the core side (the downlink stage replaces it).
+    std::memcpy(h, w.uplink.core_src_mac.data(), 6);
+    std::memcpy(h + 6, w.uplink.core_src_mac.data(), 6);
+    put16(h + 12, v6 ? kEtherIpv6 : kEtherIpv4);
+    std::uint8_t* o = h + 14;
+    std::uint8_t* ic = o + hdr - 8;
+    ic[0] = v6 ? 3 : 11;  // Time Exceeded, hop limit / TTL exceeded in transit
+    ic[1] = 0;
+    put16(ic + 2, 0);
+    put32(ic + 4, 0);
+    if (v6) {
+        put32(o, 6u << 28);
+        put16(o + 4, static_cast<std::uint16_t>(8 + quote));
+        o[6] = 58;
+        o[7] = 64;
+        std::memcpy(o + 8, src.bytes.data(), 16);
+        std::memcpy(o + 24, l3.src.bytes.data(), 16);
+        const std::uint16_t c = rte_ipv6_udptcp_cksum(reinterpret_cast<const rte_ipv6_hdr*>(o), ic);
+        std::memcpy(ic + 2, &c, sizeof c);
+    } else {
+        o[0] = 0x45;
+        o[1] = 0;
+        put16(o + 2, static_cast<std::uint16_t>(hdr + quote));
+        put32(o + 4, 0);
+        o[8] = 64;
+        o[9] = 1;
+        put16(o + 10, 0);
+        std::memcpy(o + 12, src.bytes.data(), 4);
+        std::memcpy(o + 16, l3.src.bytes.data(), 4);
+        const std::uint16_t c = rte_ipv4_cksum(reinterpret_cast<const rte_ipv4_hdr*>(o));
+        std::memcpy(o + 10, &c, sizeof c);
+        const auto icc = static_cast<std::uint16_t>(~rte_raw_cksum(ic, 8u + quote));
+        std::memcpy(ic + 2, &icc, sizeof icc);
+    }
+    m->l2_len = 14;
+    m->l3_len = v6 ? 40 : 20;
+    ++w.uplink_time_exceeded_sent;
+    *icmp = true;
+    return false;
+}
+
 void worker_send_core(void* arg, rte_mbuf** pkts, std::uint16_t n) {
     auto& w = *static_cast<Worker*>(arg);
-    send(w.core_port, pkts, n, w.core, w.core_vlan);
+    {
+        // Inner TTL / hop limit; expired ones become Time Exceeded toward the subscriber,
+        // which take the downlink stage (encapsulated toward the subscriber's care-of address).
+        const std::uint64_t now = rte_rdtsc();
+        rte_mbuf* errors[kBurst];
+        std::uint16_t n_errors = 0;
+        std::uint16_t kept = 0;
+        for (std::uint16_t i = 0; i < n; ++i) {
+            bool icmp = false;
+            if (uplink_ttl(w, pkts[i], now, &icmp)) {
+                pkts[kept++] = pkts[i];
+                continue;
+            }
+            if (!icmp) {
+                rte_pktmbuf_free(pkts[i]);
+                continue;
+            }
+            errors[n_errors++] = pkts[i];
+            if (n_errors == kBurst) {
+                process_downlink(w, errors, n_errors);
+                n_errors = 0;
+            }
+        }
+        if (n_errors != 0) {
+            process_downlink(w, errors, n_errors);
+        }
+        n = kept;
+    }
+    if (w.routes != nullptr && w.routes->n_routes != 0) {
+        std::uint16_t kept = 0;
+        for (std::uint16_t i = 0; i < n; ++i) {
+            if (apply_route(w, pkts[i])) {
+                pkts[kept++] = pkts[i];
+            } else {
+                ++w.route_no_next_hop;
+                rte_pktmbuf_free(pkts[i]);
+            }
+        }
+        n = kept;
+    }
+    send_by_port(w, pkts, n);
 }
 
 int worker_main(void* arg) {
     auto& w = *static_cast<Worker*>(arg);
-    w.rcu->register_reader(w.rcu_thread);
+    prepare_worker(w);
+    w.rcu->register_reader(w.rcu_thread);  // main registers workers before launch too
     rte_mbuf* pkts[kBurst];
-    UplinkMeta meta[kBurst];
     std::uint32_t idle_polls = 0;
     while (!w.stop->load(std::memory_order_relaxed)) {
         bool busy = false;
-        std::uint16_t n = rte_eth_rx_burst(w.core_port, 0, pkts, kBurst);
-        if (n > 0) {
-            busy = true;
-            w.core.rx += n;
-            n = exception_punt(w.core_exc, pkts, n);
-            send(w.access_port, pkts, downlink_encap(w.downlink, pkts, n), w.access, w.access_vlan);
-            send(w.access_port, w.downlink.more_access.data(), w.downlink.n_more_access, w.access,
-                 w.access_vlan);
-            send(w.core_port, w.downlink.to_core.data(), w.downlink.n_to_core, w.core, w.core_vlan);
+        if (w.handoff != nullptr) {
+            // What the other workers received for this worker's sessions, taken before the RX
+            // queues and up to kHandoffBursts bursts per ring: packets another worker already
+            // paid for are not dropped when this one is overloaded (overload then shows at the
+            // RX queues, as rx_missed).
+            for (int b = 0; b < kHandoffBursts; ++b) {
+                const auto n = static_cast<std::uint16_t>(rte_ring_dequeue_burst(
+                    w.handoff->downlink(w.index), reinterpret_cast<void**>(pkts), kBurst, nullptr));
+                if (n == 0) {
+                    break;
+                }
+                busy = true;
+                w.steer.received_downlink += n;
+                process_downlink(w, pkts, n);
+            }
+            for (int b = 0; b < kHandoffBursts; ++b) {
+                const auto n = static_cast<std::uint16_t>(rte_ring_dequeue_burst(
+                    w.handoff->uplink(w.index), reinterpret_cast<void**>(pkts), kBurst, nullptr));
+                if (n == 0) {
+                    break;
+                }
+                busy = true;
+                w.steer.received_uplink += n;
+                process_uplink(w, pkts, n);
+            }
         }
-        n = rte_eth_rx_burst(w.access_port, 0, pkts, kBurst);
-        if (n > 0) {
+        for (std::uint16_t vi = 0; vi < w.n_views; ++vi) {
+            PortView& v = w.views[vi];
+            if (v.rxq == kNoQueue) {
+                continue;
+            }
+            std::uint16_t n = rte_eth_rx_burst(v.id, v.rxq, pkts, kBurst);
+            if (n == 0) {
+                continue;
+            }
             busy = true;
-            w.access.rx += n;
-            n = exception_punt(w.access_exc, pkts, n);
-            if (w.reorder != nullptr) {
-                n = uplink_decap(w.uplink, pkts, n, meta);
-                w.reorder->process(pkts, meta, n, rte_rdtsc());
+            v.counters->rx += n;
+            n = exception_punt(*v.exc, pkts, n);
+            if (w.handoff != nullptr) {
+                n = steer(w, !v.access, pkts, n);
+            }
+            if (v.access) {
+                process_uplink(w, pkts, n);
             } else {
-                send(w.core_port, pkts, uplink_decap(w.uplink, pkts, n), w.core, w.core_vlan);
+                process_downlink(w, pkts, n);
             }
         }
         if (w.reorder != nullptr) {
@@ -94,13 +528,14 @@ int worker_main(void* arg) {
             w.reorder->expire(rte_rdtsc());
             busy |= w.reorder->held_packets() != 0;
         }
-        // What the kernel wrote to the ports' TAPs leaves by the ports.
-        n = exception_from_kernel(w.core_exc, pkts, kBurst);
-        busy |= n > 0;
-        send(w.core_port, pkts, n, w.core, w.core_vlan);
-        n = exception_from_kernel(w.access_exc, pkts, kBurst);
-        busy |= n > 0;
-        send(w.access_port, pkts, n, w.access, w.access_vlan);
+        // What the kernel wrote to the ports' TAPs leaves by the ports (one worker dequeues
+        // each port's ring: the others have no from_kernel ring).
+        for (std::uint16_t vi = 0; vi < w.n_views; ++vi) {
+            PortView& v = w.views[vi];
+            const std::uint16_t n = exception_from_kernel(*v.exc, pkts, kBurst);
+            busy |= n > 0;
+            send_view(w, v, pkts, n);
+        }
         w.rcu->quiescent(w.rcu_thread);
         idle_polls = busy ? 0 : idle_polls + 1;
         if (w.idle_sleep_us != 0 && idle_polls >= kIdlePolls) {

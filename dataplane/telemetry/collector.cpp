@@ -88,17 +88,27 @@ void Collector::sum_workers(Snapshot& s) const {
         add_drops(up, w->uplink.drops);
         add_cycles(up, w->uplink.cycles);
         up.forwarded += w->uplink.decapsulated.read();
+        WorkerSnapshot ws;
+        ws.index = w->index;
+        ws.handed_downlink = w->steer.handed_downlink.read();
+        ws.handed_uplink = w->steer.handed_uplink.read();
+        ws.received_downlink = w->steer.received_downlink.read();
+        ws.received_uplink = w->steer.received_uplink.read();
+        ws.handoff_full = w->steer.handoff_full.read();
+        ws.route_no_next_hop = w->route_no_next_hop.read();
+        ws.uplink_ttl_expired = w->uplink_ttl_expired.read();
+        ws.uplink_time_exceeded_sent = w->uplink_time_exceeded_sent.read();
         for (auto& p : s.ports) {
-            const PortCounters* c = p.id == w->core_port     ? &w->core
-                                    : p.id == w->access_port ? &w->access
-                                                             : nullptr;
-            if (c != nullptr) {
+            if (const PortCounters* c = w->port_counters(p.id); c != nullptr) {
+                ws.rx += c->rx.read();
+                ws.tx += c->tx.read();
                 p.worker_rx += c->rx.read();
                 p.worker_tx += c->tx.read();
                 p.tx_ring_full += c->tx_full.read();
                 p.tx_vlan_errors += c->tx_vlan_errors.read();
             }
         }
+        s.worker_stats.push_back(ws);
     }
     s.stages.push_back(std::move(down));
     s.stages.push_back(std::move(up));

@@ -113,6 +113,30 @@ int telemetry_ports(const Collector& c, const char* /*params*/, rte_tel_data* d)
     return 0;
 }
 
+int telemetry_workers(const Collector& c, const char* /*params*/, rte_tel_data* d) {
+    const Snapshot s = c.collect({.ethdev = false, .sessions = false});
+    rte_tel_data_start_dict(d);
+    for (const auto& ws : s.worker_stats) {
+        rte_tel_data* wd = rte_tel_data_alloc();
+        if (wd == nullptr) {
+            return -ENOMEM;
+        }
+        rte_tel_data_start_dict(wd);
+        add_u64(wd, "rx", ws.rx);
+        add_u64(wd, "tx", ws.tx);
+        add_u64(wd, "handed_downlink", ws.handed_downlink);
+        add_u64(wd, "handed_uplink", ws.handed_uplink);
+        add_u64(wd, "received_downlink", ws.received_downlink);
+        add_u64(wd, "received_uplink", ws.received_uplink);
+        add_u64(wd, "handoff_full", ws.handoff_full);
+        add_u64(wd, "route_no_next_hop", ws.route_no_next_hop);
+        add_u64(wd, "uplink_ttl_expired", ws.uplink_ttl_expired);
+        add_u64(wd, "uplink_time_exceeded_sent", ws.uplink_time_exceeded_sent);
+        rte_tel_data_add_dict_container(d, fmt::format("worker_{}", ws.index).c_str(), wd, 0);
+    }
+    return 0;
+}
+
 int telemetry_stages(const Collector& c, const char* /*params*/, rte_tel_data* d) {
     const Snapshot s = c.collect({.ethdev = false, .sessions = false});
     rte_tel_data_start_dict(d);
@@ -245,6 +269,8 @@ TelemetryCommands::TelemetryCommands(const Collector& collector) {
     std::call_once(g_registered, [] {
         rte_telemetry_register_cmd("/hag/ports", callback<telemetry_ports>,
                                    "hag ports: ethdev and worker counters. No parameters.");
+        rte_telemetry_register_cmd("/hag/workers", callback<telemetry_workers>,
+                                   "hag workers: each worker's RX/TX and hand-overs.");
         rte_telemetry_register_cmd("/hag/stages", callback<telemetry_stages>,
                                    "hag fast-path stages: packets, drops, TSC cycles.");
         rte_telemetry_register_cmd("/hag/drops", callback<telemetry_drops>,

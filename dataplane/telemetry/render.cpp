@@ -56,6 +56,53 @@ std::string render_prometheus(const Snapshot& s) {
     w.family("hag_tsc_hz", kGauge, "TSC frequency: divides hag_stage_cycles_total into seconds.");
     w.sample("hag_tsc_hz", {}, s.tsc_hz);
 
+    // Per worker (several workers: docs/dataplane.md#workers-and-ports).
+    w.family("hag_worker_rx_packets_total", kCounter,
+             "Packets a worker took from its RX queues (all ports).");
+    for (const auto& ws : s.worker_stats)
+        w.sample("hag_worker_rx_packets_total", {{"worker", std::to_string(ws.index)}}, ws.rx);
+    w.family("hag_worker_tx_packets_total", kCounter,
+             "Packets a worker put on its TX queues (all ports).");
+    for (const auto& ws : s.worker_stats)
+        w.sample("hag_worker_tx_packets_total", {{"worker", std::to_string(ws.index)}}, ws.tx);
+    w.family("hag_worker_handoff_packets_total", kCounter,
+             "Packets of another worker's session handed to their owner (event handed) or taken "
+             "over from another worker (event received).");
+    for (const auto& ws : s.worker_stats) {
+        const std::string i = std::to_string(ws.index);
+        w.sample("hag_worker_handoff_packets_total",
+                 {{"worker", i}, {"direction", "downlink"}, {"event", "handed"}},
+                 ws.handed_downlink);
+        w.sample("hag_worker_handoff_packets_total",
+                 {{"worker", i}, {"direction", "uplink"}, {"event", "handed"}}, ws.handed_uplink);
+        w.sample("hag_worker_handoff_packets_total",
+                 {{"worker", i}, {"direction", "downlink"}, {"event", "received"}},
+                 ws.received_downlink);
+        w.sample("hag_worker_handoff_packets_total",
+                 {{"worker", i}, {"direction", "uplink"}, {"event", "received"}},
+                 ws.received_uplink);
+    }
+    w.family("hag_worker_handoff_drops_total", kCounter,
+             "Packets dropped because the owning worker's hand-over ring was full.");
+    for (const auto& ws : s.worker_stats)
+        w.sample("hag_worker_handoff_drops_total", {{"worker", std::to_string(ws.index)}},
+                 ws.handoff_full);
+    w.family("hag_worker_route_no_next_hop_total", kCounter,
+             "Uplink packets dropped: the next hop of their core route is not resolved.");
+    for (const auto& ws : s.worker_stats)
+        w.sample("hag_worker_route_no_next_hop_total", {{"worker", std::to_string(ws.index)}},
+                 ws.route_no_next_hop);
+    w.family("hag_worker_uplink_ttl_expired_total", kCounter,
+             "Uplink packets dropped: inner TTL / hop limit would reach zero.");
+    for (const auto& ws : s.worker_stats)
+        w.sample("hag_worker_uplink_ttl_expired_total", {{"worker", std::to_string(ws.index)}},
+                 ws.uplink_ttl_expired);
+    w.family("hag_worker_uplink_time_exceeded_sent_total", kCounter,
+             "ICMP Time Exceeded sent toward subscribers for expired uplink packets.");
+    for (const auto& ws : s.worker_stats)
+        w.sample("hag_worker_uplink_time_exceeded_sent_total",
+                 {{"worker", std::to_string(ws.index)}}, ws.uplink_time_exceeded_sent);
+
     for (const auto& m : kPortMetrics) {
         w.family(m.name, kCounter, m.help);
         for (const auto& p : s.ports) {
@@ -289,6 +336,19 @@ std::string render_json(const Snapshot& s) {
             p.tx_vlan_errors);
     }
     out += fmt::format("}},\"workers\":{},\"tsc_hz\":{}", s.workers, s.tsc_hz);
+    out += ",\"worker_stats\":[";
+    for (std::size_t i = 0; i < s.worker_stats.size(); ++i) {
+        const auto& ws = s.worker_stats[i];
+        out += fmt::format(
+            "{}{{\"worker\":{},\"rx\":{},\"tx\":{},\"handed_downlink\":{},"
+            "\"handed_uplink\":{},\"received_downlink\":{},\"received_uplink\":{},"
+            "\"handoff_full\":{},\"route_no_next_hop\":{},\"uplink_ttl_expired\":{},"
+            "\"uplink_time_exceeded_sent\":{}}}",
+            i ? "," : "", ws.index, ws.rx, ws.tx, ws.handed_downlink, ws.handed_uplink,
+            ws.received_downlink, ws.received_uplink, ws.handoff_full, ws.route_no_next_hop,
+            ws.uplink_ttl_expired, ws.uplink_time_exceeded_sent);
+    }
+    out += ']';
     if (s.has_sessions) {
         out += fmt::format(",\"session_count\":{},\"session_capacity\":{}", s.sessions,
                            s.session_capacity);

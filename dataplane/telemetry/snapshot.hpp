@@ -92,8 +92,24 @@ struct PolicyRuleSnapshot {
     std::uint64_t hits = 0, drops = 0, uplink_forbidden = 0;
 };
 
+// One worker's own share (the stage and port counters above are sums over workers).
+struct WorkerSnapshot {
+    unsigned index = 0;
+    std::uint64_t rx = 0;               // packets it took from its RX queues
+    std::uint64_t tx = 0;               // packets it put on its TX queues
+    std::uint64_t handed_downlink = 0;  // given to the session's owning worker
+    std::uint64_t handed_uplink = 0;
+    std::uint64_t received_downlink = 0;  // taken over from other workers
+    std::uint64_t received_uplink = 0;
+    std::uint64_t handoff_full = 0;        // dropped: the owner's hand-over ring was full
+    std::uint64_t route_no_next_hop = 0;   // uplink: the core route's next hop unresolved
+    std::uint64_t uplink_ttl_expired = 0;  // uplink: inner TTL / hop limit expired (dropped)
+    std::uint64_t uplink_time_exceeded_sent = 0;
+};
+
 struct Snapshot {
     std::uint64_t tsc_hz = 0;
+    std::vector<WorkerSnapshot> worker_stats;  // per worker, in index order
     std::vector<ReorderSnapshot> reorder;  // empty when the reorder stage is off
     unsigned workers = 0;
     std::vector<PortSnapshot> ports;

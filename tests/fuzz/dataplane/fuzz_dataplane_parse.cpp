@@ -3,12 +3,15 @@
 // the downlink's Ethernet + IP classification parse. Besides memory safety (ASan/UBSan on an
 // exact-size copy), checks the offsets they return lie inside the frame, and that a verdict
 // depends only on the bytes the headers claim: appending bytes (Ethernet padding) changes
-// nothing once a frame parses.
+// nothing once a frame parses. The workers' steering keys (runtime/steer_parse.hpp) must name
+// the session the stage will find: the GRE key (or, keyless, the outer source) of every frame
+// the uplink accepts, and the destination of every frame the downlink parses.
 #include <cstdint>
 #include <cstdlib>
 #include <vector>
 
 #include "pipeline/parse.hpp"
+#include "runtime/steer_parse.hpp"
 
 namespace {
 
@@ -96,6 +99,20 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     }
     if (a.l3.ok) {
         require(same_l3(a.l3, b.l3));
+    }
+    const auto len = static_cast<std::uint16_t>(size);
+    const SteerKey up = uplink_steer_key(frame.data(), len);
+    if (a.gre == GreParse::kOk) {
+        if (a.g.has_key) {
+            require(up.kind == SteerKey::Kind::kUplinkKey && up.key == a.g.key);
+        } else {
+            require(up.kind == SteerKey::Kind::kCareOf && up.addr == a.g.outer.src);
+        }
+    }
+    const SteerKey down = downlink_steer_key(frame.data(), len);
+    require((down.kind == SteerKey::Kind::kDestination) == a.l3.ok);
+    if (a.l3.ok) {
+        require(down.addr == a.l3.dst);
     }
     return 0;
 }

@@ -8,6 +8,13 @@ Topology (network namespaces, veth pairs, documentation addresses):
   UDP receiver                                                        CoA 2001:db8:bbbb::1 (LTE)
                                                                       scapy sender
 
+With `--workers-ports` (test dataplane-workers-two-access-ports) the same runs with two workers
+and two access ports: DSL arrives on acc0, LTE on acc1, each port with two RX queues that the
+kernel's fan-out fills, so the session's two paths reach different workers and only the
+session's owner may put them back in order; then UDP from the core host to two sessions (one
+striped over both access ports) must leave by both access ports, and the exit JSON's per-worker
+counters must show both workers at work and every hand-over taken over.
+
 The home router is scapy (independent of hag's code): one session, two paths, one GRE sequence
 space. Each path delivers its own packets in order, but the paths are interleaved block-wise
 (DSL's four numbers before LTE's four), one LTE packet is lost, and at the end the LTE path
@@ -25,6 +32,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "lib"))
 from netns import Topology, require_root, sh, wait_for_line  # noqa: E402
 
 DATAPLANE = sys.argv[1]
+WORKERS_PORTS = "--workers-ports" in sys.argv[2:]
 UPLINK_KEY = 0x1001
 DSL, LTE = "2001:db8:aaaa::1", "2001:db8:bbbb::1"
 LOST_BLOCKWISE = 29       # an LTE number, lost: both paths pass it, skipped at once
@@ -45,16 +53,41 @@ print(" ".join(map(str, got)), flush=True)
 
 SENDER = """
 import sys
-from scapy.all import Ether, IPv6, GRE, UDP, Raw, sendp
+from scapy.all import Ether, IPv6, GRE, UDP, Raw, conf
 gw_mac, key, plan = sys.argv[1], int(sys.argv[2], 0), sys.argv[3]
-frames = []
-for item in plan.split(","):
+# coa=iface=gateway MAC: which interface each care-of address sends from (two access ports).
+ifaces = dict((a.split("=")[0], a.split("=")[1:]) for a in sys.argv[4:])
+socks, frames = {}, []
+for item in plan.split(","):  # all frames built first, then sent back to back
     coa, seq = item.split("/")
-    frames.append(Ether(dst=gw_mac) / IPv6(src=coa, dst="2001:db8:ff::1") /
-                  GRE(key_present=1, seqnum_present=1, key=key, sequence_number=int(seq)) /
-                  IPv6(src="2001:db8:1::42", dst="2001:db8:9999::1") / UDP(sport=7000, dport=7000) /
-                  Raw(b"seq %d end" % int(seq)))
-sendp(frames, iface="eth0", verbose=False)
+    iface, dst = ifaces.get(coa, ["eth0", gw_mac])
+    if iface not in socks:
+        socks[iface] = conf.L2socket(iface=iface)
+    frames.append((socks[iface], bytes(
+        Ether(dst=dst) / IPv6(src=coa, dst="2001:db8:ff::1") /
+        GRE(key_present=1, seqnum_present=1, key=key, sequence_number=int(seq)) /
+        IPv6(src="2001:db8:1::42", dst="2001:db8:9999::1") /
+        UDP(sport=7000, dport=7000) / Raw(b"seq %d end" % int(seq)))))
+for sock, frame in frames:
+    sock.send(frame)
+for s in socks.values():
+    s.close()
+"""
+
+# Downlink from the core host: UDP from many source ports (the kernel's fan-out spreads the
+# flows over both RX queues of the core port) to both sessions.
+DOWNLINK = """
+import socket, sys, time
+n = 0
+for rnd in range(int(sys.argv[1])):
+    for port in range(20000, 20032):
+        s = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
+        s.bind(("2001:db8:9999::1", port))
+        for dst in ("2001:db8:1::42", "2001:db8:2::42"):
+            s.sendto(b"d" * 200, (dst, 9000)); n += 1
+        s.close()
+    time.sleep(0.01)
+print(n, flush=True)
 """
 
 
@@ -71,13 +104,28 @@ def plan():
 
 def main():
     require_root()
-    topo = Topology("ro")
+    topo = Topology("wk" if WORKERS_PORTS else "ro")
     core, gw, cpe = topo.ns("core"), topo.ns("gw"), topo.ns("cpe")
     core_host_mac, gw_core_mac = topo.veth(core, "eth0", gw, "core0")
     cpe_mac, gw_access_mac = topo.veth(cpe, "eth0", gw, "acc0")
     sh("ip", "-6", "addr", "add", "2001:db8:9999::1/64", "dev", "eth0", "nodad", ns=core)
-    for coa in (DSL, LTE):
-        sh("ip", "-6", "addr", "add", coa + "/64", "dev", "eth0", "nodad", ns=cpe)
+    # Two access ports: LTE's care-of address sits behind a second veth (acc1 / eth1).
+    lte_mac, gw_lte_mac, lte_dev, lte_port = cpe_mac, gw_access_mac, "eth0", "access"
+    if WORKERS_PORTS:
+        lte_mac, gw_lte_mac = topo.veth(cpe, "eth1", gw, "acc1")
+        lte_dev, lte_port = "eth1", "lte"
+    for coa, dev in ((DSL, "eth0"), (LTE, lte_dev)):
+        sh("ip", "-6", "addr", "add", coa + "/64", "dev", dev, "nodad", ns=cpe)
+    # Two workers on a host that may have two CPUs: three lcores floating over CPUs 0-1.
+    LCORES = '"--lcores", "(0-2)@(0-1)"' if WORKERS_PORTS else '"-l", "0-1"'
+    many = ""
+    if WORKERS_PORTS:
+        many = f"""workers: 2
+ports {{ name: "lte" device: "net_af_packet2,iface=acc1" role: ACCESS }}
+sessions {{ id: 2 uplink_key: 0x1002 prefixes: "2001:db8:2::/64"
+  paths {{ bid: 1 local: "2001:db8:ff::1" care_of: "{DSL}" downlink_key: 0x3001
+          port: "access" next_hop_mac: "{cpe_mac}" }} }}
+"""
 
     tmp = topo.tmpdir("hag-it-")
     conf = os.path.join(tmp, "dataplane.conf")
@@ -85,7 +133,8 @@ def main():
         f.write(f"""
 log {{ level: "info" }}
 eal_args: ["--no-huge", "--no-pci", "-m", "512", "--file-prefix", "hag-it-{os.getpid()}",
-           "-l", "0-1", "--log-level", "lib.*:warning", "--no-telemetry"]
+           {LCORES}, "--log-level", "lib.*:warning",
+           "--no-telemetry"]
 ports {{ name: "core" device: "net_af_packet0,iface=core0" role: CORE next_hop_mac: "{core_host_mac}" }}
 ports {{ name: "access" device: "net_af_packet1,iface=acc0" role: ACCESS }}
 mbufs: 8191
@@ -99,9 +148,9 @@ sessions {{
   paths {{ bid: 1 local: "2001:db8:ff::1" care_of: "{DSL}" downlink_key: 0x2001
           port: "access" next_hop_mac: "{cpe_mac}" }}
   paths {{ bid: 2 local: "2001:db8:ff::1" care_of: "{LTE}" downlink_key: 0x2002
-          port: "access" next_hop_mac: "{cpe_mac}" }}
+          port: "{lte_port}" next_hop_mac: "{lte_mac}" }}
 }}
-""")
+{many}""")
     sh(DATAPLANE, "--check-config", "-c", conf)
     dp = topo.spawn(gw, DATAPLANE, "-c", conf, stdout=subprocess.PIPE)
     assert wait_for_line(dp, "ready", 60), "hag-dataplane did not start"
@@ -111,8 +160,17 @@ sessions {{
 
     items = plan()
     sh("/usr/bin/python3", "-c", SENDER, gw_access_mac, hex(UPLINK_KEY),
-       ",".join(f"{c}/{s}" for c, s in items), ns=cpe, timeout=60)
+       ",".join(f"{c}/{s}" for c, s in items), f"{LTE}={lte_dev}={gw_lte_mac}", ns=cpe,
+       timeout=60)
     got = [int(x) for x in rcv.communicate(timeout=30)[0].split("\n")[-2].split()]
+    sent_down = 0
+    if WORKERS_PORTS:
+        sh("ip", "-6", "neigh", "replace", "2001:db8:9999::fe", "lladdr", gw_core_mac, "dev",
+           "eth0", ns=core)
+        sh("ip", "-6", "route", "add", "2001:db8::/46", "via", "2001:db8:9999::fe", ns=core)
+        sent_down = int(sh("/usr/bin/python3", "-c", DOWNLINK, "5", ns=core, capture=True,
+                           timeout=60).split()[-1])
+        time.sleep(0.5)
     topo.stop(dp)
     stats = json.loads([l for l in dp.stdout.read().splitlines() if l.startswith("{")][-1])
     print("received:", got)
@@ -141,9 +199,44 @@ sessions {{
     if stats["reorder"]["drops"]["late"] or stats["reorder"]["drops"]["duplicate"]:
         failures.append(f"reorder drops: {stats['reorder']['drops']}")
 
+    if WORKERS_PORTS:
+        failures += check_workers_ports(stats, sent_down)
+
     for f in failures:
         print("FAIL:", f)
     return 1 if failures else 0
+
+
+def check_workers_ports(stats, sent_down):
+    """Two workers, two access ports: both at work, hand-overs all taken over."""
+    out = []
+    ws = stats.get("worker_stats", [])
+    if len(ws) != 2 or stats.get("workers") != 2:
+        return [f"expected two workers, got {stats.get('workers')}: {ws}"]
+    for w in ws:
+        if w["rx"] == 0:
+            out.append(f"worker {w['worker']} received nothing: {ws}")
+        if w["handoff_full"]:
+            out.append(f"worker {w['worker']} dropped hand-overs: {w}")
+    handed = sum(w["handed_downlink"] + w["handed_uplink"] for w in ws)
+    received = sum(w["received_downlink"] + w["received_uplink"] for w in ws)
+    if handed == 0 or handed != received:
+        out.append(f"hand-overs: {handed} handed, {received} taken over")
+    ports = stats["ports"]
+    down = stats["downlink"]
+    encapsulated = down["encapsulated"]
+    # What the core host sent may lose a little in the af_packet rings of a busy host.
+    if encapsulated < sent_down * 0.9:
+        out.append(f"downlink: {encapsulated} of {sent_down} encapsulated ({down})")
+    if ports["access"]["tx"] == 0 or ports["lte"]["tx"] == 0:
+        out.append(f"the downlink did not leave by both access ports: {ports}")
+    if ports["access"]["tx"] + ports["lte"]["tx"] != encapsulated:
+        out.append(f"access ports sent {ports['access']['tx']} + {ports['lte']['tx']}, "
+                   f"{encapsulated} encapsulated")
+    if ports["lte"]["rx"] == 0:
+        out.append(f"nothing received on the second access port: {ports}")
+    print("workers:", ws)
+    return out
 
 
 if __name__ == "__main__":

@@ -1,5 +1,7 @@
 #include <catch2/catch.hpp>
 
+#include <fmt/format.h>
+
 #include "runtime/config.hpp"
 #include "runtime/text.hpp"
 
@@ -299,4 +301,51 @@ ports { name: "x" device: "net_null9" role: ACCESS vlan_id: 4095 }
 )");
     CHECK(m.find("dscp.map: 1 mapped twice") != std::string::npos);
     CHECK(m.find("dscp.map: code points are 0-63 (70 -> 1)") != std::string::npos);
+}
+
+TEST_CASE("workers, several ports and core routes: defaults, settings, errors at file:line",
+          "[config][workers]") {
+    auto d = parse_dataplane_config(kPorts, "dp.conf");
+    REQUIRE(d.ok());
+    CHECK(d->workers() == 1);  // today's behaviour
+    CHECK(d->handoff_ring() == 4096);
+    constexpr const char* kMany = R"(
+eal_args: "-l" eal_args: "0-2"
+workers: 2
+handoff_ring: 1024
+ports { name: "core" device: "net_af_packet0,iface=core0" role: CORE next_hop_mac: "02:00:00:00:00:01" }
+ports { name: "core2" device: "net_af_packet1,iface=core1" role: CORE next_hop_ipv6: "2001:db8:2::1" }
+ports { name: "dsl" device: "net_af_packet2,iface=a0" role: ACCESS }
+ports { name: "lte" device: "net_af_packet3,iface=a1" role: ACCESS }
+core_routes { prefix: "2001:db8:100::/48" port: "core2" }
+)";
+    auto r = parse_dataplane_config(kMany, "dp.conf");
+    INFO(errors_of(kMany));
+    REQUIRE(r.ok());
+    CHECK(r->workers() == 2);
+    CHECK(r->handoff_ring() == 1024);
+    CHECK(r->core_routes_size() == 1);
+    const std::string base(kPorts);
+    CHECK(errors_of(base + "workers: 17\n").find("dp.conf:4:") != std::string::npos);
+    CHECK(errors_of(base + "workers: 17\n").find("more than 16") != std::string::npos);
+    CHECK(errors_of(base + "eal_args: \"-l\" eal_args: \"0-1\"\nworkers: 2\n")
+              .find("need 3 lcores") != std::string::npos);
+    CHECK(errors_of(base + "eal_args: \"-l\" eal_args: \"0-2\"\nworkers: 2\n").empty());
+    CHECK(errors_of(base + "handoff_ring: 1000\n").find("power of two in 256-65536") !=
+          std::string::npos);
+    CHECK(errors_of(base + "handoff_ring: 128\n").find("dp.conf:4:") != std::string::npos);
+    CHECK(errors_of(base + "core_routes { prefix: \"2001:db8::1/48\" port: \"core\" }\n")
+              .find("core_routes.prefix") != std::string::npos);
+    CHECK(errors_of(base + "core_routes { prefix: \"2001:db8::/48\" port: \"access\" }\n")
+              .find("'access' is not a CORE port") != std::string::npos);
+    CHECK(errors_of(base + "core_routes { prefix: \"2001:db8::/48\" port: \"core\" }\n").empty());
+    std::string nine = base;
+    for (int i = 0; i < 7; ++i) {
+        nine +=
+            fmt::format("ports {{ name: \"p{}\" device: \"net_null{}\" role: ACCESS }}\n", i, i);
+    }
+    CHECK(errors_of(nine).find("at most 8") != std::string::npos);
+    CHECK(errors_of(
+              R"(ports { name: "core" device: "x" role: CORE next_hop_mac: "02:00:00:00:00:01" })")
+              .find("at least one ACCESS and one CORE") != std::string::npos);
 }
