@@ -142,7 +142,7 @@ max_sessions: 1024
 programmer_listen: ""
 exception_path: false
 idle_sleep_us: 20
-reorder {{ timeout_us: 20000 min_timeout_us: 20000 }}
+reorder {{ timeout_us: 200000 min_timeout_us: 200000 }}
 sessions {{
   id: 1 uplink_key: {UPLINK_KEY} prefixes: "2001:db8:1::/64"
   paths {{ bid: 1 local: "2001:db8:ff::1" care_of: "{DSL}" downlink_key: 0x2001
