@@ -261,7 +261,8 @@ def run(topo, control, dataplane, magsim, hagctl):
 
     # The second router behind the same NAT: LTE (IPv4 over UDP 5436) only.
     ms2 = subprocess.Popen(["ip", "netns", "exec", cpe2, magsim, "register", "--lma", LMA4,
-                            "--nai", NAI2, "--access", "lte4:m1:1", "--ipv4-hoa",
+                            "--nai", NAI2, "--mag-id", "mag2@example.net",
+                            "--access", "lte4:m1:1", "--ipv4-hoa",
                             "--heartbeat", "1", "--data", "--tun", "magsim0",
                             "--route", "203.0.113.0/25",
                             "--stats", os.path.join(tmp, "magsim2.json")],

@@ -115,13 +115,15 @@ TEST_CASE("home registrations without GRE keys are IP-in-IP when the home agent 
     hag::v1::ControlConfig cfg;
     auto gre = PolicySnapshot::build(cfg);
     REQUIRE(gre != nullptr);
-    for (const auto& p : dpclient::to_dp_session(s, 1, gre.get()).paths()) {
+    const auto with_gre = dpclient::to_dp_session(s, 1, gre.get());
+    for (const auto& p : with_gre.paths()) {
         CHECK(p.tunnel() == hag::v1::TUNNEL_GRE);
     }
     cfg.mutable_home_agent()->set_tunnel(hag::v1::HOME_TUNNEL_IP_IN_IP);
     auto ipip = PolicySnapshot::build(cfg);
     REQUIRE(ipip != nullptr);
-    for (const auto& p : dpclient::to_dp_session(s, 1, ipip.get()).paths()) {
+    const auto with_ipip = dpclient::to_dp_session(s, 1, ipip.get());
+    for (const auto& p : with_ipip.paths()) {
         CHECK(p.tunnel() == hag::v1::TUNNEL_IP_IN_IP);
     }
     CHECK(hag::v1::session_digest(dpclient::to_dp_session(s, 1, gre.get())) !=
