@@ -207,7 +207,10 @@ std::uint8_t Lma::process_home_bu(const mh::BindingUpdate& bu, const Peer& from,
     }
 
     const auto* gre = mh::find_option<mh::GreKey>(opts);
-    if (gre == nullptr && prof.gre_key_required()) {
+    // With home_agent.tunnel IP_IN_IP a BU without a GRE Key option asks for RFC 6275's own
+    // IPv6-in-IPv6 tunnel: the profile's GRE key requirement (RFC 5845, PMIPv6) does not apply.
+    if (gre == nullptr && prof.gre_key_required() &&
+        cfg_.home_agent().tunnel() != v1::HOME_TUNNEL_IP_IN_IP) {
         return reject(BaStatus::kGreKeyOptionRequired, "GRE key option required");
     }
     std::uint32_t uplink_key = existing != nullptr ? existing->uplink_gre_key : 0;

@@ -15,6 +15,7 @@ std::shared_ptr<const PolicySnapshot> PolicySnapshot::build(const v1::ControlCon
     snap->policy = std::move(*compiled);
     snap->drop_forbidden_uplink =
         cfg.policy().forbidden_uplink() == v1::PolicyConfig::FORBIDDEN_UPLINK_DROP;
+    snap->home_ip_in_ip = cfg.home_agent().tunnel() == v1::HOME_TUNNEL_IP_IN_IP;
     if (!cfg.default_profile().policy_profile().empty()) {
         snap->default_profile = cfg.default_profile().policy_profile();
     } else if (snap->policy.default_profile) {

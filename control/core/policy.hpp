@@ -21,6 +21,9 @@ struct PolicySnapshot {
     // policy.forbidden_uplink: the data plane drops uplink packets on a path their rule does
     // not allow (else forwards them; counted either way).
     bool drop_forbidden_uplink = false;
+    // Not the flow policy, but programmed with it: home_agent.tunnel IP_IN_IP — the paths of a
+    // home registration (MIPv6) without GRE keys go to the data plane as IP-in-IP tunnels.
+    bool home_ip_in_ip = false;
 
     // From a configuration that passed validation (nullptr only if the policy does not
     // compile, which validation prevents).

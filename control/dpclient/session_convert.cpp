@@ -136,6 +136,17 @@ v1::DpSession to_dp_session(const Session& s, std::uint32_t id, const PolicySnap
         }
         d->set_local(to_string(p->local));
         d->set_care_of(to_string(p->coa));
+        // A NATed path (docs/control.md "NAT detection"): user data in UDP to the NAT's
+        // observed port, as the PBA's NAT Detection option told the MAG.
+        if (p->nat && p->nat_port != 0 && p->coa.is_ipv4()) {
+            d->set_udp_port(p->nat_port);
+        }
+        // A MIPv6 home registration (its paths' "MAG" is the mobile node's NAI) that signalled
+        // no GRE key, with home_agent.tunnel IP_IN_IP: RFC 6275's IPv6-in-IPv6 tunnel.
+        if (policy != nullptr && policy->home_ip_in_ip && p->mag_id == s.nai &&
+            s.uplink_gre_key == 0 && p->downlink_gre_key == 0 && !p->nat) {
+            d->set_tunnel(v1::TUNNEL_IP_IN_IP);
+        }
     }
     return out;
 }

@@ -192,7 +192,7 @@ bool fragment_outer(DownlinkCtx& ctx, rte_mbuf* m, bool v6, std::uint16_t mtu) n
         put16(o + 4, static_cast<std::uint16_t>(extra + per));
         o[6] = 44;
         std::uint8_t* fh = o + 40;
-        fh[0] = kIpProtoGre;
+        fh[0] = tmpl[14 + 6];  // the tunnel protocol
         fh[1] = 0;
         put16(fh + 2, 1);  // offset 0, more fragments
         put32(fh + 4, id);
@@ -218,7 +218,7 @@ bool fragment_outer(DownlinkCtx& ctx, rte_mbuf* m, bool v6, std::uint16_t mtu) n
             put16(o + 4, static_cast<std::uint16_t>(extra + len));
             o[6] = 44;
             std::uint8_t* fh = o + 40;
-            fh[0] = kIpProtoGre;
+            fh[0] = tmpl[14 + 6];  // the tunnel protocol
             fh[1] = 0;
             put16(fh + 2, static_cast<std::uint16_t>(off | (last ? 0 : 1)));
             put32(fh + 4, id);
@@ -373,19 +373,27 @@ inline DownlinkDrop encap_one(DownlinkCtx& ctx, rte_mbuf* m, const Prepared& pre
     }
 
     const bool v6_outer = path->coa.family == Family::kIpv6;
-    const std::uint16_t gre_len = cfg->gre_sequence ? 12 : 8;
+    // A NATed path (udp_port set, IPv4 only): GRE in UDP, the UDP header counted with the IP one.
+    const std::uint16_t udp_len = path->udp_port != 0 ? 8 : 0;
+    // IP in IP: no tunnel header (and no key or sequence number).
+    const bool ipip = path->tunnel == Tunnel::kIpInIp;
+    const std::uint16_t gre_len = ipip ? 0 : cfg->gre_sequence ? 12 : 8;
+    const std::uint8_t tunnel_proto = !ipip      ? kIpProtoGre
+                                      : v4_inner ? kIpProtoIpInIp4
+                                                 : kIpProtoIpInIp6;
     const std::uint16_t outer_ip_len = v6_outer ? 40 : 20;
     const std::uint16_t outer_total =
-        static_cast<std::uint16_t>(outer_ip_len + gre_len + l3.total_len);
+        static_cast<std::uint16_t>(outer_ip_len + udp_len + gre_len + l3.total_len);
+    const std::uint16_t mtu = path->mtu != 0 ? path->mtu : ctx.access_mtu;
     bool fragment = false;
-    if (static_cast<std::uint32_t>(outer_ip_len) + gre_len + l3.total_len > ctx.access_mtu) {
+    if (static_cast<std::uint32_t>(outer_ip_len) + udp_len + gre_len + l3.total_len > mtu) {
         const bool df = v4_inner && (get16(ip + 6) & 0x4000) != 0;
         if (ctx.mtu_action == MtuAction::kFragment && !df) {
             fragment = true;
         } else {
             // The largest inner packet that fits; an IPv6 sender never goes below 1280.
             const auto inner_mtu =
-                static_cast<std::uint16_t>(ctx.access_mtu - outer_ip_len - gre_len);
+                static_cast<std::uint16_t>(mtu - outer_ip_len - udp_len - gre_len);
             consumed = v4_inner ? icmp_error(ctx, m, l2, l3, 3, 4, inner_mtu,
                                              DownlinkEvent::kFragNeededSent, now, hz)
                                 : icmp_error(ctx, m, l2, l3, 2, 0, inner_mtu,
@@ -418,7 +426,7 @@ inline DownlinkDrop encap_one(DownlinkCtx& ctx, rte_mbuf* m, const Prepared& pre
         rte_pktmbuf_trim(m, static_cast<std::uint16_t>(rte_pktmbuf_pkt_len(m) - l3.total_len));
     }
     auto* h = reinterpret_cast<std::uint8_t*>(
-        rte_pktmbuf_prepend(m, static_cast<std::uint16_t>(14 + outer_ip_len + gre_len)));
+        rte_pktmbuf_prepend(m, static_cast<std::uint16_t>(14 + outer_ip_len + udp_len + gre_len)));
     if (h == nullptr) {
         return DownlinkDrop::kNoHeadroom;
     }
@@ -429,8 +437,8 @@ inline DownlinkDrop encap_one(DownlinkCtx& ctx, rte_mbuf* m, const Prepared& pre
     std::uint8_t* o = h + 14;
     if (v6_outer) {
         put32(o, 6u << 28 | std::uint32_t{tc} << 20);
-        put16(o + 4, static_cast<std::uint16_t>(gre_len + l3.total_len));
-        o[6] = kIpProtoGre;
+        put16(o + 4, static_cast<std::uint16_t>(udp_len + gre_len + l3.total_len));
+        o[6] = tunnel_proto;
         o[7] = ctx.outer_hop_limit;
         std::memcpy(o + 8, path->local.bytes.data(), 16);
         std::memcpy(o + 24, path->coa.bytes.data(), 16);
@@ -441,7 +449,7 @@ inline DownlinkDrop encap_one(DownlinkCtx& ctx, rte_mbuf* m, const Prepared& pre
         put16(o + 4, 0);       // identification: DF set, not fragmented on the way
         put16(o + 6, 0x4000);  // DF
         o[8] = ctx.outer_hop_limit;
-        o[9] = kIpProtoGre;
+        o[9] = udp_len != 0 ? kIpProtoUdp : tunnel_proto;
         put16(o + 10, 0);
         std::memcpy(o + 12, path->local.bytes.data(), 4);
         std::memcpy(o + 16, path->coa.bytes.data(), 4);
@@ -449,18 +457,29 @@ inline DownlinkDrop encap_one(DownlinkCtx& ctx, rte_mbuf* m, const Prepared& pre
         const std::uint16_t csum = rte_ipv4_cksum(reinterpret_cast<const rte_ipv4_hdr*>(o));
         std::memcpy(o + 10, &csum, sizeof csum);
     }
-    // GRE (RFC 2890): K always, S when the session uses sequence numbers.
     std::uint8_t* g = o + outer_ip_len;
-    put16(g, static_cast<std::uint16_t>(kGreFlagKey | (cfg->gre_sequence ? kGreFlagSeq : 0)));
-    put16(g + 2, v4_inner ? kEtherIpv4 : kEtherIpv6);
-    put32(g + 4, path->downlink_key);
+    if (udp_len != 0) {
+        // UDP from the data port to the NAT's observed port; checksum 0 (none, RFC 768 over
+        // IPv4: the GRE payload has its own integrity at the inner layer, as RFC 8086 allows).
+        put16(g, kDataUdpPort);
+        put16(g + 2, path->udp_port);
+        put16(g + 4, static_cast<std::uint16_t>(udp_len + gre_len + l3.total_len));
+        put16(g + 6, 0);
+        g += udp_len;
+    }
+    // GRE (RFC 2890): K always, S when the session uses sequence numbers.
+    if (!ipip) {
+        put16(g, static_cast<std::uint16_t>(kGreFlagKey | (cfg->gre_sequence ? kGreFlagSeq : 0)));
+        put16(g + 2, v4_inner ? kEtherIpv4 : kEtherIpv6);
+        put32(g + 4, path->downlink_key);
+    }
     m->port = path->port;
     m->l2_len = 14;
     m->l3_len = outer_ip_len;
-    if (fragment && !fragment_outer(ctx, m, v6_outer, ctx.access_mtu)) {
+    if (fragment && !fragment_outer(ctx, m, v6_outer, mtu)) {
         return DownlinkDrop::kFragmentNoMbuf;
     }
-    if (cfg->gre_sequence) {
+    if (cfg->gre_sequence && !ipip) {
         // One sequence space per session across all its paths (the far end reorders by it).
         // Taken only now that the packet leaves; `g` still points at the GRE header, in the
         // first fragment (an IPv6 fragment header went in before the headers, not after).

@@ -17,6 +17,13 @@ inline constexpr std::uint16_t kEtherIpv6 = 0x86DD;
 inline constexpr std::uint16_t kEtherVlan = 0x8100;
 inline constexpr std::uint16_t kEtherQinQ = 0x88A8;
 inline constexpr std::uint8_t kIpProtoGre = 47;
+inline constexpr std::uint8_t kIpProtoUdp = 17;
+inline constexpr std::uint8_t kIpProtoIpInIp4 = 4;   // IPv4 inside (RFC 2003)
+inline constexpr std::uint8_t kIpProtoIpInIp6 = 41;  // IPv6 inside (RFC 2473)
+// User data in UDP for NATed paths (RFC 5844's IANA port "pmip6-data"; 5436 is signalling): the
+// gateway's end of every UDP-encapsulated tunnel. The UDP payload is the GRE header (key and
+// sequence number) and the inner packet; a payload shorter than a GRE header is a keepalive.
+inline constexpr std::uint16_t kDataUdpPort = 5437;
 
 inline void put16(std::uint8_t* p, std::uint16_t v) noexcept {
     p[0] = static_cast<std::uint8_t>(v >> 8);
@@ -133,6 +140,10 @@ enum class GreParse : std::uint8_t {
     kGreMalformed,   // GRE header truncated, reserved bits or version set
     kGreChecksum,    // GRE checksum present and wrong
     kGreProtocol,    // GRE payload is neither IPv4 nor IPv6
+    // UDP encapsulation (outer IPv4 / UDP to kDataUdpPort / GRE), checked before the GRE header:
+    kUdpMalformed,  // UDP header truncated or its length disagrees with the IP packet's
+    kUdpChecksum,   // UDP checksum present (non-zero) and wrong
+    kKeepalive,     // UDP payload shorter than a GRE header: a NAT keepalive, not an error
 };
 
 struct GreInIp {
@@ -142,15 +153,20 @@ struct GreInIp {
     std::uint16_t inner_off = 0;  // the first byte after the GRE header
     std::uint16_t ip_end = 0;     // the end of the outer IP packet (per its header)
     std::uint16_t proto = 0;      // the GRE protocol type
+    bool ipip = false;            // IP in IP: no GRE header, inner_off == gre_off
+    bool udp = false;             // GRE inside UDP (outer IPv4, destination port 5437)
+    std::uint16_t udp_src = 0;    // the UDP source port (the NAT's mapped port)
     bool has_key = false;
     bool has_seq = false;
     std::uint32_t key = 0;
     std::uint32_t seq = 0;
 };
 
-// Parses Ethernet, the outer IP header and the GRE header of frame p[0, len). `checksum(q, n)`
-// returns the 16-bit one's complement sum of q[0, n) (rte_raw_cksum on the fast path); it is
-// called only for a GRE header with the C bit. On kOk, inner_off <= ip_end <= len.
+// Parses Ethernet, the outer IP header and the GRE header of frame p[0, len) — or, for outer
+// IPv4 / UDP to kDataUdpPort (NAT traversal), the UDP header and the GRE header after it; for
+// IP in IP (outer protocol 4 or 41) no tunnel header at all (ipip set, inner_off = gre_off).
+// `checksum(q, n)` returns the 16-bit one's complement sum of q[0, n) (rte_raw_cksum on the fast
+// path); it is called only for a GRE header with the C bit. On kOk, inner_off <= ip_end <= len.
 template <typename Checksum>
 inline GreParse parse_gre_in_ip(const std::uint8_t* p, std::uint16_t len, GreInIp& r,
                                 Checksum&& checksum) noexcept {
@@ -162,7 +178,12 @@ inline GreParse parse_gre_in_ip(const std::uint8_t* p, std::uint16_t len, GreInI
     if (!r.outer.ok) {
         return GreParse::kMalformed;
     }
-    if (r.outer.proto != kIpProtoGre) {
+    r.udp = false;
+    r.udp_src = 0;
+    r.ipip = false;
+    const bool udp = r.outer.proto == kIpProtoUdp && r.outer.family == Family::kIpv4;
+    const bool ipip = r.outer.proto == kIpProtoIpInIp4 || r.outer.proto == kIpProtoIpInIp6;
+    if (r.outer.proto != kIpProtoGre && !udp && !ipip) {
         return GreParse::kNotGre;
     }
     const std::uint8_t* ip = p + r.l2.l3_offset;
@@ -171,6 +192,49 @@ inline GreParse parse_gre_in_ip(const std::uint8_t* p, std::uint16_t len, GreInI
     }
     r.gre_off = static_cast<std::uint16_t>(r.l2.l3_offset + r.outer.header_len);
     r.ip_end = static_cast<std::uint16_t>(r.l2.l3_offset + r.outer.total_len);
+    if (ipip) {
+        // IP in IP: the inner packet follows the outer header; no key, no sequence number.
+        r.ipip = true;
+        r.inner_off = r.gre_off;
+        r.proto = r.outer.proto == kIpProtoIpInIp4 ? kEtherIpv4 : kEtherIpv6;
+        r.has_key = r.has_seq = false;
+        r.key = r.seq = 0;
+        return GreParse::kOk;
+    }
+    if (udp) {
+        // UDP (RFC 768) to the data port: its length must be the rest of the IP packet; a
+        // non-zero checksum covers the pseudo-header (addresses, protocol, UDP length) too.
+        const std::uint8_t* u = p + r.gre_off;
+        if (r.gre_off + 8 > r.ip_end) {
+            return GreParse::kUdpMalformed;
+        }
+        if (get16(u + 2) != kDataUdpPort) {
+            return GreParse::kNotGre;
+        }
+        const std::uint16_t udp_len = get16(u + 4);
+        if (udp_len != r.ip_end - r.gre_off) {
+            return GreParse::kUdpMalformed;
+        }
+        if (get16(u + 6) != 0) {
+            std::uint8_t pseudo[12];
+            std::memcpy(pseudo, ip + 12, 8);
+            pseudo[8] = 0;
+            pseudo[9] = kIpProtoUdp;
+            put16(pseudo + 10, udp_len);
+            std::uint32_t sum = std::uint32_t{checksum(pseudo, sizeof pseudo)} +
+                                checksum(u, static_cast<std::size_t>(udp_len));
+            sum = (sum & 0xffff) + (sum >> 16);
+            if (sum != 0xffff) {
+                return GreParse::kUdpChecksum;
+            }
+        }
+        r.udp = true;
+        r.udp_src = get16(u);
+        r.gre_off = static_cast<std::uint16_t>(r.gre_off + 8);
+        if (r.gre_off + 4 > r.ip_end) {
+            return GreParse::kKeepalive;
+        }
+    }
     if (r.gre_off + 4 > r.ip_end) {
         return GreParse::kGreMalformed;
     }

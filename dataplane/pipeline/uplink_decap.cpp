@@ -37,6 +37,13 @@ inline UplinkDrop decap_one(UplinkCtx& ctx, rte_mbuf* m, GreParse parsed, const 
             return UplinkDrop::kGreChecksum;
         case GreParse::kGreProtocol:
             return UplinkDrop::kGreProtocol;
+        case GreParse::kUdpMalformed:
+            return UplinkDrop::kUdpMalformed;
+        case GreParse::kUdpChecksum:
+            return UplinkDrop::kUdpChecksum;
+        case GreParse::kKeepalive:
+            ++ctx.events[static_cast<std::size_t>(UplinkEvent::kNatKeepalive)];
+            return UplinkDrop::kCount;  // consumed: the caller frees it without a drop count
     }
     const L3Info& outer = gre.outer;
     const bool has_key = gre.has_key;
@@ -48,7 +55,19 @@ inline UplinkDrop decap_one(UplinkCtx& ctx, rte_mbuf* m, GreParse parsed, const 
     }
 
     SessionTable::SessionId id = 0;
-    if (has_key) {
+    if (gre.ipip) {
+        // IP in IP has no key: the session is the one whose prefixes hold the inner source (a
+        // longest-prefix match, as the downlink does for destinations); the path check below
+        // then wants the outer source to be one of its IP-in-IP paths. Not part of the burst's
+        // bulk key lookup: this is a per-packet lookup.
+        const L3Info in = parse_gre_inner(frame, frame_len, gre);
+        if (!in.ok) {
+            return UplinkDrop::kInnerMalformed;
+        }
+        if (!ctx.sessions->lookup_destination(in.src, id)) {
+            return UplinkDrop::kIpInIpUnknown;
+        }
+    } else if (has_key) {
         if (!key_found) {  // lookup_uplink_key(key, id), done for the whole burst
             return UplinkDrop::kUnknownKey;
         }
@@ -60,9 +79,12 @@ inline UplinkDrop decap_one(UplinkCtx& ctx, rte_mbuf* m, GreParse parsed, const 
     if (cfg == nullptr) {
         return UplinkDrop::kUnknownKey;
     }
+    // A NATed path's packets come in UDP from its observed port; any other path's in plain GRE.
     unsigned path = kMaxPaths;
+    const std::uint16_t udp_src = gre.udp ? gre.udp_src : 0;
     for (unsigned i = 0; i < cfg->n_paths; ++i) {
-        if (cfg->paths[i].coa == outer.src) {
+        if (cfg->paths[i].coa == outer.src && cfg->paths[i].udp_port == udp_src &&
+            (cfg->paths[i].tunnel == Tunnel::kIpInIp) == gre.ipip) {
             path = i;
             break;
         }
@@ -180,6 +202,10 @@ inline UplinkDrop decap_one(UplinkCtx& ctx, rte_mbuf* m, GreParse parsed, const 
     st.uplink_bytes.fetch_add(inner.total_len, std::memory_order_relaxed);
     st.path_uplink_packets[path].fetch_add(1, std::memory_order_relaxed);
     st.path_uplink_bytes[path].fetch_add(inner.total_len, std::memory_order_relaxed);
+    if (gre.udp) {
+        ++ctx.events[static_cast<std::size_t>(UplinkEvent::kUdpDecapsulated)];
+    }
+    meta.flags |= UplinkMeta::kKept;
     return UplinkDrop::kCount;
 }
 
@@ -208,6 +234,7 @@ uint16_t uplink_decap(UplinkCtx& ctx, rte_mbuf** pkts, uint16_t n, UplinkMeta* m
             parsed[i] = parse_gre_in_ip(
                 rte_pktmbuf_mtod(m, const std::uint8_t*), rte_pktmbuf_data_len(m), gre[i],
                 [](const std::uint8_t* q, std::size_t len) { return rte_raw_cksum(q, len); });
+            // IP in IP has no key (decap_one finds its session by the inner source).
             keys[i] = parsed[i] == GreParse::kOk && gre[i].has_key ? gre[i].key : 0;
         }
         const std::uint64_t found = ctx.sessions->lookup_uplink_key_bulk(keys, k, ids);
@@ -235,7 +262,10 @@ uint16_t uplink_decap(UplinkCtx& ctx, rte_mbuf** pkts, uint16_t n, UplinkMeta* m
             UplinkMeta one;
             const bool hit = (found >> i & 1U) != 0;  // ids[i] is set only for a hit
             const UplinkDrop why = decap_one(ctx, m, parsed[i], gre[i], hit, hit ? ids[i] : 0, one);
-            if (why == UplinkDrop::kCount) {
+            if (why == UplinkDrop::kCount && (one.flags & UplinkMeta::kKept) == 0) {
+                rte_pktmbuf_free(m);  // consumed (a keepalive): neither kept nor a drop
+            } else if (why == UplinkDrop::kCount) {
+                one.flags = static_cast<std::uint8_t>(one.flags & ~UplinkMeta::kKept);
                 if (meta != nullptr) {
                     meta[kept] = one;
                 }

@@ -1,13 +1,15 @@
 // Uplink stage (access -> core): GRE-encapsulated frame from a CPE in, the inner packet in a
 // fresh Ethernet header toward the core next hop out.
 //
-// Per packet: parse Ethernet and the outer IPv4/IPv6 header (protocol 47, not a fragment), the
+// Per packet: parse Ethernet and the outer IPv4/IPv6 header (protocol 47, or for a NATed path
+// IPv4 / UDP to port 5437 with the GRE header as its payload, or 4 / 41 for IP in IP, whose
+// session is found by its inner source; not a fragment), the
 // GRE header (RFC 2784 / 2890: checksum, key and sequence optional; version 0; reserved bits
 // zero; checksum verified when present), find the session by key (or by outer source when the
 // tunnel has no key), then anti-spoofing: the outer source must be one of the session's
-// care-of addresses, the inner source must be inside one of its prefixes. ECN per RFC 6040
-// §4.2: an outer CE marks an ECN-capable inner packet CE (a not-ECT one is dropped), an outer
-// ECT(1) turns an inner ECT(0) into ECT(1).
+// care-of addresses (and, on a NATed path, the UDP source port its observed port), the inner source
+// must be inside one of its prefixes. ECN per RFC 6040 §4.2: an outer CE marks an ECN-capable inner
+// packet CE (a not-ECT one is dropped), an outer ECT(1) turns an inner ECT(0) into ECT(1).
 #pragma once
 
 #include <rte_mbuf.h>
@@ -39,9 +41,23 @@ namespace hag::dp {
       "outer ECN is CE but the inner packet is not ECN-capable (RFC 6040 §4.2)")                  \
     X(kNoNextHop, "no_next_hop", "the core next hop is not resolved (yet); resolution asked")     \
     X(kPolicyForbidden, "policy_forbidden_path",                                                  \
-      "the flow policy does not allow this path for the packet (drop_forbidden_uplink)")
+      "the flow policy does not allow this path for the packet (drop_forbidden_uplink)")          \
+    X(kUdpMalformed, "udp_malformed",                                                             \
+      "UDP to the data port 5437: header truncated or length wrong")                              \
+    X(kUdpChecksum, "udp_checksum", "UDP to the data port 5437: the UDP checksum is wrong")       \
+    X(kIpInIpUnknown, "ip_in_ip_unknown",                                                         \
+      "IP in IP whose inner source is inside no session's prefixes")
 
 HAG_DECLARE_DROPS(UplinkDrop, HAG_UPLINK_DROPS)
+
+// What the stage did besides decapsulating and dropping (per worker, like the drops).
+#define HAG_UPLINK_EVENTS(X)                                              \
+    X(kUdpDecapsulated, "udp_decapsulated",                               \
+      "packets that came GRE-in-UDP (NATed paths) and were decapsulated") \
+    X(kNatKeepalive, "nat_keepalive",                                     \
+      "UDP to the data port 5437 shorter than a GRE header: a NAT keepalive, consumed")
+
+HAG_DECLARE_DROPS(UplinkEvent, HAG_UPLINK_EVENTS)
 
 struct alignas(64) UplinkCtx {
     const SessionTable* sessions = nullptr;
@@ -58,12 +74,14 @@ struct alignas(64) UplinkCtx {
     // drop_forbidden_uplink; the dropped ones are the policy_forbidden_path drop reason).
     Counter policy_forbidden_forwarded;
     UplinkDropCounters drops{};
+    UplinkEventCounters events{};
     StageCycles cycles;
 };
 
 // What uplink_decap tells the reorder stage (multipath/reorder.hpp) about each packet it keeps.
 struct UplinkMeta {
-    static constexpr std::uint8_t kHasSeq = 1;  // the GRE header had a sequence number
+    static constexpr std::uint8_t kHasSeq = 1;   // the GRE header had a sequence number
+    static constexpr std::uint8_t kKept = 0x80;  // inside uplink_decap only: forwarded
     std::uint32_t session = 0;
     std::uint32_t seq = 0;
     std::uint32_t incarnation = 0;  // SessionState::incarnation when decapsulated

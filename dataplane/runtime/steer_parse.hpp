@@ -1,6 +1,7 @@
 // What the workers steer a received frame by (runtime/worker.hpp, several workers): the key of
 // the session lookup the stage will make — downlink the inner destination, uplink the GRE key
-// or, for a keyless tunnel, the outer source. Plain bytes, no DPDK, bounds-checked against
+// (also inside UDP) or, for a keyless GRE tunnel, the outer source, and for IP in IP the inner
+// source. Plain bytes, no DPDK, bounds-checked against
 // `len` (the fuzz target tests/fuzz/dataplane checks it against the stages' parsers).
 #pragma once
 
@@ -11,10 +12,12 @@
 namespace hag::dp {
 
 struct SteerKey {
-    enum class Kind : std::uint8_t { kNone, kDestination, kUplinkKey, kCareOf };
+    enum class Kind : std::uint8_t { kNone, kDestination, kUplinkKey, kCareOf, kInnerSource };
     Kind kind = Kind::kNone;
     std::uint32_t key = 0;  // kUplinkKey
-    IpAddr addr;            // kDestination: inner destination; kCareOf: outer source
+    // kDestination: inner destination; kCareOf: outer source; kInnerSource: the inner source
+    // of an IP-in-IP packet
+    IpAddr addr;
 };
 
 // Downlink (core side): Ethernet (up to two VLAN tags) + IPv4 / IPv6 destination.
@@ -32,8 +35,11 @@ inline SteerKey downlink_steer_key(const std::uint8_t* p, std::uint16_t len) noe
     return k;
 }
 
-// Uplink (access side): outer IPv4 / IPv6 with protocol 47, then the GRE key after the optional
-// checksum word; without a key, the outer source.
+// Uplink (access side): outer IPv4 / IPv6 with protocol 47, or outer IPv4 / UDP to the data
+// port (GRE in UDP, NAT traversal), then the GRE key after the optional checksum word; without a
+// key, the outer source. IP in IP (protocol 4 or 41) has no key: the session is the one whose
+// prefix holds the inner source (the stage looks it up the same way). A NAT keepalive (UDP
+// payload shorter than a GRE header) steers nowhere: the receiving worker counts and frees it.
 inline SteerKey uplink_steer_key(const std::uint8_t* p, std::uint16_t len) noexcept {
     SteerKey k;
     const L2Info l2 = parse_l2(p, len);
@@ -41,10 +47,27 @@ inline SteerKey uplink_steer_key(const std::uint8_t* p, std::uint16_t len) noexc
         return k;
     }
     const L3Info outer = parse_l3(p, len, l2.l3_offset, l2.ether_type);
-    if (!outer.ok || outer.proto != kIpProtoGre) {
+    if (!outer.ok) {
         return k;
     }
-    const std::uint32_t gre = std::uint32_t{l2.l3_offset} + outer.header_len;
+    std::uint32_t gre = std::uint32_t{l2.l3_offset} + outer.header_len;
+    if (outer.proto == kIpProtoIpInIp4 || outer.proto == kIpProtoIpInIp6) {
+        const L3Info inner = parse_l3(p, len, static_cast<std::uint16_t>(gre),
+                                      outer.proto == kIpProtoIpInIp4 ? kEtherIpv4 : kEtherIpv6);
+        if (inner.ok) {
+            k.kind = SteerKey::Kind::kInnerSource;
+            k.addr = inner.src;
+        }
+        return k;
+    }
+    if (outer.proto == kIpProtoUdp && outer.family == Family::kIpv4) {
+        if (gre + 8 > len || get16(p + gre + 2) != kDataUdpPort) {
+            return k;
+        }
+        gre += 8;
+    } else if (outer.proto != kIpProtoGre) {
+        return k;
+    }
     if (gre + 4 > len) {
         return k;
     }

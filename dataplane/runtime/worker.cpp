@@ -304,6 +304,8 @@ bool uplink_session(const SessionTable& t, const rte_mbuf* m, std::uint32_t& id)
             return t.lookup_uplink_key(k.key, id);
         case SteerKey::Kind::kCareOf:
             return t.lookup_care_of(k.addr, id);  // keyless tunnel
+        case SteerKey::Kind::kInnerSource:
+            return t.lookup_destination(k.addr, id);  // IP in IP: the subscriber's prefix
         default:
             return false;
     }

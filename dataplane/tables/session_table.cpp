@@ -109,6 +109,22 @@ Result<void, std::string> SessionTable::check(SessionId id, const SessionConfig&
                             "and of one family",
                             id, p.bid));
         }
+        if (p.udp_port != 0 && p.coa.family != Family::kIpv4) {
+            return unexpected(fmt::format(
+                "session {} path {}: UDP encapsulation (NAT traversal) needs an IPv4 path", id,
+                p.bid));
+        }
+        if (p.tunnel != Tunnel::kGre && (p.tunnel != Tunnel::kIpInIp || p.udp_port != 0)) {
+            return unexpected(fmt::format(
+                "session {} path {}: unknown tunnel type, or IP-in-IP with UDP encapsulation", id,
+                p.bid));
+        }
+        if (p.mtu != 0 && (p.mtu < (p.coa.family == Family::kIpv4 ? kMinPathMtu4 : kMinPathMtu6) ||
+                           p.mtu > kMaxPathMtu)) {
+            return unexpected(
+                fmt::format("session {} path {}: tunnel MTU {} is outside {}-{} (IPv4 {}-{})", id,
+                            p.bid, p.mtu, kMinPathMtu6, kMaxPathMtu, kMinPathMtu4, kMaxPathMtu));
+        }
         for (unsigned j = 0; j < i; ++j) {
             if (cfg.paths[j].bid == p.bid) {
                 return unexpected(fmt::format("session {}: BID {} used twice", id, p.bid));

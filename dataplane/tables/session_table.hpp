@@ -34,6 +34,11 @@ namespace hag::dp {
 
 inline constexpr unsigned kMaxPaths = 8;
 inline constexpr unsigned kMaxPrefixes = 4;
+// PathConfig::mtu bounds: the outer packet's MTU (RFC 791's 576 that every IPv4 host takes,
+// RFC 8200's 1280 for IPv6) up to a jumbo frame.
+inline constexpr unsigned kMinPathMtu4 = 576;
+inline constexpr unsigned kMinPathMtu6 = 1280;
+inline constexpr unsigned kMaxPathMtu = 9216;
 
 struct IpPrefix {
     IpAddr addr;
@@ -58,6 +63,12 @@ struct IpPrefixHash {
 
 using MacAddr = std::array<std::uint8_t, 6>;
 
+// How a path's packets are tunnelled (DpPath.tunnel).
+enum class Tunnel : std::uint8_t {
+    kGre = 0,     // GRE with the path's key and the session's sequence numbers
+    kIpInIp = 1,  // the inner packet right after the outer IP header (RFC 2473 / RFC 2003)
+};
+
 // One tunnel (care-of address) of a session.
 struct PathConfig {
     std::uint16_t bid = 0;               // binding identifier (RFC 5648)
@@ -71,8 +82,13 @@ struct PathConfig {
     IpAddr local;                  // gateway's tunnel address (outer source)
     IpAddr coa;                    // care-of address (outer destination)
     std::uint16_t port = 0;        // access port the tunnel leaves by
-    MacAddr src_mac{};             // that port's MAC
-    MacAddr next_hop_mac{};        // static next hop toward the CoA; zero = use next_hop
+    // NAT traversal: non-zero = the path is behind a NAT and its packets are GRE in UDP, from
+    // the gateway's port 5437 to coa:udp_port (the NAT's observed port) and back (IPv4 only).
+    std::uint16_t udp_port = 0;
+    std::uint16_t mtu = 0;  // tunnel MTU (outer packet) of this path; 0 = the access port's
+    Tunnel tunnel = Tunnel::kGre;
+    MacAddr src_mac{};       // that port's MAC
+    MacAddr next_hop_mac{};  // static next hop toward the CoA; zero = use next_hop
     // NextHopTable index of the next hop toward the CoA (resolved at run time), or UINT32_MAX.
     std::uint32_t next_hop = UINT32_MAX;
 };

@@ -79,6 +79,8 @@ void Collector::sum_workers(Snapshot& s) const {
     StageSnapshot up = stage("uplink_decap", UplinkDrop_names, UplinkDrop_texts);
     for (std::size_t i = 0; i < DownlinkEvent_names.size(); ++i)
         down.events.push_back({DownlinkEvent_names[i], DownlinkEvent_texts[i], 0});
+    for (std::size_t i = 0; i < UplinkEvent_names.size(); ++i)
+        up.events.push_back({UplinkEvent_names[i], UplinkEvent_texts[i], 0});
     for (const Worker* w : workers_) {
         add_drops(down, w->downlink.drops);
         for (std::size_t i = 0; i < down.events.size(); ++i)
@@ -86,6 +88,8 @@ void Collector::sum_workers(Snapshot& s) const {
         add_cycles(down, w->downlink.cycles);
         down.forwarded += w->downlink.encapsulated.read();
         add_drops(up, w->uplink.drops);
+        for (std::size_t i = 0; i < up.events.size(); ++i)
+            up.events[i].count += w->uplink.events[i].read();
         add_cycles(up, w->uplink.cycles);
         up.forwarded += w->uplink.decapsulated.read();
         WorkerSnapshot ws;

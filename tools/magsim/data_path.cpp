@@ -21,6 +21,8 @@ namespace hag::magsim {
 namespace {
 
 constexpr int kIpProtoGre = 47;
+constexpr int kIpProtoIpv6InIp = 41;          // IPv6-in-IPv6 (MN mode without GRE)
+constexpr std::uint16_t kLmaDataPort = 5437;  // user data in UDP (NAT traversal)
 constexpr int kSocketBuffer = 4 << 20;
 
 // Runs `ip ARGS...` (no shell) and returns its exit status.
@@ -178,8 +180,14 @@ Result<std::unique_ptr<DataPath>, std::string> DataPath::open(const DataOptions&
     }
     for (auto& a : d->accesses_) {
         const auto& c = a->cfg;
+        if (c.udp) {
+            if (auto r = open_udp(*a); !r) {
+                return unexpected(r.error());
+            }
+            continue;
+        }
         a->fd = ::socket(c.ipv4 ? AF_INET : AF_INET6, SOCK_RAW | SOCK_NONBLOCK | SOCK_CLOEXEC,
-                         kIpProtoGre);
+                         c.ipip ? kIpProtoIpv6InIp : kIpProtoGre);
         if (a->fd < 0) {
             return unexpected(c.name + ": GRE socket: " + std::strerror(errno));
         }
@@ -207,6 +215,62 @@ Result<std::unique_ptr<DataPath>, std::string> DataPath::open(const DataOptions&
         }
     }
     return d;
+}
+
+// A NATed access: a UDP socket on the signalling socket's address and port (both with
+// SO_REUSEADDR; this one is connected, so the kernel gives it what comes from the LMA's data
+// port), connected to the LMA's port 5437. What it receives is the GRE header onward.
+Result<void, std::string> DataPath::open_udp(Access& a) {
+    const auto& c = a.cfg;
+    if (!c.ipv4 || c.udp_port == 0) {
+        return unexpected(c.name + ": UDP encapsulation needs an IPv4 access and its port");
+    }
+    a.fd = ::socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, IPPROTO_UDP);
+    if (a.fd < 0) {
+        return unexpected(c.name + ": UDP socket: " + std::strerror(errno));
+    }
+    set_buffers(a.fd);
+    const int one = 1;
+    if (::setsockopt(a.fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) != 0) {
+        return unexpected(c.name + ": SO_REUSEADDR: " + std::strerror(errno));
+    }
+    if (!c.device.empty() &&
+        ::setsockopt(a.fd, SOL_SOCKET, SO_BINDTODEVICE, c.device.c_str(), c.device.size()) != 0) {
+        return unexpected(c.name + ": bind to device " + c.device + ": " + std::strerror(errno));
+    }
+    sockaddr_in local{};
+    local.sin_family = AF_INET;
+    local.sin_port = htons(c.udp_port);
+    std::memcpy(&local.sin_addr, c.coa4.data(), 4);
+    if (::bind(a.fd, reinterpret_cast<const sockaddr*>(&local), sizeof local) != 0) {
+        return unexpected(
+            c.name + ": bind UDP socket to the CoA and signalling port: " + std::strerror(errno));
+    }
+    sockaddr_in lma{};
+    lma.sin_family = AF_INET;
+    lma.sin_port = htons(kLmaDataPort);
+    std::memcpy(&lma.sin_addr, c.lma4.data(), 4);
+    if (::connect(a.fd, reinterpret_cast<const sockaddr*>(&lma), sizeof lma) != 0) {
+        return unexpected(c.name +
+                          ": connect UDP socket to the LMA's port 5437: " + std::strerror(errno));
+    }
+    return {};
+}
+
+// NAT keepalives (one octet 0xFF, RFC 3948's NAT-keepalive shape: shorter than a GRE header,
+// so the gateway counts and drops it without error) on each UDP access when due.
+void DataPath::send_keepalives(std::chrono::steady_clock::time_point now) {
+    for (auto& a : accesses_) {
+        if (!a->cfg.udp || now < a->next_keepalive) {
+            continue;
+        }
+        const std::uint8_t ka = 0xff;
+        if (::send(a->fd, &ka, 1, 0) == 1) {
+            ++a->c.keepalives;
+        }
+        a->next_keepalive =
+            now + std::chrono::seconds(a->cfg.keepalive_s != 0 ? a->cfg.keepalive_s : 20);
+    }
 }
 
 void DataPath::set_live(std::uint16_t bid, bool live) {
@@ -263,6 +327,23 @@ void DataPath::on_tun_readable() {
             continue;
         }
         Access& a = *accesses_[*pick];
+        if (a.cfg.ipip) {
+            // IPv6 in IPv6: the kernel puts the outer header (next header 41) on the inner one.
+            socklen_t len = 0;
+            const sockaddr_storage to = lma_address(a.cfg, len);
+            if (inner.empty() || (inner[0] >> 4) != 6) {
+                ++up_not_ip_;
+                continue;
+            }
+            if (::sendto(a.fd, inner.data(), inner.size(), 0,
+                         reinterpret_cast<const sockaddr*>(&to), len) < 0) {
+                ++a.c.up_send_errors;
+                continue;
+            }
+            ++a.c.up_packets;
+            a.c.up_bytes += inner.size();
+            continue;
+        }
         if (!write_uplink_gre(
                 std::span<std::uint8_t, kUplinkGreHeaderLength>(buf.data(), kUplinkGreHeaderLength),
                 a.cfg.uplink_key, uplink_seq_, inner)) {
@@ -273,7 +354,10 @@ void DataPath::on_tun_readable() {
         socklen_t len = 0;
         const sockaddr_storage to = lma_address(a.cfg, len);
         const std::size_t total = kUplinkGreHeaderLength + static_cast<std::size_t>(n);
-        if (::sendto(a.fd, buf.data(), total, 0, reinterpret_cast<const sockaddr*>(&to), len) < 0) {
+        const ssize_t sent = a.cfg.udp ? ::send(a.fd, buf.data(), total, 0)
+                                       : ::sendto(a.fd, buf.data(), total, 0,
+                                                  reinterpret_cast<const sockaddr*>(&to), len);
+        if (sent < 0) {
             ++a.c.up_send_errors;
             continue;
         }
@@ -309,7 +393,21 @@ void DataPath::on_gre_readable(Access& a) {
         }
         const std::span<const std::uint8_t> data(
             bufs[i].data(), std::min<std::size_t>(msgs[i].msg_len, kRxBufferBytes));
-        const auto r = parse_downlink(data, a.cfg.ipv4, a.cfg.downlink_key);
+        if (a.cfg.ipip) {
+            // A raw IPv6 socket of protocol 41 delivers the inner packet: no key, no number.
+            if (data.size() < 40 || (data[0] >> 4) != 6 ||
+                40u + (static_cast<std::size_t>(data[4]) << 8 | data[5]) != data.size()) {
+                ++a.c.down_drops[static_cast<std::size_t>(DownlinkDrop::malformed)];
+                continue;
+            }
+            ++a.c.down_packets;
+            a.c.down_bytes += data.size();
+            ++down_no_seq_;
+            deliver(data);
+            continue;
+        }
+        // A UDP socket delivers the GRE header onward, like a raw IPv6 socket.
+        const auto r = parse_downlink(data, a.cfg.ipv4 && !a.cfg.udp, a.cfg.downlink_key);
         if (!r.packet) {
             ++a.c.down_drops[static_cast<std::size_t>(r.drop)];
             continue;
@@ -377,6 +475,7 @@ void DataPath::run(const std::atomic<bool>& stop) {
             }
         }
         reorder_.expire(Reorderer::Clock::now(), [this](auto p) { deliver(p); });
+        send_keepalives(std::chrono::steady_clock::now());
     }
 }
 
@@ -417,7 +516,10 @@ void DataPath::report() const {
                 ", \"down_duplicate\": " + std::to_string(c.down_duplicate) +
                 ", \"down_wrong_source\": " + std::to_string(c.down_wrong_source) +
                 ", \"down_truncated\": " + std::to_string(c.down_truncated) +
-                ", \"down_drops\": {" + drops + "}}";
+                ", \"udp\": " + (a->cfg.udp ? "true" : "false") +
+                ", \"ipip\": " + (a->cfg.ipip ? "true" : "false") +
+                ", \"keepalives\": " + std::to_string(c.keepalives) + ", \"down_drops\": {" +
+                drops + "}}";
         first = false;
     }
     std::printf(

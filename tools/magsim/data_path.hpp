@@ -5,6 +5,7 @@
 
 #include <array>
 #include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <memory>
 #include <optional>
@@ -27,6 +28,15 @@ struct DataAccess {
     std::uint32_t uplink_key = 0;
     std::uint32_t downlink_key = 0;
     std::uint64_t weight = 0;  // uplink kbps of the access; 0 = equal share
+    // NAT traversal (the PBA carried a NAT Detection option): GRE in UDP from the signalling
+    // socket's address and port (udp_port; the NAT maps both flows alike) to the LMA's data
+    // port 5437, and a keepalive every keepalive_s seconds so the NAT keeps the mapping.
+    bool udp = false;
+    std::uint16_t udp_port = 0;
+    // MIPv6 mobile node without GRE (the BA carried no GRE Key option): IPv6-in-IPv6 (RFC 6275
+    // §4.1, RFC 2473) on a raw protocol-41 socket; IPv6 inner packets only.
+    bool ipip = false;
+    unsigned keepalive_s = 0;
 };
 
 struct DataOptions {
@@ -67,6 +77,7 @@ class DataPath {
         std::uint64_t down_reordered = 0, down_late = 0, down_duplicate = 0;
         std::uint64_t down_wrong_source = 0, down_truncated = 0;
         std::array<std::uint64_t, 5> down_drops{};  // by DownlinkDrop
+        std::uint64_t keepalives = 0;               // NAT keepalives sent (UDP accesses)
     };
 
   private:
@@ -85,9 +96,12 @@ class DataPath {
         int fd = -1;
         std::atomic<bool> live{true};
         AccessCounters c;
+        std::chrono::steady_clock::time_point next_keepalive{};  // UDP accesses
     };
     void on_tun_readable();
     void on_gre_readable(Access& a);
+    void send_keepalives(std::chrono::steady_clock::time_point now);
+    static Result<void, std::string> open_udp(Access& a);
     void deliver(std::span<const std::uint8_t> inner);
 
     // Datagrams per recvmmsg (and packets per tun turn), one datagram's room (tun MTU <= 4000);

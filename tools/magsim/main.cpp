@@ -198,6 +198,7 @@ struct Options {
     hag::magsim::DataOptions data_options;
     std::vector<std::string> dmnp;        // Delegated Mobile Network Prefix requests (RFC 7148)
     std::string mn_home_address;          // MN mode: the home address (MIPv6 home registration)
+    std::string mn_tunnel = "gre";        // MN mode: "gre" (GRE Key option) or "ipip"
     std::vector<std::string> flow_texts;  // --flow NAME=PROTO[:PORT[-PORT]]>BIDS|drop
     std::string flows_file;               // --flows FILE
     std::vector<hag::magsim::FlowSpec> flows;  // both, parsed (RFC 6089 flow bindings)
@@ -563,6 +564,21 @@ class Sim {
             d.uplink_key = a->last->uplink_gre_key;
             d.downlink_key = a->downlink_key;
             d.weight = a->up_kbps;
+            // MN mode without a GRE key in the BA: RFC 6275's IPv6-in-IPv6 tunnel.
+            d.ipip = hoa_.has_value() && !d.ipv4 && o_.mn_tunnel == "ipip" &&
+                     a->last->uplink_gre_key == 0;
+            // The LMA detected a NAT (NAT Detection option in the PBA): user data in UDP from
+            // the signalling socket's port, kept alive at the refresh time it gave.
+            if (d.ipv4 && a->udp_sock && a->last->nat_refresh_s) {
+                sockaddr_in local{};
+                socklen_t len = sizeof local;
+                if (::getsockname(a->udp_sock->native_handle(), reinterpret_cast<sockaddr*>(&local),
+                                  &len) == 0) {
+                    d.udp = true;
+                    d.udp_port = ntohs(local.sin_port);
+                    d.keepalive_s = *a->last->nat_refresh_s;
+                }
+            }
             list.push_back(d);
             if (!opts.lan_dev.empty() && opts.lan_addresses.empty()) {
                 // Delegated prefixes to the LAN: the router is the first address of each.
@@ -695,6 +711,15 @@ class Sim {
         a.udp_sock->open(dgram(AF_INET, IPPROTO_UDP), ec);
         bind_device(a, a.udp_sock->native_handle(), ec);
         if (!ec) {
+            // Data mode behind a NAT binds its UDP data socket to the same address and port
+            // (so the NAT maps both flows to one port): both sockets need SO_REUSEADDR.
+            const int one = 1;
+            if (::setsockopt(a.udp_sock->native_handle(), SOL_SOCKET, SO_REUSEADDR, &one,
+                             sizeof one) != 0) {
+                ec = boost::system::error_code(errno, boost::system::system_category());
+            }
+        }
+        if (!ec) {
             const Peer local = peer4(a.coa4, 0);  // any source port
             a.udp_sock->bind(dgram::endpoint(&local.ss, local.len, IPPROTO_UDP), ec);
         }
@@ -728,6 +753,7 @@ class Sim {
             p.ipv4_hoa = hag::mh::Ipv4{};  // 0.0.0.0: assign one (RFC 5844 §3.1)
         }
         p.mobile_node = hoa_.has_value();
+        p.gre_key = !p.mobile_node || o_.mn_tunnel != "ipip";
         for (const auto& text : o_.dmnp) {
             if (auto d = hag::magsim::parse_dmnp_request(text)) {
                 p.dmnp.push_back(*d);
@@ -1015,6 +1041,11 @@ int main(int argc, char** argv) {
         c->add_option("--mn", o.mn_home_address,
                       "MN mode: be a MIPv6 mobile node with this home address (BUs with a Home "
                       "Address option from each access's care-of address, one BID per access)");
+        c->add_option("--mn-tunnel", o.mn_tunnel,
+                      "MN mode: gre (BUs offer a GRE Key option, RFC 5845) or ipip (no GRE Key "
+                      "option: RFC 6275's IPv6-in-IPv6 tunnel when the BA carries no key)")
+            ->check(CLI::IsMember({"gre", "ipip"}))
+            ->capture_default_str();
         c->add_option("--retransmissions", o.max_retx, "PBU retransmissions (1 s, doubling)")
             ->capture_default_str();
         c->add_flag("--ipv4-hoa", o.ipv4_hoa,

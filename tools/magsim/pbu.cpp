@@ -77,7 +77,9 @@ mh::Message build_pbu(const PbuParams& p) {
         mh::BindingIdentifier bid;
         bid.bid = p.access.bid;
         bu.options.push_back(bid);
-        bu.options.push_back(mh::GreKey{p.downlink_gre_key});
+        if (p.gre_key) {
+            bu.options.push_back(mh::GreKey{p.downlink_gre_key});
+        }
         return mh::Message{bu};
     }
     mh::BindingUpdate bu;

@@ -42,6 +42,7 @@ struct PbuParams {
     std::uint16_t sequence = 0;
     std::uint16_t lifetime_s = 3600;  // 0 = de-registration
     std::uint32_t downlink_gre_key = 0;
+    bool gre_key = true;          // MN mode: false = no GRE Key option (IPv6-in-IPv6 user plane)
     std::uint64_t timestamp = 0;  // RFC 5213 §8.8 format (hag/mh/timestamp.hpp)
     std::uint8_t handoff = 1;     // HI: 1 new attach
     std::uint32_t down_kbps = 0;

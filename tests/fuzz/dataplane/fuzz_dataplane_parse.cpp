@@ -1,5 +1,6 @@
 // libFuzzer target: the data plane's fast-path header parsers (dataplane/pipeline/parse.hpp)
-// over arbitrary frames — the uplink's GRE-in-IP parse with the inner IPv4/IPv6 header, and
+// over arbitrary frames — the uplink's GRE-in-IP (and GRE-in-UDP, NAT traversal, and IP-in-IP)
+// parse with the inner IPv4/IPv6 header, and
 // the downlink's Ethernet + IP classification parse. Besides memory safety (ASan/UBSan on an
 // exact-size copy), checks the offsets they return lie inside the frame, and that a verdict
 // depends only on the bytes the headers claim: appending bytes (Ethernet padding) changes
@@ -52,9 +53,17 @@ Verdict parse_all(const std::vector<std::uint8_t>& f) {
     v.gre = parse_gre_in_ip(f.data(), len, v.g, ones_sum);
     if (v.gre == GreParse::kOk) {
         require(v.g.l2.l3_offset >= 14 && v.g.l2.l3_offset < v.g.gre_off);
-        require(v.g.gre_off + 4 <= v.g.inner_off && v.g.inner_off <= v.g.ip_end);
+        require((v.g.ipip ? v.g.gre_off == v.g.inner_off : v.g.gre_off + 4 <= v.g.inner_off) &&
+                v.g.inner_off <= v.g.ip_end);
+        require(!v.g.ipip || (!v.g.has_key && !v.g.has_seq && !v.g.udp &&
+                              (v.g.outer.proto == kIpProtoIpInIp4) == (v.g.proto == kEtherIpv4)));
         require(v.g.ip_end <= len);
         require(v.g.proto == kEtherIpv4 || v.g.proto == kEtherIpv6);
+        // GRE in UDP: outer IPv4 to the data port, the GRE header right after the UDP one.
+        require(!v.g.udp || (v.g.outer.family == Family::kIpv4 && v.g.outer.proto == kIpProtoUdp &&
+                             v.g.gre_off == v.g.l2.l3_offset + v.g.outer.header_len + 8 &&
+                             get16(f.data() + v.g.gre_off - 6) == kDataUdpPort));
+        require(v.g.udp || v.g.ipip || v.g.outer.proto == kIpProtoGre);
         v.inner = parse_gre_inner(f.data(), len, v.g);
         if (v.inner.ok) {
             require(v.inner.header_len >= 20 && v.inner.header_len <= v.inner.total_len);
@@ -92,22 +101,36 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     padded.resize(size + 64, 0xa5);
     const Verdict b = parse_all(padded);
     if (a.gre == GreParse::kOk) {
-        require(b.gre == GreParse::kOk && b.g.inner_off == a.g.inner_off &&
-                b.g.ip_end == a.g.ip_end && b.g.key == a.g.key && b.g.seq == a.g.seq &&
-                b.g.has_key == a.g.has_key && b.g.has_seq == a.g.has_seq);
+        require(b.gre == GreParse::kOk && b.g.inner_off == a.g.inner_off && b.g.udp == a.g.udp &&
+                b.g.udp_src == a.g.udp_src && b.g.ipip == a.g.ipip && b.g.ip_end == a.g.ip_end &&
+                b.g.key == a.g.key && b.g.seq == a.g.seq && b.g.has_key == a.g.has_key &&
+                b.g.has_seq == a.g.has_seq);
         require(same_l3(a.inner, b.inner));
     }
     if (a.l3.ok) {
         require(same_l3(a.l3, b.l3));
     }
+    // A keepalive or a UDP error is a property of the headers, not of padding after them.
+    if (a.gre == GreParse::kKeepalive || a.gre == GreParse::kUdpChecksum ||
+        a.gre == GreParse::kUdpMalformed) {
+        require(b.gre == a.gre);
+    }
+    // The workers steer by the key the stages look the session up by.
     const auto len = static_cast<std::uint16_t>(size);
     const SteerKey up = uplink_steer_key(frame.data(), len);
     if (a.gre == GreParse::kOk) {
-        if (a.g.has_key) {
+        if (a.g.ipip) {
+            if (a.inner.ok) {
+                require(up.kind == SteerKey::Kind::kInnerSource && up.addr == a.inner.src);
+            }
+        } else if (a.g.has_key) {
             require(up.kind == SteerKey::Kind::kUplinkKey && up.key == a.g.key);
         } else {
             require(up.kind == SteerKey::Kind::kCareOf && up.addr == a.g.outer.src);
         }
+    }
+    if (a.gre == GreParse::kKeepalive) {
+        require(up.kind == SteerKey::Kind::kNone);
     }
     const SteerKey down = downlink_steer_key(frame.data(), len);
     require((down.kind == SteerKey::Kind::kDestination) == a.l3.ok);

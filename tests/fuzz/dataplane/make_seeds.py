@@ -54,6 +54,16 @@ def eth(ethertype, payload, tags=()):
 
 inner6 = ipv6(17, udp())
 inner4 = ipv4(17, udp(), src=bytes([198, 51, 100, 7]), dst=bytes([203, 0, 113, 9]))
+def udp4_data(payload, sport=40123, dport=5437, src=bytes([198, 51, 100, 2]),
+              dst=bytes([192, 0, 2, 1]), checksum=True):
+    """UDP to the data port (NAT traversal): the payload is a GRE header and the inner packet."""
+    u = struct.pack("!HHHH", sport, dport, 8 + len(payload), 0) + payload
+    if checksum:
+        c = csum(src + dst + struct.pack("!BBH", 0, 17, len(u)) + u) or 0xFFFF
+        u = u[:6] + struct.pack("!H", c) + u[8:]
+    return ipv4(17, u, src=src, dst=dst)
+
+
 seeds = {
     "gre4-key-seq-inner6": eth(0x0800, ipv4(47, gre(0x86DD, inner6, key=0x5C000001, seq=7))),
     "gre6-csum-inner4-vlan": eth(0x86DD, ipv6(47, gre(0x0800, inner4, checksum=True)),
@@ -62,6 +72,16 @@ seeds = {
     "gre4-fragment-qinq": eth(0x0800, ipv4(47, gre(0x0800, inner4), frag=0x2000),
                               tags=(0x88A8, 0x8100)),
     "gre4-padded": eth(0x0800, ipv4(47, gre(0x86DD, inner6, key=1))) + bytes(18),
+    "udp4-gre-key-seq-inner4": eth(0x0800, udp4_data(gre(0x0800, inner4, key=0x5C000002,
+                                                         seq=3))),
+    "udp4-gre-nocsum-inner6": eth(0x0800, udp4_data(gre(0x86DD, inner6, key=9, seq=1),
+                                                   checksum=False)),
+    "udp4-keepalive": eth(0x0800, udp4_data(b"\xff")),
+    "udp4-other-port": eth(0x0800, udp4_data(gre(0x0800, inner4, key=1), dport=5436)),
+    "ip6ip6": eth(0x86DD, ipv6(41, inner6)),
+    "ip4ip6-vlan": eth(0x86DD, ipv6(4, inner4), tags=(0x8100,)),
+    "ip4ip4": eth(0x0800, ipv4(4, inner4)),
+    "ip6ip4-truncated": eth(0x0800, ipv4(41, inner6[:30])),
     "down-udp4": eth(0x0800, inner4),
     "down-udp6": eth(0x86DD, inner6),
 }

@@ -4,9 +4,12 @@
 The demo's gateway (tools/demo/gateway.py: hag-dataplane on virtual devices, hag-control) with
 home_agent enabled; the subscriber has a static home prefix. hag-magsim in MN mode (--mn HOA)
 registers two care-of addresses (DSL and LTE, one BID each): its BUs carry the Home Address
-destination option, hag-control's BAs a Type 2 Routing Header; data mode then carries the home
-address's traffic in GRE over both. Checked: both BIDs accepted, `hagctl bindings show` lists
-two paths, the digests agree, ping and UDP both ways between the core host and the home address.
+destination option and no GRE Key option (`--mn-tunnel ipip`), hag-control's BAs a Type 2
+Routing Header and, as `home_agent.tunnel` is IP_IN_IP, no GRE key; data mode then carries the
+home address's traffic in RFC 6275's IPv6-in-IPv6 tunnel over both. Checked: both BIDs
+accepted, `hagctl bindings show` lists two paths, the digests agree, the data plane's paths are
+IP-in-IP, ping and UDP both ways between the core host and the home address, magsim's accesses
+were IP-in-IP and dropped nothing.
 
 scapy, as an independent encoder, then sends its own BU (IPv6 / Destination Options with HAO /
 MH BU with a BID option) for a second mobile node from the DSL care-of address, and dissects the
@@ -21,6 +24,7 @@ from that home address gets nothing. Finally a Home Agent Address Discovery requ
 
 usage: test_home_agent.py BUILD_DIR
 """
+import json
 import os
 import subprocess
 import sys
@@ -133,10 +137,11 @@ def main():
         capture=False, subscriber_extra='home_prefixes: "2001:db8:1ff:1::/64" ',
         control_extra=('subscribers { nai: "mn2@example.net" home_prefixes: "2001:db8:1ff:2::/64" }\n'
                        'subscribers { nai: "mn3@example.net" home_prefixes: "2001:db8:1ff:3::/64" }\n'
-                       f'home_agent {{ enabled: true discovery_addresses: "{gateway.LMA6}" }}\n'
+                       f'home_agent {{ enabled: true discovery_addresses: "{gateway.LMA6}" '
+                       'tunnel: HOME_TUNNEL_IP_IN_IP }\n'
                        f'esp {{ peers {{ address: "{HOA3}" spi_in: {SPI_IN} key_in: "{KEY_IN}" '
                        f'spi_out: {SPI_OUT} key_out: "{KEY_OUT}" }} }}\n'),
-        magsim_extra=("--mn", HOA))
+        magsim_extra=("--mn", HOA, "--mn-tunnel", "ipip"))
     failures = []
 
     def check(cond, what):
@@ -168,6 +173,13 @@ def main():
         check(down >= 190, f"UDP core -> mobile node: {down} of 200")
         up = udp_count(cpe, core, gateway.CORE6, 200, 800)
         check(up >= 190, f"UDP mobile node -> core: {up} of 200")
+        dps = g.dp_session()
+        tunnels = [p.get("tunnel", "TUNNEL_GRE") for p in dps.get("session", {}).get("paths", [])]
+        check(tunnels == ["TUNNEL_IP_IN_IP"] * 2, f"the data plane's paths are IP-in-IP: {tunnels}")
+        octets = {int(p["bid"]): (int(p.get("downlink_bytes", 0)), int(p.get("uplink_bytes", 0)))
+                  for p in dps.get("paths", [])}
+        check(len(octets) == 2 and all(d > 0 and u > 0 for d, u in octets.values()),
+              f"IPv6-in-IPv6 octets both ways on both paths: {octets}")
 
         def scapy(mode, hoa=HOA2):
             r = subprocess.run(["ip", "netns", "exec", cpe, gateway.PY, "-c", SCAPY,
@@ -203,6 +215,12 @@ def main():
                             gateway.LMA6], capture_output=True, text=True, timeout=30)
         check(r.stdout.strip() == f"haad id=0x4242 addresses={gateway.LMA6}",
               f"home agent address discovery: {r.stdout.strip() or r.stderr.strip()[-200:]}")
+        g.stop("magsim")
+        with open(os.path.join(g.tmp, "magsim.json")) as f:
+            accs = json.load(f)["accesses"]
+        check(all(a.get("ipip") and not any(a["down_drops"].values()) and a["down_packets"] > 0
+                  for a in accs.values()) and len(accs) == 2,
+              f"magsim's accesses were IPv6-in-IPv6 and dropped nothing: {accs}")
     except (RuntimeError, subprocess.TimeoutExpired) as e:
         failures.append(str(e))
         print("FAIL", e, flush=True)

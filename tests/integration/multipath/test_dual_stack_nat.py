@@ -1,23 +1,31 @@
 #!/usr/bin/python3
 """Dual stack and NAT (issue 10): an IPv4-only LTE access behind a Linux NAT bonded with an IPv6
-DSL access; an IPv4 home address; IPv4 and IPv6 both ways (root only).
+DSL access; an IPv4 home address; IPv4 and IPv6 both ways; a second home router behind the same
+NAT (root only).
 
   core ns                          gw ns                            anet ns       cpe ns (hag-magsim --data)
   2001:db8:9999::1  -- core0 |hag-dataplane| acc0 -- a0 [br0] a1 ------------- m0: DSL 2001:db8:aaaa::1 (bid 1)
   203.0.113.1/25       hag-control: LMA 2001:db8:ff::1,  a2 -- nat ns: n0 198.51.100.2 (masquerade)
-                       192.0.2.1 (UDP 5436)                            n1 192.0.2.65/26 -- m1: LTE 192.0.2.66 (bid 2)
+                       192.0.2.1 (UDP 5436, data 5437)                 n1 192.0.2.65/26 -- m1: LTE 192.0.2.66 (bid 2)
                                                                      magsim0 tun: HNP::1, IPv4 HoA/32
+                                                                       n2 192.0.2.193/26 -- cpe2 ns m1: LTE 192.0.2.194
+                                                                                           (bid 1, IPv4 only)
 
 hag-magsim registers DSL over raw MH and LTE over UDP 5436 through the NAT, both asking for an
 IPv4 home address (RFC 5844); hag-control assigns 203.0.113.130 from its IPv4 pool, sees the LTE
 PBU come from the NAT's address while its IPv4 Care-of Address option says 192.0.2.66, marks the
 path NATed (observed address and port) and answers with a NAT Detection option; it programs
-hag-dataplane with the IPv4 home address as a /32 and the LTE path's CoA as the NAT's address.
-User data crosses the NAT as IPv4-outer GRE (Linux conntrack maps GRE by address).
+hag-dataplane with the IPv4 home address as a /32 and the LTE path's CoA as the NAT's address and
+its UDP port as the observed port. User data crosses the NAT as IPv4 / UDP (gateway port 5437,
+the router's signalling port) / GRE, kept alive by magsim's keepalives; a second home router
+behind the same NAT does the same at its own mapped port — what GRE over Linux conntrack, which
+maps GRE by address only, cannot do for two routers.
 Checked: the binding shows the IPv4 home address and the NATed path (hagctl); UDP over IPv4 and
-IPv6 both ways reaches the other side; hag-dataplane counted octets on both paths both ways (the
-session stripes over the NATed IPv4 path and the IPv6 one); a flow the policy pins to LTE goes
-over the NATed path only; magsim dropped no downlink GRE.
+IPv6 both ways reaches the other side, for both routers; hag-dataplane counted octets on both
+paths both ways (the session stripes over the NATed IPv4 path and the IPv6 one); a flow the
+policy pins to LTE goes over the NATed path only; the data plane's LTE paths carry the NAT's
+ports; it decapsulated UDP and counted keepalives without any UDP or spoofing drop; magsim used
+UDP on the NATed accesses and dropped no downlink GRE.
 
 usage: test_dual_stack_nat.py HAG_CONTROL HAG_DATAPLANE HAG_MAGSIM HAGCTL
 """
@@ -36,6 +44,8 @@ NAT_PUBLIC, NAT_INSIDE, LTE4 = "198.51.100.2", "192.0.2.65", "192.0.2.66"
 CORE6, CORE4, CORE_GW4 = "2001:db8:9999::1", "203.0.113.1", "203.0.113.126"
 HOA4 = "203.0.113.130"  # first address of the IPv4 pool (.128 network, .129 router)
 NAI = "cpe1@example.net"
+NAI2 = "cpe2@example.net"
+NAT_INSIDE2, LTE4_2 = "192.0.2.193", "192.0.2.194"
 PY = "/usr/bin/python3"
 
 CONTROL_CONF = """
@@ -132,8 +142,9 @@ def main():
 
 
 def run(topo, control, dataplane, magsim, hagctl):
-    core, gw, anet, nat, cpe = (topo.ns(n) for n in ("core", "gw", "anet", "nat", "cpe"))
-    for ns in (core, gw, anet, nat, cpe):
+    core, gw, anet, nat, cpe, cpe2 = (topo.ns(n)
+                                      for n in ("core", "gw", "anet", "nat", "cpe", "cpe2"))
+    for ns in (core, gw, anet, nat, cpe, cpe2):
         for conf in ("all", "default"):
             sh("sysctl", "-qw", f"net.ipv6.conf.{conf}.accept_dad=0", ns=ns)
     topo.veth(core, "eth0", gw, "core0")
@@ -141,6 +152,7 @@ def run(topo, control, dataplane, magsim, hagctl):
     topo.veth(anet, "a1", cpe, "m0")
     topo.veth(anet, "a2", nat, "n0")
     topo.veth(nat, "n1", cpe, "m1")
+    topo.veth(nat, "n2", cpe2, "m1")
     # The gateway kernel stays off the DPDK ports (a NIC bound to vfio-pci is invisible to it):
     # without rp_filter it would take IPv4 signalling arriving on acc0 a second time.
     sh("sysctl", "-qw", "net.ipv4.conf.all.rp_filter=1", ns=gw)
@@ -166,6 +178,10 @@ def run(topo, control, dataplane, magsim, hagctl):
     sh("ip", "route", "add", LMA4 + "/32", "via", NAT_INSIDE, "dev", "m1", ns=cpe)
     sh("ip", "addr", "add", NAT_INSIDE + "/26", "dev", "n1", ns=nat)
     sh("ip", "addr", "add", NAT_PUBLIC + "/24", "dev", "n0", ns=nat)
+    # The second home router: LTE only, behind the same NAT.
+    sh("ip", "addr", "add", LTE4_2 + "/26", "dev", "m1", ns=cpe2)
+    sh("ip", "route", "add", LMA4 + "/32", "via", NAT_INSIDE2, "dev", "m1", ns=cpe2)
+    sh("ip", "addr", "add", NAT_INSIDE2 + "/26", "dev", "n2", ns=nat)
     sh("ip", "route", "add", LMA4 + "/32", "dev", "n0", ns=nat)
     sh("sysctl", "-qw", "net.ipv4.ip_forward=1", ns=nat)
     subprocess.run(["ip", "netns", "exec", nat, "nft", "-f", "-"], check=True, text=True,
@@ -243,7 +259,36 @@ def run(topo, control, dataplane, magsim, hagctl):
     if paths.get(1, {}).get("nat"):
         failures.append("the DSL path is shown NATed")
 
-    # Uplink first: the NAT learns the GRE flow from the LTE access before downlink arrives.
+    # The second router behind the same NAT: LTE (IPv4 over UDP 5436) only.
+    ms2 = subprocess.Popen(["ip", "netns", "exec", cpe2, magsim, "register", "--lma", LMA4,
+                            "--nai", NAI2, "--mag-id", "mag2@example.net",
+                            "--access", "lte4:m1:1", "--ipv4-hoa",
+                            "--heartbeat", "1", "--data", "--tun", "magsim0",
+                            "--route", "203.0.113.0/25",
+                            "--stats", os.path.join(tmp, "magsim2.json")],
+                           stdout=subprocess.PIPE, text=True)
+    topo.procs.append(ms2)
+    lines2 = []
+    end = time.monotonic() + 60
+    while time.monotonic() < end:
+        line = ms2.stdout.readline()
+        if not line:
+            break
+        print("magsim2:", line.rstrip(), flush=True)
+        lines2.append(line)
+        if "data mode: ready" in line:
+            break
+    text2 = "".join(lines2)
+    hoa4_2 = text2.split("ipv4-hoa=")[1].split("/")[0] if "ipv4-hoa=" in text2 else None
+    if "data mode: ready" not in text2 or not hoa4_2 or "nat-detected" not in text2:
+        failures.append(f"the second router behind the NAT did not register: {text2}")
+    b2 = ctl_json("bindings", "show", NAI2)
+    lte2 = {int(p["bid"]): p for p in b2.get("paths", [])}.get(1, {})
+    if not (lte2.get("nat") and lte2.get("coa") == NAT_PUBLIC and lte2.get("mag_coa") == LTE4_2
+            and int(lte2.get("nat_port", 0)) not in (0, int(lte.get("nat_port", 0)))):
+        failures.append(f"router 2's path not NATed at its own port: {lte2} (router 1: {lte})")
+
+    # Uplink first (magsim's keepalives have opened the NAT's UDP mapping already).
     if not ping(cpe, CORE4):
         failures.append(f"ping {CORE4} from the home router (IPv4 HoA) never passed")
     if not ping(core, HOA4):
@@ -256,15 +301,25 @@ def run(topo, control, dataplane, magsim, hagctl):
         "IPv6 downlink": udp(core, cpe, home6),
         "IPv6 uplink": udp(cpe, core, CORE6, src=home6),
     }
+    if hoa4_2:
+        if not ping(cpe2, CORE4):
+            failures.append(f"ping {CORE4} from the second router never passed")
+        counts["router 2 IPv4 downlink"] = udp(core, cpe2, hoa4_2)
+        counts["router 2 IPv4 uplink"] = udp(cpe2, core, CORE4, src=hoa4_2)
+        # Router 1 still works with router 2's mapping in the NAT.
+        counts["IPv4 downlink again"] = udp(core, cpe, HOA4, port=7003)
     print("UDP datagrams received of 200:", counts, flush=True)
     for what, n in counts.items():
         if n < 180:  # a few may fall to reordering timeouts on a loaded machine
             failures.append(f"{what}: {n} of 200 datagrams arrived")
 
-    def dp_session():
+    def dp_session(nai=NAI):
         out = ctl_json("dataplane", "sessions", "--all")
         out = out.get("sessions", []) if isinstance(out, dict) else out
-        return out[0] if out else {}
+        for x in out:
+            if x.get("session", {}).get("nai", x.get("nai")) == nai:
+                return x
+        return {}
 
     def dp_bytes():
         return {int(p["bid"]): int(p.get("downlink_bytes", 0))
@@ -286,8 +341,14 @@ def run(topo, control, dataplane, magsim, hagctl):
     if HOA4 + "/32" not in cfg.get("prefixes", []):
         failures.append(f"the data plane session lacks {HOA4}/32: {cfg}")
     lte_cfg = [p for p in cfg.get("paths", []) if int(p.get("bid", 0)) == 2]
-    if not lte_cfg or lte_cfg[0].get("care_of") != NAT_PUBLIC:
-        failures.append(f"the data plane's LTE path is not at the NAT's address: {lte_cfg}")
+    if (not lte_cfg or lte_cfg[0].get("care_of") != NAT_PUBLIC
+            or int(lte_cfg[0].get("udp_port", 0)) != int(lte.get("nat_port", -1))):
+        failures.append(f"the data plane's LTE path is not at the NAT's address and port: "
+                        f"{lte_cfg}")
+    cfg2 = dp_session(NAI2).get("session", {})
+    lte2_cfg = cfg2.get("paths", [{}])[0] if cfg2.get("paths") else {}
+    if int(lte2_cfg.get("udp_port", 0)) != int(lte2.get("nat_port", -1)):
+        failures.append(f"router 2's data plane path is not at its NAT port: {cfg2}")
     by_bid = {int(p["bid"]): p for p in dps.get("paths", [])}
     for bid in (1, 2):
         p = by_bid.get(bid, {})
@@ -295,6 +356,7 @@ def run(topo, control, dataplane, magsim, hagctl):
             failures.append(f"no octets both ways on path {bid} in hag-dataplane: {p}")
 
     topo.stop(ms)
+    topo.stop(ms2)
     with open(os.path.join(tmp, "magsim.json")) as f:
         m = json.load(f)
     print("magsim stats:", json.dumps(m))
@@ -302,8 +364,28 @@ def run(topo, control, dataplane, magsim, hagctl):
         acc = m["accesses"][bid]
         if any(acc["down_drops"].values()) or acc["down_wrong_source"]:
             failures.append(f"magsim dropped downlink GRE on bid {bid}: {acc}")
+    if not m["accesses"]["2"].get("udp") or m["accesses"]["1"].get("udp"):
+        failures.append("magsim router 1 did not use UDP on (only) its NATed access")
+    if m["accesses"]["2"].get("keepalives", 0) < 1:
+        failures.append("magsim router 1 sent no NAT keepalive")
+    if hoa4_2:
+        with open(os.path.join(tmp, "magsim2.json")) as f:
+            m2 = json.load(f)
+        print("magsim2 stats:", json.dumps(m2))
+        acc = m2["accesses"]["1"]
+        if not acc.get("udp") or any(acc["down_drops"].values()) or acc["down_wrong_source"]:
+            failures.append(f"magsim router 2: no UDP or downlink drops: {acc}")
     topo.stop(ctl)
     topo.stop(dp)
+    exit_json = [l for l in dp.stdout.read().splitlines() if l.startswith("{")]
+    up = json.loads(exit_json[-1]).get("uplink", {}) if exit_json else {}
+    print("data plane uplink:", json.dumps(up), flush=True)
+    ev, drops = up.get("events", {}), up.get("drops", {})
+    if ev.get("udp_decapsulated", 0) < 180 or ev.get("nat_keepalive", 0) < 2:
+        failures.append(f"the data plane decapsulated too little UDP or saw no keepalives: {ev}")
+    for reason in ("udp_malformed", "udp_checksum", "spoofed_outer_source"):
+        if drops.get(reason, 0) != 0:
+            failures.append(f"the data plane dropped uplink for {reason}: {drops}")
     for f in failures:
         print("FAIL:", f)
     if not failures:

@@ -87,6 +87,55 @@ TEST_CASE("the session's striping goes along; overflow fills the primary technol
     CHECK(d.paths(2).preference() == 0);
 }
 
+TEST_CASE("a NATed IPv4 path carries the NAT's observed port as its UDP port") {
+    auto s = session();
+    auto d = dpclient::to_dp_session(s, 1);
+    for (const auto& p : d.paths()) {
+        CHECK(p.udp_port() == 0);
+    }
+    s.paths[1].nat = true;  // BID 1, IPv4 CoA (the NAT's address)
+    s.paths[1].nat_port = 40123;
+    s.paths[1].mag_coa = *mgmt::parse_coa("192.0.2.66");
+    d = dpclient::to_dp_session(s, 1);
+    CHECK(d.paths(0).udp_port() == 40123);
+    CHECK(d.paths(0).care_of() == "192.0.2.2");
+    CHECK(d.paths(1).udp_port() == 0);
+    // NATed without a port (not over UDP): no UDP encapsulation.
+    s.paths[1].nat_port = 0;
+    CHECK(dpclient::to_dp_session(s, 1).paths(0).udp_port() == 0);
+}
+
+TEST_CASE("home registrations without GRE keys are IP-in-IP when the home agent says so") {
+    Session s = session();
+    s.uplink_gre_key = 0;
+    for (auto& p : s.paths) {
+        p.mag_id = s.nai;  // a home registration: the mobile node is its own "MAG"
+        p.downlink_gre_key = 0;
+    }
+    hag::v1::ControlConfig cfg;
+    auto gre = PolicySnapshot::build(cfg);
+    REQUIRE(gre != nullptr);
+    const auto with_gre = dpclient::to_dp_session(s, 1, gre.get());
+    for (const auto& p : with_gre.paths()) {
+        CHECK(p.tunnel() == hag::v1::TUNNEL_GRE);
+    }
+    cfg.mutable_home_agent()->set_tunnel(hag::v1::HOME_TUNNEL_IP_IN_IP);
+    auto ipip = PolicySnapshot::build(cfg);
+    REQUIRE(ipip != nullptr);
+    const auto with_ipip = dpclient::to_dp_session(s, 1, ipip.get());
+    for (const auto& p : with_ipip.paths()) {
+        CHECK(p.tunnel() == hag::v1::TUNNEL_IP_IN_IP);
+    }
+    CHECK(hag::v1::session_digest(dpclient::to_dp_session(s, 1, gre.get())) !=
+          hag::v1::session_digest(dpclient::to_dp_session(s, 1, ipip.get())));
+    // A mobile node that negotiated GRE keys keeps GRE; so do PMIPv6 sessions.
+    Session keyed = s;
+    keyed.uplink_gre_key = 0x1001;
+    CHECK(dpclient::to_dp_session(keyed, 1, ipip.get()).paths(0).tunnel() == hag::v1::TUNNEL_GRE);
+    CHECK(dpclient::to_dp_session(session(), 1, ipip.get()).paths(0).tunnel() ==
+          hag::v1::TUNNEL_GRE);
+}
+
 TEST_CASE("prefix text") {
     CHECK(dpclient::prefix_text(*mgmt::parse_prefix("2001:db8::/32")) == "2001:db8::/32");
     CHECK(dpclient::prefix_text(*mgmt::parse_prefix("::ffff:198.51.100.7/128")) ==

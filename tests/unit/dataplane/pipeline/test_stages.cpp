@@ -1040,3 +1040,418 @@ TEST_CASE("hostile frames through the MTU and ICMP paths: accounted, well-formed
     CHECK(events(fx, DownlinkEvent::kTimeExceededSent) > 0);
     CHECK(rte_mempool_in_use_count(test::pool()) == 0);
 }
+
+// NAT traversal (issue 10): GRE in UDP on a NATed IPv4 path, both ways; per-path tunnel MTU.
+
+namespace {
+
+constexpr std::uint16_t kNatPort = 40123;
+
+// The fixture's IPv4 path (BID 2) made NATed: user data in UDP to 198.51.100.7:kNatPort.
+void make_nat(Fixture& fx) {
+    SessionConfig c = *fx.t->config(5);
+    c.paths[1].udp_port = kNatPort;
+    REQUIRE(fx.t->upsert(5, c).ok());
+}
+
+// An uplink frame from the NAT: outer IPv4 from `src`:`sport` to 198.51.100.1:`dport`, UDP with
+// `payload` (a checksum when `csum`), Ethernet first.
+Bytes up_frame_udp(std::array<std::uint8_t, 4> src, std::uint16_t sport, std::uint16_t dport,
+                   const Bytes& payload, bool csum) {
+    Bytes udp;
+    put16(udp, sport);
+    put16(udp, dport);
+    put16(udp, static_cast<std::uint16_t>(8 + payload.size()));
+    put16(udp, 0);
+    append(udp, payload);
+    const std::array<std::uint8_t, 4> dst{198, 51, 100, 1};
+    if (csum) {
+        Bytes pseudo(src.begin(), src.end());
+        pseudo.insert(pseudo.end(), dst.begin(), dst.end());
+        pseudo.push_back(0);
+        pseudo.push_back(17);
+        put16(pseudo, static_cast<std::uint16_t>(udp.size()));
+        append(pseudo, udp);
+        auto c = hag::net::internet_checksum(pseudo);
+        if (c == 0) {
+            c = 0xffff;
+        }
+        udp[6] = static_cast<std::uint8_t>(c >> 8);
+        udp[7] = static_cast<std::uint8_t>(c);
+    }
+    Bytes ip{0x45, 0};
+    put16(ip, static_cast<std::uint16_t>(20 + udp.size()));
+    put16(ip, 7);
+    put16(ip, 0);
+    ip.push_back(60);
+    ip.push_back(17);
+    put16(ip, 0);
+    ip.insert(ip.end(), src.begin(), src.end());
+    ip.insert(ip.end(), dst.begin(), dst.end());
+    const auto c = hag::net::internet_checksum(std::span(ip.data(), 20));
+    ip[10] = static_cast<std::uint8_t>(c >> 8);
+    ip[11] = static_cast<std::uint8_t>(c);
+    Bytes f = eth(kGwAccessMac, kCpeMac, 0x0800);
+    append(f, ip);
+    append(f, udp);
+    return f;
+}
+
+Bytes gre_kseq(std::uint32_t key, std::uint32_t seq, const Bytes& inner) {
+    Bytes g;
+    put16(g, 0x3000);
+    put16(g, (inner[0] >> 4) == 4 ? 0x0800 : 0x86DD);
+    put32(g, key);
+    put32(g, seq);
+    append(g, inner);
+    return g;
+}
+
+std::uint64_t up_events(const Fixture& fx, UplinkEvent e) {
+    return fx.ul.events[static_cast<std::size_t>(e)];
+}
+
+}  // namespace
+
+TEST_CASE("downlink on a NATed path: IPv4 / UDP 5437 -> observed port / GRE, byte for byte",
+          "[downlink][nat]") {
+    Fixture fx;
+    make_nat(fx);
+    fx.set_live(0, false);
+    const Bytes in = down_frame_v4(20, false, 0x28);
+    const Bytes out = fx.down(in);
+    REQUIRE(out.size() == 14 + 20 + 8 + 12 + 48);
+    const Bytes outer = sub(out, 14, 20);
+    CHECK(outer[0] == 0x45);
+    CHECK(outer[1] == 0x28);
+    CHECK(get16(outer, 2) == 20 + 8 + 12 + 48);
+    CHECK(outer[9] == 17);
+    CHECK(hag::net::internet_checksum(outer) == 0);
+    CHECK(sub(outer, 12, 8) == Bytes{198, 51, 100, 1, 198, 51, 100, 7});
+    // UDP from the data port to the NAT's port, length, no checksum.
+    CHECK(get16(out, 34) == 5437);
+    CHECK(get16(out, 36) == kNatPort);
+    CHECK(get16(out, 38) == 8 + 12 + 48);
+    CHECK(get16(out, 40) == 0);
+    // GRE with key and sequence (one space with the other paths), then the inner packet.
+    CHECK(get16(out, 42) == 0x3000);
+    CHECK(get16(out, 44) == 0x0800);
+    CHECK(get32(out, 46) == 0x22222222);
+    CHECK(get32(out, 50) == 0);
+    Bytes inner = sub(in, 14, 48);
+    CHECK(sub(out, 54, 48)[8] == 63);
+    inner[8] = 63;
+    CHECK(sub(out, 54, 8) == sub(inner, 0, 8));
+    CHECK(get32(fx.down(in), 50) == 1);
+    CHECK(fx.t->state(5).path_downlink_packets[1].load() == 2);
+    // The IPv6 path is untouched by the NAT setting of the other path.
+    fx.set_live(0, true);
+    fx.set_live(1, false);
+    CHECK(fx.down(down_frame_v6())[20] == 47);
+}
+
+TEST_CASE("downlink on a NATed path: the UDP header counts against the MTU", "[downlink][nat]") {
+    Fixture fx;
+    make_nat(fx);
+    fx.set_live(0, false);
+    fx.dl.icmp_src_v4 = IpAddr::v4(203, 0, 113, 254);
+    std::vector<Bytes> icmp, more;
+    // 1500 - 20 - 8 - 12 = 1460 bytes of inner packet fit, 1461 do not.
+    CHECK(down_burst(fx, {down_frame_v4(1460 - 28, true)}, icmp, more).size() == 1);
+    CHECK(down_burst(fx, {down_frame_v4(1461 - 28, true)}, icmp, more).empty());
+    REQUIRE(icmp.size() == 1);
+    CHECK(get16(icmp[0], 14 + 20 + 6) == 1460);  // next-hop MTU in Fragmentation Needed
+    // Without DF and with mtu_action FRAGMENT: outer fragments that carry the UDP header once.
+    fx.dl.mtu_action = MtuAction::kFragment;
+    fx.dl.pool = test::pool();
+    const auto first = down_burst(fx, {down_frame_v4(1600, false)}, icmp, more);
+    REQUIRE(first.size() == 1);
+    REQUIRE(more.size() == 1);
+    CHECK(first[0][14 + 9] == 17);
+    CHECK(more[0][14 + 9] == 17);
+    CHECK(get16(first[0], 14 + 20 + 2) == kNatPort);
+    CHECK(get16(first[0], 14 + 20 + 4) == 8 + 12 + 1628);  // the whole datagram's length
+    CHECK(get16(first[0], 14 + 6) == 0x2000);              // MF
+    CHECK(rte_mempool_in_use_count(test::pool()) == 0);
+}
+
+TEST_CASE("uplink on a NATed path: GRE in UDP from the observed address and port",
+          "[uplink][nat]") {
+    Fixture fx;
+    make_nat(fx);
+    const Bytes inner = ipv4_udp({192, 0, 2, 3}, {203, 0, 113, 5}, 16);
+    const std::array<std::uint8_t, 4> nat{198, 51, 100, 7};
+    for (const bool csum : {false, true}) {
+        const Bytes out =
+            fx.up(up_frame_udp(nat, kNatPort, 5437, gre_kseq(0xabcd0001, 9, inner), csum));
+        REQUIRE(out.size() == 14 + inner.size());
+        CHECK(get16(out, 12) == 0x0800);
+        CHECK(sub(out, 14, inner.size()) == inner);
+        CHECK(fx.seqs[0].seq == 9);
+        CHECK(fx.seqs[0].path == 1);
+        CHECK(fx.seqs[0].flags == UplinkMeta::kHasSeq);
+    }
+    CHECK(fx.t->state(5).path_uplink_packets[1].load() == 2);
+    CHECK(up_events(fx, UplinkEvent::kUdpDecapsulated) == 2);
+
+    // Anti-spoofing: another port of the NAT (another router behind it), another address, or
+    // plain GRE from the NAT's address (the path expects UDP) are not this path.
+    CHECK(fx.up(up_frame_udp(nat, kNatPort + 1, 5437, gre_kseq(0xabcd0001, 10, inner), true))
+              .empty());
+    CHECK(fx.up(up_frame_udp({198, 51, 100, 8}, kNatPort, 5437, gre_kseq(0xabcd0001, 10, inner),
+                             false))
+              .empty());
+    CHECK(fx.drops(UplinkDrop::kSpoofedOuter) == 2);
+    // Inner source outside the session's prefixes.
+    const Bytes foreign = ipv4_udp({192, 0, 2, 99}, {203, 0, 113, 5}, 16);
+    CHECK(
+        fx.up(up_frame_udp(nat, kNatPort, 5437, gre_kseq(0xabcd0001, 10, foreign), true)).empty());
+    CHECK(fx.drops(UplinkDrop::kSpoofedInner) == 1);
+    // Unknown key.
+    CHECK(fx.up(up_frame_udp(nat, kNatPort, 5437, gre_kseq(0x0bad, 10, inner), true)).empty());
+    CHECK(fx.drops(UplinkDrop::kUnknownKey) == 1);
+    // UDP to another port is not user data (5436 is punted before the stage; anything else
+    // is not GRE).
+    CHECK(fx.up(up_frame_udp(nat, kNatPort, 5438, gre_kseq(0xabcd0001, 10, inner), true)).empty());
+    CHECK(fx.drops(UplinkDrop::kNotGre) == 1);
+    // Wrong checksum.
+    Bytes bad = up_frame_udp(nat, kNatPort, 5437, gre_kseq(0xabcd0001, 10, inner), true);
+    bad.back() ^= 0x5a;
+    CHECK(fx.up(bad).empty());
+    CHECK(fx.drops(UplinkDrop::kUdpChecksum) == 1);
+    // UDP length disagreeing with the IP packet, both ways; a truncated UDP header.
+    for (const int delta : {-1, 1}) {
+        Bytes f = up_frame_udp(nat, kNatPort, 5437, gre_kseq(0xabcd0001, 10, inner), false);
+        const auto l = static_cast<std::uint16_t>(get16(f, 14 + 20 + 4) + delta);
+        f[14 + 20 + 4] = static_cast<std::uint8_t>(l >> 8);
+        f[14 + 20 + 5] = static_cast<std::uint8_t>(l);
+        CHECK(fx.up(f).empty());
+    }
+    Bytes trunc = up_frame_udp(nat, kNatPort, 5437, Bytes{}, false);
+    trunc.resize(14 + 20 + 6);
+    trunc[14 + 3] = 26;  // IP total length 26: 6 bytes of UDP header
+    trunc[14 + 10] = trunc[14 + 11] = 0;
+    const auto c = hag::net::internet_checksum(std::span(trunc.data() + 14, 20));
+    trunc[14 + 10] = static_cast<std::uint8_t>(c >> 8);
+    trunc[14 + 11] = static_cast<std::uint8_t>(c);
+    CHECK(fx.up(trunc).empty());
+    CHECK(fx.drops(UplinkDrop::kUdpMalformed) == 3);
+    // A GRE header inside UDP that is itself bad keeps its reason.
+    Bytes bad_gre = gre_kseq(0xabcd0001, 10, inner);
+    bad_gre[1] = 0x07;  // version 7
+    CHECK(fx.up(up_frame_udp(nat, kNatPort, 5437, bad_gre, true)).empty());
+    CHECK(fx.drops(UplinkDrop::kGreMalformed) == 1);
+
+    // Keepalives (a payload shorter than a GRE header): consumed, counted, no drop.
+    std::uint64_t drops_before = 0;
+    for (const auto& d : fx.ul.drops) {
+        drops_before += d;
+    }
+    CHECK(fx.up(up_frame_udp(nat, kNatPort, 5437, Bytes{0xff}, true)).empty());
+    CHECK(fx.up(up_frame_udp(nat, kNatPort, 5437, Bytes{}, false)).empty());
+    CHECK(up_events(fx, UplinkEvent::kNatKeepalive) == 2);
+    std::uint64_t drops_after = 0;
+    for (const auto& d : fx.ul.drops) {
+        drops_after += d;
+    }
+    CHECK(drops_after == drops_before);
+    CHECK(fx.ul.decapsulated == 2);
+}
+
+TEST_CASE("uplink: plain GRE from a NATed path's address is refused, the IPv6 path is not",
+          "[uplink][nat]") {
+    Fixture fx;
+    make_nat(fx);
+    const Bytes inner6 = ipv6_udp(a6(1, 0, 0x42), a6(0x9999, 0, 1), 16);
+    CHECK_FALSE(fx.up(up_frame_v6(0x3000, 0xabcd0001, 1, a6(0xaaaa, 0, 1), inner6)).empty());
+    // The same GRE, outer IPv4 from the NAT's address without UDP.
+    Bytes gre = gre_kseq(0xabcd0001, 2, ipv4_udp({192, 0, 2, 3}, {203, 0, 113, 5}, 16));
+    Bytes f = up_frame_udp({198, 51, 100, 7}, 1, 2, Bytes{}, false);
+    f.resize(14 + 20);
+    append(f, gre);
+    f[14 + 9] = 47;
+    f[14 + 2] = static_cast<std::uint8_t>((20 + gre.size()) >> 8);
+    f[14 + 3] = static_cast<std::uint8_t>(20 + gre.size());
+    f[14 + 10] = f[14 + 11] = 0;
+    const auto c = hag::net::internet_checksum(std::span(f.data() + 14, 20));
+    f[14 + 10] = static_cast<std::uint8_t>(c >> 8);
+    f[14 + 11] = static_cast<std::uint8_t>(c);
+    CHECK(fx.up(f).empty());
+    CHECK(fx.drops(UplinkDrop::kSpoofedOuter) == 1);
+}
+
+TEST_CASE("the session table refuses UDP encapsulation on IPv6 paths and bad tunnel MTUs",
+          "[tables][nat][mtu]") {
+    Fixture fx;
+    SessionConfig c = *fx.t->config(5);
+    c.paths[0].udp_port = 4000;  // the IPv6 path
+    CHECK_FALSE(fx.t->upsert(5, c).ok());
+    c.paths[0].udp_port = 0;
+    c.paths[0].mtu = 1279;
+    CHECK_FALSE(fx.t->upsert(5, c).ok());
+    c.paths[0].mtu = 9217;
+    CHECK_FALSE(fx.t->upsert(5, c).ok());
+    c.paths[0].mtu = 1280;
+    c.paths[1].mtu = 576;
+    CHECK(fx.t->upsert(5, c).ok());
+    c.paths[1].mtu = 575;
+    CHECK_FALSE(fx.t->upsert(5, c).ok());
+}
+
+TEST_CASE("per-path tunnel MTU replaces the port's for Packet Too Big and fragments",
+          "[downlink][mtu]") {
+    Fixture fx;
+    fx.dl.icmp_src_v6 = IpAddr::v6(kGw6);
+    fx.dl.access_mtu = 1500;
+    SessionConfig c = *fx.t->config(5);
+    c.paths[0].mtu = 1400;  // the IPv6 path
+    c.paths[1].live = false;
+    REQUIRE(fx.t->upsert(5, c).ok());
+    std::vector<Bytes> icmp, more;
+    // Inner 1348 fits 1400 - 40 - 12; 1349 does not, though the port's 1500 would take it.
+    CHECK(down_burst(fx, {down_frame_v6(0, 64, 1348 - 48)}, icmp, more).size() == 1);
+    CHECK(down_burst(fx, {down_frame_v6(0, 64, 1349 - 48)}, icmp, more).empty());
+    REQUIRE(icmp.size() == 1);
+    CHECK(get32(icmp[0], 14 + 44) == 1400 - 40 - 12);
+    CHECK(fx.drops(DownlinkDrop::kTooBig) == 1);
+    // The IPv4 path keeps the port's MTU.
+    fx.set_live(1, true);
+    fx.set_live(0, false);
+    CHECK(down_burst(fx, {down_frame_v4(1468 - 28, true)}, icmp, more).size() == 1);
+    // FRAGMENT: the outer fragments are cut at the path's MTU.
+    fx.set_live(0, true);
+    fx.set_live(1, false);
+    fx.dl.mtu_action = MtuAction::kFragment;
+    fx.dl.pool = test::pool();
+    const auto first = down_burst(fx, {down_frame_v6(0, 64, 1449 - 48)}, icmp, more);
+    REQUIRE(first.size() == 1);
+    REQUIRE(more.size() == 1);
+    CHECK(first[0].size() - 14 <= 1400);
+    CHECK(get16(first[0], 14 + 4) + 40 <= 1400);
+    CHECK(rte_mempool_in_use_count(test::pool()) == 0);
+}
+
+// IP-in-IP tunnels (issues 5 and 10): no GRE header, protocol 41 / 4, session by inner source.
+
+namespace {
+
+void make_ipip(Fixture& fx) {
+    SessionConfig c = *fx.t->config(5);
+    c.paths[0].tunnel = Tunnel::kIpInIp;
+    c.paths[1].tunnel = Tunnel::kIpInIp;
+    REQUIRE(fx.t->upsert(5, c).ok());
+}
+
+// Outer IPv6 from `src` to the gateway (2001:db8:ff::1) with next header `nh`, then `inner`.
+Bytes up_frame_ip6(std::uint8_t nh, const std::array<std::uint8_t, 16>& src, const Bytes& inner) {
+    Bytes f = eth(kGwAccessMac, kCpeMac, 0x86DD);
+    Bytes ip;
+    put32(ip, 6u << 28);
+    put16(ip, static_cast<std::uint16_t>(inner.size()));
+    ip.push_back(nh);
+    ip.push_back(64);
+    ip.insert(ip.end(), src.begin(), src.end());
+    const auto dst = a6(0xff, 0, 1);
+    ip.insert(ip.end(), dst.begin(), dst.end());
+    append(f, ip);
+    append(f, inner);
+    return f;
+}
+
+}  // namespace
+
+TEST_CASE("downlink over IP-in-IP paths: the inner packet right after the outer header",
+          "[downlink][ipip]") {
+    Fixture fx;
+    make_ipip(fx);
+    fx.set_live(1, false);  // the IPv6 path first
+    // IPv6 in IPv6.
+    const Bytes in6 = down_frame_v6();
+    Bytes out = fx.down(in6);
+    REQUIRE(out.size() == 14 + 40 + (in6.size() - 14));
+    CHECK(get16(out, 12) == 0x86DD);
+    CHECK(get16(out, 18) == in6.size() - 14);
+    CHECK(out[20] == 41);
+    Bytes inner(in6.begin() + 14, in6.end());
+    inner[7] = 63;
+    CHECK(sub(out, 54, inner.size()) == inner);
+    // IPv4 in IPv6.
+    const Bytes in4 = down_frame_v4(20, false);
+    out = fx.down(in4);
+    REQUIRE(out.size() == 14 + 40 + 48);
+    CHECK(out[20] == 4);
+    CHECK(get16(out, 18) == 48);
+    CHECK(out[54] == 0x45);
+    // Over the IPv4 path: IPv4 in IPv4 and IPv6 in IPv4.
+    fx.set_live(1, true);
+    fx.set_live(0, false);
+    out = fx.down(in4);
+    REQUIRE(out.size() == 14 + 20 + 48);
+    CHECK(out[14 + 9] == 4);
+    CHECK(get16(out, 14 + 2) == 20 + 48);
+    CHECK(hag::net::internet_checksum(sub(out, 14, 20)) == 0);
+    out = fx.down(in6);
+    REQUIRE(out.size() == 14 + 20 + (in6.size() - 14));
+    CHECK(out[14 + 9] == 41);
+    CHECK(out[34] >> 4 == 6);
+    // No sequence number was used; the counters count as for GRE.
+    CHECK(fx.t->state(5).next_downlink_seq.load() == 0);
+    CHECK(fx.t->state(5).downlink_packets.load() == 4);
+    // The MTU counts 40 / 20 octets of overhead only.
+    fx.set_live(0, true);
+    fx.set_live(1, false);
+    fx.dl.icmp_src_v6 = IpAddr::v6(kGw6);
+    std::vector<Bytes> icmp, more;
+    CHECK(down_burst(fx, {down_frame_v6(0, 64, 1460 - 48)}, icmp, more).size() == 1);
+    CHECK(down_burst(fx, {down_frame_v6(0, 64, 1461 - 48)}, icmp, more).empty());
+    REQUIRE(icmp.size() == 1);
+    CHECK(get32(icmp[0], 14 + 44) == 1460);
+}
+
+TEST_CASE("uplink over IP-in-IP: session by inner source, outer source checked", "[uplink][ipip]") {
+    Fixture fx;
+    make_ipip(fx);
+    const auto coa = a6(0xaaaa, 0, 1);
+    const Bytes inner6 = ipv6_udp(a6(1, 0, 0x42), a6(0x9999, 0, 1), 16);
+    Bytes out = fx.up(up_frame_ip6(41, coa, inner6));
+    REQUIRE(out.size() == 14 + inner6.size());
+    CHECK(sub(out, 14, inner6.size()) == inner6);
+    CHECK(get16(out, 12) == 0x86DD);
+    CHECK(fx.seqs[0].flags == 0);  // no sequence number: the reorder passes it through
+    CHECK(fx.seqs[0].path == 0);
+    // IPv4 in IPv6 from the same care-of address.
+    const Bytes inner4 = ipv4_udp({192, 0, 2, 3}, {203, 0, 113, 5}, 16);
+    out = fx.up(up_frame_ip6(4, coa, inner4));
+    REQUIRE(out.size() == 14 + inner4.size());
+    CHECK(get16(out, 12) == 0x0800);
+    CHECK(fx.t->state(5).path_uplink_packets[0].load() == 2);
+
+    // Another outer source: spoofed; an inner source of no session: unknown; the wrong inner
+    // version for the protocol or a truncated inner packet: malformed.
+    CHECK(fx.up(up_frame_ip6(41, a6(0xaaaa, 0, 9), inner6)).empty());
+    CHECK(fx.drops(UplinkDrop::kSpoofedOuter) == 1);
+    CHECK(fx.up(up_frame_ip6(41, coa, ipv6_udp(a6(7, 0, 1), a6(0x9999, 0, 1), 16))).empty());
+    CHECK(fx.drops(UplinkDrop::kIpInIpUnknown) == 1);
+    CHECK(fx.up(up_frame_ip6(41, coa, inner4)).empty());
+    Bytes cut = up_frame_ip6(41, coa, inner6);
+    cut.resize(cut.size() - 3);
+    cut[14 + 5] = static_cast<std::uint8_t>(cut[14 + 5] - 3);
+    CHECK(fx.up(cut).empty());
+    CHECK(fx.drops(UplinkDrop::kInnerMalformed) == 2);
+    // GRE from an IP-in-IP path's address is not that path.
+    CHECK(fx.up(up_frame_v6(0x3000, 0xabcd0001, 1, coa, inner6)).empty());
+    CHECK(fx.drops(UplinkDrop::kSpoofedOuter) == 2);
+    CHECK(fx.ul.decapsulated == 2);
+}
+
+TEST_CASE("uplink: IP in IP to a session of GRE paths is refused", "[uplink][ipip]") {
+    Fixture fx;  // GRE paths
+    const Bytes inner6 = ipv6_udp(a6(1, 0, 0x42), a6(0x9999, 0, 1), 16);
+    CHECK(fx.up(up_frame_ip6(41, a6(0xaaaa, 0, 1), inner6)).empty());
+    CHECK(fx.drops(UplinkDrop::kSpoofedOuter) == 1);
+    // And IP in IP with UDP encapsulation cannot be programmed.
+    SessionConfig c = *fx.t->config(5);
+    c.paths[1].tunnel = Tunnel::kIpInIp;
+    c.paths[1].udp_port = 4000;
+    CHECK_FALSE(fx.t->upsert(5, c).ok());
+}
