@@ -415,6 +415,12 @@ Failure describe_failure(const grpc::Status& s, const std::string& server,
             return {"hagctl: invalid argument: " + s.error_message(), kExitError};
         case grpc::StatusCode::PERMISSION_DENIED:
             return {"hagctl: permission denied: " + s.error_message(), kExitError};
+        case grpc::StatusCode::ALREADY_EXISTS:
+            return {"hagctl: already exists: " + s.error_message(), kExitError};
+        case grpc::StatusCode::FAILED_PRECONDITION:
+            return {"hagctl: refused: " + s.error_message(), kExitError};
+        case grpc::StatusCode::ABORTED:
+            return {"hagctl: conflict: " + s.error_message(), kExitError};
         default:
             return {fmt::format("hagctl: error {}: {}", static_cast<int>(s.error_code()),
                                 s.error_message()),
