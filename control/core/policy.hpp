@@ -4,6 +4,7 @@
 #pragma once
 
 #include <memory>
+#include <set>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -21,10 +22,15 @@ struct PolicySnapshot {
     // policy.forbidden_uplink: the data plane drops uplink packets on a path their rule does
     // not allow (else forwards them; counted either way).
     bool drop_forbidden_uplink = false;
+    // Run-time edits (core/policy_edit.hpp): the policy version (+1 for each edit and reload),
+    // the edits in force as text, and the profiles they added or changed.
+    std::uint64_t version = 0;
+    std::vector<std::string> runtime_edits;
+    std::set<std::string> runtime_profiles;
 
     // From a configuration that passed validation (nullptr only if the policy does not
     // compile, which validation prevents).
-    static std::shared_ptr<const PolicySnapshot> build(const v1::ControlConfig& cfg);
+    static std::shared_ptr<PolicySnapshot> build(const v1::ControlConfig& cfg);
     // The profile `nai` uses; nullptr when no policy applies (everything is striped).
     [[nodiscard]] const policy::Profile* profile_for(const std::string& nai) const;
 };
