@@ -122,6 +122,43 @@ bool prefixes_overlap(const Prefix& a, const Prefix& b) {
     return true;
 }
 
+}  // namespace
+
+void check_policy_profile(const v1::PolicyConfig& policy, const v1::SubscriberProfile& prof,
+                          const config::ParseInfoTree* tree, const config::Reporter& at,
+                          std::string_view where) {
+    if (prof.policy_profile().empty()) {
+        return;
+    }
+    for (const auto& pp : policy.profiles()) {
+        if (pp.name() == prof.policy_profile()) {
+            return;
+        }
+    }
+    at.at(tree, prof, "policy_profile", -1,
+          fmt::format("{}.policy_profile: no profile '{}' in policy.profiles", where,
+                      prof.policy_profile()));
+}
+
+std::vector<std::string> check_policy(const v1::ControlConfig& part) {
+    config::Errors errors;
+    const config::Reporter at("policy", errors);
+    (void)policy::compile_policy(part.policy(), nullptr, at);
+    check_policy_profile(part.policy(), part.default_profile(), nullptr, at, "default_profile");
+    for (const auto& sub : part.subscribers()) {
+        check_policy_profile(part.policy(), sub.profile(), nullptr, at,
+                             fmt::format("subscriber '{}' profile", sub.nai()));
+    }
+    std::vector<std::string> out;
+    out.reserve(errors.size());
+    for (auto& e : errors) {
+        out.push_back(std::move(e.message));
+    }
+    return out;
+}
+
+namespace {
+
 void validate(v1::ControlConfig& cfg, const config::ParseInfoTree* tree,
               const config::Reporter& at) {
     if (cfg.lma_addresses().empty()) {
@@ -309,17 +346,7 @@ void validate(v1::ControlConfig& cfg, const config::ParseInfoTree* tree,
                                   where));
             }
         }
-        if (!prof.policy_profile().empty()) {
-            bool found = false;
-            for (const auto& pp : cfg.policy().profiles()) {
-                found = found || pp.name() == prof.policy_profile();
-            }
-            if (!found) {
-                at.at(t, prof, "policy_profile", -1,
-                      fmt::format("{}.policy_profile: no profile '{}' in policy.profiles", where,
-                                  prof.policy_profile()));
-            }
-        }
+        check_policy_profile(cfg.policy(), prof, t, at, where);
         if (prof.has_striping() && !v1::StripingMode_IsValid(prof.striping())) {
             at.at(t, prof, "striping", -1,
                   fmt::format("{}.striping: {} is not a striping mode (STRIPING_WEIGHTED, "

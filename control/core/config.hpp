@@ -34,6 +34,17 @@ bool is_ipv4_prefix(const Prefix& p) noexcept;
 // IPv4-mapped.
 Result<CareOfAddress, std::string> ipv4_pool_router(const v1::Ipv4Pool& pool);
 
+// The flow policy checks of the configuration, shared by the file and run-time edits
+// (core/policy_edit.hpp), so both refuse the same mistakes with the same words:
+// `prof.policy_profile` must name a profile of `policy` (`where` starts the message).
+void check_policy_profile(const v1::PolicyConfig& policy, const v1::SubscriberProfile& prof,
+                          const config::ParseInfoTree* tree, const config::Reporter& at,
+                          std::string_view where);
+// The policy part of a configuration (policy, default_profile.policy_profile, subscribers'
+// policy_profile): compile_policy and check_policy_profile; every error's message (no lines),
+// empty when there was none.
+std::vector<std::string> check_policy(const v1::ControlConfig& part);
+
 // The effective profile of a subscriber: its own fields over the default profile's, over the
 // built-in defaults. `sub` may be null (a subscriber not listed).
 v1::SubscriberProfile effective_profile(const v1::ControlConfig& cfg, const v1::Subscriber* sub);

@@ -4,7 +4,9 @@
 #include <spdlog/spdlog.h>
 #include <sys/stat.h>
 
+#include <grpcpp/grpcpp.h>
 #include <atomic>
+
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/signal_set.hpp>
@@ -25,9 +27,11 @@
 #include "etcd_store.hpp"
 #include "hag/log/log.hpp"
 #include "hag/mh/timestamp.hpp"
+#include "hag/v1/dataplane.grpc.pb.h"
 #include "lma.hpp"
 #include "mgmt/cache_backend.hpp"
 #include "mgmt/server.hpp"
+#include "policy_edit.hpp"
 #include "signalling_io.hpp"
 #include "store.hpp"
 #include "store_format.hpp"
@@ -110,8 +114,27 @@ class DaemonBackend final : public mgmt::Backend {
     std::optional<mgmt::DataplaneSync> dataplane_sync() override { return dataplane_(); }
     std::shared_ptr<const PolicySnapshot> policy() override { return inner_.policy(); }
     std::optional<Placement> placement(const std::string& nai) override { return placement_(nai); }
+    Result<v1::EditPolicyReply, PolicyEditError> edit_policy(
+        const v1::EditPolicyRequest& req) override {
+        return inner_.edit_policy(req);
+    }
+    std::optional<Session> get_by_id(std::uint32_t id) override { return inner_.get_by_id(id); }
+    std::optional<std::uint32_t> session_id(const std::string& nai) override {
+        return inner_.session_id(nai);
+    }
+    std::map<std::string, std::uint32_t> profile_sessions(const PolicySnapshot& p,
+                                                          std::size_t max) override {
+        return inner_.profile_sessions(p, max);
+    }
+    std::optional<v1::DpPolicyStats> dataplane_policy_stats(std::uint32_t id) override {
+        return dp_stats_ ? dp_stats_(id) : std::nullopt;
+    }
+    void set_dataplane_stats(std::function<std::optional<v1::DpPolicyStats>(std::uint32_t)> f) {
+        dp_stats_ = std::move(f);
+    }
 
   private:
+    std::function<std::optional<v1::DpPolicyStats>(std::uint32_t)> dp_stats_;
     mgmt::CacheBackend& inner_;
     std::function<void(std::map<std::string, std::uint64_t>&)> extra_;
     std::function<std::optional<mgmt::DataplaneSync>()> dataplane_;
@@ -517,11 +540,13 @@ struct Daemon::Impl {
         if (auto lvl = log::parse_level(c->log().level())) {
             spdlog::set_level(*lvl);
         }
-        cfg = *c;
-        cache_backend.set_policy(PolicySnapshot::build(cfg));
-        if (pusher) {
-            pusher->policy_changed();
+        // The flow policy: the new file's, with the run-time edits on top (docs/policy.md
+        // "Run-time edits"); edits that do not apply to the new file refuse the reload.
+        if (auto p = policy_editor.reload(*c); !p) {
+            spdlog::error("reload: {}; keeping the running configuration", p.error());
+            return;
         }
+        cfg = *c;
         auto outs = cache_backend.with_cache(
             [&](BindingCache&) { return lma.reload(*std::move(c), clock_now()); });
         spdlog::info("reload: {} applied ({} revocation(s) for withdrawn pools)", opts.config_path,
@@ -554,6 +579,38 @@ struct Daemon::Impl {
     std::unique_ptr<SignallingIo> sigio;
     std::unique_ptr<mgmt::ManagementServer> server;
     std::unique_ptr<dpclient::Pusher> pusher;  // destroyed before the cache it observes
+    // The flow policy (file + run-time edits); installs each new snapshot in cache_backend and
+    // has the pusher program it.
+    PolicyEditor policy_editor{[this](std::shared_ptr<const PolicySnapshot> p) {
+                                   cache_backend.set_policy(std::move(p));
+                                   if (pusher) {
+                                       pusher->policy_changed();
+                                   }
+                               },
+                               cfg.persistence() ? overlay_path(cfg.state_directory()) : ""};
+    // hag-dataplane's ListSessions, for the policy counters of `hagctl policy show`.
+    std::unique_ptr<v1::DataplaneProgrammer::Stub> dp_stub;
+
+    std::optional<v1::DpPolicyStats> dataplane_policy_stats(std::uint32_t id) {
+        if (!dp_stub) {
+            return std::nullopt;
+        }
+        grpc::ClientContext ctx;
+        ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(2));
+        v1::DpListRequest req;
+        req.set_limit(1);
+        if (id == 0) {
+            req.set_first_page(true);
+        } else {
+            req.set_after_id(id - 1);
+        }
+        v1::DpListReply r;
+        if (!dp_stub->ListSessions(&ctx, req, &r).ok() || r.sessions().empty() ||
+            r.sessions(0).session().id() != id) {
+            return std::nullopt;
+        }
+        return r.sessions(0).policy();
+    }
 };
 
 Daemon::Daemon(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
@@ -683,7 +740,10 @@ Result<std::unique_ptr<Daemon>, std::string> Daemon::start(v1::ControlConfig cfg
         return unexpected("signalling: " + io.error());
     }
     d.sigio = std::move(*io);
-    d.cache_backend.set_policy(PolicySnapshot::build(d.cfg));
+    if (auto p = d.policy_editor.start(d.cfg); !p) {
+        return unexpected(p.error());
+    }
+    d.cache_backend.set_policy_editor(&d.policy_editor);
 
     std::string dp = "no data plane";
     if (!d.cfg.dataplane_socket().empty()) {
@@ -692,6 +752,12 @@ Result<std::unique_ptr<Daemon>, std::string> Daemon::start(v1::ControlConfig cfg
         po.resync_hold = std::chrono::seconds(d.cfg.dataplane_resync_hold_seconds());
         d.pusher = std::make_unique<dpclient::Pusher>(d.cache_backend, po);
         dp = "data plane at " + po.target;
+        grpc::ChannelArguments args;
+        args.SetInt(GRPC_ARG_ENABLE_RETRIES, 0);
+        d.dp_stub = v1::DataplaneProgrammer::NewStub(
+            grpc::CreateCustomChannel(po.target, grpc::InsecureChannelCredentials(), args));
+        d.backend.set_dataplane_stats(
+            [&d](std::uint32_t id) { return d.dataplane_policy_stats(id); });
     }
 
     mgmt::ServerOptions so;

@@ -4,7 +4,7 @@
 
 namespace hag::control {
 
-std::shared_ptr<const PolicySnapshot> PolicySnapshot::build(const v1::ControlConfig& cfg) {
+std::shared_ptr<PolicySnapshot> PolicySnapshot::build(const v1::ControlConfig& cfg) {
     config::Errors errors;
     auto compiled =
         policy::compile_policy(cfg.policy(), nullptr, config::Reporter("config", errors));

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <memory>
+#include <set>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -24,10 +25,15 @@ struct PolicySnapshot {
     // Not the flow policy, but programmed with it: home_agent.tunnel IP_IN_IP — the paths of a
     // home registration (MIPv6) without GRE keys go to the data plane as IP-in-IP tunnels.
     bool home_ip_in_ip = false;
+    // Run-time edits (core/policy_edit.hpp): the policy version (+1 for each edit and reload),
+    // the edits in force as text, and the profiles they added or changed.
+    std::uint64_t version = 0;
+    std::vector<std::string> runtime_edits;
+    std::set<std::string> runtime_profiles;
 
     // From a configuration that passed validation (nullptr only if the policy does not
     // compile, which validation prevents).
-    static std::shared_ptr<const PolicySnapshot> build(const v1::ControlConfig& cfg);
+    static std::shared_ptr<PolicySnapshot> build(const v1::ControlConfig& cfg);
     // The profile `nai` uses; nullptr when no policy applies (everything is striped).
     [[nodiscard]] const policy::Profile* profile_for(const std::string& nai) const;
 };

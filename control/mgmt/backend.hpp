@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -13,7 +14,10 @@
 
 #include "core/binding_cache.hpp"
 #include "core/policy.hpp"
+#include "core/policy_edit.hpp"
 #include "hag/result.hpp"
+#include "hag/v1/dataplane.pb.h"
+#include "hag/v1/management.pb.h"
 
 namespace hag::control::mgmt {
 
@@ -76,6 +80,27 @@ class Backend {
         std::string anchor;
     };
     virtual std::optional<Placement> placement(const std::string& /*nai*/) { return std::nullopt; }
+    // A run-time edit of the flow policy (core/policy_edit.hpp); refused when this backend has
+    // no policy editor.
+    virtual Result<v1::EditPolicyReply, PolicyEditError> edit_policy(const v1::EditPolicyRequest&) {
+        return unexpected(PolicyEditError{PolicyEditError::Code::kUnavailable,
+                                          "this server takes no run-time policy edits"});
+    }
+    // The session in slot `id` (the data plane's session id), with that id.
+    virtual std::optional<Session> get_by_id(std::uint32_t) { return std::nullopt; }
+    // The slot of `nai`'s session.
+    virtual std::optional<std::uint32_t> session_id(const std::string&) { return std::nullopt; }
+    // For each profile name, the id of one session that the data plane classifies with it
+    // (visits at most `max_sessions` sessions).
+    virtual std::map<std::string, std::uint32_t> profile_sessions(const PolicySnapshot&,
+                                                                  std::size_t) {
+        return {};
+    }
+    // The data plane's flow policy counters of session `id` (its profile's per-rule counters);
+    // nullopt without a data plane, when it cannot be reached or does not hold the session.
+    virtual std::optional<v1::DpPolicyStats> dataplane_policy_stats(std::uint32_t) {
+        return std::nullopt;
+    }
 };
 
 }  // namespace hag::control::mgmt

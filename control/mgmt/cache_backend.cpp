@@ -142,4 +142,39 @@ void CacheBackend::unsubscribe(std::uint64_t id) {
     watchers_.erase(id);
 }
 
+std::optional<Session> CacheBackend::get_by_id(std::uint32_t id) {
+    std::lock_guard lock(mu_);
+    const Session* s = cache_.at(id);
+    if (s == nullptr) {
+        return std::nullopt;
+    }
+    return *s;
+}
+
+std::optional<std::uint32_t> CacheBackend::session_id(const std::string& nai) {
+    std::lock_guard lock(mu_);
+    return cache_.session_id(nai);
+}
+
+std::map<std::string, std::uint32_t> CacheBackend::profile_sessions(const PolicySnapshot& policy,
+                                                                    std::size_t max_sessions) {
+    std::map<std::string, std::uint32_t> out;
+    const std::size_t want = policy.policy.profiles.size();
+    std::uint64_t cursor = 0;
+    std::size_t seen = 0;
+    std::lock_guard lock(mu_);
+    do {
+        cursor = cache_.for_each_page_id(cursor, 1024, [&](std::uint32_t id, const Session& s) {
+            ++seen;
+            if (!s.flows.empty()) {
+                return;  // classified with its own profile (flows/<id>)
+            }
+            if (const policy::Profile* p = policy.profile_for(s.nai); p != nullptr) {
+                out.emplace(p->name, id);
+            }
+        });
+    } while (cursor != 0 && out.size() < want && seen < max_sessions);
+    return out;
+}
+
 }  // namespace hag::control::mgmt

@@ -28,6 +28,19 @@ class CacheBackend final : public Backend {
         std::lock_guard lock(policy_mu_);
         return policy_;
     }
+    Result<v1::EditPolicyReply, PolicyEditError> edit_policy(
+        const v1::EditPolicyRequest& req) override {
+        if (editor_ == nullptr) {
+            return Backend::edit_policy(req);
+        }
+        return editor_->edit(req);
+    }
+    std::optional<Session> get_by_id(std::uint32_t id) override;
+    std::optional<std::uint32_t> session_id(const std::string& nai) override;
+    std::map<std::string, std::uint32_t> profile_sessions(const PolicySnapshot& policy,
+                                                          std::size_t max_sessions) override;
+    // Run-time policy edits go to `editor` (owned by the caller; null: refused).
+    void set_policy_editor(PolicyEditor* editor) { editor_ = editor; }
     // Replaces the policy (start-up and reload); readers keep the one they hold.
     void set_policy(std::shared_ptr<const PolicySnapshot> p) {
         std::lock_guard lock(policy_mu_);
@@ -46,6 +59,7 @@ class CacheBackend final : public Backend {
   private:
     std::mutex policy_mu_;
     std::shared_ptr<const PolicySnapshot> policy_;
+    PolicyEditor* editor_ = nullptr;
     std::recursive_mutex mu_;
     BindingCache& cache_;
     Revoker revoker_;

@@ -6,7 +6,9 @@
 
 #include <fmt/format.h>
 
+#include "dpclient/session_convert.hpp"
 #include "hag/log/log.hpp"
+#include "hag/v1/policy_dp.hpp"
 #include "mgmt/convert.hpp"
 
 namespace hag::control::mgmt {
@@ -67,6 +69,72 @@ std::string resolved_text(const policy::Policy& pol, const policy::Rule& rule,
         }
     }
     return "?";
+}
+
+// The profile a session's packets are classified with: with `merged` and flow bindings, its
+// own profile (flows/<id>: the operator's rules merged with the bindings, exactly as the data
+// plane is programmed with it); else the operator's profile of its subscriber.
+struct ResolvedProfile {
+    std::unique_ptr<policy::Policy> own;  // the merged profile's model, when merged
+    const policy::Policy* pol = nullptr;
+    const policy::Profile* prof = nullptr;
+    bool merged = false;
+};
+
+ResolvedProfile resolve_profile(const PolicySnapshot& snap, const Session& s, std::uint32_t id,
+                                bool merged) {
+    ResolvedProfile out;
+    out.pol = &snap.policy;
+    if (merged && !s.flows.empty()) {
+        if (auto dp = dpclient::flow_profile(s, id, &snap)) {
+            if (auto m = policy::from_dp_profile(*dp); m && !m->profiles.empty()) {
+                out.own = std::make_unique<policy::Policy>(std::move(*m));
+                out.pol = out.own.get();
+                out.prof = &out.own->profiles.front();
+                out.merged = true;
+                return out;
+            }
+        }
+    }
+    out.prof = snap.profile_for(s.nai);
+    return out;
+}
+
+// The data plane's counters of `stats` into the profile's rule views, when they are the
+// counters of this very profile.
+void add_counters(const std::optional<hag::v1::DpPolicyStats>& stats, const std::string& profile,
+                  hag::v1::PolicyProfileView* pv) {
+    if (!stats || stats->profile() != profile || stats->rules_size() != pv->rules_size()) {
+        return;
+    }
+    for (int i = 0; i < pv->rules_size(); ++i) {
+        auto* rv = pv->mutable_rules(i);
+        rv->set_hits(stats->rules(i).hits());
+        rv->set_drops(stats->rules(i).drops());
+        rv->set_uplink_forbidden(stats->rules(i).uplink_forbidden());
+    }
+    pv->set_counters(true);
+}
+
+grpc::Status edit_status(const PolicyEditError& e) {
+    using C = PolicyEditError::Code;
+    switch (e.code) {
+        case C::kInvalid:
+            return {grpc::StatusCode::INVALID_ARGUMENT, e.message};
+        case C::kExists:
+            return {grpc::StatusCode::ALREADY_EXISTS, e.message};
+        case C::kNotFound:
+            return {grpc::StatusCode::NOT_FOUND, e.message};
+        case C::kInUse:
+            return {grpc::StatusCode::FAILED_PRECONDITION, e.message};
+        case C::kVersion:
+            return {grpc::StatusCode::ABORTED, e.message};
+        case C::kInternal:
+            return {grpc::StatusCode::INTERNAL, e.message};
+        case C::kUnavailable:
+            return {grpc::StatusCode::UNIMPLEMENTED, e.message};
+    }
+    return {grpc::StatusCode::UNKNOWN, e.message};
 }
 
 std::int64_t unix_ms() {
@@ -306,38 +374,66 @@ grpc::Status ManagementService::GetPolicy(grpc::ServerContext*,
         out->add_applications(policy::describe(a));
     }
     out->set_default_profile(snap->default_profile);
-    if (req->nai().empty()) {
+    out->set_version(snap->version);
+    for (const auto& e : snap->runtime_edits) {
+        out->add_runtime_edits(e);
+    }
+    if (req->nai().empty() && !req->has_session()) {
+        const auto ids = req->no_counters() ? std::map<std::string, std::uint32_t>{}
+                                            : backend_.profile_sessions(*snap, 100000);
         for (const policy::Profile& prof : pol.profiles) {
             auto* pv = out->add_profiles();
             pv->set_name(prof.name);
+            pv->set_runtime(snap->runtime_profiles.count(prof.name) != 0);
             for (const policy::Rule& r : prof.rules) {
                 rule_view(pol, r, pv->add_rules());
+            }
+            if (auto it = ids.find(prof.name); it != ids.end()) {
+                add_counters(backend_.dataplane_policy_stats(it->second), prof.name, pv);
             }
         }
         out->set_has_profile(!snap->default_profile.empty());
         return grpc::Status::OK;
     }
-    out->set_nai(req->nai());
-    auto s = backend_.get(req->nai());
-    if (!s) {
-        return {grpc::StatusCode::NOT_FOUND, "no binding for NAI '" + req->nai() + "'"};
+    std::optional<Session> s;
+    std::optional<std::uint32_t> id;
+    if (req->has_session()) {
+        s = backend_.get_by_id(req->session());
+        if (!s) {
+            return {grpc::StatusCode::NOT_FOUND,
+                    fmt::format("no session with id {}", req->session())};
+        }
+        id = req->session();
+        out->set_session(*id);
+    } else {
+        s = backend_.get(req->nai());
+        if (!s) {
+            return {grpc::StatusCode::NOT_FOUND, "no binding for NAI '" + req->nai() + "'"};
+        }
+        id = backend_.session_id(req->nai());
     }
-    const policy::Profile* prof = snap->profile_for(req->nai());
-    out->set_has_profile(prof != nullptr);
-    if (prof == nullptr) {
+    out->set_nai(s->nai);
+    const ResolvedProfile rp = resolve_profile(*snap, *s, id.value_or(0), req->has_session());
+    out->set_merged(rp.merged);
+    out->set_has_profile(rp.prof != nullptr);
+    if (rp.prof == nullptr) {
         return grpc::Status::OK;
     }
     const auto accesses = accesses_of(*s);
     auto* pv = out->add_profiles();
-    pv->set_name(prof->name);
-    for (const policy::Rule& r : prof->rules) {
+    pv->set_name(rp.prof->name);
+    pv->set_runtime(!rp.merged && snap->runtime_profiles.count(rp.prof->name) != 0);
+    for (const policy::Rule& r : rp.prof->rules) {
         auto* rv = pv->add_rules();
-        rule_view(pol, r, rv);
-        const policy::Decision d = policy::resolve(pol, r, accesses);
-        rv->set_resolved(resolved_text(pol, r, d));
+        rule_view(*rp.pol, r, rv);
+        const policy::Decision d = policy::resolve(*rp.pol, r, accesses);
+        rv->set_resolved(resolved_text(*rp.pol, r, d));
         if (d.kind == policy::Decision::Kind::kPath) {
             rv->set_bid(d.bid);
         }
+    }
+    if (id && !req->no_counters()) {
+        add_counters(backend_.dataplane_policy_stats(*id), rp.prof->name, pv);
     }
     return grpc::Status::OK;
 }
@@ -345,8 +441,8 @@ grpc::Status ManagementService::GetPolicy(grpc::ServerContext*,
 grpc::Status ManagementService::EvaluatePolicy(grpc::ServerContext*,
                                                const hag::v1::EvaluatePolicyRequest* req,
                                                hag::v1::PolicyDecision* out) {
-    if (req->nai().empty()) {
-        return invalid("nai: required");
+    if (req->nai().empty() && !req->has_session()) {
+        return invalid("nai: required (or session)");
     }
     if (req->protocol() > 255) {
         return invalid(fmt::format("protocol: {} is not 0-255", req->protocol()));
@@ -377,9 +473,20 @@ grpc::Status ManagementService::EvaluatePolicy(grpc::ServerContext*,
     if (!snap) {
         return {grpc::StatusCode::FAILED_PRECONDITION, "no policy is loaded"};
     }
-    auto s = backend_.get(req->nai());
-    if (!s) {
-        return {grpc::StatusCode::NOT_FOUND, "no binding for NAI '" + req->nai() + "'"};
+    std::optional<Session> s;
+    std::uint32_t id = 0;
+    if (req->has_session()) {
+        s = backend_.get_by_id(req->session());
+        if (!s) {
+            return {grpc::StatusCode::NOT_FOUND,
+                    fmt::format("no session with id {}", req->session())};
+        }
+        id = req->session();
+    } else {
+        s = backend_.get(req->nai());
+        if (!s) {
+            return {grpc::StatusCode::NOT_FOUND, "no binding for NAI '" + req->nai() + "'"};
+        }
     }
     if (!req->local_address().empty()) {
         auto a = parse_coa(req->local_address());
@@ -391,7 +498,8 @@ grpc::Status ManagementService::EvaluatePolicy(grpc::ServerContext*,
     } else if (!s->home_prefixes.empty()) {
         k.local = s->home_prefixes.front().addr;
     }
-    const policy::Profile* prof = snap->profile_for(req->nai());
+    const ResolvedProfile rp = resolve_profile(*snap, *s, id, req->has_session());
+    const policy::Profile* prof = rp.prof;
     if (prof == nullptr) {
         out->set_action("stripe");
         out->set_text("stripe (no policy profile applies)");
@@ -399,7 +507,7 @@ grpc::Status ManagementService::EvaluatePolicy(grpc::ServerContext*,
     }
     out->set_profile(prof->name);
     const auto accesses = accesses_of(*s);
-    const policy::Decision d = policy::decide(snap->policy, *prof, k, accesses);
+    const policy::Decision d = policy::decide(*rp.pol, *prof, k, accesses);
     switch (d.kind) {
         case policy::Decision::Kind::kPath:
             out->set_action("path");
@@ -412,7 +520,21 @@ grpc::Status ManagementService::EvaluatePolicy(grpc::ServerContext*,
             out->set_action("drop");
             break;
     }
-    out->set_text(policy::describe(snap->policy, *prof, d));
+    out->set_text(policy::describe(*rp.pol, *prof, d));
+    return grpc::Status::OK;
+}
+
+grpc::Status ManagementService::EditPolicy(grpc::ServerContext*,
+                                           const hag::v1::EditPolicyRequest* req,
+                                           hag::v1::EditPolicyReply* out) {
+    auto r = backend_.edit_policy(*req);
+    if (!r) {
+        spdlog::warn("policy edit refused: {}", r.error().message);
+        return edit_status(r.error());
+    }
+    *out = std::move(*r);
+    spdlog::info("policy edit (management API): {}; policy version {}", out->summary(),
+                 out->version());
     return grpc::Status::OK;
 }
 

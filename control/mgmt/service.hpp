@@ -39,6 +39,8 @@ class ManagementService final : public hag::v1::Management::Service {
                                 hag::v1::PolicyDecision* out) override;
     grpc::Status SetLogLevel(grpc::ServerContext*, const hag::v1::SetLogLevelRequest* req,
                              hag::v1::LogLevelReply* out) override;
+    grpc::Status EditPolicy(grpc::ServerContext*, const hag::v1::EditPolicyRequest* req,
+                            hag::v1::EditPolicyReply* out) override;
 
     // Ends every WatchBindings stream (server shutdown).
     void stop() { stopping_ = true; }

@@ -32,7 +32,8 @@ _hagctl() {
             return
             ;;
         -s | --server | --dataplane | --timeout | --limit | --page-token | --after | --bid | \
-            --prefix | --mag | --coa)
+            --prefix | --mag | --coa | --session | --match | --rule | --priority | \
+            --expected-version)
             return
             ;;
         --nai)
@@ -48,7 +49,8 @@ _hagctl() {
         case $w in
             -s | --server | -o | --output | --timeout | --dataplane | --limit | --page-token | \
                 --after | --bid | --prefix | --mag | --coa | --nai | --protocol | --remote-port | \
-                --local-port | --remote | --local | --dscp | --spi)
+                --local-port | --remote | --local | --dscp | --spi | --session | --match | --rule | \
+                --priority | --expected-version)
                 ((i++))
                 ;;
             -*) ;;
@@ -85,12 +87,34 @@ _hagctl() {
             opts="--limit --after --all"
             ;;
         policy)
-            opts="show test"
+            opts="show test application rule profile default assign unassign revert"
             ;;
-        "policy show" | "policy test")
+        "policy application" | "policy rule" | "policy profile")
+            opts="add replace remove"
+            ;;
+        "policy default")
+            opts="set remove"
+            ;;
+        "policy application add" | "policy application replace")
+            opts="--match --expected-version"
+            ;;
+        "policy rule add" | "policy rule replace")
+            opts="--priority --expected-version"
+            ;;
+        "policy profile add" | "policy profile replace")
+            opts="--rule --expected-version"
+            ;;
+        "policy revert" | "policy application remove" | "policy rule remove" | \
+            "policy profile remove" | "policy default set" | "policy default remove")
+            opts="--expected-version"
+            ;;
+        "policy show" | "policy test" | "policy assign" | "policy unassign")
             if [[ $cur == -* ]]; then
-                [[ ${path[1]} == test ]] &&
-                    opts="--protocol --remote-port --local-port --remote --local --dscp --spi"
+                case ${path[1]} in
+                    show) opts="--session --no-counters" ;;
+                    test) opts="--session --protocol --remote-port --local-port --remote --local --dscp --spi" ;;
+                    *) opts="--expected-version" ;;
+                esac
             else
                 COMPREPLY=($(compgen -W "$(_hagctl_nais)" -- "$cur"))
                 return

@@ -1,7 +1,11 @@
 #include "format.hpp"
 
 #include <fmt/format.h>
+
 #include <google/protobuf/util/json_util.h>
+#include <cerrno>
+#include <cstdint>
+#include <cstdlib>
 
 #include <algorithm>
 
@@ -429,6 +433,12 @@ Failure describe_failure(const grpc::Status& s, const std::string& server,
             return {"hagctl: invalid argument: " + s.error_message(), kExitError};
         case grpc::StatusCode::PERMISSION_DENIED:
             return {"hagctl: permission denied: " + s.error_message(), kExitError};
+        case grpc::StatusCode::ALREADY_EXISTS:
+            return {"hagctl: already exists: " + s.error_message(), kExitError};
+        case grpc::StatusCode::FAILED_PRECONDITION:
+            return {"hagctl: refused: " + s.error_message(), kExitError};
+        case grpc::StatusCode::ABORTED:
+            return {"hagctl: conflict: " + s.error_message(), kExitError};
         default:
             return {fmt::format("hagctl: error {}: {}", static_cast<int>(s.error_code()),
                                 s.error_message()),
@@ -439,21 +449,38 @@ Failure describe_failure(const grpc::Status& s, const std::string& server,
 std::string policy_text(const hag::v1::PolicyView& v) {
     std::string out;
     if (!v.nai().empty()) {
+        const std::string who = v.has_session()
+                                    ? fmt::format("session {} ({})", v.session(), v.nai())
+                                    : "subscriber " + v.nai();
         if (!v.has_profile()) {
-            return "subscriber " + v.nai() +
-                   ": no policy profile applies; every flow is striped over the live paths\n";
+            return who + ": no policy profile applies; every flow is striped over the live paths\n";
         }
-        out += "subscriber " + v.nai() + ", profile " + v.profiles(0).name() + "\n";
+        const auto& prof = v.profiles(0);
+        out += who + ", profile " + prof.name() +
+               (v.merged() ? " (its flow bindings merged with the operator's profile)" : "") +
+               (prof.runtime() ? " (edited at run time)" : "") + "\n";
         std::vector<std::vector<std::string>> rows{
             {"APPLICATION", "PREFERENCE", "PRIORITY", "NOW"}};
-        for (const auto& r : v.profiles(0).rules()) {
+        if (prof.counters()) {
+            rows[0].insert(rows[0].end(), {"HITS", "DROPS", "UL-FORBIDDEN"});
+        }
+        for (const auto& r : prof.rules()) {
             std::string pref;
             for (const auto& p : r.preference()) {
                 pref += (pref.empty() ? "" : ", ") + p;
             }
             rows.push_back({r.application(), pref, std::to_string(r.priority()), r.resolved()});
+            if (prof.counters()) {
+                rows.back().insert(rows.back().end(),
+                                   {std::to_string(r.hits()), std::to_string(r.drops()),
+                                    std::to_string(r.uplink_forbidden())});
+            }
         }
-        return out + render_table(rows);
+        out += render_table(rows);
+        if (!prof.counters()) {
+            out += "(no data plane counters for this profile)\n";
+        }
+        return out;
     }
     out += "labels:\n";
     for (const auto& l : v.labels()) {
@@ -464,16 +491,81 @@ std::string policy_text(const hag::v1::PolicyView& v) {
         out += "  " + a + "\n";
     }
     for (const auto& p : v.profiles()) {
-        out +=
-            "profile " + p.name() + (p.name() == v.default_profile() ? " (default)" : "") + ":\n";
+        out += "profile " + p.name() + (p.name() == v.default_profile() ? " (default)" : "") +
+               (p.runtime() ? " (edited at run time)" : "") + ":\n";
         for (const auto& r : p.rules()) {
-            out += "  " + r.text() + "\n";
+            out += "  " + r.text();
+            if (p.counters()) {
+                out += fmt::format("   [hits {} drops {} uplink-forbidden {}]", r.hits(), r.drops(),
+                                   r.uplink_forbidden());
+            }
+            out += "\n";
         }
     }
     if (v.default_profile().empty()) {
         out += "no default profile: subscribers without one are striped\n";
     }
+    out += fmt::format("policy version {}", v.version());
+    if (v.runtime_edits().empty()) {
+        out += " (the configuration file's; no run-time edits)\n";
+    } else {
+        out += "; run-time edits over the configuration file:\n";
+        for (const auto& e : v.runtime_edits()) {
+            out += "  " + e + "\n";
+        }
+    }
     return out;
+}
+
+std::optional<hag::v1::PolicyRule> parse_rule_shorthand(std::string_view text, std::string& error) {
+    const auto eq = text.find('=');
+    if (eq == std::string_view::npos || eq == 0) {
+        error = "expected APPLICATION=LABEL,...,DROP|STRIPE[@PRIORITY]";
+        return std::nullopt;
+    }
+    hag::v1::PolicyRule r;
+    r.set_application(std::string(text.substr(0, eq)));
+    std::string_view list = text.substr(eq + 1);
+    if (const auto at = list.rfind('@'); at != std::string_view::npos) {
+        const std::string prio(list.substr(at + 1));
+        char* end = nullptr;
+        errno = 0;
+        const long v = std::strtol(prio.c_str(), &end, 10);
+        if (prio.empty() || *end != '\0' || errno != 0 || v < INT32_MIN || v > INT32_MAX) {
+            error = "the priority after @ is not a 32-bit integer";
+            return std::nullopt;
+        }
+        r.set_priority(static_cast<std::int32_t>(v));
+        list = list.substr(0, at);
+    }
+    while (!list.empty()) {
+        const auto comma = list.find(',');
+        const std::string_view step = list.substr(0, comma);
+        if (step.empty()) {
+            error = "an empty preference step";
+            return std::nullopt;
+        }
+        r.add_preference(std::string(step));
+        if (comma == std::string_view::npos) {
+            break;
+        }
+        list = list.substr(comma + 1);
+        if (list.empty()) {
+            error = "an empty preference step";
+            return std::nullopt;
+        }
+    }
+    if (r.preference().empty()) {
+        error = "no preference list after =";
+        return std::nullopt;
+    }
+    return r;
+}
+
+// `hagctl policy add|replace|remove ...`: the edit's outcome.
+std::string policy_edit_line(const hag::v1::EditPolicyReply& r) {
+    return fmt::format("policy version {}: {}{}\n", r.version(), r.summary(),
+                       r.persisted() ? "" : " (not persisted: persistence is off)");
 }
 
 std::string policy_decision_line(const hag::v1::PolicyDecision& d) {

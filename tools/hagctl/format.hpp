@@ -3,7 +3,9 @@
 
 #include <grpcpp/support/status.h>
 
+#include <optional>
 #include <string>
+#include <string_view>
 
 #include "hag/v1/dataplane.pb.h"
 #include "hag/v1/management.pb.h"
@@ -27,6 +29,10 @@ std::string counters_table(const hag::v1::Counters& c);
 // `hagctl policy show [NAI]` and `hagctl policy test`.
 std::string policy_text(const hag::v1::PolicyView& v);
 std::string policy_decision_line(const hag::v1::PolicyDecision& d);
+std::string policy_edit_line(const hag::v1::EditPolicyReply& r);
+// `--rule APPLICATION=LABEL,...,DROP|STRIPE[@PRIORITY]` of `hagctl policy profile add`.
+// nullopt with `error` set when it is not of that form (names are checked by hag-control).
+std::optional<hag::v1::PolicyRule> parse_rule_shorthand(std::string_view text, std::string& error);
 std::string delete_summary(const std::string& nai, const hag::v1::DeleteBindingResponse& r);
 
 // hag-dataplane (DataplaneProgrammer), `hagctl dataplane ...`.

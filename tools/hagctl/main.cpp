@@ -9,6 +9,8 @@
 #include <fstream>
 #include <sstream>
 
+#include <google/protobuf/text_format.h>
+
 #include <CLI/CLI.hpp>
 #include <chrono>
 #include <cstdio>
@@ -203,14 +205,98 @@ int main(int argc, char** argv) {
 
     auto* pol = app.add_subcommand("policy", "flow policy")->require_subcommand(1);
     std::string pol_nai;
+    std::uint32_t pol_session = 0, eval_session = 0;
+    bool pol_no_counters = false;
     auto* pol_show = pol->add_subcommand(
-        "show", "the whole policy, or a subscriber's profile resolved against its paths");
+        "show",
+        "the whole policy, or a subscriber's profile resolved against its paths (with the data "
+        "plane's per-rule counters)");
     pol_show->add_option("nai", pol_nai, "mobile node identifier");
+    auto* pol_show_session = pol_show->add_option(
+        "--session", pol_session,
+        "a session by its id (hagctl dataplane policy): its merged profile, flow bindings "
+        "included");
+    pol_show->add_flag("--no-counters", pol_no_counters, "do not ask the data plane for counters");
     hag::v1::EvaluatePolicyRequest eval;
     std::string eval_proto = "tcp";
     std::uint32_t eval_spi = 0;
     auto* pol_test = pol->add_subcommand("test", "what the policy does with one packet");
-    pol_test->add_option("nai", *eval.mutable_nai(), "mobile node identifier")->required();
+    pol_test->add_option("nai", *eval.mutable_nai(), "mobile node identifier");
+    auto* eval_session_opt = pol_test->add_option(
+        "--session", eval_session,
+        "a session by its id instead of a NAI: its merged profile, flow bindings included");
+
+    // Run-time edits (docs/policy.md "Run-time edits"). Each builds one EditPolicyRequest.
+    hag::v1::EditPolicyRequest edit;
+    std::vector<CLI::App*> edit_cmds;
+    std::uint64_t expected_version = 0;
+    std::string e_name, e_profile, e_app, e_nai;
+    std::vector<std::string> e_matches, e_rules, e_prefs;
+    std::int32_t e_priority = 0;
+    const auto edit_cmd = [&](CLI::App* parent, const char* name, const char* help) {
+        auto* c = parent->add_subcommand(name, help);
+        c->add_option("--expected-version", expected_version,
+                      "refuse unless the policy is at this version (hagctl policy show)");
+        edit_cmds.push_back(c);
+        return c;
+    };
+    auto* pe_app = pol->add_subcommand("application", "add, replace or remove an application")
+                       ->require_subcommand(1);
+    for (const char* verb : {"add", "replace"}) {
+        auto* c = edit_cmd(pe_app, verb,
+                           "an application: its name and classifiers (any of them matches)");
+        c->add_option("name", e_name, "application name")->required();
+        c->add_option("--match", e_matches,
+                      "a classifier in the configuration's syntax, e.g. 'protocol: 6 "
+                      "remote_ports: \"80,443\"' (repeat: any matches)")
+            ->required();
+    }
+    edit_cmd(pe_app, "remove", "an application no rule uses")
+        ->add_option("name", e_name, "application name")
+        ->required();
+    auto* pe_rule = pol->add_subcommand("rule", "add, replace or remove a rule of a profile")
+                        ->require_subcommand(1);
+    for (const char* verb : {"add", "replace"}) {
+        auto* c =
+            edit_cmd(pe_rule, verb, "the rule of an application in a profile: its preference list");
+        c->add_option("profile", e_profile, "profile name")->required();
+        c->add_option("application", e_app, "application name")->required();
+        c->add_option("preference", e_prefs, "label names in order, ending in DROP or STRIPE")
+            ->required();
+        c->add_option("--priority", e_priority, "higher first (default 0)");
+    }
+    {
+        auto* c = edit_cmd(pe_rule, "remove", "the rule of an application in a profile");
+        c->add_option("profile", e_profile, "profile name")->required();
+        c->add_option("application", e_app, "application name")->required();
+    }
+    auto* pe_prof =
+        pol->add_subcommand("profile", "add, replace or remove a profile")->require_subcommand(1);
+    for (const char* verb : {"add", "replace"}) {
+        auto* c = edit_cmd(pe_prof, verb, "a profile with its rules, in order");
+        c->add_option("name", e_name, "profile name")->required();
+        c->add_option("--rule", e_rules,
+                      "APPLICATION=LABEL,...,DROP|STRIPE[@PRIORITY], e.g. HTTP=BLUE,RED,DROP "
+                      "(repeat, in order)");
+    }
+    edit_cmd(pe_prof, "remove", "a profile that is not the default and assigned to no one")
+        ->add_option("name", e_name, "profile name")
+        ->required();
+    auto* pe_def =
+        pol->add_subcommand("default", "set or remove the default profile")->require_subcommand(1);
+    edit_cmd(pe_def, "set", "the profile of subscribers that have none")
+        ->add_option("profile", e_profile, "profile name")
+        ->required();
+    edit_cmd(pe_def, "remove", "no default profile: subscribers without one stripe");
+    {
+        auto* c = edit_cmd(pol, "assign", "a subscriber's profile (added or replaced)");
+        c->add_option("nai", e_nai, "mobile node identifier")->required();
+        c->add_option("profile", e_profile, "profile name")->required();
+    }
+    edit_cmd(pol, "unassign", "a subscriber back to the default profile")
+        ->add_option("nai", e_nai, "mobile node identifier")
+        ->required();
+    edit_cmd(pol, "revert", "drop every run-time edit: the configuration file's policy again");
     pol_test->add_option("--protocol", eval_proto, "tcp, udp, esp, ah, sctp or a number")
         ->capture_default_str();
     pol_test
@@ -451,11 +537,78 @@ int main(int argc, char** argv) {
                            " s)\n");
         return 0;
     }
+    for (CLI::App* ec : edit_cmds) {
+        if (!ec->parsed()) {
+            continue;
+        }
+        const std::string verb = ec->get_name();
+        const std::string what = ec->get_parent()->get_name();
+        using M = hag::v1::EditPolicyRequest;
+        edit.set_mode(verb == "add"       ? M::ADD
+                      : verb == "replace" ? M::REPLACE
+                      : verb == "set"     ? M::SET
+                      : verb == "assign"  ? M::SET
+                                          : M::REMOVE);
+        edit.set_expected_version(expected_version);
+        if (what == "application") {
+            auto* a = edit.mutable_application();
+            a->set_name(e_name);
+            for (const auto& m : e_matches) {
+                if (!google::protobuf::TextFormat::ParseFromString(m, a->add_match())) {
+                    std::fprintf(stderr,
+                                 "hagctl: --match '%s' is not a classifier (TrafficClassifier "
+                                 "fields as in the configuration: protocol, local_ports, "
+                                 "remote_ports, local_prefixes, remote_prefixes, dscp, spi)\n",
+                                 m.c_str());
+                    return hag::hagctl::kExitError;
+                }
+            }
+        } else if (what == "rule") {
+            auto* r = edit.mutable_rule();
+            r->set_profile(e_profile);
+            r->mutable_rule()->set_application(e_app);
+            r->mutable_rule()->set_priority(e_priority);
+            for (const auto& p : e_prefs) {
+                r->mutable_rule()->add_preference(p);
+            }
+        } else if (what == "profile") {
+            auto* p = edit.mutable_profile();
+            p->set_name(e_name);
+            for (const auto& text : e_rules) {
+                std::string why;
+                auto r = hag::hagctl::parse_rule_shorthand(text, why);
+                if (!r) {
+                    std::fprintf(stderr, "hagctl: --rule '%s': %s\n", text.c_str(), why.c_str());
+                    return hag::hagctl::kExitError;
+                }
+                *p->add_rules() = *r;
+            }
+        } else if (what == "default") {
+            edit.set_default_profile(e_profile);
+        } else if (verb == "assign" || verb == "unassign") {
+            edit.mutable_assignment()->set_nai(e_nai);
+            edit.mutable_assignment()->set_profile(e_profile);
+        } else if (verb == "revert") {
+            edit.set_revert(true);
+        }
+        grpc::ClientContext ctx;
+        c.deadline(ctx);
+        hag::v1::EditPolicyReply r;
+        if (auto st = c.stub().EditPolicy(&ctx, edit, &r); !st.ok()) {
+            return c.fail(st);
+        }
+        out(c.json() ? hag::hagctl::to_json(r) : hag::hagctl::policy_edit_line(r));
+        return 0;
+    }
     if (pol_show->parsed()) {
         grpc::ClientContext ctx;
         c.deadline(ctx);
         hag::v1::GetPolicyRequest req;
         req.set_nai(pol_nai);
+        if (pol_show_session->count() > 0) {
+            req.set_session(pol_session);
+        }
+        req.set_no_counters(pol_no_counters);
         hag::v1::PolicyView v;
         auto s = c.stub().GetPolicy(&ctx, req, &v);
         if (!s.ok()) {
@@ -489,6 +642,12 @@ int main(int argc, char** argv) {
         }
         if (spi_opt->count() > 0) {
             eval.set_spi(eval_spi);
+        }
+        if (eval_session_opt->count() > 0) {
+            eval.set_session(eval_session);
+        } else if (eval.nai().empty()) {
+            std::fprintf(stderr, "hagctl: policy test needs a NAI or --session ID\n");
+            return hag::hagctl::kExitError;
         }
         grpc::ClientContext ctx;
         c.deadline(ctx);

@@ -181,8 +181,14 @@ std::optional<Policy> compile_policy(const v1::PolicyConfig& cfg, const config::
             fail(pt, p, "name", -1, "policy.profiles: a name is required");
         } else if (!profiles.insert(p.name()).second) {
             fail(pt, p, "name", -1, fmt::format("policy.profiles: '{}' defined twice", p.name()));
+        } else if (p.name().rfind("flows/", 0) == 0) {
+            fail(pt, p, "name", -1,
+                 fmt::format("policy.profiles: '{}': names starting with flows/ are the "
+                             "sessions' flow binding profiles",
+                             p.name()));
         }
         Profile prof{p.name(), {}};
+        std::set<std::string> ruled;  // one rule per application: a second one never matches
         for (int r = 0; r < p.rules_size(); ++r) {
             const v1::PolicyRule& pr = p.rules(r);
             const auto* rt = Reporter::nested(pt, p, "rules", r);
@@ -190,6 +196,12 @@ std::optional<Policy> compile_policy(const v1::PolicyConfig& cfg, const config::
                 fmt::format("policy.profiles '{}' rule {} ({})", p.name(), r + 1, pr.application());
             Rule rule;
             rule.priority = pr.priority();
+            if (!ruled.insert(pr.application()).second) {
+                fail(rt, pr, "application", -1,
+                     fmt::format("{}: the profile already has a rule for application '{}' (the "
+                                 "second would never match)",
+                                 where, pr.application()));
+            }
             if (auto idx = out.find_application(pr.application())) {
                 rule.application = *idx;
             } else {

@@ -152,6 +152,11 @@ with tempfile.TemporaryDirectory(prefix="hag-install-") as dest:
     check("debug" in complete("log-level", "dataplane", '""'), "log-level levels")
     check(set(complete("dataplane", '""')) == {"status", "stats", "sessions", "paths", "check"},
           "dataplane subcommands")
+    check(set(complete("policy", '""')) == {"show", "test", "application", "rule", "profile",
+                                             "default", "assign", "unassign", "revert"},
+          "policy subcommands")
+    check(set(complete("policy", "rule", '""')) == {"add", "replace", "remove"},
+          "policy rule edits")
     check(complete("-o", '""') == ["table", "json"], "-o values")
     check(complete("bindings", "li") == ["list"], "prefix completion")
 

@@ -19,6 +19,11 @@ uplink. Checked in each state with the data plane's per-path and per-rule counte
             arrives, all on LTE; IPsec (raw ESP) arrives on DSL;
   LTE down: HTTP arrives, all on DSL; SIP is dropped, counted on its rule; ESP still on DSL;
   LTE up:   HTTP back on LTE only.
+Then run-time edits (docs/policy.md#run-time-edits): `hagctl policy show` carries the data
+plane's per-rule counters; an invalid edit is refused with its reason; `hagctl policy rule
+replace home HTTP RED BLUE DROP` moves the next HTTP transfer to DSL; hag-control restarts
+(state directory in the test's temporary directory) and HTTP stays on DSL; `hagctl policy
+revert` puts it back on LTE.
 Then RFC 6089 flow bindings (docs/policy.md#flow-bindings): hag-magsim restarts with
 --flow game=udp:7000>2 --flow sip=udp:5060>drop (no --pin-bid). hag-control accepts both
 (the PBA's Flow Identification statuses), shows them with the binding (`hagctl bindings show`)
@@ -52,7 +57,8 @@ default_profile {{ multipath: true max_paths: 4 max_lifetime_seconds: 3600 }}
 allow_unknown_subscribers: true
 allow_unknown_mags: true
 management_socket: "{tmp}/control.sock"
-persistence: false
+state_directory: "{tmp}/state"
+state_fsync: "none"
 dataplane_socket: "unix:{tmp}/programmer.sock"
 heartbeat_interval_seconds: 1
 heartbeat_missed_limit: 1
@@ -377,11 +383,93 @@ def main():
     r = subprocess.run([hagctl, "--dataplane", f"unix:{tmp}/programmer.sock", "dataplane",
                         "policy"], capture_output=True, text=True, timeout=20)
     print(r.stdout)
+    ctl = runtime_edit(c, topo, control, cconf, ctl, gw, core, cpe, home)
     topo.stop(ms)
     flow_bindings(c, topo, magsim, hagctl, tmp, core, cpe, home)
     topo.stop(ctl)
     topo.stop(dp)
     return 1 if c.failures else 0
+
+
+def runtime_edit(c, topo, control, cconf, ctl, gw, core, cpe, home):
+    """`hagctl policy` edits at run time move real traffic, survive a hag-control restart, and
+    `hagctl policy revert` brings the file's policy back (docs/policy.md#run-time-edits)."""
+    def hag(*args):
+        return subprocess.run([c.hagctl, "--server", f"unix:{c.tmp}/control.sock",
+                               "--dataplane", f"unix:{c.tmp}/programmer.sock", *args],
+                              capture_output=True, text=True, timeout=20)
+
+    def show(*args):
+        r = hag("-o", "json", "policy", "show", *args)
+        try:
+            return json.loads(r.stdout)
+        except ValueError:
+            c.fail(f"hagctl policy show {args}: {r.stdout} {r.stderr}")
+            return {}
+
+    def http_on(bid, when):
+        # The edit reaches the data plane with the pusher's resync: wait for the new rule.
+        end = time.monotonic() + 10
+        want = "BLUE" if bid == 2 else "RED"
+        while time.monotonic() < end:
+            v = show("cpe1@example.net")
+            rules = {r["application"]: r for r in v.get("profiles", [{}])[0].get("rules", [])}
+            if rules.get("HTTP", {}).get("preference", [""])[0] == want and \
+                    hag("dataplane", "check").returncode == 0:
+                break
+            time.sleep(0.2)
+        d0 = c.downlink()
+        got = http(core, cpe, home)
+        d1 = c.downlink()
+        print(f"{when}, HTTP:", got, "downlink by bid", delta(d0, d1), flush=True)
+        other = 1 if bid == 2 else 2
+        if got != "300000" or delta(d0, d1)[other] != 0 or delta(d0, d1)[bid] < 100:
+            c.fail(f"HTTP {when}: {got}, downlink by bid {delta(d0, d1)} (wanted bid {bid})")
+
+    # The data plane's counters in `hagctl policy show` (the subscriber's and the whole policy).
+    v = show("cpe1@example.net")
+    prof = v.get("profiles", [{}])[0]
+    rules = {r["application"]: r for r in prof.get("rules", [])}
+    if not prof.get("counters") or int(rules.get("HTTP", {}).get("hits", 0)) < 100 or \
+            int(rules.get("SIP", {}).get("drops", 0)) < 50:
+        c.fail(f"hagctl policy show NAI without the data plane's counters: {prof}")
+    v = show()
+    if not v.get("profiles") or not v["profiles"][0].get("counters"):
+        c.fail(f"hagctl policy show without the data plane's counters: {v}")
+    print(hag("policy", "show", "cpe1@example.net").stdout, flush=True)
+
+    # A refused edit names the field and changes nothing.
+    r = hag("policy", "rule", "replace", "home", "HTTP", "RED", "BLUE")
+    print("refused edit:", r.returncode, r.stderr.strip(), flush=True)
+    if r.returncode != 1 or "must end in DROP or STRIPE" not in r.stderr:
+        c.fail(f"an invalid edit was not refused with its reason: {r.returncode} {r.stderr}")
+
+    # HTTP to DSL first: the next connection goes on DSL.
+    r = hag("policy", "rule", "replace", "home", "HTTP", "RED", "BLUE", "DROP")
+    print(r.stdout, r.stderr, flush=True)
+    if r.returncode != 0 or "rule HTTP of profile home replaced" not in r.stdout:
+        c.fail(f"hagctl policy rule replace: {r.returncode} {r.stdout} {r.stderr}")
+    http_on(1, "after the run-time edit (HTTP -> RED, BLUE, DROP)")
+
+    # hag-control restarts: the edit comes back from the state directory.
+    topo.stop(ctl)
+    ctl = topo.spawn(gw, control, "-c", cconf, stdout=subprocess.PIPE)
+    if not wait_for_line(ctl, "hag-control ready", 30):
+        c.fail("hag-control did not restart")
+        return ctl
+    if not (wait_live(c, 1, True) and wait_live(c, 2, True)):
+        c.fail(f"both paths live after the restart: {c.live()}")
+    v = show()
+    if "profile home replaced" not in v.get("runtime_edits", []):
+        c.fail(f"the run-time edit did not survive the restart: {v.get('runtime_edits')}")
+    http_on(1, "after a hag-control restart")
+
+    # Back to the file's policy.
+    r = hag("policy", "revert")
+    if r.returncode != 0:
+        c.fail(f"hagctl policy revert: {r.stdout} {r.stderr}")
+    http_on(2, "after hagctl policy revert")
+    return ctl
 
 
 def flow_bindings(c, topo, magsim, hagctl, tmp, core, cpe, home):

@@ -101,6 +101,7 @@ profiles {
   rules { application: "web" }
 }
 profiles { name: "p" }
+profiles { name: "flows/1" }
 default_profile: "missing"
 )");
     CHECK_FALSE(c.policy);
@@ -126,6 +127,11 @@ default_profile: "missing"
     CHECK(e.find("preference is empty") != std::string::npos);
     CHECK(e.find("policy.profiles: 'p' defined twice") != std::string::npos);
     CHECK(e.find("no profile 'missing'") != std::string::npos);
+    CHECK(e.find("policy.conf:16:") != std::string::npos);  // the second rule of 'web'
+    CHECK(e.find("rule 3 (web): the profile already has a rule for application 'web'") !=
+          std::string::npos);
+    CHECK(e.find("'flows/1': names starting with flows/ are the sessions' flow binding "
+                 "profiles") != std::string::npos);
 }
 
 TEST_CASE("an empty policy is valid and has no default profile", "[policy][config]") {

@@ -140,6 +140,58 @@ TEST_CASE("failures map to one line and an exit code") {
     f = describe_failure({grpc::StatusCode::INVALID_ARGUMENT, "prefix: bad"}, "s");
     CHECK(f.exit_code == kExitError);
     CHECK(f.message == "hagctl: invalid argument: prefix: bad");
+    f = describe_failure({grpc::StatusCode::FAILED_PRECONDITION, "profile 'x' is in use"}, "s");
+    CHECK(f.exit_code == kExitError);
+    CHECK(f.message == "hagctl: refused: profile 'x' is in use");
+    f = describe_failure({grpc::StatusCode::ALREADY_EXISTS, "application 'y' exists"}, "s");
+    CHECK(f.message == "hagctl: already exists: application 'y' exists");
+}
+
+TEST_CASE("hagctl policy: counters, run-time edits, the --rule shorthand") {
+    hag::v1::PolicyView v;
+    v.set_nai("alice@example.net");
+    v.set_has_profile(true);
+    auto* p = v.add_profiles();
+    p->set_name("home");
+    p->set_counters(true);
+    p->set_runtime(true);
+    auto* r = p->add_rules();
+    r->set_application("HTTP");
+    r->add_preference("BLUE");
+    r->add_preference("DROP");
+    r->set_resolved("path bid=2 (BLUE)");
+    r->set_hits(937);
+    r->set_drops(4);
+    const std::string t = policy_text(v);
+    INFO(t);
+    CHECK(t.find("subscriber alice@example.net, profile home (edited at run time)") == 0);
+    CHECK(t.find("HITS  DROPS  UL-FORBIDDEN") != std::string::npos);
+    CHECK(t.find("path bid=2 (BLUE)  937   4      0") != std::string::npos);
+
+    v.clear_nai();
+    v.set_version(3);
+    v.add_runtime_edits("profile home replaced");
+    r->set_text("HTTP -> BLUE, DROP");
+    const std::string all = policy_text(v);
+    INFO(all);
+    CHECK(all.find("  HTTP -> BLUE, DROP   [hits 937 drops 4 uplink-forbidden 0]") !=
+          std::string::npos);
+    CHECK(all.find("policy version 3; run-time edits over the configuration file:\n  profile "
+                   "home replaced") != std::string::npos);
+
+    std::string why;
+    auto rule = parse_rule_shorthand("SIP/RTP=BLUE,RED,DROP@-5", why);
+    REQUIRE(rule);
+    CHECK(rule->application() == "SIP/RTP");
+    CHECK(rule->preference_size() == 3);
+    CHECK(rule->priority() == -5);
+    CHECK_FALSE(parse_rule_shorthand("HTTP", why));
+    CHECK_FALSE(parse_rule_shorthand("=DROP", why));
+    CHECK_FALSE(parse_rule_shorthand("HTTP=BLUE,,DROP", why));
+    CHECK_FALSE(parse_rule_shorthand("HTTP=BLUE,", why));
+    CHECK_FALSE(parse_rule_shorthand("HTTP=DROP@x", why));
+    CHECK_FALSE(parse_rule_shorthand("HTTP=DROP@99999999999", why));
+    CHECK_FALSE(parse_rule_shorthand("HTTP=@1", why));
 }
 
 TEST_CASE("hagctl dataplane: sessions, paths, status tables") {

@@ -7,7 +7,9 @@
 
 #include <google/protobuf/text_format.h>
 
+#include "core/policy_edit.hpp"
 #include "hag/log/log.hpp"
+#include "hag/mh/flow_binding.hpp"
 #include "mgmt/cache_backend.hpp"
 #include "mgmt/convert.hpp"
 #include "mgmt/service.hpp"
@@ -432,4 +434,133 @@ TEST_CASE("SetLogLevel reports, changes and validates the log level") {
     CHECK(s.error_message().find("TRACE") != std::string::npos);
     CHECK(hag::log::current_level() == "trace");  // unchanged
     hag::log::init("test-mgmt", spdlog::level::info);
+}
+
+TEST_CASE("EditPolicy: run-time edits through the management API, and the session views") {
+    Fixture f;
+    hag::v1::ControlConfig cfg;
+    REQUIRE(google::protobuf::TextFormat::ParseFromString(R"(
+policy {
+  labels { name: "RED" access_technology: 3 }
+  labels { name: "BLUE" access_technology: 8 }
+  applications { name: "HTTP" match { protocol: 6 remote_ports: "80,443" } }
+  applications { name: "SSH" match { protocol: 6 remote_ports: "22" } }
+  profiles { name: "home"
+    rules { application: "HTTP" preference: "BLUE" preference: "RED" preference: "DROP" }
+    rules { application: "SSH" preference: "DROP" } }
+  default_profile: "home"
+}
+)",
+                                                          &cfg));
+    // Without an editor the server refuses edits.
+    hag::v1::EditPolicyRequest req;
+    hag::v1::EditPolicyReply r;
+    REQUIRE(google::protobuf::TextFormat::ParseFromString(
+        R"(mode: REPLACE rule { profile: "home" rule { application: "HTTP" preference: "RED"
+           preference: "DROP" } })",
+        &req));
+    CHECK(f.svc.EditPolicy(&f.ctx, &req, &r).error_code() == grpc::StatusCode::UNIMPLEMENTED);
+
+    int installs = 0;
+    PolicyEditor editor(
+        [&](std::shared_ptr<const PolicySnapshot> p) {
+            ++installs;
+            f.backend.set_policy(std::move(p));
+        },
+        "");
+    REQUIRE(editor.start(cfg));
+    f.backend.set_policy_editor(&editor);
+
+    hag::v1::EvaluatePolicyRequest ev;
+    ev.set_nai("alice@example.net");
+    ev.set_protocol(6);
+    ev.set_remote_port(80);
+    hag::v1::PolicyDecision d;
+    REQUIRE(f.svc.EvaluatePolicy(&f.ctx, &ev, &d).ok());
+    CHECK(d.bid() == 12);  // BLUE (LTE)
+
+    // HTTP moved to RED: the next evaluation sees it, the view says it was edited.
+    REQUIRE(f.svc.EditPolicy(&f.ctx, &req, &r).ok());
+    CHECK(r.version() == 2);
+    CHECK(r.summary() == "rule HTTP of profile home replaced");
+    CHECK(installs == 2);
+    REQUIRE(f.svc.EvaluatePolicy(&f.ctx, &ev, &d).ok());
+    CHECK(d.bid() == 11);  // RED (DSL)
+    hag::v1::GetPolicyRequest gq;
+    hag::v1::PolicyView v;
+    REQUIRE(f.svc.GetPolicy(&f.ctx, &gq, &v).ok());
+    CHECK(v.version() == 2);
+    REQUIRE(v.runtime_edits_size() == 1);
+    CHECK(v.runtime_edits(0) == "profile home replaced");
+    CHECK(v.profiles(0).runtime());
+    CHECK_FALSE(v.profiles(0).counters());  // no data plane here
+
+    // Refusals map to status codes, with the field named.
+    const auto status = [&](const char* t) {
+        hag::v1::EditPolicyRequest e;
+        REQUIRE(google::protobuf::TextFormat::ParseFromString(t, &e));
+        hag::v1::EditPolicyReply rr;
+        return f.svc.EditPolicy(&f.ctx, &e, &rr);
+    };
+    auto st =
+        status(R"(mode: ADD application { name: "X" match { protocol: 6 remote_ports: "0x50" } })");
+    CHECK(st.error_code() == grpc::StatusCode::INVALID_ARGUMENT);
+    CHECK(st.error_message().find("remote_ports '0x50'") != std::string::npos);
+    CHECK(status(R"(mode: ADD application { name: "SSH" match { protocol: 6 } })").error_code() ==
+          grpc::StatusCode::ALREADY_EXISTS);
+    CHECK(status(R"(mode: REMOVE profile { name: "nope" })").error_code() ==
+          grpc::StatusCode::NOT_FOUND);
+    st = status(R"(mode: REMOVE profile { name: "home" })");
+    CHECK(st.error_code() == grpc::StatusCode::FAILED_PRECONDITION);
+    CHECK(st.error_message().find("default profile") != std::string::npos);
+    CHECK(status(R"(mode: SET default_profile: "home" expected_version: 1)").error_code() ==
+          grpc::StatusCode::ABORTED);
+    CHECK(installs == 2);
+
+    // A session by id: without flow bindings its profile is the operator's; with them, the
+    // merged flows/<id> profile the data plane classifies with.
+    const auto id = f.backend.session_id("alice@example.net");
+    REQUIRE(id);
+    gq.set_session(*id);
+    v.Clear();
+    REQUIRE(f.svc.GetPolicy(&f.ctx, &gq, &v).ok());
+    CHECK(v.nai() == "alice@example.net");
+    CHECK_FALSE(v.merged());
+    CHECK(v.profiles(0).name() == "home");
+
+    f.backend.with_cache([](BindingCache& c) {
+        auto s = *c.find("alice@example.net");
+        FlowBindingEntry fb;
+        fb.fid = 1;
+        fb.priority = 1;
+        fb.bids = {12};
+        // IPv4 selector (RFC 6088 format 1) of downlink TCP from port 80.
+        hag::mh::TrafficSelector ts;
+        ts.protocol = hag::mh::Range<std::uint8_t>{6, 6};
+        ts.source_port = hag::mh::Range<std::uint16_t>{80, 80};
+        const auto bytes = hag::mh::encode_traffic_selector(ts);
+        fb.selector.assign(bytes.begin(), bytes.end());
+        s.flows.push_back(fb);
+        REQUIRE(c.update(s));
+        return 0;
+    });
+    v.Clear();
+    REQUIRE(f.svc.GetPolicy(&f.ctx, &gq, &v).ok());
+    CHECK(v.merged());
+    CHECK(v.profiles(0).name() == "flows/" + std::to_string(*id));
+    REQUIRE(v.profiles(0).rules_size() == 3);  // flow 1, then home's HTTP and SSH
+    CHECK(v.profiles(0).rules(0).application() == "flow 1");
+    CHECK(v.profiles(0).rules(0).resolved() == "path bid=12 (bid 12)");
+    // policy test --session: HTTP from port 80 follows the binding (BLUE, bid 12), not the
+    // operator's edited rule (RED).
+    hag::v1::EvaluatePolicyRequest es = ev;
+    es.clear_nai();
+    es.set_session(*id);
+    REQUIRE(f.svc.EvaluatePolicy(&f.ctx, &es, &d).ok());
+    CHECK(d.bid() == 12);
+    CHECK(d.profile() == "flows/" + std::to_string(*id));
+    REQUIRE(f.svc.EvaluatePolicy(&f.ctx, &ev, &d).ok());  // by NAI: the operator's profile
+    CHECK(d.bid() == 11);
+    es.set_session(9999);
+    CHECK(f.svc.EvaluatePolicy(&f.ctx, &es, &d).error_code() == grpc::StatusCode::NOT_FOUND);
 }
