@@ -126,6 +126,9 @@ std::string join(const std::vector<std::string>& v, const char* sep) {
 v1::ControlConfig policy_part(const v1::ControlConfig& cfg) {
     v1::ControlConfig out;
     *out.mutable_policy() = cfg.policy();
+    // Not policy, but programmed with the policy snapshot (PolicySnapshot::build): the home
+    // agent's tunnel type (IP-in-IP for home registrations without GRE keys).
+    out.mutable_home_agent()->set_tunnel(cfg.home_agent().tunnel());
     if (!cfg.default_profile().policy_profile().empty()) {
         out.mutable_default_profile()->set_policy_profile(cfg.default_profile().policy_profile());
     }

@@ -381,3 +381,21 @@ TEST_CASE("PolicyEditor: versions, persistence, restart and reload with the over
         CHECK_FALSE(std::filesystem::exists(path));
     }
 }
+
+TEST_CASE("PolicyEditor: the home agent's tunnel type stays in every snapshot it installs") {
+    // home_agent.tunnel is programmed with the policy snapshot (IP-in-IP home registrations):
+    // a snapshot built from the policy part alone must not turn it back into GRE.
+    std::vector<std::shared_ptr<const PolicySnapshot>> installed;
+    auto install = [&](std::shared_ptr<const PolicySnapshot> p) {
+        installed.push_back(std::move(p));
+    };
+    auto cfg = file_config();
+    cfg.mutable_home_agent()->set_tunnel(hag::v1::HOME_TUNNEL_IP_IN_IP);
+    PolicyEditor ed(install, "");
+    REQUIRE(ed.start(cfg));
+    REQUIRE(installed.size() == 1);
+    CHECK(installed.back()->home_ip_in_ip);
+    REQUIRE(ed.edit(edit(R"(mode: REMOVE default_profile: "")")));
+    REQUIRE(installed.size() == 2);
+    CHECK(installed.back()->home_ip_in_ip);
+}
