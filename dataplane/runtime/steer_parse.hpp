@@ -51,9 +51,13 @@ inline SteerKey uplink_steer_key(const std::uint8_t* p, std::uint16_t len) noexc
         return k;
     }
     std::uint32_t gre = std::uint32_t{l2.l3_offset} + outer.header_len;
+    // Headers end where the outer IP packet does (as the stage reads them), not at the frame's
+    // end: Ethernet padding is not a GRE header.
+    const std::uint32_t end = std::uint32_t{l2.l3_offset} + outer.total_len;
     if (outer.proto == kIpProtoIpInIp4 || outer.proto == kIpProtoIpInIp6) {
-        const L3Info inner = parse_l3(p, len, static_cast<std::uint16_t>(gre),
-                                      outer.proto == kIpProtoIpInIp4 ? kEtherIpv4 : kEtherIpv6);
+        const L3Info inner =
+            parse_l3(p, static_cast<std::uint16_t>(end), static_cast<std::uint16_t>(gre),
+                     outer.proto == kIpProtoIpInIp4 ? kEtherIpv4 : kEtherIpv6);
         if (inner.ok) {
             k.kind = SteerKey::Kind::kInnerSource;
             k.addr = inner.src;
@@ -61,14 +65,14 @@ inline SteerKey uplink_steer_key(const std::uint8_t* p, std::uint16_t len) noexc
         return k;
     }
     if (outer.proto == kIpProtoUdp && outer.family == Family::kIpv4) {
-        if (gre + 8 > len || get16(p + gre + 2) != kDataUdpPort) {
+        if (gre + 8 > end || get16(p + gre + 2) != kDataUdpPort) {
             return k;
         }
         gre += 8;
     } else if (outer.proto != kIpProtoGre) {
         return k;
     }
-    if (gre + 4 > len) {
+    if (gre + 4 > end) {
         return k;
     }
     const std::uint16_t flags = get16(p + gre);
@@ -78,7 +82,7 @@ inline SteerKey uplink_steer_key(const std::uint8_t* p, std::uint16_t len) noexc
         return k;
     }
     const std::uint32_t off = gre + 4 + ((flags & kGreC) != 0 ? 4 : 0);
-    if (off + 4 > len) {
+    if (off + 4 > end) {
         return k;
     }
     k.kind = SteerKey::Kind::kUplinkKey;
