@@ -47,34 +47,6 @@ inline bool icmp_allowed(DownlinkCtx& ctx, std::uint64_t now, std::uint64_t hz) 
     return true;
 }
 
-// May an ICMP error answer this packet? Not one about an ICMP error, a non-first IPv4 fragment,
-// or a multicast / broadcast / unspecified source (RFC 4443 §2.4 e, RFC 1812 §4.3.2.7).
-inline bool icmp_may_answer(const std::uint8_t* ip, const L3Info& l3) noexcept {
-    const auto& s = l3.src.bytes;
-    if (l3.family == Family::kIpv6) {
-        bool unspecified = true;
-        for (unsigned i = 0; i < 16; ++i)
-            unspecified &= s[i] == 0;
-        if (unspecified || s[0] == 0xff) {
-            return false;
-        }
-        // ICMPv6 errors are types 0-127 (only a directly following ICMPv6 header is looked at).
-        return !(l3.proto == 58 && l3.total_len > 40 && ip[40] < 128);
-    }
-    if ((s[0] & 0xf0) == 0xe0 || (s[0] | s[1] | s[2] | s[3]) == 0 ||
-        (s[0] & s[1] & s[2] & s[3]) == 0xff) {
-        return false;
-    }
-    if ((get16(ip + 6) & 0x1fff) != 0) {
-        return false;  // not the first fragment
-    }
-    if (l3.proto == 1 && l3.total_len > l3.header_len) {
-        const std::uint8_t t = ip[l3.header_len];
-        return !(t == 3 || t == 4 || t == 5 || t == 11 || t == 12);
-    }
-    return true;
-}
-
 // Turns `m` (the packet as received, l2 header included) into an ICMP error about it toward its
 // source, back the way it came: the received Ethernet header (VLAN tags kept) with the MACs
 // swapped. `info` is the 32-bit word after the checksum (the MTU for Packet Too Big, the

@@ -282,4 +282,33 @@ inline L3Info parse_gre_inner(const std::uint8_t* p, std::uint16_t len, const Gr
     return inner;
 }
 
+// May an ICMP error answer this packet (`ip` is its IP header, `l3` parsed from it)? Not one about
+// an ICMP error, a non-first IPv4 fragment, or a multicast / broadcast / unspecified source (RFC
+// 4443 §2.4 e, RFC 1812 §4.3.2.7).
+inline bool icmp_may_answer(const std::uint8_t* ip, const L3Info& l3) noexcept {
+    const auto& s = l3.src.bytes;
+    if (l3.family == Family::kIpv6) {
+        bool unspecified = true;
+        for (unsigned i = 0; i < 16; ++i)
+            unspecified &= s[i] == 0;
+        if (unspecified || s[0] == 0xff) {
+            return false;
+        }
+        // ICMPv6 errors are types 0-127 (only a directly following ICMPv6 header is looked at).
+        return !(l3.proto == 58 && l3.total_len > 40 && ip[40] < 128);
+    }
+    if ((s[0] & 0xf0) == 0xe0 || (s[0] | s[1] | s[2] | s[3]) == 0 ||
+        (s[0] & s[1] & s[2] & s[3]) == 0xff) {
+        return false;
+    }
+    if ((get16(ip + 6) & 0x1fff) != 0) {
+        return false;  // not the first fragment
+    }
+    if (l3.proto == 1 && l3.total_len > l3.header_len) {
+        const std::uint8_t t = ip[l3.header_len];
+        return !(t == 3 || t == 4 || t == 5 || t == 11 || t == 12);
+    }
+    return true;
+}
+
 }  // namespace hag::dp

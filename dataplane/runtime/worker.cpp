@@ -133,35 +133,14 @@ bool apply_route(Worker& w, rte_mbuf* m) {
     return true;
 }
 
-// May an ICMP error answer this packet? Not one about an ICMP error, a non-first IPv4
-// fragment, a multicast / broadcast / unspecified source or a multicast / broadcast
-// destination (RFC 4443 §2.4, RFC 1812 §4.3.2.7).
-bool icmp_may_answer(const std::uint8_t* ip, const L3Info& l3) noexcept {
-    const auto& s = l3.src.bytes;
+// May an ICMP Time Exceeded answer this uplink packet? What icmp_may_answer (parse.hpp) says,
+// and not for a multicast / broadcast destination (RFC 4443 §2.4, RFC 1812 §4.3.2.7).
+bool uplink_icmp_may_answer(const std::uint8_t* ip, const L3Info& l3) noexcept {
     const auto& d = l3.dst.bytes;
-    if (l3.family == Family::kIpv6) {
-        bool unspecified = true;
-        for (unsigned i = 0; i < 16; ++i)
-            unspecified &= s[i] == 0;
-        if (unspecified || s[0] == 0xff || d[0] == 0xff) {
-            return false;
-        }
-        return !(l3.proto == 58 && l3.total_len > 40 && ip[40] < 128);
-    }
-    auto group = [](const std::array<std::uint8_t, 16>& a) {
-        return (a[0] & 0xf0) == 0xe0 || (a[0] & a[1] & a[2] & a[3]) == 0xff;
-    };
-    if (group(s) || group(d) || (s[0] | s[1] | s[2] | s[3]) == 0) {
-        return false;
-    }
-    if ((get16(ip + 6) & 0x1fff) != 0) {
-        return false;  // not the first fragment
-    }
-    if (l3.proto == 1 && l3.total_len > l3.header_len) {
-        const std::uint8_t t = ip[l3.header_len];
-        return !(t == 3 || t == 4 || t == 5 || t == 11 || t == 12);
-    }
-    return true;
+    const bool group_destination =
+        l3.family == Family::kIpv6 ? d[0] == 0xff
+                                   : (d[0] & 0xf0) == 0xe0 || (d[0] & d[1] & d[2] & d[3]) == 0xff;
+    return !group_destination && icmp_may_answer(ip, l3);
 }
 
 void process_downlink(Worker& w, rte_mbuf** pkts, std::uint16_t n) {
@@ -357,7 +336,7 @@ bool uplink_ttl(Worker& w, rte_mbuf* m, std::uint64_t now, bool* icmp) noexcept 
     }
     ++w.uplink_ttl_expired;
     const IpAddr& src = v6 ? w.downlink.icmp_src_v6 : w.downlink.icmp_src_v4;
-    if (src.family != l3.family || !icmp_may_answer(ip, l3)) {
+    if (src.family != l3.family || !uplink_icmp_may_answer(ip, l3)) {
         return false;
     }
     // One GCRA bucket for these errors, at the downlink's rate.
