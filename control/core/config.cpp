@@ -545,6 +545,12 @@ void validate(v1::ControlConfig& cfg, const config::ParseInfoTree* tree,
                       "store.etcd_tls_ca: needed with a client certificate");
             }
         }
+        if (sc.policy_poll_ms() != 0 &&
+            (sc.policy_poll_ms() < 100 || sc.policy_poll_ms() > 600000)) {
+            at.at(st, sc, "policy_poll_ms", -1,
+                  fmt::format("store.policy_poll_ms: {} is not within 100-600000",
+                              sc.policy_poll_ms()));
+        }
         if (sc.etcd_timeout_ms() > 60000) {
             at.at(st, sc, "etcd_timeout_ms", -1,
                   fmt::format("store.etcd_timeout_ms: {} is not within 1-60000",
@@ -668,6 +674,8 @@ void validate(v1::ControlConfig& cfg, const config::ParseInfoTree* tree,
         sc->set_etcd_prefix("/hag/");
     if (sc->etcd_timeout_ms() == 0)
         sc->set_etcd_timeout_ms(1000);
+    if (sc->policy_poll_ms() == 0)
+        sc->set_policy_poll_ms(2000);
     if (sc->node_name().empty() && sc->backend() == "etcd") {
         char host[256] = {};
         if (gethostname(host, sizeof host - 1) == 0 && store::valid_node_name(host)) {

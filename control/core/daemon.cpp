@@ -24,6 +24,7 @@
 #include "binding_cache.hpp"
 #include "config.hpp"
 #include "dpclient/pusher.hpp"
+#include "etcd_policy.hpp"
 #include "etcd_store.hpp"
 #include "hag/log/log.hpp"
 #include "hag/mh/timestamp.hpp"
@@ -375,6 +376,9 @@ struct Daemon::Impl {
             }
             return 0;
         });
+        if (policy_poller) {
+            policy_poller->add_counters(m);
+        }
         const auto c = sigio->counters();
         m["signalling.rx"] = c.rx;
         m["signalling.tx"] = c.tx;
@@ -499,6 +503,9 @@ struct Daemon::Impl {
                     sig, n);
             }
             timer.cancel();
+            if (policy_poller) {
+                policy_poller->stop();
+            }
             if (server) {
                 server->shutdown();
             }
@@ -588,6 +595,8 @@ struct Daemon::Impl {
                                    }
                                },
                                cfg.persistence() ? overlay_path(cfg.state_directory()) : ""};
+    // Cluster store: adopts the policy edits other nodes store in etcd.
+    std::unique_ptr<store::PolicyPoller> policy_poller;
     // hag-dataplane's ListSessions, for the policy counters of `hagctl policy show`.
     std::unique_ptr<v1::DataplaneProgrammer::Stub> dp_stub;
 
@@ -616,6 +625,9 @@ struct Daemon::Impl {
 Daemon::Daemon(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 
 Daemon::~Daemon() {
+    if (impl_ && impl_->policy_poller) {
+        impl_->policy_poller->stop();
+    }
     if (impl_ && impl_->server) {
         impl_->server->shutdown();
     }
@@ -740,8 +752,20 @@ Result<std::unique_ptr<Daemon>, std::string> Daemon::start(v1::ControlConfig cfg
         return unexpected("signalling: " + io.error());
     }
     d.sigio = std::move(*io);
+    if (cluster) {
+        // Run-time policy edits are shared by the cluster: one key in etcd, not a file.
+        auto o = etcd_options(d.cfg.store());
+        if (!o) {
+            return unexpected("store: " + o.error());
+        }
+        d.policy_editor.use_store(store::etcd_overlay_store(*o));
+    }
     if (auto p = d.policy_editor.start(d.cfg); !p) {
         return unexpected(p.error());
+    }
+    if (cluster) {
+        d.policy_poller = std::make_unique<store::PolicyPoller>(
+            d.policy_editor, std::chrono::milliseconds(d.cfg.store().policy_poll_ms()));
     }
     d.cache_backend.set_policy_editor(&d.policy_editor);
 

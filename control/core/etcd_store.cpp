@@ -42,6 +42,20 @@ std::string status_text(const grpc::Status& s) {
 
 }  // namespace
 
+std::shared_ptr<grpc::Channel> etcd_channel(const EtcdOptions& o) {
+    std::shared_ptr<grpc::ChannelCredentials> creds;
+    if (!o.tls_ca_pem.empty()) {
+        grpc::SslCredentialsOptions so;
+        so.pem_root_certs = o.tls_ca_pem;
+        so.pem_cert_chain = o.tls_cert_pem;
+        so.pem_private_key = o.tls_key_pem;
+        creds = grpc::SslCredentials(so);
+    } else {
+        creds = grpc::InsecureChannelCredentials();
+    }
+    return grpc::CreateChannel(o.endpoint, creds);
+}
+
 struct EtcdStore::Rpc {
     std::shared_ptr<grpc::Channel> channel;
     std::unique_ptr<etcdserverpb::KV::Stub> kv;
@@ -64,17 +78,7 @@ Result<std::unique_ptr<EtcdStore>, std::string> EtcdStore::open(const EtcdOption
         return unexpected(fmt::format("node name '{}' is not 1-64 printable characters", o.node));
     }
     auto rpc = std::make_unique<Rpc>();
-    std::shared_ptr<grpc::ChannelCredentials> creds;
-    if (!o.tls_ca_pem.empty()) {
-        grpc::SslCredentialsOptions so;
-        so.pem_root_certs = o.tls_ca_pem;
-        so.pem_cert_chain = o.tls_cert_pem;
-        so.pem_private_key = o.tls_key_pem;
-        creds = grpc::SslCredentials(so);
-    } else {
-        creds = grpc::InsecureChannelCredentials();
-    }
-    rpc->channel = grpc::CreateChannel(o.endpoint, creds);
+    rpc->channel = etcd_channel(o);
     rpc->kv = etcdserverpb::KV::NewStub(rpc->channel);
     rpc->lease = etcdserverpb::Lease::NewStub(rpc->channel);
     rpc->timeout = o.timeout;

@@ -24,6 +24,10 @@
 #include "binding_store.hpp"
 #include "store.hpp"
 
+namespace grpc {
+class Channel;
+}
+
 namespace hag::control::store {
 
 struct EtcdOptions {
@@ -35,6 +39,9 @@ struct EtcdOptions {
     std::string tls_cert_pem;
     std::string tls_key_pem;
 };
+
+// A gRPC channel to the first endpoint, with TLS when the options say so.
+std::shared_ptr<grpc::Channel> etcd_channel(const EtcdOptions& o);
 
 // Where a binding lives: the node serving it and the node it was created at.
 struct Placement {

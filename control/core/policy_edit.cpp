@@ -508,8 +508,53 @@ Result<void, std::string> write_overlay(const std::string& path, const v1::Polic
     return {};
 }
 
+namespace {
+
+class FileOverlayStore final : public OverlayStore {
+  public:
+    explicit FileOverlayStore(std::string path) : path_(std::move(path)) {}
+    Result<Stored, std::string> read() override {
+        auto o = read_overlay(path_);
+        if (!o) {
+            return unexpected(o.error());
+        }
+        return Stored{std::move(*o), 0};
+    }
+    Result<std::int64_t, WriteError> write(const v1::PolicyOverlay& o, std::int64_t) override {
+        if (auto w = write_overlay(path_, o); !w) {
+            return unexpected(WriteError{false, w.error()});
+        }
+        return 0;
+    }
+    [[nodiscard]] std::string where() const override { return path_; }
+
+  private:
+    std::string path_;
+};
+
+}  // namespace
+
+std::unique_ptr<OverlayStore> file_overlay_store(std::string path) {
+    return std::make_unique<FileOverlayStore>(std::move(path));
+}
+
 PolicyEditor::PolicyEditor(Install install, std::string overlay_file)
-    : install_(std::move(install)), path_(std::move(overlay_file)) {}
+    : install_(std::move(install)), path_(std::move(overlay_file)) {
+    if (!path_.empty()) {
+        store_ = file_overlay_store(path_);
+    }
+}
+
+void PolicyEditor::use_store(std::unique_ptr<OverlayStore> store) {
+    std::lock_guard lock(mu_);
+    store_ = std::move(store);
+    path_.clear();
+}
+
+std::string PolicyEditor::where() const {
+    std::lock_guard lock(mu_);
+    return store_ ? store_->where() : std::string{};
+}
 
 std::uint64_t PolicyEditor::version() const {
     std::lock_guard lock(mu_);
@@ -532,18 +577,20 @@ void PolicyEditor::install_locked(const v1::ControlConfig& merged) {
 Result<void, std::string> PolicyEditor::start(const v1::ControlConfig& cfg) {
     std::lock_guard lock(mu_);
     file_ = policy_part(cfg);
-    if (!path_.empty()) {
-        auto o = read_overlay(path_);
+    if (store_) {
+        auto o = store_->read();
         if (!o) {
             return unexpected("policy overlay " + o.error());
         }
-        if (auto errors = check_overlay(file_, *o); !errors.empty()) {
+        if (auto errors = check_overlay(file_, o->overlay); !errors.empty()) {
             return unexpected(fmt::format(
                 "policy overlay {} (run-time edits) does not apply to the configuration: {}; "
-                "fix the configuration, or remove the file to drop the edits",
-                path_, join(errors, "; ")));
+                "fix the configuration, or {} to drop the edits",
+                store_->where(), join(errors, "; "),
+                path_.empty() ? "`hagctl policy revert` at another node" : "remove the file"));
         }
-        overlay_ = std::move(*o);
+        overlay_ = std::move(o->overlay);
+        revision_ = o->revision;
     }
     version_ = overlay_.version() + 1;
     install_locked(apply_overlay(file_, overlay_));
@@ -560,9 +607,40 @@ Result<void, std::string> PolicyEditor::reload(const v1::ControlConfig& cfg) {
             join(describe_overlay(part, overlay_), ", "), join(errors, "; ")));
     }
     file_ = std::move(part);
+    refused_revision_ = -1;  // stored edits refused before may apply to the new file
     ++version_;
     install_locked(apply_overlay(file_, overlay_));
     return {};
+}
+
+Result<bool, std::string> PolicyEditor::refresh() {
+    std::lock_guard lock(mu_);
+    return refresh_locked();
+}
+
+Result<bool, std::string> PolicyEditor::refresh_locked() {
+    if (!store_) {
+        return false;
+    }
+    auto s = store_->read();
+    if (!s) {
+        return unexpected(s.error());
+    }
+    if (s->revision == revision_ || s->revision == refused_revision_) {
+        return false;
+    }
+    if (auto errors = check_overlay(file_, s->overlay); !errors.empty()) {
+        refused_revision_ = s->revision;
+        return unexpected(fmt::format(
+            "the run-time policy edits in {} (version {}) do not apply to this node's "
+            "configuration file: {}; this node keeps policy version {} (fix its file and reload)",
+            store_->where(), s->overlay.version(), join(errors, "; "), version_));
+    }
+    overlay_ = std::move(s->overlay);
+    revision_ = s->revision;
+    version_ = std::max(version_ + 1, overlay_.version());
+    install_locked(apply_overlay(file_, overlay_));
+    return true;
 }
 
 Result<v1::EditPolicyReply, PolicyEditError> PolicyEditor::edit(const v1::EditPolicyRequest& req) {
@@ -578,10 +656,22 @@ Result<v1::EditPolicyReply, PolicyEditError> PolicyEditor::edit(const v1::EditPo
     }
     const v1::ControlConfig before = apply_overlay(file_, overlay_);
     r->overlay.set_version(version_ + 1);
-    if (!path_.empty()) {
-        if (auto w = write_overlay(path_, r->overlay); !w) {
-            return unexpected(err(Code::kInternal, "cannot persist the edit: " + w.error()));
+    if (store_) {
+        auto w = store_->write(r->overlay, revision_);
+        if (!w && w.error().conflict) {
+            // Another node stored an edit first: take it, so the next attempt starts from it.
+            auto taken = refresh_locked();
+            return unexpected(err(
+                Code::kVersion,
+                fmt::format("the policy was edited at another node meanwhile ({}); nothing "
+                            "changed here: look at `hagctl policy show` and repeat the edit",
+                            taken ? fmt::format("now at version {}", version_) : taken.error())));
         }
+        if (!w) {
+            return unexpected(
+                err(Code::kInternal, "cannot persist the edit: " + w.error().message));
+        }
+        revision_ = *w;
     }
     overlay_ = std::move(r->overlay);
     ++version_;
@@ -589,7 +679,7 @@ Result<v1::EditPolicyReply, PolicyEditError> PolicyEditor::edit(const v1::EditPo
     v1::EditPolicyReply out;
     out.set_version(version_);
     out.set_summary(r->summary);
-    out.set_persisted(!path_.empty());
+    out.set_persisted(store_ != nullptr);
     // Profiles whose content changed (what the data plane compiles again).
     std::uint32_t changed = 0;
     for (const auto& p : r->merged.policy().profiles()) {

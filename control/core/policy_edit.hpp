@@ -78,6 +78,31 @@ std::string overlay_path(const std::string& state_directory);
 Result<v1::PolicyOverlay, std::string> read_overlay(const std::string& path);
 Result<void, std::string> write_overlay(const std::string& path, const v1::PolicyOverlay& o);
 
+// Where the run-time edits are kept: a file in the state directory serves one node
+// (file_overlay_store); a key in etcd serves every node of a cluster (etcd_policy.hpp). Writes
+// are conditional on the revision last read or written, so two nodes editing at once cannot
+// overwrite each other's edit.
+class OverlayStore {
+  public:
+    struct Stored {
+        v1::PolicyOverlay overlay;
+        std::int64_t revision = 0;  // 0: nothing stored (an empty overlay)
+    };
+    struct WriteError {
+        bool conflict = false;  // the stored overlay is no longer at the expected revision
+        std::string message;
+    };
+    virtual ~OverlayStore() = default;
+    virtual Result<Stored, std::string> read() = 0;
+    // Stores `o` if the stored revision is still `expected`: the new revision.
+    virtual Result<std::int64_t, WriteError> write(const v1::PolicyOverlay& o,
+                                                   std::int64_t expected) = 0;
+    [[nodiscard]] virtual std::string where() const = 0;
+};
+
+// The overlay file (read_overlay / write_overlay); its revision is always 0 (one writer).
+std::unique_ptr<OverlayStore> file_overlay_store(std::string path);
+
 // The policy hag-control runs with: the file's part, the overlay, the version. Thread-safe (edits
 // come from gRPC threads, reloads from the core's). Every change builds a new PolicySnapshot
 // and hands it to `install` (under the editor's lock, so snapshots are installed in version
@@ -87,6 +112,8 @@ class PolicyEditor {
     using Install = std::function<void(std::shared_ptr<const PolicySnapshot>)>;
     // `overlay_file` empty: edits are not persisted (persistence off).
     PolicyEditor(Install install, std::string overlay_file);
+    // Keeps the edits in `store` instead of the overlay file (a cluster: etcd). Before start().
+    void use_store(std::unique_ptr<OverlayStore> store);
 
     // Start-up: the file's policy with the persisted overlay. An overlay that cannot be read or
     // does not apply to this file is an error (hag-control does not start: the operator fixes
@@ -98,17 +125,29 @@ class PolicyEditor {
     // One edit: checked, persisted, installed; or refused and nothing changes.
     Result<v1::EditPolicyReply, PolicyEditError> edit(const v1::EditPolicyRequest& req);
 
+    // A shared store: takes the edits another node stored since the last read or write.
+    // true: they were adopted (a new version is installed); false: nothing new. An error: the
+    // store cannot be read, or the stored edits do not apply to this node's file (reported once
+    // per stored revision; this node keeps its version).
+    Result<bool, std::string> refresh();
+
     [[nodiscard]] std::uint64_t version() const;
     [[nodiscard]] const std::string& overlay_file() const noexcept { return path_; }
+    // Where the edits are kept ("" when they are not).
+    [[nodiscard]] std::string where() const;
 
   private:
     void install_locked(const v1::ControlConfig& merged);
+    Result<bool, std::string> refresh_locked();
 
     mutable std::mutex mu_;
     Install install_;
     std::string path_;
-    v1::ControlConfig file_;     // the configuration file's policy part
-    v1::PolicyOverlay overlay_;  // run-time edits
+    std::unique_ptr<OverlayStore> store_;  // null: edits are not persisted
+    std::int64_t revision_ = 0;            // of the overlay in force, in store_
+    std::int64_t refused_revision_ = -1;   // a stored overlay that does not apply here
+    v1::ControlConfig file_;               // the configuration file's policy part
+    v1::PolicyOverlay overlay_;            // run-time edits
     std::uint64_t version_ = 0;
 };
 

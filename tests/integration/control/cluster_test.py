@@ -3,13 +3,16 @@
 
 Topology (namespaces made here, removed at exit):
   "etcd": an etcd started by this test (temporary data directory, its own loopback for its
-          peer port) reachable from the nodes over two links, 2001:db8:e0::1 and 2001:db8:e1::1;
+          peer port) reachable from the nodes over two links, 2001:db8:e0::1 and 2001:db8:e1::1,
+          with TLS and client-certificate authentication (a CA made by this test with openssl);
   "a":    hag-control node hag-a, LMA 2001:db8:1::1, pool 2001:db8:100::/48, GRE keys 1-99999,
           a fake data plane (the DataplaneProgrammer test server) on a unix socket;
   "b":    hag-control node hag-b, LMA 2001:db8:2::1, pool 2001:db8:200::/48, GRE keys
           100000-199999, its own fake data plane;
   "cpe":  the home routers: 2001:db8:1::2 towards a, 2001:db8:2::2 towards b.
 Steps:
+0. a node with a CA etcd's certificate does not chain to, and a node without a client
+   certificate, do not start (etcd unreachable: a clear error, exit status 1);
 1. hag-magsim registers 5 subscribers at node a; scapy registers one more with a PBU without
    Timestamp option (sequence 1000: only its sequence number protects it against replay);
 2. hagctl at a lists them: served by hag-a, anchored at hag-a;
@@ -21,7 +24,9 @@ Steps:
 6. etcd is killed: b acknowledges nothing it cannot write (the PBA is withheld, counted); etcd
    restarted on the same data directory: the next PBU is written and answered;
 7. node b is restarted (SIGTERM): it restores every binding it serves from etcd;
-8. node a starts again: it restores none of them (b serves them all now).
+8. node a starts again: it restores none of them (b serves them all now);
+9. a run-time policy edit (hagctl policy) at b reaches a through etcd; an edit at a made
+   before a has read b's next one is refused (ABORTED) and a then runs b's.
 Prints `bindings lost across the failover: N of M`. Root only (exit 77 otherwise).
 
 usage: cluster_test.py HAG_CONTROL HAG_MAGSIM HAGCTL FAKE_DATAPLANE
@@ -70,6 +75,8 @@ store {{
   backend: "etcd"
   etcd_endpoints: "[{etcd}]:{port}"
   etcd_prefix: "/hag-test/"
+  etcd_timeout_ms: 2000
+{tls}
   node_name: "hag-{name}"
   uplink_gre_key_min: {kmin}
   uplink_gre_key_max: {kmax}
@@ -83,6 +90,37 @@ def check(cond, what):
     print(("ok   " if cond else "FAIL ") + what, flush=True)
     if not cond:
         failures.append(what)
+
+
+def openssl(*args, cwd):
+    subprocess.run(["openssl", *args], cwd=cwd, check=True, capture_output=True, timeout=60)
+
+
+def make_certs(d):
+    """A CA, etcd's server certificate (the addresses the nodes dial), a client certificate,
+    and a second CA that signed nothing etcd trusts."""
+    for ca in ("ca", "rogue-ca"):
+        openssl("req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256",
+                "-nodes", "-keyout", f"{ca}.key", "-out", f"{ca}.pem", "-days", "2",
+                "-subj", f"/CN=hag cluster test {ca}", cwd=d)
+    sans = ",".join(["IP:127.0.0.1"] + [f"IP:{c['etcd']}" for c in NODES.values()])
+    for name, ext in (("etcd", f"subjectAltName={sans}\nextendedKeyUsage=serverAuth"),
+                      ("client", "extendedKeyUsage=clientAuth")):
+        with open(os.path.join(d, f"{name}.ext"), "w") as f:
+            f.write(ext + "\n")
+        openssl("req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+                "-keyout", f"{name}.key", "-out", f"{name}.csr", "-subj", f"/CN={name}", cwd=d)
+        openssl("x509", "-req", "-in", f"{name}.csr", "-CA", "ca.pem", "-CAkey", "ca.key",
+                "-CAcreateserial", "-out", f"{name}.pem", "-days", "2", "-extfile",
+                f"{name}.ext", cwd=d)
+
+
+def tls_config(d, ca="ca.pem", client=True):
+    lines = [f'  etcd_tls_ca: "{os.path.join(d, ca)}"']
+    if client:
+        lines += [f'  etcd_tls_cert: "{os.path.join(d, "client.pem")}"',
+                  f'  etcd_tls_key: "{os.path.join(d, "client.key")}"']
+    return "\n".join(lines)
 
 
 def pbu_without_timestamp(nai, seq):
@@ -133,6 +171,9 @@ def main():
     if etcd_exe is None:
         print("FAIL etcd not installed (Debian etcd-server; tools/quickstart installs it)")
         return 1
+    if shutil.which("openssl") is None:
+        print("FAIL openssl CLI not found (Debian package openssl; tools/quickstart installs it)")
+        return 1
     started = time.monotonic()
     topo = netns.Topology("clu")
     ens, cpe = topo.ns("etcd"), topo.ns("cpe")
@@ -149,17 +190,22 @@ def main():
         netns.sh("ip", "addr", "add", node_side + "/64", "dev", "e0", "nodad", ns=ns[n])
         netns.sh("ip", "addr", "add", cfg["etcd"] + "/64", "dev", f"e{i}", "nodad", ns=ens)
     work = topo.tmpdir("hag-cluster-test-")
+    make_certs(work)
+    pem = lambda n: os.path.join(work, n)  # noqa: E731
 
-    # etcd: a one-member cluster of its own, data in the temporary directory.
-    urls = ",".join([f"http://127.0.0.1:{ETCD_PORT}"] +
-                    [f"http://[{c['etcd']}]:{ETCD_PORT}" for c in NODES.values()])
+    # etcd: a one-member cluster of its own, data in the temporary directory; clients over TLS
+    # with a certificate from the test's CA.
+    urls = ",".join([f"https://127.0.0.1:{ETCD_PORT}"] +
+                    [f"https://[{c['etcd']}]:{ETCD_PORT}" for c in NODES.values()])
     etcd_log = open(os.path.join(work, "etcd.log"), "w+")
 
     def start_etcd():
         p = subprocess.Popen(
             ["ip", "netns", "exec", ens, etcd_exe, "--name", "test",
              "--data-dir", os.path.join(work, "etcd"), "--listen-client-urls", urls,
-             "--advertise-client-urls", f"http://127.0.0.1:{ETCD_PORT}",
+             "--advertise-client-urls", f"https://127.0.0.1:{ETCD_PORT}",
+             "--cert-file", pem("etcd.pem"), "--key-file", pem("etcd.key"),
+             "--client-cert-auth", "--trusted-ca-file", pem("ca.pem"),
              "--listen-peer-urls", "http://127.0.0.1:2380",
              "--initial-advertise-peer-urls", "http://127.0.0.1:2380",
              "--initial-cluster", "test=http://127.0.0.1:2380"],
@@ -171,9 +217,12 @@ def main():
 
     def etcd_ready():
         r = subprocess.run(["ip", "netns", "exec", ens, sys.executable, "-c",
-                            "import urllib.request,sys;"
+                            "import ssl,urllib.request,sys;"
+                            f"c=ssl.create_default_context(cafile={pem('ca.pem')!r});"
+                            f"c.load_cert_chain({pem('client.pem')!r},{pem('client.key')!r});"
                             f"sys.exit(0 if b'true' in urllib.request.urlopen("
-                            f"'http://127.0.0.1:{ETCD_PORT}/health',timeout=1).read() else 1)"],
+                            f"'https://127.0.0.1:{ETCD_PORT}/health',timeout=1,context=c)"
+                            ".read() else 1)"],
                            capture_output=True, timeout=10)
         return r.returncode == 0
 
@@ -186,7 +235,7 @@ def main():
             time.sleep(0.2)
         return pred()
 
-    check(wait_for(etcd_ready, 15), "etcd started on the test's loopback and links")
+    check(wait_for(etcd_ready, 15), "etcd started on the test's loopback and links (TLS)")
 
     daemons, logs, socks = {}, {}, {}
     for n, cfg in NODES.items():
@@ -196,7 +245,8 @@ def main():
         with open(os.path.join(work, f"control-{n}.conf"), "w") as f:
             f.write(CONFIG.format(name=n, lma=cfg["lma"], pool=cfg["pool"], sock=sock,
                                   dpsock=dpsock, etcd=cfg["etcd"], port=ETCD_PORT,
-                                  kmin=cfg["keys"][0], kmax=cfg["keys"][1]))
+                                  kmin=cfg["keys"][0], kmax=cfg["keys"][1],
+                                  tls=tls_config(work)))
         fake = subprocess.Popen([fake_exe, "unix:" + dpsock], stdin=subprocess.PIPE,
                                 stdout=subprocess.PIPE, text=True)
         topo.procs.append(fake)
@@ -238,7 +288,25 @@ def main():
                            capture_output=True, text=True, timeout=30)
         return r.returncode == 0
 
+    def refused(what, tls):
+        """hag-control at node a with this TLS set-up: must not start (etcd unreachable)."""
+        conf = os.path.join(work, "control-bad.conf")
+        cfg = NODES["a"]
+        with open(conf, "w") as f:
+            f.write(CONFIG.format(name="a", lma=cfg["lma"], pool=cfg["pool"],
+                                  sock=os.path.join(work, "bad.sock"),
+                                  dpsock=socks["a"][1], etcd=cfg["etcd"], port=ETCD_PORT,
+                                  kmin=cfg["keys"][0], kmax=cfg["keys"][1], tls=tls))
+        r = subprocess.run(["ip", "netns", "exec", ns["a"], control, "-c", conf],
+                           capture_output=True, text=True, timeout=30)
+        check(r.returncode == 1 and "cannot read from etcd" in r.stderr and
+              "hag-control ready" not in r.stdout,
+              f"{what}: hag-control does not start (rc {r.returncode}, "
+              f"{r.stderr.strip().splitlines()[-1:] if r.stderr.strip() else ''})")
+
     try:
+        refused("etcd's certificate from an untrusted CA", tls_config(work, ca="rogue-ca.pem"))
+        refused("no client certificate", tls_config(work, client=False))
         for n in NODES:
             start(n)
         ok = sum(register("a", i) for i in range(SUBSCRIBERS))
@@ -323,6 +391,33 @@ def main():
         check(new_ok and nb.get("serving_node") == "hag-a" and
               int(nb.get("uplink_gre_key", 0)) < 100000,
               "a new subscriber at a gets a key from a's range")
+        # Run-time policy edits are the cluster's: one key in etcd, read by every node.
+        def policy(n, *args):
+            sock, dpsock = socks[n]
+            return subprocess.run([hagctl, "-s", "unix:" + sock, "policy", *args],
+                                  capture_output=True, text=True, timeout=30)
+
+        def applications(n):
+            return [a.split(":")[0] for a in (hag(n, "policy", "show") or {}).get(
+                "applications", [])]
+
+        r = policy("b", "application", "add", "GAME", "--match",
+                   'protocol: 17 remote_ports: "7000-7010"')
+        check(r.returncode == 0, f"policy edit at b: application GAME added ({r.stderr.strip()})")
+        check(wait_for(lambda: "GAME" in applications("a"), 10),
+              f"node a adopts b's edit from etcd ({applications('a')})")
+        r = policy("b", "application", "add", "MAIL", "--match", 'protocol: 6 remote_ports: "25"')
+        check(r.returncode == 0, "a second edit at b: application MAIL added")
+        r = policy("a", "application", "add", "DNS", "--match", 'protocol: 17 remote_ports: "53"')
+        if r.returncode == 0:
+            # a had already read MAIL (its poll came first): DNS went on top of it.
+            check("MAIL" in applications("a"), "a's edit was made on top of b's")
+        else:
+            check("another node" in r.stderr, f"a's edit over a stale policy is refused: "
+                  f"{r.stderr.strip()}")
+            check("MAIL" in applications("a"), "a now runs b's edit")
+        check(wait_for(lambda: set(applications("a")) == set(applications("b")), 10),
+              f"both nodes run the same policy ({applications('a')} / {applications('b')})")
         print(f"test time {time.monotonic() - started:.1f} s", flush=True)
     finally:
         for n, log in logs.items():

@@ -255,4 +255,10 @@ TEST_CASE("store: embedded by default, etcd checked", "[config]") {
               .find("both or neither") != std::string::npos);
     CHECK(errors_of(base + "store { uplink_gre_key_min: 10 uplink_gre_key_max: 5 }\n")
               .find("above") != std::string::npos);
+    CHECK(r->store().policy_poll_ms() == 2000);
+    CHECK(errors_of(base + "store { policy_poll_ms: 99 }\n").find("100-600000") !=
+          std::string::npos);
+    CHECK(errors_of(base + "store { policy_poll_ms: 600001 }\n").find("100-600000") !=
+          std::string::npos);
+    CHECK(errors_of(base + "store { policy_poll_ms: 100 }\n").empty());
 }

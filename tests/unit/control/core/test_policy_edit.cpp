@@ -399,3 +399,127 @@ TEST_CASE("PolicyEditor: the home agent's tunnel type stays in every snapshot it
     REQUIRE(installed.size() == 2);
     CHECK(installed.back()->home_ip_in_ip);
 }
+
+namespace {
+
+// What etcd keeps for a cluster (one key, a revision that grows with every write), shared by
+// the OverlayStores of several editors, as the etcd store is by several nodes.
+struct SharedKey {
+    hag::v1::PolicyOverlay overlay;
+    std::int64_t revision = 0;
+    std::int64_t next = 100;
+    bool down = false;
+};
+
+class SharedStore final : public OverlayStore {
+  public:
+    explicit SharedStore(SharedKey& k) : k_(k) {}
+    hag::Result<Stored, std::string> read() override {
+        if (k_.down) {
+            return hag::unexpected(std::string("cannot read the shared key: down"));
+        }
+        return Stored{k_.overlay, k_.revision};
+    }
+    hag::Result<std::int64_t, WriteError> write(const hag::v1::PolicyOverlay& o,
+                                                std::int64_t expected) override {
+        if (k_.down) {
+            return hag::unexpected(WriteError{false, "down"});
+        }
+        if (expected != k_.revision) {
+            return hag::unexpected(WriteError{true, "changed"});
+        }
+        k_.overlay = o;
+        k_.revision = ++k_.next;
+        return k_.revision;
+    }
+    [[nodiscard]] std::string where() const override { return "the shared key"; }
+
+  private:
+    SharedKey& k_;
+};
+
+}  // namespace
+
+TEST_CASE("PolicyEditor: edits shared by two nodes through one conditional store") {
+    SharedKey key;
+    std::vector<std::shared_ptr<const PolicySnapshot>> at_a, at_b;
+    PolicyEditor a([&](auto p) { at_a.push_back(std::move(p)); }, "");
+    PolicyEditor b([&](auto p) { at_b.push_back(std::move(p)); }, "");
+    a.use_store(std::make_unique<SharedStore>(key));
+    b.use_store(std::make_unique<SharedStore>(key));
+    REQUIRE(a.start(file_config()));
+    REQUIRE(b.start(file_config()));
+    CHECK(a.where() == "the shared key");
+
+    // An edit at a is stored; b adopts it at its next refresh, once.
+    auto r = a.edit(edit(R"(mode: REPLACE rule { profile: "home"
+        rule { application: "SSH" preference: "RED" preference: "DROP" } })"));
+    REQUIRE(r);
+    CHECK(r->persisted());
+    CHECK(key.revision == 101);
+    auto f = b.refresh();
+    REQUIRE(f);
+    CHECK(*f);
+    CHECK(rules_of(*at_b.back(), "home") == "HTTP -> BLUE, RED, DROP | SSH -> RED, DROP");
+    CHECK(b.version() >= a.version());
+    f = b.refresh();
+    REQUIRE(f);
+    CHECK_FALSE(*f);
+    const auto installs_b = at_b.size();
+
+    // b edits next; a, which has not read it yet, edits too: refused (ABORTED), nothing of a's
+    // edit is stored, and a now runs b's edit.
+    REQUIRE(b.edit(edit(R"(mode: SET assignment { nai: "carol@example.net" profile: "spare" })")));
+    auto lost =
+        a.edit(edit(R"(mode: REMOVE rule { profile: "home" rule { application: "SSH" } })"));
+    REQUIRE_FALSE(lost);
+    CHECK(lost.error().code == Code::kVersion);
+    CHECK(lost.error().message.find("another node") != std::string::npos);
+    CHECK(at_a.back()->profile_for("carol@example.net")->name == "spare");
+    CHECK(rules_of(*at_a.back(), "home") == "HTTP -> BLUE, RED, DROP | SSH -> RED, DROP");
+    // Repeated, it applies on top of b's.
+    REQUIRE(a.edit(edit(R"(mode: REMOVE rule { profile: "home" rule { application: "SSH" } })")));
+    REQUIRE(b.refresh());
+    CHECK(rules_of(*at_b.back(), "home") == "HTTP -> BLUE, RED, DROP");
+    CHECK(at_b.back()->profile_for("carol@example.net")->name == "spare");
+    CHECK(at_b.size() == installs_b + 2);
+
+    // A node whose file lacks what the stored edits use does not start with them; a running
+    // node refuses stored edits that do not apply (reported once per revision) and keeps its
+    // policy.
+    std::vector<std::shared_ptr<const PolicySnapshot>> at_c;
+    PolicyEditor c([&](auto p) { at_c.push_back(std::move(p)); }, "");
+    c.use_store(std::make_unique<SharedStore>(key));
+    auto no_spare = file_config();
+    no_spare.mutable_policy()->mutable_profiles()->DeleteSubrange(2, 1);
+    auto st = c.start(no_spare);
+    REQUIRE_FALSE(st);  // at start-up it does not run without them
+    CHECK(st.error().find("does not apply") != std::string::npos);
+    PolicyEditor d([&](auto p) { at_c.push_back(std::move(p)); }, "");
+    d.use_store(std::make_unique<SharedStore>(key));
+    REQUIRE(d.start(file_config()));
+    REQUIRE(d.reload(file_config()));
+    REQUIRE(a.edit(edit(R"(mode: SET assignment { nai: "dave@example.net" profile: "spare" })")));
+    // d reloads a file without 'spare': refused, because the edits it runs use 'spare'.
+    CHECK_FALSE(d.reload(no_spare));
+    const auto vd = d.version();
+    key.overlay.add_assignments()->set_nai("erin@example.net");
+    key.overlay.mutable_assignments()->rbegin()->set_profile("nowhere");
+    key.revision = ++key.next;
+    auto refused = d.refresh();
+    REQUIRE_FALSE(refused);
+    CHECK(refused.error().find("no profile 'nowhere'") != std::string::npos);
+    CHECK(d.version() == vd);
+    auto again = d.refresh();  // the same revision: not reported again
+    REQUIRE(again);
+    CHECK_FALSE(*again);
+    // The store unreachable: an error naming it; nothing changes.
+    key.down = true;
+    auto down = d.refresh();
+    REQUIRE_FALSE(down);
+    CHECK(down.error().find("cannot read") == 0);
+    auto e = d.edit(edit(R"(mode: REMOVE default_profile: "")"));
+    REQUIRE_FALSE(e);
+    CHECK(e.error().code == Code::kInternal);
+    CHECK(d.version() == vd);
+}
