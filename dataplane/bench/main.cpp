@@ -52,6 +52,7 @@
 #include "bench/subscribers.hpp"
 #include "multipath/reorder.hpp"
 #include "policy/policy_table.hpp"
+#include "runtime/eal_cleanup.hpp"
 #include "runtime/ports.hpp"
 #include "runtime/worker.hpp"
 #include "tables/rcu.hpp"
@@ -76,8 +77,8 @@ struct RunOptions {
     bool reorder = false;
     unsigned policy_rules = 0;  // > 0: a flow policy profile of this many rules, every session
     bool ipv4 = false;          // sessions also own an IPv4 home address (tools/hag-gen --ipv4)
-    bool huge = false;  // EAL memory on hugepages (a mounted hugetlbfs) instead of --no-huge
-    unsigned workers = 1;       // worker lcores (runtime/worker.hpp: sessions steered to owners)
+    bool huge = false;     // EAL memory on hugepages (a mounted hugetlbfs) instead of --no-huge
+    unsigned workers = 1;  // worker lcores (runtime/worker.hpp: sessions steered to owners)
 };
 
 // A profile of `n` rules that every session shares: n - 1 rules the benchmark's packets do not
@@ -254,7 +255,7 @@ int run(const RunOptions& o) {
         if (pool == nullptr) {
             std::fprintf(stderr, "hag-dp-bench: cannot create %u mbufs: %s (raise --memory)\n",
                          n_mbufs, rte_strerror(rte_errno));
-            rte_eal_cleanup();
+            hag::dp::eal_cleanup();
             return 1;
         }
         const bool down = o.dir == bench::Direction::kDownlink;
@@ -276,7 +277,7 @@ int run(const RunOptions& o) {
         if (!ports || !rcu) {
             std::fprintf(stderr, "hag-dp-bench: %s\n",
                          (!ports ? ports.error() : rcu.error()).c_str());
-            rte_eal_cleanup();
+            hag::dp::eal_cleanup();
             return 1;
         }
         const StripingMode mode =
@@ -288,7 +289,7 @@ int run(const RunOptions& o) {
         auto sessions = SessionTable::create("dpb_sessions", capacity, **rcu);
         if (!sessions) {
             std::fprintf(stderr, "hag-dp-bench: %s\n", sessions.error().c_str());
-            rte_eal_cleanup();
+            hag::dp::eal_cleanup();
             return 1;
         }
         const Port* core = (*ports)->first(hag::v1::PortConfig::CORE);
@@ -301,7 +302,7 @@ int run(const RunOptions& o) {
             auto compiled = compile_profile(bench_profile(o.policy_rules));
             if (!compiled) {
                 std::fprintf(stderr, "hag-dp-bench: %s\n", compiled.error().c_str());
-                rte_eal_cleanup();
+                hag::dp::eal_cleanup();
                 return 1;
             }
             compile_s = std::chrono::duration<double>(Clock::now() - c0).count();
@@ -320,7 +321,7 @@ int run(const RunOptions& o) {
             }
             if (auto r = (*sessions)->upsert(i, sc); !r) {
                 std::fprintf(stderr, "hag-dp-bench: session %u: %s\n", i, r.error().c_str());
-                rte_eal_cleanup();
+                hag::dp::eal_cleanup();
                 return 1;
             }
         }
@@ -335,7 +336,7 @@ int run(const RunOptions& o) {
             auto h = Handoff::create(static_cast<std::uint16_t>(o.workers), 4096, "dpb_handoff");
             if (!h) {
                 std::fprintf(stderr, "hag-dp-bench: %s\n", h.error().c_str());
-                rte_eal_cleanup();
+                hag::dp::eal_cleanup();
                 return 1;
             }
             handoff = std::move(*h);
@@ -352,7 +353,7 @@ int run(const RunOptions& o) {
                          "hag-dp-bench: %u worker(s) need %u lcores (--lcores: the main lcore and "
                          "one per worker)\n",
                          o.workers, o.workers + 1);
-            rte_eal_cleanup();
+            hag::dp::eal_cleanup();
             return 1;
         }
         for (unsigned i = 0; i < o.workers; ++i) {
@@ -378,7 +379,7 @@ int run(const RunOptions& o) {
                                          worker_send_core, &w);
                 if (!r) {
                     std::fprintf(stderr, "hag-dp-bench: %s\n", r.error().c_str());
-                    rte_eal_cleanup();
+                    hag::dp::eal_cleanup();
                     return 1;
                 }
                 w.reorder = r->get();
@@ -617,7 +618,7 @@ int run(const RunOptions& o) {
         ports->reset();
         rte_mempool_free(pool);
     }
-    rte_eal_cleanup();
+    hag::dp::eal_cleanup();
     return rc;
 }
 

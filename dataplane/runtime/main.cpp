@@ -37,6 +37,7 @@
 #include "programmer/programmer.hpp"
 #include "programmer/service.hpp"
 #include "runtime/config.hpp"
+#include "runtime/eal_cleanup.hpp"
 #include "runtime/ports.hpp"
 #include "runtime/text.hpp"
 #include "runtime/worker.hpp"
@@ -406,7 +407,7 @@ int main(int argc, char** argv) {
                 "(-m, or reserve hugepages) or lower 'mbufs'",
                 cfg->mbufs(), cfg->mbufs() * (RTE_MBUF_DEFAULT_BUF_SIZE + 128) >> 20,
                 rte_strerror(rte_errno));
-            rte_eal_cleanup();
+            hag::dp::eal_cleanup();
             return 1;
         }
         auto ports = Ports::open(*cfg, pool, static_cast<std::uint16_t>(cfg->workers()));
@@ -414,13 +415,13 @@ int main(int argc, char** argv) {
         auto rcu = Rcu::create(kCollectorReader + 1);
         if (!ports || !rcu) {
             spdlog::critical("{}", !ports ? ports.error() : rcu.error());
-            rte_eal_cleanup();
+            hag::dp::eal_cleanup();
             return 1;
         }
         auto sessions = SessionTable::create("hag_sessions", cfg->max_sessions(), **rcu);
         if (!sessions) {
             spdlog::critical("{}", sessions.error());
-            rte_eal_cleanup();
+            hag::dp::eal_cleanup();
             return 1;
         }
         auto next_hops = std::make_unique<NextHopTable>(cfg->max_next_hops(), **rcu);
@@ -429,7 +430,7 @@ int main(int argc, char** argv) {
             auto e = ExceptionPath::open(*cfg, **ports, *next_hops, pool);
             if (!e) {
                 spdlog::critical("exception path: {}", e.error());
-                rte_eal_cleanup();
+                hag::dp::eal_cleanup();
                 return 1;
             }
             exception = std::move(*e);
@@ -447,7 +448,7 @@ int main(int argc, char** argv) {
                         : hag::Result<void, std::string>(hag::unexpected(sc.error()));
             if (!r) {
                 spdlog::critical("static session {}: {}", s.id(), r.error());
-                rte_eal_cleanup();
+                hag::dp::eal_cleanup();
                 return 1;
             }
         }
@@ -468,7 +469,7 @@ int main(int argc, char** argv) {
                 "{} worker(s) need {} lcores: give the EAL the main lcore and one per worker "
                 "(e.g. -l 0-{}); the main lcore never runs the fast path",
                 n_workers, n_workers + 1, n_workers);
-            rte_eal_cleanup();
+            hag::dp::eal_cleanup();
             return 1;
         }
         std::unique_ptr<Handoff> handoff;
@@ -476,7 +477,7 @@ int main(int argc, char** argv) {
             auto h = Handoff::create(n_workers, cfg->handoff_ring(), "hag_handoff");
             if (!h) {
                 spdlog::critical("{}", h.error());
-                rte_eal_cleanup();
+                hag::dp::eal_cleanup();
                 return 1;
             }
             handoff = std::move(*h);
@@ -499,7 +500,7 @@ int main(int argc, char** argv) {
                 UplinkCtx probe;  // acquire_core_next_hops fills the next hops of a core port
                 if (auto r = acquire_core_next_hops(*next_hops, *cfg, p, probe); !r) {
                     spdlog::critical("{}", r.error());
-                    rte_eal_cleanup();
+                    hag::dp::eal_cleanup();
                     return 1;
                 }
                 CoreEgress& e = routes->egress[routes->n_egress];
@@ -606,7 +607,7 @@ int main(int argc, char** argv) {
         }
         if (failed) {
             reorders.clear();
-            rte_eal_cleanup();
+            hag::dp::eal_cleanup();
             return 1;
         }
 
@@ -661,6 +662,6 @@ int main(int argc, char** argv) {
         ports->reset();
         rte_mempool_free(pool);
     }
-    rte_eal_cleanup();
+    hag::dp::eal_cleanup();
     return rc;
 }

@@ -18,6 +18,7 @@
 #include "gen.hpp"
 #include "hag/net/address.hpp"
 #include "live.hpp"
+#include "runtime/eal_cleanup.hpp"
 
 namespace {
 
@@ -143,7 +144,7 @@ int main(int argc, char** argv) {
             return 2;
         }
         auto r = run_live(*p, lo);
-        rte_eal_cleanup();  // a no-op error when the EAL did not start
+        hag::dp::eal_cleanup();  // a no-op error when the EAL did not start
         if (!r) {
             std::fprintf(stderr, "hag-gen: %s\n", r.error().c_str());
             return 1;

@@ -1,4 +1,5 @@
 #include "eal_fixture.hpp"
+#include "runtime/eal_cleanup.hpp"
 
 #include <rte_eal.h>
 #include <rte_errno.h>
@@ -38,7 +39,7 @@ void ensure_eal() {
         std::fprintf(stderr, "mempool creation failed: %s\n", rte_strerror(rte_errno));
         std::abort();
     }
-    std::atexit([] { rte_eal_cleanup(); });
+    std::atexit([] { hag::dp::eal_cleanup(); });
     done = true;
 }
 
