@@ -233,6 +233,7 @@ bool take_handed_fragments(Worker& w) {
         }
     }
     r.cycles.cycles += rte_rdtsc() - now;
+    ++r.cycles.bursts;
     // By port (the packets of one port keep their order).
     std::uint16_t done = 0;
     for (std::uint16_t vi = 0; vi < w.n_views && done < k; ++vi) {
@@ -271,6 +272,7 @@ std::uint16_t take_fragments(Worker& w, rte_mbuf** pkts, std::uint16_t n, std::u
     std::array<std::array<rte_mbuf*, kBurst>, kMaxWorkers> out;
     std::array<std::uint16_t, kMaxWorkers> count{};
     bool any_out = false;
+    bool any_frag = false;
     std::uint16_t kept = 0;
     for (std::uint16_t i = 0; i < n; ++i) {
         rte_mbuf* m = pkts[i];
@@ -283,6 +285,7 @@ std::uint16_t take_fragments(Worker& w, rte_mbuf** pkts, std::uint16_t n, std::u
             pkts[kept++] = m;
             continue;
         }
+        any_frag = true;
         if (w.handoff != nullptr && v == FragParse::kFragment && n <= kBurst) {  // (out's size)
             const auto o = static_cast<std::uint16_t>(f.hash % w.handoff->workers());
             if (o != w.index) {
@@ -297,6 +300,9 @@ std::uint16_t take_fragments(Worker& w, rte_mbuf** pkts, std::uint16_t n, std::u
         if (whole != nullptr) {
             pkts[kept++] = whole;
         }
+    }
+    if (any_frag) {
+        ++r.cycles.bursts;  // a burst with fragments in it
     }
     if (any_out) {
         for (std::uint16_t o = 0; o < w.handoff->workers(); ++o) {

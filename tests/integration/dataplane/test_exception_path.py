@@ -17,7 +17,8 @@ and hag finds them (core next hop, care-of address) through the kernel's neighbo
 
 Checked: ping (IPv6 and IPv4) to the gateway's own addresses from both sides; a UDP datagram to
 port 5436 and a Mobility Header packet from the home router reach sockets in the gateway
-namespace, and their replies come back; user traffic still crosses the GRE tunnel both ways;
+namespace, and their replies come back (also a UDP 5436 datagram larger than the link MTU,
+which the home router's kernel fragments: hag reassembles it and punts it whole); user traffic still crosses the GRE tunnel both ways;
 hag's counters show what was punted and which next hops it resolved to which MAC.
 
 With `--workers-routes` (test dataplane-exception-path-workers) the same runs with two workers
@@ -48,7 +49,7 @@ SERVER = r"""
 import socket, sys
 kind, addr = sys.argv[1], sys.argv[2]
 many = int(sys.argv[3]) if len(sys.argv) > 3 else 1
-if kind == "udp":
+if kind in ("udp", "udpbig"):
     s = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM); s.bind((addr, 5436))
 else:
     s = socket.socket(socket.AF_INET6, socket.SOCK_RAW, 135); s.bind((addr, 0))
@@ -56,11 +57,12 @@ s.settimeout(20)
 print("listening", flush=True)
 ports = set()
 while len(ports) < many:
-    data, peer = s.recvfrom(2000)
-    reply = b"reply:" + data if kind == "udp" else bytes([59, 1, 6, 0, 0, 0]) + data[6:]
-    s.sendto(reply, peer if kind == "udp" else (peer[0], 0))
-    ports.add(peer[1] if kind == "udp" else 0)
-    print("got", data.hex(), "from", peer[0], flush=True)
+    data, peer = s.recvfrom(4000)
+    udp = kind != "mh"
+    reply = b"reply:" + data if udp else bytes([59, 1, 6, 0, 0, 0]) + data[6:]
+    s.sendto(reply, peer if udp else (peer[0], 0))
+    ports.add(peer[1] if udp else 0)
+    print("got", data[:32].hex(), len(data), "from", peer[0], flush=True)
 """
 CLIENT = r"""
 import socket, sys
@@ -68,9 +70,12 @@ kind, src, dst = sys.argv[1], sys.argv[2], sys.argv[3]
 many = int(sys.argv[4]) if len(sys.argv) > 4 else 1
 answered = 0
 for n in range(many):  # each from its own source port (several workers: spread by fan-out)
-    if kind == "udp":
+    if kind in ("udp", "udpbig"):
         s = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM); s.bind((src, 0))
-        msg, to = b"pbu-over-udp", (dst, 5436)
+        # udpbig: larger than the link MTU, so the home router's kernel fragments it (hag
+        # reassembles it and punts it whole; the reply leaves the TAP in fragments).
+        msg = b"pbu-over-udp" + (b"." * 1800 if kind == "udpbig" else b"")
+        to = (dst, 5436)
     else:
         s = socket.socket(socket.AF_INET6, socket.SOCK_RAW, 135); s.bind((src, 0))
         # Binding Update shape (RFC 6275 6.1.7): proto 59, length 1, type 5, checksum 0, seq 7.
@@ -79,8 +84,8 @@ for n in range(many):  # each from its own source port (several workers: spread 
     for attempt in range(5):  # the first may wait for neighbour discovery
         s.sendto(msg, to)
         try:
-            data, peer = s.recvfrom(2000)
-            print("reply", data.hex(), "from", peer[0]); answered += 1; break
+            data, peer = s.recvfrom(4000)
+            print("reply", data[:32].hex(), len(data), "from", peer[0]); answered += 1; break
         except socket.timeout:
             continue
     s.close()
@@ -209,6 +214,8 @@ sessions {{
     exchange(failures, gw, cpe, "udp", "2001:db8:ff::1", "2001:db8:aaaa::1",
              MANY if WORKERS_ROUTES else 1)
     exchange(failures, gw, cpe, "mh", "2001:db8:ff::1", "2001:db8:aaaa::1")
+    # A fragmented PBU over UDP: reassembled by hag, punted whole, answered.
+    exchange(failures, gw, cpe, "udpbig", "2001:db8:ff::1", "2001:db8:aaaa::1")
 
     # 3. User traffic through the tunnel, with next hops resolved by hag (none configured).
     stats_file = os.path.join(tmp, "peer.json")
@@ -272,6 +279,9 @@ sessions {{
             failures.append(f"{port}: exception path idle both ways? {p}")
         if p["ring_full"] or p["tap_write_errors"]:
             failures.append(f"{port}: exception path drops {p}")
+    r = stats.get("reassembly", {})
+    if r.get("reassembled", 0) < 1 or acc_p["udp_5436"] < 2:
+        failures.append(f"the fragmented UDP 5436 datagram was not reassembled and punted: {r}")
     if stats["uplink"]["decapsulated"] < 100 or stats["downlink"]["encapsulated"] < 100:
         failures.append("hag forwarded too little user traffic")
 
