@@ -29,6 +29,7 @@
 
 #include "hag/result.hpp"
 #include "pipeline/fragment_parse.hpp"
+#include "pipeline/reassembly_settings.hpp"
 #include "pipeline/stage.hpp"
 
 namespace hag::dp {
@@ -58,12 +59,6 @@ HAG_DECLARE_DROPS(ReassemblyDrop, HAG_REASSEMBLY_DROPS)
     X(kReceived, "received", "fragments taken over from other workers")
 
 HAG_DECLARE_DROPS(ReassemblyEvent, HAG_REASSEMBLY_EVENTS)
-
-struct ReassemblySettings {
-    bool enabled = true;
-    std::uint32_t max_packets = 256;  // packets in reassembly at once, per worker
-    std::uint32_t timeout_ms = 1000;
-};
 
 class Reassembly {
   public:

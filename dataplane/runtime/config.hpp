@@ -8,7 +8,7 @@
 #include "hag/v1/config.pb.h"
 #include "multipath/reorder.hpp"
 #include "pipeline/downlink_encap.hpp"
-#include "pipeline/reassembly.hpp"
+#include "pipeline/reassembly_settings.hpp"
 
 namespace hag::dp {
 

@@ -33,6 +33,7 @@
 #include "exception/exception_path.hpp"
 #include "exception/resolver.hpp"
 #include "hag/log/log.hpp"
+#include "pipeline/reassembly.hpp"
 #include "programmer/main_loop_queue.hpp"
 #include "programmer/programmer.hpp"
 #include "programmer/service.hpp"

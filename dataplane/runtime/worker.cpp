@@ -13,6 +13,7 @@
 
 #include "pipeline/fragment_parse.hpp"
 #include "pipeline/parse.hpp"
+#include "pipeline/reassembly.hpp"
 #include "runtime/steer_parse.hpp"
 
 namespace hag::dp {

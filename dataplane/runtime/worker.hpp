@@ -24,13 +24,14 @@
 #include "hag/result.hpp"
 #include "multipath/reorder.hpp"
 #include "pipeline/downlink_encap.hpp"
-#include "pipeline/reassembly.hpp"
 #include "pipeline/uplink_decap.hpp"
 #include "runtime/limits.hpp"
 #include "tables/rcu.hpp"
 #include "telemetry/counter.hpp"
 
 namespace hag::dp {
+
+class Reassembly;  // pipeline/reassembly.hpp
 
 // hag's own per-port counts of one worker (one writer; read by telemetry while running).
 struct PortCounters {

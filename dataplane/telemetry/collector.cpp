@@ -5,6 +5,7 @@
 
 #include <algorithm>
 
+#include "pipeline/reassembly.hpp"
 #include "runtime/text.hpp"
 
 namespace hag::dp {
