@@ -189,11 +189,15 @@ std::string ExceptionPath::json(
     for (const auto& p : ports_) {
         std::array<std::uint64_t, static_cast<std::size_t>(exc::Punt::kCount)> punted{};
         std::uint64_t ring_full = 0, to_port = 0;
+        std::string by_worker;  // frames each worker punted, in worker order
         if (auto it = workers.find(p.port); it != workers.end()) {
             for (const PuntCtx* w : it->second) {
+                std::uint64_t mine = 0;
                 for (std::size_t k = 0; k < punted.size(); ++k) {
                     punted[k] += w->punted[k];
+                    mine += w->punted[k];
                 }
+                by_worker += fmt::format("{}{}", by_worker.empty() ? "" : ",", mine);
                 ring_full += w->ring_full;
                 to_port += w->from_kernel_frames;
             }
@@ -202,12 +206,13 @@ std::string ExceptionPath::json(
         for (std::size_t k = 1; k < punted.size(); ++k) {
             kinds += fmt::format("{}\"{}\":{}", k > 1 ? "," : "", exc::Punt_names[k], punted[k]);
         }
-        s += fmt::format(R"({}"{}":{{"tap":"{}","punted":{{{}}},"ring_full":{},"to_tap":{},)"
+        s += fmt::format(R"({}"{}":{{"tap":"{}","punted":{{{}}},"punted_by_worker":[{}],)"
+                         R"("ring_full":{},"to_tap":{},)"
                          R"("tap_write_errors":{},"from_tap":{},"from_tap_ring_full":{},)"
                          R"("from_tap_oversize":{},"no_mbuf":{},"to_port":{}}})",
-                         first ? "" : ",", p.name, p.tap->name(), kinds, ring_full, p.to_tap,
-                         p.tap_write_errors, p.from_tap, p.from_tap_ring_full, p.from_tap_oversize,
-                         p.no_mbuf, to_port);
+                         first ? "" : ",", p.name, p.tap->name(), kinds, by_worker, ring_full,
+                         p.to_tap, p.tap_write_errors, p.from_tap, p.from_tap_ring_full,
+                         p.from_tap_oversize, p.no_mbuf, to_port);
         first = false;
     }
     return s + "},\"next_hops\":" + resolver_->json() + "}";

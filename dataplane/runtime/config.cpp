@@ -170,6 +170,43 @@ void validate_reorder(v1::DataplaneConfig& cfg, const config::ParseInfoTree* tre
         r.set_late_policy(v1::ReorderConfig::DROP);
 }
 
+// reassembly { ... }: checks, then the defaults (docs/dataplane.md#outer-fragment-reassembly).
+void validate_reassembly(v1::DataplaneConfig& cfg, const config::ParseInfoTree* tree,
+                         const config::Reporter& at) {
+    auto& r = *cfg.mutable_reassembly();
+    const auto* t = config::Reporter::nested(tree, cfg, "reassembly", -1);
+    const std::uint32_t mbufs = cfg.mbufs() == 0 ? 16383 : cfg.mbufs();
+    const std::uint32_t workers = cfg.workers() == 0 ? 1 : cfg.workers();
+    // A packet waiting for its last fragment holds at most 7 (rte_ip_frag keeps 8 per packet).
+    constexpr std::uint32_t kHeld = 7;
+    if (!r.has_enabled())
+        r.set_enabled(true);
+    if (r.timeout_ms() == 0)
+        r.set_timeout_ms(1000);
+    if (r.timeout_ms() < 10 || r.timeout_ms() > 30000) {
+        at.at(t, r, "timeout_ms", -1,
+              fmt::format("reassembly.timeout_ms: {} is not within 10-30000", r.timeout_ms()));
+    }
+    if (r.max_packets() == 0) {
+        r.set_max_packets(
+            std::clamp<std::uint32_t>(mbufs / (8 * kHeld * std::max(1u, workers)), 16, 1024));
+        if (r.enabled() && workers * r.max_packets() * kHeld > mbufs / 2) {
+            at.file(
+                fmt::format("mbufs: {} are too few for outer fragment reassembly ({} "
+                            "worker(s) x 16 packets x 7 fragments must be at most half "
+                            "of them): raise mbufs or set reassembly {{ enabled: false }}",
+                            mbufs, workers));
+        }
+    } else if (r.max_packets() > 65536 ||
+               (r.enabled() && std::uint64_t{workers} * r.max_packets() * kHeld > mbufs / 2)) {
+        at.at(t, r, "max_packets", -1,
+              fmt::format("reassembly.max_packets: {} must be within 1-65536 and workers ({}) "
+                          "x max_packets x 7 within half the mbufs ({}): held fragments must "
+                          "not starve reception",
+                          r.max_packets(), workers, mbufs / 2));
+    }
+}
+
 // mtu_action, icmp_errors_per_second, dscp: checks, then the defaults.
 void validate_downlink(v1::DataplaneConfig& cfg, const config::ParseInfoTree* tree,
                        const config::Reporter& at) {
@@ -423,6 +460,7 @@ void validate(v1::DataplaneConfig& cfg, const config::ParseInfoTree* tree,
               "worker lcore (e.g. \"-l\", \"0-1\")");
     }
     validate_reorder(cfg, tree, at);
+    validate_reassembly(cfg, tree, at);
     validate_downlink(cfg, tree, at);
     if (cfg.max_next_hops() == 0)
         cfg.set_max_next_hops(65536);
@@ -452,6 +490,15 @@ ReorderSettings reorder_settings(const v1::DataplaneConfig& cfg) {
     s.global_packets = r.global_packets();
     s.buffers = r.buffers();
     s.forward_late = r.late_policy() == v1::ReorderConfig::FORWARD;
+    return s;
+}
+
+ReassemblySettings reassembly_settings(const v1::DataplaneConfig& cfg) {
+    const auto& r = cfg.reassembly();
+    ReassemblySettings s;
+    s.enabled = !r.has_enabled() || r.enabled();
+    s.max_packets = r.max_packets() != 0 ? r.max_packets() : 256;
+    s.timeout_ms = r.timeout_ms() != 0 ? r.timeout_ms() : 1000;
     return s;
 }
 

@@ -33,6 +33,7 @@
 #include "exception/exception_path.hpp"
 #include "exception/resolver.hpp"
 #include "hag/log/log.hpp"
+#include "pipeline/reassembly.hpp"
 #include "programmer/main_loop_queue.hpp"
 #include "programmer/programmer.hpp"
 #include "programmer/service.hpp"
@@ -521,6 +522,8 @@ int main(int argc, char** argv) {
         }
         std::vector<std::unique_ptr<Worker>> workers;
         std::vector<std::unique_ptr<Reorder>> reorders;
+        std::vector<std::unique_ptr<Reassembly>> reassemblies;
+        const ReassemblySettings reassembly = reassembly_settings(*cfg);
         bool failed = false;
         for (std::uint16_t wi = 0; wi < n_workers && !failed; ++wi) {
             auto wp = std::make_unique<Worker>();
@@ -585,6 +588,17 @@ int main(int argc, char** argv) {
             }
             w.reorder = reorder->get();
             reorders.push_back(std::move(*reorder));
+            if (reassembly.enabled) {
+                // Outer fragments on access ports: a table per worker.
+                auto r = Reassembly::create(reassembly, pool, rte_get_tsc_hz());
+                if (!r) {
+                    spdlog::critical("{}", r.error());
+                    failed = true;
+                    break;
+                }
+                w.reassembly = r->get();
+                reassemblies.push_back(std::move(*r));
+            }
             if (exception) {
                 // Every worker punts (the rings toward the main lcore take many producers);
                 // only worker 0 sends what the kernel wrote (single-consumer rings).
@@ -607,6 +621,7 @@ int main(int argc, char** argv) {
         }
         if (failed) {
             reorders.clear();
+            reassemblies.clear();
             hag::dp::eal_cleanup();
             return 1;
         }
@@ -652,8 +667,9 @@ int main(int argc, char** argv) {
         rc = observe_and_wait(*cfg, **ports, **sessions, **rcu, workers, worker_lcores,
                               stats_interval, hooks, {programmer.get(), &programming_queue});
         spdlog::info("stopped");
-        reorders.clear();  // the workers have freed what they held; nothing is left
-        handoff.reset();   // frees what is still in the hand-over rings
+        reorders.clear();      // the workers have freed what they held; nothing is left
+        reassemblies.clear();  // frees fragments still waiting
+        handoff.reset();       // frees what is still in the hand-over rings
         exception.reset();
         programmer.reset();
         sessions->reset();

@@ -11,7 +11,9 @@
 
 #include <fmt/format.h>
 
+#include "pipeline/fragment_parse.hpp"
 #include "pipeline/parse.hpp"
+#include "pipeline/reassembly.hpp"
 #include "runtime/steer_parse.hpp"
 
 namespace hag::dp {
@@ -195,7 +197,131 @@ std::uint16_t steer(Worker& w, bool downlink, rte_mbuf** pkts, std::uint16_t n) 
     return kept;
 }
 
+// A burst received on access port view `v` (or, for reassembled packets, as if received there):
+// the exception path, steering to the session's owner, the uplink.
+void process_access(Worker& w, PortView& v, rte_mbuf** pkts, std::uint16_t n) {
+    n = exception_punt(*v.exc, pkts, n);
+    if (w.handoff != nullptr) {
+        n = steer(w, false, pkts, n);
+    }
+    process_uplink(w, pkts, n);
+}
+
+// Fragments other workers handed to this one: reassembled here, and each whole packet goes on
+// as if received on its port.
+bool take_handed_fragments(Worker& w) {
+    rte_mbuf* pkts[kBurst];
+    const auto n = static_cast<std::uint16_t>(rte_ring_dequeue_burst(
+        w.handoff->fragments(w.index), reinterpret_cast<void**>(pkts), kBurst, nullptr));
+    if (n == 0) {
+        return false;
+    }
+    Reassembly& r = *w.reassembly;
+    r.count(ReassemblyEvent::kReceived, n);
+    const std::uint64_t now = rte_rdtsc();
+    std::uint16_t k = 0;
+    for (std::uint16_t i = 0; i < n; ++i) {
+        rte_mbuf* m = pkts[i];
+        OuterFragment f;
+        const FragParse v = parse_outer_fragment(rte_pktmbuf_mtod(m, const std::uint8_t*),
+                                                 rte_pktmbuf_data_len(m), f);
+        if (v == FragParse::kNone) {
+            pkts[k++] = m;  // cannot happen: the sender parsed it the same way
+            continue;
+        }
+        if (rte_mbuf* whole = r.add(m, v, f, now); whole != nullptr) {
+            pkts[k++] = whole;
+        }
+    }
+    r.cycles.cycles += rte_rdtsc() - now;
+    ++r.cycles.bursts;
+    // By port (the packets of one port keep their order).
+    std::uint16_t done = 0;
+    for (std::uint16_t vi = 0; vi < w.n_views && done < k; ++vi) {
+        PortView& v = w.views[vi];
+        rte_mbuf* group[kBurst];
+        std::uint16_t g = 0;
+        for (std::uint16_t i = 0; i < k; ++i) {
+            if (pkts[i]->port == v.id) {
+                group[g++] = pkts[i];
+            }
+        }
+        if (g != 0) {
+            done = static_cast<std::uint16_t>(done + g);
+            if (v.access) {
+                process_access(w, v, group, g);
+            } else {
+                rte_pktmbuf_free_bulk(group, g);
+            }
+        }
+    }
+    if (done != k) {
+        for (std::uint16_t i = 0; i < k; ++i) {
+            const std::uint16_t p = pkts[i]->port;
+            if (p >= RTE_MAX_ETHPORTS || w.view_of[p] == 0) {
+                rte_pktmbuf_free(pkts[i]);
+            }
+        }
+    }
+    return true;
+}
+
 }  // namespace
+
+std::uint16_t take_fragments(Worker& w, rte_mbuf** pkts, std::uint16_t n, std::uint64_t now) {
+    Reassembly& r = *w.reassembly;
+    std::array<std::array<rte_mbuf*, kBurst>, kMaxWorkers> out;
+    std::array<std::uint16_t, kMaxWorkers> count{};
+    bool any_out = false;
+    bool any_frag = false;
+    std::uint16_t kept = 0;
+    for (std::uint16_t i = 0; i < n; ++i) {
+        rte_mbuf* m = pkts[i];
+        const auto* p = rte_pktmbuf_mtod(m, const std::uint8_t*);
+        const std::uint16_t len = rte_pktmbuf_data_len(m);
+        OuterFragment f;
+        const FragParse v =
+            maybe_outer_fragment(p, len) ? parse_outer_fragment(p, len, f) : FragParse::kNone;
+        if (v == FragParse::kNone) {
+            pkts[kept++] = m;
+            continue;
+        }
+        any_frag = true;
+        if (w.handoff != nullptr && v == FragParse::kFragment && n <= kBurst) {  // (out's size)
+            const auto o = static_cast<std::uint16_t>(f.hash % w.handoff->workers());
+            if (o != w.index) {
+                out[o][count[o]++] = m;
+                any_out = true;
+                continue;
+            }
+        }
+        const std::uint64_t t0 = rte_rdtsc();
+        rte_mbuf* whole = r.add(m, v, f, now);
+        r.cycles.cycles += rte_rdtsc() - t0;
+        if (whole != nullptr) {
+            pkts[kept++] = whole;
+        }
+    }
+    if (any_frag) {
+        ++r.cycles.bursts;  // a burst with fragments in it
+    }
+    if (any_out) {
+        for (std::uint16_t o = 0; o < w.handoff->workers(); ++o) {
+            if (count[o] == 0) {
+                continue;
+            }
+            const unsigned enq =
+                rte_ring_enqueue_burst(w.handoff->fragments(o),
+                                       reinterpret_cast<void**>(out[o].data()), count[o], nullptr);
+            r.count(ReassemblyEvent::kHanded, enq);
+            if (enq < count[o]) {
+                r.count(ReassemblyDrop::kHandoffFull, count[o] - enq);
+                rte_pktmbuf_free_bulk(out[o].data() + enq, count[o] - enq);
+            }
+        }
+    }
+    return kept;
+}
 
 Result<std::unique_ptr<Handoff>, std::string> Handoff::create(std::uint16_t workers,
                                                               std::uint32_t ring_size,
@@ -206,14 +332,14 @@ Result<std::unique_ptr<Handoff>, std::string> Handoff::create(std::uint16_t work
     auto h = std::make_unique<Handoff>();
     h->n_ = workers;
     for (std::uint16_t i = 0; i < workers; ++i) {
-        for (const bool down : {true, false}) {
-            const std::string n = fmt::format("{}_{}{}", name, down ? "d" : "u", i);
+        for (const char kind : {'d', 'u', 'f'}) {
+            const std::string n = fmt::format("{}_{}{}", name, kind, i);
             rte_ring* r = rte_ring_create(n.c_str(), ring_size, SOCKET_ID_ANY, RING_F_SC_DEQ);
             if (r == nullptr) {
                 return unexpected(fmt::format("cannot create the hand-over ring {}: {}", n,
                                               rte_strerror(rte_errno)));
             }
-            (down ? h->down_ : h->up_)[i] = r;
+            (kind == 'd' ? h->down_ : kind == 'u' ? h->up_ : h->frag_)[i] = r;
         }
     }
     return h;
@@ -221,7 +347,7 @@ Result<std::unique_ptr<Handoff>, std::string> Handoff::create(std::uint16_t work
 
 Handoff::~Handoff() {
     for (std::uint16_t i = 0; i < n_; ++i) {
-        for (rte_ring* r : {down_[i], up_[i]}) {
+        for (rte_ring* r : {down_[i], up_[i], frag_[i]}) {
             if (r == nullptr) {
                 continue;
             }
@@ -481,6 +607,11 @@ int worker_main(void* arg) {
                 w.steer.received_uplink += n;
                 process_uplink(w, pkts, n);
             }
+            if (w.reassembly != nullptr) {
+                for (int b = 0; b < kHandoffBursts && take_handed_fragments(w); ++b) {
+                    busy = true;
+                }
+            }
         }
         for (std::uint16_t vi = 0; vi < w.n_views; ++vi) {
             PortView& v = w.views[vi];
@@ -493,15 +624,21 @@ int worker_main(void* arg) {
             }
             busy = true;
             v.counters->rx += n;
+            if (v.access) {
+                if (w.reassembly != nullptr) {
+                    n = take_fragments(w, pkts, n, rte_rdtsc());
+                }
+                process_access(w, v, pkts, n);
+                continue;
+            }
             n = exception_punt(*v.exc, pkts, n);
             if (w.handoff != nullptr) {
-                n = steer(w, !v.access, pkts, n);
+                n = steer(w, true, pkts, n);
             }
-            if (v.access) {
-                process_uplink(w, pkts, n);
-            } else {
-                process_downlink(w, pkts, n);
-            }
+            process_downlink(w, pkts, n);
+        }
+        if (w.reassembly != nullptr) {
+            w.reassembly->expire(rte_rdtsc());
         }
         if (w.reorder != nullptr) {
             // Gaps whose wait is over: one heap peek when none is due. While packets are

@@ -31,6 +31,8 @@
 
 namespace hag::dp {
 
+class Reassembly;  // pipeline/reassembly.hpp
+
 // hag's own per-port counts of one worker (one writer; read by telemetry while running).
 struct PortCounters {
     Counter rx;
@@ -59,11 +61,15 @@ class Handoff {
     [[nodiscard]] std::uint16_t workers() const noexcept { return n_; }
     [[nodiscard]] rte_ring* downlink(std::uint16_t w) const noexcept { return down_[w]; }
     [[nodiscard]] rte_ring* uplink(std::uint16_t w) const noexcept { return up_[w]; }
+    // Outer fragments for the worker that reassembles their packet (fragment_parse.hpp's
+    // hash of source, destination and identification, mod workers).
+    [[nodiscard]] rte_ring* fragments(std::uint16_t w) const noexcept { return frag_[w]; }
 
   private:
     std::uint16_t n_ = 0;
     std::array<rte_ring*, kMaxWorkers> down_{};
     std::array<rte_ring*, kMaxWorkers> up_{};
+    std::array<rte_ring*, kMaxWorkers> frag_{};
 };
 
 // Steering counters of one worker (one writer).
@@ -147,6 +153,11 @@ struct alignas(64) Worker {
     // Uplink reorder, after uplink_decap; null = decapsulated packets go straight to the core.
     // Its sink is worker_send_core with this worker as the argument.
     Reorder* reorder = nullptr;
+    // Outer fragment reassembly on access ports (pipeline/reassembly.hpp); null = off: fragments
+    // take the usual path (punted when to an own address, else dropped by the uplink stage).
+    // With several workers every fragment goes to the worker its packet's hash names (through
+    // Handoff::fragments), which reassembles it and steers the whole packet like a received one.
+    Reassembly* reassembly = nullptr;
     // Uplink routes to further core ports (null or empty: the first core port only).
     const CoreRoutes* routes = nullptr;
     PortCounters core, access;
@@ -202,6 +213,11 @@ void prepare_worker(Worker& w);
 
 // Reorder::Sink of a worker: sends to the core port each packet leaves by (arg = Worker*).
 void worker_send_core(void* arg, rte_mbuf** pkts, std::uint16_t n);
+
+// Takes the outer fragments out of a burst received on an access port (reassembly on):
+// reassembles this worker's, hands the others' to the worker that reassembles their packet;
+// a packet a fragment completed takes that fragment's place. Returns how many stay in pkts.
+std::uint16_t take_fragments(Worker& w, rte_mbuf** pkts, std::uint16_t n, std::uint64_t now);
 
 // Runs until *w.stop; returns 0. Usable as an lcore function (arg = Worker*).
 int worker_main(void* arg);

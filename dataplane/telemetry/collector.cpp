@@ -5,6 +5,7 @@
 
 #include <algorithm>
 
+#include "pipeline/reassembly.hpp"
 #include "runtime/text.hpp"
 
 namespace hag::dp {
@@ -117,6 +118,32 @@ void Collector::sum_workers(Snapshot& s) const {
     s.stages.push_back(std::move(down));
     s.stages.push_back(std::move(up));
     sum_reorder(s);
+    sum_reassembly(s);
+}
+
+// Outer fragment reassembly (pipeline/reassembly.hpp): packets = fragments in, forwarded =
+// whole packets out; a stage only when some worker reassembles.
+void Collector::sum_reassembly(Snapshot& s) const {
+    StageSnapshot st = stage("uplink_reassembly", ReassemblyDrop_names, ReassemblyDrop_texts);
+    for (std::size_t i = 0; i < ReassemblyEvent_names.size(); ++i)
+        st.events.push_back({ReassemblyEvent_names[i], ReassemblyEvent_texts[i], 0});
+    bool any = false;
+    for (const Worker* w : workers_) {
+        if (w->reassembly == nullptr) {
+            continue;
+        }
+        any = true;
+        const Reassembly& r = *w->reassembly;
+        add_drops(st, r.drops);
+        add_cycles(st, r.cycles);
+        for (std::size_t i = 0; i < st.events.size(); ++i)
+            st.events[i].count += r.events[i].read();
+        st.forwarded += r.events[static_cast<std::size_t>(ReassemblyEvent::kReassembled)].read() +
+                        r.events[static_cast<std::size_t>(ReassemblyEvent::kAtomic)].read();
+    }
+    if (any) {
+        s.stages.push_back(std::move(st));
+    }
 }
 
 void Collector::sum_reorder(Snapshot& s) const {

@@ -58,6 +58,7 @@ class Collector {
   private:
     void sum_workers(Snapshot& s) const;
     void sum_reorder(Snapshot& s) const;
+    void sum_reassembly(Snapshot& s) const;
     void fill_ethdev(Snapshot& s) const;
     void scan_sessions(Snapshot& s, std::size_t top) const;
     SessionSnapshot session_locked(std::uint32_t id, const SessionConfig& cfg) const;

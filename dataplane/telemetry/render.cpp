@@ -137,7 +137,8 @@ std::string render_prometheus(const Snapshot& s) {
 
     w.family("hag_stage_events_total", kCounter,
              "What a stage did besides forwarding and dropping, by event (downlink: outer "
-             "fragments, ICMP errors; docs/dataplane.md).");
+             "fragments, ICMP errors; uplink_reassembly: reassembled, hand-overs; "
+             "docs/dataplane.md).");
     for (const auto& st : s.stages)
         for (const auto& e : st.events)
             w.sample("hag_stage_events_total", {{"stage", st.name}, {"event", e.name}}, e.count);
@@ -289,13 +290,17 @@ std::string render_json(const Snapshot& s) {
     std::string out = "{";
     for (const auto& st : s.stages) {
         // Keys "downlink" / "uplink" (the stage's direction), kept from the first versions;
-        // "reorder" for the uplink reorder stage.
+        // "reorder" for the uplink reorder stage, "reassembly" for outer fragment reassembly.
         const bool reorder = st.name == "uplink_reorder";
-        const std::string_view key = reorder ? "reorder" : st.name.substr(0, st.name.find('_'));
+        const bool reassembly = st.name == "uplink_reassembly";
+        const std::string_view key = reorder      ? "reorder"
+                                     : reassembly ? "reassembly"
+                                                  : st.name.substr(0, st.name.find('_'));
         append_json_string(out, key);
         out += fmt::format(":{{\"stage\":\"{}\",\"packets\":{},\"{}\":{},\"drops\":{{", st.name,
                            st.packets,
                            reorder             ? "released"
+                           : reassembly        ? "reassembled"
                            : key == "downlink" ? "encapsulated"
                                                : "decapsulated",
                            st.forwarded);

@@ -6,11 +6,15 @@
 // depends only on the bytes the headers claim: appending bytes (Ethernet padding) changes
 // nothing once a frame parses. The workers' steering keys (runtime/steer_parse.hpp) must name
 // the session the stage will find: the GRE key (or, keyless, the outer source) of every frame
-// the uplink accepts, and the destination of every frame the downlink parses.
+// the uplink accepts, and the destination of every frame the downlink parses. The outer fragment
+// parser (pipeline/fragment_parse.hpp, run before the exception path on access ports) must agree
+// with the cheap first look, stay inside the frame, not depend on padding, hash every fragment of
+// one packet alike, and see a fragment wherever the uplink's parser says kOuterFragment.
 #include <cstdint>
 #include <cstdlib>
 #include <vector>
 
+#include "pipeline/fragment_parse.hpp"
 #include "pipeline/parse.hpp"
 #include "runtime/steer_parse.hpp"
 
@@ -131,6 +135,31 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     }
     if (a.gre == GreParse::kKeepalive) {
         require(up.kind == SteerKey::Kind::kNone);
+    }
+    // Outer fragments (reassembly on access ports).
+    OuterFragment fa, fb;
+    const FragParse fpa = parse_outer_fragment(frame.data(), len, fa);
+    const FragParse fpb =
+        parse_outer_fragment(padded.data(), static_cast<std::uint16_t>(padded.size()), fb);
+    if (fpa != FragParse::kNone) {
+        require(fpa == fpb);  // (padding may complete a truncated header, not the reverse)
+        require(maybe_outer_fragment(frame.data(), len));
+        require(fa.l2_len >= 14 && fa.l2_len + fa.l3_len <= len && fa.family == a.l3.family);
+        require(fa.l2_len + fa.l3_len + fa.data_len <= len);
+        require(reassembled_protocol(fa.proto));
+        require(fa.hash == fb.hash && fa.offset == fb.offset && fa.data_len == fb.data_len &&
+                fa.more == fb.more && fa.id == fb.id && fa.frame_end == fb.frame_end);
+        require(fa.frame_end >= std::uint32_t{fa.l2_len} + fa.offset + fa.data_len);
+        if (fpa == FragParse::kFragment) {
+            require(fa.data_len > 0 && (!fa.more || fa.data_len % 8 == 0));
+            require(fa.family == Family::kIpv6 || fa.offset + fa.data_len + fa.l3_len <= 65535);
+        }
+    }
+    if (a.gre == GreParse::kOuterFragment && reassembled_protocol(a.g.outer.proto)) {
+        require(fpa != FragParse::kNone);
+    }
+    if (!maybe_outer_fragment(frame.data(), len)) {
+        require(fpa == FragParse::kNone);
     }
     const SteerKey down = downlink_steer_key(frame.data(), len);
     require((down.kind == SteerKey::Kind::kDestination) == a.l3.ok);

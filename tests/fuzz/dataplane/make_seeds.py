@@ -64,6 +64,15 @@ def udp4_data(payload, sport=40123, dport=5437, src=bytes([198, 51, 100, 2]),
     return ipv4(17, u, src=src, dst=dst)
 
 
+def frag6(nh, payload, off, more, ident=0x1234):
+    """An IPv6 fragment (Fragment header right after the fixed header) of `payload`."""
+    return ipv6(44, struct.pack("!BBHI", nh, 0, off | more, ident) + payload)
+
+
+big_gre = gre(0x86DD, ipv6(17, udp(bytes(range(256)) * 5)), key=0x5C000003, seq=11)
+big4 = ipv4(47, big_gre)
+
+
 seeds = {
     "gre4-key-seq-inner6": eth(0x0800, ipv4(47, gre(0x86DD, inner6, key=0x5C000001, seq=7))),
     "gre6-csum-inner4-vlan": eth(0x86DD, ipv6(47, gre(0x0800, inner4, checksum=True)),
@@ -84,6 +93,16 @@ seeds = {
     "ip6ip4-truncated": eth(0x0800, ipv4(41, inner6[:30])),
     "down-udp4": eth(0x0800, inner4),
     "down-udp6": eth(0x86DD, inner6),
+    # Outer fragments, as a small-MTU access link cuts tunnel packets (reassembly).
+    "frag6-gre-first": eth(0x86DD, frag6(47, big_gre[:512], 0, 1)),
+    "frag6-gre-last": eth(0x86DD, frag6(47, big_gre[512:], 512, 0)),
+    "frag6-atomic": eth(0x86DD, frag6(47, gre(0x86DD, inner6, key=2), 0, 0)),
+    "frag6-misaligned": eth(0x86DD, frag6(47, big_gre[:100], 0, 1)),
+    "frag4-gre-middle-vlan": eth(0x0800, ipv4(47, big_gre[512:1024], frag=0x2000 | 64),
+                                 tags=(0x8100,)),
+    "frag4-udp-first": eth(0x0800, ipv4(17, udp4_data(big_gre)[20:20 + 256], frag=0x2000)),
+    "frag4-icmp": eth(0x0800, ipv4(1, bytes(64), frag=0x2000)),
+    "frag4-past-65535": eth(0x0800, ipv4(47, bytes(64), frag=0x1FFF)),
 }
 os.makedirs("corpus", exist_ok=True)
 for name, frame in seeds.items():

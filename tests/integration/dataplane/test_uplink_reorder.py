@@ -15,6 +15,15 @@ session's owner may put them back in order; then UDP from the core host to two s
 striped over both access ports) must leave by both access ports, and the exit JSON's per-worker
 counters must show both workers at work and every hand-over taken over.
 
+Then outer fragment reassembly (docs/dataplane.md#outer-fragment-reassembly): the home router
+(scapy's fragment6, as an access link with a small MTU would) sends GRE packets over IPv6 cut
+into fragments, some in reverse order, on both paths, plus a set with a duplicate first
+fragment; the core host must receive every inner datagram whole and byte for byte, none of the
+hostile set, and hag's counters must show the reassembly (with two workers: fragments handed
+to the worker their packet's hash names, all taken over). IPv4 outer fragments are not sent
+here: net_af_packet asks the kernel to defragment IPv4 before its fan-out, so they would reach
+hag whole; the unit test dataplane-reassembly covers them.
+
 The home router is scapy (independent of hag's code): one session, two paths, one GRE sequence
 space. Each path delivers its own packets in order, but the paths are interleaved block-wise
 (DSL's four numbers before LTE's four), one LTE packet is lost, and at the end the LTE path
@@ -73,6 +82,53 @@ for sock, frame in frames:
 for s in socks.values():
     s.close()
 """
+
+# Fragmented GRE: datagram i (port 7001) of 1200 octets in GRE over IPv6, the outer packet cut
+# by fragment6 into fragments of at most 600 octets, every other packet's in reverse order;
+# then one packet whose first fragment comes twice (given up whole, "invalid").
+FRAG_RECEIVER = """
+import socket
+s = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
+s.bind(("2001:db8:9999::1", 7001)); s.settimeout(3); ok, bad = [], 0
+print("listening", flush=True)
+try:
+    while True:
+        d, _ = s.recvfrom(4000)
+        i = int(d.split(b" ")[1])
+        if d == b"frag %d " % i + bytes([i % 251]) * 1200: ok.append(i)
+        else: bad += 1
+except socket.timeout:
+    pass
+print("ok", " ".join(map(str, sorted(ok))), "bad", bad, flush=True)
+"""
+FRAG_SENDER = """
+import sys
+from scapy.all import (Ether, IPv6, IPv6ExtHdrFragment, GRE, UDP, Raw, conf, fragment6)
+key, n = int(sys.argv[1], 0), int(sys.argv[2])
+paths = [a.split("=") for a in sys.argv[3:]]  # coa=iface=gateway MAC
+socks = {}
+def frags(i, coa, ident):
+    inner = (IPv6(src="2001:db8:1::42", dst="2001:db8:9999::1") / UDP(sport=7001, dport=7001) /
+             Raw(b"frag %d " % i + bytes([i % 251]) * 1200))
+    outer = (IPv6(src=coa, dst="2001:db8:ff::1") / IPv6ExtHdrFragment(id=ident) /
+             GRE(key_present=1, key=key) / inner)
+    return fragment6(outer, 600)
+for i in range(n + 1):
+    coa, iface, mac = paths[i % len(paths)]
+    if iface not in socks:
+        socks[iface] = conf.L2socket(iface=iface)
+    fs = frags(i, coa, 0x7000 + i)
+    if i == n:
+        fs = [fs[0]] + list(fs)          # hostile: a duplicate first fragment
+    elif i % 2:
+        fs = list(reversed(fs))
+    for f in fs:
+        socks[iface].send(Ether(dst=mac) / f)
+for s in socks.values():
+    s.close()
+print(len(fs), flush=True)
+"""
+FRAG_PACKETS = 20
 
 # Downlink from the core host: UDP from many source ports (the kernel's fan-out spreads the
 # flows over both RX queues of the core port) to both sessions.
@@ -163,6 +219,15 @@ sessions {{
        ",".join(f"{c}/{s}" for c, s in items), f"{LTE}={lte_dev}={gw_lte_mac}", ns=cpe,
        timeout=60)
     got = [int(x) for x in rcv.communicate(timeout=30)[0].split("\n")[-2].split()]
+
+    # Outer fragments: reassembled by hag, the inner datagrams reach the core host whole.
+    frcv = topo.spawn(core, "/usr/bin/python3", "-c", FRAG_RECEIVER, stdout=subprocess.PIPE)
+    assert wait_for_line(frcv, "listening", 20), "fragment receiver did not start"
+    sh("/usr/bin/python3", "-c", FRAG_SENDER, hex(UPLINK_KEY), str(FRAG_PACKETS),
+       f"{DSL}=eth0={gw_access_mac}", f"{LTE}={lte_dev}={gw_lte_mac}", ns=cpe, timeout=60)
+    frag_out = frcv.communicate(timeout=30)[0].split("\n")[-2].split()
+    frag_ok = [int(x) for x in frag_out[1:frag_out.index("bad")]]
+    frag_bad = int(frag_out[-1])
     sent_down = 0
     if WORKERS_PORTS:
         sh("ip", "-6", "neigh", "replace", "2001:db8:9999::fe", "lladdr", gw_core_mac, "dev",
@@ -199,12 +264,36 @@ sessions {{
     if stats["reorder"]["drops"]["late"] or stats["reorder"]["drops"]["duplicate"]:
         failures.append(f"reorder drops: {stats['reorder']['drops']}")
 
+    failures += check_reassembly(stats, frag_ok, frag_bad)
     if WORKERS_PORTS:
         failures += check_workers_ports(stats, sent_down)
 
     for f in failures:
         print("FAIL:", f)
     return 1 if failures else 0
+
+
+def check_reassembly(stats, ok, bad):
+    """Every fragmented datagram whole at the core host, the hostile set dropped, counters."""
+    out = []
+    print("fragments: datagrams whole at the core host:", ok, "damaged:", bad)
+    if ok != list(range(FRAG_PACKETS)) or bad:
+        out.append(f"fragmented GRE: core host got {ok} intact ({bad} damaged), expected "
+                   f"0..{FRAG_PACKETS - 1} and not the hostile one")
+    r = stats.get("reassembly")
+    if r is None:
+        return out + ["no reassembly stage in the exit JSON"]
+    if r["reassembled"] != FRAG_PACKETS:
+        out.append(f"reassembled {r['reassembled']}, expected {FRAG_PACKETS}: {r}")
+    if r["drops"]["invalid"] < 2:  # the duplicate first fragment gives its set up
+        out.append(f"the duplicated first fragment was not given up: {r}")
+    for reason in ("malformed", "oversize", "table_full", "no_mbuf", "handoff_full"):
+        if r["drops"][reason]:
+            out.append(f"reassembly drops {reason}: {r}")
+    ev = r["events"]
+    if ev["handed"] != ev["received"] or (WORKERS_PORTS and ev["handed"] == 0):
+        out.append(f"fragment hand-over: {ev}")
+    return out
 
 
 def check_workers_ports(stats, sent_down):

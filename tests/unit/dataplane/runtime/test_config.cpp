@@ -349,3 +349,41 @@ core_routes { prefix: "2001:db8:100::/48" port: "core2" }
               R"(ports { name: "core" device: "x" role: CORE next_hop_mac: "02:00:00:00:00:01" })")
               .find("at least one ACCESS and one CORE") != std::string::npos);
 }
+
+TEST_CASE("the reassembly block: defaults, settings and errors at file:line",
+          "[config][reassembly]") {
+    auto r = parse_dataplane_config(kPorts, "dp.conf");
+    REQUIRE(r.ok());
+    ReassemblySettings d = reassembly_settings(*r);
+    CHECK(d.enabled);
+    CHECK(d.timeout_ms == 1000);
+    CHECK(d.max_packets == 16383 / 56);  // an eighth of the mbufs in fragments of 7
+    r = parse_dataplane_config(std::string(kPorts) + "workers: 1\nmbufs: 100000\n", "dp.conf");
+    REQUIRE(r.ok());
+    CHECK(reassembly_settings(*r).max_packets == 1024);
+    r = parse_dataplane_config(std::string(kPorts) + R"(
+reassembly { enabled: false max_packets: 100 timeout_ms: 250 }
+)",
+                               "dp.conf");
+    REQUIRE(r.ok());
+    d = reassembly_settings(*r);
+    CHECK(!d.enabled);
+    CHECK(d.max_packets == 100);
+    CHECK(d.timeout_ms == 250);
+    const std::string e = errors_of(std::string(kPorts) + R"(mbufs: 2047
+reassembly {
+  timeout_ms: 5
+  max_packets: 1000
+})");
+    CHECK(e.find("dp.conf:6:3: reassembly.timeout_ms: 5 is not within 10-30000") !=
+          std::string::npos);
+    CHECK(e.find("dp.conf:7:3: reassembly.max_packets: 1000 must be within 1-65536") !=
+          std::string::npos);
+    // Too few mbufs for the smallest default: said once, for the file.
+    CHECK(errors_of(std::string(kPorts) +
+                    "mbufs: 200\nreorder { session_packets: 8 global_packets: 100 }")
+              .find("too few for outer fragment reassembly") != std::string::npos);
+    CHECK(errors_of(std::string(kPorts) +
+                    "mbufs: 200\nreorder { session_packets: 8 global_packets: 100 }\n"
+                    "reassembly { enabled: false }") == "");
+}
