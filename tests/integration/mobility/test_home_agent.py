@@ -91,6 +91,8 @@ s.sendto(bytes(wire), (ha, 0))
 t.join()
 if mode == "esp":
     for p in got:
+        if IPv6ExtHdrRouting not in p:
+            continue
         rh = p[IPv6ExtHdrRouting]
         if rh.nh != 50:
             continue
