@@ -484,6 +484,18 @@ void validate(v1::ControlConfig& cfg, const config::ParseInfoTree* tree,
                               dp));
         }
     }
+    for (int i = 0; i < cfg.path_mtus_size(); ++i) {
+        const auto& m = cfg.path_mtus(i);
+        const auto* t = config::Reporter::nested(tree, cfg, "path_mtus", i);
+        if (m.access_technology() > 255 || m.if_label() > 255) {
+            at.at(t, m, m.access_technology() > 255 ? "access_technology" : "if_label", -1,
+                  "path_mtus: access_technology and if_label are 0-255");
+        }
+        if (m.mtu() < 1280 || m.mtu() > 9216) {
+            at.at(t, m, "mtu", -1,
+                  fmt::format("path_mtus.mtu: {} is not within 1280-9216", m.mtu()));
+        }
+    }
     if (cfg.has_nat_refresh_seconds() &&
         (cfg.nat_refresh_seconds() == 0 || cfg.nat_refresh_seconds() > 3600)) {
         at.at(

@@ -129,6 +129,8 @@ v1::ControlConfig policy_part(const v1::ControlConfig& cfg) {
     // Not policy, but programmed with the policy snapshot (PolicySnapshot::build): the home
     // agent's tunnel type (IP-in-IP for home registrations without GRE keys).
     out.mutable_home_agent()->set_tunnel(cfg.home_agent().tunnel());
+    // Likewise the paths' tunnel MTUs (PolicySnapshot::path_mtus).
+    *out.mutable_path_mtus() = cfg.path_mtus();
     if (!cfg.default_profile().policy_profile().empty()) {
         out.mutable_default_profile()->set_policy_profile(cfg.default_profile().policy_profile());
     }

@@ -147,6 +147,11 @@ v1::DpSession to_dp_session(const Session& s, std::uint32_t id, const PolicySnap
             s.uplink_gre_key == 0 && p->downlink_gre_key == 0 && !p->nat) {
             d->set_tunnel(v1::TUNNEL_IP_IN_IP);
         }
+        // The path's tunnel MTU from path_mtus (by access technology / If-Label); 0 = the data
+        // plane's access port MTU.
+        if (policy != nullptr) {
+            d->set_mtu(policy->path_mtu_for(*p));
+        }
     }
     return out;
 }

@@ -172,6 +172,12 @@ bool ExceptionPath::service(std::uint64_t now_ms) {
             m->pkt_len = static_cast<std::uint32_t>(r);
             m->port = p.port;
             ++p.from_tap;
+            if (exc::suppress_from_kernel(rte_pktmbuf_mtod(m, const std::uint8_t*),
+                                          static_cast<std::size_t>(r), own_)) {
+                ++p.param_problem_suppressed;
+                rte_pktmbuf_free(m);
+                continue;
+            }
             if (rte_ring_sp_enqueue(p.from_kernel, m) != 0) {
                 ++p.from_tap_ring_full;
                 rte_pktmbuf_free(m);
@@ -209,10 +215,11 @@ std::string ExceptionPath::json(
         s += fmt::format(R"({}"{}":{{"tap":"{}","punted":{{{}}},"punted_by_worker":[{}],)"
                          R"("ring_full":{},"to_tap":{},)"
                          R"("tap_write_errors":{},"from_tap":{},"from_tap_ring_full":{},)"
-                         R"("from_tap_oversize":{},"no_mbuf":{},"to_port":{}}})",
+                         R"("from_tap_oversize":{},"no_mbuf":{},"param_problem_suppressed":{},)"
+                         R"("to_port":{}}})",
                          first ? "" : ",", p.name, p.tap->name(), kinds, by_worker, ring_full,
                          p.to_tap, p.tap_write_errors, p.from_tap, p.from_tap_ring_full,
-                         p.from_tap_oversize, p.no_mbuf, to_port);
+                         p.from_tap_oversize, p.no_mbuf, p.param_problem_suppressed, to_port);
         first = false;
     }
     return s + "},\"next_hops\":" + resolver_->json() + "}";

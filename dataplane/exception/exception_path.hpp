@@ -22,6 +22,7 @@
 #include <string>
 #include <vector>
 
+#include "exception/kernel_filter.hpp"
 #include "exception/punt.hpp"
 #include "exception/resolver.hpp"
 #include "exception/tap.hpp"
@@ -68,6 +69,9 @@ class ExceptionPath {
         std::uint64_t from_tap_ring_full = 0;  // dropped: the ring to the worker was full
         std::uint64_t from_tap_oversize = 0;   // dropped: larger than an mbuf
         std::uint64_t no_mbuf = 0;             // a TAP read waited: the pool was empty
+        // dropped: the kernel's Parameter Problem for a BU's Home Address option
+        // (exception/kernel_filter.hpp)
+        std::uint64_t param_problem_suppressed = 0;
     };
 
   private:

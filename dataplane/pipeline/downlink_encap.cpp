@@ -9,6 +9,7 @@
 #include "multipath/scheduler.hpp"
 #include "pipeline/packet.hpp"
 #include "policy/classify.hpp"
+#include "tables/nat_port.hpp"
 
 namespace hag::dp {
 
@@ -434,7 +435,7 @@ inline DownlinkDrop encap_one(DownlinkCtx& ctx, rte_mbuf* m, const Prepared& pre
         // UDP from the data port to the NAT's observed port; checksum 0 (none, RFC 768 over
         // IPv4: the GRE payload has its own integrity at the inner layer, as RFC 8086 allows).
         put16(g, kDataUdpPort);
-        put16(g + 2, path->udp_port);
+        put16(g + 2, nat_data_port(st, pi, *path));  // the port its data came from
         put16(g + 4, static_cast<std::uint16_t>(udp_len + gre_len + l3.total_len));
         put16(g + 6, 0);
         g += udp_len;

@@ -5,6 +5,7 @@
 
 #include "pipeline/packet.hpp"
 #include "policy/classify.hpp"
+#include "tables/nat_port.hpp"
 
 namespace hag::dp {
 
@@ -89,6 +90,12 @@ inline UplinkDrop decap_one(UplinkCtx& ctx, rte_mbuf* m, GreParse parsed, const 
             break;
         }
     }
+    // NAT rebinding (tables/nat_port.hpp): GRE in UDP with the session's key from the NAT's
+    // address but another source port belongs to the one NATed path at that address, once the
+    // inner source checks out below.
+    if (path == kMaxPaths && gre.udp && has_key && ctx.nat_port_learning) {
+        path = nat_float_path(*cfg, outer.src);
+    }
     if (path == kMaxPaths) {
         return UplinkDrop::kSpoofedOuter;
     }
@@ -105,6 +112,10 @@ inline UplinkDrop decap_one(UplinkCtx& ctx, rte_mbuf* m, GreParse parsed, const 
     }
     if (!inside) {
         return UplinkDrop::kSpoofedInner;
+    }
+    if (gre.udp && ctx.nat_port_learning &&
+        nat_note_port(ctx.sessions_rw->state(id), path, cfg->paths[path], udp_src)) {
+        ++ctx.events[static_cast<std::size_t>(UplinkEvent::kNatPortLearned)];
     }
 
     // ECN (RFC 6040 §4.2): the outer field's congestion marks reach the inner packet.

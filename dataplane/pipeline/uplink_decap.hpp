@@ -51,11 +51,13 @@ namespace hag::dp {
 HAG_DECLARE_DROPS(UplinkDrop, HAG_UPLINK_DROPS)
 
 // What the stage did besides decapsulating and dropping (per worker, like the drops).
-#define HAG_UPLINK_EVENTS(X)                                              \
-    X(kUdpDecapsulated, "udp_decapsulated",                               \
-      "packets that came GRE-in-UDP (NATed paths) and were decapsulated") \
-    X(kNatKeepalive, "nat_keepalive",                                     \
-      "UDP to the data port 5437 shorter than a GRE header: a NAT keepalive, consumed")
+#define HAG_UPLINK_EVENTS(X)                                                            \
+    X(kUdpDecapsulated, "udp_decapsulated",                                             \
+      "packets that came GRE-in-UDP (NATed paths) and were decapsulated")               \
+    X(kNatKeepalive, "nat_keepalive",                                                   \
+      "UDP to the data port 5437 shorter than a GRE header: a NAT keepalive, consumed") \
+    X(kNatPortLearned, "nat_port_learned",                                              \
+      "a NATed path's data came from another UDP port: the downlink follows it")
 
 HAG_DECLARE_DROPS(UplinkEvent, HAG_UPLINK_EVENTS)
 
@@ -69,6 +71,9 @@ struct alignas(64) UplinkCtx {
     NextHopTable::Index core_next_hop_v4 = NextHopTable::kNone;  // for inner IPv4
     NextHopTable::Index core_next_hop_v6 = NextHopTable::kNone;  // for inner IPv6
     const PolicyTable* policies = nullptr;  // flow policy profiles; null = no policy
+    // NAT rebinding: follow a NATed path's data to another UDP source port
+    // (tables/nat_port.hpp; the data plane's `nat_port_learning`, default true).
+    bool nat_port_learning = true;
     Counter decapsulated;
     // Uplink packets on a path their rule does not allow, forwarded (profiles without
     // drop_forbidden_uplink; the dropped ones are the policy_forbidden_path drop reason).

@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include "multipath/scheduler.hpp"
+#include "programmer/path_encapsulation.hpp"
 #include "runtime/text.hpp"
 
 namespace hag::dp {
@@ -146,37 +147,11 @@ Result<ParsedSession, std::string> SessionParser::parse(const v1::DpSession& s) 
         pc.weight = dp.weight_kbps();
         pc.rate_kbps = dp.rate_kbps();
         pc.preference = dp.preference();
-        if (dp.udp_port() > 65535 || (dp.udp_port() != 0 && coa->family != Family::kIpv4)) {
-            return unexpected(
-                fmt::format("session {} path {}: udp_port {} (1-65535, on an IPv4 path only)",
-                            s.id(), dp.bid(), dp.udp_port()));
+        if (auto r = parse_path_encapsulation(dp.udp_port(), static_cast<int>(dp.tunnel()),
+                                              dp.mtu(), coa->family, pc);
+            !r) {
+            return unexpected(fmt::format("session {} path {}: {}", s.id(), dp.bid(), r.error()));
         }
-        const unsigned min_mtu = coa->family == Family::kIpv4 ? kMinPathMtu4 : kMinPathMtu6;
-        if (dp.mtu() != 0 && (dp.mtu() < min_mtu || dp.mtu() > kMaxPathMtu)) {
-            return unexpected(
-                fmt::format("session {} path {}: mtu {} ({}-{} allowed, 0 = the port's)", s.id(),
-                            dp.bid(), dp.mtu(), min_mtu, kMaxPathMtu));
-        }
-        switch (dp.tunnel()) {
-            case v1::TUNNEL_GRE:
-                pc.tunnel = Tunnel::kGre;
-                break;
-            case v1::TUNNEL_IP_IN_IP:
-                pc.tunnel = Tunnel::kIpInIp;
-                break;
-            default:
-                return unexpected(
-                    fmt::format("session {} path {}: tunnel {} is not a tunnel type (0 GRE, 1 IP "
-                                "in IP)",
-                                s.id(), dp.bid(), static_cast<int>(dp.tunnel())));
-        }
-        if (pc.tunnel == Tunnel::kIpInIp && dp.udp_port() != 0) {
-            return unexpected(fmt::format(
-                "session {} path {}: udp_port is for GRE paths (NAT traversal), not IP in IP",
-                s.id(), dp.bid()));
-        }
-        pc.udp_port = static_cast<std::uint16_t>(dp.udp_port());
-        pc.mtu = static_cast<std::uint16_t>(dp.mtu());
         pc.local = *local;
         pc.coa = *coa;
         const Port* port = port_for(pc.local);

@@ -9,6 +9,7 @@
 
 #include "hag/log/log.hpp"
 #include "multipath/scheduler.hpp"
+#include "programmer/path_encapsulation.hpp"
 #include "runtime/limits.hpp"
 #include "runtime/text.hpp"
 #include "telemetry/metrics_server.hpp"
@@ -382,6 +383,16 @@ void validate(v1::DataplaneConfig& cfg, const config::ParseInfoTree* tree,
             if (local && coa && local->family != coa->family) {
                 at.at(pt, p, "care_of", -1,
                       "sessions.paths: local and care_of differ in address family");
+            } else if (coa) {
+                PathConfig encap;
+                if (auto r = parse_path_encapsulation(p.udp_port(), static_cast<int>(p.tunnel()),
+                                                      p.mtu(), coa->family, encap);
+                    !r) {
+                    const char* field = r.error().rfind("mtu", 0) == 0      ? "mtu"
+                                        : r.error().rfind("tunnel", 0) == 0 ? "tunnel"
+                                                                            : "udp_port";
+                    at.at(pt, p, field, -1, "sessions.paths: " + r.error());
+                }
             }
             if (p.next_hop_mac().empty()) {
                 if (!exception) {

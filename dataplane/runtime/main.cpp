@@ -35,6 +35,7 @@
 #include "hag/log/log.hpp"
 #include "pipeline/reassembly.hpp"
 #include "programmer/main_loop_queue.hpp"
+#include "programmer/path_encapsulation.hpp"
 #include "programmer/programmer.hpp"
 #include "programmer/service.hpp"
 #include "runtime/config.hpp"
@@ -155,6 +156,14 @@ hag::Result<StaticProgram, std::string> to_session(const hag::v1::StaticSession&
         pc.weight = p.weight_kbps();
         pc.rate_kbps = p.rate_kbps();
         pc.preference = p.preference();
+        // Checked with the configuration (runtime/config.cpp): an error here is a bug.
+        if (auto r = parse_path_encapsulation(p.udp_port(), static_cast<int>(p.tunnel()), p.mtu(),
+                                              pc.coa.family, pc);
+            !r) {
+            release_path_next_hops(c, next_hops);
+            return hag::unexpected(
+                fmt::format("session {} path {}: {}", s.id(), p.bid(), r.error()));
+        }
         std::optional<MacAddr> mac;
         if (!p.next_hop_mac().empty()) {
             mac = parse_mac(p.next_hop_mac()).value();
@@ -174,6 +183,9 @@ hag::Result<StaticProgram, std::string> to_session(const hag::v1::StaticSession&
         dp->set_downlink_key(p.downlink_key());
         dp->set_local(p.local());
         dp->set_care_of(p.care_of());
+        dp->set_udp_port(p.udp_port());
+        dp->set_tunnel(p.tunnel());
+        dp->set_mtu(p.mtu());
     }
     return out;
 }
@@ -551,6 +563,7 @@ int main(int argc, char** argv) {
             w.uplink.core_next_hop_mac = core->next_hop_mac;
             w.downlink.next_hops = w.uplink.next_hops = next_hops.get();
             w.downlink.policies = w.uplink.policies = policies.get();
+            w.uplink.nat_port_learning = !cfg->has_nat_port_learning() || cfg->nat_port_learning();
             w.routes = routes.get();
             if (wi == 0) {
                 if (auto r = acquire_core_next_hops(*next_hops, *cfg, *core, w.uplink); !r) {

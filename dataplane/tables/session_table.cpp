@@ -5,6 +5,7 @@
 #include <cstring>
 
 #include "multipath/scheduler.hpp"
+#include "tables/nat_port.hpp"
 
 namespace hag::dp {
 
@@ -198,6 +199,8 @@ Result<void, std::string> SessionTable::upsert(SessionId id, const SessionConfig
             rcu_.defer([raw] { std::unique_ptr<SessionConfig> gone(raw); });
         }
     };
+    // NAT ports learnt from data stay with their paths (tables/nat_port.hpp).
+    nat_carry_ports(states_[id], old.get(), *published);
     // Publish the config before any index points at it.
     configs_[id].store(published, std::memory_order_release);
     live_[id] = std::move(fresh);

@@ -148,6 +148,11 @@ struct alignas(64) SessionState {
     std::atomic<std::uint64_t> policy_drops{0};      // downlink packets dropped by a rule
     std::atomic<std::uint64_t> policy_pinned{0};     // downlink packets sent on a pinned path
     std::atomic<std::uint64_t> uplink_forbidden{0};  // uplink on a path its rule does not allow
+    // NAT traversal (tables/nat_port.hpp): per path, the UDP source port the NAT gave the
+    // path's data when it differs from PathConfig::udp_port (learnt from GRE-in-UDP with the
+    // session's key), else 0. Written by the worker serving the session; carried over by
+    // upsert (the main lcore) for paths that keep their BID and care-of address.
+    std::array<std::atomic<std::uint16_t>, kMaxPaths> path_nat_port{};
 };
 
 class SessionTable {

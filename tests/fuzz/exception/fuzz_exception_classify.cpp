@@ -1,12 +1,15 @@
-// libFuzzer target: the data plane's exception-path classifier over arbitrary frames.
+// libFuzzer target: the data plane's exception-path classifier over arbitrary frames, both
+// directions: classify_frame (port -> kernel) and suppress_from_kernel (kernel -> port, the
+// Parameter Problem filter of exception/kernel_filter.hpp).
 // Besides memory safety (ASan/UBSan), checks one property: a frame's verdict depends only on
 // the bytes its headers claim, so appending bytes (Ethernet padding) never changes a verdict
-// that punts.
+// that punts, nor one that suppresses.
 #include <cstdint>
 #include <cstdlib>
 #include <vector>
 
 #include "exception/classify.hpp"
+#include "exception/kernel_filter.hpp"
 
 namespace {
 
@@ -30,6 +33,10 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     padded.resize(size + 64, 0xa5);
     const auto again = hag::dp::exc::classify_frame(padded.data(), padded.size(), o);
     if (verdict != hag::dp::exc::Punt::kNone && again != verdict) {
+        std::abort();
+    }
+    if (hag::dp::exc::suppress_from_kernel(frame.data(), frame.size(), o) &&
+        !hag::dp::exc::suppress_from_kernel(padded.data(), padded.size(), o)) {
         std::abort();
     }
     return 0;

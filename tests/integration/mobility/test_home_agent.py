@@ -19,7 +19,9 @@ A BU with a bad checksum, one with two Home Address options and one for a home a
 subscriber has get nothing / status 133. A third mobile node has static ESP keys (RFC 3776 style,
 hag-control's userspace ESP keyed by the home address): scapy's IPsec encrypts its BU (Home
 Address option outside ESP) and decrypts the BA behind the Type 2 Routing Header; a plain BU
-from that home address gets nothing. Finally a Home Agent Address Discovery request (ICMPv6
+from that home address gets nothing. No ICMPv6 Parameter Problem reaches scapy's mobile node
+(the kernel sends one per BU, code 2 for the Home Address option; hag-dataplane drops them, and
+its exit counters show how many). Finally a Home Agent Address Discovery request (ICMPv6
 144) gets a reply (145) listing the configured address.
 
 usage: test_home_agent.py BUILD_DIR
@@ -51,8 +53,12 @@ conf.verb = 0
 coa, ha, hoa, mode = sys.argv[1:5]
 got = []
 def sniffer():
-    got.extend(sniff(iface="m0", timeout=3, count=1, lfilter=lambda p: IPv6 in p and
-                     p[IPv6].src == ha and IPv6ExtHdrRouting in p))
+    # The BA, and any ICMPv6 Parameter Problem from the home agent: the kernel's (code 2, for
+    # the Home Address option) would leave the TAP before the BA, so it is seen if it passes.
+    got.extend(sniff(iface="m0", timeout=3, lfilter=lambda p: IPv6 in p and p[IPv6].src == ha
+                     and (IPv6ExtHdrRouting in p or ICMPv6ParamProblem in p),
+                     stop_filter=lambda p: IPv6ExtHdrRouting in p))
+pp = sum(1 for p in got if ICMPv6ParamProblem in p)
 t = threading.Thread(target=sniffer); t.start(); time.sleep(1)
 bid = MIP6OptUnknown(otype=35, olen=4, odata=b"\x00\x01\x00\x00")
 gre = MIP6OptUnknown(otype=33, olen=6, odata=b"\x00\x00\x00\x00\x0b\xad")  # RFC 5845 GRE Key
@@ -85,6 +91,8 @@ s.sendto(bytes(wire), (ha, 0))
 t.join()
 if mode == "esp":
     for p in got:
+        if IPv6ExtHdrRouting not in p:
+            continue
         rh = p[IPv6ExtHdrRouting]
         if rh.nh != 50:
             continue
@@ -106,9 +114,9 @@ again = IPv6(raw(p[IPv6]))
 want = again[MIP6MH_BA].cksum
 del again[MIP6MH_BA].cksum
 ok = IPv6(raw(again))[MIP6MH_BA].cksum == want
-print("ba status=%d seq=%d rh_type=%d segleft=%d hoa=%s checksum=%s" % (
+print("ba status=%d seq=%d rh_type=%d segleft=%d hoa=%s checksum=%s parameter_problems=%d" % (
     p[MIP6MH_BA].status, p[MIP6MH_BA].seq, rh.type, rh.segleft, rh.addresses[0],
-    "ok" if ok else "bad"))
+    "ok" if ok else "bad", pp))
 """
 
 HAAD = r"""
@@ -190,15 +198,17 @@ def main():
             return out[-1] if out else r.stderr.strip()[-300:]
 
         line = scapy("good")
-        check(line == f"ba status=0 seq=4242 rh_type=2 segleft=1 hoa={HOA2} checksum=ok",
-              f"scapy BU with HAO -> {line}")
+        check(line == f"ba status=0 seq=4242 rh_type=2 segleft=1 hoa={HOA2} checksum=ok "
+              "parameter_problems=0",
+              f"scapy BU with HAO -> {line} (no ICMPv6 Parameter Problem reached the mobile node)")
         b2 = g.hagctl_json("bindings", "show", "mn2@example.net")
         check([p["coa"] for p in b2.get("paths", [])] == [DSL.coa],
               f"scapy's mobile node registered: {b2.get('paths')}")
         check(scapy("badsum") == "no-ba", "a BU with a bad checksum gets no BA")
         check(scapy("twohao") == "no-ba", "two Home Address options: no BA")
         line = scapy("good", "2001:db8:1ff:9::9")
-        check(line.startswith("ba status=133 "), f"an unknown home address: {line}")
+        check(line.startswith("ba status=133 ") and line.endswith(" parameter_problems=0"),
+              f"an unknown home address: {line}")
         line = scapy("esp", HOA3)
         check(line == f"esp-ba status=0 seq=4242 hoa={HOA3} checksum=ok",
               f"BU in ESP (static keys, scapy's IPsec) -> BA in ESP: {line}")
@@ -221,6 +231,16 @@ def main():
         check(all(a.get("ipip") and not any(a["down_drops"].values()) and a["down_packets"] > 0
                   for a in accs.values()) and len(accs) == 2,
               f"magsim's accesses were IPv6-in-IPv6 and dropped nothing: {accs}")
+        # The kernel (no CONFIG_IPV6_MIP6) answered the BUs with Parameter Problems; the data
+        # plane dropped them on their way out (exception/kernel_filter.hpp): magsim's two BUs,
+        # scapy's good ones and those with a bad checksum or unknown address at least.
+        g.stop("dataplane")
+        with open(os.path.join(g.tmp, "dataplane.log")) as f:
+            exit_json = [ln for ln in f.read().splitlines() if ln.startswith("{")]
+        acc = json.loads(exit_json[-1])["exception"]["ports"]["access"] if exit_json else {}
+        check(acc.get("param_problem_suppressed", 0) >= 4,
+              "the kernel's Parameter Problems for the Home Address option suppressed by the "
+              f"data plane: {acc.get('param_problem_suppressed')}")
     except (RuntimeError, subprocess.TimeoutExpired) as e:
         failures.append(str(e))
         print("FAIL", e, flush=True)

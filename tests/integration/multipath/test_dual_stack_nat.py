@@ -19,7 +19,10 @@ hag-dataplane with the IPv4 home address as a /32 and the LTE path's CoA as the 
 its UDP port as the observed port. User data crosses the NAT as IPv4 / UDP (gateway port 5437,
 the router's signalling port) / GRE, kept alive by magsim's keepalives; a second home router
 behind the same NAT does the same at its own mapped port — what GRE over Linux conntrack, which
-maps GRE by address only, cannot do for two routers.
+maps GRE by address only, cannot do for two routers. The NAT maps router 2's data (to port
+5437) to port 40000, not to the port of its signalling: hag-dataplane learns that port from the
+GRE-in-UDP data with the session's key (NAT rebinding, `nat_port_learned`) and sends router 2's
+downlink there.
 Checked: the binding shows the IPv4 home address and the NATed path (hagctl); UDP over IPv4 and
 IPv6 both ways reaches the other side, for both routers; hag-dataplane counted octets on both
 paths both ways (the session stripes over the NATed IPv4 path and the IPv6 one); a flow the
@@ -46,6 +49,7 @@ HOA4 = "203.0.113.130"  # first address of the IPv4 pool (.128 network, .129 rou
 NAI = "cpe1@example.net"
 NAI2 = "cpe2@example.net"
 NAT_INSIDE2, LTE4_2 = "192.0.2.193", "192.0.2.194"
+DATA_PORT2 = 40000  # the NAT's port for router 2's data (its signalling keeps its own port)
 PY = "/usr/bin/python3"
 
 CONTROL_CONF = """
@@ -187,6 +191,9 @@ def run(topo, control, dataplane, magsim, hagctl):
     subprocess.run(["ip", "netns", "exec", nat, "nft", "-f", "-"], check=True, text=True,
                    input="table ip v4nat {\n chain post {\n"
                          "  type nat hook postrouting priority 100;\n"
+                         # Router 2's data gets another outside port than its signalling.
+                         f"  oifname \"n0\" ip saddr {LTE4_2} udp dport 5437 "
+                         f"masquerade to :{DATA_PORT2}\n"
                          "  oifname \"n0\" masquerade\n }\n}\n")
 
     tmp = topo.tmpdir("hag-v4nat-")
@@ -285,7 +292,7 @@ def run(topo, control, dataplane, magsim, hagctl):
     b2 = ctl_json("bindings", "show", NAI2)
     lte2 = {int(p["bid"]): p for p in b2.get("paths", [])}.get(1, {})
     if not (lte2.get("nat") and lte2.get("coa") == NAT_PUBLIC and lte2.get("mag_coa") == LTE4_2
-            and int(lte2.get("nat_port", 0)) not in (0, int(lte.get("nat_port", 0)))):
+            and int(lte2.get("nat_port", 0)) not in (0, int(lte.get("nat_port", 0)), DATA_PORT2)):
         failures.append(f"router 2's path not NATed at its own port: {lte2} (router 1: {lte})")
 
     # Uplink first (magsim's keepalives have opened the NAT's UDP mapping already).
@@ -383,6 +390,10 @@ def run(topo, control, dataplane, magsim, hagctl):
     ev, drops = up.get("events", {}), up.get("drops", {})
     if ev.get("udp_decapsulated", 0) < 180 or ev.get("nat_keepalive", 0) < 2:
         failures.append(f"the data plane decapsulated too little UDP or saw no keepalives: {ev}")
+    # Router 2's data port was learnt from its data (router 1's data comes from its signalled
+    # port: nothing to learn there). Router 2's downlink above could only arrive through it.
+    if hoa4_2 and ev.get("nat_port_learned", 0) < 1:
+        failures.append(f"the data plane learnt no NAT data port: {ev}")
     for reason in ("udp_malformed", "udp_checksum", "spoofed_outer_source"):
         if drops.get(reason, 0) != 0:
             failures.append(f"the data plane dropped uplink for {reason}: {drops}")

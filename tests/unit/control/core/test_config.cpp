@@ -68,6 +68,28 @@ subscribers { nai: "a" profile {
               .find("FASTEST") != std::string::npos);
 }
 
+TEST_CASE("path_mtus: MTU 1280-9216, ATT and If-Label 0-255, at file:line", "[config]") {
+    CHECK(errors_of(R"(lma_addresses: "2001:db8::1"
+path_mtus { access_technology: 8 mtu: 1420 }
+path_mtus { if_label: 3 mtu: 9216 }
+path_mtus { mtu: 1280 }
+)")
+              .empty());
+    auto e = errors_of(R"(lma_addresses: "2001:db8::1"
+path_mtus { access_technology: 8 mtu: 1279 }
+path_mtus { if_label: 256 mtu: 1400 }
+path_mtus { access_technology: 1 }
+path_mtus { mtu: 9217 }
+)");
+    INFO(e);
+    CHECK(e.find("t.conf:2:") != std::string::npos);
+    CHECK(e.find("path_mtus.mtu: 1279 is not within 1280-9216") != std::string::npos);
+    CHECK(e.find("t.conf:3:") != std::string::npos);
+    CHECK(e.find("path_mtus: access_technology and if_label are 0-255") != std::string::npos);
+    CHECK(e.find("path_mtus.mtu: 0 is not within 1280-9216") != std::string::npos);
+    CHECK(e.find("path_mtus.mtu: 9217 is not within 1280-9216") != std::string::npos);
+}
+
 TEST_CASE("syntax errors and unknown fields name file:line:column", "[config]") {
     auto e = errors_of("lma_addresses: \"2001:db8::1\"\n\nbogus_field: 3\n");
     CHECK(e.find("t.conf:3:") != std::string::npos);

@@ -523,3 +523,28 @@ TEST_CASE("PolicyEditor: edits shared by two nodes through one conditional store
     CHECK(e.error().code == Code::kInternal);
     CHECK(d.version() == vd);
 }
+
+TEST_CASE("PolicyEditor: path_mtus stay in every snapshot it installs") {
+    // path_mtus are programmed with the policy snapshot (DpPath.mtu): an edit of the policy
+    // must not drop them.
+    std::vector<std::shared_ptr<const PolicySnapshot>> installed;
+    auto install = [&](std::shared_ptr<const PolicySnapshot> p) {
+        installed.push_back(std::move(p));
+    };
+    auto cfg = file_config();
+    auto* m = cfg.add_path_mtus();
+    m->set_access_technology(8);
+    m->set_mtu(1420);
+    PolicyEditor ed(install, "");
+    REQUIRE(ed.start(cfg));
+    REQUIRE(installed.size() == 1);
+    Path lte;
+    lte.access_technology = 8;
+    CHECK(installed.back()->path_mtu_for(lte) == 1420);
+    REQUIRE(ed.edit(edit(R"(mode: REMOVE default_profile: "")")));
+    REQUIRE(installed.size() == 2);
+    CHECK(installed.back()->path_mtu_for(lte) == 1420);
+    Path dsl;
+    dsl.access_technology = 3;
+    CHECK(installed.back()->path_mtu_for(dsl) == 0);
+}

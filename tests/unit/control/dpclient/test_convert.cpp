@@ -1,6 +1,8 @@
 // Binding cache session -> DpSession (control/dpclient/session_convert.hpp).
 #include <catch2/catch.hpp>
 
+#include <map>
+
 #include "dpclient/programmed.hpp"
 #include "dpclient/session_convert.hpp"
 #include "hag/mh/flow_binding.hpp"
@@ -134,6 +136,46 @@ TEST_CASE("home registrations without GRE keys are IP-in-IP when the home agent 
     CHECK(dpclient::to_dp_session(keyed, 1, ipip.get()).paths(0).tunnel() == hag::v1::TUNNEL_GRE);
     CHECK(dpclient::to_dp_session(session(), 1, ipip.get()).paths(0).tunnel() ==
           hag::v1::TUNNEL_GRE);
+}
+
+TEST_CASE("path_mtus give each path its tunnel MTU: first match by ATT and If-Label, else 0") {
+    const Session s = session();  // BID 1: ATT 3, If-Label 1; BID 2: ATT 8, label 2; BID 3: 8, 3
+    hag::v1::ControlConfig cfg;
+    auto none = PolicySnapshot::build(cfg);
+    REQUIRE(none != nullptr);
+    const auto plain = dpclient::to_dp_session(s, 1, none.get());
+    for (const auto& p : plain.paths()) {
+        CHECK(p.mtu() == 0);  // the data plane's access port MTU
+    }
+    auto* lte_label3 = cfg.add_path_mtus();  // ATT 8 with If-Label 3 only
+    lte_label3->set_access_technology(8);
+    lte_label3->set_if_label(3);
+    lte_label3->set_mtu(1400);
+    auto* lte = cfg.add_path_mtus();  // the rest of ATT 8
+    lte->set_access_technology(8);
+    lte->set_mtu(1420);
+    auto* label1 = cfg.add_path_mtus();  // If-Label 1, any ATT
+    label1->set_if_label(1);
+    label1->set_mtu(1492);
+    auto snap = PolicySnapshot::build(cfg);
+    REQUIRE(snap != nullptr);
+    const auto dp = dpclient::to_dp_session(s, 1, snap.get());
+    std::map<std::uint32_t, std::uint32_t> mtus;
+    for (const auto& p : dp.paths()) {
+        mtus[p.bid()] = p.mtu();
+    }
+    CHECK(mtus == std::map<std::uint32_t, std::uint32_t>{{1, 1492}, {2, 1420}, {3, 1400}});
+    // An MTU change reaches the data plane: the digest differs.
+    CHECK(hag::v1::session_digest(dp) != hag::v1::session_digest(plain));
+    // A catch-all entry first wins for every path.
+    hag::v1::ControlConfig all;
+    all.add_path_mtus()->set_mtu(1300);
+    auto catch_all = PolicySnapshot::build(all);
+    REQUIRE(catch_all != nullptr);
+    const auto all_1300 = dpclient::to_dp_session(s, 1, catch_all.get());
+    for (const auto& p : all_1300.paths()) {
+        CHECK(p.mtu() == 1300);
+    }
 }
 
 TEST_CASE("prefix text") {

@@ -1194,10 +1194,13 @@ TEST_CASE("uplink on a NATed path: GRE in UDP from the observed address and port
     CHECK(fx.t->state(5).path_uplink_packets[1].load() == 2);
     CHECK(up_events(fx, UplinkEvent::kUdpDecapsulated) == 2);
 
-    // Anti-spoofing: another port of the NAT (another router behind it), another address, or
-    // plain GRE from the NAT's address (the path expects UDP) are not this path.
+    // Anti-spoofing: another port of the NAT, another address, or plain GRE from the NAT's
+    // address (the path expects UDP) are not this path — the port only with nat_port_learning
+    // off (with it on, the next test case: the downlink follows the data's port).
+    fx.ul.nat_port_learning = false;
     CHECK(fx.up(up_frame_udp(nat, kNatPort + 1, 5437, gre_kseq(0xabcd0001, 10, inner), true))
               .empty());
+    fx.ul.nat_port_learning = true;
     CHECK(fx.up(up_frame_udp({198, 51, 100, 8}, kNatPort, 5437, gre_kseq(0xabcd0001, 10, inner),
                              false))
               .empty());
@@ -1278,6 +1281,111 @@ TEST_CASE("uplink: plain GRE from a NATed path's address is refused, the IPv6 pa
     f[14 + 11] = static_cast<std::uint8_t>(c);
     CHECK(fx.up(f).empty());
     CHECK(fx.drops(UplinkDrop::kSpoofedOuter) == 1);
+}
+
+TEST_CASE("uplink on a NATed path: data from another port of the NAT's address is followed",
+          "[uplink][downlink][nat]") {
+    Fixture fx;
+    make_nat(fx);
+    fx.set_live(0, false);  // the downlink goes over the NATed path
+    const std::array<std::uint8_t, 4> nat{198, 51, 100, 7};
+    const Bytes inner = ipv4_udp({192, 0, 2, 3}, {203, 0, 113, 5}, 16);
+    const Bytes foreign = ipv4_udp({192, 0, 2, 99}, {203, 0, 113, 5}, 16);
+    constexpr std::uint16_t kDataPort = 40777;  // where the NAT put the data flow
+    std::uint32_t seq = 1;
+    auto from = [&](std::array<std::uint8_t, 4> src, std::uint16_t sport, const Bytes& in,
+                    std::uint32_t key = 0xabcd0001) {
+        return fx.up(up_frame_udp(src, sport, 5437, gre_kseq(key, seq++, in), true));
+    };
+    auto down_port = [&] {
+        const Bytes out = fx.down(down_frame_v4(20, false));
+        REQUIRE(out.size() > 38);
+        return get16(out, 36);
+    };
+    const SessionState& st = fx.t->state(5);
+    REQUIRE(down_port() == kNatPort);
+
+    // Hostile first: a foreign inner source, an unknown key or another address from the new
+    // port teach nothing.
+    CHECK(from(nat, kDataPort, foreign).empty());
+    CHECK(fx.drops(UplinkDrop::kSpoofedInner) == 1);
+    CHECK(from(nat, kDataPort, inner, 0x0bad).empty());
+    CHECK(fx.drops(UplinkDrop::kUnknownKey) == 1);
+    CHECK(from({198, 51, 100, 8}, kDataPort, inner).empty());
+    CHECK(fx.drops(UplinkDrop::kSpoofedOuter) == 1);
+    CHECK(up_events(fx, UplinkEvent::kNatPortLearned) == 0);
+    CHECK(st.path_nat_port[1].load() == 0);
+    CHECK(down_port() == kNatPort);
+
+    // The session's key, the NAT's address, an inner source of the session: learnt.
+    CHECK_FALSE(from(nat, kDataPort, inner).empty());
+    CHECK(fx.seqs[0].path == 1);
+    CHECK(up_events(fx, UplinkEvent::kNatPortLearned) == 1);
+    CHECK(st.path_nat_port[1].load() == kDataPort);
+    CHECK(down_port() == kDataPort);
+    CHECK_FALSE(from(nat, kDataPort, inner).empty());  // no change, no event
+    CHECK(up_events(fx, UplinkEvent::kNatPortLearned) == 1);
+    // A spoofed inner source from a third port changes nothing.
+    CHECK(from(nat, kDataPort + 1, foreign).empty());
+    CHECK(down_port() == kDataPort);
+
+    // A control upsert that keeps the path's address keeps the port, wherever the path sits:
+    // another weight, a new signalled port, then the paths in the other order.
+    SessionConfig c = *fx.t->config(5);
+    c.paths[1].weight = 777;
+    c.paths[1].udp_port = kNatPort + 2;
+    REQUIRE(fx.t->upsert(5, c).ok());
+    CHECK(down_port() == kDataPort);
+    std::swap(c.paths[0], c.paths[1]);
+    REQUIRE(fx.t->upsert(5, c).ok());
+    CHECK(st.path_nat_port[0].load() == kDataPort);
+    CHECK(st.path_nat_port[1].load() == 0);
+    CHECK(down_port() == kDataPort);
+    std::swap(c.paths[0], c.paths[1]);
+    REQUIRE(fx.t->upsert(5, c).ok());
+    CHECK(down_port() == kDataPort);
+
+    // Data from the signalled port again (the NAT rebound): the downlink goes back to it.
+    CHECK_FALSE(from(nat, kNatPort + 2, inner).empty());
+    CHECK(up_events(fx, UplinkEvent::kNatPortLearned) == 2);
+    CHECK(down_port() == kNatPort + 2);
+
+    // A new address for the path (another NAT) forgets the learnt port.
+    CHECK_FALSE(from(nat, kDataPort, inner).empty());
+    CHECK(down_port() == kDataPort);
+    c = *fx.t->config(5);
+    c.paths[1].coa = IpAddr::v4(198, 51, 100, 9);
+    REQUIRE(fx.t->upsert(5, c).ok());
+    CHECK(st.path_nat_port[1].load() == 0);
+    CHECK(down_port() == kNatPort + 2);
+    CHECK(from(nat, kDataPort, inner).empty());  // the old address is no path any more
+    CHECK_FALSE(from({198, 51, 100, 9}, kDataPort, inner).empty());
+    CHECK(down_port() == kDataPort);
+
+    // A session that ends and another that takes its id start without a port.
+    REQUIRE(fx.t->remove(5).ok());
+    REQUIRE(fx.t->upsert(5, c).ok());
+    CHECK(st.path_nat_port[1].load() == 0);
+
+    // Learning off: the port must be the signalled one.
+    fx.ul.nat_port_learning = false;
+    CHECK(from({198, 51, 100, 9}, kDataPort, inner).empty());
+    CHECK(fx.drops(UplinkDrop::kSpoofedOuter) == 3);
+    CHECK(st.path_nat_port[1].load() == 0);
+    fx.ul.nat_port_learning = true;
+
+    // Two NATed paths of the session behind one address: an unknown port is neither's.
+    c = *fx.t->config(5);
+    c.paths[2] = c.paths[1];
+    c.paths[2].bid = 3;
+    c.paths[2].udp_port = kNatPort + 3;
+    c.n_paths = 3;
+    REQUIRE(fx.t->upsert(5, c).ok());
+    CHECK(from({198, 51, 100, 9}, kDataPort, inner).empty());
+    CHECK(fx.drops(UplinkDrop::kSpoofedOuter) == 4);
+    CHECK_FALSE(from({198, 51, 100, 9}, kNatPort + 3, inner).empty());
+    CHECK(fx.seqs[0].path == 2);
+    CHECK(rte_mempool_in_use_count(test::pool()) == 0);
 }
 
 TEST_CASE("the session table refuses UDP encapsulation on IPv6 paths and bad tunnel MTUs",

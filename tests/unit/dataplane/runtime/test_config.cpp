@@ -387,3 +387,39 @@ reassembly {
                     "mbufs: 200\nreorder { session_packets: 8 global_packets: 100 }\n"
                     "reassembly { enabled: false }") == "");
 }
+
+TEST_CASE("static paths take udp_port, tunnel and mtu, checked like DpPath's, at file:line",
+          "[config][nat]") {
+    auto r = parse_dataplane_config(std::string(kPorts) + R"(nat_port_learning: false
+sessions { id: 1 uplink_key: 7 prefixes: "192.0.2.0/28" prefixes: "2001:db8:1::/64"
+  paths { bid: 1 local: "198.51.100.1" care_of: "203.0.113.9" port: "access" udp_port: 40123
+          mtu: 1400 }
+  paths { bid: 2 local: "2001:db8:ff::1" care_of: "2001:db8:aaaa::1" port: "access"
+          tunnel: TUNNEL_IP_IN_IP mtu: 1280 } }
+)",
+                                    "dp.conf");
+    REQUIRE(r.ok());
+    CHECK_FALSE(r->nat_port_learning());
+    CHECK(r->sessions(0).paths(0).udp_port() == 40123);
+    CHECK(r->sessions(0).paths(1).tunnel() == hag::v1::TUNNEL_IP_IN_IP);
+    auto e = errors_of(std::string(kPorts) + R"(sessions { id: 1
+  paths { bid: 1 local: "2001:db8:ff::1" care_of: "2001:db8:aaaa::1" port: "access"
+          udp_port: 4000 }
+  paths { bid: 2 local: "198.51.100.1" care_of: "203.0.113.9" port: "access" udp_port: 70000 }
+  paths { bid: 3 local: "198.51.100.1" care_of: "203.0.113.9" port: "access" mtu: 575 }
+  paths { bid: 4 local: "2001:db8:ff::1" care_of: "2001:db8:aaaa::1" port: "access" mtu: 1279 }
+  paths { bid: 5 local: "198.51.100.1" care_of: "203.0.113.9" port: "access" tunnel: 7 }
+  paths { bid: 6 local: "198.51.100.1" care_of: "203.0.113.9" port: "access"
+          tunnel: TUNNEL_IP_IN_IP udp_port: 5 }
+}
+)");
+    INFO(e);
+    CHECK(e.find("dp.conf:6:11: sessions.paths: udp_port 4000 (1-65535, on an IPv4 path only)") !=
+          std::string::npos);
+    CHECK(e.find("sessions.paths: udp_port 70000 (1-65535") != std::string::npos);
+    CHECK(e.find("dp.conf:8:78: sessions.paths: mtu 575 (576-9216 allowed") != std::string::npos);
+    CHECK(e.find("sessions.paths: mtu 1279 (1280-9216 allowed") != std::string::npos);
+    CHECK(e.find("sessions.paths: tunnel 7 is not a tunnel type") != std::string::npos);
+    CHECK(e.find("sessions.paths: udp_port is for GRE paths (NAT traversal), not IP in IP") !=
+          std::string::npos);
+}
