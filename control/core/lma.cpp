@@ -1023,13 +1023,21 @@ std::uint8_t Lma::process_pbu(const mh::BindingUpdate& bu, const Peer& from, con
 
     // A MAG is authoritative for its own binding identifiers: a (MAG, BID) still held by
     // another subscriber is stale there (the CPE registers under a new NAI).
-    if (const Session* other = cache_.find_by_path(mag_id, bid);
-        other != nullptr && other->nai != nai) {
-        const std::string other_nai = other->nai;
-        spdlog::info("session {} bid {}: MAG {} reuses the BID, removing it from session {}", nai,
-                     bid, mag_id, other_nai);
-        (void)cache_.remove_path(other_nai, bid);
-        count("pbu.path_taken_over");
+    // Not so for another hag node acting as a MAG (distributed anchoring, docs/scale-out.md):
+    // it registers every subscriber that moved to it under its own MAG identifier.
+    if (!peer_mag) {
+        std::vector<std::string> stale;
+        for (const Session* other : cache_.find_all_by_path(mag_id, bid)) {
+            if (other->nai != nai) {
+                stale.push_back(other->nai);
+            }
+        }
+        for (const auto& other_nai : stale) {
+            spdlog::info("session {} bid {}: MAG {} reuses the BID, removing it from session {}",
+                         nai, bid, mag_id, other_nai);
+            (void)cache_.remove_path(other_nai, bid);
+            count("pbu.path_taken_over");
+        }
     }
     out.flow_replies =
         apply_flow_options(s, opts, [this](const std::string& name) { count(name); });
