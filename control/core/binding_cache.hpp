@@ -65,6 +65,9 @@ struct Path {
     bool nat = false;
     std::uint16_t nat_port = 0;
     CareOfAddress mag_coa;
+    // Registered by another hag node acting as a MAG for a subscriber that moved to it
+    // (distributed anchoring, docs/scale-out.md): coa is that node's tunnel address. Not stored.
+    bool relay = false;
     bool operator==(const Path&) const = default;
 };
 
@@ -79,6 +82,18 @@ struct FlowBindingEntry {
     std::vector<std::uint16_t> bids;     // forward to the first live one, in order; empty = discard
     std::vector<std::uint8_t> selector;  // RFC 6088 Traffic Selector sub-option data
     bool operator==(const FlowBindingEntry&) const = default;
+};
+
+// Distributed anchoring (docs/scale-out.md): a home network prefix of the session anchored at
+// another hag node, toward which this node acts as a MAG (its PBU registers the prefix there).
+struct RemoteAnchor {
+    Prefix prefix;
+    std::string node;                // the anchor's node name
+    CareOfAddress anchor;            // its signalling and tunnel address
+    CareOfAddress local;             // this node's address toward it
+    std::uint32_t uplink_key = 0;    // GRE key toward the anchor, from its PBA (0: not yet)
+    std::uint32_t downlink_key = 0;  // GRE key the anchor stamps toward us (our PBU)
+    bool operator==(const RemoteAnchor&) const = default;
 };
 
 // One mobility session (binding cache entry for one mobile node identifier).
@@ -99,6 +114,8 @@ struct Session {
     // Signalled flow bindings, sorted by (priority, fid); not persisted (the MAG re-signals
     // them with its next PBU).
     std::vector<FlowBindingEntry> flows;
+    // Prefixes of home_prefixes anchored at other nodes (distributed anchoring).
+    std::vector<RemoteAnchor> remote_anchors;
 
     [[nodiscard]] const Path* find_path(std::uint16_t bid) const noexcept;
     [[nodiscard]] Seconds expires_at() const noexcept;  // latest path expiry

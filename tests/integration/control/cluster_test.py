@@ -37,6 +37,7 @@ import sys
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
+import hagcluster  # noqa: E402
 import netns  # noqa: E402
 
 import logging  # noqa: E402
@@ -45,7 +46,6 @@ from scapy.layers.inet6 import IPv6, MIP6MH_BA, MIP6MH_BU, MIP6OptMNID, MIP6OptU
 
 IPPROTO_MH = 135
 IPV6_CHECKSUM = 7
-ETCD_PORT = 2379
 NODES = {
     "a": {"lma": "2001:db8:1::1", "cpe": "2001:db8:1::2", "etcd": "2001:db8:e0::1",
           "pool": "2001:db8:100::/48", "keys": (1, 99999)},
@@ -71,8 +71,8 @@ store {{
   etcd_endpoints: "[{etcd}]:{port}"
   etcd_prefix: "/hag-test/"
   node_name: "hag-{name}"
-  uplink_gre_key_min: {kmin}
-  uplink_gre_key_max: {kmax}
+  uplink_gre_key_min: {keys[0]}
+  uplink_gre_key_max: {keys[1]}
 }}
 """
 
@@ -129,97 +129,16 @@ def scapy_send(src, dst, seq, tries):
 def main():
     netns.require_root()
     control, magsim, hagctl, fake_exe = sys.argv[1:5]
-    etcd_exe = shutil.which("etcd")
-    if etcd_exe is None:
+    if shutil.which("etcd") is None:
         print("FAIL etcd not installed (Debian etcd-server; tools/quickstart installs it)")
         return 1
     started = time.monotonic()
-    topo = netns.Topology("clu")
-    ens, cpe = topo.ns("etcd"), topo.ns("cpe")
-    ns = {n: topo.ns(n) for n in NODES}
-    for n in list(ns.values()) + [ens, cpe]:
-        for conf in ("all", "default"):
-            netns.sh("sysctl", "-qw", f"net.ipv6.conf.{conf}.accept_dad=0", ns=n)
-    for i, (n, cfg) in enumerate(NODES.items()):
-        topo.veth(ns[n], "l0", cpe, f"m{i}")
-        netns.sh("ip", "addr", "add", cfg["lma"] + "/64", "dev", "l0", "nodad", ns=ns[n])
-        netns.sh("ip", "addr", "add", cfg["cpe"] + "/64", "dev", f"m{i}", "nodad", ns=cpe)
-        topo.veth(ns[n], "e0", ens, f"e{i}")
-        node_side = cfg["etcd"][:-1] + "2"
-        netns.sh("ip", "addr", "add", node_side + "/64", "dev", "e0", "nodad", ns=ns[n])
-        netns.sh("ip", "addr", "add", cfg["etcd"] + "/64", "dev", f"e{i}", "nodad", ns=ens)
-    work = topo.tmpdir("hag-cluster-test-")
-
-    # etcd: a one-member cluster of its own, data in the temporary directory.
-    urls = ",".join([f"http://127.0.0.1:{ETCD_PORT}"] +
-                    [f"http://[{c['etcd']}]:{ETCD_PORT}" for c in NODES.values()])
-    etcd_log = open(os.path.join(work, "etcd.log"), "w+")
-
-    def start_etcd():
-        p = subprocess.Popen(
-            ["ip", "netns", "exec", ens, etcd_exe, "--name", "test",
-             "--data-dir", os.path.join(work, "etcd"), "--listen-client-urls", urls,
-             "--advertise-client-urls", f"http://127.0.0.1:{ETCD_PORT}",
-             "--listen-peer-urls", "http://127.0.0.1:2380",
-             "--initial-advertise-peer-urls", "http://127.0.0.1:2380",
-             "--initial-cluster", "test=http://127.0.0.1:2380"],
-            stdout=etcd_log, stderr=subprocess.STDOUT)
-        topo.procs.append(p)
-        return p
-
-    etcd = start_etcd()
-
-    def etcd_ready():
-        r = subprocess.run(["ip", "netns", "exec", ens, sys.executable, "-c",
-                            "import urllib.request,sys;"
-                            f"sys.exit(0 if b'true' in urllib.request.urlopen("
-                            f"'http://127.0.0.1:{ETCD_PORT}/health',timeout=1).read() else 1)"],
-                           capture_output=True, timeout=10)
-        return r.returncode == 0
-
-    def wait_for(pred, seconds):
-        end = time.time() + seconds
-        while time.time() < end:
-            v = pred()
-            if v:
-                return v
-            time.sleep(0.2)
-        return pred()
-
+    cl = hagcluster.Cluster("clu", NODES, CONFIG, control, hagctl, fake_exe, check)
+    cpe, daemons = cl.cpe, cl.daemons
+    etcd = cl.start_etcd()
+    etcd_ready, wait_for, start, hag, bindings = (cl.etcd_ready, hagcluster.wait_for, cl.start,
+                                                  cl.hag, cl.bindings)
     check(wait_for(etcd_ready, 15), "etcd started on the test's loopback and links")
-
-    daemons, logs, socks = {}, {}, {}
-    for n, cfg in NODES.items():
-        sock = os.path.join(work, f"control-{n}.sock")
-        dpsock = os.path.join(work, f"dataplane-{n}.sock")
-        socks[n] = (sock, dpsock)
-        with open(os.path.join(work, f"control-{n}.conf"), "w") as f:
-            f.write(CONFIG.format(name=n, lma=cfg["lma"], pool=cfg["pool"], sock=sock,
-                                  dpsock=dpsock, etcd=cfg["etcd"], port=ETCD_PORT,
-                                  kmin=cfg["keys"][0], kmax=cfg["keys"][1]))
-        fake = subprocess.Popen([fake_exe, "unix:" + dpsock], stdin=subprocess.PIPE,
-                                stdout=subprocess.PIPE, text=True)
-        topo.procs.append(fake)
-        check(fake.stdout.readline().strip() == "ready", f"fake data plane of node {n} ready")
-        logs[n] = open(os.path.join(work, f"control-{n}.log"), "w+")
-
-    def start(n):
-        d = subprocess.Popen(["ip", "netns", "exec", ns[n], control, "-c",
-                              os.path.join(work, f"control-{n}.conf")],
-                             stdout=subprocess.PIPE, stderr=logs[n], text=True)
-        topo.procs.append(d)
-        check(d.stdout.readline().strip() == "hag-control ready", f"node {n} ready")
-        daemons[n] = d
-
-    def hag(n, *args):
-        sock, dpsock = socks[n]
-        r = subprocess.run([hagctl, "-s", "unix:" + sock, "--dataplane", "unix:" + dpsock,
-                            "-o", "json", *args], capture_output=True, text=True, timeout=30)
-        return json.loads(r.stdout) if r.returncode == 0 and r.stdout.strip() else None
-
-    def bindings(n):
-        doc = hag(n, "bindings", "list", "--all") or {"bindings": []}
-        return {b["nai"]: b for b in doc["bindings"]}
 
     def scapy(n, seq, tries=3):
         r = subprocess.run(["ip", "netns", "exec", cpe, sys.executable, __file__, "--scapy",
@@ -294,7 +213,7 @@ def main():
         check(c.get("store.replies_withheld", 0) >= 1 and c.get("store.commit_failures", 0) >= 1,
               f"counted: store.replies_withheld {c.get('store.replies_withheld')}, "
               f"store.commit_failures {c.get('store.commit_failures')}")
-        etcd = start_etcd()
+        etcd = cl.start_etcd()
         check(wait_for(etcd_ready, 15), "etcd restarted (same data directory)")
         # The retransmission is answered: accepted, or — when the withheld change is already in
         # the cache (and written to etcd since) — 135 carrying that sequence number, after
@@ -308,7 +227,7 @@ def main():
               "the binding's sequence number is 1004")
 
         # Node b restarted: it restores the bindings it serves from etcd, anchors included.
-        topo.stop(daemons["b"], 10)
+        cl.topo.stop(daemons["b"], 10)
         start("b")
         again = bindings("b")
         check(len(again) == len(before) and
@@ -325,14 +244,7 @@ def main():
               "a new subscriber at a gets a key from a's range")
         print(f"test time {time.monotonic() - started:.1f} s", flush=True)
     finally:
-        for n, log in logs.items():
-            log.seek(0)
-            print(f"---- node {n} log (last 15 lines) ----")
-            print("\n".join(log.read().splitlines()[-15:]))
-        for d in daemons.values():
-            topo.stop(d, 5)
-        topo.stop(etcd, 5)
-        topo.close()
+        cl.close()
     return 1 if failures else 0
 
 
