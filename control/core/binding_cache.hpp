@@ -4,9 +4,9 @@
 // Indexes: MN-ID (NAI), home network prefix, (MAG identifier, binding identifier, session),
 // care-of address. A MAG may hold paths of many mobile nodes under one BID (another hag node
 // acting as a MAG for the subscribers that moved to it, docs/scale-out.md): a path is identified
-// by (MAG identifier, MN-ID, BID). Every mutation goes through this class, which keeps all indexes consistent.
-// Expiry: one timing wheel of one-second slots advanced by expire(now); no timer object per
-// entry. Not thread-safe: owned by the signalling io_context thread.
+// by (MAG identifier, MN-ID, BID). Every mutation goes through this class, which keeps all indexes
+// consistent. Expiry: one timing wheel of one-second slots advanced by expire(now); no timer object
+// per entry. Not thread-safe: owned by the signalling io_context thread.
 #pragma once
 
 #include <array>

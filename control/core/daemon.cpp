@@ -230,9 +230,8 @@ struct Daemon::Impl {
     // under the cache lock, in the order of the changes.
     void observe_for_store() {
         cache.add_observer([this](const CacheEvent& ev) {
-            const bool relayed =
-                std::any_of(ev.session->paths.begin(), ev.session->paths.end(),
-                            [](const Path& p) { return p.relay; });
+            const bool relayed = std::any_of(ev.session->paths.begin(), ev.session->paths.end(),
+                                             [](const Path& p) { return p.relay; });
             if (relayed && etcd != nullptr &&
                 (ev.kind == CacheEvent::Kind::kAdded || ev.kind == CacheEvent::Kind::kUpdated)) {
                 // Distributed anchoring: another node serves this subscriber and writes its
@@ -589,7 +588,7 @@ struct Daemon::Impl {
     std::unique_ptr<store::BindingStore> store;  // null: persistence off
     store::EtcdStore* etcd = nullptr;            // store, when it is the cluster store
     Seconds last_keep_alive = 0;
-    std::vector<Outbound> held;                  // replies waiting for the group commit
+    std::vector<Outbound> held;  // replies waiting for the group commit
     bool flush_posted = false;
     Seconds last_checkpoint = 0;
     std::atomic<std::uint64_t> store_commit_failures{0};  // also counted on gRPC threads
@@ -778,14 +777,14 @@ Result<std::unique_ptr<Daemon>, std::string> Daemon::start(v1::ControlConfig cfg
                         }
                         return Lma::AnchorPeer{p->anchor, *a};
                     });
-                d.lma.set_peer_check([live_address](const std::string& mag_id,
-                                                    const Ipv6Address& from) {
-                    if (!store::valid_node_name(mag_id)) {
-                        return false;
-                    }
-                    auto a = live_address(mag_id);
-                    return a && *a == from;
-                });
+                d.lma.set_peer_check(
+                    [live_address](const std::string& mag_id, const Ipv6Address& from) {
+                        if (!store::valid_node_name(mag_id)) {
+                            return false;
+                        }
+                        auto a = live_address(mag_id);
+                        return a && *a == from;
+                    });
                 spdlog::info("cluster: distributed anchoring on; node {} at {}", d.etcd->node(),
                              d.cfg.store().node_address());
             }

@@ -119,7 +119,7 @@ class EtcdStore final : public BindingStore {
     std::set<std::string, std::less<>> forget_;
     std::map<std::int64_t, std::int64_t> leases_;  // bucket end (wall s) -> lease id
     std::chrono::steady_clock::time_point down_until_{};
-    std::string live_address_;        // announced in the liveness key
+    std::string live_address_;  // announced in the liveness key
     std::int64_t live_ttl_ = 0;
     std::atomic<std::int64_t> live_lease_{0};
     std::mutex commit_mu_;

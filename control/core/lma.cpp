@@ -1235,15 +1235,15 @@ bool Lma::adopt_moved(const Session& old, const AnchorPeer& anchor, const Peer& 
     return true;
 }
 
-std::uint8_t Lma::process_peer_pbu(const mh::BindingUpdate& bu, const Peer& from,
-                                   const LmaTime& t, const std::string& nai,
-                                   const std::string& mag_id, PbuOutcome& out) {
+std::uint8_t Lma::process_peer_pbu(const mh::BindingUpdate& bu, const Peer& from, const LmaTime& t,
+                                   const std::string& nai, const std::string& mag_id,
+                                   PbuOutcome& out) {
     count("anchoring.peer_pbu");
     const auto& opts = bu.options;
     auto reject = [&](BaStatus s, std::string_view why) {
-        log_refusal(t, fmt::format("session {} PBU from node {} ({}) seq {}: {} ({})", nai, mag_id,
-                                   net::format(from.remote), bu.sequence, ba_status_name(st(s)),
-                                   why));
+        log_refusal(t,
+                    fmt::format("session {} PBU from node {} ({}) seq {}: {} ({})", nai, mag_id,
+                                net::format(from.remote), bu.sequence, ba_status_name(st(s)), why));
         count("anchoring.peer_pbu_refused");
         return st(s);
     };
@@ -1341,7 +1341,7 @@ std::uint8_t Lma::process_peer_pbu(const mh::BindingUpdate& bu, const Peer& from
     const std::uint32_t granted =
         std::min<std::uint32_t>(lifetime_seconds(bu.lifetime), prof.max_lifetime_seconds());
     Path p;
-    p.bid = 0;
+    p.bid = 1;  // one path (a data plane path needs a BID; the peer sends none)
     p.mag_id = mag_id;
     p.coa.addr = from.remote;
     p.local.addr = from.local;
@@ -1368,10 +1368,11 @@ std::uint8_t Lma::process_peer_pbu(const mh::BindingUpdate& bu, const Peer& from
     out.lifetime_units = static_cast<std::uint16_t>(granted / 4);
     if (!was_relay) {
         count("anchoring.relayed_out");
-        spdlog::info("session {}: served by node {} ({}) now; {} stays anchored here, tunnelled "
-                     "to it (downlink key {}, uplink key {})",
-                     nai, mag_id, net::format(from.remote), to_string(requested.front()), gre->key,
-                     s.uplink_gre_key);
+        spdlog::info(
+            "session {}: served by node {} ({}) now; {} stays anchored here, tunnelled "
+            "to it (downlink key {}, uplink key {})",
+            nai, mag_id, net::format(from.remote), to_string(requested.front()), gre->key,
+            s.uplink_gre_key);
     }
     return st(BaStatus::kAccepted);
 }

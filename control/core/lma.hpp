@@ -172,8 +172,7 @@ class Lma {
     // A router moved here from a live anchor: a session with the old prefixes (registered at
     // the anchor through the MAG role) and a new one of this node. False: take it over instead.
     bool adopt_moved(const Session& old, const AnchorPeer& anchor, const Peer& from,
-                     const v1::SubscriberProfile& prof, std::uint32_t lifetime_s,
-                     const LmaTime& t);
+                     const v1::SubscriberProfile& prof, std::uint32_t lifetime_s, const LmaTime& t);
     void handle_pba(const mh::BindingAcknowledgement& ba, const Peer& from, const LmaTime& t);
     void apply_mag_event(const MagEvent& ev);
     std::uint8_t deregister(const mh::BindingUpdate& bu, const std::string& nai,

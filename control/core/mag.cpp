@@ -45,8 +45,8 @@ Outbound MagRole::pbu(const std::string& nai, const Registration& r, const LmaTi
     bu.options.push_back(mh::AccessTechnologyTypeOption{kAttVirtual});
     bu.options.push_back(mh::Timestamp{t.timestamp});
     bu.options.push_back(mh::GreKey{r.downlink_key});
-    bu.options.push_back(mh::MagIdentifier{
-        mh::kMnIdSubtypeNai, mh::Bytes(opt_.mag_id.begin(), opt_.mag_id.end())});
+    bu.options.push_back(
+        mh::MagIdentifier{mh::kMnIdSubtypeNai, mh::Bytes(opt_.mag_id.begin(), opt_.mag_id.end())});
     return Outbound{r.anchor, mh::Message{bu}};
 }
 
@@ -116,8 +116,7 @@ std::optional<MagEvent> MagRole::on_pba(const mh::BindingAcknowledgement& ba, co
         return std::nullopt;
     }
     Registration& r = it->second;
-    const bool waiting =
-        r.state != State::kRegistered || r.refreshing;  // something is outstanding
+    const bool waiting = r.state != State::kRegistered || r.refreshing;  // something is outstanding
     if (!waiting) {
         count("mag.pba_unexpected");
         return std::nullopt;
@@ -207,8 +206,8 @@ std::vector<Outbound> MagRole::tick(const LmaTime& t, std::vector<MagEvent>& eve
             ev.kind = r.state == State::kDeregistering ? MagEvent::Kind::kDeregistered
                                                        : MagEvent::Kind::kGaveUp;
             spdlog::warn("MAG role: {} of {} at {} not acknowledged after {} retransmissions",
-                         r.state == State::kDeregistering ? "de-registration" : "registration",
-                         nai, net::format(r.anchor.remote), r.retransmissions);
+                         r.state == State::kDeregistering ? "de-registration" : "registration", nai,
+                         net::format(r.anchor.remote), r.retransmissions);
             count("mag.gave_up");
             events.push_back(std::move(ev));
             it = regs_.erase(it);

@@ -195,7 +195,8 @@ void encode_put(const Session& s, std::int64_t to_wall, std::vector<std::uint8_t
         std::size_t len = 0;
         const std::size_t n = std::min(s.remote_anchors.size(), kMaxRemoteAnchors);
         for (std::size_t i = 0; i < n; ++i) {
-            len += kRemoteAnchorFixedSize + std::min<std::size_t>(s.remote_anchors[i].node.size(), 64);
+            len +=
+                kRemoteAnchorFixedSize + std::min<std::size_t>(s.remote_anchors[i].node.size(), 64);
         }
         w.u8(kExtensionRemoteAnchors);
         w.u16(static_cast<std::uint16_t>(len));
@@ -374,7 +375,8 @@ Result<Record, std::string> decode_payload(std::span<const std::uint8_t> payload
                     while (!r.bad && r.pos < end) {
                         if (s.remote_anchors.size() >= kMaxRemoteAnchors ||
                             end - r.pos < kRemoteAnchorFixedSize) {
-                            return unexpected(std::string("PUT: remote anchor extension malformed"));
+                            return unexpected(
+                                std::string("PUT: remote anchor extension malformed"));
                         }
                         RemoteAnchor a;
                         r.bytes(a.prefix.addr.data(), a.prefix.addr.size());

@@ -186,12 +186,12 @@ std::string binding_detail(const hag::v1::Binding& b) {
     }
     // Distributed anchoring: where each home prefix is anchored.
     for (const auto& a : b.prefix_anchors()) {
-        head.push_back({"Prefix anchor:",
-                        fmt::format("{} at {} ({}), relayed: uplink key 0x{:08x}{}, downlink key "
-                                    "0x{:08x}",
-                                    a.prefix(), a.anchor_node(), a.anchor_address(), a.uplink_key(),
-                                    a.uplink_key() == 0 ? " (not registered there)" : "",
-                                    a.downlink_key())});
+        head.push_back(
+            {"Prefix anchor:",
+             fmt::format("{} at {} ({}), relayed: uplink key 0x{:08x}{}, downlink key "
+                         "0x{:08x}",
+                         a.prefix(), a.anchor_node(), a.anchor_address(), a.uplink_key(),
+                         a.uplink_key() == 0 ? " (not registered there)" : "", a.downlink_key())});
     }
     head.push_back({"Paths:", std::to_string(b.paths_size())});
     std::string out = render_table(head);

@@ -96,8 +96,9 @@ def main():
         return r
 
     def dp_sessions(n):
-        doc = cl.hag(n, "dataplane", "sessions") or {}
-        return {s.get("nai"): s for s in doc.get("sessions", [])}
+        doc = cl.hag(n, "dataplane", "sessions", "--all") or {}
+        return {x["session"].get("nai"): x["session"] for x in doc.get("sessions", [])
+                if "session" in x}
 
     try:
         cl.start_etcd()
