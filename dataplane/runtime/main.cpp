@@ -545,6 +545,8 @@ int main(int argc, char** argv) {
             w.uplink.core_port = core->id;
             w.uplink.core_src_mac = core->mac;
             w.uplink.core_next_hop_mac = core->next_hop_mac;
+            w.uplink.access_mtu = w.downlink.access_mtu;  // relay toward remote anchors
+            w.uplink.outer_hop_limit = w.downlink.outer_hop_limit;
             w.downlink.next_hops = w.uplink.next_hops = next_hops.get();
             w.downlink.policies = w.uplink.policies = policies.get();
             w.routes = routes.get();
