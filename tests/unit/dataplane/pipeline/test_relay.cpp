@@ -288,7 +288,7 @@ TEST_CASE("relay: uplink from an old IPv6 prefix goes to its anchor in GRE over 
     CHECK(fx.t->state(5).relay_uplink_packets.load() == 1);
     CHECK(fx.t->state(5).relay_uplink_bytes.load() == inner.size());
     CHECK(fx.t->state(5).uplink_packets.load() == 1);
-    CHECK(fx.ul.decapsulated.load() == 0);
+    CHECK(fx.ul.decapsulated.read() == 0);
 }
 
 TEST_CASE("relay: uplink from an old IPv4 prefix goes to its anchor in keyless GRE over IPv4",
