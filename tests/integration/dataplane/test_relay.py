@@ -10,7 +10,8 @@ prefix's traffic between the router's tunnel and a GRE tunnel to the anchor.
                                                                               its TUN (a host
                                                                               behind anchor A)
 
-The session (programmed over DataplaneProgrammer by dp_program_client) holds the new prefix
+The session (static in the configuration first, then programmed over DataplaneProgrammer by
+dp_program_client) holds the new prefix
 2001:db8:1::/64 and the old one, with a remote anchor for the old one: uplink key 0x3003
 toward the anchor, downlink key 0x4004 from it. Both GRE peers are independent userspace
 endpoints (tests/integration/lib/gre_peer.py). Checked: UDP from the router's old address to
@@ -78,6 +79,12 @@ max_sessions: 64
 programmer_listen: "unix:{sock}"
 exception_path: false
 idle_sleep_us: 20
+sessions {{ id: 7 uplink_key: {ROUTER_UL} prefixes: "2001:db8:1::/64" prefixes: "2001:db8:a::/64"
+  paths {{ bid: 1 local: "{LOCAL}" care_of: "{COA}" downlink_key: {ROUTER_DL} port: "access"
+          next_hop_mac: "{cpe_mac}" }}
+  remote_anchors {{ prefix: "2001:db8:a::/64" local: "{LOCAL_TO_ANCHOR}" anchor: "{ANCHOR}"
+                   uplink_key: {ANCHOR_UL} downlink_key: {ANCHOR_DL} port: "anchors"
+                   next_hop_mac: "{anc_mac}" }} }}
 """)
     sh(DATAPLANE, "--check-config", "-c", conf)
     dp = topo.spawn(gw, DATAPLANE, "-c", conf, stdout=subprocess.PIPE)
@@ -104,9 +111,6 @@ idle_sleep_us: 20
         assert r.returncode == 0, f"dp_program_client {args}: {r.returncode} {r.stderr}"
         return json.loads(r.stdout)
 
-    r = call("apply", text=f"generation: 1\nchanges {{ upsert {session()} }}\n")
-    check(r["ok"], f"apply with a remote anchor: {r}")
-
     stats = {}
     peers = {}
     for name, ns, args in (
@@ -121,10 +125,17 @@ idle_sleep_us: 20
                                  stdout=subprocess.PIPE)
         assert wait_for_line(peers[name], "ready", 20), f"gre_peer {name} did not start"
 
-    up = udp_count(cpe, anc, "2001:db8:9998::1", 100, 200)
-    down = udp_count(anc, cpe, "2001:db8:a::42", 100, 200)
-    check(up >= 95, f"router -> anchor through the relay: {up}/100")
-    check(down >= 95, f"anchor -> router through the relay: {down}/100")
+    # The static session of the configuration, then the same session programmed over the API.
+    up = udp_count(cpe, anc, "2001:db8:9998::1", 50, 200)
+    down = udp_count(anc, cpe, "2001:db8:a::42", 50, 200)
+    check(up >= 45 and down >= 45, f"static session: relay up {up}/50, down {down}/50")
+    r = call("apply", text=f"generation: 1\nchanges {{ upsert {session()} }}\n")
+    check(r["ok"], f"apply with a remote anchor: {r}")
+    up2 = udp_count(cpe, anc, "2001:db8:9998::1", 100, 200)
+    down2 = udp_count(anc, cpe, "2001:db8:a::42", 100, 200)
+    check(up2 >= 95, f"router -> anchor through the relay: {up2}/100")
+    check(down2 >= 95, f"anchor -> router through the relay: {down2}/100")
+    up, down = up + up2, down + down2
 
     listed = call("list")
     s = [x for x in listed["reply"]["sessions"] if x["session"]["id"] == 7]
@@ -132,6 +143,13 @@ idle_sleep_us: 20
           int(s[0]["relay_downlink_packets"]) >= down and
           int(s[0]["relay_uplink_bytes"]) > 0 and
           len(s[0]["session"]["remote_anchors"]) == 1, f"relay counters: {s}")
+
+    # The stage's global counters, as in /metrics.
+    counters = {c["name"]: int(c["value"]) for c in call("status")["reply"]["counters"]}
+    ev = 'hag_stage_events_total{stage="uplink_decap",event="%s"}'
+    check(counters.get(ev % "relay_uplink_packets", 0) >= up and
+          counters.get(ev % "relay_downlink_packets", 0) >= down,
+          f"relay events: {[(k, v) for k, v in counters.items() if 'relay' in k]}")
 
     # Another session may not take the anchor's downlink key.
     r = call("apply", text=f"generation: 2\nchanges {{ upsert "
