@@ -300,6 +300,17 @@ std::string dp_sessions_table(const hag::v1::DpListReply& r) {
              std::to_string(x.reorder().timeouts()), std::to_string(x.reorder().duplicates())});
     }
     std::string out = render_table(rows);
+    // Distributed anchoring: prefixes relayed to the node that anchors them.
+    for (const auto& x : r.sessions()) {
+        for (const auto& a : x.session().remote_anchors()) {
+            out += fmt::format(
+                "session {}: {} anchored at {} (from {}, keys up {} down {}); relayed up {} pkts "
+                "{} B, down {} pkts {} B\n",
+                x.session().id(), a.prefix(), a.anchor(), a.local(), a.uplink_key(),
+                a.downlink_key(), x.relay_uplink_packets(), x.relay_uplink_bytes(),
+                x.relay_downlink_packets(), x.relay_downlink_bytes());
+        }
+    }
     out += fmt::format("{} session(s) shown\n", r.sessions_size());
     if (r.more()) {
         out += fmt::format("more: --after {}\n", r.sessions(r.sessions_size() - 1).session().id());
