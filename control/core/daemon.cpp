@@ -744,16 +744,22 @@ Result<std::unique_ptr<Daemon>, std::string> Daemon::start(v1::ControlConfig cfg
                 }
                 d.last_keep_alive = t.now;
                 // Liveness reads are remembered for a second (a burst of PBUs from one peer
-                // node costs one etcd read); at most 4096 names, then forgotten at once.
+                // node costs one etcd read); at most 4096 names, then forgotten at once. Errors
+                // are not remembered.
                 using Seen = std::map<std::string, std::pair<std::optional<Ipv6Address>, Seconds>>;
+                using Live = Result<std::optional<Ipv6Address>, std::string>;
                 auto seen = std::make_shared<Seen>();
-                auto live_address = [&d, seen](const std::string& node) {
+                auto live_address = [&d, seen](const std::string& node) -> Live {
                     const Seconds now = clock_now().now;
                     if (auto it = seen->find(node); it != seen->end() && it->second.second == now) {
                         return it->second.first;
                     }
+                    auto a = d.etcd->node_address(node);
+                    if (!a) {
+                        return unexpected(a.error());
+                    }
                     std::optional<Ipv6Address> out;
-                    if (auto a = d.etcd->node_address(node); a && *a) {
+                    if (*a) {
                         if (auto pa = parse_address(**a)) {
                             out = pa->addr;
                         }
@@ -765,25 +771,33 @@ Result<std::unique_ptr<Daemon>, std::string> Daemon::start(v1::ControlConfig cfg
                     return out;
                 };
                 d.lma.set_anchor_resolver(
-                    [&d, live_address](const std::string& nai) -> std::optional<Lma::AnchorPeer> {
+                    [&d, live_address](const std::string& nai)
+                        -> Result<std::optional<Lma::AnchorPeer>, std::string> {
                         auto p = d.etcd->placement(nai);
                         if (!p || p->anchor == d.etcd->node()) {
-                            return std::nullopt;
+                            return std::optional<Lma::AnchorPeer>{};
                         }
                         auto a = live_address(p->anchor);
                         if (!a) {
-                            spdlog::info("cluster: anchor {} of {} is not alive", p->anchor, nai);
-                            return std::nullopt;
+                            return unexpected(a.error());
                         }
-                        return Lma::AnchorPeer{p->anchor, *a};
+                        if (!*a) {
+                            spdlog::info("cluster: anchor {} of {} is not alive", p->anchor, nai);
+                            return std::optional<Lma::AnchorPeer>{};
+                        }
+                        return std::optional<Lma::AnchorPeer>{Lma::AnchorPeer{p->anchor, **a}};
                     });
                 d.lma.set_peer_check(
-                    [live_address](const std::string& mag_id, const Ipv6Address& from) {
+                    [live_address](const std::string& mag_id,
+                                   const Ipv6Address& from) -> Result<bool, std::string> {
                         if (!store::valid_node_name(mag_id)) {
                             return false;
                         }
                         auto a = live_address(mag_id);
-                        return a && *a == from;
+                        if (!a) {
+                            return unexpected(a.error());
+                        }
+                        return *a && **a == from;
                     });
                 spdlog::info("cluster: distributed anchoring on; node {} at {}", d.etcd->node(),
                              d.cfg.store().node_address());

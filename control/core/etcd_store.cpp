@@ -435,9 +435,23 @@ Result<void, std::string> EtcdStore::announce(const std::string& address, std::i
     return {};
 }
 
+bool EtcdStore::failing_now() {
+    std::lock_guard lk(mu_);
+    return std::chrono::steady_clock::now() < down_until_;
+}
+
+void EtcdStore::note_failure() {
+    std::lock_guard lk(mu_);
+    down_until_ = std::chrono::steady_clock::now() + std::chrono::seconds(1);
+}
+
 Result<void, std::string> EtcdStore::keep_alive() {
     if (live_ttl_ == 0) {
         return {};
+    }
+    if (failing_now()) {
+        // Like commits and lookups: no stall of the signalling thread while etcd is away.
+        return unexpected(std::string("liveness keep-alive: etcd unreachable (retrying)"));
     }
     const std::int64_t lease = live_lease_;
     grpc::ClientContext ctx;
@@ -452,6 +466,7 @@ Result<void, std::string> EtcdStore::keep_alive() {
     const auto s = stream->Finish();
     if (!ok || !s.ok()) {
         ++request_errors_;
+        note_failure();
         return unexpected("liveness keep-alive: " +
                           (s.ok() ? std::string("stream closed") : status_text(s)));
     }
@@ -463,6 +478,9 @@ Result<void, std::string> EtcdStore::keep_alive() {
 }
 
 Result<std::optional<std::string>, std::string> EtcdStore::node_address(const std::string& node) {
+    if (failing_now()) {
+        return unexpected(std::string("liveness read: etcd unreachable (retrying)"));
+    }
     etcdserverpb::RangeRequest req;
     req.set_key(opt_.prefix + "l/" + node);
     etcdserverpb::RangeResponse resp;
@@ -471,6 +489,7 @@ Result<std::optional<std::string>, std::string> EtcdStore::node_address(const st
     ++requests_;
     if (auto s = rpc_->kv->Range(&ctx, req, &resp); !s.ok()) {
         ++request_errors_;
+        note_failure();
         return unexpected("liveness read: " + status_text(s));
     }
     if (resp.kvs_size() == 0 || resp.kvs(0).value().empty() || resp.kvs(0).value().size() > 64) {

@@ -107,6 +107,8 @@ class EtcdStore final : public BindingStore {
         std::vector<std::uint8_t> value;  // put
         std::int64_t expires_wall = 0;    // put: the binding's last path expiry
     };
+    bool failing_now();   // within a second after an etcd error
+    void note_failure();  // starts that second
     Result<std::int64_t, std::string> lease_for(std::int64_t expires_wall, std::int64_t now);
 
     EtcdOptions opt_;

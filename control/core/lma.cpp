@@ -531,13 +531,22 @@ std::uint8_t Lma::process_pbu(const mh::BindingUpdate& bu, const Peer& from, con
     // Another hag node registering, as a MAG, a prefix anchored here (docs/scale-out.md).
     // (Its PBUs name it in a MAG Identifier and carry no multipath options; only such PBUs
     // cost the check, which reads the cluster store.)
-    const bool peer_mag = peer_check_ && !from.udp && mag_id != cfg_.store().node_name() &&
-                          mh::find_option<mh::MagIdentifier>(opts) != nullptr &&
-                          mh::find_option<mh::MagMultipathBinding>(opts) == nullptr &&
-                          mh::find_option<mh::BindingIdentifier>(opts) == nullptr &&
-                          peer_check_(mag_id, from.remote);
-    if (peer_mag) {
-        return process_peer_pbu(bu, from, t, nai, mag_id, out);
+    if (peer_check_ && !from.udp && mag_id != cfg_.store().node_name() &&
+        mh::find_option<mh::MagIdentifier>(opts) != nullptr &&
+        mh::find_option<mh::MagMultipathBinding>(opts) == nullptr &&
+        mh::find_option<mh::BindingIdentifier>(opts) == nullptr) {
+        auto peer = peer_check_(mag_id, from.remote);
+        if (!peer) {
+            count("cluster.lookup_failures");
+            log_refusal(t, fmt::format("session {} PBU from MAG {} seq {}: dropped, the cluster "
+                                       "store cannot be read ({})",
+                                       nai, mag_id, bu.sequence, peer.error()));
+            out.drop = true;
+            return st(BaStatus::kReasonUnspecified);
+        }
+        if (*peer) {
+            return process_peer_pbu(bu, from, t, nai, mag_id, out);
+        }
     }
     // Authorization refusals are also counted by reason (pbu.refused.<reason>).
     auto refuse = [&](BaStatus s, std::string_view reason, std::string_view why) {
@@ -679,8 +688,17 @@ std::uint8_t Lma::process_pbu(const mh::BindingUpdate& bu, const Peer& from, con
     // registers them there as a MAG; the router gets a new prefix of this node too.
     if (taken && bu.lifetime != 0 && cfg_.store().distributed_anchoring() && anchor_resolver_ &&
         taken->remote_anchors.empty()) {
-        if (auto anchor = anchor_resolver_(nai)) {
-            if (adopt_moved(*taken, *anchor, from, prof,
+        auto anchor = anchor_resolver_(nai);
+        if (!anchor) {
+            count("cluster.lookup_failures");
+            log_refusal(t, fmt::format("session {} PBU from MAG {} seq {}: dropped, the cluster "
+                                       "store cannot be read ({})",
+                                       nai, mag_id, bu.sequence, anchor.error()));
+            out.drop = true;
+            return st(BaStatus::kReasonUnspecified);
+        }
+        if (*anchor) {
+            if (adopt_moved(*taken, **anchor, from, prof,
                             std::min<std::uint32_t>(lifetime_seconds(bu.lifetime),
                                                     prof.max_lifetime_seconds()),
                             t)) {
@@ -1079,9 +1097,9 @@ std::uint8_t Lma::process_pbu(const mh::BindingUpdate& bu, const Peer& from, con
 
     // A MAG is authoritative for its own binding identifiers: a (MAG, BID) still held by
     // another subscriber is stale there (the CPE registers under a new NAI).
-    // Not so for another hag node acting as a MAG (distributed anchoring, docs/scale-out.md):
-    // it registers every subscriber that moved to it under its own MAG identifier.
-    if (!peer_mag) {
+    // (Another hag node acting as a MAG registers every subscriber that moved to it under its
+    // own MAG identifier: process_peer_pbu, which does not come here.)
+    {
         std::vector<std::string> stale;
         for (const Session* other : cache_.find_all_by_path(mag_id, bid)) {
             if (other->nai != nai) {

@@ -92,12 +92,15 @@ class Lma {
         Ipv6Address address{};
     };
     // Asked right after the loader returned a binding: its anchor when that is another node and
-    // alive (its liveness key names its address), else none (the binding is taken over).
-    using AnchorResolver = std::function<std::optional<AnchorPeer>(const std::string& nai)>;
+    // alive (its liveness key names its address), else none (the binding is taken over); an
+    // error (the store cannot be read) drops the PBU.
+    using AnchorResolver =
+        std::function<Result<std::optional<AnchorPeer>, std::string>(const std::string& nai)>;
     void set_anchor_resolver(AnchorResolver r) { anchor_resolver_ = std::move(r); }
     // Whether a PBU with MAG Identifier `mag_id` from `from` comes from another live hag node of
-    // the cluster acting as a MAG (its liveness key holds that address).
-    using PeerCheck = std::function<bool(const std::string& mag_id, const Ipv6Address& from)>;
+    // the cluster acting as a MAG (its liveness key holds that address); an error drops the PBU.
+    using PeerCheck = std::function<Result<bool, std::string>(const std::string& mag_id,
+                                                              const Ipv6Address& from)>;
     void set_peer_check(PeerCheck c) { peer_check_ = std::move(c); }
     [[nodiscard]] const MagRole& mag() const noexcept { return mag_; }
 

@@ -117,6 +117,7 @@ struct Cluster {
     LmaTime t{1000, 1'000'000, std::uint64_t{1'700'000'000} << 32};
     std::map<std::string, Session> etcd;  // what A wrote: B's loader reads it
     bool a_alive = true;
+    bool etcd_down = false;  // liveness reads fail
 
     Cluster() {
         b.set_binding_loader(
@@ -127,13 +128,21 @@ struct Cluster {
                 }
                 return std::optional<Session>{it->second};
             });
-        b.set_anchor_resolver([this](const std::string&) -> std::optional<Lma::AnchorPeer> {
-            if (!a_alive) {
-                return std::nullopt;
+        b.set_anchor_resolver(
+            [this](const std::string&) -> Result<std::optional<Lma::AnchorPeer>, std::string> {
+                if (etcd_down) {
+                    return unexpected(std::string("etcd: connection refused"));
+                }
+                if (!a_alive) {
+                    return std::optional<Lma::AnchorPeer>{};
+                }
+                return std::optional<Lma::AnchorPeer>{Lma::AnchorPeer{"hag-a", kA}};
+            });
+        a.set_peer_check([this](const std::string& mag_id,
+                                const Ipv6Address& from) -> Result<bool, std::string> {
+            if (etcd_down) {
+                return unexpected(std::string("etcd: connection refused"));
             }
-            return Lma::AnchorPeer{"hag-a", kA};
-        });
-        a.set_peer_check([](const std::string& mag_id, const Ipv6Address& from) {
             return mag_id == "hag-b" && from == kB;
         });
     }
@@ -454,6 +463,29 @@ TEST_CASE("distributed anchoring: a router moves from A to B and keeps its old p
     CHECK(c.b.mag().size() == 1);
     // B's own keys of cpe1 (router uplink key, relay downlink key) are free again.
     CHECK(counter(c.b, "gre_keys.in_use") == 2);
+}
+
+TEST_CASE("distributed anchoring: liveness unreadable: PBUs dropped, nothing taken over",
+          "[lma][dmm]") {
+    Cluster c;
+    (void)c.register_at_a("cpe1@example.net");
+    c.etcd_down = true;
+    // At B: the anchor's liveness cannot be read: no reply (the router retransmits), no takeover.
+    CHECK(c.b.receive(router_pbu("cpe1@example.net", 2, 100), peer(kB, kRouter), c.t).empty());
+    CHECK(c.cache_b.find("cpe1@example.net") == nullptr);
+    CHECK(counter(c.b, "cluster.lookup_failures") == 1);
+    // At A: a PBU that may be a peer's is dropped too, not taken for an ordinary MAG's.
+    MagRole mag(MagOptions{"hag-b"});
+    auto o = mag.start("cpe1@example.net", peer(kA, kB),
+                       c.cache_a.find("cpe1@example.net")->home_prefixes, 9, 400, c.t);
+    REQUIRE(o);
+    CHECK(c.deliver(c.a, *o, kA, kB).empty());
+    CHECK(c.cache_a.find("cpe1@example.net")->paths.at(0).mag_id == "rtr-cpe1@example.net");
+    // etcd back: the retransmissions go through.
+    c.etcd_down = false;
+    auto out = c.b.receive(router_pbu("cpe1@example.net", 2, 100), peer(kB, kRouter), c.t);
+    REQUIRE(out.size() == 2);
+    CHECK(ba_of(out[0])->status == 0);
 }
 
 TEST_CASE("distributed anchoring: a dead anchor means takeover as before", "[lma][dmm]") {
