@@ -717,6 +717,13 @@ std::uint8_t Lma::process_pbu(const mh::BindingUpdate& bu, const Peer& from, con
                 p.local = CareOfAddress{from.local};
             }
         }
+        // Prefixes the old node relayed to their anchor: this node relays them now (restore()
+        // registers them there again, as this node's MAG role).
+        for (auto& a : s.remote_anchors) {
+            if (!CareOfAddress{from.local}.is_ipv4()) {
+                a.local = CareOfAddress{from.local};
+            }
+        }
         if (auto r = restore(std::move(s), t); !r) {
             count("cluster.takeover_failures");
             log_refusal(t, fmt::format("session {}: binding of another node not taken over ({}); "
@@ -1791,6 +1798,27 @@ Result<void, std::string> Lma::restore(Session s, const LmaTime& t) {
                 fmt::format("uplink GRE key {}: {}", s.uplink_gre_key, to_string(c.error())));
         }
     }
+    // Distributed anchoring: the relay's downlink keys are this node's too.
+    std::vector<std::uint32_t> relay_keys;
+    for (const auto& a : s.remote_anchors) {
+        if (a.downlink_key == 0 ||
+            std::find(relay_keys.begin(), relay_keys.end(), a.downlink_key) != relay_keys.end()) {
+            continue;
+        }
+        if (auto c = keys_.claim(a.downlink_key); !c) {
+            for (auto k : relay_keys) {
+                (void)keys_.release(k);
+            }
+            undo();
+            dmnp_.undo(dmnp_claimed);
+            if (s.uplink_gre_key != 0) {
+                (void)keys_.release(s.uplink_gre_key);
+            }
+            return unexpected(
+                fmt::format("relay downlink GRE key {}: {}", a.downlink_key, to_string(c.error())));
+        }
+        relay_keys.push_back(a.downlink_key);
+    }
     std::vector<Peer> peers;
     for (const auto& p : s.paths) {
         Peer peer;
@@ -1802,16 +1830,39 @@ Result<void, std::string> Lma::restore(Session s, const LmaTime& t) {
         peers.push_back(peer);
     }
     const std::uint32_t key = s.uplink_gre_key;
+    const std::string nai = s.nai;
+    const std::vector<RemoteAnchor> anchors = s.remote_anchors;
+    const Seconds expires = s.expires_at();
     if (auto r = cache_.insert(std::move(s)); !r) {
         undo();
         dmnp_.undo(dmnp_claimed);
         if (key != 0) {
             (void)keys_.release(key);
         }
+        for (auto k : relay_keys) {
+            (void)keys_.release(k);
+        }
         return unexpected(fmt::format("binding cache: {}", to_string(r.error())));
     }
     for (const auto& peer : peers) {
         touch_peer(CareOfAddress{peer.remote}, peer, t);
+    }
+    if (!anchors.empty() && expires > t.now) {
+        // Registered at the old anchor again by this node (after a restart, or taking over
+        // from the node that served it): the anchor's binding then points here.
+        std::vector<Prefix> old;
+        for (const auto& a : anchors) {
+            if (a.node == anchors.front().node) {
+                old.push_back(a.prefix);
+            }
+        }
+        Peer to;
+        to.local = anchors.front().local.addr;
+        to.remote = anchors.front().anchor.addr;
+        if (auto o = mag_.start(nai, to, old, anchors.front().downlink_key,
+                                static_cast<std::uint32_t>(expires - t.now), t)) {
+            mag_out_.push_back(std::move(*o));
+        }
     }
     count("sessions.restored");
     return {};

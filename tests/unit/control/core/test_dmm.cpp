@@ -34,10 +34,11 @@ constexpr std::uint8_t S(BaStatus s) {
 
 const Ipv6Address kA = ip("2001:db8::a");
 const Ipv6Address kB = ip("2001:db8::b");
+const Ipv6Address kC = ip("2001:db8::c");
 const Ipv6Address kRouter = ip("2001:db8:f::1");
 
-v1::ControlConfig config(const char* node, const char* addr, const char* pool, unsigned kmin,
-                         unsigned kmax) {
+v1::ControlConfig node_config(const char* node, const char* addr, const char* pool, unsigned kmin,
+                              unsigned kmax) {
     const std::string text = fmt::format(R"(
 lma_addresses: "{1}"
 hnp_pools {{ name: "p" prefix: "{2}" assign_length: 64 }}
@@ -112,8 +113,8 @@ std::uint64_t counter(const Lma& l, const std::string& name) {
 // Two nodes, A (anchor of the router's first prefix) and B (where it moves).
 struct Cluster {
     BindingCache cache_a{100}, cache_b{100};
-    Lma a{config("hag-a", "2001:db8::a", "2001:db8:100::/56", 1, 999), cache_a};
-    Lma b{config("hag-b", "2001:db8::b", "2001:db8:200::/56", 1000, 1999), cache_b};
+    Lma a{node_config("hag-a", "2001:db8::a", "2001:db8:100::/56", 1, 999), cache_a};
+    Lma b{node_config("hag-b", "2001:db8::b", "2001:db8:200::/56", 1000, 1999), cache_b};
     LmaTime t{1000, 1'000'000, std::uint64_t{1'700'000'000} << 32};
     std::map<std::string, Session> etcd;  // what A wrote: B's loader reads it
     bool a_alive = true;
@@ -143,7 +144,7 @@ struct Cluster {
             if (etcd_down) {
                 return unexpected(std::string("etcd: connection refused"));
             }
-            return mag_id == "hag-b" && from == kB;
+            return (mag_id == "hag-b" && from == kB) || (mag_id == "hag-c" && from == kC);
         });
     }
 
@@ -530,4 +531,68 @@ TEST_CASE("distributed anchoring: the anchor refuses what is not a peer's to ask
     r = c.a.receive(mh::encode(mh::Message{bu}), peer(kA, kB), c.t);
     REQUIRE(r.size() == 1);
     CHECK(ba_of(r[0])->status == S(BaStatus::kGreKeyOptionRequired));
+}
+
+TEST_CASE("distributed anchoring: moving on to C, C relays the old prefix to A itself",
+          "[lma][dmm]") {
+    Cluster c;
+    const Prefix old = c.register_at_a("cpe1@example.net");
+    auto out = c.b.receive(router_pbu("cpe1@example.net", 2, 100), peer(kB, kRouter), c.t);
+    REQUIRE(out.size() == 2);
+    auto a_out = c.deliver(c.a, out[1], kA, kB);
+    REQUIRE(a_out.size() == 1);
+    REQUIRE(c.deliver(c.b, a_out[0], kB, kA).empty());
+    const Session at_b = *c.cache_b.find("cpe1@example.net");  // what B wrote to etcd
+
+    BindingCache cache_c{100};
+    Lma node_c{node_config("hag-c", "2001:db8::c", "2001:db8:300::/56", 2000, 2999), cache_c};
+    node_c.set_binding_loader(
+        [&](const std::string&) -> Result<std::optional<Session>, std::string> {
+            return std::optional<Session>{at_b};
+        });
+    node_c.set_anchor_resolver(
+        [](const std::string&) -> Result<std::optional<Lma::AnchorPeer>, std::string> {
+            return std::optional<Lma::AnchorPeer>{Lma::AnchorPeer{"hag-b", kB}};
+        });
+    auto c_out = node_c.receive(router_pbu("cpe1@example.net", 3, 100), peer(kC, kRouter), c.t);
+    REQUIRE(c_out.size() == 2);
+    CHECK(ba_of(c_out[0])->status == 0);
+    CHECK(hnps(ba_of(c_out[0])->options) == at_b.home_prefixes);  // taken over, nothing added
+    const Session* sc = cache_c.find("cpe1@example.net");
+    REQUIRE(sc != nullptr);
+    REQUIRE(sc->remote_anchors.size() == 1);
+    CHECK(sc->remote_anchors[0].local == CareOfAddress{kC});
+    CHECK(c_out[1].to.remote == kA);
+    CHECK(c_out[1].to.local == kC);
+    auto a2 = c.deliver(c.a, c_out[1], kA, kC);
+    REQUIRE(a2.size() == 1);
+    CHECK(ba_of(a2[0])->status == 0);
+    const Session* sa = c.cache_a.find("cpe1@example.net");
+    REQUIRE(sa != nullptr);
+    CHECK(sa->paths.at(0).mag_id == "hag-c");
+    CHECK(sa->paths.at(0).coa == CareOfAddress{kC});
+    CHECK(sa->home_prefixes == std::vector<Prefix>{old});
+    CHECK(node_c.receive(mh::encode(a2[0].message), peer(kC, kA), c.t).empty());
+    CHECK(cache_c.find("cpe1@example.net")->remote_anchors[0].uplink_key == sa->uplink_gre_key);
+    // The relay's downlink key (B's) is held here now: not handed out again.
+    CHECK(counter(node_c, "gre_keys.in_use") == 2);
+}
+
+TEST_CASE("distributed anchoring: a restarted node registers its remote anchors again",
+          "[lma][dmm]") {
+    Cluster c;
+    (void)c.register_at_a("cpe1@example.net");
+    auto out = c.b.receive(router_pbu("cpe1@example.net", 2, 100), peer(kB, kRouter), c.t);
+    REQUIRE(out.size() == 2);
+    const Session saved = *c.cache_b.find("cpe1@example.net");
+    BindingCache cache2{100};
+    Lma b2{node_config("hag-b", "2001:db8::b", "2001:db8:200::/56", 1000, 1999), cache2};
+    REQUIRE(b2.restore(saved, c.t).ok());
+    auto ticks = b2.tick(c.t);
+    REQUIRE(ticks.size() == 1);
+    CHECK(ticks[0].to.remote == kA);
+    const auto* bu = std::get_if<mh::BindingUpdate>(&ticks[0].message.body);
+    REQUIRE(bu != nullptr);
+    CHECK(mh::find_option<mh::GreKey>(bu->options)->key == saved.remote_anchors.at(0).downlink_key);
+    CHECK(counter(b2, "gre_keys.in_use") == 2);  // the router's key and the relay's
 }
