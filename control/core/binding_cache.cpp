@@ -83,11 +83,6 @@ std::string_view to_string(CacheError e) noexcept {
 std::size_t BindingCache::PrefixHash::operator()(const Prefix& p) const noexcept {
     return hash_bytes(p.addr.data(), p.addr.size(), p.length);
 }
-std::size_t BindingCache::PathKeyHash::operator()(
-    const std::pair<std::string, std::uint16_t>& k) const noexcept {
-    return hash_bytes(reinterpret_cast<const std::uint8_t*>(k.first.data()), k.first.size(),
-                      k.second);
-}
 
 BindingCache::BindingCache(std::size_t max_sessions)
     : max_sessions_(max_sessions), wheel_(kWheelSlots) {}
@@ -112,10 +107,6 @@ Result<void, CacheError> BindingCache::check_indexes(const Session& s, std::uint
                 return unexpected(CacheError::kDuplicateBid);
             }
         }
-        auto it = by_path_.find({s.paths[i].mag_id, s.paths[i].bid});
-        if (it != by_path_.end() && it->second != self) {
-            return unexpected(CacheError::kPathInUse);
-        }
     }
     for (const auto* list : {&s.home_prefixes, &s.delegated_prefixes}) {
         for (const auto& p : *list) {
@@ -137,7 +128,7 @@ void BindingCache::index(std::uint32_t id) {
         }
     }
     for (const auto& p : s.paths) {
-        by_path_[{p.mag_id, p.bid}] = id;
+        by_path_.emplace(p.mag_id, p.bid, id);
         by_coa_.emplace(p.coa.addr, id);
     }
 }
@@ -151,7 +142,7 @@ void BindingCache::unindex(std::uint32_t id) {
         }
     }
     for (const auto& p : s.paths) {
-        by_path_.erase({p.mag_id, p.bid});
+        by_path_.erase({p.mag_id, p.bid, id});
         by_coa_.erase({p.coa.addr, id});
     }
 }
@@ -294,8 +285,31 @@ const Session* BindingCache::find_by_prefix(const Prefix& p) const {
 }
 
 const Session* BindingCache::find_by_path(std::string_view mag_id, std::uint16_t bid) const {
-    auto it = by_path_.find({std::string(mag_id), bid});
-    return it == by_path_.end() ? nullptr : &*slots_[it->second];
+    auto it = by_path_.lower_bound(std::make_tuple(mag_id, bid, std::uint32_t{0}));
+    if (it == by_path_.end() || std::get<0>(*it) != mag_id || std::get<1>(*it) != bid) {
+        return nullptr;
+    }
+    return &*slots_[std::get<2>(*it)];
+}
+
+const Session* BindingCache::find_by_path(std::string_view mag_id, std::string_view nai,
+                                          std::uint16_t bid) const {
+    const Session* s = find(nai);
+    if (s == nullptr) {
+        return nullptr;
+    }
+    const Path* p = s->find_path(bid);
+    return p != nullptr && p->mag_id == mag_id ? s : nullptr;
+}
+
+std::vector<const Session*> BindingCache::find_all_by_path(std::string_view mag_id,
+                                                           std::uint16_t bid) const {
+    std::vector<const Session*> out;
+    for (auto it = by_path_.lower_bound(std::make_tuple(mag_id, bid, std::uint32_t{0}));
+         it != by_path_.end() && std::get<0>(*it) == mag_id && std::get<1>(*it) == bid; ++it) {
+        out.push_back(&*slots_[std::get<2>(*it)]);
+    }
+    return out;
 }
 
 std::vector<const Session*> BindingCache::find_by_coa(const CareOfAddress& coa) const {

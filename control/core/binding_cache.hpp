@@ -1,10 +1,12 @@
 // Binding cache of the LMA (RFC 5213 §5.1) with multiple care-of addresses per mobility session
 // (RFC 5648 / RFC 8278): one entry per mobile node identifier, each with 1..N paths.
 //
-// Indexes: MN-ID (NAI), home network prefix, (MAG identifier, binding identifier), care-of
-// address. Every mutation goes through this class, which keeps all indexes consistent.
-// Expiry: one timing wheel of one-second slots advanced by expire(now); no timer object per
-// entry. Not thread-safe: owned by the signalling io_context thread.
+// Indexes: MN-ID (NAI), home network prefix, (MAG identifier, binding identifier, session),
+// care-of address. A MAG may hold paths of many mobile nodes under one BID (another hag node
+// acting as a MAG for the subscribers that moved to it, docs/scale-out.md): a path is identified
+// by (MAG identifier, MN-ID, BID). Every mutation goes through this class, which keeps all indexes
+// consistent. Expiry: one timing wheel of one-second slots advanced by expire(now); no timer object
+// per entry. Not thread-safe: owned by the signalling io_context thread.
 #pragma once
 
 #include <array>
@@ -14,6 +16,7 @@
 #include <set>
 #include <string>
 #include <string_view>
+#include <tuple>
 #include <unordered_map>
 #include <vector>
 
@@ -62,6 +65,9 @@ struct Path {
     bool nat = false;
     std::uint16_t nat_port = 0;
     CareOfAddress mag_coa;
+    // Registered by another hag node acting as a MAG for a subscriber that moved to it
+    // (distributed anchoring, docs/scale-out.md): coa is that node's tunnel address. Not stored.
+    bool relay = false;
     bool operator==(const Path&) const = default;
 };
 
@@ -76,6 +82,18 @@ struct FlowBindingEntry {
     std::vector<std::uint16_t> bids;     // forward to the first live one, in order; empty = discard
     std::vector<std::uint8_t> selector;  // RFC 6088 Traffic Selector sub-option data
     bool operator==(const FlowBindingEntry&) const = default;
+};
+
+// Distributed anchoring (docs/scale-out.md): a home network prefix of the session anchored at
+// another hag node, toward which this node acts as a MAG (its PBU registers the prefix there).
+struct RemoteAnchor {
+    Prefix prefix;
+    std::string node;                // the anchor's node name
+    CareOfAddress anchor;            // its signalling and tunnel address
+    CareOfAddress local;             // this node's address toward it
+    std::uint32_t uplink_key = 0;    // GRE key toward the anchor, from its PBA (0: not yet)
+    std::uint32_t downlink_key = 0;  // GRE key the anchor stamps toward us (our PBU)
+    bool operator==(const RemoteAnchor&) const = default;
 };
 
 // One mobility session (binding cache entry for one mobile node identifier).
@@ -96,6 +114,8 @@ struct Session {
     // Signalled flow bindings, sorted by (priority, fid); not persisted (the MAG re-signals
     // them with its next PBU).
     std::vector<FlowBindingEntry> flows;
+    // Prefixes of home_prefixes anchored at other nodes (distributed anchoring).
+    std::vector<RemoteAnchor> remote_anchors;
 
     [[nodiscard]] const Path* find_path(std::uint16_t bid) const noexcept;
     [[nodiscard]] Seconds expires_at() const noexcept;  // latest path expiry
@@ -106,7 +126,7 @@ enum class CacheError : std::uint8_t {
     kNotFound,
     kAlreadyExists,
     kPrefixInUse,   // a home prefix belongs to another session
-    kPathInUse,     // (MAG id, BID) belongs to another session
+    kPathInUse,     // unused since (MAG id, MN-ID, BID) identifies a path; kept for its value
     kNoPaths,       // a session needs at least one path
     kDuplicateBid,  // two paths with one BID in one session
     kCapacity,      // max_sessions reached
@@ -141,7 +161,15 @@ class BindingCache {
     // The session in slot `id`, or nullptr (no session there now).
     [[nodiscard]] const Session* at(std::uint32_t id) const noexcept;
     [[nodiscard]] const Session* find_by_prefix(const Prefix& p) const;
+    // A session with a path of this MAG and BID (the one in the lowest slot when several mobile
+    // nodes share the pair), or nullptr.
     [[nodiscard]] const Session* find_by_path(std::string_view mag_id, std::uint16_t bid) const;
+    // The session of this mobile node if it has a path of this MAG and BID, else nullptr.
+    [[nodiscard]] const Session* find_by_path(std::string_view mag_id, std::string_view nai,
+                                              std::uint16_t bid) const;
+    // Every session with a path of this MAG and BID, in slot order.
+    [[nodiscard]] std::vector<const Session*> find_all_by_path(std::string_view mag_id,
+                                                               std::uint16_t bid) const;
     [[nodiscard]] std::vector<const Session*> find_by_coa(const CareOfAddress& coa) const;
 
     // Paging: visits up to `limit` sessions starting at `cursor` (0 = start) and returns the
@@ -177,9 +205,6 @@ class BindingCache {
     struct PrefixHash {
         std::size_t operator()(const Prefix& p) const noexcept;
     };
-    struct PathKeyHash {
-        std::size_t operator()(const std::pair<std::string, std::uint16_t>& k) const noexcept;
-    };
     struct WheelEntry {
         std::uint32_t slot;  // index into slots_
         Seconds due;
@@ -205,7 +230,9 @@ class BindingCache {
     };
     std::unordered_map<std::string, std::uint32_t, NaiHash, std::equal_to<>> by_nai_;
     std::unordered_map<Prefix, std::uint32_t, PrefixHash> by_prefix_;
-    std::unordered_map<std::pair<std::string, std::uint16_t>, std::uint32_t, PathKeyHash> by_path_;
+    // Ordered by (MAG id, BID, slot): one MAG (another hag node) may register many sessions
+    // under one BID.
+    std::set<std::tuple<std::string, std::uint16_t, std::uint32_t>, std::less<>> by_path_;
     // Ordered by (CoA, slot): many sessions may share a CoA (a NAT, a load generator), and
     // unindexing one of them must not walk all the others.
     std::set<std::pair<Ipv6Address, std::uint32_t>> by_coa_;

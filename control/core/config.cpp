@@ -542,6 +542,26 @@ void validate(v1::ControlConfig& cfg, const config::ParseInfoTree* tree,
                           fmt::format("store.etcd_endpoints: '{}' is not host:port", e));
                 }
             }
+            if (sc.distributed_anchoring()) {
+                auto na = parse_address(sc.node_address());
+                bool listed = false;
+                for (const auto& a : cfg.lma_addresses()) {
+                    auto la = parse_address(a);
+                    listed = listed || (na && la && la->addr == na->addr);
+                }
+                if (!na || !listed) {
+                    at.at(st, sc, "node_address", -1,
+                          fmt::format("store.node_address: '{}' must be one of lma_addresses "
+                                      "with distributed_anchoring",
+                                      sc.node_address()));
+                }
+            }
+            if (sc.node_lease_seconds() != 0 &&
+                (sc.node_lease_seconds() < 3 || sc.node_lease_seconds() > 60)) {
+                at.at(st, sc, "node_lease_seconds", -1,
+                      fmt::format("store.node_lease_seconds: {} is not within 3-60",
+                                  sc.node_lease_seconds()));
+            }
             if (!sc.node_name().empty() && !store::valid_node_name(sc.node_name())) {
                 at.at(st, sc, "node_name", -1,
                       fmt::format("store.node_name: '{}' is not 1-64 printable characters "
@@ -688,6 +708,8 @@ void validate(v1::ControlConfig& cfg, const config::ParseInfoTree* tree,
         sc->set_etcd_timeout_ms(1000);
     if (sc->policy_poll_ms() == 0)
         sc->set_policy_poll_ms(2000);
+    if (sc->node_lease_seconds() == 0)
+        sc->set_node_lease_seconds(6);
     if (sc->node_name().empty() && sc->backend() == "etcd") {
         char host[256] = {};
         if (gethostname(host, sizeof host - 1) == 0 && store::valid_node_name(host)) {

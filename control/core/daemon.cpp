@@ -5,6 +5,7 @@
 #include <sys/stat.h>
 
 #include <grpcpp/grpcpp.h>
+#include <algorithm>
 #include <atomic>
 
 #include <boost/asio/io_context.hpp>
@@ -18,10 +19,12 @@
 #include <filesystem>
 #include <fstream>
 #include <iterator>
+#include <map>
 #include <mutex>
 #include <thread>
 
 #include "binding_cache.hpp"
+#include "cluster_record.hpp"
 #include "config.hpp"
 #include "dpclient/pusher.hpp"
 #include "etcd_policy.hpp"
@@ -200,7 +203,9 @@ struct Daemon::Impl {
                   }
                   auto p = etcd->placement(nai);
                   if (!p) {
-                      return std::nullopt;
+                      // Not written by this node: anchored here for another node serving it
+                      // (distributed anchoring), or not in the cluster store.
+                      return mgmt::Backend::Placement{"", etcd->node()};
                   }
                   return mgmt::Backend::Placement{p->node, p->anchor};
               }),
@@ -226,7 +231,15 @@ struct Daemon::Impl {
     // under the cache lock, in the order of the changes.
     void observe_for_store() {
         cache.add_observer([this](const CacheEvent& ev) {
-            if (ev.kind == CacheEvent::Kind::kAdded || ev.kind == CacheEvent::Kind::kUpdated) {
+            const bool relayed = std::any_of(ev.session->paths.begin(), ev.session->paths.end(),
+                                             [](const Path& p) { return p.relay; });
+            if (relayed && etcd != nullptr &&
+                (ev.kind == CacheEvent::Kind::kAdded || ev.kind == CacheEvent::Kind::kUpdated)) {
+                // Distributed anchoring: another node serves this subscriber and writes its
+                // key; this node only anchors an old prefix for it (docs/scale-out.md).
+                etcd->disown(ev.session->nai);
+            } else if (ev.kind == CacheEvent::Kind::kAdded ||
+                       ev.kind == CacheEvent::Kind::kUpdated) {
                 store->put(*ev.session, to_wall());
             } else {
                 store->remove(ev.session->nai);
@@ -475,8 +488,24 @@ struct Daemon::Impl {
             send_durable(std::move(outs));
             maybe_checkpoint(t.now);
             forget_lost();
+            keep_alive(t.now);
             arm_timer();
         });
+    }
+
+    // Distributed anchoring: this node's liveness key, renewed every third of its lease.
+    void keep_alive(Seconds now) {
+        if (etcd == nullptr || !cfg.store().distributed_anchoring()) {
+            return;
+        }
+        const Seconds every = std::max<Seconds>(1, cfg.store().node_lease_seconds() / 3);
+        if (now - last_keep_alive < every) {
+            return;
+        }
+        last_keep_alive = now;
+        if (auto r = etcd->keep_alive(); !r) {
+            spdlog::warn("cluster: {}", r.error());
+        }
     }
 
     void arm_signals() {
@@ -565,7 +594,8 @@ struct Daemon::Impl {
     boost::asio::io_context io;
     std::unique_ptr<store::BindingStore> store;  // null: persistence off
     store::EtcdStore* etcd = nullptr;            // store, when it is the cluster store
-    std::vector<Outbound> held;                  // replies waiting for the group commit
+    Seconds last_keep_alive = 0;
+    std::vector<Outbound> held;  // replies waiting for the group commit
     bool flush_posted = false;
     Seconds last_checkpoint = 0;
     std::atomic<std::uint64_t> store_commit_failures{0};  // also counted on gRPC threads
@@ -718,6 +748,72 @@ Result<std::unique_ptr<Daemon>, std::string> Daemon::start(v1::ControlConfig cfg
                     }
                     return std::optional<Session>{std::move(one.front())};
                 });
+            if (d.cfg.store().distributed_anchoring()) {
+                if (auto r = d.etcd->announce(d.cfg.store().node_address(),
+                                              d.cfg.store().node_lease_seconds());
+                    !r) {
+                    return unexpected("store: " + r.error());
+                }
+                d.last_keep_alive = t.now;
+                // Liveness reads are remembered for a second (a burst of PBUs from one peer
+                // node costs one etcd read); at most 4096 names, then forgotten at once. Errors
+                // are not remembered.
+                using Seen = std::map<std::string, std::pair<std::optional<Ipv6Address>, Seconds>>;
+                using Live = Result<std::optional<Ipv6Address>, std::string>;
+                auto seen = std::make_shared<Seen>();
+                auto live_address = [&d, seen](const std::string& node) -> Live {
+                    const Seconds now = clock_now().now;
+                    if (auto it = seen->find(node); it != seen->end() && it->second.second == now) {
+                        return it->second.first;
+                    }
+                    auto a = d.etcd->node_address(node);
+                    if (!a) {
+                        return unexpected(a.error());
+                    }
+                    std::optional<Ipv6Address> out;
+                    if (*a) {
+                        if (auto pa = parse_address(**a)) {
+                            out = pa->addr;
+                        }
+                    }
+                    if (seen->size() >= 4096) {
+                        seen->clear();
+                    }
+                    (*seen)[node] = {out, now};
+                    return out;
+                };
+                d.lma.set_anchor_resolver(
+                    [&d, live_address](const std::string& nai)
+                        -> Result<std::optional<Lma::AnchorPeer>, std::string> {
+                        auto p = d.etcd->placement(nai);
+                        if (!p || p->anchor == d.etcd->node()) {
+                            return std::optional<Lma::AnchorPeer>{};
+                        }
+                        auto a = live_address(p->anchor);
+                        if (!a) {
+                            return unexpected(a.error());
+                        }
+                        if (!*a) {
+                            spdlog::info("cluster: anchor {} of {} is not alive", p->anchor, nai);
+                            return std::optional<Lma::AnchorPeer>{};
+                        }
+                        return std::optional<Lma::AnchorPeer>{Lma::AnchorPeer{p->anchor, **a}};
+                    });
+                d.lma.set_peer_check(
+                    [live_address](const std::string& mag_id,
+                                   const Ipv6Address& from) -> Result<bool, std::string> {
+                        if (!store::valid_node_name(mag_id)) {
+                            return false;
+                        }
+                        auto a = live_address(mag_id);
+                        if (!a) {
+                            return unexpected(a.error());
+                        }
+                        return *a && **a == from;
+                    });
+                spdlog::info("cluster: distributed anchoring on; node {} at {}", d.etcd->node(),
+                             d.cfg.store().node_address());
+            }
         } else if (!d.checkpoint()) {
             // The restored (and pruned) state becomes the new snapshot; the old log goes.
             return unexpected("state: cannot write the first checkpoint in " + d.store->where());

@@ -155,6 +155,11 @@ void EtcdStore::put(const Session& s, std::int64_t to_wall) {
     encode_put(s, to_wall, op.value);  // the value's header is added at commit
     op.expires_wall = s.expires_at() + to_wall;
     std::lock_guard lk(mu_);
+    if (!s.remote_anchors.empty()) {
+        // Distributed anchoring: this node anchors the binding's new prefix; the old ones'
+        // anchors are in the record's remote anchors.
+        meta_[s.nai].anchor = node_;
+    }
     buffer_[s.nai] = std::move(op);
 }
 
@@ -392,6 +397,109 @@ Result<std::optional<Session>, std::string> EtcdStore::load(const std::string& n
     spdlog::info("cluster: binding of {} served by node {} (anchor {}) found at revision {}", nai,
                  r->node, r->anchor, kv.mod_revision());
     return std::optional<Session>{std::move(r->session)};
+}
+
+void EtcdStore::disown(std::string_view nai) {
+    std::lock_guard lk(mu_);
+    const std::string key(nai);
+    buffer_.erase(key);
+    meta_.erase(key);
+    forget_.insert(key);
+}
+
+Result<void, std::string> EtcdStore::announce(const std::string& address, std::int64_t ttl_s) {
+    etcdserverpb::LeaseGrantRequest greq;
+    greq.set_ttl(ttl_s);
+    etcdserverpb::LeaseGrantResponse gresp;
+    {
+        grpc::ClientContext ctx;
+        rpc_->deadline(ctx);
+        ++requests_;
+        if (auto s = rpc_->lease->LeaseGrant(&ctx, greq, &gresp); !s.ok()) {
+            ++request_errors_;
+            return unexpected("liveness lease grant: " + status_text(s));
+        }
+        ++lease_grants_;
+    }
+    etcdserverpb::PutRequest req;
+    req.set_key(opt_.prefix + "l/" + node_);
+    req.set_value(address);
+    req.set_lease(gresp.id());
+    etcdserverpb::PutResponse resp;
+    grpc::ClientContext ctx;
+    rpc_->deadline(ctx);
+    ++requests_;
+    if (auto s = rpc_->kv->Put(&ctx, req, &resp); !s.ok()) {
+        ++request_errors_;
+        return unexpected("liveness key: " + status_text(s));
+    }
+    live_address_ = address;
+    live_ttl_ = ttl_s;
+    live_lease_ = gresp.id();
+    return {};
+}
+
+bool EtcdStore::failing_now() {
+    std::lock_guard lk(mu_);
+    return std::chrono::steady_clock::now() < down_until_;
+}
+
+void EtcdStore::note_failure() {
+    std::lock_guard lk(mu_);
+    down_until_ = std::chrono::steady_clock::now() + std::chrono::seconds(1);
+}
+
+Result<void, std::string> EtcdStore::keep_alive() {
+    if (live_ttl_ == 0) {
+        return {};
+    }
+    if (failing_now()) {
+        // Like commits and lookups: no stall of the signalling thread while etcd is away.
+        return unexpected(std::string("liveness keep-alive: etcd unreachable (retrying)"));
+    }
+    const std::int64_t lease = live_lease_;
+    grpc::ClientContext ctx;
+    rpc_->deadline(ctx);
+    ++requests_;
+    auto stream = rpc_->lease->LeaseKeepAlive(&ctx);
+    etcdserverpb::LeaseKeepAliveRequest req;
+    req.set_id(lease);
+    etcdserverpb::LeaseKeepAliveResponse resp;
+    const bool ok = stream->Write(req) && stream->Read(&resp);
+    stream->WritesDone();
+    const auto s = stream->Finish();
+    if (!ok || !s.ok()) {
+        ++request_errors_;
+        note_failure();
+        return unexpected("liveness keep-alive: " +
+                          (s.ok() ? std::string("stream closed") : status_text(s)));
+    }
+    if (resp.ttl() <= 0) {
+        spdlog::warn("cluster: liveness lease of node {} had expired; announcing again", node_);
+        return announce(live_address_, live_ttl_);
+    }
+    return {};
+}
+
+Result<std::optional<std::string>, std::string> EtcdStore::node_address(const std::string& node) {
+    if (failing_now()) {
+        return unexpected(std::string("liveness read: etcd unreachable (retrying)"));
+    }
+    etcdserverpb::RangeRequest req;
+    req.set_key(opt_.prefix + "l/" + node);
+    etcdserverpb::RangeResponse resp;
+    grpc::ClientContext ctx;
+    rpc_->deadline(ctx);
+    ++requests_;
+    if (auto s = rpc_->kv->Range(&ctx, req, &resp); !s.ok()) {
+        ++request_errors_;
+        note_failure();
+        return unexpected("liveness read: " + status_text(s));
+    }
+    if (resp.kvs_size() == 0 || resp.kvs(0).value().empty() || resp.kvs(0).value().size() > 64) {
+        return std::optional<std::string>{};
+    }
+    return std::optional<std::string>{resp.kvs(0).value()};
 }
 
 std::optional<Placement> EtcdStore::placement(const std::string& nai) const {

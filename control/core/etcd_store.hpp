@@ -88,6 +88,19 @@ class EtcdStore final : public BindingStore {
     Result<void, std::string> save_restart_counter(std::uint32_t c);
     [[nodiscard]] const std::string& node() const noexcept { return node_; }
 
+    // Node liveness (distributed anchoring, docs/scale-out.md): <prefix>l/<node> holds this
+    // node's address on a lease of `ttl_s` seconds. announce() grants the lease and writes the
+    // key; keep_alive() (every third of the TTL) renews it with LeaseKeepAlive and announces
+    // again when the lease was lost (etcd was away longer than the TTL).
+    Result<void, std::string> announce(const std::string& address, std::int64_t ttl_s);
+    Result<void, std::string> keep_alive();
+    // The address of a live node (its liveness key), none when the node is dead or unknown.
+    Result<std::optional<std::string>, std::string> node_address(const std::string& node);
+    // A binding this node no longer writes (another node serves it and this node only anchors
+    // an old prefix for it): its pending change and remembered revision are dropped; its
+    // removal later is not written either.
+    void disown(std::string_view nai);
+
     struct Rpc;
 
   private:
@@ -101,6 +114,8 @@ class EtcdStore final : public BindingStore {
         std::vector<std::uint8_t> value;  // put
         std::int64_t expires_wall = 0;    // put: the binding's last path expiry
     };
+    bool failing_now();   // within a second after an etcd error
+    void note_failure();  // starts that second
     Result<std::int64_t, std::string> lease_for(std::int64_t expires_wall, std::int64_t now);
 
     EtcdOptions opt_;
@@ -113,6 +128,9 @@ class EtcdStore final : public BindingStore {
     std::set<std::string, std::less<>> forget_;
     std::map<std::int64_t, std::int64_t> leases_;  // bucket end (wall s) -> lease id
     std::chrono::steady_clock::time_point down_until_{};
+    std::string live_address_;  // announced in the liveness key
+    std::int64_t live_ttl_ = 0;
+    std::atomic<std::int64_t> live_lease_{0};
     std::mutex commit_mu_;
     StoreStats stats_;
     // Counted on the syncer, signalling and gRPC threads.

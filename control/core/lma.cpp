@@ -132,12 +132,19 @@ Lma::Lma(v1::ControlConfig cfg, BindingCache& cache, std::uint32_t restart_count
       keys_(
           cfg_.store().uplink_gre_key_min() != 0 ? cfg_.store().uplink_gre_key_min() : 1u,
           cfg_.store().uplink_gre_key_max() != 0 ? cfg_.store().uplink_gre_key_max() : 0xffffffffu),
-      dmnp_(cfg_) {
+      dmnp_(cfg_),
+      mag_(MagOptions{cfg_.store().node_name(), cfg_.limits().max_sessions()}) {
     pools_ = make_pools(cfg_);
     listed_sources_ = listed_sources(cfg_);
     cache_.add_observer([this](const CacheEvent& ev) {
         if (ev.kind == CacheEvent::Kind::kRemoved || ev.kind == CacheEvent::Kind::kExpired) {
             release(*ev.session);
+            if (!ev.session->remote_anchors.empty()) {
+                // The router's binding here ended: so does its registration at the old anchor.
+                if (auto o = mag_.stop(ev.session->nai, LmaTime{last_now_, 0, last_timestamp_})) {
+                    mag_out_.push_back(std::move(*o));
+                }
+            }
             if (ev.kind == CacheEvent::Kind::kExpired) {
                 spdlog::info("session {}: lifetime expired, binding removed", ev.session->nai);
                 count("sessions.expired");
@@ -168,6 +175,11 @@ void Lma::release(const Session& s) {
     }
     if (s.uplink_gre_key != 0) {
         (void)keys_.release(s.uplink_gre_key);
+    }
+    for (const auto& a : s.remote_anchors) {
+        if (a.downlink_key != 0) {
+            (void)keys_.release(a.downlink_key);
+        }
     }
 }
 
@@ -332,6 +344,12 @@ std::vector<Outbound> Lma::handle(const mh::Message& m, const Peer& from, const 
     if (const auto* hb = std::get_if<mh::Heartbeat>(&m.body)) {
         return handle_heartbeat(*hb, from, t);
     }
+    if (const auto* ba = std::get_if<mh::BindingAcknowledgement>(&m.body)) {
+        handle_pba(*ba, from, t);  // the MAG role's (distributed anchoring)
+        std::vector<Outbound> out;
+        out.swap(mag_out_);
+        return out;
+    }
     if (const auto* br = std::get_if<mh::BindingRevocation>(&m.body)) {
         if (br->br_type == mh::kBrTypeAcknowledgement) {
             handle_revocation_ack(*br, from);
@@ -355,10 +373,14 @@ std::vector<Outbound> Lma::handle_pbu(const mh::BindingUpdate& bu, const Peer& f
     count("pbu.received");
     PbuOutcome out;
     out.sequence = bu.sequence;
+    last_now_ = t.now;
+    last_timestamp_ = t.timestamp;
     const std::uint8_t status = process_pbu(bu, from, t, out);
+    std::vector<Outbound> mag_pbus;
+    mag_pbus.swap(mag_out_);
     if (out.drop) {
         count("pbu.dropped");
-        return {};
+        return mag_pbus;
     }
     const bool accepted = status < 128;
     count(accepted ? "pbu.accepted" : "pbu.rejected");
@@ -444,7 +466,11 @@ std::vector<Outbound> Lma::handle_pbu(const mh::BindingUpdate& bu, const Peer& f
             out.ipv4_reply_status != 0 ? out.ipv4_reply_status : std::uint8_t{128},
             out.ipv4_request->prefix_length, out.ipv4_request->address});
     }
-    return {Outbound{from, mh::Message{ba}}};
+    std::vector<Outbound> replies{Outbound{from, mh::Message{ba}}};
+    for (auto& o : mag_pbus) {
+        replies.push_back(std::move(o));  // after the PBA (distributed anchoring)
+    }
+    return replies;
 }
 
 std::optional<CareOfAddress> Lma::ipv4_router_for(const Prefix& home) const {
@@ -502,6 +528,26 @@ std::uint8_t Lma::process_pbu(const mh::BindingUpdate& bu, const Peer& from, con
                                 net::format(from.remote), bu.sequence, ba_status_name(st(s)), why));
         return st(s);
     };
+    // Another hag node registering, as a MAG, a prefix anchored here (docs/scale-out.md).
+    // (Its PBUs name it in a MAG Identifier and carry no multipath options; only such PBUs
+    // cost the check, which reads the cluster store.)
+    if (peer_check_ && !from.udp && mag_id != cfg_.store().node_name() &&
+        mh::find_option<mh::MagIdentifier>(opts) != nullptr &&
+        mh::find_option<mh::MagMultipathBinding>(opts) == nullptr &&
+        mh::find_option<mh::BindingIdentifier>(opts) == nullptr) {
+        auto peer = peer_check_(mag_id, from.remote);
+        if (!peer) {
+            count("cluster.lookup_failures");
+            log_refusal(t, fmt::format("session {} PBU from MAG {} seq {}: dropped, the cluster "
+                                       "store cannot be read ({})",
+                                       nai, mag_id, bu.sequence, peer.error()));
+            out.drop = true;
+            return st(BaStatus::kReasonUnspecified);
+        }
+        if (*peer) {
+            return process_peer_pbu(bu, from, t, nai, mag_id, out);
+        }
+    }
     // Authorization refusals are also counted by reason (pbu.refused.<reason>).
     auto refuse = [&](BaStatus s, std::string_view reason, std::string_view why) {
         count(fmt::format("pbu.refused.{}", reason));
@@ -638,6 +684,30 @@ std::uint8_t Lma::process_pbu(const mh::BindingUpdate& bu, const Peer& from, con
                       fmt::format("last accepted {}", existing_path->last_sequence));
     }
 
+    // Distributed anchoring: the anchor lives, so it keeps the old prefixes and this node
+    // registers them there as a MAG; the router gets a new prefix of this node too.
+    if (taken && bu.lifetime != 0 && cfg_.store().distributed_anchoring() && anchor_resolver_ &&
+        taken->remote_anchors.empty()) {
+        auto anchor = anchor_resolver_(nai);
+        if (!anchor) {
+            count("cluster.lookup_failures");
+            log_refusal(t, fmt::format("session {} PBU from MAG {} seq {}: dropped, the cluster "
+                                       "store cannot be read ({})",
+                                       nai, mag_id, bu.sequence, anchor.error()));
+            out.drop = true;
+            return st(BaStatus::kReasonUnspecified);
+        }
+        if (*anchor) {
+            if (adopt_moved(*taken, **anchor, from, prof,
+                            std::min<std::uint32_t>(lifetime_seconds(bu.lifetime),
+                                                    prof.max_lifetime_seconds()),
+                            t)) {
+                taken.reset();
+                existing = cache_.find(nai);
+                existing_path = existing != nullptr ? existing->find_path(bid) : nullptr;
+            }
+        }
+    }
     if (taken) {
         Session s = std::move(*taken);
         taken.reset();
@@ -645,6 +715,13 @@ std::uint8_t Lma::process_pbu(const mh::BindingUpdate& bu, const Peer& from, con
         for (auto& p : s.paths) {
             if (p.local.is_ipv4() == CareOfAddress{from.local}.is_ipv4()) {
                 p.local = CareOfAddress{from.local};
+            }
+        }
+        // Prefixes the old node relayed to their anchor: this node relays them now (restore()
+        // registers them there again, as this node's MAG role).
+        for (auto& a : s.remote_anchors) {
+            if (!CareOfAddress{from.local}.is_ipv4()) {
+                a.local = CareOfAddress{from.local};
             }
         }
         if (auto r = restore(std::move(s), t); !r) {
@@ -714,7 +791,11 @@ std::uint8_t Lma::process_pbu(const mh::BindingUpdate& bu, const Peer& from, con
             };
             std::sort(a.begin(), a.end(), less);
             std::sort(b.begin(), b.end(), less);
-            if (a != b) {
+            // A router that moved here from a live anchor asks for the prefixes it had: they
+            // are a part of its binding here (which has a new prefix too).
+            const bool subset = !existing->remote_anchors.empty() &&
+                                std::includes(b.begin(), b.end(), a.begin(), a.end(), less);
+            if (a != b && !subset) {
                 return reject(BaStatus::kBcePbuPrefixSetDoNotMatch,
                               "requested prefixes differ from the binding's");
             }
@@ -1023,13 +1104,21 @@ std::uint8_t Lma::process_pbu(const mh::BindingUpdate& bu, const Peer& from, con
 
     // A MAG is authoritative for its own binding identifiers: a (MAG, BID) still held by
     // another subscriber is stale there (the CPE registers under a new NAI).
-    if (const Session* other = cache_.find_by_path(mag_id, bid);
-        other != nullptr && other->nai != nai) {
-        const std::string other_nai = other->nai;
-        spdlog::info("session {} bid {}: MAG {} reuses the BID, removing it from session {}", nai,
-                     bid, mag_id, other_nai);
-        (void)cache_.remove_path(other_nai, bid);
-        count("pbu.path_taken_over");
+    // (Another hag node acting as a MAG registers every subscriber that moved to it under its
+    // own MAG identifier: process_peer_pbu, which does not come here.)
+    {
+        std::vector<std::string> stale;
+        for (const Session* other : cache_.find_all_by_path(mag_id, bid)) {
+            if (other->nai != nai) {
+                stale.push_back(other->nai);
+            }
+        }
+        for (const auto& other_nai : stale) {
+            spdlog::info("session {} bid {}: MAG {} reuses the BID, removing it from session {}",
+                         nai, bid, mag_id, other_nai);
+            (void)cache_.remove_path(other_nai, bid);
+            count("pbu.path_taken_over");
+        }
     }
     out.flow_replies =
         apply_flow_options(s, opts, [this](const std::string& name) { count(name); });
@@ -1098,6 +1187,260 @@ std::uint8_t Lma::process_pbu(const mh::BindingUpdate& bu, const Peer& from, con
         }(),
         uplink_key, path.downlink_gre_key, path.weight_kbps, granted);
     return st(BaStatus::kAccepted);
+}
+
+bool Lma::adopt_moved(const Session& old, const AnchorPeer& anchor, const Peer& from,
+                      const v1::SubscriberProfile& prof, std::uint32_t lifetime_s,
+                      const LmaTime& t) {
+    std::vector<Prefix> old_prefixes;
+    for (const auto& p : old.home_prefixes) {
+        if (!is_ipv4_prefix(p)) {
+            old_prefixes.push_back(p);
+        }
+    }
+    PrefixPool* pool = prof.hnp_pool().empty() ? nullptr : pool_named(prof.hnp_pool());
+    if (old_prefixes.empty() || pool == nullptr || from.udp) {
+        return false;  // nothing to keep at the anchor, or no prefix of ours to add
+    }
+    auto fresh = pool->allocate();
+    if (!fresh) {
+        count("anchoring.no_prefix");
+        return false;
+    }
+    auto uplink = keys_.allocate();
+    auto downlink = keys_.allocate();
+    if (!uplink || !downlink) {
+        (void)pool->release(*fresh);
+        if (uplink) {
+            (void)keys_.release(*uplink);
+        }
+        if (downlink) {
+            (void)keys_.release(*downlink);
+        }
+        count("anchoring.no_key");
+        return false;
+    }
+    Session s;
+    s.nai = old.nai;
+    s.home_prefixes = old_prefixes;  // the old ones first (the PBA lists them first)
+    s.home_prefixes.push_back(*fresh);
+    s.uplink_gre_key = *uplink;
+    s.last_sequence = old.last_sequence;
+    s.last_timestamp = old.last_timestamp;
+    s.paths = old.paths;
+    for (auto& p : s.paths) {
+        if (p.local.is_ipv4() == CareOfAddress{from.local}.is_ipv4()) {
+            p.local = CareOfAddress{from.local};
+        }
+    }
+    for (const auto& p : old_prefixes) {
+        s.remote_anchors.push_back(RemoteAnchor{p, anchor.node, CareOfAddress{anchor.address},
+                                                CareOfAddress{from.local}, 0, *downlink});
+    }
+    const std::string nai = s.nai;
+    if (auto r = cache_.insert(std::move(s)); !r) {
+        (void)pool->release(*fresh);
+        (void)keys_.release(*uplink);
+        (void)keys_.release(*downlink);
+        count("anchoring.adopt_failures");
+        spdlog::warn("session {}: cannot serve it with the anchor at {} kept ({}); taking it over",
+                     nai, anchor.node, to_string(r.error()));
+        return false;
+    }
+    Peer to;
+    to.local = from.local;
+    to.remote = anchor.address;
+    if (auto o = mag_.start(nai, to, old_prefixes, *downlink, lifetime_s, t)) {
+        mag_out_.push_back(std::move(*o));
+    }
+    count("anchoring.moved_in");
+    spdlog::info("session {}: moved here from node {} ({}), which keeps {} anchored; new prefix {}",
+                 nai, anchor.node, net::format(anchor.address), to_string(old_prefixes.front()),
+                 to_string(*fresh));
+    return true;
+}
+
+std::uint8_t Lma::process_peer_pbu(const mh::BindingUpdate& bu, const Peer& from, const LmaTime& t,
+                                   const std::string& nai, const std::string& mag_id,
+                                   PbuOutcome& out) {
+    count("anchoring.peer_pbu");
+    const auto& opts = bu.options;
+    auto reject = [&](BaStatus s, std::string_view why) {
+        log_refusal(t,
+                    fmt::format("session {} PBU from node {} ({}) seq {}: {} ({})", nai, mag_id,
+                                net::format(from.remote), bu.sequence, ba_status_name(st(s)), why));
+        count("anchoring.peer_pbu_refused");
+        return st(s);
+    };
+    std::vector<Prefix> requested;
+    for (const auto* h : mh::find_options<mh::HomeNetworkPrefix>(opts)) {
+        if (h->prefix_length == 0 || h->prefix_length > 128) {
+            return reject(BaStatus::kNotAuthorizedForHomeNetworkPrefix, "no specific prefix");
+        }
+        requested.push_back(Prefix{h->prefix, h->prefix_length});
+    }
+    if (requested.empty()) {
+        return reject(BaStatus::kMissingHomeNetworkPrefixOption, "no Home Network Prefix option");
+    }
+    const auto* gre = mh::find_option<mh::GreKey>(opts);
+    if (gre == nullptr) {
+        return reject(BaStatus::kGreKeyOptionRequired, "GRE key option required");
+    }
+    if (const auto* ts = mh::find_option<mh::Timestamp>(opts);
+        ts != nullptr && check_timestamp(ts->value, t.timestamp, 0, cfg_.timestamp_window_ms()) ==
+                             TimestampCheck::kOutsideWindow) {
+        return reject(BaStatus::kTimestampMismatch, "timestamp outside the window");
+    }
+    const Session* existing = cache_.find(nai);
+    const Path* relay = nullptr;
+    if (existing != nullptr && existing->paths.size() == 1 && existing->paths[0].relay &&
+        existing->paths[0].mag_id == mag_id) {
+        relay = &existing->paths[0];
+        if (!sequence_is_newer(bu.sequence, relay->last_sequence)) {
+            out.sequence = relay->last_sequence;
+            return reject(BaStatus::kSequenceNumberOutOfWindow,
+                          fmt::format("last accepted {}", relay->last_sequence));
+        }
+    }
+    out.prefixes = requested;
+    if (bu.lifetime == 0) {
+        if (relay != nullptr) {
+            (void)cache_.remove(nai);
+            count("anchoring.peer_deregistered");
+            spdlog::info("session {}: node {} de-registered it; {} released", nai, mag_id,
+                         to_string(requested.front()));
+        } else {
+            count("pbu.deregistration_unknown");
+        }
+        return st(BaStatus::kAccepted);
+    }
+    Session s;
+    std::vector<std::pair<PrefixPool*, Prefix>> claimed;
+    std::uint32_t key_allocated = 0;
+    auto undo = [&] {
+        for (auto& [pool, pfx] : claimed) {
+            (void)pool->release(pfx);
+        }
+        if (key_allocated != 0) {
+            (void)keys_.release(key_allocated);
+        }
+    };
+    if (existing != nullptr) {
+        for (const auto& r : requested) {
+            if (std::find(existing->home_prefixes.begin(), existing->home_prefixes.end(), r) ==
+                existing->home_prefixes.end()) {
+                return reject(BaStatus::kBcePbuPrefixSetDoNotMatch,
+                              fmt::format("{} is not one of the binding's prefixes", to_string(r)));
+            }
+        }
+        s = *existing;
+    } else {
+        // This node restarted, or the binding expired here meanwhile: the prefixes must be of
+        // this node's pools and free.
+        for (const auto& r : requested) {
+            PrefixPool* pool = nullptr;
+            for (auto& p : pools_) {
+                if (p.contains(r)) {
+                    pool = &p;
+                }
+            }
+            if (pool == nullptr || !pool->claim(r)) {
+                undo();
+                return reject(BaStatus::kNotAuthorizedForHomeNetworkPrefix,
+                              fmt::format("{} is not a free prefix of this node", to_string(r)));
+            }
+            claimed.emplace_back(pool, r);
+        }
+        s.nai = nai;
+        s.home_prefixes = requested;
+    }
+    if (s.uplink_gre_key == 0) {
+        auto k = keys_.allocate();
+        if (!k) {
+            undo();
+            return reject(BaStatus::kInsufficientResources, "GRE keys exhausted");
+        }
+        s.uplink_gre_key = key_allocated = *k;
+    }
+    const v1::SubscriberProfile prof = effective_profile(cfg_, subscribers_.find(nai));
+    const std::uint32_t granted =
+        std::min<std::uint32_t>(lifetime_seconds(bu.lifetime), prof.max_lifetime_seconds());
+    Path p;
+    p.bid = 1;  // one path (a data plane path needs a BID; the peer sends none)
+    p.mag_id = mag_id;
+    p.coa.addr = from.remote;
+    p.local.addr = from.local;
+    p.access_technology = 1;  // virtual
+    p.downlink_gre_key = gre->key;
+    p.relay = true;
+    p.live = true;
+    p.last_sequence = bu.sequence;
+    p.expires_at = t.now + granted;
+    const bool was_relay = relay != nullptr;
+    relay = nullptr;
+    s.paths = {p};
+    s.flows.clear();
+    s.remote_anchors.clear();
+    s.last_sequence = bu.sequence;
+    auto r = existing != nullptr ? cache_.update(s) : cache_.insert(s);
+    if (!r) {
+        undo();
+        return reject(BaStatus::kReasonUnspecified,
+                      fmt::format("binding cache: {}", to_string(r.error())));
+    }
+    touch_peer(p.coa, from, t);
+    out.uplink_key = s.uplink_gre_key;
+    out.lifetime_units = static_cast<std::uint16_t>(granted / 4);
+    if (!was_relay) {
+        count("anchoring.relayed_out");
+        spdlog::info(
+            "session {}: served by node {} ({}) now; {} stays anchored here, tunnelled "
+            "to it (downlink key {}, uplink key {})",
+            nai, mag_id, net::format(from.remote), to_string(requested.front()), gre->key,
+            s.uplink_gre_key);
+    }
+    return st(BaStatus::kAccepted);
+}
+
+void Lma::handle_pba(const mh::BindingAcknowledgement& ba, const Peer& from, const LmaTime& t) {
+    last_now_ = t.now;
+    last_timestamp_ = t.timestamp;
+    if (auto ev = mag_.on_pba(ba, from, t)) {
+        apply_mag_event(*ev);
+    }
+}
+
+void Lma::apply_mag_event(const MagEvent& ev) {
+    const Session* s = cache_.find(ev.nai);
+    switch (ev.kind) {
+        case MagEvent::Kind::kDeregistered:
+            count("anchoring.deregistered_at_anchor");
+            return;
+        case MagEvent::Kind::kRegistered:
+            count("anchoring.registered_at_anchor");
+            break;
+        case MagEvent::Kind::kRefused:
+        case MagEvent::Kind::kGaveUp:
+            count("anchoring.anchor_failures");
+            break;
+    }
+    if (s == nullptr || s->remote_anchors.empty()) {
+        return;
+    }
+    Session copy = *s;
+    const std::uint32_t key = ev.kind == MagEvent::Kind::kRegistered ? ev.uplink_key : 0;
+    bool changed = false;
+    for (auto& a : copy.remote_anchors) {
+        changed = changed || a.uplink_key != key;
+        a.uplink_key = key;
+    }
+    if (changed) {
+        spdlog::info("session {}: old prefix {} {} at node {} (uplink key {})", copy.nai,
+                     to_string(copy.remote_anchors.front().prefix),
+                     key != 0 ? "registered" : "NOT registered", copy.remote_anchors.front().node,
+                     key);
+        (void)cache_.update(std::move(copy));
+    }
 }
 
 std::uint8_t Lma::deregister(const mh::BindingUpdate& bu, const std::string& nai,
@@ -1260,7 +1603,23 @@ std::vector<Outbound> Lma::revoke(const Session& s, const Path* path, std::uint8
 
 std::vector<Outbound> Lma::tick(const LmaTime& t) {
     std::vector<Outbound> out;
+    last_now_ = t.now;
+    last_timestamp_ = t.timestamp;
     cache_.expire(t.now);
+    // MAG role (distributed anchoring): retransmissions, refreshes, de-registrations of
+    // bindings that ended.
+    {
+        std::vector<MagEvent> events;
+        auto pbus = mag_.tick(t, events);
+        for (const auto& ev : events) {
+            apply_mag_event(ev);
+        }
+        out.insert(out.end(), std::make_move_iterator(mag_out_.begin()),
+                   std::make_move_iterator(mag_out_.end()));
+        mag_out_.clear();
+        out.insert(out.end(), std::make_move_iterator(pbus.begin()),
+                   std::make_move_iterator(pbus.end()));
+    }
 
     // Heartbeats (RFC 5847): one request per peer per interval; missed ones take paths down.
     const auto interval = cfg_.heartbeat_interval_seconds();
@@ -1439,6 +1798,27 @@ Result<void, std::string> Lma::restore(Session s, const LmaTime& t) {
                 fmt::format("uplink GRE key {}: {}", s.uplink_gre_key, to_string(c.error())));
         }
     }
+    // Distributed anchoring: the relay's downlink keys are this node's too.
+    std::vector<std::uint32_t> relay_keys;
+    for (const auto& a : s.remote_anchors) {
+        if (a.downlink_key == 0 ||
+            std::find(relay_keys.begin(), relay_keys.end(), a.downlink_key) != relay_keys.end()) {
+            continue;
+        }
+        if (auto c = keys_.claim(a.downlink_key); !c) {
+            for (auto k : relay_keys) {
+                (void)keys_.release(k);
+            }
+            undo();
+            dmnp_.undo(dmnp_claimed);
+            if (s.uplink_gre_key != 0) {
+                (void)keys_.release(s.uplink_gre_key);
+            }
+            return unexpected(
+                fmt::format("relay downlink GRE key {}: {}", a.downlink_key, to_string(c.error())));
+        }
+        relay_keys.push_back(a.downlink_key);
+    }
     std::vector<Peer> peers;
     for (const auto& p : s.paths) {
         Peer peer;
@@ -1450,16 +1830,39 @@ Result<void, std::string> Lma::restore(Session s, const LmaTime& t) {
         peers.push_back(peer);
     }
     const std::uint32_t key = s.uplink_gre_key;
+    const std::string nai = s.nai;
+    const std::vector<RemoteAnchor> anchors = s.remote_anchors;
+    const Seconds expires = s.expires_at();
     if (auto r = cache_.insert(std::move(s)); !r) {
         undo();
         dmnp_.undo(dmnp_claimed);
         if (key != 0) {
             (void)keys_.release(key);
         }
+        for (auto k : relay_keys) {
+            (void)keys_.release(k);
+        }
         return unexpected(fmt::format("binding cache: {}", to_string(r.error())));
     }
     for (const auto& peer : peers) {
         touch_peer(CareOfAddress{peer.remote}, peer, t);
+    }
+    if (!anchors.empty() && expires > t.now) {
+        // Registered at the old anchor again by this node (after a restart, or taking over
+        // from the node that served it): the anchor's binding then points here.
+        std::vector<Prefix> old;
+        for (const auto& a : anchors) {
+            if (a.node == anchors.front().node) {
+                old.push_back(a.prefix);
+            }
+        }
+        Peer to;
+        to.local = anchors.front().local.addr;
+        to.remote = anchors.front().anchor.addr;
+        if (auto o = mag_.start(nai, to, old, anchors.front().downlink_key,
+                                static_cast<std::uint32_t>(expires - t.now), t)) {
+            mag_out_.push_back(std::move(*o));
+        }
     }
     count("sessions.restored");
     return {};
@@ -1471,6 +1874,10 @@ std::vector<std::pair<std::string, std::uint64_t>> Lma::counters() const {
     c.emplace_back("bindings.expiry_entries", cache_.expiry_entries());
     c.emplace_back("revocation.pending", pending_.size());
     c.emplace_back("gre_keys.in_use", keys_.in_use());
+    for (const auto& [k, v] : mag_.counters()) {
+        c.emplace_back(k, v);
+    }
+    c.emplace_back("mag.registrations", mag_.size());
     for (const auto& p : pools_) {
         c.emplace_back("pool." + p.name() + ".in_use", p.in_use());
         c.emplace_back("pool." + p.name() + ".capacity", p.capacity());

@@ -25,35 +25,13 @@
 #include "dmnp.hpp"
 #include "hag/mh/mh.hpp"
 #include "hag/v1/config.pb.h"
+#include "mag.hpp"
+#include "peer.hpp"
 
 namespace hag::control {
 
 // A BA status as log lines say it: its RFC name, or "status-N" for a number without one.
 std::string ba_status_name(std::uint8_t status);
-
-// Where a message came from or goes to.
-struct Peer {
-    bool udp = false;      // IPv4 transport over UDP 5436 (else raw MH over IPv6)
-    Ipv6Address local{};   // the LMA's address (IPv4-mapped when udp)
-    Ipv6Address remote{};  // the MAG's address (IPv4-mapped when udp)
-    std::uint16_t remote_port = 0;
-    // MIPv6 home registration (RFC 6275): the mobile node's home address, from the Home Address
-    // destination option of its BU; the BA goes to `remote` (the care-of address) with a Type 2
-    // Routing Header carrying it.
-    std::optional<Ipv6Address> home_address;
-    bool operator==(const Peer&) const = default;
-};
-
-struct Outbound {
-    Peer to;
-    mh::Message message;
-};
-
-struct LmaTime {
-    Seconds now = 0;              // monotonic seconds (binding lifetimes)
-    std::int64_t now_ms = 0;      // monotonic milliseconds (rate limiting)
-    std::uint64_t timestamp = 0;  // wall clock, RFC 5213 §8.8 format (hag/mh/timestamp.hpp)
-};
 
 // Link metrics (hag's own format, docs/control.md): Vendor-Specific Mobility Option (RFC 5094),
 // vendor 32473 (RFC 5612 documentation enterprise number), sub-type 1, data = downlink kbps (4)
@@ -107,6 +85,24 @@ class Lma {
     using BindingLoader =
         std::function<Result<std::optional<Session>, std::string>(const std::string& nai)>;
     void set_binding_loader(BindingLoader l) { loader_ = std::move(l); }
+
+    // Distributed anchoring (docs/scale-out.md, store.distributed_anchoring).
+    struct AnchorPeer {
+        std::string node;
+        Ipv6Address address{};
+    };
+    // Asked right after the loader returned a binding: its anchor when that is another node and
+    // alive (its liveness key names its address), else none (the binding is taken over); an
+    // error (the store cannot be read) drops the PBU.
+    using AnchorResolver =
+        std::function<Result<std::optional<AnchorPeer>, std::string>(const std::string& nai)>;
+    void set_anchor_resolver(AnchorResolver r) { anchor_resolver_ = std::move(r); }
+    // Whether a PBU with MAG Identifier `mag_id` from `from` comes from another live hag node of
+    // the cluster acting as a MAG (its liveness key holds that address); an error drops the PBU.
+    using PeerCheck = std::function<Result<bool, std::string>(const std::string& mag_id,
+                                                              const Ipv6Address& from)>;
+    void set_peer_check(PeerCheck c) { peer_check_ = std::move(c); }
+    [[nodiscard]] const MagRole& mag() const noexcept { return mag_; }
 
     [[nodiscard]] std::vector<std::pair<std::string, std::uint64_t>> counters() const;
     [[nodiscard]] const v1::ControlConfig& config() const noexcept { return cfg_; }
@@ -171,6 +167,17 @@ class Lma {
                                      const LmaTime& t);
     std::uint8_t process_pbu(const mh::BindingUpdate& bu, const Peer& from, const LmaTime& t,
                              PbuOutcome& out);
+    // A PBU from another hag node as a MAG (distributed anchoring): the prefixes it names stay
+    // anchored here, the subscriber's paths become one path to that node.
+    std::uint8_t process_peer_pbu(const mh::BindingUpdate& bu, const Peer& from, const LmaTime& t,
+                                  const std::string& nai, const std::string& mag_id,
+                                  PbuOutcome& out);
+    // A router moved here from a live anchor: a session with the old prefixes (registered at
+    // the anchor through the MAG role) and a new one of this node. False: take it over instead.
+    bool adopt_moved(const Session& old, const AnchorPeer& anchor, const Peer& from,
+                     const v1::SubscriberProfile& prof, std::uint32_t lifetime_s, const LmaTime& t);
+    void handle_pba(const mh::BindingAcknowledgement& ba, const Peer& from, const LmaTime& t);
+    void apply_mag_event(const MagEvent& ev);
     std::uint8_t deregister(const mh::BindingUpdate& bu, const std::string& nai,
                             const std::string& mag_id, std::uint16_t bid, bool bulk,
                             PbuOutcome& out);
@@ -213,6 +220,12 @@ class Lma {
     std::uint32_t heartbeat_sequence_ = 0;
     std::map<std::string, std::uint64_t> counters_;
     BindingLoader loader_;
+    AnchorResolver anchor_resolver_;
+    PeerCheck peer_check_;
+    MagRole mag_;
+    std::vector<Outbound> mag_out_;  // MAG role PBUs to send with the next reply or tick
+    Seconds last_now_ = 0;           // of the last PBU or tick (for cache observers)
+    std::uint64_t last_timestamp_ = 0;
     std::int64_t last_limit_log_ms_ = -1'000'000;
     std::int64_t last_decode_log_ms_ = -1'000'000;
 };

@@ -15,6 +15,10 @@ constexpr std::uint8_t kExtensionNat = 1;
 constexpr std::size_t kNatEntrySize = 1 + 2 + 16;
 constexpr std::uint8_t kExtensionDelegated = 2;
 constexpr std::size_t kPrefixEntrySize = 16 + 1;
+// Tag 5 (reserved for distributed anchoring, docs/scale-out.md): remote anchors.
+constexpr std::uint8_t kExtensionRemoteAnchors = 5;
+constexpr std::size_t kMaxRemoteAnchors = 8;
+constexpr std::size_t kRemoteAnchorFixedSize = 16 + 1 + 16 + 16 + 4 + 4 + 1;  // + the name
 
 constexpr std::array<std::uint8_t, 8> kLogMagic{'H', 'A', 'G', 'W', 'A', 'L', 0, 1};
 constexpr std::array<std::uint8_t, 8> kSnapshotMagic{'H', 'A', 'G', 'S', 'N', 'P', 0, 1};
@@ -185,6 +189,30 @@ void encode_put(const Session& s, std::int64_t to_wall, std::vector<std::uint8_t
             w.u8(p.length);
         }
     }
+    // Tag 5: prefixes anchored at other nodes, per entry: prefix (16), length (1), the anchor's
+    // address (16), ours (16), uplink key (4), downlink key (4), node name length (1), name.
+    if (!s.remote_anchors.empty()) {
+        std::size_t len = 0;
+        const std::size_t n = std::min(s.remote_anchors.size(), kMaxRemoteAnchors);
+        for (std::size_t i = 0; i < n; ++i) {
+            len +=
+                kRemoteAnchorFixedSize + std::min<std::size_t>(s.remote_anchors[i].node.size(), 64);
+        }
+        w.u8(kExtensionRemoteAnchors);
+        w.u16(static_cast<std::uint16_t>(len));
+        for (std::size_t i = 0; i < n; ++i) {
+            const auto& a = s.remote_anchors[i];
+            w.bytes(a.prefix.addr.data(), a.prefix.addr.size());
+            w.u8(a.prefix.length);
+            w.bytes(a.anchor.addr.data(), a.anchor.addr.size());
+            w.bytes(a.local.addr.data(), a.local.addr.size());
+            w.u32(a.uplink_key);
+            w.u32(a.downlink_key);
+            const std::size_t nl = std::min<std::size_t>(a.node.size(), 64);
+            w.u8(static_cast<std::uint8_t>(nl));
+            w.bytes(reinterpret_cast<const std::uint8_t*>(a.node.data()), nl);
+        }
+    }
     frame(out, start);
 }
 
@@ -338,6 +366,35 @@ Result<Record, std::string> decode_payload(std::span<const std::uint8_t> payload
                                 fmt::format("PUT: delegated prefix length {}", p.length));
                         }
                         s.delegated_prefixes.push_back(p);
+                    }
+                } else if (tag == kExtensionRemoteAnchors) {
+                    if (!s.remote_anchors.empty()) {
+                        return unexpected(std::string("PUT: remote anchor extension repeated"));
+                    }
+                    const std::size_t end = r.pos + len;
+                    while (!r.bad && r.pos < end) {
+                        if (s.remote_anchors.size() >= kMaxRemoteAnchors ||
+                            end - r.pos < kRemoteAnchorFixedSize) {
+                            return unexpected(
+                                std::string("PUT: remote anchor extension malformed"));
+                        }
+                        RemoteAnchor a;
+                        r.bytes(a.prefix.addr.data(), a.prefix.addr.size());
+                        a.prefix.length = r.u8();
+                        r.bytes(a.anchor.addr.data(), a.anchor.addr.size());
+                        r.bytes(a.local.addr.data(), a.local.addr.size());
+                        a.uplink_key = r.u32();
+                        a.downlink_key = r.u32();
+                        const std::uint8_t nl = r.u8();
+                        if (a.prefix.length > 128 || nl == 0 || nl > 64 || end - r.pos < nl) {
+                            return unexpected(std::string("PUT: remote anchor entry malformed"));
+                        }
+                        a.node.assign(reinterpret_cast<const char*>(payload.data() + r.pos), nl);
+                        r.pos += nl;
+                        s.remote_anchors.push_back(std::move(a));
+                    }
+                    if (s.remote_anchors.empty()) {
+                        return unexpected(std::string("PUT: empty remote anchor extension"));
                     }
                 } else {
                     r.pos += len;

@@ -153,6 +153,15 @@ v1::DpSession to_dp_session(const Session& s, std::uint32_t id, const PolicySnap
             d->set_mtu(policy->path_mtu_for(*p));
         }
     }
+    // Distributed anchoring (docs/scale-out.md): prefixes relayed to the node anchoring them.
+    for (const auto& a : s.remote_anchors) {
+        auto* r = out.add_remote_anchors();
+        r->set_prefix(prefix_text(a.prefix));
+        r->set_local(to_string(a.local));
+        r->set_anchor(to_string(a.anchor));
+        r->set_uplink_key(a.uplink_key);
+        r->set_downlink_key(a.downlink_key);
+    }
     return out;
 }
 

@@ -65,6 +65,14 @@ void to_proto(const Session& s, Seconds now, hag::v1::Binding* out) {
         out->add_delegated_prefixes(prefix_text_any(p));
     }
     out->set_uplink_gre_key(s.uplink_gre_key);
+    for (const auto& a : s.remote_anchors) {
+        auto* pa = out->add_prefix_anchors();
+        pa->set_prefix(to_string(a.prefix));
+        pa->set_anchor_node(a.node);
+        pa->set_anchor_address(to_string(a.anchor));
+        pa->set_uplink_key(a.uplink_key);
+        pa->set_downlink_key(a.downlink_key);
+    }
     out->set_last_sequence(s.last_sequence);
     for (const Path& p : s.paths) {
         auto* pp = out->add_paths();
@@ -81,6 +89,9 @@ void to_proto(const Session& s, Seconds now, hag::v1::Binding* out) {
             pp->set_nat(true);
             pp->set_nat_port(p.nat_port);
             pp->set_mag_coa(to_string(p.mag_coa));
+        }
+        if (p.relay) {
+            pp->set_relay(true);
         }
     }
     for (const FlowBindingEntry& f : s.flows) {

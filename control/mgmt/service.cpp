@@ -230,8 +230,16 @@ grpc::Status ManagementService::GetBinding(grpc::ServerContext*,
 
 void ManagementService::add_placement(const std::string& nai, hag::v1::Binding* out) {
     if (auto p = backend_.placement(nai)) {
-        out->set_serving_node(p->node);
-        out->set_anchor_node(p->anchor);
+        std::string node = p->node;
+        for (const auto& path : out->paths()) {
+            if (node.empty() && path.relay()) {
+                node = path.mag_id();  // the hag node serving it, this one anchors a prefix
+            }
+        }
+        if (!node.empty()) {
+            out->set_serving_node(node);
+            out->set_anchor_node(p->anchor);
+        }
     }
 }
 

@@ -67,10 +67,39 @@ Result<void, std::string> attach_path_next_hop(PathConfig& path, const Port& por
     return {};
 }
 
+Result<void, std::string> attach_anchor_next_hop(RemoteAnchorConfig& anchor, const Port& port,
+                                                 const MacAddr* mac, NextHopTable& table,
+                                                 const v1::DataplaneConfig& cfg) {
+    anchor.port = port.id;
+    anchor.src_mac = port.mac;
+    anchor.next_hop = NextHopTable::kNone;
+    anchor.next_hop_mac = {};
+    const MacAddr zero{};
+    if (mac != nullptr && *mac != zero) {
+        anchor.next_hop_mac = *mac;
+        return {};
+    }
+    if (port.next_hop_mac != zero) {
+        anchor.next_hop_mac = port.next_hop_mac;
+        return {};
+    }
+    auto nh = acquire_next_hop(table, cfg, port, anchor.anchor);
+    if (!nh) {
+        return unexpected(nh.error());
+    }
+    anchor.next_hop = *nh;
+    return {};
+}
+
 void release_path_next_hops(const SessionConfig& s, NextHopTable& table) {
     for (unsigned i = 0; i < s.n_paths; ++i) {
         if (s.paths[i].next_hop != NextHopTable::kNone) {
             table.release(s.paths[i].next_hop);
+        }
+    }
+    for (unsigned i = 0; i < s.n_anchors; ++i) {
+        if (s.anchors[i].next_hop != NextHopTable::kNone) {
+            table.release(s.anchors[i].next_hop);
         }
     }
 }

@@ -39,7 +39,13 @@ Result<NextHopTable::Index, std::string> acquire_next_hop(NextHopTable& table,
 Result<void, std::string> attach_path_next_hop(PathConfig& path, const Port& port,
                                                const MacAddr* path_mac, NextHopTable& table,
                                                const v1::DataplaneConfig& cfg);
-// release()s the next hops attach_path_next_hop() acquired for the paths of `s`.
+// The same for a remote anchor of a session (distributed anchoring): its next hop toward
+// anchor.anchor on `port`.
+Result<void, std::string> attach_anchor_next_hop(RemoteAnchorConfig& anchor, const Port& port,
+                                                 const MacAddr* mac, NextHopTable& table,
+                                                 const v1::DataplaneConfig& cfg);
+// release()s the next hops attach_path_next_hop() / attach_anchor_next_hop() acquired for the
+// paths and remote anchors of `s`.
 void release_path_next_hops(const SessionConfig& s, NextHopTable& table);
 // Without a static core next-hop MAC: acquires the core port's next_hop_ipv4 / next_hop_ipv6
 // into uplink.core_next_hop_v4 / _v6.

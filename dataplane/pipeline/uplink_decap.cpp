@@ -4,6 +4,7 @@
 #include <rte_ip.h>
 
 #include "pipeline/packet.hpp"
+#include "pipeline/relay.hpp"
 #include "policy/classify.hpp"
 #include "tables/nat_port.hpp"
 
@@ -14,6 +15,14 @@ namespace {
 // Into all cache levels, to be written (rte_prefetch0_write is experimental in DPDK 22.11).
 inline void prefetch_write(const void* p) noexcept {
     __builtin_prefetch(p, 1, 3);
+}
+
+// A relay's verdict: relayed (kCount) marks the packet as in a relay list for the caller.
+inline UplinkDrop relayed(UplinkDrop r, UplinkMeta& meta) noexcept {
+    if (r == UplinkDrop::kCount) {
+        meta.flags = UplinkMeta::kRelayed;
+    }
+    return r;
 }
 
 // `parsed` and `gre`: parse_gre_in_ip's verdict on m and what it found; `key_found` and
@@ -74,11 +83,27 @@ inline UplinkDrop decap_one(UplinkCtx& ctx, rte_mbuf* m, GreParse parsed, const 
         }
         id = key_id;
     } else if (!ctx.sessions->lookup_care_of(outer.src, id)) {
-        return UplinkDrop::kUnknownTunnel;
+        // Keyless GRE from a remote anchor (pipeline/relay.hpp): found by inner destination.
+        int a = -1;
+        if (!anchor_keyless(ctx, frame, frame_len, gre, id, a)) {
+            return UplinkDrop::kUnknownTunnel;
+        }
+        const SessionConfig* acfg = ctx.sessions->config(id);
+        if (acfg == nullptr) {
+            return UplinkDrop::kUnknownTunnel;
+        }
+        return relayed(relay_from_anchor(ctx, m, gre, *acfg, id, static_cast<unsigned>(a)), meta);
     }
     const SessionConfig* cfg = ctx.sessions->config(id);
     if (cfg == nullptr) {
         return UplinkDrop::kUnknownKey;
+    }
+    // A remote anchor's downlink key (distributed anchoring, pipeline/relay.hpp).
+    if (has_key && cfg->n_anchors != 0) {
+        if (const int a = anchor_of_key(*cfg, gre.key); a >= 0) {
+            return relayed(relay_from_anchor(ctx, m, gre, *cfg, id, static_cast<unsigned>(a)),
+                           meta);
+        }
     }
     // A NATed path's packets come in UDP from its observed port; any other path's in plain GRE.
     unsigned path = kMaxPaths;
@@ -143,6 +168,23 @@ inline UplinkDrop decap_one(UplinkCtx& ctx, rte_mbuf* m, GreParse parsed, const 
                 in[1] = static_cast<std::uint8_t>((in[1] & 0xfc) | to);
                 checksum_adjust(in + 10, old, get16(in));
             }
+        }
+    }
+
+    // A source in a prefix anchored at another node: relayed there (pipeline/relay.hpp), no
+    // policy, no reorder; the session's and path's uplink counters count it.
+    if (cfg->n_anchors != 0) {
+        if (const int a = anchor_of_source(*cfg, inner.src); a >= 0) {
+            const UplinkDrop r =
+                relay_to_anchor(ctx, m, *cfg, id, static_cast<unsigned>(a), inner_off, inner);
+            if (r == UplinkDrop::kCount) {
+                SessionState& st = ctx.sessions_rw->state(id);
+                st.uplink_packets.fetch_add(1, std::memory_order_relaxed);
+                st.uplink_bytes.fetch_add(inner.total_len, std::memory_order_relaxed);
+                st.path_uplink_packets[path].fetch_add(1, std::memory_order_relaxed);
+                st.path_uplink_bytes[path].fetch_add(inner.total_len, std::memory_order_relaxed);
+            }
+            return relayed(r, meta);
         }
     }
 
@@ -225,6 +267,8 @@ inline UplinkDrop decap_one(UplinkCtx& ctx, rte_mbuf* m, GreParse parsed, const 
 uint16_t uplink_decap(UplinkCtx& ctx, rte_mbuf** pkts, uint16_t n, UplinkMeta* meta) noexcept {
     const std::uint64_t t0 = rte_rdtsc();
     uint16_t kept = 0;
+    ctx.n_relay_access = 0;
+    ctx.n_relay_downlink = 0;
     // In chunks: parse every packet's outer headers, look the GRE keys up in bulk
     // (rte_hash_lookup_bulk_data prefetches the buckets of all keys), prefetch each session's
     // config pointer and state, then its config, then decapsulate; the chunk's cache and TLB
@@ -273,7 +317,9 @@ uint16_t uplink_decap(UplinkCtx& ctx, rte_mbuf** pkts, uint16_t n, UplinkMeta* m
             UplinkMeta one;
             const bool hit = (found >> i & 1U) != 0;  // ids[i] is set only for a hit
             const UplinkDrop why = decap_one(ctx, m, parsed[i], gre[i], hit, hit ? ids[i] : 0, one);
-            if (why == UplinkDrop::kCount && (one.flags & UplinkMeta::kKept) == 0) {
+            if (why == UplinkDrop::kCount && (one.flags & UplinkMeta::kRelayed) != 0) {
+                // In ctx.relay_access / relay_downlink (pipeline/relay.hpp).
+            } else if (why == UplinkDrop::kCount && (one.flags & UplinkMeta::kKept) == 0) {
                 rte_pktmbuf_free(m);  // consumed (a keepalive): neither kept nor a drop
             } else if (why == UplinkDrop::kCount) {
                 one.flags = static_cast<std::uint8_t>(one.flags & ~UplinkMeta::kKept);

@@ -14,6 +14,7 @@
 
 #include <rte_mbuf.h>
 
+#include <array>
 #include <cstdint>
 
 #include "pipeline/stage.hpp"
@@ -46,7 +47,17 @@ namespace hag::dp {
       "UDP to the data port 5437: header truncated or length wrong")                              \
     X(kUdpChecksum, "udp_checksum", "UDP to the data port 5437: the UDP checksum is wrong")       \
     X(kIpInIpUnknown, "ip_in_ip_unknown",                                                         \
-      "IP in IP whose inner source is inside no session's prefixes")
+      "IP in IP whose inner source is inside no session's prefixes")                              \
+    X(kRelaySpoofedOuter, "relay_spoofed_outer_source",                                           \
+      "GRE with a remote anchor's key (or keyless to its prefix) from another address than the "  \
+      "anchor's, to another than the local one, or in UDP")                                       \
+    X(kRelaySpoofedInner, "relay_spoofed_inner_destination",                                      \
+      "from a remote anchor, but the inner destination is outside the prefix it anchors")         \
+    X(kRelayNoNextHop, "relay_no_next_hop",                                                       \
+      "the next hop toward a remote anchor is not resolved (yet); resolution asked")              \
+    X(kRelayTooBig, "relay_too_big",                                                              \
+      "the packet re-encapsulated toward a remote anchor would exceed the access MTU")            \
+    X(kRelayFull, "relay_full", "no room in the burst's relay list (or mbuf headroom) to relay")
 
 HAG_DECLARE_DROPS(UplinkDrop, HAG_UPLINK_DROPS)
 
@@ -57,7 +68,11 @@ HAG_DECLARE_DROPS(UplinkDrop, HAG_UPLINK_DROPS)
     X(kNatKeepalive, "nat_keepalive",                                                   \
       "UDP to the data port 5437 shorter than a GRE header: a NAT keepalive, consumed") \
     X(kNatPortLearned, "nat_port_learned",                                              \
-      "a NATed path's data came from another UDP port: the downlink follows it")
+      "a NATed path's data came from another UDP port: the downlink follows it")      \
+    X(kRelayUplink, "relay_uplink_packets",                                             \
+      "packets relayed from a subscriber to the remote anchor of their source prefix")  \
+    X(kRelayDownlink, "relay_downlink_packets",                                         \
+      "packets decapsulated from a remote anchor, handed to the downlink toward the subscriber")
 
 HAG_DECLARE_DROPS(UplinkEvent, HAG_UPLINK_EVENTS)
 
@@ -81,11 +96,23 @@ struct alignas(64) UplinkCtx {
     UplinkDropCounters drops{};
     UplinkEventCounters events{};
     StageCycles cycles;
+
+    // Distributed anchoring (pipeline/relay.hpp). Packets the last call relayed; the worker
+    // sends relay_access by mbuf->port and gives relay_downlink to the downlink stage; the
+    // stage empties both lists when it starts.
+    static constexpr std::uint16_t kRelayMax = 64;
+    std::uint16_t access_mtu = 1500;  // largest outer IP packet toward a remote anchor
+    std::uint8_t outer_hop_limit = 64;
+    std::array<rte_mbuf*, kRelayMax> relay_access{};  // GRE toward remote anchors
+    std::uint16_t n_relay_access = 0;
+    std::array<rte_mbuf*, kRelayMax> relay_downlink{};  // inner packets in an Ethernet header
+    std::uint16_t n_relay_downlink = 0;
 };
 
 // What uplink_decap tells the reorder stage (multipath/reorder.hpp) about each packet it keeps.
 struct UplinkMeta {
     static constexpr std::uint8_t kHasSeq = 1;   // the GRE header had a sequence number
+    static constexpr std::uint8_t kRelayed = 0x40;  // inside uplink_decap only: in a relay list
     static constexpr std::uint8_t kKept = 0x80;  // inside uplink_decap only: forwarded
     std::uint32_t session = 0;
     std::uint32_t seq = 0;

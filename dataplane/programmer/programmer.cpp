@@ -45,6 +45,20 @@ class BusyTimer {
     std::chrono::steady_clock::time_point t0_ = std::chrono::steady_clock::now();
 };
 
+// Calls f(key) for every non-zero GRE key the session takes from the shared key space: its
+// uplink key and its remote anchors' downlink keys.
+template <typename F>
+void for_each_key(const SessionConfig& c, F&& f) {
+    if (c.uplink_key != 0) {
+        f(c.uplink_key);
+    }
+    for (unsigned i = 0; i < c.n_anchors; ++i) {
+        if (c.anchors[i].downlink_key != 0) {
+            f(c.anchors[i].downlink_key);
+        }
+    }
+}
+
 constexpr std::uint32_t kDefaultPage = 100;
 constexpr std::uint32_t kMaxPage = 1000;
 
@@ -99,20 +113,27 @@ Result<void, ProgramError> Programmer::check_collisions(const std::vector<Target
         if (t.session == nullptr) {
             continue;
         }
-        if (const std::uint32_t k = t.cfg.uplink_key; k != 0) {
+        // The uplink key and the remote anchors' downlink keys: one key space.
+        std::optional<ProgramError> bad;
+        for_each_key(t.cfg, [&](std::uint32_t k) {
+            if (bad) {
+                return;
+            }
+            const char* what =
+                k == t.cfg.uplink_key ? "uplink GRE key" : "remote anchor's downlink GRE key";
             if (auto [it, fresh] = keys.emplace(k, t.id); !fresh) {
-                return unexpected(ProgramError{
-                    ProgramError::kInvalidArgument,
-                    fmt::format("session {}: uplink GRE key {} is also given to session {}", t.id,
-                                k, it->second)});
+                bad = ProgramError{ProgramError::kInvalidArgument,
+                                   fmt::format("session {}: {} {} is also given to session {}",
+                                               t.id, what, k, it->second)};
+            } else if (auto o = key_owner_.find(k);
+                       o != key_owner_.end() && o->second != t.id && ids.count(o->second) == 0) {
+                bad = ProgramError{ProgramError::kInvalidArgument,
+                                   fmt::format("session {}: {} {} belongs to session {}", t.id,
+                                               what, k, o->second)};
             }
-            if (auto o = key_owner_.find(k);
-                o != key_owner_.end() && o->second != t.id && ids.count(o->second) == 0) {
-                return unexpected(
-                    ProgramError{ProgramError::kInvalidArgument,
-                                 fmt::format("session {}: uplink GRE key {} belongs to session {}",
-                                             t.id, k, o->second)});
-            }
+        });
+        if (bad) {
+            return unexpected(std::move(*bad));
         }
         for (unsigned i = 0; i < t.cfg.n_prefixes; ++i) {
             const IpPrefix& id = t.cfg.prefixes[i];
@@ -145,9 +166,7 @@ Result<void, std::string> Programmer::transition(
         if (c == nullptr) {
             continue;
         }
-        if (c->uplink_key != 0) {
-            final_key[c->uplink_key] = id;
-        }
+        for_each_key(*c, [&](std::uint32_t k) { final_key[k] = id; });
         for (unsigned i = 0; i < c->n_prefixes; ++i) {
             final_prefix[c->prefixes[i]] = id;
         }
@@ -180,6 +199,19 @@ Result<void, std::string> Programmer::transition(
                 changed = true;
             } else {
                 interim.prefixes[interim.n_prefixes++] = cur->prefixes[i];
+            }
+        }
+        // Remote anchors whose downlink key or prefix goes to another session go meanwhile.
+        interim.n_anchors = 0;
+        for (unsigned i = 0; i < cur->n_anchors; ++i) {
+            const std::uint32_t k = cur->anchors[i].downlink_key;
+            auto kit = final_key.find(k);
+            auto pit = final_prefix.find(cur->anchors[i].prefix);
+            if ((k != 0 && kit != final_key.end() && kit->second != id) ||
+                (pit != final_prefix.end() && pit->second != id)) {
+                changed = true;
+            } else {
+                interim.anchors[interim.n_anchors++] = cur->anchors[i];
             }
         }
         if (changed) {
@@ -221,6 +253,16 @@ Result<void, ProgramError> Programmer::change(std::vector<Target>& targets) {
                                  fmt::format("session {} path {}: {}", t.id, pc.bid, r.error())});
             }
         }
+        for (unsigned i = 0; i < t.cfg.n_anchors; ++i) {
+            RemoteAnchorConfig& a = t.cfg.anchors[i];
+            if (auto r = attach_anchor_next_hop(a, *t.anchor_ports[i], nullptr, next_hops_, cfg_);
+                !r) {
+                release_new();
+                return unexpected(ProgramError{ProgramError::kResourceExhausted,
+                                               fmt::format("session {} remote anchor {}: {}", t.id,
+                                                           to_string(a.anchor), r.error())});
+            }
+        }
         t.attached = true;
     }
     // The configs in force before, copied only for the ids that have one (a resync into an
@@ -260,9 +302,11 @@ Result<void, ProgramError> Programmer::change(std::vector<Target>& targets) {
         const std::uint32_t id = targets[i].id;
         if (const SessionConfig* o = old(i)) {
             release_path_next_hops(*o, next_hops_);
-            if (auto k = key_owner_.find(o->uplink_key); k != key_owner_.end() && k->second == id) {
-                key_owner_.erase(k);
-            }
+            for_each_key(*o, [&](std::uint32_t key) {
+                if (auto k = key_owner_.find(key); k != key_owner_.end() && k->second == id) {
+                    key_owner_.erase(k);
+                }
+            });
             for (unsigned p = 0; p < o->n_prefixes; ++p) {
                 auto po = prefix_owner_.find(o->prefixes[p]);
                 if (po != prefix_owner_.end() && po->second == id) {
@@ -279,9 +323,7 @@ Result<void, ProgramError> Programmer::change(std::vector<Target>& targets) {
         if (t.session == nullptr) {
             continue;
         }
-        if (t.cfg.uplink_key != 0) {
-            key_owner_[t.cfg.uplink_key] = t.id;
-        }
+        for_each_key(t.cfg, [&](std::uint32_t key) { key_owner_[key] = t.id; });
         for (unsigned p = 0; p < t.cfg.n_prefixes; ++p) {
             prefix_owner_[t.cfg.prefixes[p]] = t.id;
         }
@@ -364,6 +406,7 @@ Result<v1::ApplyReply, ProgramError> Programmer::apply(const v1::ApplyRequest& r
         }
         ParsedSession& p = parsed.at(id);
         targets.push_back({id, s, p.cfg, p.ports, false});
+        targets.back().anchor_ports = p.anchor_ports;
     }
     if (auto r = check_collisions(targets); !r) {
         auto e = reject(r.error());
@@ -429,6 +472,7 @@ Result<v1::ApplyReply, ProgramError> Programmer::resync(
             return unexpected(r.error());
         }
         targets.push_back({s.id(), &s, p->cfg, p->ports, false, &s});
+        targets.back().anchor_ports = p->anchor_ports;
     }
     for (const auto& [id, st] : sessions_) {
         if (id >= listed.size() || !listed[id]) {
@@ -479,6 +523,10 @@ v1::DpListReply Programmer::list(const v1::DpListRequest& req) const {
         out->set_downlink_bytes(st.downlink_bytes.load(std::memory_order_relaxed));
         out->set_uplink_packets(st.uplink_packets.load(std::memory_order_relaxed));
         out->set_uplink_bytes(st.uplink_bytes.load(std::memory_order_relaxed));
+        out->set_relay_uplink_packets(st.relay_uplink_packets.load(std::memory_order_relaxed));
+        out->set_relay_uplink_bytes(st.relay_uplink_bytes.load(std::memory_order_relaxed));
+        out->set_relay_downlink_packets(st.relay_downlink_packets.load(std::memory_order_relaxed));
+        out->set_relay_downlink_bytes(st.relay_downlink_bytes.load(std::memory_order_relaxed));
         const auto& paths = it->second.session.paths();
         for (int i = 0; i < paths.size() && i < static_cast<int>(kMaxPaths); ++i) {
             auto* ps = out->add_paths();

@@ -90,6 +90,7 @@ class Programmer {
         std::array<const Port*, kMaxPaths> ports{};
         bool attached = false;
         v1::DpSession* take = nullptr;  // `session`, to be moved into storage (a resync's)
+        std::array<const Port*, kMaxRemoteAnchors> anchor_ports{};  // of cfg.anchors
     };
 
     Result<void, ProgramError> check_collisions(const std::vector<Target>& targets) const;

@@ -160,7 +160,85 @@ Result<ParsedSession, std::string> SessionParser::parse(const v1::DpSession& s) 
         out.ports[c.n_paths] = port;
         ++c.n_paths;
     }
+    if (auto r = parse_anchors(s, out); !r) {
+        return unexpected(r.error());
+    }
     return out;
+}
+
+Result<void, std::string> SessionParser::parse_anchors(const v1::DpSession& s,
+                                                       ParsedSession& out) const {
+    SessionConfig& c = out.cfg;
+    if (s.remote_anchors_size() > static_cast<int>(kMaxRemoteAnchors)) {
+        return unexpected(fmt::format("session {}: {} remote anchors (at most {})", s.id(),
+                                      s.remote_anchors_size(), kMaxRemoteAnchors));
+    }
+    for (int i = 0; i < s.remote_anchors_size(); ++i) {
+        const v1::DpRemoteAnchor& ra = s.remote_anchors(i);
+        RemoteAnchorConfig& a = c.anchors[c.n_anchors];
+        auto p = parse_ip_prefix(ra.prefix());
+        if (!p) {
+            return unexpected(
+                fmt::format("session {} remote anchor #{}: prefix {}", s.id(), i, p.error()));
+        }
+        bool own = false;
+        for (unsigned j = 0; j < c.n_prefixes && !own; ++j) {
+            own = c.prefixes[j] == *p;
+        }
+        if (!own) {
+            return unexpected(fmt::format(
+                "session {} remote anchor #{}: prefix '{}' is not one of the session's prefixes",
+                s.id(), i, ra.prefix()));
+        }
+        for (unsigned j = 0; j < c.n_anchors; ++j) {
+            if (c.anchors[j].prefix == *p) {
+                return unexpected(fmt::format(
+                    "session {} remote anchor #{}: prefix '{}' has a remote anchor already", s.id(),
+                    i, ra.prefix()));
+            }
+        }
+        auto local = parse_ip(ra.local());
+        if (!local) {
+            return unexpected(
+                fmt::format("session {} remote anchor #{}: local: {}", s.id(), i, local.error()));
+        }
+        auto anchor = parse_ip(ra.anchor());
+        if (!anchor) {
+            return unexpected(
+                fmt::format("session {} remote anchor #{}: anchor: {}", s.id(), i, anchor.error()));
+        }
+        if (local->family != anchor->family) {
+            return unexpected(fmt::format(
+                "session {} remote anchor #{}: local '{}' and anchor '{}' are of different "
+                "families",
+                s.id(), i, ra.local(), ra.anchor()));
+        }
+        if (ra.downlink_key() != 0) {
+            if (ra.downlink_key() == c.uplink_key) {
+                return unexpected(fmt::format(
+                    "session {} remote anchor #{}: downlink_key {} is the session's uplink_key",
+                    s.id(), i, ra.downlink_key()));
+            }
+            for (unsigned j = 0; j < c.n_anchors; ++j) {
+                if (c.anchors[j].downlink_key == ra.downlink_key()) {
+                    return unexpected(
+                        fmt::format("session {} remote anchor #{}: downlink_key {} used twice",
+                                    s.id(), i, ra.downlink_key()));
+                }
+            }
+        }
+        a.prefix = *p;
+        a.local = *local;
+        a.anchor = *anchor;
+        a.uplink_key = ra.uplink_key();
+        a.downlink_key = ra.downlink_key();
+        const Port* port = port_for(a.local);
+        a.port = port->id;
+        a.src_mac = port->mac;
+        out.anchor_ports[c.n_anchors] = port;
+        ++c.n_anchors;
+    }
+    return {};
 }
 
 std::string prefix_identity(const IpPrefix& p) {

@@ -25,6 +25,7 @@ struct ParsedSession {
     std::uint32_t id = 0;
     SessionConfig cfg;                           // next hops not attached yet
     std::array<const Port*, kMaxPaths> ports{};  // the access port of each path
+    std::array<const Port*, kMaxRemoteAnchors> anchor_ports{};  // of each remote anchor
 };
 
 class SessionParser {
@@ -39,6 +40,9 @@ class SessionParser {
 
   private:
     [[nodiscard]] const Port* port_for(const IpAddr& local) const noexcept;
+    // DpSession.remote_anchors (distributed anchoring) into out.cfg.anchors.
+    [[nodiscard]] Result<void, std::string> parse_anchors(const v1::DpSession& s,
+                                                          ParsedSession& out) const;
 
     std::vector<Port> ports_;
     std::vector<std::pair<IpAddr, std::size_t>> own_;  // configured address -> index in ports_

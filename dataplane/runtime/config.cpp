@@ -73,6 +73,64 @@ std::optional<std::pair<std::set<unsigned>, int>> eal_lcores(const v1::Dataplane
     return std::nullopt;
 }
 
+// A static session's remote_anchors (distributed anchoring, docs/dataplane.md#remote-anchors-
+// distributed-anchoring).
+void validate_remote_anchors(const v1::StaticSession& s, const config::ParseInfoTree* t,
+                             const std::set<std::string>& names, bool exception,
+                             const config::Reporter& at) {
+    if (s.remote_anchors_size() > static_cast<int>(kMaxRemoteAnchors)) {
+        at.at(t, s, "remote_anchors", -1,
+              fmt::format("sessions.remote_anchors: at most {}", kMaxRemoteAnchors));
+    }
+    for (int j = 0; j < s.remote_anchors_size(); ++j) {
+        const auto& a = s.remote_anchors(j);
+        const auto* at_ = config::Reporter::nested(t, s, "remote_anchors", j);
+        auto prefix = parse_ip_prefix(a.prefix());
+        if (!prefix) {
+            at.at(at_, a, "prefix", -1, "sessions.remote_anchors.prefix: " + prefix.error());
+        } else {
+            bool own = false;
+            for (const auto& text : s.prefixes()) {
+                auto p = parse_ip_prefix(text);
+                own = own || (p && *p == *prefix);
+            }
+            if (!own) {
+                at.at(at_, a, "prefix", -1,
+                      fmt::format("sessions.remote_anchors.prefix: '{}' is not one of the "
+                                  "session's prefixes",
+                                  a.prefix()));
+            }
+        }
+        auto local = parse_ip(a.local());
+        auto anchor = parse_ip(a.anchor());
+        if (!local)
+            at.at(at_, a, "local", -1, "sessions.remote_anchors.local: " + local.error());
+        if (!anchor)
+            at.at(at_, a, "anchor", -1, "sessions.remote_anchors.anchor: " + anchor.error());
+        if (local && anchor && local->family != anchor->family) {
+            at.at(at_, a, "anchor", -1,
+                  "sessions.remote_anchors: local and anchor differ in address family");
+        }
+        if (a.downlink_key() != 0 && a.downlink_key() == s.uplink_key()) {
+            at.at(at_, a, "downlink_key", -1,
+                  "sessions.remote_anchors.downlink_key: the session's uplink_key");
+        }
+        if (a.next_hop_mac().empty()) {
+            if (!exception) {
+                at.at(at_, a, "next_hop_mac", -1,
+                      "sessions.remote_anchors.next_hop_mac: needed when exception_path is false");
+            }
+        } else if (auto m = parse_mac(a.next_hop_mac()); !m) {
+            at.at(at_, a, "next_hop_mac", -1,
+                  "sessions.remote_anchors.next_hop_mac: " + m.error());
+        }
+        if (names.count(a.port()) == 0) {
+            at.at(at_, a, "port", -1,
+                  fmt::format("sessions.remote_anchors.port: no port named '{}'", a.port()));
+        }
+    }
+}
+
 // workers, handoff_ring and core_routes (docs/dataplane.md#workers-and-ports); fills defaults.
 void validate_workers(v1::DataplaneConfig& cfg, const config::ParseInfoTree* tree,
                       const config::Reporter& at) {
@@ -407,6 +465,7 @@ void validate(v1::DataplaneConfig& cfg, const config::ParseInfoTree* tree,
                       fmt::format("sessions.paths.port: no port named '{}'", p.port()));
             }
         }
+        validate_remote_anchors(s, t, names, exception, at);
     }
     if (cfg.has_telemetry()) {
         const auto& tc = cfg.telemetry();

@@ -187,6 +187,37 @@ hag::Result<StaticProgram, std::string> to_session(const hag::v1::StaticSession&
         dp->set_tunnel(p.tunnel());
         dp->set_mtu(p.mtu());
     }
+    // Distributed anchoring: prefixes anchored at other nodes (validated with the config).
+    for (const auto& a : s.remote_anchors()) {
+        RemoteAnchorConfig& ra = c.anchors[c.n_anchors];
+        const Port* port = ports.by_name(a.port());
+        if (port == nullptr || port->role != hag::v1::PortConfig::ACCESS) {
+            release_path_next_hops(c, next_hops);
+            return hag::unexpected(
+                fmt::format("session {}: '{}' is not an access port", s.id(), a.port()));
+        }
+        ra.prefix = parse_ip_prefix(a.prefix()).value();
+        ra.local = parse_ip(a.local()).value();
+        ra.anchor = parse_ip(a.anchor()).value();
+        ra.uplink_key = a.uplink_key();
+        ra.downlink_key = a.downlink_key();
+        std::optional<MacAddr> mac;
+        if (!a.next_hop_mac().empty()) {
+            mac = parse_mac(a.next_hop_mac()).value();
+        }
+        if (auto r = attach_anchor_next_hop(ra, *port, mac ? &*mac : nullptr, next_hops, cfg);
+            !r) {
+            release_path_next_hops(c, next_hops);
+            return hag::unexpected(fmt::format("session {}: {}", s.id(), r.error()));
+        }
+        ++c.n_anchors;
+        auto* da = out.session.add_remote_anchors();
+        da->set_prefix(a.prefix());
+        da->set_local(a.local());
+        da->set_anchor(a.anchor());
+        da->set_uplink_key(a.uplink_key());
+        da->set_downlink_key(a.downlink_key());
+    }
     return out;
 }
 
@@ -228,6 +259,11 @@ std::vector<std::pair<std::string, std::uint64_t>> status_counters(const Snapsho
             out.emplace_back(fmt::format("hag_stage_drops_total{{stage=\"{}\",reason=\"{}\"}}",
                                          st.name, d.reason),
                              d.count);
+        }
+        for (const auto& e : st.events) {
+            out.emplace_back(fmt::format("hag_stage_events_total{{stage=\"{}\",event=\"{}\"}}",
+                                         st.name, e.name),
+                             e.count);
         }
     }
     return out;
@@ -561,6 +597,8 @@ int main(int argc, char** argv) {
             w.uplink.core_port = core->id;
             w.uplink.core_src_mac = core->mac;
             w.uplink.core_next_hop_mac = core->next_hop_mac;
+            w.uplink.access_mtu = w.downlink.access_mtu;  // relay toward remote anchors
+            w.uplink.outer_hop_limit = w.downlink.outer_hop_limit;
             w.downlink.next_hops = w.uplink.next_hops = next_hops.get();
             w.downlink.policies = w.uplink.policies = policies.get();
             w.uplink.nat_port_learning = !cfg->has_nat_port_learning() || cfg->nat_port_learning();

@@ -18,6 +18,10 @@ struct SteerKey {
     // kDestination: inner destination; kCareOf: outer source; kInnerSource: the inner source
     // of an IP-in-IP packet
     IpAddr addr;
+    // kCareOf: the inner destination when the inner header parses (family kNone otherwise),
+    // for keyless GRE from a remote anchor (pipeline/relay.hpp), whose session the stage finds
+    // by it when the outer source is no care-of address.
+    IpAddr inner_dst;
 };
 
 // Downlink (core side): Ethernet (up to two VLAN tags) + IPv4 / IPv6 destination.
@@ -37,9 +41,10 @@ inline SteerKey downlink_steer_key(const std::uint8_t* p, std::uint16_t len) noe
 
 // Uplink (access side): outer IPv4 / IPv6 with protocol 47, or outer IPv4 / UDP to the data
 // port (GRE in UDP, NAT traversal), then the GRE key after the optional checksum word; without a
-// key, the outer source. IP in IP (protocol 4 or 41) has no key: the session is the one whose
-// prefix holds the inner source (the stage looks it up the same way). A NAT keepalive (UDP
-// payload shorter than a GRE header) steers nowhere: the receiving worker counts and frees it.
+// key, the outer source (and the inner destination: keyless GRE from a remote anchor). IP in IP
+// (protocol 4 or 41) has no key: the session is the one whose prefix holds the inner source (the
+// stage looks it up the same way). A NAT keepalive (UDP payload shorter than a GRE header) steers
+// nowhere: the receiving worker counts and frees it.
 inline SteerKey uplink_steer_key(const std::uint8_t* p, std::uint16_t len) noexcept {
     SteerKey k;
     const L2Info l2 = parse_l2(p, len);
@@ -79,6 +84,15 @@ inline SteerKey uplink_steer_key(const std::uint8_t* p, std::uint16_t len) noexc
     if ((flags & kGreK) == 0) {
         k.kind = SteerKey::Kind::kCareOf;
         k.addr = outer.src;
+        const std::uint32_t in =
+            gre + 4 + ((flags & kGreC) != 0 ? 4 : 0) + ((flags & kGreS) != 0 ? 4 : 0);
+        if (in < end) {
+            const L3Info inner = parse_l3(p, static_cast<std::uint16_t>(end),
+                                          static_cast<std::uint16_t>(in), get16(p + gre + 2));
+            if (inner.ok) {
+                k.inner_dst = inner.dst;
+            }
+        }
         return k;
     }
     const std::uint32_t off = gre + 4 + ((flags & kGreC) != 0 ? 4 : 0);

@@ -11,6 +11,8 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
+
 #include "pipeline/fragment_parse.hpp"
 #include "pipeline/parse.hpp"
 #include "pipeline/reassembly.hpp"
@@ -152,13 +154,31 @@ void process_downlink(Worker& w, rte_mbuf** pkts, std::uint16_t n) {
     send_by_port(w, w.downlink.to_core.data(), w.downlink.n_to_core);
 }
 
+// What the uplink stage relayed (distributed anchoring, pipeline/relay.hpp): GRE toward remote
+// anchors leaves by its port; packets from them take the downlink stage to the subscriber.
+void send_relayed(Worker& w) {
+    send_by_port(w, w.uplink.relay_access.data(), w.uplink.n_relay_access);
+    w.uplink.n_relay_access = 0;
+    if (const std::uint16_t n = w.uplink.n_relay_downlink; n != 0) {
+        std::array<rte_mbuf*, UplinkCtx::kRelayMax> down;
+        std::copy_n(w.uplink.relay_downlink.begin(), n, down.begin());
+        w.uplink.n_relay_downlink = 0;
+        for (std::uint16_t i = 0; i < n; i = static_cast<std::uint16_t>(i + kBurst)) {
+            process_downlink(w, down.data() + i, std::min<std::uint16_t>(kBurst, n - i));
+        }
+    }
+}
+
 void process_uplink(Worker& w, rte_mbuf** pkts, std::uint16_t n) {
     if (w.reorder != nullptr) {
         UplinkMeta meta[kBurst];
         n = uplink_decap(w.uplink, pkts, n, meta);
+        send_relayed(w);
         w.reorder->process(pkts, meta, n, rte_rdtsc());
     } else {
-        worker_send_core(&w, pkts, uplink_decap(w.uplink, pkts, n));
+        n = uplink_decap(w.uplink, pkts, n);
+        send_relayed(w);
+        worker_send_core(&w, pkts, n);
     }
 }
 
@@ -408,7 +428,9 @@ bool uplink_session(const SessionTable& t, const rte_mbuf* m, std::uint32_t& id)
         case SteerKey::Kind::kUplinkKey:
             return t.lookup_uplink_key(k.key, id);
         case SteerKey::Kind::kCareOf:
-            return t.lookup_care_of(k.addr, id);  // keyless tunnel
+            // Keyless tunnel; from a remote anchor (no care-of address): the inner destination.
+            return t.lookup_care_of(k.addr, id) ||
+                   (k.inner_dst.family != Family::kNone && t.lookup_destination(k.inner_dst, id));
         case SteerKey::Kind::kInnerSource:
             return t.lookup_destination(k.addr, id);  // IP in IP: the subscriber's prefix
         default:

@@ -151,6 +151,59 @@ Result<void, std::string> SessionTable::check(SessionId id, const SessionConfig&
                                           cfg.uplink_key, it->second));
         }
     }
+    return check_anchors(id, cfg);
+}
+
+Result<void, std::string> SessionTable::check_anchors(SessionId id,
+                                                      const SessionConfig& cfg) const {
+    if (cfg.n_anchors > kMaxRemoteAnchors) {
+        return unexpected(fmt::format("session {}: {} remote anchors (at most {})", id,
+                                      cfg.n_anchors, kMaxRemoteAnchors));
+    }
+    for (unsigned i = 0; i < cfg.n_anchors; ++i) {
+        const RemoteAnchorConfig& a = cfg.anchors[i];
+        bool own = false;
+        for (unsigned j = 0; j < cfg.n_prefixes && !own; ++j) {
+            own = cfg.prefixes[j] == a.prefix;
+        }
+        if (!own) {
+            return unexpected(fmt::format(
+                "session {} remote anchor #{}: the prefix is not the session's", id, i));
+        }
+        if (a.anchor.family == Family::kNone || a.local.family != a.anchor.family) {
+            return unexpected(fmt::format(
+                "session {} remote anchor #{}: local and anchor addresses must be set and of one "
+                "family",
+                id, i));
+        }
+        for (unsigned j = 0; j < i; ++j) {
+            if (cfg.anchors[j].prefix == a.prefix) {
+                return unexpected(fmt::format(
+                    "session {} remote anchor #{}: the prefix has a remote anchor already", id, i));
+            }
+        }
+        if (a.downlink_key == 0) {
+            continue;
+        }
+        if (a.downlink_key == cfg.uplink_key) {
+            return unexpected(fmt::format(
+                "session {} remote anchor #{}: downlink GRE key {} is the session's uplink key", id,
+                i, a.downlink_key));
+        }
+        for (unsigned j = 0; j < i; ++j) {
+            if (cfg.anchors[j].downlink_key == a.downlink_key) {
+                return unexpected(
+                    fmt::format("session {} remote anchor #{}: downlink GRE key {} used twice", id,
+                                i, a.downlink_key));
+            }
+        }
+        auto it = key_owner_.find(a.downlink_key);
+        if (it != key_owner_.end() && it->second != id) {
+            return unexpected(fmt::format(
+                "session {} remote anchor #{}: downlink GRE key {} belongs to session {}", id, i,
+                a.downlink_key, it->second));
+        }
+    }
     return {};
 }
 
@@ -188,6 +241,10 @@ Result<void, std::string> SessionTable::upsert(SessionId id, const SessionConfig
         st.reorder_timeouts.store(0, std::memory_order_relaxed);
         st.reorder_duplicates.store(0, std::memory_order_relaxed);
         st.reorder_overflow.store(0, std::memory_order_relaxed);
+        st.relay_uplink_packets.store(0, std::memory_order_relaxed);
+        st.relay_uplink_bytes.store(0, std::memory_order_relaxed);
+        st.relay_downlink_packets.store(0, std::memory_order_relaxed);
+        st.relay_downlink_bytes.store(0, std::memory_order_relaxed);
         // Readers see the new incarnation together with the config published below.
         st.incarnation.fetch_add(1, std::memory_order_release);
     }
@@ -223,6 +280,15 @@ Result<void, std::string> SessionTable::upsert(SessionId id, const SessionConfig
         }
         key_owner_[cfg.uplink_key] = id;
     }
+    for (unsigned i = 0; i < cfg.n_anchors; ++i) {
+        if (const std::uint32_t k = cfg.anchors[i].downlink_key; k != 0) {
+            if (auto r = keys_->add(key_bytes(k), 128, id); !r) {
+                retire_old();
+                return r;
+            }
+            key_owner_[k] = id;
+        }
+    }
     for (unsigned i = 0; i < cfg.n_paths; ++i) {
         if (auto r = coas_->add(coa_bytes(cfg.paths[i].coa), 128, id); !r) {
             retire_old();
@@ -254,9 +320,29 @@ void SessionTable::unlink(SessionId id, const SessionConfig& old, const SessionC
                                               : v4_->remove(v4_of(p.addr), p.length));
         prefix_owner_.erase(p);
     }
-    if (old.uplink_key != 0 && (keep == nullptr || keep->uplink_key != old.uplink_key)) {
-        (void)keys_->remove(key_bytes(old.uplink_key), 128);
-        key_owner_.erase(old.uplink_key);
+    // The uplink key and the remote anchors' downlink keys share the key table.
+    auto kept_key = [keep](std::uint32_t k) {
+        if (keep == nullptr)
+            return false;
+        if (keep->uplink_key == k)
+            return true;
+        for (unsigned i = 0; i < keep->n_anchors; ++i) {
+            if (keep->anchors[i].downlink_key == k)
+                return true;
+        }
+        return false;
+    };
+    auto unlink_key = [&](std::uint32_t k) {
+        if (k == 0 || kept_key(k))
+            return;
+        if (auto it = key_owner_.find(k); it != key_owner_.end() && it->second == id) {
+            (void)keys_->remove(key_bytes(k), 128);
+            key_owner_.erase(it);
+        }
+    };
+    unlink_key(old.uplink_key);
+    for (unsigned i = 0; i < old.n_anchors; ++i) {
+        unlink_key(old.anchors[i].downlink_key);
     }
     for (unsigned i = 0; i < old.n_paths; ++i) {
         bool kept = false;

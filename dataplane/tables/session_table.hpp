@@ -93,6 +93,24 @@ struct PathConfig {
     std::uint32_t next_hop = UINT32_MAX;
 };
 
+// Distributed anchoring (docs/scale-out.md): one of the session's prefixes is anchored at another
+// node. Uplink packets whose inner source lies in `prefix` are re-encapsulated in GRE from `local`
+// to `anchor` (key uplink_key); GRE from `anchor` to `local` with key downlink_key is decapsulated
+// and its inner packet (destination in `prefix`) goes the session's downlink way
+// (pipeline/relay.hpp).
+inline constexpr unsigned kMaxRemoteAnchors = kMaxPrefixes;
+struct RemoteAnchorConfig {
+    IpPrefix prefix;                      // one of the session's prefixes
+    IpAddr local;                         // this node's tunnel address (outer source)
+    IpAddr anchor;                        // the anchor's tunnel address (outer destination)
+    std::uint32_t uplink_key = 0;         // stamped toward the anchor; 0 = no key
+    std::uint32_t downlink_key = 0;       // the anchor's toward us: in the key table; 0 = none
+    std::uint16_t port = 0;               // access port toward the anchor
+    MacAddr src_mac{};                    // that port's MAC
+    MacAddr next_hop_mac{};               // static next hop toward the anchor; zero = use next_hop
+    std::uint32_t next_hop = UINT32_MAX;  // NextHopTable index toward the anchor, or UINT32_MAX
+};
+
 // Uplink reorder of one session (dataplane/multipath/reorder.hpp): kDefault follows the data
 // plane's `reorder.enabled`.
 enum class ReorderMode : std::uint8_t { kDefault = 0, kOn = 1, kOff = 2 };
@@ -110,6 +128,9 @@ struct SessionConfig {
     std::uint32_t overflow_burst_bytes = 0;           // overflow bucket depth; 0 = 10 ms of rate
     // Flow policy profile (policy/policy_table.hpp slot); 0 = none: every packet striped.
     std::uint16_t policy = 0;
+    // Distributed anchoring: prefixes anchored at other nodes (tables above).
+    std::uint8_t n_anchors = 0;
+    std::array<RemoteAnchorConfig, kMaxRemoteAnchors> anchors{};
     // Derived by SessionTable::upsert (plan_striping, multipath/scheduler.hpp); callers leave it.
     StripePlan plan{};
 };
@@ -153,6 +174,12 @@ struct alignas(64) SessionState {
     // session's key), else 0. Written by the worker serving the session; carried over by
     // upsert (the main lcore) for paths that keep their BID and care-of address.
     std::array<std::atomic<std::uint16_t>, kMaxPaths> path_nat_port{};
+    // Distributed anchoring (pipeline/relay.hpp): inner IP packets / bytes relayed to the remote
+    // anchors (uplink) and from them toward the subscriber (downlink, before encapsulation).
+    std::atomic<std::uint64_t> relay_uplink_packets{0};
+    std::atomic<std::uint64_t> relay_uplink_bytes{0};
+    std::atomic<std::uint64_t> relay_downlink_packets{0};
+    std::atomic<std::uint64_t> relay_downlink_bytes{0};
 };
 
 class SessionTable {
@@ -186,6 +213,7 @@ class SessionTable {
     [[nodiscard]] SessionState& state(SessionId id) noexcept { return states_[id]; }
     [[nodiscard]] const SessionState& state(SessionId id) const noexcept { return states_[id]; }
     bool lookup_destination(const IpAddr& dst, SessionId& id) const noexcept;
+    // Uplink GRE keys and remote anchors' downlink keys (one key space).
     bool lookup_uplink_key(std::uint32_t key, SessionId& id) const noexcept;
     bool lookup_care_of(const IpAddr& coa, SessionId& id) const noexcept;
     // Bulk forms of the first two for a burst of n <= kBulkMax packets, with the same answers:
@@ -216,6 +244,7 @@ class SessionTable {
     static std::array<std::uint8_t, 16> key_bytes(std::uint32_t key) noexcept;
     static std::array<std::uint8_t, 16> coa_bytes(const IpAddr& a) noexcept;
     Result<void, std::string> check(SessionId id, const SessionConfig& cfg) const;
+    Result<void, std::string> check_anchors(SessionId id, const SessionConfig& cfg) const;
     void unlink(SessionId id, const SessionConfig& old, const SessionConfig* keep);
 
     std::string name_;

@@ -76,12 +76,31 @@ std::vector<std::string> path_cells(const hag::v1::BindingPath& p) {
     return {
         std::to_string(p.bid()),
         access_type_name(p.access_technology()),
-        p.mag_id().empty() ? "-" : p.mag_id(),
+        p.mag_id().empty() ? "-" : (p.relay() ? p.mag_id() + " (hag node)" : p.mag_id()),
         p.nat() ? fmt::format("{}:{} (NAT, MAG {})", p.coa(), p.nat_port(), p.mag_coa()) : p.coa(),
         fmt::format("0x{:08x}", p.downlink_gre_key()),
         std::to_string(p.if_label()),
         p.live() ? "yes" : "no",
         fmt::format("{}s", p.expires_in_seconds())};
+}
+
+// The ANCHOR column: the node anchoring each home prefix, in the order of HOME PREFIX
+// (distributed anchoring: an old prefix at another node, the others at anchor_node).
+std::string prefix_anchors(const hag::v1::Binding& b) {
+    if (b.prefix_anchors().empty()) {
+        return b.anchor_node().empty() ? "-" : b.anchor_node();
+    }
+    std::string out;
+    for (const auto& p : b.home_prefixes()) {
+        std::string node = b.anchor_node().empty() ? "-" : b.anchor_node();
+        for (const auto& a : b.prefix_anchors()) {
+            if (a.prefix() == p) {
+                node = a.anchor_node();
+            }
+        }
+        out += (out.empty() ? "" : ",") + node;
+    }
+    return out;
 }
 
 }  // namespace
@@ -108,7 +127,7 @@ std::string bindings_table(const hag::v1::ListBindingsResponse& r) {
         c.push_back(fmt::format("0x{:08x}", b.uplink_gre_key()));
         if (cluster) {
             c.push_back(b.serving_node().empty() ? "-" : b.serving_node());
-            c.push_back(b.anchor_node().empty() ? "-" : b.anchor_node());
+            c.push_back(prefix_anchors(b));
         }
         return c;
     };
@@ -164,6 +183,15 @@ std::string binding_detail(const hag::v1::Binding& b) {
     if (!b.serving_node().empty()) {  // cluster binding store (docs/scale-out.md)
         head.push_back({"Served by node:", b.serving_node()});
         head.push_back({"Anchor node:", b.anchor_node()});
+    }
+    // Distributed anchoring: where each home prefix is anchored.
+    for (const auto& a : b.prefix_anchors()) {
+        head.push_back(
+            {"Prefix anchor:",
+             fmt::format("{} at {} ({}), relayed: uplink key 0x{:08x}{}, downlink key "
+                         "0x{:08x}",
+                         a.prefix(), a.anchor_node(), a.anchor_address(), a.uplink_key(),
+                         a.uplink_key() == 0 ? " (not registered there)" : "", a.downlink_key())});
     }
     head.push_back({"Paths:", std::to_string(b.paths_size())});
     std::string out = render_table(head);
@@ -272,6 +300,17 @@ std::string dp_sessions_table(const hag::v1::DpListReply& r) {
              std::to_string(x.reorder().timeouts()), std::to_string(x.reorder().duplicates())});
     }
     std::string out = render_table(rows);
+    // Distributed anchoring: prefixes relayed to the node that anchors them.
+    for (const auto& x : r.sessions()) {
+        for (const auto& a : x.session().remote_anchors()) {
+            out += fmt::format(
+                "session {}: {} anchored at {} (from {}, keys up {} down {}); relayed up {} pkts "
+                "{} B, down {} pkts {} B\n",
+                x.session().id(), a.prefix(), a.anchor(), a.local(), a.uplink_key(),
+                a.downlink_key(), x.relay_uplink_packets(), x.relay_uplink_bytes(),
+                x.relay_downlink_packets(), x.relay_downlink_bytes());
+        }
+    }
     out += fmt::format("{} session(s) shown\n", r.sessions_size());
     if (r.more()) {
         out += fmt::format("more: --after {}\n", r.sessions(r.sessions_size() - 1).session().id());

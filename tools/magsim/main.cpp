@@ -979,6 +979,13 @@ class Sim {
                 return d;
             }()
                 .c_str());
+        if (s.hnps.size() > 1) {
+            std::string h;
+            for (const auto& x : s.hnps) {
+                h += (h.empty() ? "" : ",") + x;
+            }
+            std::printf("%s hnps=%s\n", a.name().c_str(), h.c_str());
+        }
         if (s.nat_refresh_s) {
             std::printf("%s nat-detected refresh=%us\n", a.name().c_str(), *s.nat_refresh_s);
         }

@@ -182,10 +182,13 @@ std::optional<PbaSummary> summarize_pba(const mh::Message& m) {
     s.status_name = ba_status_name(ba->status);
     s.lifetime_s = static_cast<std::uint32_t>(ba->lifetime) * 4;
     s.hnp = "-";
-    if (const auto* h = mh::find_option<mh::HomeNetworkPrefix>(ba->options)) {
+    for (const auto* h : mh::find_options<mh::HomeNetworkPrefix>(ba->options)) {
         char buf[INET6_ADDRSTRLEN] = {};
         inet_ntop(AF_INET6, h->prefix.data(), buf, sizeof buf);
-        s.hnp = std::string(buf) + "/" + std::to_string(h->prefix_length);
+        s.hnps.push_back(std::string(buf) + "/" + std::to_string(h->prefix_length));
+    }
+    if (!s.hnps.empty()) {
+        s.hnp = s.hnps.front();
     }
     if (const auto* k = mh::find_option<mh::GreKey>(ba->options)) {
         s.uplink_gre_key = k->key;

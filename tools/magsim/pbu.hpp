@@ -70,7 +70,10 @@ struct PbaSummary {
     std::uint8_t status = 0;
     std::string status_name;
     std::uint32_t lifetime_s = 0;
-    std::string hnp;  // "2001:db8:1::/64" or "-"
+    std::string hnp;  // "2001:db8:1::/64" or "-": the first
+    // Every HNP option in order (a node of a cluster with distributed anchoring grants the old
+    // prefix, anchored at another node, and one of its own).
+    std::vector<std::string> hnps;
     std::uint32_t uplink_gre_key = 0;
     std::optional<std::uint16_t> bid;
     // IPv4 Home Address Reply (RFC 5844 §3.2), when the PBA carries one: "198.51.100.2/32",

@@ -6,7 +6,8 @@
 // depends only on the bytes the headers claim: appending bytes (Ethernet padding) changes
 // nothing once a frame parses. The workers' steering keys (runtime/steer_parse.hpp) must name
 // the session the stage will find: the GRE key (or, keyless, the outer source) of every frame
-// the uplink accepts, and the destination of every frame the downlink parses. The outer fragment
+// the uplink accepts (keyless, also the inner destination a remote anchor's GRE is matched by),
+// and the destination of every frame the downlink parses. The outer fragment
 // parser (pipeline/fragment_parse.hpp, run before the exception path on access ports) must agree
 // with the cheap first look, stay inside the frame, not depend on padding, hash every fragment of
 // one packet alike, and see a fragment wherever the uplink's parser says kOuterFragment.
@@ -131,6 +132,12 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
             require(up.kind == SteerKey::Kind::kUplinkKey && up.key == a.g.key);
         } else {
             require(up.kind == SteerKey::Kind::kCareOf && up.addr == a.g.outer.src);
+            // Keyless GRE from a remote anchor: the stage's fallback is the inner destination.
+            if (a.inner.ok) {
+                require(up.inner_dst == a.inner.dst);
+            } else {
+                require(up.inner_dst.family == Family::kNone);
+            }
         }
     }
     if (a.gre == GreParse::kKeepalive) {

@@ -91,6 +91,12 @@ seeds = {
     "ip4ip6-vlan": eth(0x86DD, ipv6(4, inner4), tags=(0x8100,)),
     "ip4ip4": eth(0x0800, ipv4(4, inner4)),
     "ip6ip4-truncated": eth(0x0800, ipv4(41, inner6[:30])),
+    # Distributed anchoring: GRE from a remote anchor, keyed (its downlink key) and keyless
+    # with a checksum and a sequence number (steered by the inner destination).
+    "relay-anchor-gre6-key-inner6": eth(0x86DD, ipv6(47, gre(0x86DD, inner6, key=0x4004))),
+    "relay-anchor-gre4-keyless-csum-seq-inner4": eth(0x0800, ipv4(47, gre(0x0800, inner4, seq=5,
+                                                                           checksum=True))),
+    "relay-anchor-gre6-keyless-inner-truncated": eth(0x86DD, ipv6(47, gre(0x86DD, inner6[:20]))),
     "down-udp4": eth(0x0800, inner4),
     "down-udp6": eth(0x86DD, inner6),
     # Outer fragments, as a small-MTU access link cuts tunnel packets (reassembly).

@@ -28,7 +28,7 @@ def s16(b: bytes) -> bytes:
     return struct.pack("<H", len(b)) + b
 
 
-def put(nai: str, n: int, nat: bool = False, delegated: tuple = ()) -> bytes:
+def put(nai: str, n: int, nat: bool = False, delegated: tuple = (), anchors: tuple = ()) -> bytes:
     p = b"\x01" + s16(nai.encode())
     p += struct.pack("<H", 1) + bytes.fromhex("20010db8010000%02x" % n) + bytes(8) + b"\x40"
     p += struct.pack("<IHQ", 1000 + n, 7, 0x0123456789ABCDEF)
@@ -46,6 +46,13 @@ def put(nai: str, n: int, nat: bool = False, delegated: tuple = ()) -> bytes:
         # Extension 2 (delegated prefixes, RFC 7148): per prefix the address and its length.
         ext = b"".join(addr + bytes([length]) for addr, length in delegated)
         p += b"\x02" + struct.pack("<H", len(ext)) + ext
+    if anchors:
+        # Extension 5 (distributed anchoring, docs/scale-out.md): per prefix anchored at another
+        # node: prefix, length, the anchor's address, ours, uplink key, downlink key, node name.
+        ext = b"".join(pfx + bytes([length]) + anchor + local + struct.pack("<II", up, down) +
+                       bytes([len(node)]) + node
+                       for pfx, length, anchor, local, up, down, node in anchors)
+        p += b"\x05" + struct.pack("<H", len(ext)) + ext
     return record(p)
 
 
@@ -73,6 +80,12 @@ seeds = {
     # A binding value of the cluster store (control/core/cluster_record.hpp): "HAGB", version,
     # serving node and anchor names, then a PUT record.
     "cluster-value": b"HAGB\x01" + b"\x06node-b" + b"\x06node-a" + put("cpe6@hag.example", 6),
+    # The same, served and anchored at node-b, its old prefix 2001:db8:100:7::/64 at node-a.
+    "cluster-value-anchors": b"HAGB\x01" + b"\x06node-b" + b"\x06node-b" + put(
+        "cpe7@hag.example", 7,
+        anchors=((bytes.fromhex("20010db801000007") + bytes(8), 64,
+                  bytes.fromhex("20010db8") + bytes(11) + b"\x0a",
+                  bytes.fromhex("20010db8") + bytes(11) + b"\x0b", 7, 1000008, b"node-a"),)),
 }
 os.makedirs("corpus", exist_ok=True)
 for name, data in seeds.items():

@@ -42,6 +42,7 @@ import sys
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
+import hagcluster  # noqa: E402
 import netns  # noqa: E402
 
 import logging  # noqa: E402
@@ -50,7 +51,6 @@ from scapy.layers.inet6 import IPv6, MIP6MH_BA, MIP6MH_BU, MIP6OptMNID, MIP6OptU
 
 IPPROTO_MH = 135
 IPV6_CHECKSUM = 7
-ETCD_PORT = 2379
 NODES = {
     "a": {"lma": "2001:db8:1::1", "cpe": "2001:db8:1::2", "etcd": "2001:db8:e0::1",
           "pool": "2001:db8:100::/48", "keys": (1, 99999)},
@@ -78,8 +78,8 @@ store {{
   etcd_timeout_ms: 2000
 {tls}
   node_name: "hag-{name}"
-  uplink_gre_key_min: {kmin}
-  uplink_gre_key_max: {kmax}
+  uplink_gre_key_min: {keys[0]}
+  uplink_gre_key_max: {keys[1]}
 }}
 """
 
@@ -90,37 +90,6 @@ def check(cond, what):
     print(("ok   " if cond else "FAIL ") + what, flush=True)
     if not cond:
         failures.append(what)
-
-
-def openssl(*args, cwd):
-    subprocess.run(["openssl", *args], cwd=cwd, check=True, capture_output=True, timeout=60)
-
-
-def make_certs(d):
-    """A CA, etcd's server certificate (the addresses the nodes dial), a client certificate,
-    and a second CA that signed nothing etcd trusts."""
-    for ca in ("ca", "rogue-ca"):
-        openssl("req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256",
-                "-nodes", "-keyout", f"{ca}.key", "-out", f"{ca}.pem", "-days", "2",
-                "-subj", f"/CN=hag cluster test {ca}", cwd=d)
-    sans = ",".join(["IP:127.0.0.1"] + [f"IP:{c['etcd']}" for c in NODES.values()])
-    for name, ext in (("etcd", f"subjectAltName={sans}\nextendedKeyUsage=serverAuth"),
-                      ("client", "extendedKeyUsage=clientAuth")):
-        with open(os.path.join(d, f"{name}.ext"), "w") as f:
-            f.write(ext + "\n")
-        openssl("req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
-                "-keyout", f"{name}.key", "-out", f"{name}.csr", "-subj", f"/CN={name}", cwd=d)
-        openssl("x509", "-req", "-in", f"{name}.csr", "-CA", "ca.pem", "-CAkey", "ca.key",
-                "-CAcreateserial", "-out", f"{name}.pem", "-days", "2", "-extfile",
-                f"{name}.ext", cwd=d)
-
-
-def tls_config(d, ca="ca.pem", client=True):
-    lines = [f'  etcd_tls_ca: "{os.path.join(d, ca)}"']
-    if client:
-        lines += [f'  etcd_tls_cert: "{os.path.join(d, "client.pem")}"',
-                  f'  etcd_tls_key: "{os.path.join(d, "client.key")}"']
-    return "\n".join(lines)
 
 
 def pbu_without_timestamp(nai, seq):
@@ -167,109 +136,19 @@ def scapy_send(src, dst, seq, tries):
 def main():
     netns.require_root()
     control, magsim, hagctl, fake_exe = sys.argv[1:5]
-    etcd_exe = shutil.which("etcd")
-    if etcd_exe is None:
+    if shutil.which("etcd") is None:
         print("FAIL etcd not installed (Debian etcd-server; tools/quickstart installs it)")
         return 1
     if shutil.which("openssl") is None:
         print("FAIL openssl CLI not found (Debian package openssl; tools/quickstart installs it)")
         return 1
     started = time.monotonic()
-    topo = netns.Topology("clu")
-    ens, cpe = topo.ns("etcd"), topo.ns("cpe")
-    ns = {n: topo.ns(n) for n in NODES}
-    for n in list(ns.values()) + [ens, cpe]:
-        for conf in ("all", "default"):
-            netns.sh("sysctl", "-qw", f"net.ipv6.conf.{conf}.accept_dad=0", ns=n)
-    for i, (n, cfg) in enumerate(NODES.items()):
-        topo.veth(ns[n], "l0", cpe, f"m{i}")
-        netns.sh("ip", "addr", "add", cfg["lma"] + "/64", "dev", "l0", "nodad", ns=ns[n])
-        netns.sh("ip", "addr", "add", cfg["cpe"] + "/64", "dev", f"m{i}", "nodad", ns=cpe)
-        topo.veth(ns[n], "e0", ens, f"e{i}")
-        node_side = cfg["etcd"][:-1] + "2"
-        netns.sh("ip", "addr", "add", node_side + "/64", "dev", "e0", "nodad", ns=ns[n])
-        netns.sh("ip", "addr", "add", cfg["etcd"] + "/64", "dev", f"e{i}", "nodad", ns=ens)
-    work = topo.tmpdir("hag-cluster-test-")
-    make_certs(work)
-    pem = lambda n: os.path.join(work, n)  # noqa: E731
-
-    # etcd: a one-member cluster of its own, data in the temporary directory; clients over TLS
-    # with a certificate from the test's CA.
-    urls = ",".join([f"https://127.0.0.1:{ETCD_PORT}"] +
-                    [f"https://[{c['etcd']}]:{ETCD_PORT}" for c in NODES.values()])
-    etcd_log = open(os.path.join(work, "etcd.log"), "w+")
-
-    def start_etcd():
-        p = subprocess.Popen(
-            ["ip", "netns", "exec", ens, etcd_exe, "--name", "test",
-             "--data-dir", os.path.join(work, "etcd"), "--listen-client-urls", urls,
-             "--advertise-client-urls", f"https://127.0.0.1:{ETCD_PORT}",
-             "--cert-file", pem("etcd.pem"), "--key-file", pem("etcd.key"),
-             "--client-cert-auth", "--trusted-ca-file", pem("ca.pem"),
-             "--listen-peer-urls", "http://127.0.0.1:2380",
-             "--initial-advertise-peer-urls", "http://127.0.0.1:2380",
-             "--initial-cluster", "test=http://127.0.0.1:2380"],
-            stdout=etcd_log, stderr=subprocess.STDOUT)
-        topo.procs.append(p)
-        return p
-
-    etcd = start_etcd()
-
-    def etcd_ready():
-        r = subprocess.run(["ip", "netns", "exec", ens, sys.executable, "-c",
-                            "import ssl,urllib.request,sys;"
-                            f"c=ssl.create_default_context(cafile={pem('ca.pem')!r});"
-                            f"c.load_cert_chain({pem('client.pem')!r},{pem('client.key')!r});"
-                            f"sys.exit(0 if b'true' in urllib.request.urlopen("
-                            f"'https://127.0.0.1:{ETCD_PORT}/health',timeout=1,context=c)"
-                            ".read() else 1)"],
-                           capture_output=True, timeout=10)
-        return r.returncode == 0
-
-    def wait_for(pred, seconds):
-        end = time.time() + seconds
-        while time.time() < end:
-            v = pred()
-            if v:
-                return v
-            time.sleep(0.2)
-        return pred()
-
+    cl = hagcluster.Cluster("clu", NODES, CONFIG, control, hagctl, fake_exe, check)
+    cpe, daemons = cl.cpe, cl.daemons
+    etcd = cl.start_etcd()
+    etcd_ready, wait_for, start, hag, bindings = (cl.etcd_ready, hagcluster.wait_for, cl.start,
+                                                  cl.hag, cl.bindings)
     check(wait_for(etcd_ready, 15), "etcd started on the test's loopback and links (TLS)")
-
-    daemons, logs, socks = {}, {}, {}
-    for n, cfg in NODES.items():
-        sock = os.path.join(work, f"control-{n}.sock")
-        dpsock = os.path.join(work, f"dataplane-{n}.sock")
-        socks[n] = (sock, dpsock)
-        with open(os.path.join(work, f"control-{n}.conf"), "w") as f:
-            f.write(CONFIG.format(name=n, lma=cfg["lma"], pool=cfg["pool"], sock=sock,
-                                  dpsock=dpsock, etcd=cfg["etcd"], port=ETCD_PORT,
-                                  kmin=cfg["keys"][0], kmax=cfg["keys"][1],
-                                  tls=tls_config(work)))
-        fake = subprocess.Popen([fake_exe, "unix:" + dpsock], stdin=subprocess.PIPE,
-                                stdout=subprocess.PIPE, text=True)
-        topo.procs.append(fake)
-        check(fake.stdout.readline().strip() == "ready", f"fake data plane of node {n} ready")
-        logs[n] = open(os.path.join(work, f"control-{n}.log"), "w+")
-
-    def start(n):
-        d = subprocess.Popen(["ip", "netns", "exec", ns[n], control, "-c",
-                              os.path.join(work, f"control-{n}.conf")],
-                             stdout=subprocess.PIPE, stderr=logs[n], text=True)
-        topo.procs.append(d)
-        check(d.stdout.readline().strip() == "hag-control ready", f"node {n} ready")
-        daemons[n] = d
-
-    def hag(n, *args):
-        sock, dpsock = socks[n]
-        r = subprocess.run([hagctl, "-s", "unix:" + sock, "--dataplane", "unix:" + dpsock,
-                            "-o", "json", *args], capture_output=True, text=True, timeout=30)
-        return json.loads(r.stdout) if r.returncode == 0 and r.stdout.strip() else None
-
-    def bindings(n):
-        doc = hag(n, "bindings", "list", "--all") or {"bindings": []}
-        return {b["nai"]: b for b in doc["bindings"]}
 
     def scapy(n, seq, tries=3):
         r = subprocess.run(["ip", "netns", "exec", cpe, sys.executable, __file__, "--scapy",
@@ -290,14 +169,13 @@ def main():
 
     def refused(what, tls):
         """hag-control at node a with this TLS set-up: must not start (etcd unreachable)."""
-        conf = os.path.join(work, "control-bad.conf")
+        conf = os.path.join(cl.work, "control-bad.conf")
         cfg = NODES["a"]
         with open(conf, "w") as f:
-            f.write(CONFIG.format(name="a", lma=cfg["lma"], pool=cfg["pool"],
-                                  sock=os.path.join(work, "bad.sock"),
-                                  dpsock=socks["a"][1], etcd=cfg["etcd"], port=ETCD_PORT,
-                                  kmin=cfg["keys"][0], kmax=cfg["keys"][1], tls=tls))
-        r = subprocess.run(["ip", "netns", "exec", ns["a"], control, "-c", conf],
+            f.write(CONFIG.format(name="a", sock=os.path.join(cl.work, "bad.sock"),
+                                  dpsock=cl.socks["a"][1], port=hagcluster.ETCD_PORT, tls=tls,
+                                  **cfg))
+        r = subprocess.run(["ip", "netns", "exec", cl.ns["a"], control, "-c", conf],
                            capture_output=True, text=True, timeout=30)
         check(r.returncode == 1 and "cannot read from etcd" in r.stderr and
               "hag-control ready" not in r.stdout,
@@ -305,8 +183,8 @@ def main():
               f"{r.stderr.strip().splitlines()[-1:] if r.stderr.strip() else ''})")
 
     try:
-        refused("etcd's certificate from an untrusted CA", tls_config(work, ca="rogue-ca.pem"))
-        refused("no client certificate", tls_config(work, client=False))
+        refused("etcd's certificate from an untrusted CA", cl.tls_config(ca="rogue-ca.pem"))
+        refused("no client certificate", cl.tls_config(client=False))
         for n in NODES:
             start(n)
         ok = sum(register("a", i) for i in range(SUBSCRIBERS))
@@ -362,7 +240,7 @@ def main():
         check(c.get("store.replies_withheld", 0) >= 1 and c.get("store.commit_failures", 0) >= 1,
               f"counted: store.replies_withheld {c.get('store.replies_withheld')}, "
               f"store.commit_failures {c.get('store.commit_failures')}")
-        etcd = start_etcd()
+        etcd = cl.start_etcd()
         check(wait_for(etcd_ready, 15), "etcd restarted (same data directory)")
         # The retransmission is answered: accepted, or — when the withheld change is already in
         # the cache (and written to etcd since) — 135 carrying that sequence number, after
@@ -376,7 +254,7 @@ def main():
               "the binding's sequence number is 1004")
 
         # Node b restarted: it restores the bindings it serves from etcd, anchors included.
-        topo.stop(daemons["b"], 10)
+        cl.topo.stop(daemons["b"], 10)
         start("b")
         again = bindings("b")
         check(len(again) == len(before) and
@@ -393,7 +271,7 @@ def main():
               "a new subscriber at a gets a key from a's range")
         # Run-time policy edits are the cluster's: one key in etcd, read by every node.
         def policy(n, *args):
-            sock, dpsock = socks[n]
+            sock, dpsock = cl.socks[n]
             return subprocess.run([hagctl, "-s", "unix:" + sock, "policy", *args],
                                   capture_output=True, text=True, timeout=30)
 
@@ -420,14 +298,7 @@ def main():
               f"both nodes run the same policy ({applications('a')} / {applications('b')})")
         print(f"test time {time.monotonic() - started:.1f} s", flush=True)
     finally:
-        for n, log in logs.items():
-            log.seek(0)
-            print(f"---- node {n} log (last 15 lines) ----")
-            print("\n".join(log.read().splitlines()[-15:]))
-        for d in daemons.values():
-            topo.stop(d, 5)
-        topo.stop(etcd, 5)
-        topo.close()
+        cl.close()
     return 1 if failures else 0
 
 

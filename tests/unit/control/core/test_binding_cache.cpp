@@ -73,8 +73,13 @@ TEST_CASE("conflicting inserts and updates are refused and change nothing", "[ca
               .error() == CacheError::kAlreadyExists);
     CHECK(bc.insert(session("b", "2001:db8:1::/64", {path(2, "mag1", "2001:db8:a::2", 100)}))
               .error() == CacheError::kPrefixInUse);
-    CHECK(bc.insert(session("b", "2001:db8:2::/64", {path(1, "mag1", "2001:db8:a::2", 100)}))
-              .error() == CacheError::kPathInUse);
+    // One MAG may hold paths of several mobile nodes under one BID (another hag node acting as
+    // a MAG, docs/scale-out.md): a path is (MAG id, MN-ID, BID).
+    REQUIRE(
+        bc.insert(session("b", "2001:db8:2::/64", {path(1, "mag1", "2001:db8:a::2", 100)})).ok());
+    CHECK(bc.find_all_by_path("mag1", 1).size() == 2);
+    REQUIRE(bc.remove("b").ok());
+    CHECK(bc.find_all_by_path("mag1", 1).size() == 1);
     CHECK(bc.insert(session("b", "2001:db8:2::/64", {})).error() == CacheError::kNoPaths);
     CHECK(bc.insert(session("b", "2001:db8:2::/64",
                             {path(3, "mag1", "2001:db8:a::2", 100),

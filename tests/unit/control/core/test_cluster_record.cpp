@@ -153,3 +153,103 @@ TEST_CASE("a node allocates GRE keys from its range and may claim others") {
     CHECK(k.release(101));
     CHECK(*k.allocate() == 101);
 }
+
+namespace {
+
+Session with_remote_anchor() {
+    Session s = make_session();
+    s.home_prefixes.push_back(Prefix{*hag::net::parse_ipv6_address("2001:db8:200:7::"), 64});
+    RemoteAnchor a;
+    a.prefix = s.home_prefixes[0];
+    a.node = "node-a";
+    a.anchor = CareOfAddress{*hag::net::parse_ipv6_address("2001:db8::a")};
+    a.local = CareOfAddress{*hag::net::parse_ipv6_address("2001:db8::b")};
+    a.uplink_key = 7;
+    a.downlink_key = 1000008;
+    s.remote_anchors = {a};
+    return s;
+}
+
+// A PUT payload (after the framing) of the plain session, then `ext` appended.
+std::vector<std::uint8_t> payload_with(const std::vector<std::uint8_t>& ext) {
+    std::vector<std::uint8_t> rec;
+    encode_put(make_session(), 0, rec);
+    std::vector<std::uint8_t> p(rec.begin() + kRecordHeaderSize, rec.end());
+    p.insert(p.end(), ext.begin(), ext.end());
+    return p;
+}
+
+std::vector<std::uint8_t> anchor_entry(std::uint8_t prefix_len, std::uint8_t name_len,
+                                       std::size_t name_octets) {
+    std::vector<std::uint8_t> e(16, 0x20);
+    e.push_back(prefix_len);
+    e.insert(e.end(), 16 + 16 + 4 + 4, 0);
+    e.push_back(name_len);
+    e.insert(e.end(), name_octets, 'n');
+    return e;
+}
+
+std::vector<std::uint8_t> ext5(const std::vector<std::uint8_t>& body) {
+    std::vector<std::uint8_t> e{5, static_cast<std::uint8_t>(body.size()),
+                                static_cast<std::uint8_t>(body.size() >> 8)};
+    e.insert(e.end(), body.begin(), body.end());
+    return e;
+}
+
+}  // namespace
+
+TEST_CASE("remote anchors (extension 5) round-trip; truncations and bit flips are safe") {
+    const Session s = with_remote_anchor();
+    std::vector<std::uint8_t> v;
+    encode_value("node-b", "node-b", s, 1'700'000'000, v);
+    auto r = decode_value(v);
+    REQUIRE(r);
+    Session want = s;
+    want.paths[0].expires_at += 1'700'000'000;
+    CHECK(r->session == want);
+    for (std::size_t n = 0; n < v.size(); ++n) {
+        CHECK_FALSE(decode_value(std::span<const std::uint8_t>(v.data(), n)));
+    }
+    for (std::size_t i = 0; i < v.size(); ++i) {
+        for (int b = 0; b < 8; ++b) {
+            auto w = v;
+            w[i] ^= static_cast<std::uint8_t>(1u << b);
+            if (auto x = decode_value(w)) {
+                CHECK(x->session == r->session);
+            }
+        }
+    }
+    // A session without remote anchors writes no extension 5 (records as before).
+    std::vector<std::uint8_t> plain, anchored;
+    encode_put(make_session(), 0, plain);
+    Session one = make_session();
+    one.remote_anchors = with_remote_anchor().remote_anchors;
+    encode_put(one, 0, anchored);
+    CHECK(anchored.size() > plain.size());
+}
+
+TEST_CASE("hostile remote anchor extensions") {
+    const auto good = anchor_entry(64, 6, 6);
+    REQUIRE(decode_payload(payload_with(ext5(good))));
+    CHECK(decode_payload(payload_with(ext5(good)))->session.remote_anchors.at(0).node == "nnnnnn");
+    CHECK_FALSE(decode_payload(payload_with(ext5({}))));                        // empty
+    CHECK_FALSE(decode_payload(payload_with(ext5(anchor_entry(129, 6, 6)))));   // prefix length
+    CHECK_FALSE(decode_payload(payload_with(ext5(anchor_entry(64, 0, 0)))));    // no name
+    CHECK_FALSE(decode_payload(payload_with(ext5(anchor_entry(64, 65, 65)))));  // name too long
+    CHECK_FALSE(decode_payload(payload_with(ext5(anchor_entry(64, 9, 6)))));    // name beyond
+    auto half = good;
+    half.resize(20);
+    CHECK_FALSE(decode_payload(payload_with(ext5(half))));  // entry cut short
+    std::vector<std::uint8_t> nine;
+    for (int i = 0; i < 9; ++i) {
+        nine.insert(nine.end(), good.begin(), good.end());
+    }
+    CHECK_FALSE(decode_payload(payload_with(ext5(nine))));  // more than 8 entries
+    auto twice = ext5(good);
+    const auto again = ext5(good);
+    twice.insert(twice.end(), again.begin(), again.end());
+    CHECK_FALSE(decode_payload(payload_with(twice)));  // repeated
+    auto beyond = ext5(good);
+    beyond[1] = static_cast<std::uint8_t>(beyond[1] + 10);  // length past the record
+    CHECK_FALSE(decode_payload(payload_with(beyond)));
+}

@@ -283,4 +283,19 @@ TEST_CASE("store: embedded by default, etcd checked", "[config]") {
     CHECK(errors_of(base + "store { policy_poll_ms: 600001 }\n").find("100-600000") !=
           std::string::npos);
     CHECK(errors_of(base + "store { policy_poll_ms: 100 }\n").empty());
+
+    // Distributed anchoring: node_address is one of lma_addresses; the liveness lease 3-60 s.
+    CHECK(e->store().node_lease_seconds() == 6);
+    CHECK_FALSE(e->store().distributed_anchoring());
+    const std::string etcd = "store { backend: \"etcd\" etcd_endpoints: \"a:1\" ";
+    auto da = parse_control_config(
+        base + etcd + "distributed_anchoring: true node_address: \"2001:db8::1\" }\n", "t.conf");
+    REQUIRE(da.ok());
+    CHECK(da->store().distributed_anchoring());
+    CHECK(errors_of(base + etcd + "distributed_anchoring: true }\n").find("node_address") !=
+          std::string::npos);
+    CHECK(errors_of(base + etcd + "distributed_anchoring: true node_address: \"2001:db8::9\" }\n")
+              .find("one of lma_addresses") != std::string::npos);
+    CHECK(errors_of(base + etcd + "node_lease_seconds: 2 }\n").find("3-60") != std::string::npos);
+    CHECK(errors_of(base + etcd + "node_lease_seconds: 61 }\n").find("3-60") != std::string::npos);
 }

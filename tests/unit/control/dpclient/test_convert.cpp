@@ -355,3 +355,24 @@ TEST_CASE("flow bindings: the session's own profile, merged by priority, in the 
     CHECK(b.request.changes(0).remove() == id);
     CHECK(b.request.changes(1).remove_profile() == dpclient::flow_profile_name(id));
 }
+
+TEST_CASE("remote anchors (distributed anchoring) become DpRemoteAnchor entries") {
+    Session s = session();
+    RemoteAnchor a;
+    a.prefix = *mgmt::parse_prefix("2001:db8:100::/64");
+    a.node = "hag-a";
+    a.anchor = *mgmt::parse_coa("2001:db8:1::1");
+    a.local = *mgmt::parse_coa("2001:db8:2::1");
+    a.uplink_key = 0x3003;
+    a.downlink_key = 0x4004;
+    s.remote_anchors = {a};
+    const auto d = dpclient::to_dp_session(s, 7);
+    REQUIRE(d.remote_anchors_size() == 1);
+    const auto& r = d.remote_anchors(0);
+    CHECK(r.prefix() == "2001:db8:100::/64");
+    CHECK(r.local() == "2001:db8:2::1");
+    CHECK(r.anchor() == "2001:db8:1::1");
+    CHECK(r.uplink_key() == 0x3003);
+    CHECK(r.downlink_key() == 0x4004);
+    CHECK(dpclient::to_dp_session(session(), 7).remote_anchors_size() == 0);
+}

@@ -82,6 +82,32 @@ TEST_CASE("bindings_table and binding_detail show the serving node and the ancho
     CHECK(binding_detail(sample().bindings(0)).find("Served by") == std::string::npos);
 }
 
+TEST_CASE("distributed anchoring: ANCHOR per home prefix, prefix anchor rows, relay paths") {
+    auto r = sample();
+    auto* b = r.mutable_bindings(0);
+    b->add_home_prefixes("2001:db8:2::/64");
+    b->set_serving_node("hag-b");
+    b->set_anchor_node("hag-b");
+    auto* pa = b->add_prefix_anchors();
+    pa->set_prefix("2001:db8:1::/64");
+    pa->set_anchor_node("hag-a");
+    pa->set_anchor_address("2001:db8::a");
+    pa->set_uplink_key(0x3003);
+    pa->set_downlink_key(0x4004);
+    const std::string t = bindings_table(r);
+    CHECK(t.find("2001:db8:1::/64,2001:db8:2::/64  0x00001001  hag-b  hag-a,hag-b  1") !=
+          std::string::npos);
+    const std::string d = binding_detail(r.bindings(0));
+    CHECK(d.find("Prefix anchor:   2001:db8:1::/64 at hag-a (2001:db8::a), relayed: uplink key "
+                 "0x00003003, downlink key 0x00004004\n") != std::string::npos);
+    pa->set_uplink_key(0);
+    CHECK(binding_detail(r.bindings(0)).find("(not registered there)") != std::string::npos);
+    // At the anchor: the path of the node serving the subscriber.
+    b->mutable_paths(0)->set_relay(true);
+    b->mutable_paths(0)->set_mag_id("hag-b");
+    CHECK(bindings_table(r).find("hag-b (hag node)") != std::string::npos);
+}
+
 TEST_CASE("binding_detail shows the session and its paths") {
     const std::string t = binding_detail(sample().bindings(0));
     CHECK(t.rfind("NAI:             alice@example.net\n", 0) == 0);

@@ -492,3 +492,74 @@ TEST_CASE("striping settings reach the session table", "[programmer][striping]")
     CHECK(env.table->config(1)->plan.order[0] == 0);
     CHECK(env.table->config(1)->plan.version != c->plan.version);
 }
+
+namespace {
+
+// Session `id` with a second (old) prefix anchored at 2001:db8:ee::1, keys 0x3003 / `dl_key`.
+DpSession anchored(std::uint32_t id, std::uint32_t key, std::uint32_t dl_key,
+                   const std::string& old_prefix = "2001:db8:a::/64") {
+    auto s = session(id, key, "2001:db8:" + std::to_string(id) + "::/64");
+    s.add_prefixes(old_prefix);
+    auto* a = s.add_remote_anchors();
+    a->set_prefix(old_prefix);
+    a->set_local("2001:db8:ff::2");
+    a->set_anchor("2001:db8:ee::1");
+    a->set_uplink_key(0x3003);
+    a->set_downlink_key(dl_key);
+    return s;
+}
+
+}  // namespace
+
+TEST_CASE("remote anchors: parsed, keys checked and moved, next hops released", "[programmer][relay]") {
+    Env env("p_anchor");
+    const auto nh_before = env.next_hops->in_use().size();
+    REQUIRE(env.prog->apply(batch(1, {anchored(1, 100, 0x4004), session(2, 200, "2001:db8:2::/64")})));
+    const SessionConfig* c = env.table->config(1);
+    REQUIRE(c != nullptr);
+    REQUIRE(c->n_anchors == 1);
+    CHECK(c->anchors[0].port == 2);  // the port owning 2001:db8:ff::2
+    CHECK(c->anchors[0].uplink_key == 0x3003);
+    CHECK(c->anchors[0].anchor == parse_ip("2001:db8:ee::1").value());
+    CHECK(c->anchors[0].next_hop != NextHopTable::kNone);  // resolved toward the anchor
+    CHECK(env.owner_of_key(0x4004) == 1);
+
+    struct Case {
+        const char* what;
+        DpSession s;
+        const char* message;
+    };
+    auto not_own = anchored(3, 300, 0x5005);
+    not_own.mutable_remote_anchors(0)->set_prefix("2001:db8:b::/64");
+    auto families = anchored(3, 300, 0x5005);
+    families.mutable_remote_anchors(0)->set_anchor("203.0.113.1");
+    auto own_key = anchored(3, 300, 300);
+    std::vector<Case> cases = {
+        {"prefix not the session's", not_own, "is not one of the session's prefixes"},
+        {"families", families, "different families"},
+        {"the session's uplink key", own_key, "is the session's uplink_key"},
+        {"another session's uplink key", anchored(3, 300, 200, "2001:db8:b::/64"),
+         "session 3: remote anchor's downlink GRE key 200 belongs to session 2"},
+        {"another session's downlink key", anchored(3, 300, 0x4004, "2001:db8:b::/64"),
+         "downlink GRE key 16388 belongs to session 1"},
+    };
+    for (const auto& k : cases) {
+        INFO(k.what);
+        auto r = env.prog->apply(batch(2, {k.s}));
+        REQUIRE_FALSE(r);
+        CHECK(r.error().code == ProgramError::kInvalidArgument);
+        CHECK_THAT(r.error().message, Catch::Contains(k.message));
+        CHECK(env.table->config(3) == nullptr);
+    }
+    // The downlink key moves to another session in one batch (session 1 drops its anchor).
+    REQUIRE(env.prog->apply(batch(3, {anchored(3, 300, 0x4004, "2001:db8:b::/64"),
+                                      session(1, 100, "2001:db8:1::/64")})));
+    CHECK(env.owner_of_key(0x4004) == 3);
+    CHECK(env.table->config(1)->n_anchors == 0);
+    // Removing the session frees the key and the anchor's next hop.
+    REQUIRE(env.prog->apply(batch(4, {}, {3})));
+    CHECK(env.owner_of_key(0x4004) == UINT32_MAX);
+    env.rcu->synchronize();
+    REQUIRE(env.prog->apply(batch(5, {}, {1, 2})));
+    CHECK(env.next_hops->in_use().size() == nh_before);
+}

@@ -423,3 +423,32 @@ sessions { id: 1 uplink_key: 7 prefixes: "192.0.2.0/28" prefixes: "2001:db8:1::/
     CHECK(e.find("sessions.paths: udp_port is for GRE paths (NAT traversal), not IP in IP") !=
           std::string::npos);
 }
+
+TEST_CASE("static remote anchors: accepted, errors at file:line", "[config][relay]") {
+    const std::string session = std::string(kPorts) + R"(
+sessions { id: 1 uplink_key: 7 prefixes: "2001:db8:1::/64" prefixes: "2001:db8:a::/64"
+  paths { bid: 1 local: "2001:db8:ff::1" care_of: "2001:db8:aaaa::1" downlink_key: 9
+          port: "access" next_hop_mac: "02:00:00:00:00:02" }
+  remote_anchors { prefix: "%s" local: "2001:db8:ff::2" anchor: "%s" uplink_key: 11
+                   downlink_key: %u port: "%s" next_hop_mac: "02:00:00:00:00:03" } }
+)";
+    auto text = [&](const char* prefix, const char* anchor, unsigned key, const char* port) {
+        std::string s = session;
+        for (const std::string& v : {std::string(prefix), std::string(anchor), std::to_string(key),
+                                    std::string(port)}) {
+            s.replace(s.find('%'), 2, v);
+        }
+        return s;
+    };
+    CHECK(errors_of(text("2001:db8:a::/64", "2001:db8:ee::1", 12, "access")).empty());
+    CHECK(errors_of(text("2001:db8:b::/64", "2001:db8:ee::1", 12, "access"))
+              .find("dp.conf:8:") != std::string::npos);
+    CHECK(errors_of(text("2001:db8:b::/64", "2001:db8:ee::1", 12, "access"))
+              .find("is not one of the session's prefixes") != std::string::npos);
+    CHECK(errors_of(text("2001:db8:a::/64", "203.0.113.1", 12, "access"))
+              .find("local and anchor differ in address family") != std::string::npos);
+    CHECK(errors_of(text("2001:db8:a::/64", "2001:db8:ee::1", 7, "access"))
+              .find("the session's uplink_key") != std::string::npos);
+    CHECK(errors_of(text("2001:db8:a::/64", "2001:db8:ee::1", 12, "nope"))
+              .find("no port named 'nope'") != std::string::npos);
+}

@@ -1,0 +1,61 @@
+// Distributed anchoring's relay (issue 14, docs/scale-out.md, docs/dataplane.md#remote-anchors):
+// a session prefix anchored at another node (SessionConfig::anchors) is relayed between the
+// subscriber's tunnels and a GRE tunnel to that anchor. Part of the uplink stage (uplink_decap
+// calls these for packets it has matched to a session):
+//   - relay_to_anchor: an uplink packet (decapsulated, anti-spoofing passed) whose inner source
+//     lies in a remote-anchored prefix leaves re-encapsulated in GRE from the anchor's `local`
+//     to `anchor` (key uplink_key, no sequence number), out of the access port toward it;
+//   - relay_from_anchor: GRE from `anchor` to `local` with the anchor's downlink_key (or keyless,
+//     found by inner destination: anchor_keyless) is decapsulated; its inner packet, destination
+//     in the prefix, goes to the downlink stage in an Ethernet header as if from the core.
+// Both leave the mbuf in the context's relay lists (UplinkCtx::relay_access / relay_downlink)
+// for the worker; on a drop the mbuf is untouched and the caller frees it.
+#pragma once
+
+#include <rte_mbuf.h>
+
+#include <cstdint>
+
+#include "pipeline/parse.hpp"
+#include "tables/session_table.hpp"
+
+namespace hag::dp {
+
+struct UplinkCtx;
+enum class UplinkDrop : std::uint8_t;
+
+// The remote anchor whose prefix holds `src` (an uplink inner source), or -1.
+inline int anchor_of_source(const SessionConfig& cfg, const IpAddr& src) noexcept {
+    for (unsigned i = 0; i < cfg.n_anchors; ++i) {
+        if (cfg.anchors[i].prefix.contains(src)) {
+            return static_cast<int>(i);
+        }
+    }
+    return -1;
+}
+
+// The remote anchor whose downlink key is `key`, or -1.
+inline int anchor_of_key(const SessionConfig& cfg, std::uint32_t key) noexcept {
+    for (unsigned i = 0; i < cfg.n_anchors; ++i) {
+        if (cfg.anchors[i].downlink_key == key && key != 0) {
+            return static_cast<int>(i);
+        }
+    }
+    return -1;
+}
+
+// Keyless GRE whose outer source is no care-of address: the session whose prefix holds the
+// inner destination, when that prefix has a keyless remote anchor at the outer source. Sets id
+// and anchor and returns true, else false.
+bool anchor_keyless(const UplinkCtx& ctx, const std::uint8_t* frame, std::uint16_t len,
+                    const GreInIp& gre, std::uint32_t& id, int& anchor) noexcept;
+
+// kCount: relayed (m is in ctx.relay_access); else the drop reason (m untouched).
+UplinkDrop relay_to_anchor(UplinkCtx& ctx, rte_mbuf* m, const SessionConfig& cfg, std::uint32_t id,
+                           unsigned anchor, std::uint16_t inner_off, const L3Info& inner) noexcept;
+
+// kCount: decapsulated (m is in ctx.relay_downlink); else the drop reason (m untouched).
+UplinkDrop relay_from_anchor(UplinkCtx& ctx, rte_mbuf* m, const GreInIp& gre,
+                             const SessionConfig& cfg, std::uint32_t id, unsigned anchor) noexcept;
+
+}  // namespace hag::dp
