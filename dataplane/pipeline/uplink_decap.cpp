@@ -16,7 +16,7 @@ inline void prefetch_write(const void* p) noexcept {
     __builtin_prefetch(p, 1, 3);
 }
 
-// A relay's verdict: relayed (kCount) marks the packet as in a relay list for the caller.
+// relay_from_anchor's verdict: relayed (kCount) marks the packet as in ctx.relay_downlink.
 inline UplinkDrop relayed(UplinkDrop r, UplinkMeta& meta) noexcept {
     if (r == UplinkDrop::kCount) {
         meta.flags = UplinkMeta::kRelayed;
