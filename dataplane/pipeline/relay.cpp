@@ -43,9 +43,6 @@ bool anchor_keyless(const UplinkCtx& ctx, const std::uint8_t* frame, std::uint16
 UplinkDrop relay_to_anchor(UplinkCtx& ctx, rte_mbuf* m, const SessionConfig& cfg, std::uint32_t id,
                            unsigned anchor, std::uint16_t inner_off, const L3Info& inner) noexcept {
     const RemoteAnchorConfig& a = cfg.anchors[anchor];
-    if (ctx.n_relay_access == UplinkCtx::kRelayMax) {
-        return UplinkDrop::kRelayFull;
-    }
     MacAddr next_hop_mac = a.next_hop_mac;  // a static MAC overrides resolution
     if (mac_zero(next_hop_mac)) {
         if (ctx.next_hops == nullptr || a.next_hop >= ctx.next_hops->capacity()) {
@@ -111,7 +108,6 @@ UplinkDrop relay_to_anchor(UplinkCtx& ctx, rte_mbuf* m, const SessionConfig& cfg
     m->port = a.port;
     m->l2_len = 14;
     m->l3_len = outer_ip_len;
-    ctx.relay_access[ctx.n_relay_access++] = m;
     SessionState& st = ctx.sessions_rw->state(id);
     st.relay_uplink_packets.fetch_add(1, std::memory_order_relaxed);
     st.relay_uplink_bytes.fetch_add(inner.total_len, std::memory_order_relaxed);

@@ -8,8 +8,9 @@
 //   - relay_from_anchor: GRE from `anchor` to `local` with the anchor's downlink_key (or keyless,
 //     found by inner destination: anchor_keyless) is decapsulated; its inner packet, destination
 //     in the prefix, goes to the downlink stage in an Ethernet header as if from the core.
-// Both leave the mbuf in the context's relay lists (UplinkCtx::relay_access / relay_downlink)
-// for the worker; on a drop the mbuf is untouched and the caller frees it.
+// relay_to_anchor leaves the packet in the burst (mbuf->port the access port toward the
+// anchor; it passes the reorder like the session's other uplink packets), relay_from_anchor in
+// UplinkCtx::relay_downlink for the worker; on a drop the mbuf is left for the caller to free.
 #pragma once
 
 #include <rte_mbuf.h>
@@ -50,7 +51,7 @@ inline int anchor_of_key(const SessionConfig& cfg, std::uint32_t key) noexcept {
 bool anchor_keyless(const UplinkCtx& ctx, const std::uint8_t* frame, std::uint16_t len,
                     const GreInIp& gre, std::uint32_t& id, int& anchor) noexcept;
 
-// kCount: relayed (m is in ctx.relay_access); else the drop reason (m untouched).
+// kCount: m is the GRE packet toward the anchor, by its access port; else the drop reason.
 UplinkDrop relay_to_anchor(UplinkCtx& ctx, rte_mbuf* m, const SessionConfig& cfg, std::uint32_t id,
                            unsigned anchor, std::uint16_t inner_off, const L3Info& inner) noexcept;
 

@@ -17,12 +17,34 @@ inline void prefetch_write(const void* p) noexcept {
     __builtin_prefetch(p, 1, 3);
 }
 
-// A relay's verdict: relayed (kCount) marks the packet as in a relay list for the caller.
+// relay_from_anchor's verdict: relayed (kCount) marks the packet as in ctx.relay_downlink.
 inline UplinkDrop relayed(UplinkDrop r, UplinkMeta& meta) noexcept {
     if (r == UplinkDrop::kCount) {
         meta.flags = UplinkMeta::kRelayed;
     }
     return r;
+}
+
+// The kept packet's meta data for the reorder, and the session's and path's uplink counters
+// (for packets relayed to a remote anchor; decap_one's tail does the same for the others).
+inline void keep_meta(UplinkCtx& ctx, const SessionConfig& cfg, SessionTable::SessionId id,
+                      unsigned path, std::uint16_t bytes, UplinkMeta& meta) noexcept {
+    SessionState& st = ctx.sessions_rw->state(id);
+    meta.session = id;
+    meta.incarnation = st.incarnation.load(std::memory_order_acquire);
+    meta.timeout_us = cfg.reorder_timeout_us;
+    meta.mode = cfg.reorder;
+    meta.path = static_cast<std::uint8_t>(path);
+    std::uint8_t live = 0;
+    for (unsigned i = 0; i < cfg.n_paths; ++i) {
+        live |= static_cast<std::uint8_t>(cfg.paths[i].live ? 1u << i : 0u);
+    }
+    meta.live_mask = live;
+    st.uplink_packets.fetch_add(1, std::memory_order_relaxed);
+    st.uplink_bytes.fetch_add(bytes, std::memory_order_relaxed);
+    st.path_uplink_packets[path].fetch_add(1, std::memory_order_relaxed);
+    st.path_uplink_bytes[path].fetch_add(bytes, std::memory_order_relaxed);
+    meta.flags |= UplinkMeta::kKept;
 }
 
 // `parsed` and `gre`: parse_gre_in_ip's verdict on m and what it found; `key_found` and
@@ -172,19 +194,18 @@ inline UplinkDrop decap_one(UplinkCtx& ctx, rte_mbuf* m, GreParse parsed, const 
     }
 
     // A source in a prefix anchored at another node: relayed there (pipeline/relay.hpp), no
-    // policy, no reorder; the session's and path's uplink counters count it.
+    // policy. Kept in the burst, already encapsulated, with mbuf->port the access port toward
+    // the anchor: it passes the reorder with the session's other uplink packets (one sequence
+    // space), then the worker sends it by its port (worker_send_core).
     if (cfg->n_anchors != 0) {
         if (const int a = anchor_of_source(*cfg, inner.src); a >= 0) {
-            const UplinkDrop r =
-                relay_to_anchor(ctx, m, *cfg, id, static_cast<unsigned>(a), inner_off, inner);
-            if (r == UplinkDrop::kCount) {
-                SessionState& st = ctx.sessions_rw->state(id);
-                st.uplink_packets.fetch_add(1, std::memory_order_relaxed);
-                st.uplink_bytes.fetch_add(inner.total_len, std::memory_order_relaxed);
-                st.path_uplink_packets[path].fetch_add(1, std::memory_order_relaxed);
-                st.path_uplink_bytes[path].fetch_add(inner.total_len, std::memory_order_relaxed);
+            if (const UplinkDrop r =
+                    relay_to_anchor(ctx, m, *cfg, id, static_cast<unsigned>(a), inner_off, inner);
+                r != UplinkDrop::kCount) {
+                return r;
             }
-            return relayed(r, meta);
+            keep_meta(ctx, *cfg, id, path, inner.total_len, meta);
+            return UplinkDrop::kCount;
         }
     }
 
@@ -267,7 +288,6 @@ inline UplinkDrop decap_one(UplinkCtx& ctx, rte_mbuf* m, GreParse parsed, const 
 uint16_t uplink_decap(UplinkCtx& ctx, rte_mbuf** pkts, uint16_t n, UplinkMeta* meta) noexcept {
     const std::uint64_t t0 = rte_rdtsc();
     uint16_t kept = 0;
-    ctx.n_relay_access = 0;
     ctx.n_relay_downlink = 0;
     // In chunks: parse every packet's outer headers, look the GRE keys up in bulk
     // (rte_hash_lookup_bulk_data prefetches the buckets of all keys), prefetch each session's
@@ -318,7 +338,7 @@ uint16_t uplink_decap(UplinkCtx& ctx, rte_mbuf** pkts, uint16_t n, UplinkMeta* m
             const bool hit = (found >> i & 1U) != 0;  // ids[i] is set only for a hit
             const UplinkDrop why = decap_one(ctx, m, parsed[i], gre[i], hit, hit ? ids[i] : 0, one);
             if (why == UplinkDrop::kCount && (one.flags & UplinkMeta::kRelayed) != 0) {
-                // In ctx.relay_access / relay_downlink (pipeline/relay.hpp).
+                // In ctx.relay_downlink (pipeline/relay.hpp).
             } else if (why == UplinkDrop::kCount && (one.flags & UplinkMeta::kKept) == 0) {
                 rte_pktmbuf_free(m);  // consumed (a keepalive): neither kept nor a drop
             } else if (why == UplinkDrop::kCount) {

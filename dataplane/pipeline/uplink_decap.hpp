@@ -97,15 +97,15 @@ struct alignas(64) UplinkCtx {
     UplinkEventCounters events{};
     StageCycles cycles;
 
-    // Distributed anchoring (pipeline/relay.hpp). Packets the last call relayed; the worker
-    // sends relay_access by mbuf->port and gives relay_downlink to the downlink stage; the
-    // stage empties both lists when it starts.
+    // Distributed anchoring (pipeline/relay.hpp). Packets relayed toward a remote anchor stay
+    // in the returned burst, encapsulated, with mbuf->port an access port (the others have
+    // core_port). Packets from remote anchors, decapsulated by the last call, wait in
+    // relay_downlink (in an Ethernet header) for the worker to give them to the downlink stage;
+    // the stage empties the list when it starts.
     static constexpr std::uint16_t kRelayMax = 64;
     std::uint16_t access_mtu = 1500;  // largest outer IP packet toward a remote anchor
     std::uint8_t outer_hop_limit = 64;
-    std::array<rte_mbuf*, kRelayMax> relay_access{};  // GRE toward remote anchors
-    std::uint16_t n_relay_access = 0;
-    std::array<rte_mbuf*, kRelayMax> relay_downlink{};  // inner packets in an Ethernet header
+    std::array<rte_mbuf*, kRelayMax> relay_downlink{};
     std::uint16_t n_relay_downlink = 0;
 };
 

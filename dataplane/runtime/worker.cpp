@@ -154,11 +154,9 @@ void process_downlink(Worker& w, rte_mbuf** pkts, std::uint16_t n) {
     send_by_port(w, w.downlink.to_core.data(), w.downlink.n_to_core);
 }
 
-// What the uplink stage relayed (distributed anchoring, pipeline/relay.hpp): GRE toward remote
-// anchors leaves by its port; packets from them take the downlink stage to the subscriber.
+// What the uplink stage took from remote anchors (distributed anchoring, pipeline/relay.hpp):
+// the downlink stage sends it on to the subscriber.
 void send_relayed(Worker& w) {
-    send_by_port(w, w.uplink.relay_access.data(), w.uplink.n_relay_access);
-    w.uplink.n_relay_access = 0;
     if (const std::uint16_t n = w.uplink.n_relay_downlink; n != 0) {
         std::array<rte_mbuf*, UplinkCtx::kRelayMax> down;
         std::copy_n(w.uplink.relay_downlink.begin(), n, down.begin());
@@ -553,6 +551,25 @@ bool uplink_ttl(Worker& w, rte_mbuf* m, std::uint64_t now, bool* icmp) noexcept 
 
 void worker_send_core(void* arg, rte_mbuf** pkts, std::uint16_t n) {
     auto& w = *static_cast<Worker*>(arg);
+    {
+        // Relayed toward a remote anchor (pipeline/relay.hpp): encapsulated already, by the
+        // access port the stage chose; no inner TTL, no core route.
+        rte_mbuf* relay[kBurst];
+        std::uint16_t n_relay = 0, kept = 0;
+        for (std::uint16_t i = 0; i < n; ++i) {
+            if (pkts[i]->port != w.uplink.core_port) {
+                relay[n_relay++] = pkts[i];
+            } else {
+                pkts[kept++] = pkts[i];
+            }
+            if (n_relay == kBurst) {
+                send_by_port(w, relay, n_relay);
+                n_relay = 0;
+            }
+        }
+        send_by_port(w, relay, n_relay);
+        n = kept;
+    }
     {
         // Inner TTL / hop limit; expired ones become Time Exceeded toward the subscriber,
         // which take the downlink stage (encapsulated toward the subscriber's care-of address).

@@ -117,12 +117,15 @@ Bytes ipv4_udp(std::array<std::uint8_t, 4> src, std::array<std::uint8_t, 4> dst)
     return ipv4(17, src, dst, u);
 }
 
-Bytes gre(bool key, std::uint32_t k, const Bytes& inner) {
+// GRE with key k (when `key`) and sequence number seq (when not -1).
+Bytes gre(bool key, std::uint32_t k, const Bytes& inner, std::int64_t seq = -1) {
     Bytes g;
-    put16(g, key ? 0x2000 : 0);
+    put16(g, static_cast<std::uint16_t>((key ? 0x2000 : 0) | (seq >= 0 ? 0x1000 : 0)));
     put16(g, (inner[0] >> 4) == 4 ? 0x0800 : 0x86DD);
     if (key)
         put32(g, k);
+    if (seq >= 0)
+        put32(g, static_cast<std::uint32_t>(seq));
     append(g, inner);
     return g;
 }
@@ -136,8 +139,8 @@ Bytes eth(const MacAddr& dst, const MacAddr& src, std::uint16_t type) {
 
 // GRE in outer IPv6 from `src` to `dst` on the access side.
 Bytes frame6(const std::array<std::uint8_t, 16>& src, const std::array<std::uint8_t, 16>& dst,
-             bool key, std::uint32_t k, const Bytes& inner) {
-    const Bytes g = gre(key, k, inner);
+             bool key, std::uint32_t k, const Bytes& inner, std::int64_t seq = -1) {
+    const Bytes g = gre(key, k, inner, seq);
     Bytes f = eth(kAccessMac, kCpeMac, 0x86DD);
     put32(f, 6u << 28);
     put16(f, static_cast<std::uint16_t>(g.size()));
@@ -226,22 +229,27 @@ struct Relay {
     struct Out {
         Bytes core, access, down;
         std::uint16_t access_port = 0xffff;
+        UplinkMeta meta{};
     };
     Out up(const Bytes& in) {
         rte_mbuf* m = test::mbuf_from(in);
         REQUIRE(m != nullptr);
         rte_mbuf* burst[1] = {m};
         Out o;
-        if (uplink_decap(ul, burst, 1) == 1) {
-            o.core = test::bytes_of(burst[0]);
+        UplinkMeta meta[1];
+        if (uplink_decap(ul, burst, 1, meta) == 1) {
+            // Toward a remote anchor: by an access port, in the burst (for the reorder).
+            REQUIRE(ul.n_relay_downlink == 0);
+            if (burst[0]->port == ul.core_port) {
+                o.core = test::bytes_of(burst[0]);
+            } else {
+                o.access = test::bytes_of(burst[0]);
+                o.access_port = burst[0]->port;
+                o.meta = meta[0];
+            }
             rte_pktmbuf_free(burst[0]);
         }
-        REQUIRE(ul.n_relay_access + ul.n_relay_downlink <= 1);
-        if (ul.n_relay_access == 1) {
-            o.access = test::bytes_of(ul.relay_access[0]);
-            o.access_port = ul.relay_access[0]->port;
-            rte_pktmbuf_free(ul.relay_access[0]);
-        }
+        REQUIRE(ul.n_relay_downlink <= 1);
         if (ul.n_relay_downlink == 1) {
             // What the worker does with it: the downlink stage.
             rte_mbuf* d[1] = {ul.relay_downlink[0]};
@@ -266,7 +274,7 @@ struct Relay {
 TEST_CASE("relay: uplink from an old IPv6 prefix goes to its anchor in GRE over IPv6", "[relay]") {
     Relay fx;
     const Bytes inner = ipv6_udp(a6(0xa, 5), a6(0x9999, 1), 0xb8);
-    const auto o = fx.up(frame6(kCoa6, kLocal6, true, kRouterKey, inner));
+    const auto o = fx.up(frame6(kCoa6, kLocal6, true, kRouterKey, inner, 77));
     CHECK(o.core.empty());
     REQUIRE(o.access.size() == 14 + 40 + 8 + inner.size());
     CHECK(o.access_port == 2);
@@ -288,7 +296,10 @@ TEST_CASE("relay: uplink from an old IPv6 prefix goes to its anchor in GRE over 
     CHECK(fx.t->state(5).relay_uplink_packets.load() == 1);
     CHECK(fx.t->state(5).relay_uplink_bytes.load() == inner.size());
     CHECK(fx.t->state(5).uplink_packets.load() == 1);
-    CHECK(fx.ul.decapsulated.read() == 0);
+    // The reorder gets it with the router's sequence number, in the session's space.
+    CHECK(o.meta.session == 5);
+    CHECK(o.meta.flags == UplinkMeta::kHasSeq);
+    CHECK(o.meta.seq == 77);
 }
 
 TEST_CASE("relay: uplink from an old IPv4 prefix goes to its anchor in keyless GRE over IPv4",
