@@ -455,12 +455,14 @@ inline DownlinkDrop encap_one(DownlinkCtx& ctx, rte_mbuf* m, const Prepared& pre
         // One sequence space per session across all its paths (the far end reorders by it).
         // Taken only now that the packet leaves; `g` still points at the GRE header, in the
         // first fragment (an IPv6 fragment header went in before the headers, not after).
-        put32(g + 8, st.next_downlink_seq.fetch_add(1, std::memory_order_relaxed));
+        put32(g + 8, owner_add(st.next_downlink_seq, 1U));
     }
-    st.downlink_packets.fetch_add(1, std::memory_order_relaxed);
-    st.downlink_bytes.fetch_add(l3.total_len, std::memory_order_relaxed);
-    st.path_downlink_packets[pi].fetch_add(1, std::memory_order_relaxed);
-    st.path_downlink_bytes[pi].fetch_add(l3.total_len, std::memory_order_relaxed);
+    // One writer, this worker (the session's owner): plain adds (session_table.hpp).
+    const std::uint64_t bytes = l3.total_len;
+    owner_add(st.downlink_packets, std::uint64_t{1});
+    owner_add(st.downlink_bytes, bytes);
+    owner_add(st.path_downlink_packets[pi], std::uint64_t{1});
+    owner_add(st.path_downlink_bytes[pi], bytes);
     return DownlinkDrop::kCount;
 }
 

@@ -198,10 +198,12 @@ inline UplinkDrop decap_one(UplinkCtx& ctx, rte_mbuf* m, GreParse parsed, const 
         live |= static_cast<std::uint8_t>(cfg->paths[i].live ? 1u << i : 0u);
     }
     meta.live_mask = live;
-    st.uplink_packets.fetch_add(1, std::memory_order_relaxed);
-    st.uplink_bytes.fetch_add(inner.total_len, std::memory_order_relaxed);
-    st.path_uplink_packets[path].fetch_add(1, std::memory_order_relaxed);
-    st.path_uplink_bytes[path].fetch_add(inner.total_len, std::memory_order_relaxed);
+    // One writer, this worker (the session's owner): plain adds (session_table.hpp).
+    const std::uint64_t bytes = inner.total_len;
+    owner_add(st.uplink_packets, std::uint64_t{1});
+    owner_add(st.uplink_bytes, bytes);
+    owner_add(st.path_uplink_packets[path], std::uint64_t{1});
+    owner_add(st.path_uplink_bytes[path], bytes);
     if (gre.udp) {
         ++ctx.events[static_cast<std::size_t>(UplinkEvent::kUdpDecapsulated)];
     }
