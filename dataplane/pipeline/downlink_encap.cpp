@@ -254,12 +254,13 @@ inline void prepare(DownlinkCtx& ctx, rte_mbuf* m, Prepared& p, PolicyKey& key) 
         p.early = DownlinkDrop::kNoSubscriber;  // removed between lookup and read
         return;
     }
-    if (p.cfg->plan.n_order > 1) {
+    if (p.cfg->plan_n_order > 1) {
         // Striping (stripe_pick) reads the session's striping state, the plan's shares and
         // any of its paths: fetch them while the rest of the chunk is prepared.
         const StripeState& ss = ctx.sessions->state(p.id).stripe;
         prefetch_write(&ss);
         prefetch_write(reinterpret_cast<const char*>(&ss + 1) - 1);
+        rte_prefetch0(&p.cfg->plan.order);
         rte_prefetch0(&p.cfg->plan.share);
         const auto* c = reinterpret_cast<const char*>(p.cfg);
         const auto* paths_end = reinterpret_cast<const char*>(
@@ -315,13 +316,13 @@ inline DownlinkDrop encap_one(DownlinkCtx& ctx, rte_mbuf* m, const Prepared& pre
         }
     }
     if (pi == kMaxPaths) {
-        if (cfg->plan.n_order == 0) {
+        if (cfg->plan_n_order == 0) {
             return DownlinkDrop::kNoLivePath;
         }
         // One usable path: no scheduler work. Several: striping (multipath/scheduler.hpp),
         // whose state has one writer, this worker (RSS keeps a subscriber's downlink on one
         // worker).
-        pi = cfg->plan.n_order == 1 ? cfg->plan.order[0]
+        pi = cfg->plan_n_order == 1 ? cfg->plan_first
                                     : stripe_pick(*cfg, st.stripe, l3.total_len, now, hz);
     }
     const PathConfig* path = &cfg->paths[pi];
@@ -517,12 +518,10 @@ uint16_t downlink_encap(DownlinkCtx& ctx, rte_mbuf** pkts, uint16_t n) noexcept 
             const Prepared& p = pre[which[j]];
             if (p.early == DownlinkDrop::kCount) {
                 if (const SessionConfig* c = ctx.sessions->config(p.id); c != nullptr) {
-                    // The lines every packet reads: the header and the first path; the
-                    // policy slot and the plan's path order.
+                    // The lines every packet reads: the header (policy slot and path order
+                    // included) and the first path. Striping reads the plan: see prepare.
                     rte_prefetch0(c);
                     rte_prefetch0(reinterpret_cast<const char*>(c) + 64);
-                    rte_prefetch0(&c->policy);
-                    rte_prefetch0(&c->plan.order);
                 }
             }
         }

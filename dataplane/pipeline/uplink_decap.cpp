@@ -244,19 +244,17 @@ uint16_t uplink_decap(UplinkCtx& ctx, rte_mbuf** pkts, uint16_t n, UplinkMeta* m
             const SessionTable::SessionId id = ids[__builtin_ctzll(f)];
             ctx.sessions->prefetch_config_slot(id);
             const SessionState& st = ctx.sessions->state(id);
-            prefetch_write(&st);
+            prefetch_write(&st);  // the incarnation too
             prefetch_write(&st.path_uplink_packets[0]);
             prefetch_write(&st.path_uplink_bytes[0]);
-            rte_prefetch0(&st.incarnation);
         }
         for (std::uint64_t f = found; f != 0; f &= f - 1) {
             if (const SessionConfig* c = ctx.sessions->config(ids[__builtin_ctzll(f)]);
                 c != nullptr) {
-                // The header and the first path, the prefixes and the policy slot.
+                // The header (policy slot included) and the first path, the prefixes.
                 rte_prefetch0(c);
                 rte_prefetch0(reinterpret_cast<const char*>(c) + 64);
                 rte_prefetch0(&c->prefixes);
-                rte_prefetch0(&c->policy);
             }
         }
         for (uint16_t i = 0; i < k; ++i) {

@@ -161,6 +161,8 @@ Result<void, std::string> SessionTable::upsert(SessionId id, const SessionConfig
     fresh->plan.version = next_version_;
     next_version_ = next_version_ == UINT32_MAX ? 1 : next_version_ + 1;  // 0 = "never set up"
     plan_striping(*fresh);
+    fresh->plan_n_order = fresh->plan.n_order;
+    fresh->plan_first = fresh->plan.order[0];
     const SessionConfig* published = fresh.get();
     std::unique_ptr<SessionConfig> old;
     if (auto it = live_.find(id); it != live_.end()) {

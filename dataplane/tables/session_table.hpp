@@ -97,19 +97,25 @@ struct PathConfig {
 // plane's `reorder.enabled`.
 enum class ReorderMode : std::uint8_t { kDefault = 0, kOn = 1, kOff = 2 };
 
+// Field order matters for speed: the first 64 octets hold what every packet of either
+// direction reads besides its path (the first path follows them, in the first two lines).
 struct SessionConfig {
     std::uint32_t uplink_key = 0;  // GRE key the CPE stamps on uplink packets; 0 = none
     bool gre_sequence = true;      // stamp sequence numbers on downlink
     ReorderMode reorder = ReorderMode::kDefault;
+    // Flow policy profile (policy/policy_table.hpp slot); 0 = none: every packet striped.
+    std::uint16_t policy = 0;
     std::uint32_t reorder_timeout_us = 0;  // longest wait for a gap; 0 = the data plane's
     std::uint8_t n_paths = 0;
+    // Derived by SessionTable::upsert, callers leave them: plan.n_order and plan.order[0], here
+    // in the first line so that a single-path downlink packet does not read the plan's line.
+    std::uint8_t plan_n_order = 0;
+    std::uint8_t plan_first = 0;
     std::array<PathConfig, kMaxPaths> paths{};
     std::uint8_t n_prefixes = 0;  // home prefixes (IPv6 HNP, IPv4 HoA, delegated)
     std::array<IpPrefix, kMaxPrefixes> prefixes{};
     StripingMode striping = StripingMode::kWeighted;  // downlink over several live paths
     std::uint32_t overflow_burst_bytes = 0;           // overflow bucket depth; 0 = 10 ms of rate
-    // Flow policy profile (policy/policy_table.hpp slot); 0 = none: every packet striped.
-    std::uint16_t policy = 0;
     // Derived by SessionTable::upsert (plan_striping, multipath/scheduler.hpp); callers leave it.
     StripePlan plan{};
 };
@@ -121,22 +127,24 @@ struct SessionConfig {
 // one writer and are bumped with owner_add (a plain add, no locked instruction; readers on
 // other threads still load whole values). Byte counts are inner IP packet bytes (what the
 // subscriber sent / received).
+// Field order matters for speed: a packet on a session's first path writes lines 0 and 1
+// (downlink) or 0, 2 and 3 (uplink, which also reads the incarnation).
 struct alignas(64) SessionState {
     std::atomic<std::uint32_t> next_downlink_seq{0};
+    // Bumped by upsert when the id starts a new session: the reorder stage resets its
+    // per-session state (sequence space) when it sees a new value. 0 = never programmed.
+    std::atomic<std::uint32_t> incarnation{0};
     std::atomic<std::uint64_t> downlink_packets{0};
     std::atomic<std::uint64_t> downlink_bytes{0};
     std::atomic<std::uint64_t> uplink_packets{0};
     std::atomic<std::uint64_t> uplink_bytes{0};
     std::array<std::atomic<std::uint64_t>, kMaxPaths> path_downlink_packets{};
-    std::array<std::atomic<std::uint64_t>, kMaxPaths> path_uplink_packets{};
     std::array<std::atomic<std::uint64_t>, kMaxPaths> path_downlink_bytes{};  // inner IP bytes
+    std::array<std::atomic<std::uint64_t>, kMaxPaths> path_uplink_packets{};
     std::array<std::atomic<std::uint64_t>, kMaxPaths> path_uplink_bytes{};
     // Downlink striping (multipath/stripe_state.hpp): one writer, the worker serving the
     // session's downlink; never written by the main lcore (it resets itself on a new version).
     StripeState stripe{};
-    // Bumped by upsert when the id starts a new session: the reorder stage resets its
-    // per-session state (sequence space) when it sees a new value. 0 = never programmed.
-    std::atomic<std::uint32_t> incarnation{0};
     // Uplink reorder (dataplane/multipath/reorder.hpp). 32-bit (they wrap) to keep the state of
     // a million sessions small; the per-path ones are indexed like the counters above.
     std::atomic<std::uint32_t> reorder_lost{0};        // sequence numbers given up as lost
