@@ -509,9 +509,8 @@ uint16_t downlink_encap(DownlinkCtx& ctx, rte_mbuf** pkts, uint16_t n) noexcept 
                 continue;
             }
             p.id = ids[j];
-            ctx.sessions->prefetch_config_slot(p.id);
             const SessionState& st = ctx.sessions->state(p.id);
-            prefetch_write(&st);
+            prefetch_write(&st);  // the config pointer too
             prefetch_write(&st.path_downlink_bytes[0]);
         }
         for (unsigned j = 0; j < q; ++j) {

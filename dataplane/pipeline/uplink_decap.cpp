@@ -242,9 +242,8 @@ uint16_t uplink_decap(UplinkCtx& ctx, rte_mbuf** pkts, uint16_t n, UplinkMeta* m
         const std::uint64_t found = ctx.sessions->lookup_uplink_key_bulk(keys, k, ids);
         for (std::uint64_t f = found; f != 0; f &= f - 1) {
             const SessionTable::SessionId id = ids[__builtin_ctzll(f)];
-            ctx.sessions->prefetch_config_slot(id);
             const SessionState& st = ctx.sessions->state(id);
-            prefetch_write(&st);  // the incarnation too
+            prefetch_write(&st);  // the config pointer and the incarnation too
             prefetch_write(&st.path_uplink_packets[0]);
             prefetch_write(&st.path_uplink_bytes[0]);
         }
@@ -255,6 +254,8 @@ uint16_t uplink_decap(UplinkCtx& ctx, rte_mbuf** pkts, uint16_t n, UplinkMeta* m
                 rte_prefetch0(c);
                 rte_prefetch0(reinterpret_cast<const char*>(c) + 64);
                 rte_prefetch0(&c->prefixes);
+                rte_prefetch0(reinterpret_cast<const char*>(&c->prefixes[0]) + sizeof(IpPrefix) -
+                              1);
             }
         }
         for (uint16_t i = 0; i < k; ++i) {

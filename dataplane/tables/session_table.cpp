@@ -68,7 +68,6 @@ SessionTable::SessionTable(Token, std::string name, std::uint32_t capacity, Rcu&
     : name_(std::move(name)),
       capacity_(capacity),
       rcu_(rcu),
-      configs_(std::make_unique<std::atomic<const SessionConfig*>[]>(capacity)),
       states_(std::make_unique<SessionState[]>(capacity)),
       v6_(std::move(v6)),
       v4_(std::move(v4)),
@@ -201,7 +200,7 @@ Result<void, std::string> SessionTable::upsert(SessionId id, const SessionConfig
         }
     };
     // Publish the config before any index points at it.
-    configs_[id].store(published, std::memory_order_release);
+    states_[id].config.store(published, std::memory_order_release);
     live_[id] = std::move(fresh);
 
     // Add new index entries (overwriting an entry of this same session is harmless).
@@ -275,7 +274,7 @@ Result<void, std::string> SessionTable::remove(SessionId id) {
         return unexpected(fmt::format("session {} does not exist", id));
     }
     unlink(id, *it->second, nullptr);
-    configs_[id].store(nullptr, std::memory_order_release);
+    states_[id].config.store(nullptr, std::memory_order_release);
     SessionConfig* raw = it->second.release();
     live_.erase(it);
     rcu_.defer([raw] { std::unique_ptr<SessionConfig> gone(raw); });

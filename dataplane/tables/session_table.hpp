@@ -127,13 +127,19 @@ struct SessionConfig {
 // one writer and are bumped with owner_add (a plain add, no locked instruction; readers on
 // other threads still load whole values). Byte counts are inner IP packet bytes (what the
 // subscriber sent / received).
-// Field order matters for speed: a packet on a session's first path writes lines 0 and 1
-// (downlink) or 0, 2 and 3 (uplink, which also reads the incarnation).
+// Field order matters for speed: a packet on a session's first path reads its config pointer
+// from line 0 and writes lines 0 and 1 (downlink) or 0, 2 and 3 (uplink, which also reads the
+// incarnation).
+struct SessionConfig;
 struct alignas(64) SessionState {
     std::atomic<std::uint32_t> next_downlink_seq{0};
     // Bumped by upsert when the id starts a new session: the reorder stage resets its
     // per-session state (sequence space) when it sees a new value. 0 = never programmed.
     std::atomic<std::uint32_t> incarnation{0};
+    // The session's published config (null: no session): written by SessionTable's writer
+    // only, read through SessionTable::config(). Here rather than in an array of its own so
+    // that a packet's config pointer and its counters share a line (and a page).
+    std::atomic<const SessionConfig*> config{nullptr};
     std::atomic<std::uint64_t> downlink_packets{0};
     std::atomic<std::uint64_t> downlink_bytes{0};
     std::atomic<std::uint64_t> uplink_packets{0};
@@ -198,7 +204,7 @@ class SessionTable {
 
     // ---- readers ----
     [[nodiscard]] const SessionConfig* config(SessionId id) const noexcept {
-        return id < capacity_ ? configs_[id].load(std::memory_order_acquire) : nullptr;
+        return id < capacity_ ? states_[id].config.load(std::memory_order_acquire) : nullptr;
     }
     [[nodiscard]] SessionState& state(SessionId id) noexcept { return states_[id]; }
     [[nodiscard]] const SessionState& state(SessionId id) const noexcept { return states_[id]; }
@@ -212,12 +218,6 @@ class SessionTable {
                                           SessionId* ids) const noexcept;
     std::uint64_t lookup_uplink_key_bulk(const std::uint32_t* keys, unsigned n,
                                          SessionId* ids) const noexcept;
-    // A hint for a burst: fetch id's config pointer into the cache ahead of config(id).
-    void prefetch_config_slot(SessionId id) const noexcept {
-        if (id < capacity_) {
-            rte_prefetch0(&configs_[id]);
-        }
-    }
 
   private:
     struct Token {
@@ -238,7 +238,6 @@ class SessionTable {
     std::string name_;
     std::uint32_t capacity_;
     Rcu& rcu_;
-    std::unique_ptr<std::atomic<const SessionConfig*>[]> configs_;
     std::unique_ptr<SessionState[]> states_;
     std::unique_ptr<Prefix6Table> v6_;
     std::unique_ptr<Prefix4Table> v4_;
