@@ -167,7 +167,11 @@ Result<void, std::string> SessionTable::upsert(SessionId id, const SessionConfig
     if (auto it = live_.find(id); it != live_.end()) {
         old = std::move(it->second);
     } else {
-        // A new session starts its sequence space and counters from zero.
+        // A new session starts its sequence space and counters from zero. (A worker still
+        // finishing a burst of the removed session that last had this id may write its count
+        // back over these zeros: owner_add is a load and a store, and the window is one packet,
+        // as rare as an id reused within a burst. Locked adds had the same window, counting that
+        // packet in the new session.)
         SessionState& st = states_[id];
         st.next_downlink_seq.store(0, std::memory_order_relaxed);
         st.downlink_packets.store(0, std::memory_order_relaxed);
