@@ -5,6 +5,8 @@
 #include <rte_ip.h>
 
 #include <algorithm>
+#include <new>
+#include <type_traits>
 
 #include "multipath/scheduler.hpp"
 #include "pipeline/packet.hpp"
@@ -227,22 +229,23 @@ struct Prepared {
     int rule = -1;                              // the profile's first matching rule, -1 none
     DownlinkDrop early = DownlinkDrop::kCount;  // a drop found in the first pass
 };
+static_assert(std::is_trivially_destructible_v<Prepared>);  // parse() builds over the old one
 
 // The first pass, per packet: Ethernet and IP headers (the session is looked up for the whole
-// chunk at once afterwards).
+// chunk at once afterwards). `p` is built in place, each field written once: building an
+// L3Info elsewhere and copying it in made the copy's wide loads wait for the narrow stores that
+// had just built it (a store-forwarding stall per packet, ~25 stage cycles).
 inline void parse(rte_mbuf* m, Prepared& p) noexcept {
-    p = Prepared{};
-    p.l2 = parse_l2(m);
-    if (p.l2.l3_offset == 0) {
+    const L2Info l2 = parse_l2(m);
+    const bool ip =
+        l2.l3_offset != 0 && (l2.ether_type == kEtherIpv4 || l2.ether_type == kEtherIpv6);
+    ::new (static_cast<void*>(&p))
+        Prepared{l2, ip ? parse_l3(m, l2.l3_offset, l2.ether_type) : L3Info{}};
+    if (l2.l3_offset == 0) {
         p.early = rte_pktmbuf_data_len(m) < 14 ? DownlinkDrop::kMalformed : DownlinkDrop::kNotIp;
-        return;
-    }
-    if (p.l2.ether_type != kEtherIpv4 && p.l2.ether_type != kEtherIpv6) {
+    } else if (!ip) {
         p.early = DownlinkDrop::kNotIp;
-        return;
-    }
-    p.l3 = parse_l3(m, p.l2.l3_offset, p.l2.ether_type);
-    if (!p.l3.ok) {
+    } else if (!p.l3.ok) {
         p.early = DownlinkDrop::kMalformed;
     }
 }
