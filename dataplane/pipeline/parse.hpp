@@ -7,6 +7,8 @@
 
 #include <cstdint>
 #include <cstring>
+#include <new>
+#include <type_traits>
 
 #include "tables/ip_addr.hpp"
 
@@ -75,6 +77,8 @@ struct L3Info {
     std::uint8_t proto = 0;        // IPv4 protocol / IPv6 next header
     IpAddr src, dst;
 };
+
+static_assert(std::is_trivially_destructible_v<L3Info>);  // built over in place below
 
 inline L3Info parse_l3(const std::uint8_t* base, std::uint16_t len, std::uint16_t off,
                        std::uint16_t ether_type) noexcept {
@@ -174,7 +178,9 @@ inline GreParse parse_gre_in_ip(const std::uint8_t* p, std::uint16_t len, GreInI
     if (r.l2.l3_offset == 0 || (r.l2.ether_type != kEtherIpv4 && r.l2.ether_type != kEtherIpv6)) {
         return GreParse::kMalformed;
     }
-    r.outer = parse_l3(p, len, r.l2.l3_offset, r.l2.ether_type);
+    // Built in place (L3Info is trivially destructible): an assignment built it elsewhere and
+    // copied it in with wide loads that waited for its narrow stores (a store-forwarding stall).
+    ::new (static_cast<void*>(&r.outer)) L3Info(parse_l3(p, len, r.l2.l3_offset, r.l2.ether_type));
     if (!r.outer.ok) {
         return GreParse::kMalformed;
     }

@@ -272,10 +272,12 @@ inline UplinkDrop decap_one(UplinkCtx& ctx, rte_mbuf* m, GreParse parsed, const 
         live |= static_cast<std::uint8_t>(cfg->paths[i].live ? 1u << i : 0u);
     }
     meta.live_mask = live;
-    st.uplink_packets.fetch_add(1, std::memory_order_relaxed);
-    st.uplink_bytes.fetch_add(inner.total_len, std::memory_order_relaxed);
-    st.path_uplink_packets[path].fetch_add(1, std::memory_order_relaxed);
-    st.path_uplink_bytes[path].fetch_add(inner.total_len, std::memory_order_relaxed);
+    // One writer, this worker (the session's owner): plain adds (session_table.hpp).
+    const std::uint64_t bytes = inner.total_len;
+    owner_add(st.uplink_packets, std::uint64_t{1});
+    owner_add(st.uplink_bytes, bytes);
+    owner_add(st.path_uplink_packets[path], std::uint64_t{1});
+    owner_add(st.path_uplink_bytes[path], bytes);
     if (gre.udp) {
         ++ctx.events[static_cast<std::size_t>(UplinkEvent::kUdpDecapsulated)];
     }
@@ -315,21 +317,20 @@ uint16_t uplink_decap(UplinkCtx& ctx, rte_mbuf** pkts, uint16_t n, UplinkMeta* m
         const std::uint64_t found = ctx.sessions->lookup_uplink_key_bulk(keys, k, ids);
         for (std::uint64_t f = found; f != 0; f &= f - 1) {
             const SessionTable::SessionId id = ids[__builtin_ctzll(f)];
-            ctx.sessions->prefetch_config_slot(id);
             const SessionState& st = ctx.sessions->state(id);
-            prefetch_write(&st);
+            prefetch_write(&st);  // the config pointer and the incarnation too
             prefetch_write(&st.path_uplink_packets[0]);
             prefetch_write(&st.path_uplink_bytes[0]);
-            rte_prefetch0(&st.incarnation);
         }
         for (std::uint64_t f = found; f != 0; f &= f - 1) {
             if (const SessionConfig* c = ctx.sessions->config(ids[__builtin_ctzll(f)]);
                 c != nullptr) {
-                // The header and the first path, the prefixes and the policy slot.
+                // The header (policy slot included) and the first path, the prefixes.
                 rte_prefetch0(c);
                 rte_prefetch0(reinterpret_cast<const char*>(c) + 64);
                 rte_prefetch0(&c->prefixes);
-                rte_prefetch0(&c->policy);
+                rte_prefetch0(reinterpret_cast<const char*>(&c->prefixes[0]) + sizeof(IpPrefix) -
+                              1);
             }
         }
         for (uint16_t i = 0; i < k; ++i) {

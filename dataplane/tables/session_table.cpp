@@ -69,7 +69,6 @@ SessionTable::SessionTable(Token, std::string name, std::uint32_t capacity, Rcu&
     : name_(std::move(name)),
       capacity_(capacity),
       rcu_(rcu),
-      configs_(std::make_unique<std::atomic<const SessionConfig*>[]>(capacity)),
       states_(std::make_unique<SessionState[]>(capacity)),
       v6_(std::move(v6)),
       v4_(std::move(v4)),
@@ -215,12 +214,18 @@ Result<void, std::string> SessionTable::upsert(SessionId id, const SessionConfig
     fresh->plan.version = next_version_;
     next_version_ = next_version_ == UINT32_MAX ? 1 : next_version_ + 1;  // 0 = "never set up"
     plan_striping(*fresh);
+    fresh->plan_n_order = fresh->plan.n_order;
+    fresh->plan_first = fresh->plan.order[0];
     const SessionConfig* published = fresh.get();
     std::unique_ptr<SessionConfig> old;
     if (auto it = live_.find(id); it != live_.end()) {
         old = std::move(it->second);
     } else {
-        // A new session starts its sequence space and counters from zero.
+        // A new session starts its sequence space and counters from zero. (A worker still
+        // finishing a burst of the removed session that last had this id may write its count
+        // back over these zeros: owner_add is a load and a store, and the window is one packet,
+        // as rare as an id reused within a burst. Locked adds had the same window, counting that
+        // packet in the new session.)
         SessionState& st = states_[id];
         st.next_downlink_seq.store(0, std::memory_order_relaxed);
         st.downlink_packets.store(0, std::memory_order_relaxed);
@@ -259,7 +264,7 @@ Result<void, std::string> SessionTable::upsert(SessionId id, const SessionConfig
     // NAT ports learnt from data stay with their paths (tables/nat_port.hpp).
     nat_carry_ports(states_[id], old.get(), *published);
     // Publish the config before any index points at it.
-    configs_[id].store(published, std::memory_order_release);
+    states_[id].config.store(published, std::memory_order_release);
     live_[id] = std::move(fresh);
 
     // Add new index entries (overwriting an entry of this same session is harmless).
@@ -362,7 +367,7 @@ Result<void, std::string> SessionTable::remove(SessionId id) {
         return unexpected(fmt::format("session {} does not exist", id));
     }
     unlink(id, *it->second, nullptr);
-    configs_[id].store(nullptr, std::memory_order_release);
+    states_[id].config.store(nullptr, std::memory_order_release);
     SessionConfig* raw = it->second.release();
     live_.erase(it);
     rcu_.defer([raw] { std::unique_ptr<SessionConfig> gone(raw); });

@@ -115,19 +115,25 @@ struct RemoteAnchorConfig {
 // plane's `reorder.enabled`.
 enum class ReorderMode : std::uint8_t { kDefault = 0, kOn = 1, kOff = 2 };
 
+// Field order matters for speed: the first 64 octets hold what every packet of either
+// direction reads besides its path (the first path follows them, in the first two lines).
 struct SessionConfig {
     std::uint32_t uplink_key = 0;  // GRE key the CPE stamps on uplink packets; 0 = none
     bool gre_sequence = true;      // stamp sequence numbers on downlink
     ReorderMode reorder = ReorderMode::kDefault;
+    // Flow policy profile (policy/policy_table.hpp slot); 0 = none: every packet striped.
+    std::uint16_t policy = 0;
     std::uint32_t reorder_timeout_us = 0;  // longest wait for a gap; 0 = the data plane's
     std::uint8_t n_paths = 0;
+    // Derived by SessionTable::upsert, callers leave them: plan.n_order and plan.order[0], here
+    // in the first line so that a single-path downlink packet does not read the plan's line.
+    std::uint8_t plan_n_order = 0;
+    std::uint8_t plan_first = 0;
     std::array<PathConfig, kMaxPaths> paths{};
     std::uint8_t n_prefixes = 0;  // home prefixes (IPv6 HNP, IPv4 HoA, delegated)
     std::array<IpPrefix, kMaxPrefixes> prefixes{};
     StripingMode striping = StripingMode::kWeighted;  // downlink over several live paths
     std::uint32_t overflow_burst_bytes = 0;           // overflow bucket depth; 0 = 10 ms of rate
-    // Flow policy profile (policy/policy_table.hpp slot); 0 = none: every packet striped.
-    std::uint16_t policy = 0;
     // Distributed anchoring: prefixes anchored at other nodes (tables above).
     std::uint8_t n_anchors = 0;
     std::array<RemoteAnchorConfig, kMaxRemoteAnchors> anchors{};
@@ -136,25 +142,36 @@ struct SessionConfig {
 };
 
 // Written by workers per packet (relaxed atomics: counts, not synchronisation). Unlike stage
-// and port counters these are shared by the workers that serve the session: per-worker copies
-// would cost workers x capacity x 512 bytes, and the line is written anyway for the downlink
-// sequence number. Byte counts are inner IP packet bytes (what the subscriber sent / received).
+// and port counters these are not per worker (per-worker copies would cost workers x capacity x
+// 512 bytes): a session has exactly one owning worker (runtime/worker.hpp, owner_of), the only
+// one that runs its stages, so the per-packet counters and the downlink sequence number have
+// one writer and are bumped with owner_add (a plain add, no locked instruction; readers on
+// other threads still load whole values). Byte counts are inner IP packet bytes (what the
+// subscriber sent / received).
+// Field order matters for speed: a packet on a session's first path reads its config pointer
+// from line 0 and writes lines 0 and 1 (downlink) or 0, 2 and 3 (uplink, which also reads the
+// incarnation).
+struct SessionConfig;
 struct alignas(64) SessionState {
     std::atomic<std::uint32_t> next_downlink_seq{0};
+    // Bumped by upsert when the id starts a new session: the reorder stage resets its
+    // per-session state (sequence space) when it sees a new value. 0 = never programmed.
+    std::atomic<std::uint32_t> incarnation{0};
+    // The session's published config (null: no session): written by SessionTable's writer
+    // only, read through SessionTable::config(). Here rather than in an array of its own so
+    // that a packet's config pointer and its counters share a line (and a page).
+    std::atomic<const SessionConfig*> config{nullptr};
     std::atomic<std::uint64_t> downlink_packets{0};
     std::atomic<std::uint64_t> downlink_bytes{0};
     std::atomic<std::uint64_t> uplink_packets{0};
     std::atomic<std::uint64_t> uplink_bytes{0};
     std::array<std::atomic<std::uint64_t>, kMaxPaths> path_downlink_packets{};
-    std::array<std::atomic<std::uint64_t>, kMaxPaths> path_uplink_packets{};
     std::array<std::atomic<std::uint64_t>, kMaxPaths> path_downlink_bytes{};  // inner IP bytes
+    std::array<std::atomic<std::uint64_t>, kMaxPaths> path_uplink_packets{};
     std::array<std::atomic<std::uint64_t>, kMaxPaths> path_uplink_bytes{};
     // Downlink striping (multipath/stripe_state.hpp): one writer, the worker serving the
     // session's downlink; never written by the main lcore (it resets itself on a new version).
     StripeState stripe{};
-    // Bumped by upsert when the id starts a new session: the reorder stage resets its
-    // per-session state (sequence space) when it sees a new value. 0 = never programmed.
-    std::atomic<std::uint32_t> incarnation{0};
     // Uplink reorder (dataplane/multipath/reorder.hpp). 32-bit (they wrap) to keep the state of
     // a million sessions small; the per-path ones are indexed like the counters above.
     std::atomic<std::uint32_t> reorder_lost{0};        // sequence numbers given up as lost
@@ -182,6 +199,17 @@ struct alignas(64) SessionState {
     std::atomic<std::uint64_t> relay_downlink_bytes{0};
 };
 
+// Adds v to a counter of SessionState that only the session's owning worker writes, and
+// returns the value before (as fetch_add would): a relaxed load and store, which on x86 is a
+// plain add instead of a locked one (a locked add per counter and packet costs ~20 cycles and
+// stops later loads from overlapping earlier ones). Never for counters with several writers.
+template <typename T>
+inline T owner_add(std::atomic<T>& c, T v) noexcept {
+    const T before = c.load(std::memory_order_relaxed);
+    c.store(static_cast<T>(before + v), std::memory_order_relaxed);
+    return before;
+}
+
 class SessionTable {
   public:
     using SessionId = std::uint32_t;
@@ -208,7 +236,7 @@ class SessionTable {
 
     // ---- readers ----
     [[nodiscard]] const SessionConfig* config(SessionId id) const noexcept {
-        return id < capacity_ ? configs_[id].load(std::memory_order_acquire) : nullptr;
+        return id < capacity_ ? states_[id].config.load(std::memory_order_acquire) : nullptr;
     }
     [[nodiscard]] SessionState& state(SessionId id) noexcept { return states_[id]; }
     [[nodiscard]] const SessionState& state(SessionId id) const noexcept { return states_[id]; }
@@ -223,12 +251,6 @@ class SessionTable {
                                           SessionId* ids) const noexcept;
     std::uint64_t lookup_uplink_key_bulk(const std::uint32_t* keys, unsigned n,
                                          SessionId* ids) const noexcept;
-    // A hint for a burst: fetch id's config pointer into the cache ahead of config(id).
-    void prefetch_config_slot(SessionId id) const noexcept {
-        if (id < capacity_) {
-            rte_prefetch0(&configs_[id]);
-        }
-    }
 
   private:
     struct Token {
@@ -250,7 +272,6 @@ class SessionTable {
     std::string name_;
     std::uint32_t capacity_;
     Rcu& rcu_;
-    std::unique_ptr<std::atomic<const SessionConfig*>[]> configs_;
     std::unique_ptr<SessionState[]> states_;
     std::unique_ptr<Prefix6Table> v6_;
     std::unique_ptr<Prefix4Table> v4_;

@@ -1,7 +1,10 @@
 """Helpers shared by the benchmark scripts in tools/bench/ (dataplane, pbu, programming, run)."""
 import importlib.machinery
 import importlib.util
+import json
 import os
+import subprocess
+import sys
 
 
 def prioritise(nice):
@@ -79,3 +82,32 @@ def eal_memory_args(huge):
     behind in the hugetlbfs) or --no-huge (4 kB pages)."""
     return ["--huge-unlink"] if huge else ["--no-huge"]
 
+
+
+def bench_build(root, targets, jobs=2):
+    """The optimised build the forwarding figures come from: ROOT/build-bench, meson buildtype
+    release (-O3, NDEBUG), configured on first use, then `targets` built with ninja -j jobs.
+    werror is off there: GCC 12 at -O3 warns falsely in code the benchmarks do not measure
+    (-Warray-bounds inside std::vector inserts in common/). Returns the directory."""
+    d = os.path.join(root, "build-bench")
+    if not os.path.exists(os.path.join(d, "build.ninja")):
+        print(f"configuring {d} (meson buildtype release)", file=sys.stderr, flush=True)
+        subprocess.run(["meson", "setup", d, root, "-Dbuildtype=release", "-Dwerror=false"],
+                       check=True, stdout=subprocess.DEVNULL)
+    print(f"building {' '.join(targets)} in {d}", file=sys.stderr, flush=True)
+    r = subprocess.run(["ninja", "-C", d, f"-j{jobs}", *targets], capture_output=True,
+                       text=True)
+    if r.returncode != 0:
+        raise SystemExit(f"building the benchmark in {d} failed:\n{r.stdout[-3000:]}")
+    return d
+
+
+def buildtype(build_dir):
+    """meson's buildtype and optimization level of a build directory, e.g. "release (-O3)",
+    or None when it is not a meson build directory."""
+    try:
+        with open(os.path.join(build_dir, "meson-info", "intro-buildoptions.json")) as f:
+            opts = {o["name"]: o["value"] for o in json.load(f)}
+    except (OSError, ValueError, KeyError):
+        return None
+    return f"{opts.get('buildtype')} (-O{opts.get('optimization')})"

@@ -89,6 +89,70 @@ TEST_CASE("sessions are found by destination, key and care-of address", "[tables
     CHECK(env.rcu->pending() == 0);
 }
 
+TEST_CASE("the first line's copies follow the plan; the config pointer is the state's",
+          "[tables]") {
+    Env env("t_hotline");
+    auto& t = *env.t;
+    // Never programmed, and out of range: no config.
+    CHECK(t.config(5) == nullptr);
+    CHECK(t.config(t.capacity()) == nullptr);
+    auto c = one_path(300, 5, 5);
+    c.plan_n_order = 7;  // callers' values are overwritten by upsert
+    c.plan_first = 6;
+    REQUIRE(t.upsert(5, c).ok());
+    const SessionConfig* one = t.config(5);
+    REQUIRE(one != nullptr);
+    CHECK(one == t.state(5).config.load());
+    CHECK(one->plan_n_order == one->plan.n_order);
+    CHECK(one->plan_n_order == 1);
+    CHECK(one->plan_first == one->plan.order[0]);
+    CHECK(one->plan_first == 0);
+
+    // Three paths, the first not live: two usable, the second path first.
+    c.n_paths = 3;
+    c.paths[0].live = false;
+    for (unsigned i = 1; i < 3; ++i) {
+        c.paths[i] = c.paths[0];
+        c.paths[i].live = true;
+        c.paths[i].bid = static_cast<std::uint16_t>(i + 1);
+        c.paths[i].coa =
+            IpAddr::v6(v6(0x2001, 0xdb8, 0xaaaa, 0, static_cast<std::uint16_t>(50 + i)));
+        c.paths[i].weight = 1000;
+    }
+    REQUIRE(t.upsert(5, c).ok());
+    const SessionConfig* three = t.config(5);
+    REQUIRE(three != nullptr);
+    CHECK(three != one);
+    CHECK(three == t.state(5).config.load());
+    CHECK(three->plan_n_order == three->plan.n_order);
+    CHECK(three->plan_n_order == 2);
+    CHECK(three->plan_first == three->plan.order[0]);
+    CHECK(three->plan_first == 1);
+
+    // No live path: nothing to schedule.
+    for (unsigned i = 0; i < 3; ++i) {
+        c.paths[i].live = false;
+    }
+    REQUIRE(t.upsert(5, c).ok());
+    CHECK(t.config(5)->plan_n_order == 0);
+
+    REQUIRE(t.remove(5).ok());
+    CHECK(t.config(5) == nullptr);
+    CHECK(t.state(5).config.load() == nullptr);
+    env.rcu->synchronize();
+}
+
+TEST_CASE("owner_add adds like fetch_add and wraps alike", "[tables]") {
+    std::atomic<std::uint64_t> packets{41};
+    CHECK(owner_add(packets, std::uint64_t{1}) == 41);
+    CHECK(packets.load() == 42);
+    CHECK(owner_add(packets, std::uint64_t{1000}) == 42);
+    CHECK(packets.load() == 1042);
+    std::atomic<std::uint32_t> seq{UINT32_MAX};
+    CHECK(owner_add(seq, 1U) == UINT32_MAX);
+    CHECK(seq.load() == 0);  // the GRE sequence number wraps as the locked add did
+}
+
 TEST_CASE("longest prefix wins across /56, /64 and IPv4 /32 and /24", "[tables]") {
     Env env("t_lpm");
     auto& t = *env.t;
