@@ -5,7 +5,7 @@ through A -> inter-anchor GRE -> B -> the router's tunnel, both ways; a new flow
 in B's prefix goes through B only.
 
 Topology: tests/integration/lib/hagcluster.py with dataplane (etcd with TLS started by the
-test; nodes a and b each run hag-control and its own hag-dataplane on net_af_packet veths):
+test; nodes a, b and c (like b, 2001:db8:300::/48, ::c) each run hag-control and its own hag-dataplane on net_af_packet veths):
 
   core ns: br0 2001:db8:9999::1          node a: core0 |hag-dataplane| acc0    cpe ns: br0
   (the core host; routes a's pool  --- c0           core gw ::a, LMA        m0 --  2001:db8:aaaa::1
@@ -26,7 +26,13 @@ the GRE between the anchors cross it. Steps:
    through a (a's session counters moved by at least 50 each way) and b's relay (relay
    counters at least 50 each way);
 4. a new flow core host:40001 <-> P_B::1:7001: 50 datagrams each way, none lost, b's session
-   counters moved by at least 50 each way, a's did not move, b's relay counters did not move.
+   counters moved by at least 50 each way, a's did not move, b's relay counters did not move;
+5. node b dies (kill -9 of hag-control, its data plane stopped); after its liveness lease the
+   router registers at c, which takes b's binding over and registers the old prefix at a
+   again: c's PBA carries P_A first, a's binding's one path points at hag-c, the old flow
+   echoes 50 of 50 through a and c's relay; the core host then routes b's pool to c (the
+   operator's routing) and the P_B flow echoes 50 of 50 through c's session (not its relay,
+   not a).
 Root only (exit 77 otherwise); etcd required (Debian etcd-server).
 
 usage: dmm_traffic_test.py HAG_CONTROL HAG_DATAPLANE HAG_MAGSIM HAGCTL
@@ -328,6 +334,21 @@ def main():
         check(moved(c0, c1, "relay_downlink_packets") >= COUNT and
               moved(c0, c1, "relay_uplink_packets") >= COUNT,
               f"c's relay carried it: {c0} -> {c1}")
+        # b's prefix, taken over by c: the operator routes it to c now; the new flow goes
+        # through c's session, not its relay, and not through a.
+        netns.sh("ip", "-6", "route", "replace", NODES["b"]["pool"], "via",
+                 NODES["c"]["core_gw"], ns=cl.core)
+        netns.sh("ip", "-6", "addr", "add", new + "/64", "dev", "magsim0", "nodad", ns=cl.cpe)
+        check(passes(new, 7001, 40001, 15), "the new flow passes through c")
+        a0, c0 = counts("a"), counts("c")
+        r = flow(new, 7001, 40001)
+        a1, c1 = counts("a"), counts("c")
+        check(r["echoed"] == COUNT, f"new flow through c: {r['echoed']}/{COUNT} echoed")
+        check(moved(c0, c1, "downlink_packets") >= COUNT and
+              moved(c0, c1, "uplink_packets") >= COUNT and
+              moved(c0, c1, "relay_downlink_packets") == 0 and
+              moved(c0, c1, "relay_uplink_packets") == 0 and a0 == a1,
+              f"c's session carried it, not its relay, not a: c {c0} -> {c1}, a {a0} -> {a1}")
         print(f"test time {time.monotonic() - started:.1f} s", flush=True)
     finally:
         for p in magsims:
