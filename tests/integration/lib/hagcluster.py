@@ -68,9 +68,11 @@ def wait_for(pred, seconds):
 
 
 class Cluster:
-    """nodes: {name: {"lma", "cpe", "etcd", ...}}; config: a str.format template filled with
-    name, lma, sock, dpsock, etcd, port, tls (the store's etcd_tls_* lines) and each node's own
-    entries."""
+    """nodes: {name: {"lma", "cpe", "etcd", ...}} ("core_gw" instead of "cpe" with
+    dataplane); config: a str.format template filled with name, lma, sock, dpsock, etcd, port,
+    tls (the store's etcd_tls_* lines) and each node's own entries. With dataplane,
+    dataplane_config is hag-dataplane's template (see start_dataplane), router_coa and
+    core_host the addresses of the cpe and core bridges."""
 
     def __init__(self, tag, nodes, config, control, hagctl, fake_exe, check,
                  route_between_nodes=False, tls=True, dataplane=None, dataplane_config=None,
