@@ -10,8 +10,18 @@ Topology (namespaces made here, removed by close()):
   "cpe":  the home routers, one address towards each node. With route_between_nodes, cpe
           forwards between the node links and every node routes the other nodes' LMA /64s
           through it (node-to-node signalling, distributed anchoring).
-Used by cluster_test.py and dmm_test.py.
+With dataplane (the hag-dataplane executable) each node runs a real data plane instead of the
+fake, on virtual devices (net_af_packet on veths, --no-huge), as tools/demo/gateway.py does:
+  "cpe":  a bridge br0 joining every node's access port (acc0), the router's care-of address
+          router_coa on it: one access link shared by the router and the nodes, whose LMA
+          addresses are on that /64 (the inter-anchor GRE crosses it too);
+  "core": a bridge br0 joining every node's core port (core0), the core host's address
+          core_host on it; each node's config entry names its core_gw (on core_host's /64).
+  The node's kernel owns its addresses on the data plane's exception-path TAPs (hag-access:
+  the LMA address, hag-core: core_gw), as on a gateway whose NICs are bound to DPDK.
+Used by cluster_test.py, dmm_test.py and dmm_traffic_test.py.
 """
+import ipaddress
 import json
 import os
 import shutil
@@ -58,12 +68,15 @@ def wait_for(pred, seconds):
 
 
 class Cluster:
-    """nodes: {name: {"lma", "cpe", "etcd", ...}}; config: a str.format template filled with
-    name, lma, sock, dpsock, etcd, port, tls (the store's etcd_tls_* lines) and each node's own
-    entries."""
+    """nodes: {name: {"lma", "cpe", "etcd", ...}} ("core_gw" instead of "cpe" with
+    dataplane); config: a str.format template filled with name, lma, sock, dpsock, etcd, port,
+    tls (the store's etcd_tls_* lines) and each node's own entries. With dataplane,
+    dataplane_config is hag-dataplane's template (see start_dataplane), router_coa and
+    core_host the addresses of the cpe and core bridges."""
 
     def __init__(self, tag, nodes, config, control, hagctl, fake_exe, check,
-                 route_between_nodes=False, tls=True):
+                 route_between_nodes=False, tls=True, dataplane=None, dataplane_config=None,
+                 router_coa=None, core_host=None):
         self.nodes, self.config, self.control, self.hagctl = nodes, config, control, hagctl
         self.fake_exe, self.check = fake_exe, check
         self.etcd_exe = shutil.which("etcd")
@@ -76,16 +89,40 @@ class Cluster:
         for n in list(self.ns.values()) + [self.ens, self.cpe]:
             for conf in ("all", "default"):
                 netns.sh("sysctl", "-qw", f"net.ipv6.conf.{conf}.accept_dad=0", ns=n)
+        self.dataplane, self.core = dataplane, None
+        self.router_coa, self.core_host = router_coa, core_host
+        self.dps, self.dplogs = {}, {}
+        if dataplane:
+            self.core = topo.ns("core")
+            netns.sh("sysctl", "-qw", "net.ipv6.conf.all.accept_dad=0", ns=self.core)
+            for ns in (self.cpe, self.core):
+                netns.sh("ip", "link", "add", "br0", "type", "bridge", ns=ns)
         for i, (n, cfg) in enumerate(nodes.items()):
-            topo.veth(self.ns[n], "l0", self.cpe, f"m{i}")
-            netns.sh("ip", "addr", "add", cfg["lma"] + "/64", "dev", "l0", "nodad", ns=self.ns[n])
-            netns.sh("ip", "addr", "add", cfg["cpe"] + "/64", "dev", f"m{i}", "nodad",
-                     ns=self.cpe)
+            if dataplane:
+                topo.veth(self.ns[n], "acc0", self.cpe, f"m{i}")
+                topo.veth(self.ns[n], "core0", self.core, f"c{i}")
+                netns.sh("ip", "link", "set", f"m{i}", "master", "br0", ns=self.cpe)
+                netns.sh("ip", "link", "set", f"c{i}", "master", "br0", ns=self.core)
+                # The node's kernel stays off the DPDK ports.
+                for dev in ("core0", "acc0"):
+                    netns.sh("sysctl", "-qw", f"net.ipv6.conf.{dev}.disable_ipv6=1",
+                             ns=self.ns[n])
+                    netns.sh("ip", "link", "set", "dev", dev, "arp", "off", ns=self.ns[n])
+            else:
+                topo.veth(self.ns[n], "l0", self.cpe, f"m{i}")
+                netns.sh("ip", "addr", "add", cfg["lma"] + "/64", "dev", "l0", "nodad",
+                         ns=self.ns[n])
+                netns.sh("ip", "addr", "add", cfg["cpe"] + "/64", "dev", f"m{i}", "nodad",
+                         ns=self.cpe)
             topo.veth(self.ns[n], "e0", self.ens, f"e{i}")
             node_side = cfg["etcd"][:-1] + "2"
             netns.sh("ip", "addr", "add", node_side + "/64", "dev", "e0", "nodad", ns=self.ns[n])
             netns.sh("ip", "addr", "add", cfg["etcd"] + "/64", "dev", f"e{i}", "nodad",
                      ns=self.ens)
+        if dataplane:
+            for ns, addr in ((self.cpe, router_coa), (self.core, core_host)):
+                netns.sh("ip", "link", "set", "br0", "up", ns=ns)
+                netns.sh("ip", "-6", "addr", "add", addr + "/64", "dev", "br0", "nodad", ns=ns)
         if route_between_nodes:
             netns.sh("sysctl", "-qw", "net.ipv6.conf.all.forwarding=1", ns=self.cpe)
             for n, cfg in nodes.items():
@@ -105,11 +142,41 @@ class Cluster:
             with open(os.path.join(self.work, f"control-{n}.conf"), "w") as f:
                 f.write(config.format(name=n, sock=sock, dpsock=dpsock, port=ETCD_PORT,
                                       tls=self.tls_config(), **cfg))
+            self.logs[n] = open(os.path.join(self.work, f"control-{n}.log"), "w+")
+            if dataplane:
+                self.start_dataplane(n, dataplane_config)
+                continue
             fake = subprocess.Popen([fake_exe, "unix:" + dpsock], stdin=subprocess.PIPE,
                                     stdout=subprocess.PIPE, text=True)
             topo.procs.append(fake)
             check(fake.stdout.readline().strip() == "ready", f"fake data plane of node {n} ready")
-            self.logs[n] = open(os.path.join(self.work, f"control-{n}.log"), "w+")
+        for n in self.dps:
+            self.dataplane_ready(n)
+
+    # --- real data planes ---
+    def start_dataplane(self, n, template):
+        """Starts node n's hag-dataplane (template: a str.format text filled with name,
+        suffix, dpsock, core_host and the node's entries); dataplane_ready() waits for it."""
+        conf = os.path.join(self.work, f"dataplane-{n}.conf")
+        with open(conf, "w") as f:
+            f.write(template.format(name=n, suffix=self.topo.suffix, dpsock=self.socks[n][1],
+                                    core_host=self.core_host, **self.nodes[n]))
+        log = os.path.join(self.work, f"dataplane-{n}.log")
+        self.dplogs[n] = log
+        self.dps[n] = self.topo.spawn_logged(self.ns[n], log, self.dataplane, "-c", conf)
+
+    def dataplane_ready(self, n):
+        ok = netns.wait_for_file_line(self.dplogs[n], "ready", 60, self.dps[n])
+        self.check(ok, f"hag-dataplane of node {n} ready")
+        if not ok:
+            raise RuntimeError(f"hag-dataplane of node {n} did not start; see {self.dplogs[n]}")
+        cfg, ns = self.nodes[n], self.ns[n]
+        access = ipaddress.ip_interface(self.router_coa + "/64").network
+        netns.sh("ip", "-6", "addr", "replace", cfg["core_gw"] + "/64", "dev", "hag-core",
+                 "nodad", ns=ns)
+        netns.sh("ip", "-6", "addr", "replace", cfg["lma"] + "/128", "dev", "hag-access",
+                 "nodad", ns=ns)
+        netns.sh("ip", "-6", "route", "replace", str(access), "dev", "hag-access", ns=ns)
 
     def pem(self, name):
         return os.path.join(self.work, name)
@@ -192,8 +259,14 @@ class Cluster:
             log.seek(0)
             print(f"---- node {n} log (last {tail} lines) ----")
             print("\n".join(log.read().splitlines()[-tail:]))
+        for n, path in self.dplogs.items():
+            with open(path, errors="replace") as f:
+                print(f"---- node {n} data plane log (last {tail} lines) ----")
+                print("\n".join(f.read().splitlines()[-tail:]))
         for d in self.daemons.values():
             self.topo.stop(d, 5)
+        for d in self.dps.values():  # SIGTERM: DPDK removes its runtime files
+            self.topo.stop(d, 10)
         if self.etcd is not None:
             self.topo.stop(self.etcd, 5)
         self.topo.close()
