@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <vector>
 
+#include "../bytes.hpp"
 #include "../eal_fixture.hpp"
 #include "hag/net/checksum.hpp"
 #include "pipeline/downlink_encap.hpp"
@@ -17,7 +18,12 @@ using namespace hag::dp;
 
 namespace {
 
-using Bytes = std::vector<std::uint8_t>;
+using hag::test::Bytes;
+using hag::test::append;
+using hag::test::get16;
+using hag::test::get32;
+using hag::test::put16;
+using hag::test::put32;
 
 const MacAddr kAccessMac{0x02, 0, 0, 0, 0, 0x11};
 const MacAddr kCpeMac{0x02, 0, 0, 0, 0, 0x12};
@@ -49,23 +55,6 @@ std::array<std::uint8_t, 16> a6(std::uint16_t g2, std::uint16_t last) {
             static_cast<std::uint8_t>(last)};
 }
 
-void put16(Bytes& b, std::uint16_t v) {
-    b.push_back(static_cast<std::uint8_t>(v >> 8));
-    b.push_back(static_cast<std::uint8_t>(v));
-}
-void put32(Bytes& b, std::uint32_t v) {
-    put16(b, static_cast<std::uint16_t>(v >> 16));
-    put16(b, static_cast<std::uint16_t>(v));
-}
-std::uint16_t get16(const Bytes& b, std::size_t o) {
-    return static_cast<std::uint16_t>(b[o] << 8 | b[o + 1]);
-}
-std::uint32_t get32(const Bytes& b, std::size_t o) {
-    return std::uint32_t{get16(b, o)} << 16 | get16(b, o + 2);
-}
-void append(Bytes& b, const Bytes& x) {
-    b.insert(b.end(), x.begin(), x.end());
-}
 Bytes mac_bytes(const MacAddr& m) {
     return Bytes(m.begin(), m.end());
 }
