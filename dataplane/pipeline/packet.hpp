@@ -31,4 +31,36 @@ inline void checksum_adjust(std::uint8_t* csum, std::uint16_t old_word,
     put16(csum, static_cast<std::uint16_t>(~sum));
 }
 
+// ECN at decapsulation (RFC 6040 §4.2): the outer header's congestion marks reach the inner IP
+// header `in` (its checksum adjusted for IPv4). Outer CE marks an ECN-capable inner packet CE;
+// outer ECT(1) turns an inner ECT(0) into ECT(1). false: outer CE over a not-ECT inner packet,
+// which must be dropped.
+[[nodiscard]] inline bool ecn_decapsulate(const std::uint8_t* outer, bool outer_v6,
+                                          std::uint8_t* in, bool inner_v6) noexcept {
+    const auto outer_ecn = static_cast<std::uint8_t>(outer_v6 ? (outer[1] >> 4) & 3 : outer[1] & 3);
+    if (outer_ecn != 3 && outer_ecn != 1) {
+        return true;
+    }
+    const auto inner_ecn = static_cast<std::uint8_t>(inner_v6 ? (in[1] >> 4) & 3 : in[1] & 3);
+    std::uint8_t to = inner_ecn;
+    if (outer_ecn == 3) {
+        if (inner_ecn == 0) {
+            return false;
+        }
+        to = 3;
+    } else if (inner_ecn == 2) {
+        to = 1;  // outer ECT(1), inner ECT(0)
+    }
+    if (to != inner_ecn) {
+        if (inner_v6) {
+            in[1] = static_cast<std::uint8_t>((in[1] & 0xcf) | to << 4);
+        } else {
+            const std::uint16_t old = get16(in);
+            in[1] = static_cast<std::uint8_t>((in[1] & 0xfc) | to);
+            checksum_adjust(in + 10, old, get16(in));
+        }
+    }
+    return true;
+}
+
 }  // namespace hag::dp

@@ -132,33 +132,11 @@ UplinkDrop relay_from_anchor(UplinkCtx& ctx, rte_mbuf* m, const GreInIp& gre,
     if (ctx.n_relay_downlink == UplinkCtx::kRelayMax) {
         return UplinkDrop::kRelayFull;
     }
-    // ECN (RFC 6040 §4.2), as the uplink decapsulates: outer CE marks an ECN-capable inner packet
-    // (a not-ECT one is dropped), outer ECT(1) turns an inner ECT(0) into ECT(1).
-    const std::uint8_t* oip = frame + gre.l2.l3_offset;
-    const bool v6_outer = gre.outer.family == Family::kIpv6;
-    const auto outer_ecn = static_cast<std::uint8_t>(v6_outer ? (oip[1] >> 4) & 3 : oip[1] & 3);
-    if (outer_ecn == 3 || outer_ecn == 1) {
-        auto* in = rte_pktmbuf_mtod_offset(m, std::uint8_t*, gre.inner_off);
-        const bool v6 = inner.family == Family::kIpv6;
-        const auto inner_ecn = static_cast<std::uint8_t>(v6 ? (in[1] >> 4) & 3 : in[1] & 3);
-        std::uint8_t to = inner_ecn;
-        if (outer_ecn == 3) {
-            if (inner_ecn == 0) {
-                return UplinkDrop::kEcnNotEct;
-            }
-            to = 3;
-        } else if (inner_ecn == 2) {
-            to = 1;
-        }
-        if (to != inner_ecn) {
-            if (v6) {
-                in[1] = static_cast<std::uint8_t>((in[1] & 0xcf) | to << 4);
-            } else {
-                const std::uint16_t old = get16(in);
-                in[1] = static_cast<std::uint8_t>((in[1] & 0xfc) | to);
-                checksum_adjust(in + 10, old, get16(in));
-            }
-        }
+    // ECN (RFC 6040 §4.2), as the uplink decapsulates.
+    if (!ecn_decapsulate(frame + gre.l2.l3_offset, gre.outer.family == Family::kIpv6,
+                         rte_pktmbuf_mtod_offset(m, std::uint8_t*, gre.inner_off),
+                         inner.family == Family::kIpv6)) {
+        return UplinkDrop::kEcnNotEct;
     }
     // The inner packet in an Ethernet header as the core side would have sent it.
     rte_pktmbuf_adj(m, gre.inner_off);

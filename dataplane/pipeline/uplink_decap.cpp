@@ -166,31 +166,10 @@ inline UplinkDrop decap_one(UplinkCtx& ctx, rte_mbuf* m, GreParse parsed, const 
     }
 
     // ECN (RFC 6040 §4.2): the outer field's congestion marks reach the inner packet.
-    const std::uint8_t* oip = frame + gre.l2.l3_offset;
-    const auto outer_ecn =
-        static_cast<std::uint8_t>(outer.family == Family::kIpv6 ? (oip[1] >> 4) & 3 : oip[1] & 3);
-    if (outer_ecn == 3 || outer_ecn == 1) {
-        auto* in = rte_pktmbuf_mtod_offset(m, std::uint8_t*, inner_off);
-        const bool v6 = inner.family == Family::kIpv6;
-        const auto inner_ecn = static_cast<std::uint8_t>(v6 ? (in[1] >> 4) & 3 : in[1] & 3);
-        std::uint8_t to = inner_ecn;
-        if (outer_ecn == 3) {
-            if (inner_ecn == 0) {
-                return UplinkDrop::kEcnNotEct;
-            }
-            to = 3;
-        } else if (inner_ecn == 2) {
-            to = 1;  // outer ECT(1), inner ECT(0)
-        }
-        if (to != inner_ecn) {
-            if (v6) {
-                in[1] = static_cast<std::uint8_t>((in[1] & 0xcf) | to << 4);
-            } else {
-                const std::uint16_t old = get16(in);
-                in[1] = static_cast<std::uint8_t>((in[1] & 0xfc) | to);
-                checksum_adjust(in + 10, old, get16(in));
-            }
-        }
+    if (!ecn_decapsulate(frame + gre.l2.l3_offset, outer.family == Family::kIpv6,
+                         rte_pktmbuf_mtod_offset(m, std::uint8_t*, inner_off),
+                         inner.family == Family::kIpv6)) {
+        return UplinkDrop::kEcnNotEct;
     }
 
     // A source in a prefix anchored at another node: relayed there (pipeline/relay.hpp), no
