@@ -53,35 +53,14 @@ IPPROTO_MH = 135
 IPV6_CHECKSUM = 7
 NODES = {
     "a": {"lma": "2001:db8:1::1", "cpe": "2001:db8:1::2", "etcd": "2001:db8:e0::1",
-          "pool": "2001:db8:100::/48", "keys": (1, 99999)},
+          "pool": "2001:db8:100::/48", "kmin": 1, "kmax": 99999},
     "b": {"lma": "2001:db8:2::1", "cpe": "2001:db8:2::2", "etcd": "2001:db8:e1::1",
-          "pool": "2001:db8:200::/48", "keys": (100000, 199999)},
+          "pool": "2001:db8:200::/48", "kmin": 100000, "kmax": 199999},
 }
 SCAPY_NAI = "scapy-cluster@example.net"
 SUBSCRIBERS = 5
 
-CONFIG = """
-log {{ level: "info" }}
-lma_addresses: "{lma}"
-hnp_pools {{ name: "pool-{name}" prefix: "{pool}" assign_length: 64 }}
-default_profile {{ multipath: true max_paths: 4 max_lifetime_seconds: 3600 }}
-allow_unknown_subscribers: true
-allow_unknown_mags: true
-management_socket: "{sock}"
-dataplane_socket: "unix:{dpsock}"
-heartbeat_interval_seconds: 0
-timestamp_window_ms: 10000
-store {{
-  backend: "etcd"
-  etcd_endpoints: "[{etcd}]:{port}"
-  etcd_prefix: "/hag-test/"
-  etcd_timeout_ms: 2000
-{tls}
-  node_name: "hag-{name}"
-  uplink_gre_key_min: {keys[0]}
-  uplink_gre_key_max: {keys[1]}
-}}
-"""
+CONFIG = hagcluster.node_config("/hag-test/", "  etcd_timeout_ms: 2000\n")
 
 failures = []
 

@@ -66,30 +66,7 @@ NODES = {
           "pool": "2001:db8:300::/48", "kmin": 200000, "kmax": 299999},
 }
 
-CONFIG = """
-log {{ level: "info" }}
-lma_addresses: "{lma}"
-hnp_pools {{ name: "pool-{name}" prefix: "{pool}" assign_length: 64 }}
-default_profile {{ multipath: true max_paths: 4 max_lifetime_seconds: 3600 }}
-allow_unknown_subscribers: true
-allow_unknown_mags: true
-management_socket: "{sock}"
-dataplane_socket: "unix:{dpsock}"
-heartbeat_interval_seconds: 0
-timestamp_window_ms: 10000
-store {{
-  backend: "etcd"
-  etcd_endpoints: "[{etcd}]:{port}"
-  etcd_prefix: "/hag-dmm-traffic-test/"
-{tls}
-  node_name: "hag-{name}"
-  uplink_gre_key_min: {kmin}
-  uplink_gre_key_max: {kmax}
-  distributed_anchoring: true
-  node_address: "{lma}"
-  node_lease_seconds: 3
-}}
-"""
+CONFIG = hagcluster.node_config("/hag-dmm-traffic-test/", hagcluster.DMM_STORE)
 
 DATAPLANE_CONFIG = """
 log {{ level: "info" }}

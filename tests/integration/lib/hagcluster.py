@@ -34,6 +34,38 @@ import netns
 ETCD_PORT = 2379
 
 
+def node_config(etcd_prefix, store_extra=""):
+    """hag-control's configuration of a cluster node, as a template Cluster fills (name, lma,
+    pool, kmin, kmax, sock, dpsock, etcd, port, tls); `store_extra` adds lines to its store
+    block (themselves templates: braces doubled)."""
+    return ("""log {{ level: "info" }}
+lma_addresses: "{lma}"
+hnp_pools {{ name: "pool-{name}" prefix: "{pool}" assign_length: 64 }}
+default_profile {{ multipath: true max_paths: 4 max_lifetime_seconds: 3600 }}
+allow_unknown_subscribers: true
+allow_unknown_mags: true
+management_socket: "{sock}"
+dataplane_socket: "unix:{dpsock}"
+heartbeat_interval_seconds: 0
+timestamp_window_ms: 10000
+store {{
+  backend: "etcd"
+  etcd_endpoints: "[{etcd}]:{port}"
+  etcd_prefix: \"""" + etcd_prefix + """\"
+{tls}
+  node_name: "hag-{name}"
+  uplink_gre_key_min: {kmin}
+  uplink_gre_key_max: {kmax}
+""" + store_extra + "}}\n")
+
+
+# Distributed anchoring on (the DMM tests).
+DMM_STORE = """  distributed_anchoring: true
+  node_address: "{lma}"
+  node_lease_seconds: 3
+"""
+
+
 def openssl(*args, cwd):
     subprocess.run(["openssl", *args], cwd=cwd, check=True, capture_output=True, timeout=60)
 
