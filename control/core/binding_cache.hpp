@@ -232,7 +232,19 @@ class BindingCache {
     std::unordered_map<Prefix, std::uint32_t, PrefixHash> by_prefix_;
     // Ordered by (MAG id, BID, slot): one MAG (another hag node) may register many sessions
     // under one BID.
-    std::set<std::tuple<std::string, std::uint16_t, std::uint32_t>, std::less<>> by_path_;
+    // (MAG id, BID, session id), looked up with a string_view MAG id (compared as views: the
+    // standard library's heterogeneous tuple < is not portable between string and string_view).
+    struct PathKeyLess {
+        using is_transparent = void;
+        template <typename A, typename B>
+        bool operator()(const A& a, const B& b) const noexcept {
+            return std::tuple<std::string_view, std::uint16_t, std::uint32_t>(
+                       std::get<0>(a), std::get<1>(a), std::get<2>(a)) <
+                   std::tuple<std::string_view, std::uint16_t, std::uint32_t>(
+                       std::get<0>(b), std::get<1>(b), std::get<2>(b));
+        }
+    };
+    std::set<std::tuple<std::string, std::uint16_t, std::uint32_t>, PathKeyLess> by_path_;
     // Ordered by (CoA, slot): many sessions may share a CoA (a NAT, a load generator), and
     // unindexing one of them must not walk all the others.
     std::set<std::pair<Ipv6Address, std::uint32_t>> by_coa_;
