@@ -126,18 +126,18 @@ void PolicyPoller::run() {
         if (r && failing) {
             spdlog::info("policy: {} answers again", editor_.where());
         }
-        if (!r && r.error().rfind("cannot read", 0) == 0) {
+        if (!r && r.error().unreadable) {
             read_errors_.fetch_add(1, std::memory_order_relaxed);
             if (!failing) {
                 spdlog::warn("policy: {} (edits made at other nodes arrive when it answers)",
-                             r.error());
+                             r.error().message);
             }
             failing = true;
         } else {
             failing = false;
             if (!r) {
                 refused_.fetch_add(1, std::memory_order_relaxed);
-                spdlog::error("policy: {}", r.error());
+                spdlog::error("policy: {}", r.error().message);
             }
         }
         lock.lock();

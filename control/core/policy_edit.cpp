@@ -615,28 +615,30 @@ Result<void, std::string> PolicyEditor::reload(const v1::ControlConfig& cfg) {
     return {};
 }
 
-Result<bool, std::string> PolicyEditor::refresh() {
+Result<bool, PolicyEditor::RefreshError> PolicyEditor::refresh() {
     std::lock_guard lock(mu_);
     return refresh_locked();
 }
 
-Result<bool, std::string> PolicyEditor::refresh_locked() {
+Result<bool, PolicyEditor::RefreshError> PolicyEditor::refresh_locked() {
     if (!store_) {
         return false;
     }
     auto s = store_->read();
     if (!s) {
-        return unexpected(s.error());
+        return unexpected(RefreshError{true, s.error()});
     }
     if (s->revision == revision_ || s->revision == refused_revision_) {
         return false;
     }
     if (auto errors = check_overlay(file_, s->overlay); !errors.empty()) {
         refused_revision_ = s->revision;
-        return unexpected(fmt::format(
-            "the run-time policy edits in {} (version {}) do not apply to this node's "
-            "configuration file: {}; this node keeps policy version {} (fix its file and reload)",
-            store_->where(), s->overlay.version(), join(errors, "; "), version_));
+        return unexpected(RefreshError{
+            false,
+            fmt::format("the run-time policy edits in {} (version {}) do not apply to this node's "
+                        "configuration file: {}; this node keeps policy version {} (fix its file "
+                        "and reload)",
+                        store_->where(), s->overlay.version(), join(errors, "; "), version_)});
     }
     overlay_ = std::move(s->overlay);
     revision_ = s->revision;
@@ -663,11 +665,12 @@ Result<v1::EditPolicyReply, PolicyEditError> PolicyEditor::edit(const v1::EditPo
         if (!w && w.error().conflict) {
             // Another node stored an edit first: take it, so the next attempt starts from it.
             auto taken = refresh_locked();
-            return unexpected(err(
-                Code::kVersion,
-                fmt::format("the policy was edited at another node meanwhile ({}); nothing "
-                            "changed here: look at `hagctl policy show` and repeat the edit",
-                            taken ? fmt::format("now at version {}", version_) : taken.error())));
+            return unexpected(
+                err(Code::kVersion,
+                    fmt::format("the policy was edited at another node meanwhile ({}); nothing "
+                                "changed here: look at `hagctl policy show` and repeat the edit",
+                                taken ? fmt::format("now at version {}", version_)
+                                      : taken.error().message)));
         }
         if (!w) {
             return unexpected(

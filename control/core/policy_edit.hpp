@@ -125,11 +125,16 @@ class PolicyEditor {
     // One edit: checked, persisted, installed; or refused and nothing changes.
     Result<v1::EditPolicyReply, PolicyEditError> edit(const v1::EditPolicyRequest& req);
 
+    // Why refresh() failed: the store could not be read (unreadable), or the stored edits do
+    // not apply to this node's file (reported once per stored revision).
+    struct RefreshError {
+        bool unreadable = false;
+        std::string message;
+    };
     // A shared store: takes the edits another node stored since the last read or write.
-    // true: they were adopted (a new version is installed); false: nothing new. An error: the
-    // store cannot be read, or the stored edits do not apply to this node's file (reported once
-    // per stored revision; this node keeps its version).
-    Result<bool, std::string> refresh();
+    // true: they were adopted (a new version is installed); false: nothing new. On an error
+    // this node keeps its version.
+    Result<bool, RefreshError> refresh();
 
     [[nodiscard]] std::uint64_t version() const;
     [[nodiscard]] const std::string& overlay_file() const noexcept { return path_; }
@@ -138,7 +143,7 @@ class PolicyEditor {
 
   private:
     void install_locked(const v1::ControlConfig& merged);
-    Result<bool, std::string> refresh_locked();
+    Result<bool, RefreshError> refresh_locked();
 
     mutable std::mutex mu_;
     Install install_;

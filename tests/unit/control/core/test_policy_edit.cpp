@@ -508,7 +508,8 @@ TEST_CASE("PolicyEditor: edits shared by two nodes through one conditional store
     key.revision = ++key.next;
     auto refused = d.refresh();
     REQUIRE_FALSE(refused);
-    CHECK(refused.error().find("no profile 'nowhere'") != std::string::npos);
+    CHECK_FALSE(refused.error().unreadable);
+    CHECK(refused.error().message.find("no profile 'nowhere'") != std::string::npos);
     CHECK(d.version() == vd);
     auto again = d.refresh();  // the same revision: not reported again
     REQUIRE(again);
@@ -517,7 +518,8 @@ TEST_CASE("PolicyEditor: edits shared by two nodes through one conditional store
     key.down = true;
     auto down = d.refresh();
     REQUIRE_FALSE(down);
-    CHECK(down.error().find("cannot read") == 0);
+    CHECK(down.error().unreadable);
+    CHECK(down.error().message.find("cannot read") == 0);
     auto e = d.edit(edit(R"(mode: REMOVE default_profile: "")"));
     REQUIRE_FALSE(e);
     CHECK(e.error().code == Code::kInternal);
