@@ -76,6 +76,8 @@ std::string_view to_string(CacheError e) noexcept {
             return "binding identifier used twice in one entry";
         case CacheError::kCapacity:
             return "binding cache is full";
+        case CacheError::kTooManyPrefixes:
+            return "more prefixes than the data plane routes per session (4)";
     }
     return "unknown binding cache error";
 }
@@ -100,6 +102,9 @@ std::uint32_t BindingCache::id_of(std::string_view nai) const {
 Result<void, CacheError> BindingCache::check_indexes(const Session& s, std::uint32_t self) const {
     if (s.paths.empty()) {
         return unexpected(CacheError::kNoPaths);
+    }
+    if (s.home_prefixes.size() + s.delegated_prefixes.size() > kMaxSessionPrefixes) {
+        return unexpected(CacheError::kTooManyPrefixes);
     }
     for (std::size_t i = 0; i < s.paths.size(); ++i) {
         for (std::size_t j = i + 1; j < s.paths.size(); ++j) {

@@ -74,6 +74,11 @@ struct Path {
 // At most this many delegated prefixes per session (RFC 7148): the data plane holds 4 prefixes
 // per session, one of which is the home network prefix.
 inline constexpr std::size_t kMaxDelegatedPrefixes = 2;
+// At most this many prefixes per session in all (home network prefixes, the IPv4 home address,
+// delegated prefixes, prefixes kept at other anchors): hag-dataplane routes 4 prefixes per
+// session (kMaxPrefixes in dataplane/tables/session_table.hpp) and refuses a session with more,
+// so the binding cache refuses it first: a PBA must never accept what the data plane drops.
+inline constexpr std::size_t kMaxSessionPrefixes = 4;
 
 // An RFC 6089 flow binding the MAG signalled for the session (docs/policy.md#flow-bindings).
 struct FlowBindingEntry {
@@ -130,6 +135,7 @@ enum class CacheError : std::uint8_t {
     kNoPaths,       // a session needs at least one path
     kDuplicateBid,  // two paths with one BID in one session
     kCapacity,      // max_sessions reached
+    kTooManyPrefixes,  // more home + delegated prefixes than the data plane routes per session
 };
 std::string_view to_string(CacheError e) noexcept;
 

@@ -395,6 +395,14 @@ void validate(v1::ControlConfig& cfg, const config::ParseInfoTree* tree,
                 at.at(t, sub, "home_prefixes", j, "subscribers.home_prefixes: " + p.error());
             }
         }
+        if (const std::size_t n = static_cast<std::size_t>(sub.home_prefixes_size()) +
+                                  (sub.ipv4_home_address().empty() ? 0 : 1);
+            n > kMaxSessionPrefixes) {
+            at.at(t, sub, "home_prefixes", sub.home_prefixes_size() - 1,
+                  fmt::format("subscribers.home_prefixes: {} prefixes (with the IPv4 home "
+                              "address); the data plane routes at most {} per session",
+                              n, kMaxSessionPrefixes));
+        }
         if (!sub.ipv4_home_address().empty()) {
             if (auto p = parse_ipv4_prefix(sub.ipv4_home_address(), true); !p) {
                 at.at(t, sub, "ipv4_home_address", -1,

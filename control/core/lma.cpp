@@ -1139,6 +1139,13 @@ std::uint8_t Lma::process_pbu(const mh::BindingUpdate& bu, const Peer& from, con
         switch (r.error()) {
             case CacheError::kCapacity:
                 return reject(BaStatus::kInsufficientResources, "binding cache full");
+            case CacheError::kTooManyPrefixes:
+                count("pbu.too_many_prefixes");
+                return reject(BaStatus::kInsufficientResources,
+                              fmt::format("{} home and {} delegated prefixes: the data plane "
+                                          "routes at most {} per session",
+                                          s.home_prefixes.size(), s.delegated_prefixes.size(),
+                                          kMaxSessionPrefixes));
             case CacheError::kPrefixInUse:
                 if (v4req != nullptr) {
                     out.ipv4_reply_status = 130;  // Incorrect IPv4 home address

@@ -283,8 +283,9 @@ std::uint8_t Lma::process_home_bu(const mh::BindingUpdate& bu, const Peer& from,
     auto r = is_new ? cache_.insert(s) : cache_.update(s);
     if (!r) {
         release_key();
-        return reject(r.error() == CacheError::kCapacity ? BaStatus::kInsufficientResources
-                                                         : BaStatus::kReasonUnspecified,
+        const bool resources =
+            r.error() == CacheError::kCapacity || r.error() == CacheError::kTooManyPrefixes;
+        return reject(resources ? BaStatus::kInsufficientResources : BaStatus::kReasonUnspecified,
                       fmt::format("binding cache: {}", to_string(r.error())));
     }
     out.prefixes = prefixes;

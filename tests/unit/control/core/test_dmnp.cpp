@@ -35,6 +35,8 @@ subscribers { nai: "small2@example.net" profile { dmnp_pool: "one6" } }
 subscribers { nai: "small3@example.net" profile { dmnp_pool: "one6" } }
 subscribers { nai: "fixed@example.net" delegated_prefixes: "2001:db8:f00::/48"
               delegated_prefixes: "198.51.100.0/24" }
+subscribers { nai: "wide@example.net" home_prefixes: "2001:db8:300::/64"
+              home_prefixes: "2001:db8:301::/64" home_prefixes: "2001:db8:302::/64" }
 allow_unknown_mags: true
 )";
 
@@ -350,6 +352,33 @@ TEST_CASE("delegated prefixes persist: store records round trip, restore claims 
     CHECK_FALSE(lma2.restore(parsed->session, f.t));
 }
 
+TEST_CASE("no binding holds more prefixes than the data plane routes per session",
+          "[dmnp][limits]") {
+    Fixture f;  // wide: three static home prefixes; the data plane routes four per session
+    auto ba = f.send(pbu("wide@example.net", 1, {any6(), any4()}));
+    CHECK(ba.status == S(BaStatus::kInsufficientResources));  // 3 + 2 > 4: refused whole
+    CHECK(f.counter("pbu.too_many_prefixes") == 1);
+    CHECK(f.cache.size() == 0);
+    CHECK(f.counter("dmnp_pool.lan6.in_use") == 0);  // what the refusal had claimed came back
+    CHECK(f.counter("dmnp_pool.lan4.in_use") == 0);
+    ba = f.send(pbu("wide@example.net", 2, {any6()}));
+    REQUIRE(ba.status == S(BaStatus::kAccepted));  // 3 + 1: accepted
+    CHECK(granted(ba).size() == 1);
+    // A re-registration asking for one more is refused and leaves the binding as it was.
+    CHECK(f.send(pbu("wide@example.net", 3, {any6(), any4()})).status ==
+          S(BaStatus::kInsufficientResources));
+    REQUIRE(f.cache.find("wide@example.net") != nullptr);
+    CHECK(f.cache.find("wide@example.net")->home_prefixes.size() == 3);
+    CHECK(f.cache.find("wide@example.net")->delegated_prefixes.size() == 1);
+    CHECK(f.counter("dmnp_pool.lan4.in_use") == 0);
+    // The binding cache itself refuses a fifth prefix, whatever asks for it.
+    Session s = *f.cache.find("wide@example.net");
+    s.home_prefixes.push_back(*parse_prefix("2001:db8:303::/64"));
+    auto r = f.cache.update(s);
+    REQUIRE(!r);
+    CHECK(r.error() == CacheError::kTooManyPrefixes);
+}
+
 TEST_CASE("configuration of delegated prefix pools is checked", "[dmnp][config]") {
     auto bad = [](const std::string& extra) {
         auto r = parse_control_config(std::string(kConfig) + extra, "t.conf");
@@ -368,4 +397,8 @@ TEST_CASE("configuration of delegated prefix pools is checked", "[dmnp][config]"
                Catch::Contains("no dmnp_pools entry named"));
     CHECK_THAT(bad(R"(subscribers { nai: "q" delegated_prefixes: "2001:db8::1/48" })"),
                Catch::Contains("subscribers.delegated_prefixes"));
+    CHECK_THAT(bad(R"(subscribers { nai: "q" home_prefixes: "2001:db8:400::/64"
+        home_prefixes: "2001:db8:401::/64" home_prefixes: "2001:db8:402::/64"
+        home_prefixes: "2001:db8:403::/64" ipv4_home_address: "192.0.2.9" })"),
+               Catch::Contains("the data plane routes at most 4 per session"));
 }
