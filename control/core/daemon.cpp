@@ -24,6 +24,7 @@
 #include <thread>
 
 #include "binding_cache.hpp"
+#include "cluster_lookups.hpp"
 #include "cluster_record.hpp"
 #include "config.hpp"
 #include "dpclient/pusher.hpp"
@@ -342,8 +343,18 @@ struct Daemon::Impl {
             return;
         }
         for (const auto& nai : etcd->take_lost()) {
-            const bool removed = cache_backend.with_cache(
-                [&](BindingCache& c) { return static_cast<bool>(c.remove(nai)); });
+            // Its prefixes and keys stay claimed here while the other node holds them
+            // (Lma::hold_foreign): this node must not hand them out again.
+            const bool removed = cache_backend.with_cache([&](BindingCache& c) {
+                const Session* s = c.find(nai);
+                if (s == nullptr) {
+                    return false;
+                }
+                const Session copy = *s;
+                (void)c.remove(nai);
+                lma.hold_foreign(copy, std::max<Seconds>(copy.expires_at(), clock_now().now + 10));
+                return true;
+            });
             spdlog::warn("cluster: session {} is served by another node now; {}", nai,
                          removed ? "removed here" : "already gone here");
         }
@@ -427,6 +438,18 @@ struct Daemon::Impl {
             m["store.commit_failures"] = store_commit_failures;
             m["store.replies_withheld"] = store_replies_withheld;
         }
+        if (lookups) {
+            const auto c = lookups->counters();
+            m["cluster.lookup_reads"] = c.reads;
+            m["cluster.lookup_read_errors"] = c.read_errors;
+            m["cluster.lookups_held"] = c.held;
+            m["cluster.lookups_delivered"] = c.delivered;
+            m["cluster.lookups_held_dropped"] = c.held_dropped;
+            m["cluster.lookups_full"] = c.full;
+            m["cluster.lookups_waiting"] = lookups->waiting();
+            m["cluster.keep_alives"] = c.keep_alives;
+            m["cluster.keep_alive_errors"] = c.keep_alive_errors;
+        }
         if (pusher) {
             const auto p = pusher->status();
             m["dataplane.connected"] = p.connected ? 1 : 0;
@@ -472,9 +495,21 @@ struct Daemon::Impl {
     }
 
     void on_receive(std::span<const std::uint8_t> mh, const Peer& from) {
+        current_mh = mh;
+        current_from = &from;
         auto outs = cache_backend.with_cache(
             [&](BindingCache&) { return lma.receive(mh, from, clock_now()); });
+        current_from = nullptr;
         send_durable(std::move(outs));
+    }
+    // The message lma.receive() is processing, for the cluster lookups to hold.
+    HeldMessage current_message() const {
+        HeldMessage m;
+        m.mh.assign(current_mh.begin(), current_mh.end());
+        if (current_from != nullptr) {
+            m.from = *current_from;
+        }
+        return m;
     }
 
     void arm_timer() {
@@ -488,9 +523,38 @@ struct Daemon::Impl {
             send_durable(std::move(outs));
             maybe_checkpoint(t.now);
             forget_lost();
+            recheck_foreign(t.now);
             keep_alive(t.now);
             arm_timer();
         });
+    }
+
+    // Holds for other nodes' bindings whose expiry came: read them again (lookup threads).
+    void recheck_foreign(Seconds now) {
+        if (!lookups) {
+            return;
+        }
+        auto due = cache_backend.with_cache([&](BindingCache&) { return lma.foreign_due(now); });
+        for (const auto& nai : due) {
+            lookups->read_binding(nai, [this, nai](const ClusterLookups::BindingAnswer& a) {
+                boost::asio::post(io, [this, nai, a] {
+                    Result<std::optional<Session>, std::string> r = std::optional<Session>{};
+                    if (!a) {
+                        r = unexpected(a.error());
+                    } else if (*a) {
+                        std::vector<Session> one{**a};
+                        store::to_monotonic(one, wall_seconds(), clock_now().now);
+                        if (!one.empty()) {
+                            r = std::optional<Session>{std::move(one.front())};
+                        }
+                    }
+                    cache_backend.with_cache([&](BindingCache&) {
+                        lma.recheck_foreign(nai, r, clock_now().now);
+                        return 0;
+                    });
+                });
+            });
+        }
     }
 
     // Distributed anchoring: this node's liveness key, renewed every third of its lease.
@@ -503,8 +567,8 @@ struct Daemon::Impl {
             return;
         }
         last_keep_alive = now;
-        if (auto r = etcd->keep_alive(); !r) {
-            spdlog::warn("cluster: {}", r.error());
+        if (lookups) {
+            lookups->keep_alive();  // on a lookup thread: etcd may be slow
         }
     }
 
@@ -629,6 +693,10 @@ struct Daemon::Impl {
     std::unique_ptr<store::PolicyPoller> policy_poller;
     // hag-dataplane's ListSessions, for the policy counters of `hagctl policy show`.
     std::unique_ptr<v1::DataplaneProgrammer::Stub> dp_stub;
+    std::span<const std::uint8_t> current_mh;
+    const Peer* current_from = nullptr;
+    // Cluster store reads off the signalling thread; destroyed (threads joined) first.
+    std::unique_ptr<ClusterLookups> lookups;
 
     std::optional<v1::DpPolicyStats> dataplane_policy_stats(std::uint32_t id) {
         if (!dp_stub) {
@@ -679,6 +747,7 @@ Result<std::unique_ptr<Daemon>, std::string> Daemon::start(v1::ControlConfig cfg
         if (!o) {
             return unexpected("store: " + o.error());
         }
+        recovered.keep_foreign = Lma::foreign_filter(cfg);
         auto s = store::EtcdStore::open(*o, recovered);
         if (!s) {
             return unexpected("store: " + s.error());
@@ -728,12 +797,70 @@ Result<std::unique_ptr<Daemon>, std::string> Daemon::start(v1::ControlConfig cfg
             had_state ? "kept: bindings restored" : "new");
         d.observe_for_store();
         if (d.etcd != nullptr) {
+            // Prefixes and keys of this node that other nodes' bindings hold stay claimed.
+            store::to_monotonic(recovered.foreign, wall_seconds(), t.now);
+            for (const auto& f : recovered.foreign) {
+                d.lma.hold_foreign(f, std::max<Seconds>(f.expires_at(), t.now + 10));
+            }
+            if (!recovered.foreign.empty()) {
+                spdlog::info(
+                    "cluster: {} binding(s) of other nodes hold prefixes or GRE keys of "
+                    "this node's pools; kept claimed ({} hold(s))",
+                    recovered.foreign.size(), d.lma.foreign_holds());
+            }
+            recovered.foreign.clear();
             if (auto r = d.etcd->save_restart_counter(restart); !r) {
                 return unexpected("store: " + r.error());
             }
+            // Reads of etcd a PBU needs run on lookup threads (cluster_lookups.hpp); the PBU
+            // is held meanwhile and processed again when the answer is in.
+            const bool anchoring = d.cfg.store().distributed_anchoring();
+            auto to_live = [](Result<std::optional<std::string>, std::string> a)
+                -> ClusterLookups::LivenessAnswer {
+                if (!a) {
+                    return unexpected(a.error());
+                }
+                std::optional<Ipv6Address> out;
+                if (*a) {
+                    if (auto pa = parse_address(**a)) {
+                        out = pa->addr;
+                    }
+                }
+                return out;
+            };
+            ClusterLookups::Backend lb;
+            lb.load = [&d](const std::string& nai) { return d.etcd->load(nai); };
+            if (anchoring) {
+                lb.anchor_of = [&d](const std::string& nai) -> std::string {
+                    auto p = d.etcd->placement(nai);
+                    return p && p->anchor != d.etcd->node() ? p->anchor : std::string();
+                };
+            }
+            lb.node_address = [&d, to_live](const std::string& node) {
+                return to_live(d.etcd->node_address(node));
+            };
+            lb.keep_alive = [&d] { return d.etcd->keep_alive(); };
+            d.lookups = std::make_unique<ClusterLookups>(
+                std::move(lb), [&d](std::vector<HeldMessage> ready) {
+                    boost::asio::post(d.io, [&d, ready = std::move(ready)] {
+                        for (const auto& m : ready) {
+                            d.on_receive(m.mh, m.from);
+                        }
+                    });
+                });
+            auto waiting = [](ClusterLookups::Wait w) {
+                return unexpected(w == ClusterLookups::Wait::kFull
+                                      ? std::string("too many cluster store reads waiting")
+                                      : std::string(Lma::kDeferred));
+            };
             d.lma.set_binding_loader(
-                [&d](const std::string& nai) -> Result<std::optional<Session>, std::string> {
-                    auto r = d.etcd->load(nai);
+                [&d,
+                 waiting](const std::string& nai) -> Result<std::optional<Session>, std::string> {
+                    auto got = d.lookups->binding(nai, d.current_message());
+                    if (const auto* w = std::get_if<ClusterLookups::Wait>(&got)) {
+                        return waiting(*w);
+                    }
+                    auto r = std::get<ClusterLookups::BindingAnswer>(std::move(got));
                     if (!r) {
                         return unexpected(r.error());
                     }
@@ -748,48 +875,32 @@ Result<std::unique_ptr<Daemon>, std::string> Daemon::start(v1::ControlConfig cfg
                     }
                     return std::optional<Session>{std::move(one.front())};
                 });
-            if (d.cfg.store().distributed_anchoring()) {
+            if (anchoring) {
                 if (auto r = d.etcd->announce(d.cfg.store().node_address(),
                                               d.cfg.store().node_lease_seconds());
                     !r) {
                     return unexpected("store: " + r.error());
                 }
                 d.last_keep_alive = t.now;
-                // Liveness reads are remembered for a second (a burst of PBUs from one peer
-                // node costs one etcd read); at most 4096 names, then forgotten at once. Errors
-                // are not remembered.
-                using Seen = std::map<std::string, std::pair<std::optional<Ipv6Address>, Seconds>>;
-                using Live = Result<std::optional<Ipv6Address>, std::string>;
-                auto seen = std::make_shared<Seen>();
-                auto live_address = [&d, seen](const std::string& node) -> Live {
-                    const Seconds now = clock_now().now;
-                    if (auto it = seen->find(node); it != seen->end() && it->second.second == now) {
-                        return it->second.first;
+                // A node's liveness, read by the lookup threads (remembered for a second; a
+                // binding's anchor is read with the binding). The anchor resolver runs right
+                // after the binding's answer was taken, so it finds the anchor's answer; when
+                // it does not (rare), it reads here.
+                using Live = ClusterLookups::LivenessAnswer;
+                auto live_now = [&d, to_live](const std::string& node) -> Live {
+                    if (auto a = d.lookups->liveness_if_known(node)) {
+                        return std::move(*a);
                     }
-                    auto a = d.etcd->node_address(node);
-                    if (!a) {
-                        return unexpected(a.error());
-                    }
-                    std::optional<Ipv6Address> out;
-                    if (*a) {
-                        if (auto pa = parse_address(**a)) {
-                            out = pa->addr;
-                        }
-                    }
-                    if (seen->size() >= 4096) {
-                        seen->clear();
-                    }
-                    (*seen)[node] = {out, now};
-                    return out;
+                    return to_live(d.etcd->node_address(node));
                 };
                 d.lma.set_anchor_resolver(
-                    [&d, live_address](const std::string& nai)
+                    [&d, live_now](const std::string& nai)
                         -> Result<std::optional<Lma::AnchorPeer>, std::string> {
                         auto p = d.etcd->placement(nai);
                         if (!p || p->anchor == d.etcd->node()) {
                             return std::optional<Lma::AnchorPeer>{};
                         }
-                        auto a = live_address(p->anchor);
+                        auto a = live_now(p->anchor);
                         if (!a) {
                             return unexpected(a.error());
                         }
@@ -800,12 +911,16 @@ Result<std::unique_ptr<Daemon>, std::string> Daemon::start(v1::ControlConfig cfg
                         return std::optional<Lma::AnchorPeer>{Lma::AnchorPeer{p->anchor, **a}};
                     });
                 d.lma.set_peer_check(
-                    [live_address](const std::string& mag_id,
-                                   const Ipv6Address& from) -> Result<bool, std::string> {
+                    [&d, waiting](const std::string& mag_id,
+                                  const Ipv6Address& from) -> Result<bool, std::string> {
                         if (!store::valid_node_name(mag_id)) {
                             return false;
                         }
-                        auto a = live_address(mag_id);
+                        auto got = d.lookups->liveness(mag_id, d.current_message());
+                        if (const auto* w = std::get_if<ClusterLookups::Wait>(&got)) {
+                            return waiting(*w);
+                        }
+                        auto a = std::get<ClusterLookups::LivenessAnswer>(std::move(got));
                         if (!a) {
                             return unexpected(a.error());
                         }

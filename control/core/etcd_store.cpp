@@ -135,6 +135,9 @@ Result<std::unique_ptr<EtcdStore>, std::string> EtcdStore::open(const EtcdOption
                 continue;
             }
             if (r->node != o.node) {
+                if (rec.keep_foreign && rec.keep_foreign(r->session)) {
+                    rec.foreign.push_back(std::move(r->session));  // held here (Lma)
+                }
                 continue;  // another node's
             }
             st->meta_[r->session.nai] = Meta{kv.mod_revision(), r->anchor};

@@ -379,7 +379,9 @@ std::vector<Outbound> Lma::handle_pbu(const mh::BindingUpdate& bu, const Peer& f
     std::vector<Outbound> mag_pbus;
     mag_pbus.swap(mag_out_);
     if (out.drop) {
-        count("pbu.dropped");
+        if (!out.deferred) {  // held by the daemon: counted cluster.lookups_deferred
+            count("pbu.dropped");
+        }
         return mag_pbus;
     }
     const bool accepted = status < 128;
@@ -536,6 +538,12 @@ std::uint8_t Lma::process_pbu(const mh::BindingUpdate& bu, const Peer& from, con
         mh::find_option<mh::MagMultipathBinding>(opts) == nullptr &&
         mh::find_option<mh::BindingIdentifier>(opts) == nullptr) {
         auto peer = peer_check_(mag_id, from.remote);
+        if (!peer && peer.error() == kDeferred) {
+            count("cluster.lookups_deferred");
+            out.drop = true;
+            out.deferred = true;
+            return st(BaStatus::kReasonUnspecified);
+        }
         if (!peer) {
             count("cluster.lookup_failures");
             log_refusal(t, fmt::format("session {} PBU from MAG {} seq {}: dropped, the cluster "
@@ -650,6 +658,12 @@ std::uint8_t Lma::process_pbu(const mh::BindingUpdate& bu, const Peer& from, con
     std::optional<Session> taken;
     if (existing == nullptr && loader_) {
         auto loaded = loader_(nai);
+        if (!loaded && loaded.error() == kDeferred) {
+            count("cluster.lookups_deferred");
+            out.drop = true;
+            out.deferred = true;
+            return st(BaStatus::kReasonUnspecified);
+        }
         if (!loaded) {
             count("cluster.lookup_failures");
             log_refusal(t, fmt::format("session {} PBU from MAG {} seq {}: dropped, the cluster "
@@ -711,10 +725,28 @@ std::uint8_t Lma::process_pbu(const mh::BindingUpdate& bu, const Peer& from, con
     if (taken) {
         Session s = std::move(*taken);
         taken.reset();
+        drop_foreign(nai);  // held here for the node that served it: ours again
         // The paths were bound to the old node's addresses: signal from ours.
         for (auto& p : s.paths) {
             if (p.local.is_ipv4() == CareOfAddress{from.local}.is_ipv4()) {
                 p.local = CareOfAddress{from.local};
+            }
+        }
+        // The binding's uplink GRE key came from the old node's range; this node may hold it
+        // already (the old node restarted with nothing and handed it out again, and this node
+        // took over its earlier holder). Then the binding gets a key of this node's range: the
+        // PBA carries it and the MAG uses it from then on (RFC 5845).
+        if (s.uplink_gre_key != 0) {
+            if (auto c = keys_.claim(s.uplink_gre_key); c) {
+                (void)keys_.release(s.uplink_gre_key);
+            } else if (auto k = keys_.allocate(); k) {
+                (void)keys_.release(*k);  // restore() claims it
+                spdlog::info(
+                    "session {}: uplink GRE key {} of the taken-over binding is held "
+                    "here already; new key {}",
+                    nai, s.uplink_gre_key, *k);
+                count("cluster.takeover_new_key");
+                s.uplink_gre_key = *k;
             }
         }
         // Prefixes the old node relayed to their anchor: this node relays them now (restore()
@@ -1343,7 +1375,8 @@ std::uint8_t Lma::process_peer_pbu(const mh::BindingUpdate& bu, const Peer& from
         s = *existing;
     } else {
         // This node restarted, or the binding expired here meanwhile: the prefixes must be of
-        // this node's pools and free.
+        // this node's pools and free (held for the serving node's binding is free for it).
+        drop_foreign(nai);
         for (const auto& r : requested) {
             PrefixPool* pool = nullptr;
             for (auto& p : pools_) {
@@ -1759,6 +1792,7 @@ std::vector<Outbound> Lma::reload(v1::ControlConfig cfg, const LmaTime& t) {
 }
 
 Result<void, std::string> Lma::restore(Session s, const LmaTime& t) {
+    drop_foreign(s.nai);  // its prefixes and keys are this binding's again
     // Striping settings are not stored: they come from the subscriber's profile, as at a PBU
     // (so a profile changed while hag-control was down applies at once).
     {
@@ -1885,6 +1919,7 @@ std::vector<std::pair<std::string, std::uint64_t>> Lma::counters() const {
         c.emplace_back(k, v);
     }
     c.emplace_back("mag.registrations", mag_.size());
+    c.emplace_back("cluster.foreign_holds", foreign_.size());
     for (const auto& p : pools_) {
         c.emplace_back("pool." + p.name() + ".in_use", p.in_use());
         c.emplace_back("pool." + p.name() + ".capacity", p.capacity());
@@ -1899,6 +1934,160 @@ std::vector<std::pair<std::string, std::uint64_t>> Lma::counters() const {
 std::string ba_status_name(std::uint8_t status) {
     auto n = mh::to_string(static_cast<mh::BaStatus>(status));
     return n.empty() ? fmt::format("status-{}", status) : std::string(n);
+}
+
+}  // namespace hag::control
+
+namespace hag::control {
+
+namespace {
+
+bool in_key_range(const v1::ControlConfig& cfg, std::uint32_t key) {
+    const std::uint32_t lo =
+        cfg.store().uplink_gre_key_min() != 0 ? cfg.store().uplink_gre_key_min() : 1u;
+    const std::uint32_t hi =
+        cfg.store().uplink_gre_key_max() != 0 ? cfg.store().uplink_gre_key_max() : 0xffffffffu;
+    return key != 0 && key >= lo && key <= hi;
+}
+
+std::vector<std::uint32_t> keys_of(const Session& s) {
+    std::vector<std::uint32_t> out;
+    if (s.uplink_gre_key != 0) {
+        out.push_back(s.uplink_gre_key);
+    }
+    for (const auto& a : s.remote_anchors) {
+        if (a.downlink_key != 0 && std::find(out.begin(), out.end(), a.downlink_key) == out.end()) {
+            out.push_back(a.downlink_key);
+        }
+    }
+    return out;
+}
+
+}  // namespace
+
+std::function<bool(const Session&)> Lma::foreign_filter(const v1::ControlConfig& cfg) {
+    auto pools = std::make_shared<const std::vector<PrefixPool>>(make_pools(cfg));
+    auto dmnp = std::make_shared<const DmnpPools>(cfg);
+    auto conf = std::make_shared<const v1::ControlConfig>(cfg);
+    return [pools, dmnp, conf](const Session& s) {
+        for (const auto& p : s.home_prefixes) {
+            for (const auto& pool : *pools) {
+                if (pool.contains(p)) {
+                    return true;
+                }
+            }
+        }
+        for (const auto& p : s.delegated_prefixes) {
+            if (dmnp->covered(p)) {
+                return true;
+            }
+        }
+        for (auto k : keys_of(s)) {
+            if (in_key_range(*conf, k)) {
+                return true;
+            }
+        }
+        return false;
+    };
+}
+
+void Lma::hold_foreign(const Session& s, Seconds expires) {
+    drop_foreign(s.nai);
+    ForeignHold h;
+    h.expires = expires;
+    for (const auto& p : s.home_prefixes) {
+        for (auto& pool : pools_) {
+            if (!pool.contains(p)) {
+                continue;
+            }
+            if (pool.claim(p)) {
+                h.prefixes.push_back(p);
+            } else {
+                count("cluster.foreign_conflicts");
+                spdlog::warn(
+                    "cluster: prefix {} of {} (served by another node) is assigned here "
+                    "too",
+                    to_string(p), s.nai);
+            }
+        }
+    }
+    for (const auto& p : s.delegated_prefixes) {
+        if (!dmnp_.covered(p)) {
+            continue;
+        }
+        if (dmnp_.claim(p)) {
+            h.delegated.push_back(p);
+        } else {
+            count("cluster.foreign_conflicts");
+        }
+    }
+    for (auto k : keys_of(s)) {
+        if (!in_key_range(cfg_, k)) {
+            continue;
+        }
+        if (keys_.claim(k)) {
+            h.keys.push_back(k);
+        } else {
+            count("cluster.foreign_conflicts");
+        }
+    }
+    if (h.prefixes.empty() && h.delegated.empty() && h.keys.empty()) {
+        return;
+    }
+    count("cluster.foreign_holds_made");
+    foreign_.insert_or_assign(s.nai, std::move(h));
+}
+
+void Lma::drop_foreign(const std::string& nai) {
+    auto it = foreign_.find(nai);
+    if (it == foreign_.end()) {
+        return;
+    }
+    for (const auto& p : it->second.prefixes) {
+        for (auto& pool : pools_) {
+            if (pool.contains(p)) {
+                (void)pool.release(p);
+            }
+        }
+    }
+    for (const auto& p : it->second.delegated) {
+        dmnp_.release(p);
+    }
+    for (auto k : it->second.keys) {
+        (void)keys_.release(k);
+    }
+    foreign_.erase(it);
+}
+
+std::vector<std::string> Lma::foreign_due(Seconds now) {
+    std::vector<std::string> out;
+    for (auto& [nai, h] : foreign_) {
+        if (!h.checking && h.expires <= now) {
+            h.checking = true;
+            out.push_back(nai);
+        }
+    }
+    return out;
+}
+
+void Lma::recheck_foreign(const std::string& nai,
+                          const Result<std::optional<Session>, std::string>& now_there,
+                          Seconds now) {
+    auto it = foreign_.find(nai);
+    if (it == foreign_.end()) {
+        return;  // taken over or anchored here since
+    }
+    if (!now_there) {
+        it->second.checking = false;
+        it->second.expires = now + 10;
+        return;
+    }
+    if (!*now_there || cache_.find(nai) != nullptr) {
+        count("cluster.foreign_holds_ended");
+        drop_foreign(nai);  // the binding ended: its prefixes and keys are free again
+        return;
+    }
+    hold_foreign(**now_there, std::max<Seconds>((*now_there)->expires_at(), now + 10));
 }
 
 }  // namespace hag::control

@@ -82,6 +82,11 @@ class Lma {
     // names a subscriber this node does not serve. Returns the binding (path expiries on the
     // monotonic clock) another node wrote, none, or an error (the store cannot be read: the
     // PBU is dropped without a reply, the MAG retransmits).
+    // An error a loader or peer check returns when the answer is being read off the
+    // signalling thread (cluster_lookups.hpp): the PBU is dropped here without a reply or a
+    // log line, counted `cluster.lookups_deferred`; the daemon holds it and hands it in again
+    // once the answer is in.
+    static constexpr std::string_view kDeferred = "lookup deferred";
     using BindingLoader =
         std::function<Result<std::optional<Session>, std::string>(const std::string& nai)>;
     void set_binding_loader(BindingLoader l) { loader_ = std::move(l); }
@@ -104,6 +109,24 @@ class Lma {
     void set_peer_check(PeerCheck c) { peer_check_ = std::move(c); }
     [[nodiscard]] const MagRole& mag() const noexcept { return mag_; }
 
+    // Cluster store: prefixes and GRE keys of this node's pools and key range that a binding
+    // served by ANOTHER node holds (it took the binding over from here, or this node restarted
+    // while the other held them) stay claimed here — held elsewhere — so this node never hands
+    // them out twice. A hold lasts until `expires` (monotonic; the binding's expiry as last
+    // read); then foreign_due() names it once and the daemon reads the binding again:
+    // recheck_foreign() renews the hold with what the binding holds now, or ends it when the
+    // binding is gone. Taking the binding over (or anchoring it again) ends its hold first.
+    void hold_foreign(const Session& s, Seconds expires);
+    [[nodiscard]] std::vector<std::string> foreign_due(Seconds now);
+    // `now_there`: the binding as read (monotonic expiries; none when gone or expired), or
+    // an error (kept, read again in 10 s).
+    void recheck_foreign(const std::string& nai,
+                         const Result<std::optional<Session>, std::string>& now_there, Seconds now);
+    [[nodiscard]] std::size_t foreign_holds() const noexcept { return foreign_.size(); }
+    // Whether a binding of another node holds anything of this configuration's pools or key
+    // range (what hold_foreign() would claim): the start-up scan keeps only those.
+    static std::function<bool(const Session&)> foreign_filter(const v1::ControlConfig& cfg);
+
     [[nodiscard]] std::vector<std::pair<std::string, std::uint64_t>> counters() const;
     [[nodiscard]] const v1::ControlConfig& config() const noexcept { return cfg_; }
     [[nodiscard]] std::size_t pending_revocations() const noexcept { return pending_.size(); }
@@ -111,6 +134,16 @@ class Lma {
     [[nodiscard]] std::size_t rate_limit_sources() const noexcept { return buckets_.size(); }
 
   private:
+    struct ForeignHold {
+        std::vector<Prefix> prefixes;   // claimed in pools_
+        std::vector<Prefix> delegated;  // claimed in dmnp_
+        std::vector<std::uint32_t> keys;
+        Seconds expires = 0;
+        bool checking = false;  // named by foreign_due(), answer awaited
+    };
+    void drop_foreign(const std::string& nai);  // releases the hold's claims
+    std::map<std::string, ForeignHold, std::less<>> foreign_;
+
     struct Bucket {
         double tokens = 0;
         std::int64_t last_ms = 0;
@@ -143,7 +176,8 @@ class Lma {
         std::string nai;
         std::uint16_t bid = 0;
         bool tlv_unsupported = false;
-        bool drop = false;  // no reply at all (the cluster store could not be read)
+        bool drop = false;      // no reply at all (the cluster store could not be read)
+        bool deferred = false;  // dropped for now: held until a cluster store read is in
         // IPv4 home address (RFC 5844): asked for by the PBU, what was assigned (IPv4-mapped),
         // its default router, or the Reply option's status when it was refused.
         const mh::Ipv4HomeAddressRequest* ipv4_request = nullptr;

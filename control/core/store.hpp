@@ -49,6 +49,10 @@ struct Recovery {
     std::size_t log_files = 0;
     std::size_t log_records = 0;
     std::vector<std::string> warnings;  // torn tails, discarded files: log them
+    // Cluster store: bindings other nodes serve that hold something of this node's pools or
+    // key range (`keep_foreign` says which; unset: none kept), wall-clock expiries.
+    std::function<bool(const Session&)> keep_foreign;
+    std::vector<Session> foreign;
 };
 
 class Store final : public BindingStore {

@@ -24,7 +24,10 @@ Steps:
 6. etcd is killed: b acknowledges nothing it cannot write (the PBA is withheld, counted); etcd
    restarted on the same data directory: the next PBU is written and answered;
 7. node b is restarted (SIGTERM): it restores every binding it serves from etcd;
-8. node a starts again: it restores none of them (b serves them all now);
+8. node a starts again: it restores none of them (b serves them all now) but keeps their
+   prefixes and GRE keys claimed; a new subscriber registers at a and gets none of them; with etcd frozen (SIGSTOP) its router moves to b: b holds the PBU while a
+   lookup thread waits for etcd, hagctl at b answers meanwhile and shows it held, and the PBU
+   is answered once etcd runs again (SIGCONT);
 9. a run-time policy edit (hagctl policy) at b reaches a through etcd; an edit at a made
    before a has read b's next one is refused (ABORTED) and a then runs b's.
 Prints `bindings lost across the failover: N of M`. Root only (exit 77 otherwise).
@@ -60,7 +63,7 @@ NODES = {
 SCAPY_NAI = "scapy-cluster@example.net"
 SUBSCRIBERS = 5
 
-CONFIG = hagcluster.node_config("/hag-test/", "  etcd_timeout_ms: 2000\n")
+CONFIG = hagcluster.node_config("/hag-test/", "  etcd_timeout_ms: 5000\n")
 
 failures = []
 
@@ -138,6 +141,10 @@ def main():
         except (ValueError, IndexError):
             print(r.stdout, r.stderr)
             return {"status": None}
+
+    def counters(n):
+        c = hag(n, "counters") or {"counters": []}
+        return {x["name"]: int(x["value"]) for x in c["counters"]}
 
     def register(n, i):
         r = subprocess.run(["ip", "netns", "exec", cpe, magsim, "register", "--lma",
@@ -248,6 +255,48 @@ def main():
         check(new_ok and nb.get("serving_node") == "hag-a" and
               int(nb.get("uplink_gre_key", 0)) < 100000,
               "a new subscriber at a gets a key from a's range")
+        # a restarted with nothing of its own, but b holds six bindings with prefixes and keys
+        # of a's pool and range: a keeps them claimed and hands out neither again.
+        held_by_b = {p for x in again.values() for p in x.get("home_prefixes", [])}
+        keys_b = {int(x.get("uplink_gre_key", 0)) for x in again.values()}
+        check(counters("a").get("cluster.foreign_holds") == len(before),
+              f"a holds the {len(before)} prefixes / keys b's bindings have "
+              f"(cluster.foreign_holds {counters('a').get('cluster.foreign_holds')})")
+        check(not set(nb.get("home_prefixes", [])) & held_by_b and
+              int(nb.get("uplink_gre_key", 0)) not in keys_b,
+              f"cpe99 at a got prefix {nb.get('home_prefixes')} and key "
+              f"{nb.get('uplink_gre_key')}, none of them b's ({sorted(held_by_b)})")
+
+        # Reads of etcd a PBU needs do not hold up the signalling thread: with etcd frozen
+        # (SIGSTOP), the router of cpe99 moving to b has its PBU held while a lookup thread
+        # waits for etcd; the management API still answers (before, the signalling thread held
+        # the binding cache while it read) and shows the PBU held; once etcd runs again the
+        # held PBU is processed and answered.
+        os.kill(etcd.pid, signal.SIGSTOP)
+        try:
+            mover = subprocess.Popen(
+                ["ip", "netns", "exec", cpe, magsim, "register", "--lma", NODES["b"]["lma"],
+                 "--nai", "cpe99@example.net", "--mag-id", "mag99@example.net", "--access",
+                 f"dsl:{NODES['b']['cpe']}:1"], stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT, text=True)
+            held = wait_for(lambda: counters("b").get("cluster.lookups_waiting", 0) >= 1, 4)
+            c = counters("b")
+            check(held and c.get("cluster.lookups_held", 0) >= 1,
+                  f"etcd frozen: b holds the PBU of cpe99 and answers hagctl meanwhile "
+                  f"(lookups_waiting {c.get('cluster.lookups_waiting')}, held "
+                  f"{c.get('cluster.lookups_held')})")
+        finally:
+            os.kill(etcd.pid, signal.SIGCONT)
+        out, _ = mover.communicate(timeout=60)
+        nb = bindings("b").get("cpe99@example.net", {})
+        check(mover.returncode == 0 and nb.get("serving_node") == "hag-b" and
+              nb.get("anchor_node") == "hag-a",
+              f"etcd running again: the held PBU is answered, b serves cpe99 "
+              f"(magsim rc {mover.returncode}: {out.strip().splitlines()[-1:]})")
+        c = counters("b")
+        check(c.get("cluster.lookups_delivered", 0) >= 1 and
+              c.get("cluster.lookups_waiting", 1) == 0,
+              f"counted: cluster.lookups_delivered {c.get('cluster.lookups_delivered')}")
         # Run-time policy edits are the cluster's: one key in etcd, read by every node.
         def policy(n, *args):
             sock, dpsock = cl.socks[n]
