@@ -126,6 +126,30 @@ inline L3Info parse_l3(const std::uint8_t* base, std::uint16_t len, std::uint16_
     return r;
 }
 
+// parse_l3(...).ok without building the L3Info: an IPv4 or IPv6 header of the ether type's
+// version at `off` whose lengths fit in the frame. For checks run on every packet (the uplink's
+// TTL pass) that need the addresses only now and then; the fuzz target holds the two equal.
+inline bool l3_valid(const std::uint8_t* base, std::uint16_t len, std::uint16_t off,
+                     std::uint16_t ether_type) noexcept {
+    if (off >= len) {
+        return false;
+    }
+    const std::uint8_t* p = base + off;
+    const auto avail = static_cast<std::uint16_t>(len - off);
+    if (ether_type == kEtherIpv6) {
+        return avail >= 40 && (p[0] >> 4) == 6 && (p[4] << 8 | p[5]) <= avail - 40;
+    }
+    if (ether_type == kEtherIpv4) {
+        if (avail < 20 || (p[0] >> 4) != 4) {
+            return false;
+        }
+        const auto ihl = static_cast<std::uint16_t>((p[0] & 0x0f) * 4);
+        const auto total = static_cast<std::uint16_t>(p[2] << 8 | p[3]);
+        return ihl >= 20 && ihl <= avail && total >= ihl && total <= avail;
+    }
+    return false;
+}
+
 inline constexpr std::uint16_t kGreC = 0x8000;
 inline constexpr std::uint16_t kGreK = 0x2000;
 inline constexpr std::uint16_t kGreS = 0x1000;

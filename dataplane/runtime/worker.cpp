@@ -455,19 +455,21 @@ void prepare_worker(Worker& w) {
     }
 }
 
-bool uplink_ttl(Worker& w, rte_mbuf* m, std::uint64_t now, bool* icmp) noexcept {
+bool uplink_ttl(Worker& w, rte_mbuf* m, std::uint64_t& now, bool* icmp) noexcept {
     *icmp = false;
     auto* p = rte_pktmbuf_mtod(m, std::uint8_t*);
     const std::uint16_t len = rte_pktmbuf_data_len(m);
     if (len < 14) {
         return true;
     }
-    const L3Info l3 = parse_l3(p, len, 14, get16(p + 12));
-    if (!l3.ok) {
+    const std::uint16_t ether_type = get16(p + 12);
+    // Every packet passes here: check only what parse_l3 would (l3_valid), and parse the
+    // addresses only for a packet that expires.
+    if (!l3_valid(p, len, 14, ether_type)) {
         return true;
     }
     std::uint8_t* ip = p + 14;
-    const bool v6 = l3.family == Family::kIpv6;
+    const bool v6 = ether_type == kEtherIpv6;
     std::uint8_t& ttl = v6 ? ip[7] : ip[8];
     if (ttl > 1) {
         --ttl;
@@ -481,6 +483,7 @@ bool uplink_ttl(Worker& w, rte_mbuf* m, std::uint64_t now, bool* icmp) noexcept 
         return true;
     }
     ++w.uplink_ttl_expired;
+    const L3Info l3 = parse_l3(p, len, 14, ether_type);  // ok: l3_valid said so
     const IpAddr& src = v6 ? w.downlink.icmp_src_v6 : w.downlink.icmp_src_v4;
     if (src.family != l3.family || !uplink_icmp_may_answer(ip, l3)) {
         return false;
@@ -491,6 +494,9 @@ bool uplink_ttl(Worker& w, rte_mbuf* m, std::uint64_t now, bool* icmp) noexcept 
         return false;
     }
     const std::uint64_t cost = rte_get_tsc_hz() / rate;
+    if (now == 0) {
+        now = rte_rdtsc();  // read once per burst, and only when a packet expires
+    }
     if (w.uplink_icmp_tat < now) {
         w.uplink_icmp_tat = now;
     }
@@ -551,66 +557,53 @@ bool uplink_ttl(Worker& w, rte_mbuf* m, std::uint64_t now, bool* icmp) noexcept 
 
 void worker_send_core(void* arg, rte_mbuf** pkts, std::uint16_t n) {
     auto& w = *static_cast<Worker*>(arg);
-    {
-        // Relayed toward a remote anchor (pipeline/relay.hpp): encapsulated already, by the
-        // access port the stage chose; no inner TTL, no core route.
-        rte_mbuf* relay[kBurst];
-        std::uint16_t n_relay = 0, kept = 0;
-        for (std::uint16_t i = 0; i < n; ++i) {
-            if (pkts[i]->port != w.uplink.core_port) {
-                relay[n_relay++] = pkts[i];
-            } else {
-                pkts[kept++] = pkts[i];
-            }
+    const bool routed = w.routes != nullptr && w.routes->n_routes != 0;
+    // One pass over the burst (each packet's headers are read once, while in L1):
+    // - relayed toward a remote anchor (pipeline/relay.hpp): encapsulated already, by the access
+    //   port the stage chose; no inner TTL, no core route;
+    // - inner TTL / hop limit; expired ones become Time Exceeded toward the subscriber, which
+    //   take the downlink stage (encapsulated toward the subscriber's care-of address);
+    // - the core route of the rest.
+    // Sent in that order: the relayed, the errors, then the packets to the core.
+    rte_mbuf* relay[kBurst];
+    rte_mbuf* errors[kBurst];
+    std::uint16_t n_relay = 0, n_errors = 0, kept = 0;
+    std::uint64_t now = 0;  // the TSC, read only if a packet expires (~60 cycles a read here)
+    for (std::uint16_t i = 0; i < n; ++i) {
+        rte_mbuf* m = pkts[i];
+        if (m->port != w.uplink.core_port) {
+            relay[n_relay++] = m;
             if (n_relay == kBurst) {
                 send_by_port(w, relay, n_relay);
                 n_relay = 0;
             }
+            continue;
         }
-        send_by_port(w, relay, n_relay);
-        n = kept;
-    }
-    {
-        // Inner TTL / hop limit; expired ones become Time Exceeded toward the subscriber,
-        // which take the downlink stage (encapsulated toward the subscriber's care-of address).
-        const std::uint64_t now = rte_rdtsc();
-        rte_mbuf* errors[kBurst];
-        std::uint16_t n_errors = 0;
-        std::uint16_t kept = 0;
-        for (std::uint16_t i = 0; i < n; ++i) {
-            bool icmp = false;
-            if (uplink_ttl(w, pkts[i], now, &icmp)) {
-                pkts[kept++] = pkts[i];
-                continue;
-            }
+        bool icmp = false;
+        if (!uplink_ttl(w, m, now, &icmp)) {
             if (!icmp) {
-                rte_pktmbuf_free(pkts[i]);
+                rte_pktmbuf_free(m);
                 continue;
             }
-            errors[n_errors++] = pkts[i];
+            errors[n_errors++] = m;
             if (n_errors == kBurst) {
                 process_downlink(w, errors, n_errors);
                 n_errors = 0;
             }
+            continue;
         }
-        if (n_errors != 0) {
-            process_downlink(w, errors, n_errors);
+        if (routed && !apply_route(w, m)) {
+            ++w.route_no_next_hop;
+            rte_pktmbuf_free(m);
+            continue;
         }
-        n = kept;
+        pkts[kept++] = m;
     }
-    if (w.routes != nullptr && w.routes->n_routes != 0) {
-        std::uint16_t kept = 0;
-        for (std::uint16_t i = 0; i < n; ++i) {
-            if (apply_route(w, pkts[i])) {
-                pkts[kept++] = pkts[i];
-            } else {
-                ++w.route_no_next_hop;
-                rte_pktmbuf_free(pkts[i]);
-            }
-        }
-        n = kept;
+    send_by_port(w, relay, n_relay);
+    if (n_errors != 0) {
+        process_downlink(w, errors, n_errors);
     }
-    send_by_port(w, pkts, n);
+    send_by_port(w, pkts, kept);
 }
 
 int worker_main(void* arg) {

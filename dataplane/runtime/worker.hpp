@@ -205,8 +205,9 @@ bool uplink_session(const SessionTable& t, const rte_mbuf* m, std::uint32_t& id)
 // reach 0 returns false after turning `m` into an ICMP Time Exceeded toward the inner source
 // (Ethernet + IP + ICMP, for the downlink stage; *icmp = true) or leaving it to be freed
 // (*icmp = false: not answered, rate limit, no gateway address of the family). Frames that do
-// not parse are left alone (true).
-bool uplink_ttl(Worker& w, rte_mbuf* m, std::uint64_t now, bool* icmp) noexcept;
+// not parse are left alone (true). `now` is the TSC for the rate limit: 0 = not read yet, then
+// read here (once per burst when the caller keeps it) and only for a packet that expires.
+bool uplink_ttl(Worker& w, rte_mbuf* m, std::uint64_t& now, bool* icmp) noexcept;
 
 // Builds w.views from the port fields (worker_main calls it first).
 void prepare_worker(Worker& w);

@@ -76,11 +76,17 @@ Verdict parse_all(const std::vector<std::uint8_t>& f) {
             require(v.inner.family == (v.g.proto == kEtherIpv4 ? Family::kIpv4 : Family::kIpv6));
         }
     }
+    // The uplink's TTL pass (runtime/worker.cpp): an untagged Ethernet header, then IP.
+    if (len >= 14) {
+        const std::uint16_t et = get16(f.data() + 12);
+        require(l3_valid(f.data(), len, 14, et) == parse_l3(f.data(), len, 14, et).ok);
+    }
     // The downlink: Ethernet, then the IP header the classifier reads.
     v.l2 = parse_l2(f.data(), len);
     if (v.l2.l3_offset != 0) {
         require(v.l2.l3_offset <= len && v.l2.l3_offset >= 14);
         v.l3 = parse_l3(f.data(), len, v.l2.l3_offset, v.l2.ether_type);
+        require(l3_valid(f.data(), len, v.l2.l3_offset, v.l2.ether_type) == v.l3.ok);
         if (v.l3.ok) {
             require(v.l2.l3_offset + v.l3.total_len <= len);
             require(v.l3.header_len <= v.l3.total_len);
