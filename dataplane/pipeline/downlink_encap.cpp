@@ -489,8 +489,8 @@ uint16_t downlink_encap(DownlinkCtx& ctx, rte_mbuf** pkts, uint16_t n) noexcept 
         const uint16_t k = static_cast<uint16_t>(n - base < kChunk ? n - base : kChunk);
         // The chunk's table accesses are issued together so that their cache (and TLB) misses
         // overlap instead of following one another packet by packet: parse every packet, look
-        // the sessions up in bulk (rte_hash_lookup_bulk_data prefetches the buckets of all
-        // keys), prefetch each session's config pointer and state, then each config.
+        // the sessions up in bulk (the bulk lookup prefetches the buckets of all keys),
+        // prefetch each session's config pointer and state, then each config.
         for (uint16_t i = 0; i < k; ++i) {
             rte_prefetch0(rte_pktmbuf_mtod(pkts[base + i], void*));
         }

@@ -273,7 +273,7 @@ uint16_t uplink_decap(UplinkCtx& ctx, rte_mbuf** pkts, uint16_t n, UplinkMeta* m
     uint16_t kept = 0;
     ctx.n_relay_downlink = 0;
     // In chunks: parse every packet's outer headers, look the GRE keys up in bulk
-    // (rte_hash_lookup_bulk_data prefetches the buckets of all keys), prefetch each session's
+    // (the bulk lookup prefetches the buckets of all keys), prefetch each session's
     // config pointer and state, then its config, then decapsulate; the chunk's cache and TLB
     // misses overlap instead of following one another packet by packet.
     constexpr uint16_t kChunk = 32;
