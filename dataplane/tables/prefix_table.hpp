@@ -1,12 +1,11 @@
 // Longest-prefix match for subscriber prefixes, read lock-free by workers.
 //
-// One rte_hash (RW_CONCURRENCY_LF, RCU-reclaimed key slots) per prefix length in use, keyed by
-// the masked address. A lookup probes the lengths in use from longest to shortest; deployments
-// use few lengths (/64 HNPs, /56 delegated prefixes, /32 IPv4 home addresses), so a lookup is a
-// handful of hash probes, and every update is a single lock-free hash write — no rebuild.
+// One FlatHash (tables/flat_hash.hpp: open addressing, key and value in one cache line,
+// RCU-reclaimed slots) per prefix length in use, keyed by the masked address. A lookup probes the
+// lengths in use from longest to shortest; deployments use few lengths (/64 HNPs, /56 delegated
+// prefixes, /32 IPv4 home addresses), so a lookup is a handful of hash probes, and every update is
+// a single lock-free hash write — no rebuild.
 #pragma once
-
-#include <rte_hash.h>
 
 #include <array>
 #include <atomic>
@@ -14,6 +13,7 @@
 #include <string>
 
 #include "hag/result.hpp"
+#include "tables/flat_hash.hpp"
 #include "tables/rcu.hpp"
 
 namespace hag::dp {
@@ -36,21 +36,22 @@ class PrefixTable {
 
     // Any reader registered with the RCU. Returns false when no prefix matches.
     bool lookup(const Address& addr, std::uint32_t& value) const noexcept;
-    // The same for n <= kBulkMax addresses at once, one rte_hash_lookup_bulk_data per length
+    // The same for n <= kBulkMax addresses at once, one FlatHash::lookup_bulk per length
     // (its hashing and bucket prefetches overlap across the addresses): bit i of the result is
     // set when addrs[i] matched, its value in values[i] (untouched otherwise).
-    static constexpr unsigned kBulkMax = 64;  // RTE_HASH_LOOKUP_BULK_MAX
+    static constexpr unsigned kBulkMax = 64;
     std::uint64_t lookup_bulk(const Address* const* addrs, unsigned n,
                               std::uint32_t* values) const noexcept;
 
     [[nodiscard]] std::uint32_t size() const noexcept;
 
   private:
+    using Hash = FlatHash<AddrLen>;
     struct Level {
-        std::atomic<rte_hash*> hash{nullptr};
+        std::atomic<Hash*> hash{nullptr};
         std::atomic<std::uint8_t> length{0};
     };
-    Result<rte_hash*, std::string> level_for(std::uint8_t length);
+    Result<Hash*, std::string> level_for(std::uint8_t length);
     static Address mask(const Address& a, std::uint8_t length) noexcept;
 
     std::string name_;

@@ -1,8 +1,10 @@
 #include "tables/session_table.hpp"
 
 #include <fmt/format.h>
+#include <sys/mman.h>
 
 #include <cstring>
+#include <new>
 
 #include "multipath/scheduler.hpp"
 #include "tables/nat_port.hpp"
@@ -54,7 +56,7 @@ Result<std::unique_ptr<SessionTable>, std::string> SessionTable::create(const st
     if (capacity == 0) {
         return unexpected(std::string("session table capacity must be > 0"));
     }
-    // Hash capacity with headroom: rte_hash needs spare buckets for a high fill ratio.
+    // Index capacity with headroom (FlatHash keeps its load at most 3/4 of that).
     const std::uint32_t entries = capacity + capacity / 4 + 64;
     return std::make_unique<SessionTable>(
         Token{}, name, capacity, rcu, std::make_unique<Prefix6Table>(name + "6", entries, rcu),
@@ -63,21 +65,100 @@ Result<std::unique_ptr<SessionTable>, std::string> SessionTable::create(const st
         std::make_unique<Prefix6Table>(name + "c", entries * 2, rcu));
 }
 
+void SessionTable::SlotsDeleter::operator()(SessionSlot* p) const noexcept {
+    if (p != nullptr) {
+        munmap(p, bytes);
+    }
+}
+
+namespace {
+SessionSlot* map_slots(std::size_t bytes) {
+    void* p = mmap(nullptr, bytes, PROT_READ | PROT_WRITE,
+                   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    if (p == MAP_FAILED) {
+        throw std::bad_alloc();
+    }
+    return static_cast<SessionSlot*>(p);
+}
+}  // namespace
+
 SessionTable::SessionTable(Token, std::string name, std::uint32_t capacity, Rcu& rcu,
                            std::unique_ptr<Prefix6Table> v6, std::unique_ptr<Prefix4Table> v4,
                            std::unique_ptr<Prefix6Table> keys, std::unique_ptr<Prefix6Table> coas)
     : name_(std::move(name)),
       capacity_(capacity),
       rcu_(rcu),
-      states_(std::make_unique<SessionState[]>(capacity)),
+      // Zero pages: every SessionState reads as value-initialised (no config, counters 0)
+      // without being constructed, and costs memory only once written.
+      slots_(map_slots(std::size_t{capacity} * sizeof(SessionSlot)),
+             SlotsDeleter{std::size_t{capacity} * sizeof(SessionSlot)}),
       v6_(std::move(v6)),
       v4_(std::move(v4)),
       keys_(std::move(keys)),
-      coas_(std::move(coas)) {}
+      coas_(std::move(coas)),
+      where_(capacity, Where::kNone),
+      slot_free_(capacity, 0) {}
 
 SessionTable::~SessionTable() {
-    // Deferred frees reference configs owned by live_ or moved into the Rcu queue; flush them.
+    // Deferred frees reference heap configs moved into the Rcu queue; flush them.
     rcu_.synchronize();
+}
+
+bool SessionTable::slot_buffer_free(SessionId id) {
+    if (where_[id] == Where::kSlot) {
+        return false;
+    }
+    if (slot_free_[id] != 0 && rte_rcu_qsbr_check(rcu_.qsbr(), slot_free_[id], false) != 1) {
+        return false;
+    }
+    slot_free_[id] = 0;
+    return true;
+}
+
+const SessionConfig* SessionTable::current(SessionId id) const noexcept {
+    switch (where_[id]) {
+        case Where::kSlot:
+            return &slots_[id].config;
+        case Where::kHeap:
+            return heap_.at(id).get();
+        case Where::kNone:
+            break;
+    }
+    return nullptr;
+}
+
+void SessionTable::retire(SessionId id) {
+    if (where_[id] == Where::kSlot) {
+        // Rewritten only once every reader has been quiescent since.
+        slot_free_[id] = rte_rcu_qsbr_start(rcu_.qsbr());
+    } else if (where_[id] == Where::kHeap) {
+        auto it = heap_.find(id);
+        SessionConfig* raw = it->second.release();
+        heap_.erase(it);
+        rcu_.defer([raw] { std::unique_ptr<SessionConfig> gone(raw); });
+    }
+    where_[id] = Where::kNone;
+}
+
+void SessionTable::reclaim() {
+    rcu_.reclaim();
+    // Heap copies (published while their slot's buffer was busy) go back into the slot, in
+    // the order their buffers were retired, once the buffer's grace period is over.
+    while (!to_slot_.empty()) {
+        const auto [token, id] = to_slot_.front();
+        if (rte_rcu_qsbr_check(rcu_.qsbr(), token, false) != 1) {
+            break;
+        }
+        to_slot_.pop_front();
+        if (where_[id] != Where::kHeap || !slot_buffer_free(id)) {
+            continue;  // updated or removed since; a later entry covers a later retirement
+        }
+        SessionSlot& slot = slots_[id];
+        ::new (static_cast<void*>(&slot.config)) SessionConfig(*heap_.at(id));  // same version
+        retire(id);  // the heap copy: freed after a grace period
+        slot.state.config.store(&slot.config, std::memory_order_release);
+        where_[id] = Where::kSlot;
+    }
 }
 
 Result<void, std::string> SessionTable::check(SessionId id, const SessionConfig& cfg) const {
@@ -210,23 +291,33 @@ Result<void, std::string> SessionTable::upsert(SessionId id, const SessionConfig
     if (auto r = check(id, cfg); !r) {
         return r;
     }
-    auto fresh = std::make_unique<SessionConfig>(cfg);
+    // The new config goes into the slot's buffer when that is free (not published, grace
+    // period over), else into a heap copy that reclaim() moves back later.
+    std::unique_ptr<SessionConfig> heap_fresh;
+    SessionConfig* fresh = nullptr;
+    if (slot_buffer_free(id)) {
+        fresh = ::new (static_cast<void*>(&slots_[id].config)) SessionConfig(cfg);
+    } else {
+        heap_fresh = std::make_unique<SessionConfig>(cfg);
+        fresh = heap_fresh.get();
+    }
     fresh->plan.version = next_version_;
     next_version_ = next_version_ == UINT32_MAX ? 1 : next_version_ + 1;  // 0 = "never set up"
     plan_striping(*fresh);
     fresh->plan_n_order = fresh->plan.n_order;
     fresh->plan_first = fresh->plan.order[0];
-    const SessionConfig* published = fresh.get();
-    std::unique_ptr<SessionConfig> old;
-    if (auto it = live_.find(id); it != live_.end()) {
-        old = std::move(it->second);
-    } else {
+    const SessionConfig* published = fresh;
+    // The replaced config stays readable (by workers, and below by unlink) until a grace
+    // period after it is retired: a heap one is freed by the Rcu, the slot's buffer is not
+    // rewritten before.
+    const SessionConfig* old = current(id);
+    if (old == nullptr) {
         // A new session starts its sequence space and counters from zero. (A worker still
         // finishing a burst of the removed session that last had this id may write its count
         // back over these zeros: owner_add is a load and a store, and the window is one packet,
         // as rare as an id reused within a burst. Locked adds had the same window, counting that
         // packet in the new session.)
-        SessionState& st = states_[id];
+        SessionState& st = slots_[id].state;
         st.next_downlink_seq.store(0, std::memory_order_relaxed);
         st.downlink_packets.store(0, std::memory_order_relaxed);
         st.downlink_bytes.store(0, std::memory_order_relaxed);
@@ -252,20 +343,34 @@ Result<void, std::string> SessionTable::upsert(SessionId id, const SessionConfig
         st.relay_downlink_bytes.store(0, std::memory_order_relaxed);
         // Readers see the new incarnation together with the config published below.
         st.incarnation.fetch_add(1, std::memory_order_release);
+        ++live_;
     }
-    // The replaced config may still be read by workers: it is freed after a grace period on
-    // every path out of here, the failed ones included.
+    // NAT ports learnt from data stay with their paths (tables/nat_port.hpp).
+    nat_carry_ports(slots_[id].state, old, *published);
+    // Publish the config before any index points at it.
+    slots_[id].state.config.store(published, std::memory_order_release);
+    // Retire the old one (a heap copy moves into the heap_ map's place below first).
+    std::unique_ptr<SessionConfig> old_heap;
+    if (where_[id] == Where::kHeap) {
+        old_heap = std::move(heap_.at(id));
+        heap_.erase(id);
+    } else {
+        retire(id);
+    }
+    if (heap_fresh) {
+        heap_[id] = std::move(heap_fresh);
+        where_[id] = Where::kHeap;
+        to_slot_.emplace_back(slot_free_[id], id);
+    } else {
+        where_[id] = Where::kSlot;
+    }
+    // A replaced heap copy is freed after a grace period, on every path out of here.
     auto retire_old = [&] {
-        if (old) {
-            SessionConfig* raw = old.release();
+        if (old_heap) {
+            SessionConfig* raw = old_heap.release();
             rcu_.defer([raw] { std::unique_ptr<SessionConfig> gone(raw); });
         }
     };
-    // NAT ports learnt from data stay with their paths (tables/nat_port.hpp).
-    nat_carry_ports(states_[id], old.get(), *published);
-    // Publish the config before any index points at it.
-    states_[id].config.store(published, std::memory_order_release);
-    live_[id] = std::move(fresh);
 
     // Add new index entries (overwriting an entry of this same session is harmless).
     for (unsigned i = 0; i < cfg.n_prefixes; ++i) {
@@ -300,7 +405,7 @@ Result<void, std::string> SessionTable::upsert(SessionId id, const SessionConfig
             return r;
         }
     }
-    if (old) {
+    if (old != nullptr) {
         unlink(id, *old, published);
     }
     retire_old();
@@ -362,15 +467,14 @@ void SessionTable::unlink(SessionId id, const SessionConfig& old, const SessionC
 }
 
 Result<void, std::string> SessionTable::remove(SessionId id) {
-    auto it = live_.find(id);
-    if (it == live_.end()) {
+    const SessionConfig* cur = id < capacity_ ? current(id) : nullptr;
+    if (cur == nullptr) {
         return unexpected(fmt::format("session {} does not exist", id));
     }
-    unlink(id, *it->second, nullptr);
-    states_[id].config.store(nullptr, std::memory_order_release);
-    SessionConfig* raw = it->second.release();
-    live_.erase(it);
-    rcu_.defer([raw] { std::unique_ptr<SessionConfig> gone(raw); });
+    unlink(id, *cur, nullptr);
+    slots_[id].state.config.store(nullptr, std::memory_order_release);
+    retire(id);
+    --live_;
     return {};
 }
 

@@ -6,8 +6,11 @@
 //
 // Threading rule: one writer (the main lcore) calls upsert/remove; any number of readers
 // registered with the Rcu read concurrently without locks. A SessionConfig is immutable once
-// published: an update publishes a new one and frees the old one after an RCU grace period, so a
-// reader holding a pointer between two quiescent reports always sees a complete config.
+// published: an update publishes a new one and the old one is neither freed nor rewritten
+// before an RCU grace period, so a reader holding a pointer between two quiescent reports
+// always sees a complete config. Each session has a slot (SessionSlot): its state and, next to
+// it, a buffer for its config; an update whose slot buffer is still published or in its grace
+// period goes to a heap copy, which reclaim() moves back into the slot afterwards.
 // SessionState (sequence numbers, counters, striping state) is keyed by session id and survives
 // updates. Each published config gets a new plan.version, so the striping scheduler notices a
 // swap on the next packet.
@@ -19,6 +22,7 @@
 #include <atomic>
 #include <cstdint>
 #include <cstring>
+#include <deque>
 #include <memory>
 #include <string>
 #include <unordered_map>
@@ -199,6 +203,16 @@ struct alignas(64) SessionState {
     std::atomic<std::uint64_t> relay_downlink_bytes{0};
 };
 
+// One session's slot in SessionTable: its state, then its config's home buffer, adjacent so that
+// a packet's state lines and config lines share a 4 kB page (and its page walk) most of the
+// time. SessionTable publishes a config in the slot's buffer when that buffer is free, else
+// (an update while the buffer is still published, or within the grace period after) in a heap
+// copy that it moves back into the slot once the buffer's grace period is over.
+struct alignas(64) SessionSlot {
+    SessionState state;
+    SessionConfig config;  // SessionTable's writer only; readers go through state.config
+};
+
 // Adds v to a counter of SessionState that only the session's owning worker writes, and
 // returns the value before (as fetch_add would): a relaxed load and store, which on x86 is a
 // plain add instead of a locked one (a locked add per counter and packet costs ~20 cycles and
@@ -228,18 +242,27 @@ class SessionTable {
     Result<void, std::string> upsert(SessionId id, const SessionConfig& cfg);
     Result<void, std::string> remove(SessionId id);
     // Frees replaced configs whose grace period is over (call from the main loop).
-    void reclaim() { rcu_.reclaim(); }
-    [[nodiscard]] std::uint32_t size() const noexcept {
-        return static_cast<std::uint32_t>(live_.size());
-    }
+    // Moves heap copies back into their slots once the slot's buffer is free (non-blocking).
+    void reclaim();
+    [[nodiscard]] std::uint32_t size() const noexcept { return live_; }
     [[nodiscard]] std::uint32_t capacity() const noexcept { return capacity_; }
 
     // ---- readers ----
     [[nodiscard]] const SessionConfig* config(SessionId id) const noexcept {
-        return id < capacity_ ? states_[id].config.load(std::memory_order_acquire) : nullptr;
+        return id < capacity_ ? slots_[id].state.config.load(std::memory_order_acquire) : nullptr;
     }
-    [[nodiscard]] SessionState& state(SessionId id) noexcept { return states_[id]; }
-    [[nodiscard]] const SessionState& state(SessionId id) const noexcept { return states_[id]; }
+    [[nodiscard]] SessionState& state(SessionId id) noexcept { return slots_[id].state; }
+    [[nodiscard]] const SessionState& state(SessionId id) const noexcept {
+        return slots_[id].state;
+    }
+    // Where session id's config usually is (its slot's buffer, next to its state), for
+    // prefetching before the config pointer is loaded. Never dereference it: config(id) says
+    // which config is published.
+    [[nodiscard]] const void* config_home(SessionId id) const noexcept {
+        return &slots_[id].config;
+    }
+    // How many sessions have their config in a heap copy rather than in their slot (tests).
+    [[nodiscard]] std::size_t configs_on_heap() const noexcept { return heap_.size(); }
     bool lookup_destination(const IpAddr& dst, SessionId& id) const noexcept;
     // Uplink GRE keys and remote anchors' downlink keys (one key space).
     bool lookup_uplink_key(std::uint32_t key, SessionId& id) const noexcept;
@@ -268,11 +291,23 @@ class SessionTable {
     Result<void, std::string> check(SessionId id, const SessionConfig& cfg) const;
     Result<void, std::string> check_anchors(SessionId id, const SessionConfig& cfg) const;
     void unlink(SessionId id, const SessionConfig& old, const SessionConfig* keep);
+    // Writer side of the slots' config buffers.
+    enum class Where : std::uint8_t { kNone, kSlot, kHeap };
+    [[nodiscard]] bool slot_buffer_free(SessionId id);
+    [[nodiscard]] const SessionConfig* current(SessionId id) const noexcept;
+    // Retires the published config of id (its grace period starts now).
+    void retire(SessionId id);
+    struct SlotsDeleter {
+        std::size_t bytes;
+        void operator()(SessionSlot* p) const noexcept;
+    };
 
     std::string name_;
     std::uint32_t capacity_;
     Rcu& rcu_;
-    std::unique_ptr<SessionState[]> states_;
+    // capacity_ slots, anonymous memory: pages are zero until written, and a zero SessionState
+    // is a value-initialised one (tested), so unused ids cost no memory.
+    std::unique_ptr<SessionSlot[], SlotsDeleter> slots_;
     std::unique_ptr<Prefix6Table> v6_;
     std::unique_ptr<Prefix4Table> v4_;
     std::unique_ptr<Prefix6Table> keys_;  // uplink key as a /128 "address" (exact match)
@@ -280,7 +315,11 @@ class SessionTable {
     // Writer-side ownership, to refuse collisions before touching reader-visible tables.
     std::unordered_map<std::uint32_t, SessionId> key_owner_;
     std::unordered_map<IpPrefix, SessionId, IpPrefixHash> prefix_owner_;
-    std::unordered_map<SessionId, std::unique_ptr<SessionConfig>> live_;
+    std::vector<Where> where_;              // where each id's published config is
+    std::vector<std::uint64_t> slot_free_;  // RCU token after which the slot buffer is free; 0 = is
+    std::unordered_map<SessionId, std::unique_ptr<SessionConfig>> heap_;  // Where::kHeap configs
+    std::deque<std::pair<std::uint64_t, SessionId>> to_slot_;  // heap configs to move back
+    std::uint32_t live_ = 0;
     std::uint32_t next_version_ = 1;  // StripePlan::version of the next published config
 };
 

@@ -1,6 +1,8 @@
 #include <catch2/catch.hpp>
 
 #include <atomic>
+#include <cstring>
+#include <new>
 #include <thread>
 #include <vector>
 
@@ -404,4 +406,80 @@ TEST_CASE("readers never miss stable entries while the writer churns others", "[
     CHECK(failures.load() == 0);
     CHECK(lookups.load() >= 100000);
     CHECK(t.size() == 1000);
+}
+
+TEST_CASE("a zero SessionState is a value-initialised one (the slots are zero pages)",
+          "[tables][slot]") {
+    // SessionTable's slots are never constructed: fresh anonymous memory must read as a
+    // default SessionState. Construct one over zeros and check that no byte changed.
+    alignas(SessionState) unsigned char buf[sizeof(SessionState)] = {};
+    auto* st = ::new (static_cast<void*>(buf)) SessionState{};
+    CHECK(st->config.load() == nullptr);
+    unsigned char zero[sizeof(SessionState)] = {};
+    CHECK(std::memcmp(buf, zero, sizeof buf) == 0);
+}
+
+TEST_CASE(
+    "configs live in their session's slot; an update in a grace period goes to the heap "
+    "and moves back",
+    "[tables][slot][rcu]") {
+    Env env("t_slot");
+    auto& t = *env.t;
+    env.rcu->register_reader(1);  // a reader that is not quiescent until told
+    auto c = one_path(500, 50, 50);
+    REQUIRE(t.upsert(9, c).ok());
+    CHECK(t.config(9) == t.config_home(9));  // the first config goes into the slot
+    CHECK(t.configs_on_heap() == 0);
+    // The slot's buffer is published: the update goes to a heap copy.
+    c.paths[0].downlink_key = 777;
+    REQUIRE(t.upsert(9, c).ok());
+    const SessionConfig* heap = t.config(9);
+    CHECK(heap != t.config_home(9));
+    CHECK(heap->paths[0].downlink_key == 777);
+    CHECK(t.configs_on_heap() == 1);
+    // The slot's old config is still what a reader may hold: untouched until a grace period.
+    const auto* in_slot = static_cast<const SessionConfig*>(t.config_home(9));
+    CHECK(in_slot->paths[0].downlink_key == 501);
+    t.reclaim();
+    CHECK(t.config(9) == heap);  // the reader has not been quiescent
+    // Another update still goes to the heap (the slot's grace period is not over).
+    c.paths[0].downlink_key = 778;
+    REQUIRE(t.upsert(9, c).ok());
+    CHECK(t.config(9) != t.config_home(9));
+    CHECK(t.configs_on_heap() == 1);
+    env.rcu->quiescent(1);
+    t.reclaim();
+    // Back in the slot, the same content and plan version.
+    REQUIRE(t.config(9) == t.config_home(9));
+    CHECK(t.config(9)->paths[0].downlink_key == 778);
+    CHECK(t.configs_on_heap() == 0);
+    SessionTable::SessionId id = 0;
+    CHECK(t.lookup_uplink_key(500, id));
+    CHECK(id == 9);
+    // Removed while a reader may hold it, then re-added at once: a heap copy, then the slot.
+    REQUIRE(t.remove(9).ok());
+    CHECK(t.config(9) == nullptr);
+    CHECK(t.size() == 0);
+    REQUIRE(t.upsert(9, one_path(600, 60, 60)).ok());
+    CHECK(t.config(9) != t.config_home(9));
+    CHECK(t.size() == 1);
+    env.rcu->quiescent(1);
+    t.reclaim();
+    CHECK(t.config(9) == t.config_home(9));
+    CHECK(t.config(9)->uplink_key == 600);
+    // Many sessions updated twice in one grace period: all back in their slots afterwards.
+    for (std::uint32_t i = 100; i < 300; ++i) {
+        REQUIRE(t.upsert(i, one_path(1000 + i, static_cast<std::uint16_t>(i), 1)).ok());
+        REQUIRE(t.upsert(i, one_path(2000 + i, static_cast<std::uint16_t>(i), 1)).ok());
+    }
+    CHECK(t.configs_on_heap() == 200);
+    env.rcu->quiescent(1);
+    t.reclaim();
+    CHECK(t.configs_on_heap() == 0);
+    for (std::uint32_t i = 100; i < 300; ++i) {
+        REQUIRE(t.config(i) == t.config_home(i));
+        CHECK(t.config(i)->uplink_key == 2000 + i);
+    }
+    env.rcu->unregister_reader(1);
+    env.rcu->synchronize();
 }
