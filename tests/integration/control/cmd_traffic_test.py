@@ -256,6 +256,8 @@ def main():
     try:
         for n in cl.ns:
             cl.start(n)
+        if failures:  # e.g. a hag-control without the central_db mode: its log says why
+            return 1
 
         # 1. Registered at a; the old flow.
         ms, ready, text = magsim_start("a")
