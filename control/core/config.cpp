@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <charconv>
+#include <set>
 
 #include "cluster_record.hpp"
 #include "dmnp.hpp"
@@ -595,6 +596,74 @@ void validate(v1::ControlConfig& cfg, const config::ParseInfoTree* tree,
                               sc.uplink_gre_key_min(), sc.uplink_gre_key_max()));
         }
     }
+    if (cfg.has_central_db() && cfg.central_db().role() != v1::CENTRAL_DB_OFF) {
+        // Central mobility database mode (RFC 8885, docs/scale-out.md).
+        const auto& cd = cfg.central_db();
+        const auto* ct = config::Reporter::nested(tree, cfg, "central_db");
+        if (cfg.store().backend() == "etcd" || cfg.store().distributed_anchoring()) {
+            at.at(ct, cd, "role", -1,
+                  "central_db: not with store.backend etcd or store.distributed_anchoring (the "
+                  "CMD is the directory)");
+        }
+        if (cd.timeout_ms() != 0 && (cd.timeout_ms() < 100 || cd.timeout_ms() > 60000)) {
+            at.at(ct, cd, "timeout_ms",
+                  -1, fmt::format("central_db.timeout_ms: {} is not within 100-60000",
+                                  cd.timeout_ms()));
+        }
+        if (cd.role() == v1::CENTRAL_DB_MAAR) {
+            if (!store::valid_node_name(cd.node_name())) {
+                at.at(ct, cd, "node_name", -1,
+                      fmt::format("central_db.node_name: '{}' is not 1-64 printable characters "
+                                  "without spaces (needed by role CENTRAL_DB_MAAR)",
+                                  cd.node_name()));
+            }
+            auto na = parse_address(cd.node_address());
+            bool listed = false;
+            for (const auto& a : cfg.lma_addresses()) {
+                auto la = parse_address(a);
+                listed = listed || (na && la && la->addr == na->addr);
+            }
+            if (!na || !listed || CareOfAddress{na->addr}.is_ipv4()) {
+                at.at(ct, cd, "node_address", -1,
+                      fmt::format("central_db.node_address: '{}' must be an IPv6 address of "
+                                  "lma_addresses (role CENTRAL_DB_MAAR)",
+                                  cd.node_address()));
+            }
+            auto ca = parse_address(cd.cmd_address());
+            if (!ca || CareOfAddress{ca->addr}.is_ipv4() || (na && ca->addr == na->addr)) {
+                at.at(ct, cd, "cmd_address", -1,
+                      fmt::format("central_db.cmd_address: '{}' is not an IPv6 address other "
+                                  "than node_address (role CENTRAL_DB_MAAR)",
+                                  cd.cmd_address()));
+            }
+        } else if (cd.role() == v1::CENTRAL_DB_CMD) {
+            if (cd.maars().empty()) {
+                at.at(ct, cd, "maars", -1,
+                      "central_db.maars: role CENTRAL_DB_CMD needs at least one MAAR");
+            }
+            std::set<std::string> names, addrs;
+            for (int i = 0; i < cd.maars_size(); ++i) {
+                const auto& m = cd.maars(i);
+                auto ma = parse_address(m.address());
+                if (!store::valid_node_name(m.name()) || !names.insert(m.name()).second) {
+                    at.at(ct, cd, "maars", i,
+                          fmt::format("central_db.maars: name '{}' is not a valid node name or "
+                                      "is listed twice",
+                                      m.name()));
+                }
+                if (!ma || CareOfAddress{ma->addr}.is_ipv4() ||
+                    !addrs.insert(std::string(ma->addr.begin(), ma->addr.end())).second) {
+                    at.at(ct, cd, "maars", i,
+                          fmt::format("central_db.maars: address '{}' of '{}' is not an IPv6 "
+                                      "address or is listed twice",
+                                      m.address(), m.name()));
+                }
+            }
+        } else {
+            at.at(ct, cd, "role", -1,
+                  fmt::format("central_db.role: {} is not a known role", static_cast<int>(cd.role())));
+        }
+    }
     if (!cfg.state_directory().empty() && cfg.state_directory().front() != '/') {
         at.at(tree, cfg, "state_directory", -1,
               fmt::format("state_directory: '{}' is not an absolute path", cfg.state_directory()));
@@ -710,6 +779,8 @@ void validate(v1::ControlConfig& cfg, const config::ParseInfoTree* tree,
         sc->set_policy_poll_ms(2000);
     if (sc->node_lease_seconds() == 0)
         sc->set_node_lease_seconds(6);
+    if (cfg.central_db().role() != v1::CENTRAL_DB_OFF && cfg.central_db().timeout_ms() == 0)
+        cfg.mutable_central_db()->set_timeout_ms(3000);
     if (sc->node_name().empty() && sc->backend() == "etcd") {
         char host[256] = {};
         if (gethostname(host, sizeof host - 1) == 0 && store::valid_node_name(host)) {

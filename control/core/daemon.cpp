@@ -198,6 +198,18 @@ struct Daemon::Impl {
               cache_backend, [this](std::map<std::string, std::uint64_t>& m) { add_counters(m); },
               [this] { return dataplane_sync(); }, [this] { commit_store(); },
               [this](const std::string& nai) -> std::optional<mgmt::Backend::Placement> {
+                  const auto role = cfg.central_db().role();
+                  if (role == v1::CENTRAL_DB_CMD) {
+                      // The directory: NODE = the serving MAAR (its relay path), ANCHOR per
+                      // prefix (its prefix anchors).
+                      return mgmt::Backend::Placement{"", ""};
+                  }
+                  if (role == v1::CENTRAL_DB_MAAR) {
+                      const Session* s = cache.find(nai);
+                      const bool relay = s != nullptr && !s->paths.empty() && s->paths[0].relay;
+                      const std::string& me = cfg.central_db().node_name();
+                      return mgmt::Backend::Placement{relay ? "" : me, me};
+                  }
                   if (etcd == nullptr) {
                       return std::nullopt;
                   }

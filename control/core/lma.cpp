@@ -133,13 +133,79 @@ Lma::Lma(v1::ControlConfig cfg, BindingCache& cache, std::uint32_t restart_count
           cfg_.store().uplink_gre_key_min() != 0 ? cfg_.store().uplink_gre_key_min() : 1u,
           cfg_.store().uplink_gre_key_max() != 0 ? cfg_.store().uplink_gre_key_max() : 0xffffffffu),
       dmnp_(cfg_),
-      mag_(MagOptions{cfg_.store().node_name(), cfg_.limits().max_sessions()}) {
+      mag_(MagOptions{cfg_.central_db().role() == v1::CENTRAL_DB_MAAR
+                          ? cfg_.central_db().node_name()
+                          : cfg_.store().node_name(),
+                      cfg_.limits().max_sessions()}),
+      relay_(MagOptions{"", cfg_.limits().max_sessions(), 4, 1, true}) {
     pools_ = make_pools(cfg_);
+    switch (cfg_.central_db().role()) {
+        case v1::CENTRAL_DB_CMD:
+            cd_role_ = CdRole::kCmd;
+            for (const auto& m : cfg_.central_db().maars()) {
+                if (auto a = parse_address(m.address())) {
+                    cmd_maars_.emplace_back(m.name(), a->addr);
+                }
+            }
+            break;
+        case v1::CENTRAL_DB_MAAR:
+            cd_role_ = CdRole::kMaar;
+            if (auto a = parse_address(cfg_.central_db().cmd_address())) {
+                cmd_address_ = a->addr;
+            }
+            if (auto a = parse_address(cfg_.central_db().node_address())) {
+                node_address_ = a->addr;
+            }
+            break;
+        default:
+            break;
+    }
+    if (cfg_.central_db().timeout_ms() != 0) {
+        cd_timeout_ms_ = cfg_.central_db().timeout_ms();
+    }
     listed_sources_ = listed_sources(cfg_);
     cache_.add_observer([this](const CacheEvent& ev) {
         if (ev.kind == CacheEvent::Kind::kRemoved || ev.kind == CacheEvent::Kind::kExpired) {
+            const LmaTime now{last_now_, 0, last_timestamp_};
+            if (cd_role_ == CdRole::kCmd) {
+                // A directory entry ended (de-registration, the serving MAAR's registration
+                // expired, a management delete): so do its relay bindings at the anchors.
+                const Session& e = *ev.session;
+                const Ipv6Address serving =
+                    e.paths.empty() ? Ipv6Address{} : e.paths.front().coa.addr;
+                std::vector<Ipv6Address> done;
+                for (const auto& a : e.remote_anchors) {
+                    if (a.anchor.addr == serving ||
+                        std::find(done.begin(), done.end(), a.anchor.addr) != done.end()) {
+                        continue;
+                    }
+                    done.push_back(a.anchor.addr);
+                    if (auto o = relay_.stop(MagRole::relay_key(e.nai, a.anchor.addr), now)) {
+                        mag_out_.push_back(std::move(*o));
+                        count("cmd.anchor_deregistration_sent");
+                    }
+                }
+                txns_.erase(e.nai);
+                if (ev.kind == CacheEvent::Kind::kExpired) {
+                    spdlog::info("CMD: {}: the serving MAAR's registration expired", e.nai);
+                    count("cmd.expired");
+                }
+                return;
+            }
             release(*ev.session);
-            if (!ev.session->remote_anchors.empty()) {
+            if (cd_role_ == CdRole::kMaar) {
+                // The router's binding here ended: de-registered at the CMD, which ends the
+                // previous anchors' relay bindings.
+                if (auto o = mag_.stop(ev.session->nai, now)) {
+                    mag_out_.push_back(std::move(*o));
+                    count("cmd.deregistration_sent");
+                }
+                if (auto k = cmd_keys_.find(ev.session->nai); k != cmd_keys_.end()) {
+                    (void)keys_.release(k->second);
+                    cmd_keys_.erase(k);
+                }
+                held_.erase(ev.session->nai);
+            } else if (!ev.session->remote_anchors.empty()) {
                 // The router's binding here ended: so does its registration at the old anchor.
                 if (auto o = mag_.stop(ev.session->nai, LmaTime{last_now_, 0, last_timestamp_})) {
                     mag_out_.push_back(std::move(*o));
@@ -175,6 +241,9 @@ void Lma::release(const Session& s) {
     }
     if (s.uplink_gre_key != 0) {
         (void)keys_.release(s.uplink_gre_key);
+    }
+    if (cd_role_ == CdRole::kMaar) {
+        return;  // the relay downlink key is cmd_keys_'s (released with the session)
     }
     for (const auto& a : s.remote_anchors) {
         if (a.downlink_key != 0) {
@@ -338,6 +407,14 @@ std::vector<Outbound> Lma::handle(const mh::Message& m, const Peer& from, const 
     if (const auto* bu = std::get_if<mh::BindingUpdate>(&m.body); bu && from.home_address) {
         return handle_home_bu(*bu, from, t);  // MIPv6 home registration (lma_home.cpp)
     }
+    if (const auto* bu = std::get_if<mh::BindingUpdate>(&m.body); bu && cd_role_ == CdRole::kCmd) {
+        // The central mobility database (lma_cmd.cpp); with what ending entries sent.
+        auto out = cmd_handle_pbu(*bu, from, t);
+        out.insert(out.end(), std::make_move_iterator(mag_out_.begin()),
+                   std::make_move_iterator(mag_out_.end()));
+        mag_out_.clear();
+        return out;
+    }
     if (const auto* bu = std::get_if<mh::BindingUpdate>(&m.body)) {
         return handle_pbu(*bu, from, t);
     }
@@ -375,6 +452,18 @@ std::vector<Outbound> Lma::handle_pbu(const mh::BindingUpdate& bu, const Peer& f
     out.sequence = bu.sequence;
     last_now_ = t.now;
     last_timestamp_ = t.timestamp;
+    if (cd_role_ == CdRole::kMaar && from.remote != cmd_address_ && !held_.empty()) {
+        // A router's retransmission while its registration waits for the CMD: not processed
+        // again (no second CMD registration, no second PBA).
+        if (const auto* id = mh::find_option<mh::MobileNodeIdentifier>(bu.options)) {
+            auto h = held_.find(std::string(id->identifier.begin(), id->identifier.end()));
+            if (h != held_.end() && h->second.sequence == bu.sequence &&
+                h->second.pba.to.remote == from.remote) {
+                count("cmd.held_retransmissions");
+                return {};
+            }
+        }
+    }
     const std::uint8_t status = process_pbu(bu, from, t, out);
     std::vector<Outbound> mag_pbus;
     mag_pbus.swap(mag_out_);
@@ -470,6 +559,11 @@ std::vector<Outbound> Lma::handle_pbu(const mh::BindingUpdate& bu, const Peer& f
     for (auto& o : mag_pbus) {
         replies.push_back(std::move(o));  // after the PBA (distributed anchoring)
     }
+    if (cd_role_ == CdRole::kMaar && accepted && bu.lifetime != 0 &&
+        from.remote != cmd_address_ && !out.nai.empty()) {
+        return maar_after_pbu(out.nai, bu.sequence, std::move(replies),
+                              std::uint32_t{out.lifetime_units} * 4, t);
+    }
     return replies;
 }
 
@@ -528,6 +622,17 @@ std::uint8_t Lma::process_pbu(const mh::BindingUpdate& bu, const Peer& from, con
                                 net::format(from.remote), bu.sequence, ba_status_name(st(s)), why));
         return st(s);
     };
+    // Central mobility database mode: the CMD relays a serving MAAR's registration of prefixes
+    // anchored here (RFC 8885; only the CMD's address may).
+    if (cd_role_ == CdRole::kMaar && !from.udp && from.remote == cmd_address_) {
+        return maar_relay_pbu(bu, from, t, nai, mag_id, out);
+    }
+    if (cd_role_ == CdRole::kMaar && (mh::find_option<mh::ServingMaarAddress>(opts) != nullptr ||
+                                      mh::find_option<mh::AnchoredPrefix>(opts) != nullptr)) {
+        count("cmd.relay_wrong_source");
+        return reject(BaStatus::kMagNotAuthorizedForProxyReg,
+                      "a relayed registration (Serving MAAR / Anchored Prefix) not from the CMD");
+    }
     // Another hag node registering, as a MAG, a prefix anchored here (docs/scale-out.md).
     // (Its PBUs name it in a MAG Identifier and carry no multipath options; only such PBUs
     // cost the check, which reads the cluster store.)
@@ -795,7 +900,8 @@ std::uint8_t Lma::process_pbu(const mh::BindingUpdate& bu, const Peer& from, con
             // are a part of its binding here (which has a new prefix too).
             const bool subset = !existing->remote_anchors.empty() &&
                                 std::includes(b.begin(), b.end(), a.begin(), a.end(), less);
-            if (a != b && !subset) {
+            // (Central mobility database mode: the CMD says which prefixes the router keeps.)
+            if (a != b && !subset && cd_role_ != CdRole::kMaar) {
                 return reject(BaStatus::kBcePbuPrefixSetDoNotMatch,
                               "requested prefixes differ from the binding's");
             }
@@ -1262,7 +1368,8 @@ bool Lma::adopt_moved(const Session& old, const AnchorPeer& anchor, const Peer& 
 
 std::uint8_t Lma::process_peer_pbu(const mh::BindingUpdate& bu, const Peer& from, const LmaTime& t,
                                    const std::string& nai, const std::string& mag_id,
-                                   PbuOutcome& out) {
+                                   PbuOutcome& out, const std::vector<Prefix>* anchored,
+                                   const Ipv6Address* coa) {
     count("anchoring.peer_pbu");
     const auto& opts = bu.options;
     auto reject = [&](BaStatus s, std::string_view why) {
@@ -1279,6 +1386,9 @@ std::uint8_t Lma::process_peer_pbu(const mh::BindingUpdate& bu, const Peer& from
         }
         requested.push_back(Prefix{h->prefix, h->prefix_length});
     }
+    if (anchored != nullptr) {
+        requested = *anchored;
+    }
     if (requested.empty()) {
         return reject(BaStatus::kMissingHomeNetworkPrefixOption, "no Home Network Prefix option");
     }
@@ -1294,7 +1404,7 @@ std::uint8_t Lma::process_peer_pbu(const mh::BindingUpdate& bu, const Peer& from
     const Session* existing = cache_.find(nai);
     const Path* relay = nullptr;
     if (existing != nullptr && existing->paths.size() == 1 && existing->paths[0].relay &&
-        existing->paths[0].mag_id == mag_id) {
+        (existing->paths[0].mag_id == mag_id || anchored != nullptr)) {
         relay = &existing->paths[0];
         if (!sequence_is_newer(bu.sequence, relay->last_sequence)) {
             out.sequence = relay->last_sequence;
@@ -1327,13 +1437,19 @@ std::uint8_t Lma::process_peer_pbu(const mh::BindingUpdate& bu, const Peer& from
     };
     if (existing != nullptr) {
         for (const auto& r : requested) {
-            if (std::find(existing->home_prefixes.begin(), existing->home_prefixes.end(), r) ==
-                existing->home_prefixes.end()) {
+            const bool ours = anchored == nullptr ||
+                              std::any_of(pools_.begin(), pools_.end(),
+                                          [&](const PrefixPool& p) { return p.contains(r); });
+            if (!ours || std::find(existing->home_prefixes.begin(), existing->home_prefixes.end(),
+                                   r) == existing->home_prefixes.end()) {
                 return reject(BaStatus::kBcePbuPrefixSetDoNotMatch,
                               fmt::format("{} is not one of the binding's prefixes", to_string(r)));
             }
         }
         s = *existing;
+        if (anchored != nullptr) {
+            s.home_prefixes = requested;  // prefixes anchored elsewhere are not this node's now
+        }
     } else {
         // This node restarted, or the binding expired here meanwhile: the prefixes must be of
         // this node's pools and free.
@@ -1368,7 +1484,7 @@ std::uint8_t Lma::process_peer_pbu(const mh::BindingUpdate& bu, const Peer& from
     Path p;
     p.bid = 1;  // one path (a data plane path needs a BID; the peer sends none)
     p.mag_id = mag_id;
-    p.coa.addr = from.remote;
+    p.coa.addr = coa != nullptr ? *coa : from.remote;
     p.local.addr = from.local;
     p.access_technology = 1;  // virtual
     p.downlink_gre_key = gre->key;
@@ -1388,7 +1504,13 @@ std::uint8_t Lma::process_peer_pbu(const mh::BindingUpdate& bu, const Peer& from
         return reject(BaStatus::kReasonUnspecified,
                       fmt::format("binding cache: {}", to_string(r.error())));
     }
-    touch_peer(p.coa, from, t);
+    if (coa != nullptr) {
+        Peer to = from;
+        to.remote = *coa;
+        touch_peer(p.coa, to, t);
+    } else {
+        touch_peer(p.coa, from, t);
+    }
     out.uplink_key = s.uplink_gre_key;
     out.lifetime_units = static_cast<std::uint16_t>(granted / 4);
     if (!was_relay) {
@@ -1405,6 +1527,22 @@ std::uint8_t Lma::process_peer_pbu(const mh::BindingUpdate& bu, const Peer& from
 void Lma::handle_pba(const mh::BindingAcknowledgement& ba, const Peer& from, const LmaTime& t) {
     last_now_ = t.now;
     last_timestamp_ = t.timestamp;
+    if (cd_role_ == CdRole::kCmd) {
+        if (auto ev = relay_.on_pba(ba, from, t)) {
+            cmd_relay_event(*ev, t);
+        }
+        return;
+    }
+    if (cd_role_ == CdRole::kMaar) {
+        if (from.remote != cmd_address_) {
+            count("cmd.pba_wrong_source");
+            return;
+        }
+        if (auto ev = mag_.on_pba(ba, from, t)) {
+            maar_cmd_event(*ev, t);
+        }
+        return;
+    }
     if (auto ev = mag_.on_pba(ba, from, t)) {
         apply_mag_event(*ev);
     }
@@ -1612,7 +1750,21 @@ std::vector<Outbound> Lma::tick(const LmaTime& t) {
         std::vector<MagEvent> events;
         auto pbus = mag_.tick(t, events);
         for (const auto& ev : events) {
-            apply_mag_event(ev);
+            if (cd_role_ == CdRole::kMaar) {
+                maar_cmd_event(ev, t);
+            } else {
+                apply_mag_event(ev);
+            }
+        }
+        if (cd_role_ != CdRole::kOff) {
+            std::vector<MagEvent> relay_events;
+            auto relays = relay_.tick(t, relay_events);
+            for (const auto& ev : relay_events) {
+                cmd_relay_event(ev, t);
+            }
+            pbus.insert(pbus.end(), std::make_move_iterator(relays.begin()),
+                        std::make_move_iterator(relays.end()));
+            cmd_tick(t);
         }
         out.insert(out.end(), std::make_move_iterator(mag_out_.begin()),
                    std::make_move_iterator(mag_out_.end()));
@@ -1752,6 +1904,38 @@ std::vector<Outbound> Lma::reload(v1::ControlConfig cfg, const LmaTime& t) {
 }
 
 Result<void, std::string> Lma::restore(Session s, const LmaTime& t) {
+    if (cd_role_ == CdRole::kCmd) {
+        // A directory entry: no pools or keys of this node; registered at its previous
+        // anchors again (their refresh timers were lost with the restart).
+        const std::string nai = s.nai;
+        const Seconds expires = s.expires_at();
+        const Session copy = s;
+        if (auto r = cache_.insert(std::move(s)); !r) {
+            return unexpected(fmt::format("binding cache: {}", to_string(r.error())));
+        }
+        if (!copy.paths.empty() && expires > t.now) {
+            const Path& sp = copy.paths.front();
+            std::map<Ipv6Address, std::vector<Prefix>> by_anchor;
+            for (const auto& a : copy.remote_anchors) {
+                if (a.anchor.addr != sp.coa.addr) {
+                    by_anchor[a.anchor.addr].push_back(a.prefix);
+                }
+            }
+            for (const auto& [addr, prefixes] : by_anchor) {
+                Peer to;
+                to.local = sp.local.addr;
+                to.remote = addr;
+                MagFormat f{MagFormat::Prefixes::kAnchoredPrefix, sp.coa.addr, sp.mag_id, nai};
+                if (auto o = relay_.start(MagRole::relay_key(nai, addr), to, prefixes,
+                                          sp.downlink_gre_key,
+                                          static_cast<std::uint32_t>(expires - t.now), t, f)) {
+                    mag_out_.push_back(std::move(*o));
+                }
+            }
+        }
+        count("sessions.restored");
+        return {};
+    }
     // Striping settings are not stored: they come from the subscriber's profile, as at a PBU
     // (so a profile changed while hag-control was down applies at once).
     {
@@ -1847,7 +2031,33 @@ Result<void, std::string> Lma::restore(Session s, const LmaTime& t) {
     for (const auto& peer : peers) {
         touch_peer(CareOfAddress{peer.remote}, peer, t);
     }
-    if (!anchors.empty() && expires > t.now) {
+    if (cd_role_ == CdRole::kMaar) {
+        // Central mobility database mode: the relay downlink key is the one sent to the CMD;
+        // a session served here registers at the CMD again (a relay binding does not).
+        if (!relay_keys.empty()) {
+            cmd_keys_[nai] = relay_keys.front();
+            for (std::size_t i = 1; i < relay_keys.size(); ++i) {
+                (void)keys_.release(relay_keys[i]);
+            }
+        }
+        const Session* cur = cache_.find(nai);
+        const bool served = cur != nullptr && !cur->paths.empty() && !cur->paths.front().relay;
+        if (served && expires > t.now) {
+            if (!cmd_keys_.contains(nai)) {
+                if (auto k = keys_.allocate()) {
+                    cmd_keys_[nai] = *k;
+                }
+            }
+            Peer to;
+            to.local = node_address_;
+            to.remote = cmd_address_;
+            MagFormat f{MagFormat::Prefixes::kLocalPrefix, std::nullopt, "", ""};
+            if (auto o = mag_.start(nai, to, maar_local_prefixes(*cur), cmd_keys_[nai],
+                                    static_cast<std::uint32_t>(expires - t.now), t, f)) {
+                mag_out_.push_back(std::move(*o));
+            }
+        }
+    } else if (!anchors.empty() && expires > t.now) {
         // Registered at the old anchor again by this node (after a restart, or taking over
         // from the node that served it): the anchor's binding then points here.
         std::vector<Prefix> old;
@@ -1878,6 +2088,16 @@ std::vector<std::pair<std::string, std::uint64_t>> Lma::counters() const {
         c.emplace_back(k, v);
     }
     c.emplace_back("mag.registrations", mag_.size());
+    if (cd_role_ == CdRole::kCmd) {
+        for (const auto& [k, v] : relay_.counters()) {
+            c.emplace_back("cmd.relay." + k.substr(k.find('.') + 1), v);
+        }
+        c.emplace_back("cmd.relay.registrations", relay_.size());
+        c.emplace_back("cmd.pending", txns_.size());
+        c.emplace_back("cmd.directory", cache_.size());
+    } else if (cd_role_ == CdRole::kMaar) {
+        c.emplace_back("cmd.held", held_.size());
+    }
     for (const auto& p : pools_) {
         c.emplace_back("pool." + p.name() + ".in_use", p.in_use());
         c.emplace_back("pool." + p.name() + ".capacity", p.capacity());

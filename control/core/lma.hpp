@@ -103,6 +103,12 @@ class Lma {
                                                               const Ipv6Address& from)>;
     void set_peer_check(PeerCheck c) { peer_check_ = std::move(c); }
     [[nodiscard]] const MagRole& mag() const noexcept { return mag_; }
+    // Central mobility database mode (central_db, RFC 8885, docs/scale-out.md): the CMD's
+    // registrations at the previous anchors, and the router PBAs a MAAR holds until the CMD
+    // answers.
+    [[nodiscard]] const MagRole& cmd_relays() const noexcept { return relay_; }
+    [[nodiscard]] std::size_t held_replies() const noexcept { return held_.size(); }
+    [[nodiscard]] std::size_t cmd_transactions() const noexcept { return txns_.size(); }
 
     [[nodiscard]] std::vector<std::pair<std::string, std::uint64_t>> counters() const;
     [[nodiscard]] const v1::ControlConfig& config() const noexcept { return cfg_; }
@@ -169,14 +175,52 @@ class Lma {
                              PbuOutcome& out);
     // A PBU from another hag node as a MAG (distributed anchoring): the prefixes it names stay
     // anchored here, the subscriber's paths become one path to that node.
+    // With `anchored` (central mobility database mode: the CMD relays a serving MAAR's
+    // registration): those prefixes, and the path goes to `coa`.
     std::uint8_t process_peer_pbu(const mh::BindingUpdate& bu, const Peer& from, const LmaTime& t,
                                   const std::string& nai, const std::string& mag_id,
-                                  PbuOutcome& out);
+                                  PbuOutcome& out, const std::vector<Prefix>* anchored = nullptr,
+                                  const Ipv6Address* coa = nullptr);
     // A router moved here from a live anchor: a session with the old prefixes (registered at
     // the anchor through the MAG role) and a new one of this node. False: take it over instead.
     bool adopt_moved(const Session& old, const AnchorPeer& anchor, const Peer& from,
                      const v1::SubscriberProfile& prof, std::uint32_t lifetime_s, const LmaTime& t);
     void handle_pba(const mh::BindingAcknowledgement& ba, const Peer& from, const LmaTime& t);
+    // Central mobility database mode (lma_cmd.cpp).
+    enum class CdRole : std::uint8_t { kOff, kCmd, kMaar };
+    struct CmdTxn {  // CMD: a serving MAAR's registration waiting for previous anchors
+        Peer serving;
+        std::uint16_t sequence = 0;
+        std::uint16_t lifetime_units = 0;
+        std::vector<Prefix> local;
+        std::vector<Ipv6Address> waiting;  // anchors not answered yet
+        std::int64_t deadline_ms = 0;
+        std::uint64_t timestamp = 0;  // of the PBU (echoed)
+    };
+    struct HeldReply {  // MAAR: a router's PBA waiting for the CMD's answer
+        Outbound pba;
+        std::uint16_t sequence = 0;
+        std::int64_t deadline_ms = 0;
+    };
+    std::vector<Outbound> cmd_handle_pbu(const mh::BindingUpdate& bu, const Peer& from,
+                                         const LmaTime& t);
+    Outbound cmd_reply(const std::string& nai, const Peer& to, std::uint8_t status,
+                       std::uint16_t sequence, std::uint16_t lifetime_units,
+                       const std::vector<Prefix>& local, std::uint64_t timestamp);
+    void cmd_relay_event(const MagEvent& ev, const LmaTime& t);
+    void cmd_drop_anchor(const std::string& nai, const Ipv6Address& anchor, const char* counter);
+    void cmd_finish(const std::string& nai, const Ipv6Address& anchor);
+    [[nodiscard]] const std::string* cmd_maar_name(const Ipv6Address& a) const;
+    // MAAR: a router's accepted registration: held (and registered at the CMD) or sent.
+    std::vector<Outbound> maar_after_pbu(const std::string& nai, std::uint16_t sequence,
+                                         std::vector<Outbound> replies, std::uint32_t lifetime_s,
+                                         const LmaTime& t);
+    std::vector<Prefix> maar_local_prefixes(const Session& s) const;
+    void maar_cmd_event(const MagEvent& ev, const LmaTime& t);
+    void maar_release_held(const std::string& nai, const char* counter);
+    std::uint8_t maar_relay_pbu(const mh::BindingUpdate& bu, const Peer& from, const LmaTime& t,
+                                const std::string& nai, const std::string& mag_id, PbuOutcome& out);
+    void cmd_tick(const LmaTime& t);
     void apply_mag_event(const MagEvent& ev);
     std::uint8_t deregister(const mh::BindingUpdate& bu, const std::string& nai,
                             const std::string& mag_id, std::uint16_t bid, bool bulk,
@@ -223,6 +267,15 @@ class Lma {
     AnchorResolver anchor_resolver_;
     PeerCheck peer_check_;
     MagRole mag_;
+    CdRole cd_role_ = CdRole::kOff;
+    std::vector<std::pair<std::string, Ipv6Address>> cmd_maars_;  // CMD: name, address
+    Ipv6Address cmd_address_{};                                   // MAAR
+    Ipv6Address node_address_{};                                  // MAAR
+    std::int64_t cd_timeout_ms_ = 3000;
+    MagRole relay_;                                  // CMD: registrations at the anchors
+    std::map<std::string, CmdTxn> txns_;             // CMD: by NAI
+    std::map<std::string, HeldReply> held_;          // MAAR: by NAI
+    std::map<std::string, std::uint32_t> cmd_keys_;  // MAAR: relay downlink key per NAI
     std::vector<Outbound> mag_out_;  // MAG role PBUs to send with the next reply or tick
     Seconds last_now_ = 0;           // of the last PBU or tick (for cache observers)
     std::uint64_t last_timestamp_ = 0;

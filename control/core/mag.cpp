@@ -35,18 +35,32 @@ Outbound MagRole::pbu(const std::string& nai, const Registration& r, const LmaTi
     bu.proxy = true;
     const bool dereg = r.state == State::kDeregistering;
     bu.lifetime = dereg ? 0 : lifetime_units(r.lifetime_s);
+    const std::string& mn = r.format.mn_id.empty() ? nai : r.format.mn_id;
     bu.options.push_back(
-        mh::MobileNodeIdentifier{mh::kMnIdSubtypeNai, mh::Bytes(nai.begin(), nai.end())});
+        mh::MobileNodeIdentifier{mh::kMnIdSubtypeNai, mh::Bytes(mn.begin(), mn.end())});
     for (const auto& p : r.prefixes) {
-        bu.options.push_back(mh::HomeNetworkPrefix{p.length, p.addr});
+        switch (r.format.prefixes) {
+            case MagFormat::Prefixes::kHomeNetworkPrefix:
+                bu.options.push_back(mh::HomeNetworkPrefix{p.length, p.addr});
+                break;
+            case MagFormat::Prefixes::kLocalPrefix:
+                bu.options.push_back(mh::LocalPrefix{p.length, p.addr});
+                break;
+            case MagFormat::Prefixes::kAnchoredPrefix:
+                bu.options.push_back(mh::AnchoredPrefix{p.length, p.addr});
+                break;
+        }
+    }
+    if (r.format.serving) {
+        bu.options.push_back(mh::ServingMaarAddress{*r.format.serving});
     }
     bu.options.push_back(mh::HandoffIndicatorOption{
         r.state == State::kRegistered ? kHiStateNotChanged : kHiHandoffBetweenMags});
     bu.options.push_back(mh::AccessTechnologyTypeOption{kAttVirtual});
     bu.options.push_back(mh::Timestamp{t.timestamp});
     bu.options.push_back(mh::GreKey{r.downlink_key});
-    bu.options.push_back(
-        mh::MagIdentifier{mh::kMnIdSubtypeNai, mh::Bytes(opt_.mag_id.begin(), opt_.mag_id.end())});
+    const std::string& id = r.format.mag_id.empty() ? opt_.mag_id : r.format.mag_id;
+    bu.options.push_back(mh::MagIdentifier{mh::kMnIdSubtypeNai, mh::Bytes(id.begin(), id.end())});
     return Outbound{r.anchor, mh::Message{bu}};
 }
 
@@ -56,10 +70,22 @@ void MagRole::sent(Registration& r, const LmaTime& t) {
     r.next_at = t.now + r.backoff;
 }
 
+bool MagRole::registered(const std::string& key) const {
+    auto it = regs_.find(key);
+    return it != regs_.end() && it->second.state == State::kRegistered;
+}
+
 std::optional<Outbound> MagRole::start(const std::string& nai, const Peer& anchor,
                                        const std::vector<Prefix>& prefixes,
                                        std::uint32_t downlink_key, std::uint32_t lifetime_s,
                                        const LmaTime& t) {
+    return start(nai, anchor, prefixes, downlink_key, lifetime_s, t, MagFormat{});
+}
+
+std::optional<Outbound> MagRole::start(const std::string& nai, const Peer& anchor,
+                                       const std::vector<Prefix>& prefixes,
+                                       std::uint32_t downlink_key, std::uint32_t lifetime_s,
+                                       const LmaTime& t, const MagFormat& f) {
     auto it = regs_.find(nai);
     if (it == regs_.end()) {
         if (regs_.size() >= opt_.max_registrations) {
@@ -77,6 +103,7 @@ std::optional<Outbound> MagRole::start(const std::string& nai, const Peer& ancho
         r.state = State::kPending;
     }
     r.anchor = anchor;
+    r.format = f;
     r.prefixes = prefixes;
     r.downlink_key = downlink_key;
     r.lifetime_s = std::max<std::uint32_t>(lifetime_s, 8);
@@ -109,7 +136,10 @@ std::optional<MagEvent> MagRole::on_pba(const mh::BindingAcknowledgement& ba, co
         count("mag.pba_unmatched");
         return std::nullopt;
     }
-    const std::string nai(mnid->identifier.begin(), mnid->identifier.end());
+    const std::string nai =
+        opt_.keyed_by_anchor
+            ? relay_key(std::string(mnid->identifier.begin(), mnid->identifier.end()), from.remote)
+            : std::string(mnid->identifier.begin(), mnid->identifier.end());
     auto it = regs_.find(nai);
     if (it == regs_.end() || it->second.anchor.remote != from.remote) {
         count("mag.pba_unmatched");
@@ -139,7 +169,10 @@ std::optional<MagEvent> MagRole::on_pba(const mh::BindingAcknowledgement& ba, co
         return std::nullopt;
     }
     MagEvent ev;
-    ev.nai = nai;
+    ev.nai = r.format.mn_id.empty() ? nai : r.format.mn_id;
+    ev.key = nai;
+    ev.anchor = r.anchor.remote;
+    ev.options = ba.options;
     ev.status = ba.status;
     if (r.state == State::kDeregistering) {
         ev.kind = MagEvent::Kind::kDeregistered;
@@ -202,7 +235,9 @@ std::vector<Outbound> MagRole::tick(const LmaTime& t, std::vector<MagEvent>& eve
         const bool expired = r.state == State::kRegistered && r.expires_at <= t.now;
         if (r.retransmissions >= opt_.max_retransmissions || expired) {
             MagEvent ev;
-            ev.nai = nai;
+            ev.nai = r.format.mn_id.empty() ? nai : r.format.mn_id;
+            ev.key = nai;
+            ev.anchor = r.anchor.remote;
             ev.kind = r.state == State::kDeregistering ? MagEvent::Kind::kDeregistered
                                                        : MagEvent::Kind::kGaveUp;
             spdlog::warn("MAG role: {} of {} at {} not acknowledged after {} retransmissions",

@@ -28,6 +28,23 @@ struct MagOptions {
     std::size_t max_registrations = 100'000;
     std::uint32_t max_retransmissions = 4;  // then the registration is given up
     Seconds initial_backoff = 1;            // doubled per retransmission (RFC 6275 §11.8)
+    // Registrations keyed by relay_key(MN-ID, anchor address) (the CMD: one per anchor).
+    bool keyed_by_anchor = false;
+};
+
+// How a registration names its prefixes and whom it is for (central mobility database mode,
+// RFC 8885: a MAAR registers its local prefixes at the CMD, the CMD the anchored prefixes at
+// their anchor for a serving MAAR).
+struct MagFormat {
+    enum class Prefixes : std::uint8_t {
+        kHomeNetworkPrefix,  // distributed anchoring: HNP options (RFC 5213)
+        kLocalPrefix,        // MAAR -> CMD: Local Prefix options (RFC 8885 §4.4)
+        kAnchoredPrefix,     // CMD -> previous MAAR: Anchored Prefix options (§4.3)
+    };
+    Prefixes prefixes = Prefixes::kHomeNetworkPrefix;
+    std::optional<Ipv6Address> serving;  // a Serving MAAR option (§4.6) with this address
+    std::string mag_id;                  // MAG Identifier; empty = MagOptions::mag_id
+    std::string mn_id;                   // MN-ID sent; empty = the registration's key
 };
 
 // What a PBA (or giving up) did to a registration.
@@ -43,6 +60,9 @@ struct MagEvent {
     std::uint8_t status = 0;
     std::uint32_t uplink_key = 0;  // kRegistered: the anchor's GRE key option (0 = none)
     std::uint32_t lifetime_s = 0;  // kRegistered: granted lifetime
+    std::string key;               // the registration's key (== nai unless keyed otherwise)
+    Ipv6Address anchor{};          // whom it was registered at
+    mh::Options options;           // kRegistered / kRefused: the PBA's options
 };
 
 class MagRole {
@@ -55,6 +75,16 @@ class MagRole {
     std::optional<Outbound> start(const std::string& nai, const Peer& anchor,
                                   const std::vector<Prefix>& prefixes, std::uint32_t downlink_key,
                                   std::uint32_t lifetime_s, const LmaTime& t);
+    // The same under `key` (several registrations of one mobile node, one per anchor: key =
+    // relay_key(nai, anchor)), with the PBU's format.
+    std::optional<Outbound> start(const std::string& key, const Peer& anchor,
+                                  const std::vector<Prefix>& prefixes, std::uint32_t downlink_key,
+                                  std::uint32_t lifetime_s, const LmaTime& t, const MagFormat& f);
+    // Drops a registration without signalling (another node serves the mobile node now).
+    bool forget(const std::string& key) { return regs_.erase(key) != 0; }
+    static std::string relay_key(const std::string& nai, const Ipv6Address& anchor) {
+        return nai + '\n' + std::string(anchor.begin(), anchor.end());
+    }
     // De-registers `nai` (PBU with lifetime 0, retransmitted like a registration). Nothing
     // when it has no registration.
     std::optional<Outbound> stop(const std::string& nai, const LmaTime& t);
@@ -72,11 +102,14 @@ class MagRole {
     }
     // Sequence number of the PBU last sent for `nai` (tests).
     [[nodiscard]] std::optional<std::uint16_t> sequence(const std::string& nai) const;
+    // Whether the registration under `key` is accepted (not pending, not de-registering).
+    [[nodiscard]] bool registered(const std::string& key) const;
 
   private:
     enum class State : std::uint8_t { kPending, kRegistered, kDeregistering };
     struct Registration {
         Peer anchor;
+        MagFormat format;
         std::vector<Prefix> prefixes;
         std::uint32_t downlink_key = 0;
         std::uint32_t lifetime_s = 0;  // asked for

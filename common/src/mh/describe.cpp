@@ -184,7 +184,8 @@ struct Describer {
         return fmt::format("Local Prefix {}/{}", ip6(o.prefix), o.prefix_length);
     }
     std::string operator()(const PreviousMaarAddress& o) const {
-        return "Previous MAAR Address " + ip6(o.address);
+        return fmt::format("Previous MAAR {} prefix {}/{}", ip6(o.address), ip6(o.prefix),
+                           o.prefix_length);
     }
     std::string operator()(const ServingMaarAddress& o) const {
         return "Serving MAAR Address " + ip6(o.address);

@@ -190,7 +190,10 @@ Encoded enc(const LocalPrefix& o) {
     return {opt::kLocalPrefix, {8, 4}, d};
 }
 Encoded enc(const PreviousMaarAddress& o) {
-    return {opt::kPreviousMaarAddress, {8, 6}, Bytes(o.address.begin(), o.address.end())};
+    Bytes d{0, o.prefix_length};
+    put_bytes(d, o.address);
+    put_bytes(d, o.prefix);
+    return {opt::kPreviousMaarAddress, {8, 4}, d};
 }
 Encoded enc(const ServingMaarAddress& o) {
     return {opt::kServingMaarAddress, {8, 6}, Bytes(o.address.begin(), o.address.end())};
@@ -199,7 +202,9 @@ Encoded enc(const DlifLinkLocalAddress& o) {
     return {opt::kDlifLinkLocalAddress, {8, 6}, Bytes(o.address.begin(), o.address.end())};
 }
 Encoded enc(const DlifLinkLayerAddress& o) {
-    return {opt::kDlifLinkLayerAddress, {1, 0}, o.address};
+    Bytes d{0, 0};
+    put_bytes(d, o.address);
+    return {opt::kDlifLinkLayerAddress, {8, 2}, d};
 }
 Encoded enc(const RawOption& o) {
     return {o.type, {1, 0}, o.data};
@@ -362,8 +367,17 @@ Result<Option, DecodeError> decode_option(std::uint8_t type, std::span<const std
             if (n < 3)
                 return wrong_length(type, n, off, "at least 3");
             return Option{MnLinkLayerIdentifier{Bytes(d.begin() + 2, d.end())}};
+        case opt::kPreviousMaarAddress: {
+            if (!need(34))
+                return wrong_length(type, n, off, "34");
+            if (d[1] > 128) {
+                return unexpected(
+                    bad(DecodeErrorCode::kBadPrefixLength, off + 3,
+                        fmt::format("{} option has prefix length {}", option_name(type), d[1])));
+            }
+            return Option{PreviousMaarAddress{d[1], get_array<16>(d, 2), get_array<16>(d, 18)}};
+        }
         case opt::kLinkLocalAddress:
-        case opt::kPreviousMaarAddress:
         case opt::kServingMaarAddress:
         case opt::kDlifLinkLocalAddress: {
             if (!need(16))
@@ -371,8 +385,6 @@ Result<Option, DecodeError> decode_option(std::uint8_t type, std::span<const std
             const auto a = get_array<16>(d, 0);
             if (type == opt::kLinkLocalAddress)
                 return Option{LinkLocalAddress{a}};
-            if (type == opt::kPreviousMaarAddress)
-                return Option{PreviousMaarAddress{a}};
             if (type == opt::kServingMaarAddress)
                 return Option{ServingMaarAddress{a}};
             return Option{DlifLinkLocalAddress{a}};
@@ -505,9 +517,9 @@ Result<Option, DecodeError> decode_option(std::uint8_t type, std::span<const std
             return Option{MagMultipathBinding{d[0], d[1], d[2], b, o}};
         }
         case opt::kDlifLinkLayerAddress:
-            if (n < 1)
-                return wrong_length(type, n, off, "at least 1");
-            return Option{DlifLinkLayerAddress{Bytes(d.begin(), d.end())}};
+            if (n < 3)
+                return wrong_length(type, n, off, "at least 3");
+            return Option{DlifLinkLayerAddress{Bytes(d.begin() + 2, d.end())}};
         default:
             return Option{RawOption{type, Bytes(d.begin(), d.end())}};
     }

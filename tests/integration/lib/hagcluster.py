@@ -413,3 +413,38 @@ class CmdCluster(Cluster):
             self.start_dataplane(n, dataplane_config)
         for n in maars:
             self.dataplane_ready(n)
+def central_db_config():
+    """hag-control's configuration of a node in the central mobility database mode (no etcd;
+    docs/scale-out.md), a template Cluster fills like node_config's; each node's entries add
+    "central" (the central_db block's contents), "pools" (its hnp_pools lines, "" for the CMD)
+    and "dp" ("dataplane_socket", or a comment for the CMD, which has no data plane)."""
+    return """log {{ level: "info" }}
+lma_addresses: "{lma}"
+{pools}
+default_profile {{ multipath: true max_paths: 4 max_lifetime_seconds: 3600 }}
+allow_unknown_mags: true
+management_socket: "{sock}"
+{dp}: "unix:{dpsock}"
+heartbeat_interval_seconds: 0
+timestamp_window_ms: 10000
+persistence: false
+store {{ uplink_gre_key_min: {kmin} uplink_gre_key_max: {kmax} }}
+central_db {{ {central} }}
+"""
+
+
+def central_db_nodes(maars, cmd):
+    """Node entries for Cluster: `maars` {name: {"lma", "cpe", "etcd", "pool", "kmin", "kmax"}}
+    and `cmd` ({"lma", "cpe", "etcd"}) become MAARs registering at a CMD node named "cmd"."""
+    nodes = {}
+    for n, cfg in maars.items():
+        nodes[n] = dict(cfg, dp="dataplane_socket",
+                        pools=f'hnp_pools {{ name: "pool-{n}" prefix: "{cfg["pool"]}" '
+                              f'assign_length: 64 }}\nallow_unknown_subscribers: true',
+                        central=f'role: CENTRAL_DB_MAAR node_name: "hag-{n}" '
+                                f'node_address: "{cfg["lma"]}" cmd_address: "{cmd["lma"]}"')
+    listed = " ".join(f'maars {{ name: "hag-{n}" address: "{cfg["lma"]}" }}'
+                      for n, cfg in maars.items())
+    nodes["cmd"] = dict(cmd, dp="# the CMD has no data plane; not used", pools="", kmin=1,
+                        kmax=99999, central="role: CENTRAL_DB_CMD " + listed)
+    return nodes

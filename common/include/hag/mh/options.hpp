@@ -157,8 +157,8 @@ struct MagIdentifier {         // 64, RFC 8278 §3.2: subtype + identifier (neve
     Bytes identifier;
     bool operator==(const MagIdentifier&) const = default;
 };
-// RFC 8885 options 65-70 (distributed anchoring). Parsed with these layouts; verify against the
-// RFC before issue 14 relies on them.
+// RFC 8885 options 65-70 (PMIPv6 extensions for distributed mobility management, §4): the
+// layouts of its §4.3-4.8, used by the central mobility database mode (docs/scale-out.md).
 struct AnchoredPrefix {  // 65: reserved, prefix length, prefix (length 18)
     std::uint8_t prefix_length = 0;
     Ipv6 prefix{};
@@ -169,8 +169,12 @@ struct LocalPrefix {  // 66: as 65
     Ipv6 prefix{};
     bool operator==(const LocalPrefix&) const = default;
 };
-struct PreviousMaarAddress {  // 67: address (length 16)
+// 67 (§4.5): reserved, prefix length, the P-MAAR's global address, then the mobile node's
+// prefix anchored there (length 34).
+struct PreviousMaarAddress {
+    std::uint8_t prefix_length = 0;
     Ipv6 address{};
+    Ipv6 prefix{};
     bool operator==(const PreviousMaarAddress&) const = default;
 };
 struct ServingMaarAddress {  // 68: address (length 16)
@@ -181,7 +185,7 @@ struct DlifLinkLocalAddress {  // 69: address (length 16)
     Ipv6 address{};
     bool operator==(const DlifLinkLocalAddress&) const = default;
 };
-struct DlifLinkLayerAddress {  // 70: link-layer address (>= 1 octet)
+struct DlifLinkLayerAddress {  // 70 (§4.8): 2 reserved octets, link-layer address (>= 1 octet)
     Bytes address;
     bool operator==(const DlifLinkLayerAddress&) const = default;
 };

@@ -81,7 +81,7 @@ Options all_options() {
             MagIdentifier{1, text("mag-7@hag.example")},
             AnchoredPrefix{64, v6(0)},
             LocalPrefix{64, v6(0)},
-            PreviousMaarAddress{v6(5)},
+            PreviousMaarAddress{64, v6(5), v6(0)},
             ServingMaarAddress{v6(6)},
             DlifLinkLocalAddress{{0xfe, 0x80, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2}},
             DlifLinkLayerAddress{{0x02, 0, 0, 0, 0, 2}},
@@ -360,4 +360,64 @@ TEST_CASE("descriptions name the fields an operator reads", "[mh][describe]") {
     CHECK(static_cast<int>(BaStatus::kCannotSupportMultipathBinding) == 180);
     CHECK(static_cast<int>(BaStatus::kMagNotAuthorizedForProxyReg) == 154);
     CHECK(static_cast<int>(BaStatus::kGreKeyOptionRequired) == 163);
+}
+
+// RFC 8885 §4.3-4.8 option layouts, written by hand: a PBA carrying Previous MAAR (67, length
+// 34: reserved, prefix length, P-MAAR address, prefix) and a DLIF Link-Layer Address (70:
+// 2 reserved octets, then the address), then hostile lengths of each option 65-70.
+TEST_CASE("RFC 8885 options: hand-written bytes and hostile lengths", "[mh][rfc8885]") {
+    Bytes pba = {
+        59, 0, 6, 0, 0, 0,  // header len (set below), type 6
+        0, 0x20, 0, 9, 0, 10,  // status 0, P, seq 9, lifetime 10
+        1, 2, 0, 0,            // offset 12: PadN(2) to 8n+4 (offset 16)
+        67, 34, 0, 64,         // offset 16: Previous MAAR, prefix length 64
+        0x20, 0x01, 0x0d, 0xb8, 0, 0xa, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1,  // P-MAAR address
+        0x20, 0x01, 0x0d, 0xb8, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,    // prefix
+        70, 8, 0, 0, 2, 0, 0, 0, 0, 9,  // offset 52: DLIF Link-Layer Address 02:00:00:00:00:09
+        1, 0,                           // offset 62: PadN(0) to 64
+    };
+    pba[1] = static_cast<std::uint8_t>(pba.size() / 8 - 1);
+    REQUIRE(pba.size() % 8 == 0);
+    auto d = decode(pba);
+    REQUIRE(d.ok());
+    const auto* ba = std::get_if<BindingAcknowledgement>(&d->body);
+    REQUIRE(ba != nullptr);
+    const auto* pm = find_option<PreviousMaarAddress>(ba->options);
+    REQUIRE(pm != nullptr);
+    CHECK(pm->prefix_length == 64);
+    CHECK(pm->address[5] == 0xa);
+    CHECK(pm->address[15] == 1);
+    CHECK(pm->prefix[4] == 1);
+    const auto* ll = find_option<DlifLinkLayerAddress>(ba->options);
+    REQUIRE(ll != nullptr);
+    CHECK(ll->address == Bytes{2, 0, 0, 0, 0, 9});
+    // The encoder writes the same option bytes back (its own padding may differ).
+    const Bytes again = encode(*d);
+    auto d2 = decode(again);
+    REQUIRE(d2.ok());
+    CHECK(*d2 == *d);
+
+    // Every option 65-70 with every length 0-40: decoded when the length is its own, refused
+    // (never a crash, never an out-of-bounds read) otherwise.
+    for (std::uint8_t type = 65; type <= 70; ++type) {
+        for (std::uint8_t len = 0; len <= 40; ++len) {
+            Bytes m = {59, 0, 6, 0, 0, 0, 0, 0x20, 0, 1, 0, 1, type, len};
+            for (std::uint8_t i = 0; i < len; ++i) {
+                m.push_back(static_cast<std::uint8_t>(i == 1 ? 200 : i));  // a bad prefix length
+            }
+            while (m.size() % 8 != 0) {
+                m.push_back(0);  // Pad1
+            }
+            m[1] = static_cast<std::uint8_t>(m.size() / 8 - 1);
+            auto r = decode(m);
+            const bool own = (type == 65 || type == 66) ? len == 18
+                             : type == 67               ? len == 34
+                             : (type == 68 || type == 69) ? len == 16
+                                                          : len >= 3;
+            // Prefix options carry prefix length 200 at data offset 1: refused too.
+            const bool prefix_checked = type == 65 || type == 66 || type == 67;
+            INFO("type " << int(type) << " length " << int(len));
+            CHECK(r.ok() == (own && !prefix_checked));
+        }
+    }
 }
