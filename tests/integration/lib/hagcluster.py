@@ -413,6 +413,8 @@ class CmdCluster(Cluster):
             self.start_dataplane(n, dataplane_config)
         for n in maars:
             self.dataplane_ready(n)
+
+
 def central_db_config():
     """hag-control's configuration of a node in the central mobility database mode (no etcd;
     docs/scale-out.md), a template Cluster fills like node_config's; each node's entries add
