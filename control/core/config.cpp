@@ -606,9 +606,9 @@ void validate(v1::ControlConfig& cfg, const config::ParseInfoTree* tree,
                   "CMD is the directory)");
         }
         if (cd.timeout_ms() != 0 && (cd.timeout_ms() < 100 || cd.timeout_ms() > 60000)) {
-            at.at(ct, cd, "timeout_ms",
-                  -1, fmt::format("central_db.timeout_ms: {} is not within 100-60000",
-                                  cd.timeout_ms()));
+            at.at(
+                ct, cd, "timeout_ms", -1,
+                fmt::format("central_db.timeout_ms: {} is not within 100-60000", cd.timeout_ms()));
         }
         if (cd.role() == v1::CENTRAL_DB_MAAR) {
             if (!store::valid_node_name(cd.node_name())) {
@@ -638,7 +638,7 @@ void validate(v1::ControlConfig& cfg, const config::ParseInfoTree* tree,
             }
         } else if (cd.role() == v1::CENTRAL_DB_CMD) {
             if (cd.maars().empty()) {
-                at.at(ct, cd, "maars", -1,
+                at.at(ct, cd, "role", -1,
                       "central_db.maars: role CENTRAL_DB_CMD needs at least one MAAR");
             }
             std::set<std::string> names, addrs;
@@ -661,7 +661,8 @@ void validate(v1::ControlConfig& cfg, const config::ParseInfoTree* tree,
             }
         } else {
             at.at(ct, cd, "role", -1,
-                  fmt::format("central_db.role: {} is not a known role", static_cast<int>(cd.role())));
+                  fmt::format("central_db.role: {} is not a known role",
+                              static_cast<int>(cd.role())));
         }
     }
     if (!cfg.state_directory().empty() && cfg.state_directory().front() != '/') {

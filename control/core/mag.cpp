@@ -182,7 +182,7 @@ std::optional<MagEvent> MagRole::on_pba(const mh::BindingAcknowledgement& ba, co
     }
     if (ba.status >= 128) {
         ev.kind = MagEvent::Kind::kRefused;
-        spdlog::warn("MAG role: registration of {} at {} refused: status {}", nai,
+        spdlog::warn("MAG role: registration of {} at {} refused: status {}", ev.nai,
                      net::format(r.anchor.remote), ba.status);
         regs_.erase(it);
         count("mag.refused");
@@ -241,8 +241,8 @@ std::vector<Outbound> MagRole::tick(const LmaTime& t, std::vector<MagEvent>& eve
             ev.kind = r.state == State::kDeregistering ? MagEvent::Kind::kDeregistered
                                                        : MagEvent::Kind::kGaveUp;
             spdlog::warn("MAG role: {} of {} at {} not acknowledged after {} retransmissions",
-                         r.state == State::kDeregistering ? "de-registration" : "registration", nai,
-                         net::format(r.anchor.remote), r.retransmissions);
+                         r.state == State::kDeregistering ? "de-registration" : "registration",
+                         ev.nai, net::format(r.anchor.remote), r.retransmissions);
             count("mag.gave_up");
             events.push_back(std::move(ev));
             it = regs_.erase(it);

@@ -299,3 +299,55 @@ TEST_CASE("store: embedded by default, etcd checked", "[config]") {
     CHECK(errors_of(base + etcd + "node_lease_seconds: 2 }\n").find("3-60") != std::string::npos);
     CHECK(errors_of(base + etcd + "node_lease_seconds: 61 }\n").find("3-60") != std::string::npos);
 }
+
+TEST_CASE("central_db: defaults and every check, at their lines", "[config]") {
+    const std::string base = "lma_addresses: \"2001:db8::1\"\n";
+    auto off = parse_control_config(base, "t.conf");
+    REQUIRE(off.ok());
+    CHECK(off->central_db().role() == hag::v1::CENTRAL_DB_OFF);
+    auto maar =
+        parse_control_config(base +
+                                 "central_db { role: CENTRAL_DB_MAAR node_name: \"hag-a\"\n"
+                                 "  node_address: \"2001:db8::1\" cmd_address: \"2001:db8::d\" }\n",
+                             "t.conf");
+    REQUIRE(maar.ok());
+    CHECK(maar->central_db().timeout_ms() == 3000);
+    auto cmd = parse_control_config(
+        base +
+            "central_db { role: CENTRAL_DB_CMD maars { name: \"hag-a\" address: "
+            "\"2001:db8::a\" } timeout_ms: 500 }\n",
+        "t.conf");
+    REQUIRE(cmd.ok());
+    CHECK(cmd->central_db().timeout_ms() == 500);
+    // A MAAR without its name, with a node_address not among lma_addresses, without a CMD.
+    CHECK(errors_of(base + "central_db { role: CENTRAL_DB_MAAR\n node_address: \"2001:db8::1\"\n"
+                           " cmd_address: \"2001:db8::d\" }\n")
+              .find("central_db.node_name") != std::string::npos);
+    CHECK(errors_of(base + "central_db { role: CENTRAL_DB_MAAR node_name: \"a\"\n"
+                           " node_address: \"2001:db8::2\"\n cmd_address: \"2001:db8::d\" }\n")
+              .find("t.conf:3:") != std::string::npos);
+    CHECK(errors_of(base + "central_db { role: CENTRAL_DB_MAAR node_name: \"a\"\n"
+                           " node_address: \"2001:db8::1\"\n cmd_address: \"2001:db8::1\" }\n")
+              .find("t.conf:4:") != std::string::npos);
+    CHECK(errors_of(base + "central_db { role: CENTRAL_DB_MAAR node_name: \"a\"\n"
+                           " node_address: \"2001:db8::1\" }\n")
+              .find("cmd_address") != std::string::npos);
+    // A CMD without MAARs, with one listed twice, with a bad address.
+    CHECK(errors_of(base + "central_db { role: CENTRAL_DB_CMD }\n").find("at least one MAAR") !=
+          std::string::npos);
+    CHECK(errors_of(base + "central_db { role: CENTRAL_DB_CMD\n"
+                           " maars { name: \"a\" address: \"2001:db8::a\" }\n"
+                           " maars { name: \"a\" address: \"2001:db8::b\" }\n}\n")
+              .find("listed twice") != std::string::npos);
+    CHECK(errors_of(base + "central_db { role: CENTRAL_DB_CMD\n"
+                           " maars { name: \"a\" address: \"192.0.2.1\" }\n}\n")
+              .find("not an IPv6") != std::string::npos);
+    CHECK(errors_of(base + "central_db { role: CENTRAL_DB_CMD timeout_ms: 50\n"
+                           " maars { name: \"a\" address: \"2001:db8::a\" } }\n")
+              .find("timeout_ms") != std::string::npos);
+    // Not with etcd.
+    CHECK(errors_of(base + "store { backend: \"etcd\" etcd_endpoints: \"a:1\" }\n"
+                           "central_db { role: CENTRAL_DB_CMD\n"
+                           " maars { name: \"a\" address: \"2001:db8::a\" } }\n")
+              .find("not with store.backend etcd") != std::string::npos);
+}
