@@ -1558,7 +1558,7 @@ std::uint8_t Lma::process_peer_pbu(const mh::BindingUpdate& bu, const Peer& from
         spdlog::info(
             "session {}: served by node {} ({}) now; {} stays anchored here, tunnelled "
             "to it (downlink key {}, uplink key {})",
-            nai, mag_id, net::format(from.remote), to_string(requested.front()), gre->key,
+            nai, mag_id, net::format(p.coa.addr), to_string(requested.front()), gre->key,
             s.uplink_gre_key);
     }
     return st(BaStatus::kAccepted);

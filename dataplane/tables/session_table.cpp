@@ -311,7 +311,25 @@ Result<void, std::string> SessionTable::upsert(SessionId id, const SessionConfig
     // period after it is retired: a heap one is freed by the Rcu, the slot's buffer is not
     // rewritten before.
     const SessionConfig* old = current(id);
-    if (old == nullptr) {
+    if (old != nullptr) {
+        // Every tunnel replaced (no path with the same care-of address and downlink key): the
+        // home router attached anew (a handoff, a restart re-registering, a router coming back
+        // to a node that anchored it meanwhile) and numbers its GRE sequence from wherever it
+        // starts now. A new incarnation makes the reorder stage start the session's sequence
+        // space over at the next packet, instead of dropping the new numbers as duplicates or
+        // late ones of the old space. Costs nothing when a path stays (multipath changes,
+        // refreshes).
+        bool kept = false;
+        for (unsigned i = 0; i < cfg.n_paths && !kept; ++i) {
+            for (unsigned j = 0; j < old->n_paths && !kept; ++j) {
+                kept = cfg.paths[i].coa == old->paths[j].coa &&
+                       cfg.paths[i].downlink_key == old->paths[j].downlink_key;
+            }
+        }
+        if (!kept) {
+            slots_[id].state.incarnation.fetch_add(1, std::memory_order_release);
+        }
+    } else {
         // A new session starts its sequence space and counters from zero. (A worker still
         // finishing a burst of the removed session that last had this id may write its count
         // back over these zeros: owner_add is a load and a store, and the window is one packet,

@@ -20,6 +20,12 @@ fake, on virtual devices (net_af_packet on veths, --no-huge), as tools/demo/gate
   The node's kernel owns its addresses on the data plane's exception-path TAPs (hag-access:
   the LMA address, hag-core: core_gw), as on a gateway whose NICs are bound to DPDK.
 Used by cluster_test.py, dmm_test.py and dmm_traffic_test.py.
+
+CmdCluster: the central mobility database mode (RFC 8885, docs/scale-out.md), no etcd: MAAR
+nodes each with hag-control and a real hag-dataplane as above (the "cpe" and "core" bridges),
+and a CMD node running hag-control only, its address cmd_address on the access link (a veth
+into the "cpe" bridge), where the MAARs reach it through their data planes' exception paths.
+Used by cmd_traffic_test.py.
 """
 import ipaddress
 import json
@@ -63,6 +69,42 @@ store {{
 DMM_STORE = """  distributed_anchoring: true
   node_address: "{lma}"
   node_lease_seconds: 3
+"""
+
+
+# hag-control of a central mobility database mode node (no etcd, no persistence), a template
+# CmdCluster fills (name, lma, sock, dpsock, state, central_db, and the node's own entries).
+# A MAAR: its pool, GRE key range, data plane; the CMD: no pool, no data plane.
+CMD_MAAR_CONFIG = """log {{ level: "info" }}
+lma_addresses: "{lma}"
+hnp_pools {{ name: "pool-{name}" prefix: "{pool}" assign_length: 64 }}
+default_profile {{ multipath: true max_paths: 4 max_lifetime_seconds: 3600 }}
+allow_unknown_subscribers: true
+allow_unknown_mags: true
+management_socket: "{sock}"
+dataplane_socket: "unix:{dpsock}"
+heartbeat_interval_seconds: 0
+timestamp_window_ms: 10000
+persistence: false
+state_directory: "{state}"
+store {{
+  node_name: "hag-{name}"
+  uplink_gre_key_min: {kmin}
+  uplink_gre_key_max: {kmax}
+}}
+{central_db}
+"""
+
+CMD_CMD_CONFIG = """log {{ level: "info" }}
+lma_addresses: "{lma}"
+allow_unknown_mags: true
+management_socket: "{sock}"
+heartbeat_interval_seconds: 0
+timestamp_window_ms: 10000
+persistence: false
+state_directory: "{state}"
+store {{ node_name: "hag-{name}" }}
+{central_db}
 """
 
 
@@ -302,6 +344,75 @@ class Cluster:
         if self.etcd is not None:
             self.topo.stop(self.etcd, 5)
         self.topo.close()
+
+
+class CmdCluster(Cluster):
+    """The central mobility database mode's cluster (no etcd): maars {name: {"lma", "core_gw",
+    "pool", "kmin", "kmax"}} each with hag-control and its own hag-dataplane (dataplane_config:
+    its template, as Cluster's), and the CMD node cmd_name at cmd_address (on the access link,
+    router_coa's /64), hag-control only. With central_db false the nodes run without a
+    central_db block (plain LMAs: the topology alone). Methods as Cluster's (start, hag,
+    bindings, counters, close); the CMD's name is cmd_name in them."""
+
+    def __init__(self, tag, maars, control, hagctl, check, dataplane, dataplane_config,
+                 router_coa, core_host, cmd_name="cmd", cmd_address=None, central_db=True,
+                 timeout_ms=3000, maar_config=CMD_MAAR_CONFIG, cmd_config=CMD_CMD_CONFIG):
+        self.nodes, self.control, self.hagctl, self.check = maars, control, hagctl, check
+        self.cmd_name, self.cmd_address = cmd_name, cmd_address
+        self.topo = netns.Topology(tag)
+        topo = self.topo
+        self.cpe, self.core = topo.ns("cpe"), topo.ns("core")
+        self.ns = {n: topo.ns(n) for n in maars}
+        self.ns[cmd_name] = topo.ns(cmd_name)
+        self.daemons, self.logs, self.socks = {}, {}, {}
+        self.etcd, self.ens, self.tls = None, None, False
+        self.dataplane, self.router_coa, self.core_host = dataplane, router_coa, core_host
+        self.dps, self.dplogs = {}, {}
+        for n in list(self.ns.values()) + [self.cpe, self.core]:
+            for conf in ("all", "default"):
+                netns.sh("sysctl", "-qw", f"net.ipv6.conf.{conf}.accept_dad=0", ns=n)
+        for ns in (self.cpe, self.core):
+            netns.sh("ip", "link", "add", "br0", "type", "bridge", ns=ns)
+        for i, n in enumerate(maars):
+            topo.veth(self.ns[n], "acc0", self.cpe, f"m{i}")
+            topo.veth(self.ns[n], "core0", self.core, f"c{i}")
+            netns.sh("ip", "link", "set", f"m{i}", "master", "br0", ns=self.cpe)
+            netns.sh("ip", "link", "set", f"c{i}", "master", "br0", ns=self.core)
+            for dev in ("core0", "acc0"):  # the node's kernel stays off the DPDK ports
+                netns.sh("sysctl", "-qw", f"net.ipv6.conf.{dev}.disable_ipv6=1", ns=self.ns[n])
+                netns.sh("ip", "link", "set", "dev", dev, "arp", "off", ns=self.ns[n])
+        # The CMD: a kernel address on the access link.
+        topo.veth(self.ns[cmd_name], "l0", self.cpe, "mcmd")
+        netns.sh("ip", "link", "set", "mcmd", "master", "br0", ns=self.cpe)
+        netns.sh("ip", "-6", "addr", "add", cmd_address + "/64", "dev", "l0", "nodad",
+                 ns=self.ns[cmd_name])
+        for ns, addr in ((self.cpe, router_coa), (self.core, core_host)):
+            netns.sh("ip", "link", "set", "br0", "up", ns=ns)
+            netns.sh("ip", "-6", "addr", "add", addr + "/64", "dev", "br0", "nodad", ns=ns)
+        self.work = topo.tmpdir("hag-cmd-cluster-test-")
+        t = f"  timeout_ms: {timeout_ms}\n"
+        maar_lines = "".join(f'  maars {{ name: "hag-{n}" address: "{c["lma"]}" }}\n'
+                             for n, c in maars.items())
+        blocks = {cmd_name: "central_db {\n  role: CENTRAL_DB_CMD\n" + maar_lines + t + "}"}
+        for n, c in maars.items():
+            blocks[n] = ("central_db {\n  role: CENTRAL_DB_MAAR\n"
+                         f'  node_name: "hag-{n}"\n  node_address: "{c["lma"]}"\n'
+                         f'  cmd_address: "{cmd_address}"\n' + t + "}")
+        for n in self.ns:
+            sock = os.path.join(self.work, f"control-{n}.sock")
+            dpsock = os.path.join(self.work, f"dataplane-{n}.sock")
+            state = os.path.join(self.work, f"state-{n}")
+            self.socks[n] = (sock, dpsock)
+            cfg = maars.get(n, {"lma": cmd_address})
+            template = maar_config if n in maars else cmd_config
+            with open(os.path.join(self.work, f"control-{n}.conf"), "w") as f:
+                f.write(template.format(name=n, sock=sock, dpsock=dpsock, state=state,
+                                        central_db=blocks[n] if central_db else "", **cfg))
+            self.logs[n] = open(os.path.join(self.work, f"control-{n}.log"), "w+")
+        for n in maars:
+            self.start_dataplane(n, dataplane_config)
+        for n in maars:
+            self.dataplane_ready(n)
 
 
 def central_db_config():

@@ -91,6 +91,43 @@ TEST_CASE("sessions are found by destination, key and care-of address", "[tables
     CHECK(env.rcu->pending() == 0);
 }
 
+TEST_CASE("an update that replaces every tunnel starts a new sequence space", "[tables]") {
+    Env env("t_incarnation");
+    auto& t = *env.t;
+    REQUIRE(t.upsert(7, one_path(100, 1, 1)).ok());
+    const auto first = t.state(7).incarnation.load();
+    CHECK(first != 0);
+    // A refresh (same path) and a second path next to it: the same sequence space.
+    REQUIRE(t.upsert(7, one_path(100, 1, 1)).ok());
+    CHECK(t.state(7).incarnation.load() == first);
+    auto two = one_path(100, 1, 1);
+    two.n_paths = 2;
+    two.paths[1] = two.paths[0];
+    two.paths[1].bid = 2;
+    two.paths[1].coa = IpAddr::v6(v6(0x2001, 0xdb8, 0xaaaa, 0, 2));
+    two.paths[1].downlink_key = 500;
+    REQUIRE(t.upsert(7, two).ok());
+    CHECK(t.state(7).incarnation.load() == first);
+    // The first path gone, the second kept: still the same space.
+    auto second = two;
+    second.n_paths = 1;
+    second.paths[0] = two.paths[1];
+    REQUIRE(t.upsert(7, second).ok());
+    CHECK(t.state(7).incarnation.load() == first);
+    // Every tunnel new (the router re-registered with a new downlink key, or at a new care-of
+    // address): a new incarnation; the counters stay (the same session).
+    t.state(7).uplink_packets.store(9);
+    REQUIRE(t.upsert(7, one_path(100, 1, 2)).ok());
+    const auto moved = t.state(7).incarnation.load();
+    CHECK(moved != first);
+    auto rekeyed = one_path(100, 1, 2);
+    rekeyed.paths[0].downlink_key = 777;
+    REQUIRE(t.upsert(7, rekeyed).ok());
+    CHECK(t.state(7).incarnation.load() != moved);
+    CHECK(t.state(7).uplink_packets.load() == 9);
+    env.rcu->synchronize();
+}
+
 TEST_CASE("the first line's copies follow the plan; the config pointer is the state's",
           "[tables]") {
     Env env("t_hotline");
