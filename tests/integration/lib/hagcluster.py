@@ -450,3 +450,114 @@ def central_db_nodes(maars, cmd):
     nodes["cmd"] = dict(cmd, dp="# the CMD has no data plane; not used", pools="", kmin=1,
                         kmax=99999, central="role: CENTRAL_DB_CMD " + listed)
     return nodes
+
+
+# Shared by the traffic tests with real data planes (control-dmm-traffic, control-cmd-traffic):
+# each node's hag-dataplane configuration, the router's UDP echo and the core host's client.
+TRAFFIC_DATAPLANE_CONFIG = """
+log {{ level: "info" }}
+eal_args: ["--no-huge", "--no-pci", "-m", "512", "--file-prefix", "hag-{suffix}-{name}",
+           "-l", "0-1", "--log-level", "lib.*:warning", "--no-telemetry"]
+ports {{ name: "core" device: "net_af_packet0,iface=core0" role: CORE
+         next_hop_ipv6: "{core_host}" addresses: "{core_gw}" }}
+ports {{ name: "access" device: "net_af_packet1,iface=acc0" role: ACCESS addresses: "{lma}" }}
+mbufs: 8191
+max_sessions: 64
+programmer_listen: "unix:{dpsock}"
+idle_sleep_us: 20
+"""
+
+# The router's end of a flow: echoes every datagram with its number and how many it has
+# received so far (bound before its address exists: the tun comes and goes with magsim).
+ECHO_SCRIPT = r"""
+import socket, sys
+s = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
+s.setsockopt(socket.IPPROTO_IPV6, 78, 1)  # IPV6_FREEBIND
+s.bind((sys.argv[1], int(sys.argv[2]))); s.settimeout(120)
+print("ready", flush=True)
+n = 0
+while True:
+    d, peer = s.recvfrom(2000)
+    n += 1
+    try: s.sendto(d[:4] + n.to_bytes(4, "big"), peer)
+    except OSError: pass
+"""
+
+# The core host's end: `count` numbered datagrams from [CORE]:sport, 20 ms apart; prints how
+# many echoes came back and the highest count the router reported.
+CLIENT_SCRIPT = r"""
+import json, socket, sys, time
+dst, port, sport, count = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
+s = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind((sys.argv[5], sport)); s.settimeout(0.02)
+echoed, server = set(), 0
+def drain():
+    global server
+    try:
+        while True:
+            d = s.recv(2000)
+            echoed.add(int.from_bytes(d[:4], "big")); server = max(server, int.from_bytes(d[4:8], "big"))
+    except (socket.timeout, BlockingIOError):
+        pass
+for i in range(count):
+    try: s.sendto(i.to_bytes(4, "big") + b"x" * 60, (dst, port))
+    except OSError: pass
+    drain()
+end = time.monotonic() + 2
+while len(echoed) < count and time.monotonic() < end:
+    drain()
+print(json.dumps({"echoed": len(echoed), "server": server}))
+"""
+
+
+class Traffic:
+    """UDP flows between the core host and the home router of a traffic test (`cl` a Cluster
+    or CmdCluster with data planes): an echo server on the router, a numbered client on the
+    core host, and the router's session as each node's data plane reports it."""
+
+    def __init__(self, cl, check, core, nai, count, py="/usr/bin/python3"):
+        self.cl, self.check, self.core, self.nai, self.count, self.py = (
+            cl, check, core, nai, count, py)
+
+    def echo(self, addr, port):
+        p = subprocess.Popen(["ip", "netns", "exec", self.cl.cpe, self.py, "-c", ECHO_SCRIPT,
+                              addr, str(port)], stdout=subprocess.PIPE, text=True)
+        self.cl.topo.procs.append(p)
+        self.check(p.stdout.readline().strip() == "ready", f"echo server on [{addr}]:{port}")
+
+    def flow(self, addr, port, sport, count=None):
+        count = self.count if count is None else count
+        r = subprocess.run(["ip", "netns", "exec", self.cl.core, self.py, "-c", CLIENT_SCRIPT,
+                            addr, str(port), str(sport), str(count), self.core],
+                           capture_output=True, text=True, timeout=60)
+        try:
+            return json.loads(r.stdout)
+        except ValueError:
+            print("client:", r.stdout, r.stderr)
+            return {"echoed": 0, "server": 0}
+
+    def passes(self, addr, port, sport, seconds):
+        """Until one datagram goes there and back (bounded): the end of a move."""
+        end = time.monotonic() + seconds
+        while time.monotonic() < end:
+            if self.flow(addr, port, sport, 1)["echoed"] == 1:
+                return True
+        return False
+
+    def session(self, n):
+        doc = self.cl.hag(n, "dataplane", "sessions", "--all") or {}
+        for x in doc.get("sessions", []):
+            if x.get("session", {}).get("nai") == self.nai:
+                return x
+        return {}
+
+    def counts(self, n):
+        s = self.session(n)
+        return {k: int(s.get(k, 0)) for k in (
+            "downlink_packets", "uplink_packets", "relay_uplink_packets",
+            "relay_downlink_packets")}
+
+    @staticmethod
+    def moved(before, after, key):
+        return after[key] - before[key]
