@@ -65,6 +65,25 @@ std::int64_t to_wall() {
     return wall_seconds() - clock_now().now;
 }
 
+// A binding read from the cluster store (wall-clock path expiries) on the monotonic clock of
+// the binding cache: none when the key was absent or its lifetime is over; errors kept.
+Result<std::optional<Session>, std::string> on_monotonic_clock(
+    Result<std::optional<Session>, std::string> r) {
+    if (!r) {
+        return unexpected(r.error());
+    }
+    if (!*r) {
+        return std::optional<Session>{};
+    }
+    std::vector<Session> one;
+    one.push_back(std::move(**r));
+    store::to_monotonic(one, wall_seconds(), clock_now().now);
+    if (one.empty()) {
+        return std::optional<Session>{};  // its lifetime is over
+    }
+    return std::optional<Session>{std::move(one.front())};
+}
+
 // RFC 5847 §5.2: a peer learns from a changed Restart Counter that the LMA restarted and lost
 // its bindings. When the binding cache was restored from the store nothing was lost: the
 // previous counter is kept, so MAGs do not re-register. Otherwise (first start, persistence
@@ -364,7 +383,7 @@ struct Daemon::Impl {
                 }
                 const Session copy = *s;
                 (void)c.remove(nai);
-                lma.hold_foreign(copy, std::max<Seconds>(copy.expires_at(), clock_now().now + 10));
+                lma.hold_foreign(copy, clock_now().now);
                 return true;
             });
             spdlog::warn("cluster: session {} is served by another node now; {}", nai,
@@ -550,16 +569,7 @@ struct Daemon::Impl {
         for (const auto& nai : due) {
             lookups->read_binding(nai, [this, nai](const ClusterLookups::BindingAnswer& a) {
                 boost::asio::post(io, [this, nai, a] {
-                    Result<std::optional<Session>, std::string> r = std::optional<Session>{};
-                    if (!a) {
-                        r = unexpected(a.error());
-                    } else if (*a) {
-                        std::vector<Session> one{**a};
-                        store::to_monotonic(one, wall_seconds(), clock_now().now);
-                        if (!one.empty()) {
-                            r = std::optional<Session>{std::move(one.front())};
-                        }
-                    }
+                    const auto r = on_monotonic_clock(a);
                     cache_backend.with_cache([&](BindingCache&) {
                         lma.recheck_foreign(nai, r, clock_now().now);
                         return 0;
@@ -812,7 +822,7 @@ Result<std::unique_ptr<Daemon>, std::string> Daemon::start(v1::ControlConfig cfg
             // Prefixes and keys of this node that other nodes' bindings hold stay claimed.
             store::to_monotonic(recovered.foreign, wall_seconds(), t.now);
             for (const auto& f : recovered.foreign) {
-                d.lma.hold_foreign(f, std::max<Seconds>(f.expires_at(), t.now + 10));
+                d.lma.hold_foreign(f, t.now);
             }
             if (!recovered.foreign.empty()) {
                 spdlog::info(
@@ -865,28 +875,14 @@ Result<std::unique_ptr<Daemon>, std::string> Daemon::start(v1::ControlConfig cfg
                                       ? std::string("too many cluster store reads waiting")
                                       : std::string(Lma::kDeferred));
             };
-            d.lma.set_binding_loader(
-                [&d,
-                 waiting](const std::string& nai) -> Result<std::optional<Session>, std::string> {
-                    auto got = d.lookups->binding(nai, d.current_message());
-                    if (const auto* w = std::get_if<ClusterLookups::Wait>(&got)) {
-                        return waiting(*w);
-                    }
-                    auto r = std::get<ClusterLookups::BindingAnswer>(std::move(got));
-                    if (!r) {
-                        return unexpected(r.error());
-                    }
-                    if (!*r) {
-                        return std::optional<Session>{};
-                    }
-                    std::vector<Session> one;
-                    one.push_back(std::move(**r));
-                    store::to_monotonic(one, wall_seconds(), clock_now().now);
-                    if (one.empty()) {
-                        return std::optional<Session>{};  // its lifetime is over
-                    }
-                    return std::optional<Session>{std::move(one.front())};
-                });
+            d.lma.set_binding_loader([&d, waiting](const std::string& nai)
+                                         -> Result<std::optional<Session>, std::string> {
+                auto got = d.lookups->binding(nai, d.current_message());
+                if (const auto* w = std::get_if<ClusterLookups::Wait>(&got)) {
+                    return waiting(*w);
+                }
+                return on_monotonic_clock(std::get<ClusterLookups::BindingAnswer>(std::move(got)));
+            });
             if (anchoring) {
                 if (auto r = d.etcd->announce(d.cfg.store().node_address(),
                                               d.cfg.store().node_lease_seconds());

@@ -75,6 +75,12 @@ std::uint32_t lifetime_seconds(std::uint16_t units) {
     return std::uint32_t{units} * 4;
 }
 
+// This node's GRE key range (store.uplink_gre_key_min / _max; 0 = unbounded on that side).
+std::pair<std::uint32_t, std::uint32_t> key_range(const v1::ControlConfig& cfg) {
+    return {cfg.store().uplink_gre_key_min() != 0 ? cfg.store().uplink_gre_key_min() : 1u,
+            cfg.store().uplink_gre_key_max() != 0 ? cfg.store().uplink_gre_key_max() : 0xffffffffu};
+}
+
 // The pools of a configuration: home network prefix pools, then IPv4 home address pools (held
 // IPv4-mapped). In an IPv4 pool of single addresses the network and broadcast addresses (when
 // the pool is a /30 or larger) and the default router are never handed out.
@@ -129,9 +135,7 @@ Lma::Lma(v1::ControlConfig cfg, BindingCache& cache, std::uint32_t restart_count
       subscribers_(cfg_),
       cache_(cache),
       restart_counter_(restart_counter),
-      keys_(
-          cfg_.store().uplink_gre_key_min() != 0 ? cfg_.store().uplink_gre_key_min() : 1u,
-          cfg_.store().uplink_gre_key_max() != 0 ? cfg_.store().uplink_gre_key_max() : 0xffffffffu),
+      keys_(key_range(cfg_).first, key_range(cfg_).second),
       dmnp_(cfg_),
       mag_(MagOptions{cfg_.central_db().role() == v1::CENTRAL_DB_MAAR
                           ? cfg_.central_db().node_name()
@@ -561,8 +565,8 @@ std::vector<Outbound> Lma::handle_pbu(const mh::BindingUpdate& bu, const Peer& f
     for (auto& o : mag_pbus) {
         replies.push_back(std::move(o));  // after the PBA (distributed anchoring)
     }
-    if (cd_role_ == CdRole::kMaar && accepted && bu.lifetime != 0 &&
-        from.remote != cmd_address_ && !out.nai.empty()) {
+    if (cd_role_ == CdRole::kMaar && accepted && bu.lifetime != 0 && from.remote != cmd_address_ &&
+        !out.nai.empty()) {
         return maar_after_pbu(out.nai, bu.sequence, std::move(replies),
                               std::uint32_t{out.lifetime_units} * 4, t);
     }
@@ -2163,10 +2167,7 @@ namespace hag::control {
 namespace {
 
 bool in_key_range(const v1::ControlConfig& cfg, std::uint32_t key) {
-    const std::uint32_t lo =
-        cfg.store().uplink_gre_key_min() != 0 ? cfg.store().uplink_gre_key_min() : 1u;
-    const std::uint32_t hi =
-        cfg.store().uplink_gre_key_max() != 0 ? cfg.store().uplink_gre_key_max() : 0xffffffffu;
+    const auto [lo, hi] = key_range(cfg);
     return key != 0 && key >= lo && key <= hi;
 }
 
@@ -2211,10 +2212,10 @@ std::function<bool(const Session&)> Lma::foreign_filter(const v1::ControlConfig&
     };
 }
 
-void Lma::hold_foreign(const Session& s, Seconds expires) {
+void Lma::hold_foreign(const Session& s, Seconds now) {
     drop_foreign(s.nai);
     ForeignHold h;
-    h.expires = expires;
+    h.expires = std::max<Seconds>(s.expires_at(), now + 10);  // read again 10 s on at least
     for (const auto& p : s.home_prefixes) {
         for (auto& pool : pools_) {
             if (!pool.contains(p)) {
@@ -2307,7 +2308,7 @@ void Lma::recheck_foreign(const std::string& nai,
         drop_foreign(nai);  // the binding ended: its prefixes and keys are free again
         return;
     }
-    hold_foreign(**now_there, std::max<Seconds>((*now_there)->expires_at(), now + 10));
+    hold_foreign(**now_there, now);
 }
 
 }  // namespace hag::control

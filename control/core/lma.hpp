@@ -118,11 +118,11 @@ class Lma {
     // Cluster store: prefixes and GRE keys of this node's pools and key range that a binding
     // served by ANOTHER node holds (it took the binding over from here, or this node restarted
     // while the other held them) stay claimed here — held elsewhere — so this node never hands
-    // them out twice. A hold lasts until `expires` (monotonic; the binding's expiry as last
-    // read); then foreign_due() names it once and the daemon reads the binding again:
-    // recheck_foreign() renews the hold with what the binding holds now, or ends it when the
+    // them out twice. A hold lasts until the binding's expiry as last read (monotonic; at
+    // least 10 s after `now`); then foreign_due() names it once and the daemon reads the binding
+    // again: recheck_foreign() renews the hold with what the binding holds now, or ends it when the
     // binding is gone. Taking the binding over (or anchoring it again) ends its hold first.
-    void hold_foreign(const Session& s, Seconds expires);
+    void hold_foreign(const Session& s, Seconds now);
     [[nodiscard]] std::vector<std::string> foreign_due(Seconds now);
     // `now_there`: the binding as read (monotonic expiries; none when gone or expired), or
     // an error (kept, read again in 10 s).

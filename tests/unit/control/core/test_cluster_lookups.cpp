@@ -317,8 +317,8 @@ allow_unknown_mags: true
 
     BindingCache cache{100};
     Lma lma(*cfg, cache, 1);
-    lma.hold_foreign(foreign_binding("moved@example.net", "2001:db8:100::/64", 1), 100);
-    lma.hold_foreign(foreign_binding("other@example.net", "2001:db8:900::/64", 5000), 100);
+    lma.hold_foreign(foreign_binding("moved@example.net", "2001:db8:100::/64", 1), 0);
+    lma.hold_foreign(foreign_binding("other@example.net", "2001:db8:900::/64", 5000), 0);
     CHECK(lma.foreign_holds() == 1);  // the second holds nothing of this node
     CHECK(lma_counter(lma, "pool.main.in_use") == 1);
     CHECK(lma_counter(lma, "gre_keys.in_use") == 1);
@@ -343,7 +343,7 @@ allow_unknown_mags: true
     CHECK(lma_counter(lma, "pool.main.in_use") == 0);
     CHECK(lma_counter(lma, "gre_keys.in_use") == 0);
     // Taken over here: the hold gives way to the binding's own claims.
-    lma.hold_foreign(foreign_binding("back@example.net", "2001:db8:100:1::/64", 2), 100);
+    lma.hold_foreign(foreign_binding("back@example.net", "2001:db8:100:1::/64", 2), 0);
     CHECK(lma_counter(lma, "pool.main.in_use") == 1);
     REQUIRE(lma.restore(foreign_binding("back@example.net", "2001:db8:100:1::/64", 2),
                         LmaTime{10, 10'000, 0}));
@@ -351,7 +351,7 @@ allow_unknown_mags: true
     CHECK(lma_counter(lma, "pool.main.in_use") == 1);
     CHECK(lma_counter(lma, "gre_keys.in_use") == 1);
     // A binding holding what this node has assigned itself: counted as a conflict.
-    lma.hold_foreign(foreign_binding("dup@example.net", "2001:db8:100:1::/64", 2), 100);
+    lma.hold_foreign(foreign_binding("dup@example.net", "2001:db8:100:1::/64", 2), 0);
     CHECK(lma.foreign_holds() == 0);
     CHECK(lma_counter(lma, "cluster.foreign_conflicts") == 2);
 }
