@@ -13,19 +13,6 @@
 
 namespace hag::control {
 
-namespace {
-
-using mh::BaStatus;
-
-constexpr std::uint8_t st(BaStatus s) noexcept {
-    return static_cast<std::uint8_t>(s);
-}
-
-bool is_zero(const mh::Ipv6& a) {
-    return std::all_of(a.begin(), a.end(), [](std::uint8_t b) { return b == 0; });
-}
-
-// NAI text for logs and keys: printable ASCII and UTF-8 kept, control characters refused.
 std::optional<std::string> identifier_text(const mh::Bytes& id) {
     if (id.empty() || id.size() > 255) {
         return std::nullopt;
@@ -37,6 +24,18 @@ std::optional<std::string> identifier_text(const mh::Bytes& id) {
         }
     }
     return s;
+}
+
+namespace {
+
+using mh::BaStatus;
+
+constexpr std::uint8_t st(BaStatus s) noexcept {
+    return static_cast<std::uint8_t>(s);
+}
+
+bool is_zero(const mh::Ipv6& a) {
+    return std::all_of(a.begin(), a.end(), [](std::uint8_t b) { return b == 0; });
 }
 
 // Whether p lies inside outer (as long or longer, same leading bits).

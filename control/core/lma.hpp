@@ -43,6 +43,10 @@ inline constexpr std::uint8_t kLinkMetricsSubtype = 1;
 inline constexpr std::uint8_t kRevocationTriggerUnspecified = 0;
 inline constexpr std::uint8_t kRevocationTriggerAdministrative = 1;
 
+// NAI text for logs and keys (MN-ID, MAG Identifier): printable ASCII and UTF-8 kept, control
+// characters refused, 1-255 octets.
+std::optional<std::string> identifier_text(const mh::Bytes& id);
+
 class Lma {
   public:
     // cfg must come from parse_control_config (validated, defaults filled in).

@@ -26,17 +26,10 @@ constexpr std::size_t kMaxPrefixesPerPbu = 16;
 
 std::optional<std::string> nai_of(const mh::Options& opts) {
     const auto* id = mh::find_option<mh::MobileNodeIdentifier>(opts);
-    if (id == nullptr || id->subtype != mh::kMnIdSubtypeNai || id->identifier.empty() ||
-        id->identifier.size() > 255) {
+    if (id == nullptr || id->subtype != mh::kMnIdSubtypeNai) {
         return std::nullopt;
     }
-    std::string s(id->identifier.begin(), id->identifier.end());
-    for (unsigned char c : s) {
-        if (c < 0x20 || c == 0x7f) {
-            return std::nullopt;
-        }
-    }
-    return s;
+    return identifier_text(id->identifier);
 }
 
 bool valid_prefix(std::uint8_t length, const Ipv6Address& a) {
