@@ -133,13 +133,15 @@ struct SessionConfig {
     // in the first line so that a single-path downlink packet does not read the plan's line.
     std::uint8_t plan_n_order = 0;
     std::uint8_t plan_first = 0;
+    // Distributed anchoring: prefixes anchored at other nodes (`anchors` below). In the first
+    // line: every uplink packet with a key tests it (a miss per packet further down).
+    std::uint8_t n_anchors = 0;
     std::array<PathConfig, kMaxPaths> paths{};
     std::uint8_t n_prefixes = 0;  // home prefixes (IPv6 HNP, IPv4 HoA, delegated)
     std::array<IpPrefix, kMaxPrefixes> prefixes{};
     StripingMode striping = StripingMode::kWeighted;  // downlink over several live paths
     std::uint32_t overflow_burst_bytes = 0;           // overflow bucket depth; 0 = 10 ms of rate
-    // Distributed anchoring: prefixes anchored at other nodes (tables above).
-    std::uint8_t n_anchors = 0;
+    // Distributed anchoring: n_anchors of these (tables above).
     std::array<RemoteAnchorConfig, kMaxRemoteAnchors> anchors{};
     // Derived by SessionTable::upsert (plan_striping, multipath/scheduler.hpp); callers leave it.
     StripePlan plan{};
