@@ -78,6 +78,7 @@ SessionSlot* map_slots(std::size_t bytes) {
     if (p == MAP_FAILED) {
         throw std::bad_alloc();
     }
+    (void)madvise(p, bytes, MADV_HUGEPAGE);
     return static_cast<SessionSlot*>(p);
 }
 }  // namespace
