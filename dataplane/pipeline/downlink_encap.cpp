@@ -122,8 +122,7 @@ bool icmp_error(DownlinkCtx& ctx, rte_mbuf* m, const L2Info& l2, const L3Info& l
         const auto ic = static_cast<std::uint16_t>(~rte_raw_cksum(icmp, 8u + quote));
         std::memcpy(icmp + 2, &ic, sizeof ic);
     }
-    m->l2_len = l2.l3_offset;
-    m->l3_len = v6 ? 40 : 20;
+    set_l2_l3_len(m, l2.l3_offset, v6 ? 40 : 20);
     ctx.to_core[ctx.n_to_core++] = m;
     ++ctx.events[static_cast<std::size_t>(sent)];
     return true;
@@ -207,8 +206,7 @@ bool fragment_outer(DownlinkCtx& ctx, rte_mbuf* m, bool v6, std::uint16_t mtu) n
         }
         std::memcpy(d + 14 + ip_len + extra, body + off, len);
         f->port = m->port;
-        f->l2_len = 14;
-        f->l3_len = ip_len;
+        set_l2_l3_len(f, 14, ip_len);
         ctx.more_access[ctx.n_more_access++] = f;
     }
     // The first fragment ends after `per` bytes of payload.
@@ -451,8 +449,7 @@ inline DownlinkDrop encap_one(DownlinkCtx& ctx, rte_mbuf* m, const Prepared& pre
         put32(g + 4, path->downlink_key);
     }
     m->port = path->port;
-    m->l2_len = 14;
-    m->l3_len = outer_ip_len;
+    set_l2_l3_len(m, 14, outer_ip_len);
     if (fragment && !fragment_outer(ctx, m, v6_outer, mtu)) {
         return DownlinkDrop::kFragmentNoMbuf;
     }

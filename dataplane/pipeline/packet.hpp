@@ -11,6 +11,16 @@
 
 namespace hag::dp {
 
+// Sets the mbuf's l2_len (7 bits) and l3_len (9 bits) with one store to tx_offload. Two
+// bit-field assignments in a row compile to a byte store and then a 16-bit load of the same
+// word for the second, which waits for the first store to retire (a store-forwarding stall:
+// 14 % of the downlink stage's samples before).
+inline void set_l2_l3_len(rte_mbuf* m, unsigned l2, unsigned l3) noexcept {
+    static_assert(RTE_MBUF_L2_LEN_BITS == 7 && RTE_MBUF_L3_LEN_BITS == 9);
+    m->tx_offload =
+        (m->tx_offload & ~std::uint64_t{0xffff}) | (l2 & 0x7fu) | std::uint64_t{l3 & 0x1ffu} << 7;
+}
+
 inline L2Info parse_l2(const rte_mbuf* m) noexcept {
     return parse_l2(rte_pktmbuf_mtod(m, const std::uint8_t*), rte_pktmbuf_data_len(m));
 }

@@ -12,6 +12,8 @@
 #include <algorithm>
 #include <cstring>
 
+#include "pipeline/packet.hpp"
+
 namespace hag::dp {
 
 namespace {
@@ -88,8 +90,7 @@ rte_mbuf* Reassembly::linear(rte_mbuf* m) noexcept {
         std::memcpy(d, got, m->pkt_len);  // contiguous after all: read returned a pointer into m
     }
     c->port = m->port;
-    c->l2_len = m->l2_len;
-    c->l3_len = m->l3_len;
+    set_l2_l3_len(c, m->l2_len, m->l3_len);
     rte_pktmbuf_free(m);
     return c;
 }
@@ -122,8 +123,7 @@ rte_mbuf* Reassembly::add(rte_mbuf* m, FragParse verdict, const OuterFragment& f
     // What timed out goes first (and is counted so), so that rte_ip_frag never frees a stale
     // entry inside the call below.
     expire(now);
-    m->l2_len = f.l2_len;
-    m->l3_len = f.l3_len;
+    set_l2_l3_len(m, f.l2_len, f.l3_len);
     auto* ip = rte_pktmbuf_mtod_offset(m, std::uint8_t*, f.l2_len);
     const std::uint32_t before = dr_.cnt;
     rte_mbuf* whole = nullptr;

@@ -106,8 +106,7 @@ UplinkDrop relay_to_anchor(UplinkCtx& ctx, rte_mbuf* m, const SessionConfig& cfg
         put32(g + 4, a.uplink_key);
     }
     m->port = a.port;
-    m->l2_len = 14;
-    m->l3_len = outer_ip_len;
+    set_l2_l3_len(m, 14, outer_ip_len);
     SessionState& st = ctx.sessions_rw->state(id);
     st.relay_uplink_packets.fetch_add(1, std::memory_order_relaxed);
     st.relay_uplink_bytes.fetch_add(inner.total_len, std::memory_order_relaxed);
@@ -151,8 +150,7 @@ UplinkDrop relay_from_anchor(UplinkCtx& ctx, rte_mbuf* m, const GreInIp& gre,
     std::memcpy(e + 6, ctx.core_src_mac.data(), 6);
     put16(e + 12, inner.family == Family::kIpv4 ? kEtherIpv4 : kEtherIpv6);
     m->port = ctx.core_port;
-    m->l2_len = 14;
-    m->l3_len = inner.header_len;
+    set_l2_l3_len(m, 14, inner.header_len);
     ctx.relay_downlink[ctx.n_relay_downlink++] = m;
     SessionState& st = ctx.sessions_rw->state(id);
     st.relay_downlink_packets.fetch_add(1, std::memory_order_relaxed);

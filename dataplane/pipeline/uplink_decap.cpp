@@ -240,8 +240,7 @@ inline UplinkDrop decap_one(UplinkCtx& ctx, rte_mbuf* m, GreParse parsed, const 
     std::memcpy(e + 6, ctx.core_src_mac.data(), 6);
     put16(e + 12, proto);
     m->port = ctx.core_port;
-    m->l2_len = 14;
-    m->l3_len = inner.header_len;
+    set_l2_l3_len(m, 14, inner.header_len);
     SessionState& st = ctx.sessions_rw->state(id);
     meta.session = id;
     meta.incarnation = st.incarnation.load(std::memory_order_acquire);

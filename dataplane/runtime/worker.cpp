@@ -14,6 +14,7 @@
 #include <algorithm>
 
 #include "pipeline/fragment_parse.hpp"
+#include "pipeline/packet.hpp"
 #include "pipeline/parse.hpp"
 #include "pipeline/reassembly.hpp"
 #include "runtime/steer_parse.hpp"
@@ -548,8 +549,7 @@ bool uplink_ttl(Worker& w, rte_mbuf* m, std::uint64_t& now, bool* icmp) noexcept
         const auto icc = static_cast<std::uint16_t>(~rte_raw_cksum(ic, 8u + quote));
         std::memcpy(ic + 2, &icc, sizeof icc);
     }
-    m->l2_len = 14;
-    m->l3_len = v6 ? 40 : 20;
+    set_l2_l3_len(m, 14, v6 ? 40 : 20);
     ++w.uplink_time_exceeded_sent;
     *icmp = true;
     return false;
