@@ -136,10 +136,12 @@ struct SessionConfig {
     // Distributed anchoring: prefixes anchored at other nodes (`anchors` below). In the first
     // line: every uplink packet with a key tests it (a miss per packet further down).
     std::uint8_t n_anchors = 0;
+    // Downlink over several live paths. In the first line: every striped packet reads it (on
+    // its old line, after the prefixes, it was a miss per packet: striping at 0.46 x single path).
+    StripingMode striping = StripingMode::kWeighted;
     std::array<PathConfig, kMaxPaths> paths{};
     std::uint8_t n_prefixes = 0;  // home prefixes (IPv6 HNP, IPv4 HoA, delegated)
     std::array<IpPrefix, kMaxPrefixes> prefixes{};
-    StripingMode striping = StripingMode::kWeighted;  // downlink over several live paths
     std::uint32_t overflow_burst_bytes = 0;           // overflow bucket depth; 0 = 10 ms of rate
     // Distributed anchoring: n_anchors of these (tables above).
     std::array<RemoteAnchorConfig, kMaxRemoteAnchors> anchors{};
