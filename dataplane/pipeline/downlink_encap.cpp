@@ -274,6 +274,8 @@ inline void prepare(DownlinkCtx& ctx, rte_mbuf* m, Prepared& p, PolicyKey& key) 
     if (p.cfg->policy != 0 && ctx.policies != nullptr) {
         p.prof = ctx.policies->get(p.cfg->policy);
         if (p.prof != nullptr) {
+            // The session's policy counters (a line the other prefetches do not cover).
+            prefetch_write(&ctx.sessions->state(p.id).policy_pinned);
             policy_key(rte_pktmbuf_mtod_offset(m, const std::uint8_t*, p.l2.l3_offset), p.l3, true,
                        key);
         }
@@ -305,11 +307,11 @@ inline DownlinkDrop encap_one(DownlinkCtx& ctx, rte_mbuf* m, const Prepared& pre
                 switch (policy_resolve(prof->rules[static_cast<std::size_t>(r)], *cfg, path)) {
                     case PolicyVerdict::kPath:
                         pi = path;
-                        st.policy_pinned.fetch_add(1, std::memory_order_relaxed);
+                        owner_add(st.policy_pinned, std::uint64_t{1});
                         break;
                     case PolicyVerdict::kDrop:
                         rc.drops.fetch_add(1, std::memory_order_relaxed);
-                        st.policy_drops.fetch_add(1, std::memory_order_relaxed);
+                        owner_add(st.policy_drops, std::uint64_t{1});
                         return DownlinkDrop::kPolicyDrop;
                     case PolicyVerdict::kStripe:
                         break;

@@ -202,8 +202,7 @@ inline UplinkDrop decap_one(UplinkCtx& ctx, rte_mbuf* m, GreParse parsed, const 
                 rc.hits.fetch_add(1, std::memory_order_relaxed);
                 if (!policy_allows(prof->rules[static_cast<std::size_t>(r)], cfg->paths[path])) {
                     rc.uplink_forbidden.fetch_add(1, std::memory_order_relaxed);
-                    ctx.sessions_rw->state(id).uplink_forbidden.fetch_add(
-                        1, std::memory_order_relaxed);
+                    owner_add(ctx.sessions_rw->state(id).uplink_forbidden, std::uint64_t{1});
                     if (prof->drop_forbidden_uplink) {
                         return UplinkDrop::kPolicyForbidden;
                     }

@@ -142,7 +142,7 @@ struct SessionConfig {
     std::array<PathConfig, kMaxPaths> paths{};
     std::uint8_t n_prefixes = 0;  // home prefixes (IPv6 HNP, IPv4 HoA, delegated)
     std::array<IpPrefix, kMaxPrefixes> prefixes{};
-    std::uint32_t overflow_burst_bytes = 0;           // overflow bucket depth; 0 = 10 ms of rate
+    std::uint32_t overflow_burst_bytes = 0;  // overflow bucket depth; 0 = 10 ms of rate
     // Distributed anchoring: n_anchors of these (tables above).
     std::array<RemoteAnchorConfig, kMaxRemoteAnchors> anchors{};
     // Derived by SessionTable::upsert (plan_striping, multipath/scheduler.hpp); callers leave it.
