@@ -228,7 +228,9 @@ struct Prepared {
     int rule = -1;                              // the profile's first matching rule, -1 none
     DownlinkDrop early = DownlinkDrop::kCount;  // a drop found in the first pass
 };
-static_assert(std::is_trivially_destructible_v<Prepared>);  // parse() builds over the old one
+// parse() builds over the old one, in uninitialised storage (downlink_encap).
+static_assert(std::is_trivially_destructible_v<Prepared>);
+static_assert(std::is_trivially_destructible_v<PolicyKey>);
 
 // The first pass, per packet: Ethernet and IP headers (the session is looked up for the whole
 // chunk at once afterwards). `p` is built in place, each field written once: building an
@@ -480,8 +482,13 @@ uint16_t downlink_encap(DownlinkCtx& ctx, rte_mbuf** pkts, uint16_t n) noexcept 
     // one rte_acl call per flow policy profile, then encapsulate.
     constexpr uint16_t kChunk = 64;
     static_assert(kChunk <= SessionTable::kBulkMax);
-    Prepared pre[kChunk];
-    PolicyKey keys[kChunk];
+    // Uninitialised storage: parse() builds every packet's Prepared in place and prepare()
+    // every key it uses (policy_key assigns it whole); arrays of them default-constructed
+    // zeroed ~8 kB per burst (a memset call, 3 % of the worker at 1,000 subscribers).
+    alignas(Prepared) unsigned char pre_bytes[sizeof(Prepared) * kChunk];
+    alignas(PolicyKey) unsigned char key_bytes[sizeof(PolicyKey) * kChunk];
+    auto* const pre = reinterpret_cast<Prepared*>(pre_bytes);
+    auto* const keys = reinterpret_cast<PolicyKey*>(key_bytes);
     for (uint16_t base = 0; base < n; base += kChunk) {
         const uint16_t k = static_cast<uint16_t>(n - base < kChunk ? n - base : kChunk);
         // The chunk's table accesses are issued together so that their cache (and TLB) misses

@@ -4,6 +4,7 @@
 #include <rte_ip.h>
 
 #include <cstddef>
+#include <type_traits>
 
 #include "pipeline/packet.hpp"
 #include "pipeline/relay.hpp"
@@ -277,7 +278,12 @@ uint16_t uplink_decap(UplinkCtx& ctx, rte_mbuf** pkts, uint16_t n, UplinkMeta* m
     // misses overlap instead of following one another packet by packet.
     constexpr uint16_t kChunk = 32;
     static_assert(kChunk <= SessionTable::kBulkMax);
-    GreInIp gre[kChunk];
+    // Uninitialised storage (a default-constructed array zeroed it every burst, a memset
+    // call): parse_gre_in_ip writes every field decap_one reads of a kOk (or kKeepalive)
+    // packet, and decap_one reads nothing else of the others.
+    static_assert(std::is_trivially_destructible_v<GreInIp>);
+    alignas(GreInIp) unsigned char gre_bytes[sizeof(GreInIp) * kChunk];
+    auto* const gre = reinterpret_cast<GreInIp*>(gre_bytes);
     GreParse parsed[kChunk];
     std::uint32_t keys[kChunk];
     SessionTable::SessionId ids[kChunk];
