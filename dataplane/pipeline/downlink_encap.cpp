@@ -465,8 +465,8 @@ inline DownlinkDrop encap_one(DownlinkCtx& ctx, rte_mbuf* m, const Prepared& pre
     const std::uint64_t bytes = l3.total_len;
     owner_add(st.downlink_packets, std::uint64_t{1});
     owner_add(st.downlink_bytes, bytes);
-    owner_add(st.path_downlink_packets[pi], std::uint64_t{1});
-    owner_add(st.path_downlink_bytes[pi], bytes);
+    owner_add(st.path_downlink[pi].packets, std::uint64_t{1});
+    owner_add(st.path_downlink[pi].bytes, bytes);
     return DownlinkDrop::kCount;
 }
 
@@ -518,8 +518,9 @@ uint16_t downlink_encap(DownlinkCtx& ctx, rte_mbuf** pkts, uint16_t n) noexcept 
             }
             p.id = ids[j];
             const SessionState& st = ctx.sessions->state(p.id);
-            prefetch_write(&st);  // the config pointer too
-            prefetch_write(&st.path_downlink_bytes[0]);
+            // The config pointer, the sequence number and the counters of paths 0 and 1:
+            // one line (session_table.hpp).
+            prefetch_write(&st);
             // The config's usual place, next to the state (same page): fetched together
             // instead of after the pointer load.
             const auto* home = static_cast<const char*>(ctx.sessions->config_home(p.id));

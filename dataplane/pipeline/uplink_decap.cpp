@@ -45,8 +45,8 @@ inline void keep_meta(UplinkCtx& ctx, const SessionConfig& cfg, SessionTable::Se
     meta.live_mask = live;
     st.uplink_packets.fetch_add(1, std::memory_order_relaxed);
     st.uplink_bytes.fetch_add(bytes, std::memory_order_relaxed);
-    st.path_uplink_packets[path].fetch_add(1, std::memory_order_relaxed);
-    st.path_uplink_bytes[path].fetch_add(bytes, std::memory_order_relaxed);
+    st.path_uplink[path].packets.fetch_add(1, std::memory_order_relaxed);
+    st.path_uplink[path].bytes.fetch_add(bytes, std::memory_order_relaxed);
     meta.flags |= UplinkMeta::kKept;
 }
 
@@ -156,8 +156,10 @@ inline UplinkDrop decap_one(UplinkCtx& ctx, rte_mbuf* m, GreParse parsed, const 
     if (!inner.ok) {
         return UplinkDrop::kInnerMalformed;
     }
-    bool inside = false;
-    for (unsigned i = 0; i < cfg->n_prefixes && !inside; ++i) {
+    // The first prefix from its copy next to the first path (session_table.hpp), the others
+    // from the prefixes' own lines.
+    bool inside = cfg->n_prefixes != 0 && cfg->prefix_first.contains(inner.src);
+    for (unsigned i = 1; i < cfg->n_prefixes && !inside; ++i) {
         inside = cfg->prefixes[i].contains(inner.src);
     }
     if (!inside) {
@@ -257,8 +259,8 @@ inline UplinkDrop decap_one(UplinkCtx& ctx, rte_mbuf* m, GreParse parsed, const 
     const std::uint64_t bytes = inner.total_len;
     owner_add(st.uplink_packets, std::uint64_t{1});
     owner_add(st.uplink_bytes, bytes);
-    owner_add(st.path_uplink_packets[path], std::uint64_t{1});
-    owner_add(st.path_uplink_bytes[path], bytes);
+    owner_add(st.path_uplink[path].packets, std::uint64_t{1});
+    owner_add(st.path_uplink[path].bytes, bytes);
     if (gre.udp) {
         ++ctx.events[static_cast<std::size_t>(UplinkEvent::kUdpDecapsulated)];
     }
@@ -304,25 +306,21 @@ uint16_t uplink_decap(UplinkCtx& ctx, rte_mbuf** pkts, uint16_t n, UplinkMeta* m
         for (std::uint64_t f = found; f != 0; f &= f - 1) {
             const SessionTable::SessionId id = ids[__builtin_ctzll(f)];
             const SessionState& st = ctx.sessions->state(id);
-            prefetch_write(&st);  // the config pointer and the incarnation too
-            prefetch_write(&st.path_uplink_packets[0]);
-            prefetch_write(&st.path_uplink_bytes[0]);
+            prefetch_write(&st);                 // the config pointer and the incarnation too
+            prefetch_write(&st.uplink_packets);  // the totals and the first path's counters
             // The config's usual place, next to the state (same page): fetched together
             // instead of after the pointer load.
             const auto* home = static_cast<const char*>(ctx.sessions->config_home(id));
             rte_prefetch0(home);
             rte_prefetch0(home + 64);
-            rte_prefetch0(home + offsetof(SessionConfig, prefixes));
         }
         for (std::uint64_t f = found; f != 0; f &= f - 1) {
             if (const SessionConfig* c = ctx.sessions->config(ids[__builtin_ctzll(f)]);
                 c != nullptr) {
-                // The header (policy slot included) and the first path, the prefixes.
+                // The header (policy slot included), the first prefix and the first path (a
+                // source in another prefix reads the prefixes' lines unprefetched).
                 rte_prefetch0(c);
                 rte_prefetch0(reinterpret_cast<const char*>(c) + 64);
-                rte_prefetch0(&c->prefixes);
-                rte_prefetch0(reinterpret_cast<const char*>(&c->prefixes[0]) + sizeof(IpPrefix) -
-                              1);
             }
         }
         for (uint16_t i = 0; i < k; ++i) {
