@@ -4,6 +4,7 @@
 #include <rte_ip.h>
 
 #include <cstddef>
+#include <type_traits>
 
 #include "pipeline/packet.hpp"
 #include "pipeline/relay.hpp"
@@ -13,6 +14,15 @@
 namespace hag::dp {
 
 namespace {
+
+// IpAddr's operator== with two 64-bit compares (the defaulted one called memcmp: ~1 % of the
+// uplink worker for the care-of compare of every packet).
+inline bool same_addr(const IpAddr& a, const IpAddr& b) noexcept {
+    std::uint64_t x[2], y[2];
+    std::memcpy(x, a.bytes.data(), 16);
+    std::memcpy(y, b.bytes.data(), 16);
+    return a.family == b.family && ((x[0] ^ y[0]) | (x[1] ^ y[1])) == 0;
+}
 
 // Into all cache levels, to be written (rte_prefetch0_write is experimental in DPDK 22.11).
 inline void prefetch_write(const void* p) noexcept {
@@ -44,8 +54,8 @@ inline void keep_meta(UplinkCtx& ctx, const SessionConfig& cfg, SessionTable::Se
     meta.live_mask = live;
     st.uplink_packets.fetch_add(1, std::memory_order_relaxed);
     st.uplink_bytes.fetch_add(bytes, std::memory_order_relaxed);
-    st.path_uplink_packets[path].fetch_add(1, std::memory_order_relaxed);
-    st.path_uplink_bytes[path].fetch_add(bytes, std::memory_order_relaxed);
+    st.path_uplink[path].packets.fetch_add(1, std::memory_order_relaxed);
+    st.path_uplink[path].bytes.fetch_add(bytes, std::memory_order_relaxed);
     meta.flags |= UplinkMeta::kKept;
 }
 
@@ -133,7 +143,7 @@ inline UplinkDrop decap_one(UplinkCtx& ctx, rte_mbuf* m, GreParse parsed, const 
     unsigned path = kMaxPaths;
     const std::uint16_t udp_src = gre.udp ? gre.udp_src : 0;
     for (unsigned i = 0; i < cfg->n_paths; ++i) {
-        if (cfg->paths[i].coa == outer.src && cfg->paths[i].udp_port == udp_src &&
+        if (same_addr(cfg->paths[i].coa, outer.src) && cfg->paths[i].udp_port == udp_src &&
             (cfg->paths[i].tunnel == Tunnel::kIpInIp) == gre.ipip) {
             path = i;
             break;
@@ -155,8 +165,10 @@ inline UplinkDrop decap_one(UplinkCtx& ctx, rte_mbuf* m, GreParse parsed, const 
     if (!inner.ok) {
         return UplinkDrop::kInnerMalformed;
     }
-    bool inside = false;
-    for (unsigned i = 0; i < cfg->n_prefixes && !inside; ++i) {
+    // The first prefix from its copy next to the first path (session_table.hpp), the others
+    // from the prefixes' own lines.
+    bool inside = cfg->n_prefixes != 0 && cfg->prefix_first.contains(inner.src);
+    for (unsigned i = 1; i < cfg->n_prefixes && !inside; ++i) {
         inside = cfg->prefixes[i].contains(inner.src);
     }
     if (!inside) {
@@ -255,8 +267,8 @@ inline UplinkDrop decap_one(UplinkCtx& ctx, rte_mbuf* m, GreParse parsed, const 
     const std::uint64_t bytes = inner.total_len;
     owner_add(st.uplink_packets, std::uint64_t{1});
     owner_add(st.uplink_bytes, bytes);
-    owner_add(st.path_uplink_packets[path], std::uint64_t{1});
-    owner_add(st.path_uplink_bytes[path], bytes);
+    owner_add(st.path_uplink[path].packets, std::uint64_t{1});
+    owner_add(st.path_uplink[path].bytes, bytes);
     if (gre.udp) {
         ++ctx.events[static_cast<std::size_t>(UplinkEvent::kUdpDecapsulated)];
     }
@@ -276,7 +288,12 @@ uint16_t uplink_decap(UplinkCtx& ctx, rte_mbuf** pkts, uint16_t n, UplinkMeta* m
     // misses overlap instead of following one another packet by packet.
     constexpr uint16_t kChunk = 32;
     static_assert(kChunk <= SessionTable::kBulkMax);
-    GreInIp gre[kChunk];
+    // Uninitialised storage (a default-constructed array zeroed it every burst, a memset
+    // call): parse_gre_in_ip writes every field decap_one reads of a kOk (or kKeepalive)
+    // packet, and decap_one reads nothing else of the others.
+    static_assert(std::is_trivially_destructible_v<GreInIp>);
+    alignas(GreInIp) unsigned char gre_bytes[sizeof(GreInIp) * kChunk];
+    auto* const gre = reinterpret_cast<GreInIp*>(gre_bytes);
     GreParse parsed[kChunk];
     std::uint32_t keys[kChunk];
     SessionTable::SessionId ids[kChunk];
@@ -297,25 +314,21 @@ uint16_t uplink_decap(UplinkCtx& ctx, rte_mbuf** pkts, uint16_t n, UplinkMeta* m
         for (std::uint64_t f = found; f != 0; f &= f - 1) {
             const SessionTable::SessionId id = ids[__builtin_ctzll(f)];
             const SessionState& st = ctx.sessions->state(id);
-            prefetch_write(&st);  // the config pointer and the incarnation too
-            prefetch_write(&st.path_uplink_packets[0]);
-            prefetch_write(&st.path_uplink_bytes[0]);
+            prefetch_write(&st);                 // the config pointer and the incarnation too
+            prefetch_write(&st.uplink_packets);  // the totals and the first path's counters
             // The config's usual place, next to the state (same page): fetched together
             // instead of after the pointer load.
             const auto* home = static_cast<const char*>(ctx.sessions->config_home(id));
             rte_prefetch0(home);
             rte_prefetch0(home + 64);
-            rte_prefetch0(home + offsetof(SessionConfig, prefixes));
         }
         for (std::uint64_t f = found; f != 0; f &= f - 1) {
             if (const SessionConfig* c = ctx.sessions->config(ids[__builtin_ctzll(f)]);
                 c != nullptr) {
-                // The header (policy slot included) and the first path, the prefixes.
+                // The header (policy slot included), the first prefix and the first path (a
+                // source in another prefix reads the prefixes' lines unprefetched).
                 rte_prefetch0(c);
                 rte_prefetch0(reinterpret_cast<const char*>(c) + 64);
-                rte_prefetch0(&c->prefixes);
-                rte_prefetch0(reinterpret_cast<const char*>(&c->prefixes[0]) + sizeof(IpPrefix) -
-                              1);
             }
         }
         for (uint16_t i = 0; i < k; ++i) {

@@ -531,10 +531,10 @@ v1::DpListReply Programmer::list(const v1::DpListRequest& req) const {
         for (int i = 0; i < paths.size() && i < static_cast<int>(kMaxPaths); ++i) {
             auto* ps = out->add_paths();
             ps->set_bid(paths[i].bid());
-            ps->set_downlink_packets(st.path_downlink_packets[i].load(std::memory_order_relaxed));
-            ps->set_downlink_bytes(st.path_downlink_bytes[i].load(std::memory_order_relaxed));
-            ps->set_uplink_packets(st.path_uplink_packets[i].load(std::memory_order_relaxed));
-            ps->set_uplink_bytes(st.path_uplink_bytes[i].load(std::memory_order_relaxed));
+            ps->set_downlink_packets(st.path_downlink[i].packets.load(std::memory_order_relaxed));
+            ps->set_downlink_bytes(st.path_downlink[i].bytes.load(std::memory_order_relaxed));
+            ps->set_uplink_packets(st.path_uplink[i].packets.load(std::memory_order_relaxed));
+            ps->set_uplink_bytes(st.path_uplink[i].bytes.load(std::memory_order_relaxed));
         }
         auto* ro = out->mutable_reorder();
         ro->set_lost(st.reorder_lost.load(std::memory_order_relaxed));

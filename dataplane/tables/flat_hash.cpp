@@ -9,34 +9,6 @@
 
 namespace hag::dp {
 
-namespace {
-// CRC32C is linear over GF(2): keys that differ in a few bits (sequential prefixes, keys,
-// addresses) can share many low bits of their CRC. A multiply-xorshift finaliser spreads every
-// input bit over the bucket index.
-inline std::uint32_t mix(std::uint32_t h) noexcept {
-    h ^= h >> 16;
-    h *= 0x85ebca6bU;
-    h ^= h >> 13;
-    h *= 0xc2b2ae35U;
-    h ^= h >> 16;
-    return h;
-}
-}  // namespace
-
-template <std::size_t KeyLen>
-std::uint32_t FlatHash<KeyLen>::hash(const Key& key) noexcept {
-    if constexpr (KeyLen == 16) {
-        std::uint64_t a = 0, b = 0;
-        std::memcpy(&a, key.data(), 8);
-        std::memcpy(&b, key.data() + 8, 8);
-        return mix(rte_hash_crc_8byte(b, rte_hash_crc_8byte(a, 0x9e3779b9U)));
-    } else {
-        std::uint32_t a = 0;
-        std::memcpy(&a, key.data(), 4);
-        return mix(rte_hash_crc_4byte(a, 0x9e3779b9U));
-    }
-}
-
 template <std::size_t KeyLen>
 Result<std::unique_ptr<FlatHash<KeyLen>>, std::string> FlatHash<KeyLen>::create(
     const std::string& name, std::uint32_t entries, Rcu& rcu) {

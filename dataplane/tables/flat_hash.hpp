@@ -35,6 +35,7 @@
 // comparing a slot that the writer is filling is not a data race in the C++ sense.
 #pragma once
 
+#include <rte_hash_crc.h>
 #include <rte_prefetch.h>
 
 #include <array>
@@ -146,7 +147,30 @@ class FlatHash {
         : name_(std::move(name)), buckets_(buckets), mask_(mask), rcu_(rcu) {}
 
   private:
-    [[nodiscard]] static std::uint32_t hash(const Key& key) noexcept;
+    // CRC32C is linear over GF(2): keys that differ in a few bits (sequential prefixes, keys,
+    // addresses) can share many low bits of their CRC. A multiply-xorshift finaliser spreads
+    // every input bit over the bucket index. Inline: every lookup of every packet hashes (a
+    // call per key showed as 1.5 % of the downlink worker).
+    [[nodiscard]] static std::uint32_t mix(std::uint32_t h) noexcept {
+        h ^= h >> 16;
+        h *= 0x85ebca6bU;
+        h ^= h >> 13;
+        h *= 0xc2b2ae35U;
+        h ^= h >> 16;
+        return h;
+    }
+    [[nodiscard]] static std::uint32_t hash(const Key& key) noexcept {
+        if constexpr (KeyLen == 16) {
+            std::uint64_t a = 0, b = 0;
+            std::memcpy(&a, key.data(), 8);
+            std::memcpy(&b, key.data() + 8, 8);
+            return mix(rte_hash_crc_8byte(b, rte_hash_crc_8byte(a, 0x9e3779b9U)));
+        } else {
+            std::uint32_t a = 0;
+            std::memcpy(&a, key.data(), 4);
+            return mix(rte_hash_crc_4byte(a, 0x9e3779b9U));
+        }
+    }
     static bool equal(const Bucket& b, unsigned s, const Word* w) noexcept {
         Word diff = 0;
         for (unsigned i = 0; i < kWords; ++i) {

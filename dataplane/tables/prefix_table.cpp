@@ -51,6 +51,9 @@ Result<typename PrefixTable<AddrLen>::Hash*, std::string> PrefixTable<AddrLen>::
     // slot complete.
     levels_[n].hash.store(h, std::memory_order_relaxed);
     levels_[n].length.store(length, std::memory_order_relaxed);
+    Address ones;
+    ones.fill(0xff);
+    levels_[n].bits = mask(ones, length);
     count_.store(n + 1, std::memory_order_release);
     return h;
 }
@@ -95,7 +98,7 @@ bool PrefixTable<AddrLen>::lookup(const Address& addr, std::uint32_t& value) con
         if (len <= best) {
             continue;
         }
-        const Address key = mask(addr, static_cast<std::uint8_t>(len));
+        const Address key = apply(addr, levels_[i].bits);
         std::uint32_t v = 0;
         if (levels_[i].hash.load(std::memory_order_relaxed)->lookup(key, v)) {
             best = len;
@@ -111,21 +114,36 @@ std::uint64_t PrefixTable<AddrLen>::lookup_bulk(const Address* const* addrs, uns
     static_assert(kBulkMax <= Hash::kBulkMax);
     n = n < kBulkMax ? n : kBulkMax;
     const unsigned levels = count_.load(std::memory_order_acquire);
+    Address keys[kBulkMax];
+    const Address* key_ptrs[kBulkMax];
+    if (levels == 1) {
+        // One prefix length in use (the usual deployment, and every exact-match table): no
+        // longest-match bookkeeping; a full-length "prefix" needs no masked copy either.
+        const Level& lv = levels_[0];
+        const Address* const* ptrs = addrs;
+        if (lv.length.load(std::memory_order_relaxed) != AddrLen * 8) {
+            for (unsigned i = 0; i < n; ++i) {
+                keys[i] = apply(*addrs[i], lv.bits);
+                key_ptrs[i] = &keys[i];
+            }
+            ptrs = key_ptrs;
+        }
+        return lv.hash.load(std::memory_order_relaxed)->lookup_bulk(ptrs, n, values);
+    }
     std::uint64_t found = 0;
     int best[kBulkMax];
     for (unsigned i = 0; i < n; ++i) {
         best[i] = -1;
     }
-    Address keys[kBulkMax];
-    const Address* key_ptrs[kBulkMax];
     std::uint32_t data[kBulkMax];
     std::uint8_t which[kBulkMax];
     for (unsigned l = 0; l < levels; ++l) {
         const int len = levels_[l].length.load(std::memory_order_relaxed);
+        const Address& bits = levels_[l].bits;
         unsigned k = 0;
         for (unsigned i = 0; i < n; ++i) {
             if (len > best[i]) {
-                keys[k] = mask(*addrs[i], static_cast<std::uint8_t>(len));
+                keys[k] = apply(*addrs[i], bits);
                 key_ptrs[k] = &keys[k];
                 which[k++] = static_cast<std::uint8_t>(i);
             }

@@ -10,7 +10,9 @@
 #include <array>
 #include <atomic>
 #include <cstdint>
+#include <cstring>
 #include <string>
+#include <type_traits>
 
 #include "hag/result.hpp"
 #include "tables/flat_hash.hpp"
@@ -50,9 +52,25 @@ class PrefixTable {
     struct Level {
         std::atomic<Hash*> hash{nullptr};
         std::atomic<std::uint8_t> length{0};
+        // The length as a bit mask (written before count_ publishes the level, never after):
+        // a lookup masks an address with one or two word ANDs.
+        Address bits{};
     };
     Result<Hash*, std::string> level_for(std::uint8_t length);
     static Address mask(const Address& a, std::uint8_t length) noexcept;
+    static Address apply(const Address& a, const Address& bits) noexcept {
+        using Word = std::conditional_t<AddrLen % 8 == 0, std::uint64_t, std::uint32_t>;
+        constexpr std::size_t kWords = AddrLen / sizeof(Word);
+        Word x[kWords], y[kWords];
+        std::memcpy(x, a.data(), AddrLen);
+        std::memcpy(y, bits.data(), AddrLen);
+        for (std::size_t i = 0; i < kWords; ++i) {
+            x[i] &= y[i];
+        }
+        Address m;
+        std::memcpy(m.data(), x, AddrLen);
+        return m;
+    }
 
     std::string name_;
     std::uint32_t entries_;

@@ -11,21 +11,6 @@
 
 namespace hag::dp {
 
-bool IpPrefix::contains(const IpAddr& a) const noexcept {
-    if (a.family != addr.family) {
-        return false;
-    }
-    const unsigned full = length / 8, rest = length % 8;
-    if (std::memcmp(a.bytes.data(), addr.bytes.data(), full) != 0) {
-        return false;
-    }
-    if (rest == 0) {
-        return true;
-    }
-    const auto m = static_cast<std::uint8_t>(0xff << (8 - rest));
-    return (a.bytes[full] & m) == (addr.bytes[full] & m);
-}
-
 namespace {
 std::array<std::uint8_t, 4> v4_of(const IpAddr& a) {
     return {a.bytes[0], a.bytes[1], a.bytes[2], a.bytes[3]};
@@ -307,6 +292,7 @@ Result<void, std::string> SessionTable::upsert(SessionId id, const SessionConfig
     plan_striping(*fresh);
     fresh->plan_n_order = fresh->plan.n_order;
     fresh->plan_first = fresh->plan.order[0];
+    fresh->prefix_first = fresh->n_prefixes != 0 ? fresh->prefixes[0] : IpPrefix{};
     const SessionConfig* published = fresh;
     // The replaced config stays readable (by workers, and below by unlink) until a grace
     // period after it is retired: a heap one is freed by the Rcu, the slot's buffer is not
@@ -343,10 +329,10 @@ Result<void, std::string> SessionTable::upsert(SessionId id, const SessionConfig
         st.uplink_packets.store(0, std::memory_order_relaxed);
         st.uplink_bytes.store(0, std::memory_order_relaxed);
         for (unsigned i = 0; i < kMaxPaths; ++i) {
-            st.path_downlink_packets[i].store(0, std::memory_order_relaxed);
-            st.path_uplink_packets[i].store(0, std::memory_order_relaxed);
-            st.path_downlink_bytes[i].store(0, std::memory_order_relaxed);
-            st.path_uplink_bytes[i].store(0, std::memory_order_relaxed);
+            st.path_downlink[i].packets.store(0, std::memory_order_relaxed);
+            st.path_uplink[i].packets.store(0, std::memory_order_relaxed);
+            st.path_downlink[i].bytes.store(0, std::memory_order_relaxed);
+            st.path_uplink[i].bytes.store(0, std::memory_order_relaxed);
             st.path_seq_gaps[i].store(0, std::memory_order_relaxed);
             st.path_reordered[i].store(0, std::memory_order_relaxed);
             st.path_late[i].store(0, std::memory_order_relaxed);

@@ -20,6 +20,7 @@
 
 #include <array>
 #include <atomic>
+#include <cstddef>
 #include <cstdint>
 #include <cstring>
 #include <deque>
@@ -48,7 +49,26 @@ struct IpPrefix {
     IpAddr addr;
     std::uint8_t length = 0;
     bool operator==(const IpPrefix&) const = default;
-    [[nodiscard]] bool contains(const IpAddr& a) const noexcept;
+    // The first `length` bits equal, same family. Inline, with two 64-bit compares (the
+    // uplink's anti-spoofing check runs it per packet; an out-of-line memcmp showed in its
+    // profile). Addresses past a family's length are zero-filled (IpAddr), so the IPv6 form
+    // serves IPv4 too.
+    [[nodiscard]] bool contains(const IpAddr& a) const noexcept {
+        if (a.family != addr.family) {
+            return false;
+        }
+        std::uint64_t x[2], y[2];
+        std::memcpy(x, a.bytes.data(), 16);
+        std::memcpy(y, addr.bytes.data(), 16);
+        const unsigned len = length < 128 ? length : 128;
+        const std::uint64_t hi = len >= 64  ? ~std::uint64_t{0}
+                                 : len == 0 ? 0
+                                            : ~std::uint64_t{0} << (64 - len);
+        const std::uint64_t lo = len <= 64    ? 0
+                                 : len == 128 ? ~std::uint64_t{0}
+                                              : ~std::uint64_t{0} << (128 - len);
+        return ((__builtin_bswap64(x[0] ^ y[0]) & hi) | (__builtin_bswap64(x[1] ^ y[1]) & lo)) == 0;
+    }
 };
 
 // For hash maps keyed by prefix (the writer's ownership indexes): address bytes, family and
@@ -119,8 +139,9 @@ struct RemoteAnchorConfig {
 // plane's `reorder.enabled`.
 enum class ReorderMode : std::uint8_t { kDefault = 0, kOn = 1, kOff = 2 };
 
-// Field order matters for speed: the first 64 octets hold what every packet of either
-// direction reads besides its path (the first path follows them, in the first two lines).
+// Field order matters for speed: the first 16 octets hold what every packet of either
+// direction reads besides its path and prefix; the first prefix and the first path follow them,
+// all in the first two lines (static_assert below).
 struct SessionConfig {
     std::uint32_t uplink_key = 0;  // GRE key the CPE stamps on uplink packets; 0 = none
     bool gre_sequence = true;      // stamp sequence numbers on downlink
@@ -139,15 +160,21 @@ struct SessionConfig {
     // Downlink over several live paths. In the first line: every striped packet reads it (on
     // its old line, after the prefixes, it was a miss per packet: striping at 0.46 x single path).
     StripingMode striping = StripingMode::kWeighted;
+    // Derived by SessionTable::upsert, callers leave it: prefixes[0] (none when n_prefixes is
+    // 0), ahead of the paths so that the uplink's anti-spoofing check of a packet from the
+    // first prefix reads the lines it reads anyway (the first path's end at byte 120).
+    std::uint8_t n_prefixes = 0;  // home prefixes (IPv6 HNP, IPv4 HoA, delegated), below
+    IpPrefix prefix_first{};
     std::array<PathConfig, kMaxPaths> paths{};
-    std::uint8_t n_prefixes = 0;  // home prefixes (IPv6 HNP, IPv4 HoA, delegated)
-    std::array<IpPrefix, kMaxPrefixes> prefixes{};
-    std::uint32_t overflow_burst_bytes = 0;  // overflow bucket depth; 0 = 10 ms of rate
+    std::array<IpPrefix, kMaxPrefixes> prefixes{};  // n_prefixes of them (above)
+    std::uint32_t overflow_burst_bytes = 0;         // overflow bucket depth; 0 = 10 ms of rate
     // Distributed anchoring: n_anchors of these (tables above).
     std::array<RemoteAnchorConfig, kMaxRemoteAnchors> anchors{};
     // Derived by SessionTable::upsert (plan_striping, multipath/scheduler.hpp); callers leave it.
     StripePlan plan{};
 };
+
+static_assert(offsetof(SessionConfig, paths) + sizeof(PathConfig) <= 128);
 
 // Written by workers per packet (relaxed atomics: counts, not synchronisation). Unlike stage
 // and port counters these are not per worker (per-worker copies would cost workers x capacity x
@@ -156,9 +183,17 @@ struct SessionConfig {
 // one writer and are bumped with owner_add (a plain add, no locked instruction; readers on
 // other threads still load whole values). Byte counts are inner IP packet bytes (what the
 // subscriber sent / received).
-// Field order matters for speed: a packet on a session's first path reads its config pointer
-// from line 0 and writes lines 0 and 1 (downlink) or 0, 2 and 3 (uplink, which also reads the
-// incarnation).
+// A path's traffic in one direction: its two counters side by side, so that a packet writes one
+// line for both.
+struct PathTraffic {
+    std::atomic<std::uint64_t> packets{0};
+    std::atomic<std::uint64_t> bytes{0};  // inner IP bytes
+};
+
+// Field order matters for speed: a downlink packet on one of a session's first two paths
+// reads its config pointer and writes its sequence number and counters all in line 0; an
+// uplink packet reads line 0 (config pointer, incarnation) and writes line 2 (its totals and
+// the first path's counters, the second path's in line 3).
 struct SessionConfig;
 struct alignas(64) SessionState {
     std::atomic<std::uint32_t> next_downlink_seq{0};
@@ -171,12 +206,10 @@ struct alignas(64) SessionState {
     std::atomic<const SessionConfig*> config{nullptr};
     std::atomic<std::uint64_t> downlink_packets{0};
     std::atomic<std::uint64_t> downlink_bytes{0};
+    std::array<PathTraffic, kMaxPaths> path_downlink{};  // [0] and [1] in line 0
     std::atomic<std::uint64_t> uplink_packets{0};
     std::atomic<std::uint64_t> uplink_bytes{0};
-    std::array<std::atomic<std::uint64_t>, kMaxPaths> path_downlink_packets{};
-    std::array<std::atomic<std::uint64_t>, kMaxPaths> path_downlink_bytes{};  // inner IP bytes
-    std::array<std::atomic<std::uint64_t>, kMaxPaths> path_uplink_packets{};
-    std::array<std::atomic<std::uint64_t>, kMaxPaths> path_uplink_bytes{};
+    std::array<PathTraffic, kMaxPaths> path_uplink{};
     // Downlink striping (multipath/stripe_state.hpp): one writer, the worker serving the
     // session's downlink; never written by the main lcore (it resets itself on a new version).
     StripeState stripe{};
@@ -206,6 +239,12 @@ struct alignas(64) SessionState {
     std::atomic<std::uint64_t> relay_downlink_packets{0};
     std::atomic<std::uint64_t> relay_downlink_bytes{0};
 };
+
+static_assert(offsetof(SessionState, path_downlink) + 2 * sizeof(PathTraffic) <= 64,
+              "a downlink packet on path 0 or 1 writes line 0 only");
+static_assert(offsetof(SessionState, uplink_packets) / 64 ==
+                  (offsetof(SessionState, path_uplink) + sizeof(PathTraffic) - 1) / 64,
+              "an uplink packet on path 0 writes one line");
 
 // One session's slot in SessionTable: its state, then its config's home buffer, adjacent so that
 // a packet's state lines and config lines share a 4 kB page (and its page walk) most of the

@@ -235,10 +235,10 @@ SessionSnapshot Collector::session_locked(std::uint32_t id, const SessionConfig&
         p.if_label = pc.if_label;
         p.live = pc.live;
         p.care_of = to_string(pc.coa);
-        p.downlink_packets = st.path_downlink_packets[i].load(std::memory_order_relaxed);
-        p.downlink_bytes = st.path_downlink_bytes[i].load(std::memory_order_relaxed);
-        p.uplink_packets = st.path_uplink_packets[i].load(std::memory_order_relaxed);
-        p.uplink_bytes = st.path_uplink_bytes[i].load(std::memory_order_relaxed);
+        p.downlink_packets = st.path_downlink[i].packets.load(std::memory_order_relaxed);
+        p.downlink_bytes = st.path_downlink[i].bytes.load(std::memory_order_relaxed);
+        p.uplink_packets = st.path_uplink[i].packets.load(std::memory_order_relaxed);
+        p.uplink_bytes = st.path_uplink[i].bytes.load(std::memory_order_relaxed);
         p.seq_gaps = st.path_seq_gaps[i].load(std::memory_order_relaxed);
         p.reordered = st.path_reordered[i].load(std::memory_order_relaxed);
         p.late = st.path_late[i].load(std::memory_order_relaxed);

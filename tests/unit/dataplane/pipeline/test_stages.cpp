@@ -243,7 +243,7 @@ TEST_CASE("downlink: IPv6 inner over the IPv6 path, byte for byte", "[downlink]"
     CHECK(fx.last_port == 0);
     CHECK(get32(fx.down(in), 62) == 1);
     CHECK(fx.t->state(5).downlink_packets.load() == 2);
-    CHECK(fx.t->state(5).path_downlink_packets[0].load() == 2);
+    CHECK(fx.t->state(5).path_downlink[0].packets.load() == 2);
 }
 
 TEST_CASE("downlink: IPv4 inner over the IPv4 path when the IPv6 path is down", "[downlink]") {
@@ -378,7 +378,7 @@ TEST_CASE("uplink: GRE with key and sequence is decapsulated toward the core", "
     CHECK(fx.seqs[0].flags == UplinkMeta::kHasSeq);
     CHECK(fx.last_port == 1);
     CHECK(fx.t->state(5).uplink_packets.load() == 1);
-    CHECK(fx.t->state(5).path_uplink_packets[0].load() == 1);
+    CHECK(fx.t->state(5).path_uplink[0].packets.load() == 1);
 
     // Without a sequence number, and with a correct GRE checksum.
     CHECK_FALSE(fx.up(up_frame_v6(0x2000, 0xabcd0001, 0, a6(0xaaaa, 0, 1), inner)).empty());
@@ -1132,7 +1132,7 @@ TEST_CASE("downlink on a NATed path: IPv4 / UDP 5437 -> observed port / GRE, byt
     inner[8] = 63;
     CHECK(sub(out, 54, 8) == sub(inner, 0, 8));
     CHECK(get32(fx.down(in), 50) == 1);
-    CHECK(fx.t->state(5).path_downlink_packets[1].load() == 2);
+    CHECK(fx.t->state(5).path_downlink[1].packets.load() == 2);
     // The IPv6 path is untouched by the NAT setting of the other path.
     fx.set_live(0, true);
     fx.set_live(1, false);
@@ -1180,7 +1180,7 @@ TEST_CASE("uplink on a NATed path: GRE in UDP from the observed address and port
         CHECK(fx.seqs[0].path == 1);
         CHECK(fx.seqs[0].flags == UplinkMeta::kHasSeq);
     }
-    CHECK(fx.t->state(5).path_uplink_packets[1].load() == 2);
+    CHECK(fx.t->state(5).path_uplink[1].packets.load() == 2);
     CHECK(up_events(fx, UplinkEvent::kUdpDecapsulated) == 2);
 
     // Anti-spoofing: another port of the NAT, another address, or plain GRE from the NAT's
@@ -1521,7 +1521,7 @@ TEST_CASE("uplink over IP-in-IP: session by inner source, outer source checked",
     out = fx.up(up_frame_ip6(4, coa, inner4));
     REQUIRE(out.size() == 14 + inner4.size());
     CHECK(get16(out, 12) == 0x0800);
-    CHECK(fx.t->state(5).path_uplink_packets[0].load() == 2);
+    CHECK(fx.t->state(5).path_uplink[0].packets.load() == 2);
 
     // Another outer source: spoofed; an inner source of no session: unknown; the wrong inner
     // version for the protocol or a truncated inner packet: malformed.

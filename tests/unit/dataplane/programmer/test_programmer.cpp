@@ -398,8 +398,8 @@ TEST_CASE("sessions are listed in pages by id, with their counters", "[programme
     }
     CHECK(seen == 25);
     // Per-path counters, one per path in the session's order.
-    env.table->state(3).path_downlink_packets[0].store(77);
-    env.table->state(3).path_downlink_bytes[0].store(7700);
+    env.table->state(3).path_downlink[0].packets.store(77);
+    env.table->state(3).path_downlink[0].bytes.store(7700);
     req.set_first_page(true);
     req.set_limit(5);
     page = env.prog->list(req);

@@ -1,5 +1,6 @@
 #include <catch2/catch.hpp>
 
+#include <algorithm>
 #include <atomic>
 #include <cstring>
 #include <new>
@@ -179,6 +180,68 @@ TEST_CASE("the first line's copies follow the plan; the config pointer is the st
     CHECK(t.config(5) == nullptr);
     CHECK(t.state(5).config.load() == nullptr);
     env.rcu->synchronize();
+}
+
+TEST_CASE("the first prefix's copy follows the prefixes", "[tables]") {
+    Env env("t_pfirst");
+    auto& t = *env.t;
+    auto c = one_path(310, 7, 7);
+    c.prefix_first = {IpAddr::v4(192, 0, 2, 1), 32};  // a caller's value is overwritten
+    REQUIRE(t.upsert(7, c).ok());
+    CHECK(t.config(7)->prefix_first == c.prefixes[0]);
+    c.prefixes[1] = {IpAddr::v4(192, 0, 2, 8), 30};
+    c.n_prefixes = 2;
+    std::swap(c.prefixes[0], c.prefixes[1]);
+    REQUIRE(t.upsert(7, c).ok());
+    CHECK(t.config(7)->prefix_first == c.prefixes[0]);
+    c.n_prefixes = 0;
+    REQUIRE(t.upsert(7, c).ok());
+    CHECK(t.config(7)->prefix_first == IpPrefix{});
+    REQUIRE(t.remove(7).ok());
+    env.rcu->synchronize();
+}
+
+TEST_CASE("IpPrefix::contains compares exactly the first length bits", "[tables]") {
+    // Against a bit-by-bit reference, for every length, with addresses that differ from the
+    // prefix in one bit (before, at and after the length) or not at all, both families.
+    auto bit = [](const IpAddr& a, unsigned i) { return (a.bytes[i / 8] >> (7 - i % 8)) & 1; };
+    auto reference = [&](const IpPrefix& p, const IpAddr& a) {
+        if (p.addr.family != a.family) {
+            return false;
+        }
+        for (unsigned i = 0; i < p.length; ++i) {
+            if (bit(p.addr, i) != bit(a, i)) {
+                return false;
+            }
+        }
+        return true;
+    };
+    IpAddr base = IpAddr::v6(v6(0x2001, 0xdb8, 0x1234, 0x5678, 0x9abc));
+    base.bytes[9] = 0x5a;
+    unsigned checked = 0;
+    for (const Family f : {Family::kIpv6, Family::kIpv4}) {
+        const unsigned max = f == Family::kIpv6 ? 128 : 32;
+        IpAddr pa = base;
+        pa.family = f;
+        if (f == Family::kIpv4) {
+            std::fill(pa.bytes.begin() + 4, pa.bytes.end(), 0);
+        }
+        for (unsigned len = 0; len <= max; ++len) {
+            const IpPrefix p{pa, static_cast<std::uint8_t>(len)};
+            CHECK(p.contains(pa));
+            for (unsigned flip = 0; flip < max; ++flip) {
+                IpAddr a = pa;
+                a.bytes[flip / 8] =
+                    static_cast<std::uint8_t>(a.bytes[flip / 8] ^ (0x80 >> (flip % 8)));
+                CHECK(p.contains(a) == reference(p, a));
+                ++checked;
+            }
+            IpAddr other = pa;
+            other.family = f == Family::kIpv6 ? Family::kIpv4 : Family::kIpv6;
+            CHECK_FALSE(p.contains(other));
+        }
+    }
+    CHECK(checked == 129 * 128 + 33 * 32);
 }
 
 TEST_CASE("owner_add adds like fetch_add and wraps alike", "[tables]") {

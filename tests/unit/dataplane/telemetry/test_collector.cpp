@@ -128,10 +128,10 @@ TEST_CASE("sessions: count, the busiest first, one session with its paths", "[co
         st.downlink_bytes = id * 100;            // busiest: 20, 19, 18 ...
         st.uplink_bytes = id == 3 ? 100000 : 0;  // ... except 3, the busiest of all
         st.downlink_packets = id;
-        st.path_downlink_packets[0] = id;
-        st.path_downlink_bytes[0] = id * 100;
+        st.path_downlink[0].packets = id;
+        st.path_downlink[0].bytes = id * 100;
     }
-    env.t->state(7).path_uplink_bytes[1] = 77;
+    env.t->state(7).path_uplink[1].bytes = 77;
     Collector c({}, env.t.get(), env.rcu.get(), kReader);
     Snapshot s = c.collect({.ethdev = false, .sessions = true, .top_sessions = 4});
     CHECK(s.sessions == 20);
