@@ -266,7 +266,6 @@ inline void prepare(DownlinkCtx& ctx, rte_mbuf* m, Prepared& p, PolicyKey& key) 
         prefetch_write(reinterpret_cast<const char*>(&ss + 1) - 1);
         rte_prefetch0(&p.cfg->plan.order);
         rte_prefetch0(&p.cfg->plan.share);
-        rte_prefetch0(&p.cfg->plan.share_max);  // may start the next line
         const auto* c = reinterpret_cast<const char*>(p.cfg);
         const auto* paths_end = reinterpret_cast<const char*>(
             p.cfg->paths.data() + std::min<unsigned>(p.cfg->n_paths, kMaxPaths));

@@ -171,7 +171,8 @@ struct SessionConfig {
     // Distributed anchoring: n_anchors of these (tables above).
     std::array<RemoteAnchorConfig, kMaxRemoteAnchors> anchors{};
     // Derived by SessionTable::upsert (plan_striping, multipath/scheduler.hpp); callers leave it.
-    StripePlan plan{};
+    // On a line of its own: a striped packet reads version .. share_max (52 octets) in one line.
+    alignas(64) StripePlan plan{};
 };
 
 static_assert(offsetof(SessionConfig, paths) + sizeof(PathConfig) <= 128);
