@@ -264,6 +264,14 @@ inline void prepare(DownlinkCtx& ctx, rte_mbuf* m, Prepared& p, PolicyKey& key) 
         const StripeState& ss = ctx.sessions->state(p.id).stripe;
         prefetch_write(&ss);
         prefetch_write(reinterpret_cast<const char*>(&ss + 1) - 1);
+        if (p.cfg->n_paths > 2) {
+            // Counters of paths 2 and up: the state's lines after the first.
+            const SessionState& st = ctx.sessions->state(p.id);
+            prefetch_write(&st.path_downlink[2]);
+            if (p.cfg->n_paths > 6) {
+                prefetch_write(&st.path_downlink[kMaxPaths - 1]);
+            }
+        }
         rte_prefetch0(&p.cfg->plan.order);
         rte_prefetch0(&p.cfg->plan.share);
         const auto* c = reinterpret_cast<const char*>(p.cfg);
