@@ -1,7 +1,6 @@
 #include "tables/flat_hash.hpp"
 
 #include <rte_errno.h>
-#include <rte_hash_crc.h>
 #include <rte_lcore.h>
 #include <rte_malloc.h>
 

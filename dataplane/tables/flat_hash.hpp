@@ -35,7 +35,7 @@
 // comparing a slot that the writer is filling is not a data race in the C++ sense.
 #pragma once
 
-#include <rte_hash_crc.h>
+#include <nmmintrin.h>  // SSE4.2 CRC32C (DPDK's -march=corei7 has it)
 #include <rte_prefetch.h>
 
 #include <array>
@@ -164,11 +164,13 @@ class FlatHash {
             std::uint64_t a = 0, b = 0;
             std::memcpy(&a, key.data(), 8);
             std::memcpy(&b, key.data() + 8, 8);
-            return mix(rte_hash_crc_8byte(b, rte_hash_crc_8byte(a, 0x9e3779b9U)));
+            // The CRC32C instruction itself, not rte_hash_crc.h: that header brings a constructor
+            // into every file that includes this one, which then needs DPDK's EAL library.
+            return mix(static_cast<std::uint32_t>(_mm_crc32_u64(_mm_crc32_u64(0x9e3779b9U, a), b)));
         } else {
             std::uint32_t a = 0;
             std::memcpy(&a, key.data(), 4);
-            return mix(rte_hash_crc_4byte(a, 0x9e3779b9U));
+            return mix(_mm_crc32_u32(0x9e3779b9U, a));
         }
     }
     static bool equal(const Bucket& b, unsigned s, const Word* w) noexcept {
