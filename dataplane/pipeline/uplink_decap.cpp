@@ -15,15 +15,6 @@ namespace hag::dp {
 
 namespace {
 
-// IpAddr's operator== with two 64-bit compares (the defaulted one called memcmp: ~1 % of the
-// uplink worker for the care-of compare of every packet).
-inline bool same_addr(const IpAddr& a, const IpAddr& b) noexcept {
-    std::uint64_t x[2], y[2];
-    std::memcpy(x, a.bytes.data(), 16);
-    std::memcpy(y, b.bytes.data(), 16);
-    return a.family == b.family && ((x[0] ^ y[0]) | (x[1] ^ y[1])) == 0;
-}
-
 // Into all cache levels, to be written (rte_prefetch0_write is experimental in DPDK 22.11).
 inline void prefetch_write(const void* p) noexcept {
     __builtin_prefetch(p, 1, 3);
@@ -143,7 +134,7 @@ inline UplinkDrop decap_one(UplinkCtx& ctx, rte_mbuf* m, GreParse parsed, const 
     unsigned path = kMaxPaths;
     const std::uint16_t udp_src = gre.udp ? gre.udp_src : 0;
     for (unsigned i = 0; i < cfg->n_paths; ++i) {
-        if (same_addr(cfg->paths[i].coa, outer.src) && cfg->paths[i].udp_port == udp_src &&
+        if (cfg->paths[i].coa == outer.src && cfg->paths[i].udp_port == udp_src &&
             (cfg->paths[i].tunnel == Tunnel::kIpInIp) == gre.ipip) {
             path = i;
             break;
@@ -165,7 +156,7 @@ inline UplinkDrop decap_one(UplinkCtx& ctx, rte_mbuf* m, GreParse parsed, const 
     if (!inner.ok) {
         return UplinkDrop::kInnerMalformed;
     }
-    // The first prefix from its copy next to the first path (session_table.hpp), the others
+    // The first prefix from its copy on a prefetched line (session_table.hpp), the others
     // from the prefixes' own lines.
     bool inside = cfg->n_prefixes != 0 && cfg->prefix_first.contains(inner.src);
     for (unsigned i = 1; i < cfg->n_prefixes && !inside; ++i) {
@@ -326,8 +317,8 @@ uint16_t uplink_decap(UplinkCtx& ctx, rte_mbuf** pkts, uint16_t n, UplinkMeta* m
         for (std::uint64_t f = found; f != 0; f &= f - 1) {
             if (const SessionConfig* c = ctx.sessions->config(ids[__builtin_ctzll(f)]);
                 c != nullptr) {
-                // The header (policy slot included), the first prefix and the first path (a
-                // source in another prefix reads the prefixes' lines unprefetched).
+                // The header (policy slot included), the first path and the first prefix's
+                // copy (a source in another prefix reads the prefixes' lines unprefetched).
                 rte_prefetch0(c);
                 rte_prefetch0(reinterpret_cast<const char*>(c) + 64);
                 rte_prefetch0(&c->prefix_first);

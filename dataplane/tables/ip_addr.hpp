@@ -4,6 +4,7 @@
 
 #include <array>
 #include <cstdint>
+#include <cstring>
 
 namespace hag::dp {
 
@@ -17,7 +18,14 @@ struct IpAddr {
     static IpAddr v4(std::uint8_t a, std::uint8_t b, std::uint8_t c, std::uint8_t d) {
         return {Family::kIpv4, {a, b, c, d}};
     }
-    bool operator==(const IpAddr&) const = default;
+    // Two 64-bit compares: the defaulted operator called memcmp (~1 % of the uplink worker,
+    // which compares every packet's outer source with its session's care-of addresses).
+    bool operator==(const IpAddr& o) const noexcept {
+        std::uint64_t x[2], y[2];
+        std::memcpy(x, bytes.data(), 16);
+        std::memcpy(y, o.bytes.data(), 16);
+        return family == o.family && ((x[0] ^ y[0]) | (x[1] ^ y[1])) == 0;
+    }
 };
 
 }  // namespace hag::dp
