@@ -264,13 +264,11 @@ inline void prepare(DownlinkCtx& ctx, rte_mbuf* m, Prepared& p, PolicyKey& key) 
         const StripeState& ss = ctx.sessions->state(p.id).stripe;
         prefetch_write(&ss);
         prefetch_write(reinterpret_cast<const char*>(&ss + 1) - 1);
-        if (p.cfg->n_paths > 2) {
-            // Counters of paths 2 and up: the state's lines after the first.
-            const SessionState& st = ctx.sessions->state(p.id);
-            prefetch_write(&st.path_downlink[2]);
-            if (p.cfg->n_paths > 6) {
-                prefetch_write(&st.path_downlink[kMaxPaths - 1]);
-            }
+        // Counters of paths 2 and up: the state's lines after the first (two paths a line).
+        const SessionState& st = ctx.sessions->state(p.id);
+        const unsigned n_paths = std::min<unsigned>(p.cfg->n_paths, kMaxPaths);
+        for (unsigned i = 2; i < n_paths; i += 2) {
+            prefetch_write(&st.path[i].downlink);
         }
         rte_prefetch0(&p.cfg->plan.order);
         rte_prefetch0(&p.cfg->plan.share);
@@ -473,10 +471,8 @@ inline DownlinkDrop encap_one(DownlinkCtx& ctx, rte_mbuf* m, const Prepared& pre
     }
     // One writer, this worker (the session's owner): plain adds (session_table.hpp).
     const std::uint64_t bytes = l3.total_len;
-    owner_add(st.downlink_packets, std::uint64_t{1});
-    owner_add(st.downlink_bytes, bytes);
-    owner_add(st.path_downlink[pi].packets, std::uint64_t{1});
-    owner_add(st.path_downlink[pi].bytes, bytes);
+    owner_add(st.path[pi].downlink.packets, std::uint64_t{1});
+    owner_add(st.path[pi].downlink.bytes, bytes);
     return DownlinkDrop::kCount;
 }
 

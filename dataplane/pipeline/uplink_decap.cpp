@@ -43,10 +43,8 @@ inline void keep_meta(UplinkCtx& ctx, const SessionConfig& cfg, SessionTable::Se
         live |= static_cast<std::uint8_t>(cfg.paths[i].live ? 1u << i : 0u);
     }
     meta.live_mask = live;
-    st.uplink_packets.fetch_add(1, std::memory_order_relaxed);
-    st.uplink_bytes.fetch_add(bytes, std::memory_order_relaxed);
-    st.path_uplink[path].packets.fetch_add(1, std::memory_order_relaxed);
-    st.path_uplink[path].bytes.fetch_add(bytes, std::memory_order_relaxed);
+    st.path[path].uplink.packets.fetch_add(1, std::memory_order_relaxed);
+    st.path[path].uplink.bytes.fetch_add(bytes, std::memory_order_relaxed);
     meta.flags |= UplinkMeta::kKept;
 }
 
@@ -256,10 +254,8 @@ inline UplinkDrop decap_one(UplinkCtx& ctx, rte_mbuf* m, GreParse parsed, const 
     meta.live_mask = live;
     // One writer, this worker (the session's owner): plain adds (session_table.hpp).
     const std::uint64_t bytes = inner.total_len;
-    owner_add(st.uplink_packets, std::uint64_t{1});
-    owner_add(st.uplink_bytes, bytes);
-    owner_add(st.path_uplink[path].packets, std::uint64_t{1});
-    owner_add(st.path_uplink[path].bytes, bytes);
+    owner_add(st.path[path].uplink.packets, std::uint64_t{1});
+    owner_add(st.path[path].uplink.bytes, bytes);
     if (gre.udp) {
         ++ctx.events[static_cast<std::size_t>(UplinkEvent::kUdpDecapsulated)];
     }
@@ -305,8 +301,9 @@ uint16_t uplink_decap(UplinkCtx& ctx, rte_mbuf** pkts, uint16_t n, UplinkMeta* m
         for (std::uint64_t f = found; f != 0; f &= f - 1) {
             const SessionTable::SessionId id = ids[__builtin_ctzll(f)];
             const SessionState& st = ctx.sessions->state(id);
-            prefetch_write(&st);                 // the config pointer and the incarnation too
-            prefetch_write(&st.uplink_packets);  // the totals and the first path's counters
+            // The config pointer, the incarnation and the first path's counters: one line
+            // (session_table.hpp).
+            prefetch_write(&st);
             // The config's usual place, next to the state (same page): fetched together
             // instead of after the pointer load.
             const auto* home = static_cast<const char*>(ctx.sessions->config_home(id));

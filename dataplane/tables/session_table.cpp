@@ -324,15 +324,11 @@ Result<void, std::string> SessionTable::upsert(SessionId id, const SessionConfig
         // packet in the new session.)
         SessionState& st = slots_[id].state;
         st.next_downlink_seq.store(0, std::memory_order_relaxed);
-        st.downlink_packets.store(0, std::memory_order_relaxed);
-        st.downlink_bytes.store(0, std::memory_order_relaxed);
-        st.uplink_packets.store(0, std::memory_order_relaxed);
-        st.uplink_bytes.store(0, std::memory_order_relaxed);
         for (unsigned i = 0; i < kMaxPaths; ++i) {
-            st.path_downlink[i].packets.store(0, std::memory_order_relaxed);
-            st.path_uplink[i].packets.store(0, std::memory_order_relaxed);
-            st.path_downlink[i].bytes.store(0, std::memory_order_relaxed);
-            st.path_uplink[i].bytes.store(0, std::memory_order_relaxed);
+            st.path[i].downlink.packets.store(0, std::memory_order_relaxed);
+            st.path[i].uplink.packets.store(0, std::memory_order_relaxed);
+            st.path[i].downlink.bytes.store(0, std::memory_order_relaxed);
+            st.path[i].uplink.bytes.store(0, std::memory_order_relaxed);
             st.path_seq_gaps[i].store(0, std::memory_order_relaxed);
             st.path_reordered[i].store(0, std::memory_order_relaxed);
             st.path_late[i].store(0, std::memory_order_relaxed);

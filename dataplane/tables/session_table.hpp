@@ -191,27 +191,44 @@ struct PathTraffic {
     std::atomic<std::uint64_t> packets{0};
     std::atomic<std::uint64_t> bytes{0};  // inner IP bytes
 };
+struct PathCounters {
+    PathTraffic downlink;
+    PathTraffic uplink;
+};
 
-// Field order matters for speed: a downlink packet on one of a session's first two paths
-// reads its config pointer and writes its sequence number and counters all in line 0; an
-// uplink packet reads line 0 (config pointer, incarnation) and writes line 2 (its totals and
-// the first path's counters, the second path's in line 3).
+// Field order matters for speed: line 0 holds everything a packet on the session's first path
+// touches in either direction: the config pointer, the incarnation, the downlink sequence number
+// and path 0's counters of both directions (path 1's downlink counters too, for a session striped
+// over two paths). The session's totals are not counters of their own: they are the sums of its
+// paths' counters (every packet counted in a total was counted in exactly one path's, and a
+// path's counters are reset only with the session's), so a packet adds to two counters, not
+// four, and an uplink packet writes line 0 only instead of line 0 and a line of totals.
 struct SessionConfig;
 struct alignas(64) SessionState {
-    std::atomic<std::uint32_t> next_downlink_seq{0};
-    // Bumped by upsert when the id starts a new session: the reorder stage resets its
-    // per-session state (sequence space) when it sees a new value. 0 = never programmed.
-    std::atomic<std::uint32_t> incarnation{0};
     // The session's published config (null: no session): written by SessionTable's writer
     // only, read through SessionTable::config(). Here rather than in an array of its own so
     // that a packet's config pointer and its counters share a line (and a page).
     std::atomic<const SessionConfig*> config{nullptr};
-    std::atomic<std::uint64_t> downlink_packets{0};
-    std::atomic<std::uint64_t> downlink_bytes{0};
-    std::array<PathTraffic, kMaxPaths> path_downlink{};  // [0] and [1] in line 0
-    std::atomic<std::uint64_t> uplink_packets{0};
-    std::atomic<std::uint64_t> uplink_bytes{0};
-    std::array<PathTraffic, kMaxPaths> path_uplink{};
+    std::atomic<std::uint32_t> next_downlink_seq{0};
+    // Bumped by upsert when the id starts a new session: the reorder stage resets its
+    // per-session state (sequence space) when it sees a new value. 0 = never programmed.
+    std::atomic<std::uint32_t> incarnation{0};
+    // Per path index (PathConfig order): its traffic in each direction. path[0] and
+    // path[1].downlink are in line 0.
+    std::array<PathCounters, kMaxPaths> path{};
+    // The session's totals: the sums of its paths' counters (readers on any thread).
+    [[nodiscard]] std::uint64_t downlink_packets() const noexcept {
+        return sum(&PathCounters::downlink, &PathTraffic::packets);
+    }
+    [[nodiscard]] std::uint64_t downlink_bytes() const noexcept {
+        return sum(&PathCounters::downlink, &PathTraffic::bytes);
+    }
+    [[nodiscard]] std::uint64_t uplink_packets() const noexcept {
+        return sum(&PathCounters::uplink, &PathTraffic::packets);
+    }
+    [[nodiscard]] std::uint64_t uplink_bytes() const noexcept {
+        return sum(&PathCounters::uplink, &PathTraffic::bytes);
+    }
     // Downlink striping (multipath/stripe_state.hpp): one writer, the worker serving the
     // session's downlink; never written by the main lcore (it resets itself on a new version).
     StripeState stripe{};
@@ -240,13 +257,21 @@ struct alignas(64) SessionState {
     std::atomic<std::uint64_t> relay_uplink_bytes{0};
     std::atomic<std::uint64_t> relay_downlink_packets{0};
     std::atomic<std::uint64_t> relay_downlink_bytes{0};
+
+  private:
+    std::uint64_t sum(PathTraffic PathCounters::*dir,
+                      std::atomic<std::uint64_t> PathTraffic::*what) const noexcept {
+        std::uint64_t total = 0;
+        for (const PathCounters& p : path) {
+            total += ((p.*dir).*what).load(std::memory_order_relaxed);
+        }
+        return total;
+    }
 };
 
-static_assert(offsetof(SessionState, path_downlink) + 2 * sizeof(PathTraffic) <= 64,
-              "a downlink packet on path 0 or 1 writes line 0 only");
-static_assert(offsetof(SessionState, uplink_packets) / 64 ==
-                  (offsetof(SessionState, path_uplink) + sizeof(PathTraffic) - 1) / 64,
-              "an uplink packet on path 0 writes one line");
+static_assert(offsetof(SessionState, path) + sizeof(PathCounters) + sizeof(PathTraffic) <= 64,
+              "a packet on path 0 (either direction) or a downlink packet on path 1 writes line "
+              "0 only");
 
 // One session's slot in SessionTable: its state, then its config's home buffer, adjacent so that
 // a packet's state lines and config lines share a 4 kB page (and its page walk) most of the

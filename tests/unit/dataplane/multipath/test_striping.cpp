@@ -186,14 +186,14 @@ TEST_CASE("weighted striping follows the weights within 1% over 100k packets", "
         const SessionState& st = fx.t->state(3);
         std::uint64_t pkts = 0;
         for (std::size_t i = 0; i < w.size(); ++i) {
-            CHECK(st.path_downlink[i].bytes.load() ==
+            CHECK(st.path[i].downlink.bytes.load() ==
                   fx.bytes[static_cast<std::uint32_t>(0x100 + i)]);
-            CHECK(st.path_downlink[i].packets.load() ==
+            CHECK(st.path[i].downlink.packets.load() ==
                   fx.packets[static_cast<std::uint32_t>(0x100 + i)]);
-            pkts += st.path_downlink[i].packets.load();
+            pkts += st.path[i].downlink.packets.load();
         }
         CHECK(pkts == 100'000);
-        CHECK(st.downlink_packets.load() == 100'000);
+        CHECK(st.downlink_packets() == 100'000);
     }
 }
 
@@ -226,8 +226,8 @@ TEST_CASE("weighted striping interleaves packets rather than bursting", "[stripi
     }
     CHECK(longest <= 2);
     const SessionState& st = fx.t->state(3);
-    CHECK(st.path_downlink[0].packets.load() >= 499);  // equal shares, within one packet
-    CHECK(st.path_downlink[1].packets.load() >= 499);
+    CHECK(st.path[0].downlink.packets.load() >= 499);  // equal shares, within one packet
+    CHECK(st.path[1].downlink.packets.load() >= 499);
 }
 
 TEST_CASE("a path going down mid-stream: the others take its share on the next packet",

@@ -16,8 +16,8 @@
 #include "runtime/worker.hpp"
 
 using namespace hag::dp;
-using hag::test::Bytes;
 using hag::test::append;
+using hag::test::Bytes;
 using hag::test::get16;
 using hag::test::get32;
 using hag::test::put16;
@@ -48,7 +48,6 @@ std::array<std::uint8_t, 16> a6(std::uint16_t g2, std::uint16_t g3, std::uint16_
             static_cast<std::uint8_t>(last >> 8),
             static_cast<std::uint8_t>(last)};
 }
-
 
 Bytes eth(const MacAddr& dst, const MacAddr& src, std::uint16_t type) {
     Bytes b(dst.begin(), dst.end());
@@ -242,8 +241,8 @@ TEST_CASE("downlink: IPv6 inner over the IPv6 path, byte for byte", "[downlink]"
     CHECK(Bytes(out.begin() + 66, out.end()) == inner);
     CHECK(fx.last_port == 0);
     CHECK(get32(fx.down(in), 62) == 1);
-    CHECK(fx.t->state(5).downlink_packets.load() == 2);
-    CHECK(fx.t->state(5).path_downlink[0].packets.load() == 2);
+    CHECK(fx.t->state(5).downlink_packets() == 2);
+    CHECK(fx.t->state(5).path[0].downlink.packets.load() == 2);
 }
 
 TEST_CASE("downlink: IPv4 inner over the IPv4 path when the IPv6 path is down", "[downlink]") {
@@ -377,8 +376,8 @@ TEST_CASE("uplink: GRE with key and sequence is decapsulated toward the core", "
     CHECK(fx.seqs[0].seq == 77);
     CHECK(fx.seqs[0].flags == UplinkMeta::kHasSeq);
     CHECK(fx.last_port == 1);
-    CHECK(fx.t->state(5).uplink_packets.load() == 1);
-    CHECK(fx.t->state(5).path_uplink[0].packets.load() == 1);
+    CHECK(fx.t->state(5).uplink_packets() == 1);
+    CHECK(fx.t->state(5).path[0].uplink.packets.load() == 1);
 
     // Without a sequence number, and with a correct GRE checksum.
     CHECK_FALSE(fx.up(up_frame_v6(0x2000, 0xabcd0001, 0, a6(0xaaaa, 0, 1), inner)).empty());
@@ -621,7 +620,7 @@ TEST_CASE("too big, IPv6 inner: ICMPv6 Packet Too Big back to the sender", "[dow
     CHECK(get32(ip, 44) == 1400 - 40 - 12);  // tunnel MTU - outer overhead
     CHECK(icmp6_checksum_ok(ip));
     CHECK(sub(ip, 48, 1232) == sub(in, 14, 1232));  // the packet as received (hop limit 64)
-    CHECK(fx.t->state(5).downlink_packets.load() == 0);
+    CHECK(fx.t->state(5).downlink_packets() == 0);
 
     // Without sequence numbers the overhead is 48.
     SessionConfig c = *fx.t->config(5);
@@ -1132,7 +1131,7 @@ TEST_CASE("downlink on a NATed path: IPv4 / UDP 5437 -> observed port / GRE, byt
     inner[8] = 63;
     CHECK(sub(out, 54, 8) == sub(inner, 0, 8));
     CHECK(get32(fx.down(in), 50) == 1);
-    CHECK(fx.t->state(5).path_downlink[1].packets.load() == 2);
+    CHECK(fx.t->state(5).path[1].downlink.packets.load() == 2);
     // The IPv6 path is untouched by the NAT setting of the other path.
     fx.set_live(0, true);
     fx.set_live(1, false);
@@ -1180,7 +1179,7 @@ TEST_CASE("uplink on a NATed path: GRE in UDP from the observed address and port
         CHECK(fx.seqs[0].path == 1);
         CHECK(fx.seqs[0].flags == UplinkMeta::kHasSeq);
     }
-    CHECK(fx.t->state(5).path_uplink[1].packets.load() == 2);
+    CHECK(fx.t->state(5).path[1].uplink.packets.load() == 2);
     CHECK(up_events(fx, UplinkEvent::kUdpDecapsulated) == 2);
 
     // Anti-spoofing: another port of the NAT, another address, or plain GRE from the NAT's
@@ -1493,7 +1492,7 @@ TEST_CASE("downlink over IP-in-IP paths: the inner packet right after the outer 
     CHECK(out[34] >> 4 == 6);
     // No sequence number was used; the counters count as for GRE.
     CHECK(fx.t->state(5).next_downlink_seq.load() == 0);
-    CHECK(fx.t->state(5).downlink_packets.load() == 4);
+    CHECK(fx.t->state(5).downlink_packets() == 4);
     // The MTU counts 40 / 20 octets of overhead only.
     fx.set_live(0, true);
     fx.set_live(1, false);
@@ -1521,7 +1520,7 @@ TEST_CASE("uplink over IP-in-IP: session by inner source, outer source checked",
     out = fx.up(up_frame_ip6(4, coa, inner4));
     REQUIRE(out.size() == 14 + inner4.size());
     CHECK(get16(out, 12) == 0x0800);
-    CHECK(fx.t->state(5).path_uplink[0].packets.load() == 2);
+    CHECK(fx.t->state(5).path[0].uplink.packets.load() == 2);
 
     // Another outer source: spoofed; an inner source of no session: unknown; the wrong inner
     // version for the protocol or a truncated inner packet: malformed.

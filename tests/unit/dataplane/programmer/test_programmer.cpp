@@ -306,7 +306,7 @@ TEST_CASE("a resync makes the table exactly its set", "[programmer]") {
         batch(10, {session(1, 100, "2001:db8:1::/64"), session(2, 200, "2001:db8:2::/64"),
                    session(3, 300, "2001:db8:3::/64")})));
     const SessionConfig* kept = env.table->config(1);
-    env.table->state(1).downlink_packets.store(42);
+    env.table->state(1).path[0].downlink.packets.store(42);
     // Session 1 unchanged, 2 gives its prefix to the new session 4 and takes 3's key, 3 goes.
     std::vector<DpSession> set = {session(1, 100, "2001:db8:1::/64"), session(2, 300, ""),
                                   session(4, 400, "2001:db8:2::/64")};
@@ -315,7 +315,7 @@ TEST_CASE("a resync makes the table exactly its set", "[programmer]") {
     CHECK(r->generation() == 3);
     CHECK(r->sessions() == 3);
     CHECK(env.table->config(1) == kept);  // untouched: it forwarded all along
-    CHECK(env.table->state(1).downlink_packets.load() == 42);
+    CHECK(env.table->state(1).downlink_packets() == 42);
     CHECK(env.table->config(3) == nullptr);
     CHECK(env.owner_of_key(300) == 2);
     CHECK(env.owner_of("2001:db8:2::1") == 4);
@@ -380,7 +380,7 @@ TEST_CASE("sessions are listed in pages by id, with their counters", "[programme
         set.push_back(session(id, 1000 + id, ""));
     }
     REQUIRE(env.prog->resync(1, set));
-    env.table->state(3).uplink_bytes.store(1234);
+    env.table->state(3).path[0].uplink.bytes.store(1234);
     hag::v1::DpListRequest req;
     req.set_first_page(true);
     req.set_limit(10);
@@ -398,8 +398,8 @@ TEST_CASE("sessions are listed in pages by id, with their counters", "[programme
     }
     CHECK(seen == 25);
     // Per-path counters, one per path in the session's order.
-    env.table->state(3).path_downlink[0].packets.store(77);
-    env.table->state(3).path_downlink[0].bytes.store(7700);
+    env.table->state(3).path[0].downlink.packets.store(77);
+    env.table->state(3).path[0].downlink.bytes.store(7700);
     req.set_first_page(true);
     req.set_limit(5);
     page = env.prog->list(req);
@@ -511,10 +511,12 @@ DpSession anchored(std::uint32_t id, std::uint32_t key, std::uint32_t dl_key,
 
 }  // namespace
 
-TEST_CASE("remote anchors: parsed, keys checked and moved, next hops released", "[programmer][relay]") {
+TEST_CASE("remote anchors: parsed, keys checked and moved, next hops released",
+          "[programmer][relay]") {
     Env env("p_anchor");
     const auto nh_before = env.next_hops->in_use().size();
-    REQUIRE(env.prog->apply(batch(1, {anchored(1, 100, 0x4004), session(2, 200, "2001:db8:2::/64")})));
+    REQUIRE(
+        env.prog->apply(batch(1, {anchored(1, 100, 0x4004), session(2, 200, "2001:db8:2::/64")})));
     const SessionConfig* c = env.table->config(1);
     REQUIRE(c != nullptr);
     REQUIRE(c->n_anchors == 1);
@@ -552,8 +554,8 @@ TEST_CASE("remote anchors: parsed, keys checked and moved, next hops released", 
         CHECK(env.table->config(3) == nullptr);
     }
     // The downlink key moves to another session in one batch (session 1 drops its anchor).
-    REQUIRE(env.prog->apply(batch(3, {anchored(3, 300, 0x4004, "2001:db8:b::/64"),
-                                      session(1, 100, "2001:db8:1::/64")})));
+    REQUIRE(env.prog->apply(batch(
+        3, {anchored(3, 300, 0x4004, "2001:db8:b::/64"), session(1, 100, "2001:db8:1::/64")})));
     CHECK(env.owner_of_key(0x4004) == 3);
     CHECK(env.table->config(1)->n_anchors == 0);
     // Removing the session frees the key and the anchor's next hop.

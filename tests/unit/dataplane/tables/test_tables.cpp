@@ -117,7 +117,7 @@ TEST_CASE("an update that replaces every tunnel starts a new sequence space", "[
     CHECK(t.state(7).incarnation.load() == first);
     // Every tunnel new (the router re-registered with a new downlink key, or at a new care-of
     // address): a new incarnation; the counters stay (the same session).
-    t.state(7).uplink_packets.store(9);
+    t.state(7).path[0].uplink.packets.store(9);
     REQUIRE(t.upsert(7, one_path(100, 1, 2)).ok());
     const auto moved = t.state(7).incarnation.load();
     CHECK(moved != first);
@@ -125,7 +125,43 @@ TEST_CASE("an update that replaces every tunnel starts a new sequence space", "[
     rekeyed.paths[0].downlink_key = 777;
     REQUIRE(t.upsert(7, rekeyed).ok());
     CHECK(t.state(7).incarnation.load() != moved);
-    CHECK(t.state(7).uplink_packets.load() == 9);
+    CHECK(t.state(7).uplink_packets() == 9);
+    env.rcu->synchronize();
+}
+
+TEST_CASE("a session's totals are its paths' counters, kept across updates, reset with it",
+          "[tables]") {
+    Env env("t_totals");
+    auto& t = *env.t;
+    auto two = one_path(100, 1, 1);
+    two.n_paths = 2;
+    two.paths[1] = two.paths[0];
+    two.paths[1].bid = 2;
+    two.paths[1].coa = IpAddr::v6(v6(0x2001, 0xdb8, 0xaaaa, 0, 2));
+    two.paths[1].downlink_key = 500;
+    REQUIRE(t.upsert(7, two).ok());
+    SessionState& st = t.state(7);
+    st.path[0].downlink.packets.store(3);
+    st.path[0].downlink.bytes.store(300);
+    st.path[1].downlink.packets.store(4);
+    st.path[1].downlink.bytes.store(400);
+    st.path[1].uplink.packets.store(5);
+    st.path[1].uplink.bytes.store(500);
+    CHECK(st.downlink_packets() == 7);
+    CHECK(st.downlink_bytes() == 700);
+    CHECK(st.uplink_packets() == 5);
+    CHECK(st.uplink_bytes() == 500);
+    // The second path removed: what it carried stays in the session's totals.
+    REQUIRE(t.upsert(7, one_path(100, 1, 1)).ok());
+    CHECK(st.downlink_packets() == 7);
+    CHECK(st.uplink_bytes() == 500);
+    // A new session on the id starts from zero.
+    REQUIRE(t.remove(7).ok());
+    REQUIRE(t.upsert(7, one_path(100, 1, 1)).ok());
+    CHECK(st.downlink_packets() == 0);
+    CHECK(st.downlink_bytes() == 0);
+    CHECK(st.uplink_packets() == 0);
+    CHECK(st.uplink_bytes() == 0);
     env.rcu->synchronize();
 }
 

@@ -125,13 +125,12 @@ TEST_CASE("sessions: count, the busiest first, one session with its paths", "[co
     for (std::uint32_t id = 1; id <= 20; ++id) {
         REQUIRE(env.t->upsert(id, session(id, id == 7 ? 2 : 1)).ok());
         SessionState& st = env.t->state(id);
-        st.downlink_bytes = id * 100;            // busiest: 20, 19, 18 ...
-        st.uplink_bytes = id == 3 ? 100000 : 0;  // ... except 3, the busiest of all
-        st.downlink_packets = id;
-        st.path_downlink[0].packets = id;
-        st.path_downlink[0].bytes = id * 100;
+        // A session's totals are its paths' sums.
+        st.path[0].downlink.packets = id;
+        st.path[0].downlink.bytes = id * 100;            // busiest: 20, 19, 18 ...
+        st.path[0].uplink.bytes = id == 3 ? 100000 : 0;  // ... except 3, the busiest of all
     }
-    env.t->state(7).path_uplink[1].bytes = 77;
+    env.t->state(7).path[1].uplink.bytes = 77;
     Collector c({}, env.t.get(), env.rcu.get(), kReader);
     Snapshot s = c.collect({.ethdev = false, .sessions = true, .top_sessions = 4});
     CHECK(s.sessions == 20);
@@ -152,6 +151,9 @@ TEST_CASE("sessions: count, the busiest first, one session with its paths", "[co
     CHECK(one->paths[0].downlink_packets == 7);
     CHECK(one->paths[0].care_of == "2001:db8:aaaa::38");
     CHECK(one->paths[1].uplink_bytes == 77);
+    CHECK(one->downlink_packets == 7);
+    CHECK(one->downlink_bytes == 700);
+    CHECK(one->uplink_bytes == 77);
     CHECK(!c.session(21).has_value());
     CHECK(!c.session(1u << 31).has_value());
     REQUIRE(env.t->remove(7).ok());
@@ -173,7 +175,7 @@ TEST_CASE("reading while workers count and the writer replaces sessions", "[coll
         while (!stop.load(std::memory_order_relaxed)) {
             w.downlink.encapsulated += 1;
             w.core.rx += 1;
-            env.t->state(5).downlink_packets.fetch_add(1, std::memory_order_relaxed);
+            env.t->state(5).path[0].downlink.packets.fetch_add(1, std::memory_order_relaxed);
             env.rcu->quiescent(1);
         }
         env.rcu->unregister_reader(1);
