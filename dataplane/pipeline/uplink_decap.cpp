@@ -309,16 +309,14 @@ uint16_t uplink_decap(UplinkCtx& ctx, rte_mbuf** pkts, uint16_t n, UplinkMeta* m
             const auto* home = static_cast<const char*>(ctx.sessions->config_home(id));
             rte_prefetch0(home);
             rte_prefetch0(home + 64);
-            rte_prefetch0(home + offsetof(SessionConfig, prefix_first));
         }
         for (std::uint64_t f = found; f != 0; f &= f - 1) {
             if (const SessionConfig* c = ctx.sessions->config(ids[__builtin_ctzll(f)]);
                 c != nullptr) {
-                // The header (policy slot included), the first path and the first prefix's
-                // copy (a source in another prefix reads the prefixes' lines unprefetched).
+                // The header (policy slot and the first prefix's copy included) and the first
+                // path (a source in another prefix reads the prefixes' lines unprefetched).
                 rte_prefetch0(c);
                 rte_prefetch0(reinterpret_cast<const char*>(c) + 64);
-                rte_prefetch0(&c->prefix_first);
             }
         }
         for (uint16_t i = 0; i < k; ++i) {

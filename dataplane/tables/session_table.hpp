@@ -93,29 +93,33 @@ enum class Tunnel : std::uint8_t {
     kIpInIp = 1,  // the inner packet right after the outer IP header (RFC 2473 / RFC 2003)
 };
 
-// One tunnel (care-of address) of a session.
+// One tunnel (care-of address) of a session. Field order matters for speed: what a packet
+// reads comes first, in 64 octets (the hot part: a path's packet reads at most two lines of
+// it), then what only the writer, the striping plan and flow policy read.
 struct PathConfig {
-    std::uint16_t bid = 0;               // binding identifier (RFC 5648)
-    bool live = true;                    // taken out of forwarding when false
-    std::uint8_t if_label = 0;           // access colour
-    std::uint8_t access_technology = 0;  // RFC 5213 ATT (flow policy labels match it)
-    std::uint32_t downlink_key = 0;      // GRE key stamped on downlink packets (RFC 5845)
-    std::uint32_t weight = 0;      // striping weight, kbit/s (link metrics / policy); 0 = unknown
-    std::uint32_t rate_kbps = 0;   // overflow striping: fill rate; 0 = weight
-    std::uint32_t preference = 0;  // overflow striping: lower is filled first; ties in path order
-    IpAddr local;                  // gateway's tunnel address (outer source)
-    IpAddr coa;                    // care-of address (outer destination)
-    std::uint16_t port = 0;        // access port the tunnel leaves by
+    bool live = true;  // taken out of forwarding when false
+    Tunnel tunnel = Tunnel::kGre;
+    std::uint16_t port = 0;  // access port the tunnel leaves by
     // NAT traversal: non-zero = the path is behind a NAT and its packets are GRE in UDP, from
     // the gateway's port 5437 to coa:udp_port (the NAT's observed port) and back (IPv4 only).
     std::uint16_t udp_port = 0;
     std::uint16_t mtu = 0;  // tunnel MTU (outer packet) of this path; 0 = the access port's
-    Tunnel tunnel = Tunnel::kGre;
-    MacAddr src_mac{};       // that port's MAC
-    MacAddr next_hop_mac{};  // static next hop toward the CoA; zero = use next_hop
+    std::uint32_t downlink_key = 0;  // GRE key stamped on downlink packets (RFC 5845)
+    IpAddr local;                    // gateway's tunnel address (outer source)
+    IpAddr coa;                      // care-of address (outer destination)
+    MacAddr src_mac{};               // that port's MAC
+    MacAddr next_hop_mac{};          // static next hop toward the CoA; zero = use next_hop
     // NextHopTable index of the next hop toward the CoA (resolved at run time), or UINT32_MAX.
     std::uint32_t next_hop = UINT32_MAX;
+    std::uint16_t bid = 0;               // binding identifier (RFC 5648)
+    std::uint8_t if_label = 0;           // access colour
+    std::uint8_t access_technology = 0;  // RFC 5213 ATT (flow policy labels match it)
+    std::uint32_t weight = 0;      // striping weight, kbit/s (link metrics / policy); 0 = unknown
+    std::uint32_t rate_kbps = 0;   // overflow striping: fill rate; 0 = weight
+    std::uint32_t preference = 0;  // overflow striping: lower is filled first; ties in path order
 };
+static_assert(offsetof(PathConfig, next_hop) + sizeof(PathConfig::next_hop) <= 64,
+              "a path's hot part is 64 octets");
 
 // Distributed anchoring (docs/scale-out.md): one of the session's prefixes is anchored at another
 // node. Uplink packets whose inner source lies in `prefix` are re-encapsulated in GRE from `local`
@@ -139,9 +143,9 @@ struct RemoteAnchorConfig {
 // plane's `reorder.enabled`.
 enum class ReorderMode : std::uint8_t { kDefault = 0, kOn = 1, kOff = 2 };
 
-// Field order matters for speed: the first 16 octets hold what every packet of either
-// direction reads besides its path and prefix; the first prefix and the first path follow them,
-// all in the first two lines (static_assert below).
+// Field order matters for speed: the first 18 octets hold what every packet of either
+// direction reads besides its path and prefix; the first prefix's copy and the first path's hot
+// part follow them, all in the first two lines (static_assert below).
 struct SessionConfig {
     std::uint32_t uplink_key = 0;  // GRE key the CPE stamps on uplink packets; 0 = none
     bool gre_sequence = true;      // stamp sequence numbers on downlink
@@ -161,12 +165,11 @@ struct SessionConfig {
     // its old line, after the prefixes, it was a miss per packet: striping at 0.46 x single path).
     StripingMode striping = StripingMode::kWeighted;
     std::uint8_t n_prefixes = 0;  // home prefixes (IPv6 HNP, IPv4 HoA, delegated), below
-    std::array<PathConfig, kMaxPaths> paths{};
     // Derived by SessionTable::upsert, callers leave it: prefixes[0] (none when n_prefixes is
-    // 0), on a line of its own that the uplink prefetches for its anti-spoofing check. Not
-    // ahead of the paths: there it pushed the second path across a third line, and a downlink
-    // striped over two paths ran at 0.6 x its rate with the paths at byte 20.
-    alignas(64) IpPrefix prefix_first{};
+    // 0), in the first line for the uplink's anti-spoofing check. (With the paths' cold fields
+    // last, it does not push the second path's hot part across a third line.)
+    IpPrefix prefix_first{};
+    std::array<PathConfig, kMaxPaths> paths{};
     std::array<IpPrefix, kMaxPrefixes> prefixes{};  // n_prefixes of them (above)
     std::uint32_t overflow_burst_bytes = 0;         // overflow bucket depth; 0 = 10 ms of rate
     // Distributed anchoring: n_anchors of these (tables above).
@@ -176,7 +179,12 @@ struct SessionConfig {
     alignas(64) StripePlan plan{};
 };
 
-static_assert(offsetof(SessionConfig, paths) + sizeof(PathConfig) <= 128);
+// A packet of a session's first path reads the config's first two lines only; one of its second
+// path, two lines too (lines 1 and 2).
+static_assert(offsetof(SessionConfig, prefix_first) + sizeof(IpPrefix) <= 64);
+static_assert(offsetof(SessionConfig, paths) + 64 <= 128);
+static_assert(offsetof(SessionConfig, paths) + sizeof(PathConfig) >= 64 &&
+              offsetof(SessionConfig, paths) + sizeof(PathConfig) + 64 <= 192);
 
 // Written by workers per packet (relaxed atomics: counts, not synchronisation). Unlike stage
 // and port counters these are not per worker (per-worker copies would cost workers x capacity x
