@@ -1,8 +1,10 @@
 #include "tables/flat_hash.hpp"
 
+#include <rte_eal.h>
 #include <rte_errno.h>
 #include <rte_lcore.h>
 #include <rte_malloc.h>
+#include <sys/mman.h>
 
 #include <new>
 
@@ -20,24 +22,44 @@ Result<std::unique_ptr<FlatHash<KeyLen>>, std::string> FlatHash<KeyLen>::create(
     if (n > (std::uint64_t{1} << 31)) {
         return unexpected(name + ": " + std::to_string(entries) + " entries is too many");
     }
-    void* mem = rte_zmalloc_socket(name.c_str(), n * sizeof(Bucket), RTE_CACHE_LINE_SIZE,
-                                   static_cast<int>(rte_socket_id()));
+    const std::size_t bytes = n * sizeof(Bucket);
+    void* mem = nullptr;
+    std::size_t mapped = 0;
+    if (rte_eal_has_hugepages() != 0) {
+        mem = rte_zmalloc_socket(name.c_str(), bytes, RTE_CACHE_LINE_SIZE,
+                                 static_cast<int>(rte_socket_id()));
+    } else {
+        // Zero-filled; the kernel aligns mappings of 2 MB and more to huge pages.
+        mem = mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        if (mem == MAP_FAILED) {
+            mem = nullptr;
+        } else {
+            (void)madvise(mem, bytes, MADV_HUGEPAGE);
+            mapped = bytes;
+        }
+    }
     if (mem == nullptr) {
-        return unexpected(name + ": cannot allocate " + std::to_string(n * sizeof(Bucket) >> 20) +
-                          " MB of DPDK memory for " + std::to_string(entries) + " entries");
+        return unexpected(name + ": cannot allocate " + std::to_string(bytes >> 20) + " MB of " +
+                          (rte_eal_has_hugepages() != 0 ? "DPDK" : "anonymous") + " memory for " +
+                          std::to_string(entries) + " entries");
     }
     auto* b = static_cast<Bucket*>(mem);
     for (std::uint64_t i = 0; i < n; ++i) {
         ::new (static_cast<void*>(b + i)) Bucket{};
     }
-    return std::make_unique<FlatHash>(Token{}, name, b, static_cast<std::uint32_t>(n - 1), rcu);
+    return std::make_unique<FlatHash>(Token{}, name, b, static_cast<std::uint32_t>(n - 1), rcu,
+                                      mapped);
 }
 
 template <std::size_t KeyLen>
 FlatHash<KeyLen>::~FlatHash() {
     // Readers are gone (tables outlive the workers); Bucket is trivially destructible.
     static_assert(std::is_trivially_destructible_v<Bucket>);
-    rte_free(buckets_);
+    if (mapped_ != 0) {
+        munmap(buckets_, mapped_);
+    } else {
+        rte_free(buckets_);
+    }
 }
 
 template <std::size_t KeyLen>

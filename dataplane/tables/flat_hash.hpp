@@ -4,10 +4,12 @@
 // miss) where rte_hash costs two (the bucket's signatures, then the key store's entry).
 //
 // Layout: a power-of-two array of 64-octet buckets (one cache line each), from DPDK memory
-// (rte_zmalloc: hugepages when the EAL has them). A bucket holds kSlots (key, value) slots —
-// 3 for 16-octet keys, 7 for 4-octet keys — and `reach`: how many buckets after it the keys
-// whose home it is may have spilled into. A key's home is CRC32C(key) & mask; it is stored in
-// the first empty slot of its home bucket or of the next ones (linear probing by bucket), at
+// (rte_zmalloc) when the EAL runs on hugepages, else anonymous memory advised for transparent
+// huge pages (with --no-huge, DPDK's memory is on 4 kB pages: a TLB miss and a page walk per
+// lookup in a table of megabytes, on top of the bucket's cache miss). A bucket holds kSlots (key,
+// value) slots — 3 for 16-octet keys, 7 for 4-octet keys — and `reach`: how many buckets after it
+// the keys whose home it is may have spilled into. A key's home is CRC32C(key) & mask; it is stored
+// in the first empty slot of its home bucket or of the next ones (linear probing by bucket), at
 // most kMaxProbe - 1 buckets away. A lookup reads the home bucket's reach and compares the
 // slots of home .. home + reach: usually one line. The table is sized at creation (at most
 // 3/4 full with `entries` keys) and never resized; a key with no empty slot within kMaxProbe
@@ -143,8 +145,10 @@ class FlatHash {
     };
 
   public:
-    FlatHash(Token, std::string name, Bucket* buckets, std::uint32_t mask, Rcu& rcu)
-        : name_(std::move(name)), buckets_(buckets), mask_(mask), rcu_(rcu) {}
+    // mapped: the buckets' size when they are anonymous memory (munmap), 0 for DPDK memory.
+    FlatHash(Token, std::string name, Bucket* buckets, std::uint32_t mask, Rcu& rcu,
+             std::size_t mapped)
+        : name_(std::move(name)), buckets_(buckets), mask_(mask), rcu_(rcu), mapped_(mapped) {}
 
   private:
     // CRC32C is linear over GF(2): keys that differ in a few bits (sequential prefixes, keys,
@@ -188,6 +192,7 @@ class FlatHash {
     Bucket* buckets_;
     std::uint32_t mask_;
     Rcu& rcu_;
+    std::size_t mapped_;
     std::uint32_t live_ = 0;
     // Deleted slots and the RCU token after which no reader can still compare their keys.
     std::deque<std::pair<std::uint64_t, std::uint32_t>> deleted_;
