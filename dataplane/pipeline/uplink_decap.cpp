@@ -28,8 +28,9 @@ inline UplinkDrop relayed(UplinkDrop r, UplinkMeta& meta) noexcept {
     return r;
 }
 
-// The kept packet's meta data for the reorder, and the session's and path's uplink counters
-// (for packets relayed to a remote anchor; decap_one's tail does the same for the others).
+// The kept packet's meta data for the reorder, and its path's uplink counters (the session's
+// totals are their sums). One writer, this worker (the session's owner): plain adds
+// (session_table.hpp).
 inline void keep_meta(UplinkCtx& ctx, const SessionConfig& cfg, SessionTable::SessionId id,
                       unsigned path, std::uint16_t bytes, UplinkMeta& meta) noexcept {
     SessionState& st = ctx.sessions_rw->state(id);
@@ -43,8 +44,8 @@ inline void keep_meta(UplinkCtx& ctx, const SessionConfig& cfg, SessionTable::Se
         live |= static_cast<std::uint8_t>(cfg.paths[i].live ? 1u << i : 0u);
     }
     meta.live_mask = live;
-    st.path[path].uplink.packets.fetch_add(1, std::memory_order_relaxed);
-    st.path[path].uplink.bytes.fetch_add(bytes, std::memory_order_relaxed);
+    owner_add(st.path[path].uplink.packets, std::uint64_t{1});
+    owner_add(st.path[path].uplink.bytes, std::uint64_t{bytes});
     meta.flags |= UplinkMeta::kKept;
 }
 
@@ -241,25 +242,10 @@ inline UplinkDrop decap_one(UplinkCtx& ctx, rte_mbuf* m, GreParse parsed, const 
     put16(e + 12, proto);
     m->port = ctx.core_port;
     set_l2_l3_len(m, 14, inner.header_len);
-    SessionState& st = ctx.sessions_rw->state(id);
-    meta.session = id;
-    meta.incarnation = st.incarnation.load(std::memory_order_acquire);
-    meta.timeout_us = cfg->reorder_timeout_us;
-    meta.mode = cfg->reorder;
-    meta.path = static_cast<std::uint8_t>(path);
-    std::uint8_t live = 0;
-    for (unsigned i = 0; i < cfg->n_paths; ++i) {
-        live |= static_cast<std::uint8_t>(cfg->paths[i].live ? 1u << i : 0u);
-    }
-    meta.live_mask = live;
-    // One writer, this worker (the session's owner): plain adds (session_table.hpp).
-    const std::uint64_t bytes = inner.total_len;
-    owner_add(st.path[path].uplink.packets, std::uint64_t{1});
-    owner_add(st.path[path].uplink.bytes, bytes);
+    keep_meta(ctx, *cfg, id, path, inner.total_len, meta);
     if (gre.udp) {
         ++ctx.events[static_cast<std::size_t>(UplinkEvent::kUdpDecapsulated)];
     }
-    meta.flags |= UplinkMeta::kKept;
     return UplinkDrop::kCount;
 }
 
