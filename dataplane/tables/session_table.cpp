@@ -17,8 +17,8 @@ std::array<std::uint8_t, 4> v4_of(const IpAddr& a) {
 }
 }  // namespace
 
-std::array<std::uint8_t, 16> SessionTable::key_bytes(std::uint32_t key) noexcept {
-    std::array<std::uint8_t, 16> b{};
+SessionTable::KeyTable::Key SessionTable::key_bytes(std::uint32_t key) noexcept {
+    KeyTable::Key b{};
     std::memcpy(b.data(), &key, sizeof key);
     return b;
 }
@@ -43,10 +43,13 @@ Result<std::unique_ptr<SessionTable>, std::string> SessionTable::create(const st
     }
     // Index capacity with headroom (FlatHash keeps its load at most 3/4 of that).
     const std::uint32_t entries = capacity + capacity / 4 + 64;
+    auto keys = KeyTable::create(name + "k", entries, rcu);
+    if (!keys) {
+        return unexpected(keys.error());
+    }
     return std::make_unique<SessionTable>(
         Token{}, name, capacity, rcu, std::make_unique<Prefix6Table>(name + "6", entries, rcu),
-        std::make_unique<Prefix4Table>(name + "4", entries, rcu),
-        std::make_unique<Prefix6Table>(name + "k", entries, rcu),
+        std::make_unique<Prefix4Table>(name + "4", entries, rcu), std::move(keys).value(),
         std::make_unique<Prefix6Table>(name + "c", entries * 2, rcu));
 }
 
@@ -70,7 +73,7 @@ SessionSlot* map_slots(std::size_t bytes) {
 
 SessionTable::SessionTable(Token, std::string name, std::uint32_t capacity, Rcu& rcu,
                            std::unique_ptr<Prefix6Table> v6, std::unique_ptr<Prefix4Table> v4,
-                           std::unique_ptr<Prefix6Table> keys, std::unique_ptr<Prefix6Table> coas)
+                           std::unique_ptr<KeyTable> keys, std::unique_ptr<Prefix6Table> coas)
     : name_(std::move(name)),
       capacity_(capacity),
       rcu_(rcu),
@@ -385,7 +388,7 @@ Result<void, std::string> SessionTable::upsert(SessionId id, const SessionConfig
         prefix_owner_[p] = id;
     }
     if (cfg.uplink_key != 0) {
-        if (auto r = keys_->add(key_bytes(cfg.uplink_key), 128, id); !r) {
+        if (auto r = keys_->add(key_bytes(cfg.uplink_key), id); !r) {
             retire_old();
             return r;
         }
@@ -393,7 +396,7 @@ Result<void, std::string> SessionTable::upsert(SessionId id, const SessionConfig
     }
     for (unsigned i = 0; i < cfg.n_anchors; ++i) {
         if (const std::uint32_t k = cfg.anchors[i].downlink_key; k != 0) {
-            if (auto r = keys_->add(key_bytes(k), 128, id); !r) {
+            if (auto r = keys_->add(key_bytes(k), id); !r) {
                 retire_old();
                 return r;
             }
@@ -447,7 +450,7 @@ void SessionTable::unlink(SessionId id, const SessionConfig& old, const SessionC
         if (k == 0 || kept_key(k))
             return;
         if (auto it = key_owner_.find(k); it != key_owner_.end() && it->second == id) {
-            (void)keys_->remove(key_bytes(k), 128);
+            (void)keys_->remove(key_bytes(k));
             key_owner_.erase(it);
         }
     };
@@ -526,8 +529,8 @@ std::uint64_t SessionTable::lookup_destination_bulk(const IpAddr* const* dsts, u
 std::uint64_t SessionTable::lookup_uplink_key_bulk(const std::uint32_t* keys, unsigned n,
                                                    SessionId* ids) const noexcept {
     n = n < kBulkMax ? n : kBulkMax;
-    Prefix6Table::Address k[kBulkMax];
-    const Prefix6Table::Address* pk[kBulkMax];
+    KeyTable::Key k[kBulkMax];
+    const KeyTable::Key* pk[kBulkMax];
     std::uint8_t index[kBulkMax];
     unsigned m = 0;
     for (unsigned i = 0; i < n; ++i) {

@@ -305,6 +305,7 @@ inline T owner_add(std::atomic<T>& c, T v) noexcept {
 class SessionTable {
   public:
     using SessionId = std::uint32_t;
+    using KeyTable = FlatHash<4>;
 
     // name: unique among DPDK objects of the process; capacity: max sessions (ids 0..cap-1).
     static Result<std::unique_ptr<SessionTable>, std::string> create(const std::string& name,
@@ -361,10 +362,10 @@ class SessionTable {
   public:
     SessionTable(Token, std::string name, std::uint32_t capacity, Rcu& rcu,
                  std::unique_ptr<Prefix6Table> v6, std::unique_ptr<Prefix4Table> v4,
-                 std::unique_ptr<Prefix6Table> keys, std::unique_ptr<Prefix6Table> coas);
+                 std::unique_ptr<KeyTable> keys, std::unique_ptr<Prefix6Table> coas);
 
   private:
-    static std::array<std::uint8_t, 16> key_bytes(std::uint32_t key) noexcept;
+    static KeyTable::Key key_bytes(std::uint32_t key) noexcept;
     static std::array<std::uint8_t, 16> coa_bytes(const IpAddr& a) noexcept;
     Result<void, std::string> check(SessionId id, const SessionConfig& cfg) const;
     Result<void, std::string> check_anchors(SessionId id, const SessionConfig& cfg) const;
@@ -388,7 +389,10 @@ class SessionTable {
     std::unique_ptr<SessionSlot[], SlotsDeleter> slots_;
     std::unique_ptr<Prefix6Table> v6_;
     std::unique_ptr<Prefix4Table> v4_;
-    std::unique_ptr<Prefix6Table> keys_;  // uplink key as a /128 "address" (exact match)
+    // Uplink keys and remote anchors' downlink keys, exact match: 4-octet keys, 7 to a bucket
+    // line (as a /128 "address" in a prefix table they took 16 octets, 3 to a line: a table
+    // more than twice the size, with a dearer hash).
+    std::unique_ptr<KeyTable> keys_;
     std::unique_ptr<Prefix6Table> coas_;  // care-of addresses, exact match
     // Writer-side ownership, to refuse collisions before touching reader-visible tables.
     std::unordered_map<std::uint32_t, SessionId> key_owner_;
