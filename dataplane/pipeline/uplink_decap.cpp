@@ -294,15 +294,14 @@ uint16_t uplink_decap(UplinkCtx& ctx, rte_mbuf** pkts, uint16_t n, UplinkMeta* m
             // instead of after the pointer load.
             const auto* home = static_cast<const char*>(ctx.sessions->config_home(id));
             rte_prefetch0(home);
-            rte_prefetch0(home + 64);
         }
         for (std::uint64_t f = found; f != 0; f &= f - 1) {
             if (const SessionConfig* c = ctx.sessions->config(ids[__builtin_ctzll(f)]);
                 c != nullptr) {
-                // The header (policy slot and the first prefix's copy included) and the first
-                // path (a source in another prefix reads the prefixes' lines unprefetched).
+                // The header, the first prefix's copy and what the uplink reads of the first
+                // path: one line (session_table.hpp). A packet of another path, or with a
+                // source in another prefix, reads their lines unprefetched.
                 rte_prefetch0(c);
-                rte_prefetch0(reinterpret_cast<const char*>(c) + 64);
             }
         }
         for (uint16_t i = 0; i < k; ++i) {

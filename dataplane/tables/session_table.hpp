@@ -104,11 +104,13 @@ struct PathConfig {
     // the gateway's port 5437 to coa:udp_port (the NAT's observed port) and back (IPv4 only).
     std::uint16_t udp_port = 0;
     std::uint16_t mtu = 0;  // tunnel MTU (outer packet) of this path; 0 = the access port's
-    std::uint32_t downlink_key = 0;  // GRE key stamped on downlink packets (RFC 5845)
+    // Care-of address (outer destination). Before `local`: the uplink's anti-spoofing compares
+    // it, and for the first path this puts it in the config's first line (static_assert below).
+    IpAddr coa;
     IpAddr local;                    // gateway's tunnel address (outer source)
-    IpAddr coa;                      // care-of address (outer destination)
     MacAddr src_mac{};               // that port's MAC
     MacAddr next_hop_mac{};          // static next hop toward the CoA; zero = use next_hop
+    std::uint32_t downlink_key = 0;  // GRE key stamped on downlink packets (RFC 5845)
     // NextHopTable index of the next hop toward the CoA (resolved at run time), or UINT32_MAX.
     std::uint32_t next_hop = UINT32_MAX;
     std::uint16_t bid = 0;               // binding identifier (RFC 5648)
@@ -179,10 +181,12 @@ struct SessionConfig {
     alignas(64) StripePlan plan{};
 };
 
-// A packet of a session's first path reads the config's first two lines only; one of its second
-// path, two lines too (lines 1 and 2).
+// A downlink packet of a session's first path reads the config's first two lines only, an
+// uplink packet of it the first line only (header, first prefix, the path's live, tunnel,
+// udp_port and coa); a packet of its second path reads two lines too (lines 1 and 2).
 static_assert(offsetof(SessionConfig, prefix_first) + sizeof(IpPrefix) <= 64);
 static_assert(offsetof(SessionConfig, paths) + 64 <= 128);
+static_assert(offsetof(SessionConfig, paths) + offsetof(PathConfig, coa) + sizeof(IpAddr) <= 64);
 static_assert(offsetof(SessionConfig, paths) + sizeof(PathConfig) >= 64 &&
               offsetof(SessionConfig, paths) + sizeof(PathConfig) + 64 <= 192);
 
