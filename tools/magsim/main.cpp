@@ -1230,6 +1230,13 @@ int main(int argc, char** argv) {
     }
     finish_data();
     if (dereg_at_end) {
+        // SIGINT / SIGTERM end the hold, not the de-registration: the stop flag is cleared so
+        // that its PBUs go out (bounded by --retransmissions; a second signal aborts them).
+        if (g_stop != 0) {
+            std::printf("stop requested: de-registering\n");
+            std::fflush(stdout);
+            g_stop = 0;
+        }
         return sim.signal_all(0, 1) ? 0 : 1;
     }
     return 0;

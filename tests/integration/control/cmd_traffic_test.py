@@ -268,8 +268,7 @@ def main():
               moved(a0, a1, "relay_uplink_packets") >= COUNT,
               f"a's relay carried it: {a0} -> {a1}")
 
-        # 4. De-registration at a (the data-mode magsim stopped, then `hag-magsim deregister`:
-        # a signal ends the data mode before --deregister-at-end could send anything).
+        # 4. De-registration at a (the data-mode magsim stopped, then `hag-magsim deregister`).
         magsim_kill(ms)
         r = subprocess.run(["ip", "netns", "exec", cl.cpe, magsim, "deregister", "--lma",
                             MAARS["a"]["lma"], "--nai", NAI, "--mag-id", "mag0@example.net",

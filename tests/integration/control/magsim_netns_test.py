@@ -16,6 +16,7 @@ usage: magsim_netns_test.py HAG_MAGSIM
 """
 import json
 import os
+import signal
 import socket
 import struct
 import subprocess
@@ -309,6 +310,36 @@ def main():
         dereg = [x for x in recs if x["lifetime"] == 0 and not x.get("dropped")]
         check(len(dereg) == 1 and dereg[0]["bid"] == 2 and dereg[0]["vendor"] is None,
               "de-registration PBU lifetime 0")
+
+        # --deregister-at-end when SIGTERM ends the hold: the de-registration still goes out.
+        p = subprocess.Popen(base + ["register", "--lma", "2001:db8:1::1", "--nai",
+                                     "cpe2@example.net", "--mag-id", "mag1@example.net",
+                                     "--access", "dsl:2001:db8:1::2:1", "--hold", "60",
+                                     "--deregister-at-end"],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+        def cpe2(lifetime0):
+            return [x for x in (json.loads(l) for l in open(log))
+                    if x.get("nai") == "cpe2@example.net" and "heartbeat" not in x
+                    and not x.get("dropped") and (x["lifetime"] == 0) == lifetime0]
+        deadline = time.monotonic() + 20
+        while not cpe2(False) and time.monotonic() < deadline and p.poll() is None:
+            time.sleep(0.1)
+        check(bool(cpe2(False)), "SIGTERM case: registered")
+        time.sleep(0.3)  # the PBA is in
+        p.send_signal(signal.SIGTERM)
+        try:
+            out, err = p.communicate(timeout=20)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            out, err = p.communicate()
+        print(out, err)
+        check(p.returncode == 0 and "stop requested: de-registering" in out
+              and "de-registration: accepted" in out,
+              f"SIGTERM case: exit 0 after de-registering (exit {p.returncode})")
+        dr = cpe2(True)
+        check(len(dr) == 1 and dr[0]["src"] == "2001:db8:1::2" and dr[0]["bid"] == 1,
+              "SIGTERM case: one PBU with lifetime 0 from the access's CoA")
 
         # IPv4 transport (UDP 5436) against the scapy LMA.
         r = subprocess.run(base + ["register", "--lma", "2001:db8:1::1", "--lma", LMA4,
