@@ -47,6 +47,17 @@ SessionConfig one_path(std::uint32_t key, std::uint16_t subnet, std::uint16_t co
     return c;
 }
 
+// one_path(100, 1, 1) and a second path (BID 2, care-of ...:2, downlink key 500).
+SessionConfig two_paths() {
+    SessionConfig c = one_path(100, 1, 1);
+    c.n_paths = 2;
+    c.paths[1] = c.paths[0];
+    c.paths[1].bid = 2;
+    c.paths[1].coa = IpAddr::v6(v6(0x2001, 0xdb8, 0xaaaa, 0, 2));
+    c.paths[1].downlink_key = 500;
+    return c;
+}
+
 struct Env {
     std::unique_ptr<Rcu> rcu;
     std::unique_ptr<SessionTable> t;
@@ -101,12 +112,7 @@ TEST_CASE("an update that replaces every tunnel starts a new sequence space", "[
     // A refresh (same path) and a second path next to it: the same sequence space.
     REQUIRE(t.upsert(7, one_path(100, 1, 1)).ok());
     CHECK(t.state(7).incarnation.load() == first);
-    auto two = one_path(100, 1, 1);
-    two.n_paths = 2;
-    two.paths[1] = two.paths[0];
-    two.paths[1].bid = 2;
-    two.paths[1].coa = IpAddr::v6(v6(0x2001, 0xdb8, 0xaaaa, 0, 2));
-    two.paths[1].downlink_key = 500;
+    const SessionConfig two = two_paths();
     REQUIRE(t.upsert(7, two).ok());
     CHECK(t.state(7).incarnation.load() == first);
     // The first path gone, the second kept: still the same space.
@@ -133,12 +139,7 @@ TEST_CASE("a session's totals are its paths' counters, kept across updates, rese
           "[tables]") {
     Env env("t_totals");
     auto& t = *env.t;
-    auto two = one_path(100, 1, 1);
-    two.n_paths = 2;
-    two.paths[1] = two.paths[0];
-    two.paths[1].bid = 2;
-    two.paths[1].coa = IpAddr::v6(v6(0x2001, 0xdb8, 0xaaaa, 0, 2));
-    two.paths[1].downlink_key = 500;
+    const SessionConfig two = two_paths();
     REQUIRE(t.upsert(7, two).ok());
     SessionState& st = t.state(7);
     st.path[0].downlink.packets.store(3);
