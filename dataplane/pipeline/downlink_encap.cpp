@@ -275,7 +275,7 @@ inline void prepare(DownlinkCtx& ctx, rte_mbuf* m, Prepared& p, PolicyKey& key) 
         const auto* c = reinterpret_cast<const char*>(p.cfg);
         const auto* paths_end = reinterpret_cast<const char*>(
             p.cfg->paths.data() + std::min<unsigned>(p.cfg->n_paths, kMaxPaths));
-        for (const char* line = c + 128; line < paths_end; line += 64) {
+        for (const char* line = c + SessionConfig::kHead + 128; line < paths_end; line += 64) {
             rte_prefetch0(line);
         }
     }
@@ -288,6 +288,103 @@ inline void prepare(DownlinkCtx& ctx, rte_mbuf* m, Prepared& p, PolicyKey& key) 
                        key);
         }
     }
+}
+
+// Outer traffic class of an inner packet (`ip` its header): the (mapped) DSCP, and the inner
+// ECN field copied (RFC 6040 §4.1 normal mode: CE included).
+inline std::uint8_t outer_class(const DownlinkCtx& ctx, const std::uint8_t* ip,
+                                bool v4_inner) noexcept {
+    const auto dscp =
+        static_cast<std::uint8_t>(v4_inner ? ip[1] >> 2 : ((ip[0] & 0x0f) << 2) | (ip[1] >> 6));
+    const auto ecn = static_cast<std::uint8_t>(v4_inner ? ip[1] & 3 : (ip[1] >> 4) & 3);
+    return static_cast<std::uint8_t>(ctx.dscp[dscp] << 2 | ecn);
+}
+
+// Decrements the inner TTL / hop limit (checked > 1 before); IPv4's checksum follows (RFC 1624
+// incremental update: TTL is the high byte of its 16-bit word).
+inline void decrement_ttl(std::uint8_t* ip, bool v4_inner) noexcept {
+    if (v4_inner) {
+        ip[8] = static_cast<std::uint8_t>(ip[8] - 1);
+        std::uint32_t sum = static_cast<std::uint32_t>(get16(ip + 10)) + 0x0100;
+        sum = (sum & 0xffff) + (sum >> 16);
+        put16(ip + 10, static_cast<std::uint16_t>(sum));
+    } else {
+        ip[7] = static_cast<std::uint8_t>(ip[7] - 1);
+    }
+}
+
+// The fast downlink (FastDownlink, session_table.hpp) of a packet whose session has it: copies
+// the prebuilt outer headers and sets what differs per packet (destination MAC when resolved,
+// traffic class, lengths, hop limit, IPv4 checksum, GRE protocol, sequence number). Writes the
+// same octets encap_one would. False, with the packet untouched, when the fast form does not fit
+// it (inner TTL expiring, too big for the MTU, next hop unresolved, no headroom): encap_one
+// then handles it (and drops it, answers it or fragments it).
+inline bool encap_fast(DownlinkCtx& ctx, rte_mbuf* m, const Prepared& pre, const FastDownlink& f,
+                       SessionState& st) noexcept {
+    const L3Info& l3 = pre.l3;
+    const std::uint16_t l3_offset = pre.l2.l3_offset;
+    auto* ip = rte_pktmbuf_mtod_offset(m, std::uint8_t*, l3_offset);
+    const bool v4_inner = l3.family == Family::kIpv4;
+    const unsigned mtu = f.mtu != 0 ? f.mtu : ctx.access_mtu;
+    // f.length - 14: the outer IP header, GRE and its sequence number.
+    if ((v4_inner ? ip[8] : ip[7]) <= 1 || l3.total_len + f.length - 14u > mtu ||
+        rte_pktmbuf_headroom(m) + l3_offset < f.length) {
+        return false;
+    }
+    MacAddr mac;
+    if (f.resolve_mac) {
+        if (ctx.next_hops == nullptr || f.next_hop >= ctx.next_hops->capacity() ||
+            !ctx.next_hops->mac(f.next_hop, mac)) {
+            return false;
+        }
+    }
+    decrement_ttl(ip, v4_inner);
+    const std::uint8_t tc = outer_class(ctx, ip, v4_inner);
+    // Drop the core-side L2 header and any Ethernet padding after the IP packet.
+    rte_pktmbuf_adj(m, l3_offset);
+    if (rte_pktmbuf_pkt_len(m) > l3.total_len) {
+        rte_pktmbuf_trim(m, static_cast<std::uint16_t>(rte_pktmbuf_pkt_len(m) - l3.total_len));
+    }
+    auto* h = reinterpret_cast<std::uint8_t*>(rte_pktmbuf_prepend(m, f.length));  // room checked
+    // The template in 16-octet copies: 0-47 and 46-61 over IPv6, 0-31 and 26-41 over IPv4.
+    const std::uint8_t* t = f.header.data();
+    const unsigned tl = f.v6_outer ? 62 : 42;
+    std::memcpy(h, t, 16);
+    std::memcpy(h + 16, t + 16, 16);
+    if (f.v6_outer) {
+        std::memcpy(h + 32, t + 32, 16);
+    }
+    std::memcpy(h + tl - 16, t + tl - 16, 16);
+    if (f.resolve_mac) {
+        std::memcpy(h, mac.data(), 6);
+    }
+    std::uint8_t* o = h + 14;
+    const auto inner_len = static_cast<std::uint16_t>(f.length - 14 + l3.total_len);
+    std::uint8_t* g;
+    if (f.v6_outer) {
+        put32(o, 6u << 28 | std::uint32_t{tc} << 20);
+        put16(o + 4, static_cast<std::uint16_t>(inner_len - 40));
+        o[7] = ctx.outer_hop_limit;
+        g = o + 40;
+    } else {
+        o[1] = tc;
+        put16(o + 2, inner_len);
+        o[8] = ctx.outer_hop_limit;
+        std::uint32_t sum = f.ipv4_sum + tc + inner_len + (std::uint32_t{ctx.outer_hop_limit} << 8);
+        sum = (sum & 0xffff) + (sum >> 16);
+        sum = (sum & 0xffff) + (sum >> 16);
+        put16(o + 10, static_cast<std::uint16_t>(~sum));
+        g = o + 20;
+    }
+    put16(g + 2, v4_inner ? kEtherIpv4 : kEtherIpv6);
+    m->port = f.port;
+    set_l2_l3_len(m, 14, f.v6_outer ? 40 : 20);
+    if (f.sequence) {
+        put32(g + 8, owner_add(st.next_downlink_seq, 1U));
+    }
+    owner_add(st.path[f.path].downlink.packets, std::uint64_t{1});
+    owner_add(st.path[f.path].downlink.bytes, std::uint64_t{l3.total_len});
+    return true;
 }
 
 // Returns the drop reason, or kCount when the packet was encapsulated. `consumed`: the mbuf
@@ -387,23 +484,8 @@ inline DownlinkDrop encap_one(DownlinkCtx& ctx, rte_mbuf* m, const Prepared& pre
         }
     }
 
-    std::uint8_t dscp = 0, ecn = 0;
-    if (v4_inner) {
-        ip[8] = static_cast<std::uint8_t>(ip[8] - 1);
-        // RFC 1624 incremental update: TTL is the high byte of its 16-bit word.
-        std::uint32_t sum = static_cast<std::uint32_t>(get16(ip + 10)) + 0x0100;
-        sum = (sum & 0xffff) + (sum >> 16);
-        put16(ip + 10, static_cast<std::uint16_t>(sum));
-        dscp = static_cast<std::uint8_t>(ip[1] >> 2);
-        ecn = static_cast<std::uint8_t>(ip[1] & 3);
-    } else {
-        ip[7] = static_cast<std::uint8_t>(ip[7] - 1);
-        dscp = static_cast<std::uint8_t>(((ip[0] & 0x0f) << 2) | (ip[1] >> 6));
-        ecn = static_cast<std::uint8_t>((ip[1] >> 4) & 3);
-    }
-    // Outer traffic class: the (mapped) DSCP, and the inner ECN field copied (RFC 6040 §4.1
-    // normal mode: CE included).
-    const auto tc = static_cast<std::uint8_t>(ctx.dscp[dscp] << 2 | ecn);
+    decrement_ttl(ip, v4_inner);
+    const std::uint8_t tc = outer_class(ctx, ip, v4_inner);
 
     // Drop the core-side L2 header and any Ethernet padding after the IP packet.
     rte_pktmbuf_adj(m, l2.l3_offset);
@@ -484,6 +566,7 @@ uint16_t downlink_encap(DownlinkCtx& ctx, rte_mbuf** pkts, uint16_t n) noexcept 
     ctx.n_to_core = 0;
     ctx.n_more_access = 0;
     uint16_t kept = 0;
+    unsigned fast_kept = 0;
     // In chunks of kChunk: parse and look up every packet, classify the chunk's packets with
     // one rte_acl call per flow policy profile, then encapsulate.
     constexpr uint16_t kChunk = 64;
@@ -527,25 +610,39 @@ uint16_t downlink_encap(DownlinkCtx& ctx, rte_mbuf** pkts, uint16_t n) noexcept 
             // The config pointer, the sequence number and the counters of paths 0 and 1:
             // one line (session_table.hpp).
             prefetch_write(&st);
-            // The config's usual place, next to the state (same page): fetched together
-            // instead of after the pointer load.
+            // The config's usual place, next to the state (same page), its first two lines (the
+            // fast form's): fetched together instead of after the pointer load.
             const auto* home = static_cast<const char*>(ctx.sessions->config_home(p.id));
             rte_prefetch0(home);
             rte_prefetch0(home + 64);
         }
+        // Bit i: packet i's session has the fast downlink (FastDownlink), its config in cfg.
+        std::uint64_t fast = 0;
         for (unsigned j = 0; j < q; ++j) {
-            const Prepared& p = pre[which[j]];
-            if (p.early == DownlinkDrop::kCount) {
-                if (const SessionConfig* c = ctx.sessions->config(p.id); c != nullptr) {
-                    // The lines every packet reads: the header (policy slot and path order
-                    // included) and the first path. Striping reads the plan: see prepare.
-                    rte_prefetch0(c);
-                    rte_prefetch0(reinterpret_cast<const char*>(c) + 64);
-                }
+            Prepared& p = pre[which[j]];
+            if (p.early != DownlinkDrop::kCount) {
+                continue;
+            }
+            const std::uintptr_t w = ctx.sessions->config_word(p.id);
+            const auto* c = reinterpret_cast<const char*>(SessionTable::config_of(w));
+            if (c == nullptr) {
+                continue;  // prepare() finds it gone
+            }
+            if (SessionTable::is_fast(w) && ctx.fast_path) {
+                // The fast form's two lines, all such a packet reads of its config.
+                rte_prefetch0(c);
+                rte_prefetch0(c + 64);
+                p.cfg = SessionTable::config_of(w);
+                fast |= std::uint64_t{1} << which[j];
+            } else {
+                // The lines every packet of the general path reads: the head (policy slot and
+                // path order included) and the first path. Striping reads the plan: see prepare.
+                rte_prefetch0(c + SessionConfig::kHead);
+                rte_prefetch0(c + SessionConfig::kHead + 64);
             }
         }
         for (unsigned j = 0; j < q; ++j) {
-            if (pre[which[j]].early == DownlinkDrop::kCount) {
+            if (pre[which[j]].early == DownlinkDrop::kCount && (fast >> which[j] & 1U) == 0) {
                 prepare(ctx, pkts[base + which[j]], pre[which[j]], keys[which[j]]);
             }
         }
@@ -574,6 +671,12 @@ uint16_t downlink_encap(DownlinkCtx& ctx, rte_mbuf** pkts, uint16_t n) noexcept 
         }
         for (uint16_t i = 0; i < k; ++i) {
             rte_mbuf* m = pkts[base + i];
+            if ((fast >> i & 1U) != 0 &&
+                encap_fast(ctx, m, pre[i], pre[i].cfg->fast, ctx.sessions_rw->state(pre[i].id))) {
+                pkts[kept++] = m;
+                ++fast_kept;
+                continue;
+            }
             bool consumed = false;
             const DownlinkDrop why = encap_one(ctx, m, pre[i], t0, hz, consumed);
             if (why == DownlinkDrop::kCount) {
@@ -587,6 +690,7 @@ uint16_t downlink_encap(DownlinkCtx& ctx, rte_mbuf** pkts, uint16_t n) noexcept 
         }
     }
     ctx.encapsulated += kept;
+    ctx.fast_encapsulated += fast_kept;
     ctx.cycles.cycles += rte_rdtsc() - t0;
     ctx.cycles.packets += n;
     ++ctx.cycles.bursts;

@@ -98,10 +98,15 @@ struct alignas(64) DownlinkCtx {
     std::array<rte_mbuf*, kSideMax> more_access{};  // outer fragments after the first
     std::uint16_t n_more_access = 0;
 
+    // false: every packet takes the general path, also those of sessions with the fast
+    // downlink form (FastDownlink, session_table.hpp). The two write the same octets; tests
+    // compare them, and the benchmark measures the difference (hag-dp-bench --no-fast-path).
+    bool fast_path = true;
     // Flow policy profiles (policy/policy_table.hpp); null = no policy for anyone.
     const PolicyTable* policies = nullptr;
     // Per-worker counters (one writer: this context's worker).
     Counter encapsulated;
+    Counter fast_encapsulated;  // of those, by the fast form (FastDownlink)
     DownlinkDropCounters drops{};
     DownlinkEventCounters events{};
     StageCycles cycles;

@@ -293,7 +293,7 @@ uint16_t uplink_decap(UplinkCtx& ctx, rte_mbuf** pkts, uint16_t n, UplinkMeta* m
             // The config's usual place, next to the state (same page): fetched together
             // instead of after the pointer load.
             const auto* home = static_cast<const char*>(ctx.sessions->config_home(id));
-            rte_prefetch0(home);
+            rte_prefetch0(home + SessionConfig::kHead);
         }
         for (std::uint64_t f = found; f != 0; f &= f - 1) {
             if (const SessionConfig* c = ctx.sessions->config(ids[__builtin_ctzll(f)]);
@@ -301,7 +301,7 @@ uint16_t uplink_decap(UplinkCtx& ctx, rte_mbuf** pkts, uint16_t n, UplinkMeta* m
                 // The header, the first prefix's copy and what the uplink reads of the first
                 // path: one line (session_table.hpp). A packet of another path, or with a
                 // source in another prefix, reads their lines unprefetched.
-                rte_prefetch0(c);
+                rte_prefetch0(reinterpret_cast<const char*>(c) + SessionConfig::kHead);
             }
         }
         for (uint16_t i = 0; i < k; ++i) {

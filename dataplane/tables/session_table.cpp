@@ -15,7 +15,75 @@ namespace {
 std::array<std::uint8_t, 4> v4_of(const IpAddr& a) {
     return {a.bytes[0], a.bytes[1], a.bytes[2], a.bytes[3]};
 }
+
+void put_be16(std::uint8_t* p, unsigned v) noexcept {
+    p[0] = static_cast<std::uint8_t>(v >> 8);
+    p[1] = static_cast<std::uint8_t>(v);
+}
+
+constexpr std::uint8_t kProtoGre = 47;
+
+// SessionConfig::fast (session_table.hpp) of c, whose plan is derived: the outer headers of its
+// one usable path, or not enabled when its downlink needs the general path.
+void derive_fast(SessionConfig& c) noexcept {
+    FastDownlink& f = c.fast;
+    f = FastDownlink{};
+    if (c.plan_n_order != 1 || c.policy != 0 || c.plan_first >= c.n_paths) {
+        return;  // striped, no usable path, or a flow policy to classify by
+    }
+    const PathConfig& p = c.paths[c.plan_first];
+    if (p.tunnel != Tunnel::kGre || p.udp_port != 0 ||
+        (p.coa.family != Family::kIpv6 && p.coa.family != Family::kIpv4)) {
+        return;  // IP in IP, GRE in UDP (NAT traversal)
+    }
+    f.v6_outer = p.coa.family == Family::kIpv6;
+    f.sequence = c.gre_sequence;
+    f.path = c.plan_first;
+    f.port = p.port;
+    f.mtu = p.mtu;
+    f.resolve_mac = (p.next_hop_mac[0] | p.next_hop_mac[1] | p.next_hop_mac[2] | p.next_hop_mac[3] |
+                     p.next_hop_mac[4] | p.next_hop_mac[5]) == 0;
+    f.next_hop = p.next_hop;
+    std::uint8_t* h = f.header.data();
+    std::memcpy(h, p.next_hop_mac.data(), 6);
+    std::memcpy(h + 6, p.src_mac.data(), 6);
+    put_be16(h + 12, f.v6_outer ? 0x86dd : 0x0800);
+    std::uint8_t* o = h + 14;
+    std::uint8_t* g = nullptr;
+    if (f.v6_outer) {
+        o[6] = kProtoGre;  // version, class, flow label, length and hop limit: per packet
+        std::memcpy(o + 8, p.local.bytes.data(), 16);
+        std::memcpy(o + 24, p.coa.bytes.data(), 16);
+        g = o + 40;
+    } else {
+        o[0] = 0x45;
+        put_be16(o + 6, 0x4000);  // DF; identification 0 (never fragmented on the way)
+        o[9] = kProtoGre;
+        std::memcpy(o + 12, p.local.bytes.data(), 4);
+        std::memcpy(o + 16, p.coa.bytes.data(), 4);
+        for (unsigned i = 0; i < 20; i += 2) {
+            f.ipv4_sum += static_cast<std::uint32_t>(o[i] << 8 | o[i + 1]);
+        }
+        g = o + 20;
+    }
+    // GRE (RFC 2890): K, S when sequence numbers are used; the protocol is the inner family's.
+    put_be16(g, 0x2000u | (f.sequence ? 0x1000u : 0u));
+    g[4] = static_cast<std::uint8_t>(p.downlink_key >> 24);
+    g[5] = static_cast<std::uint8_t>(p.downlink_key >> 16);
+    g[6] = static_cast<std::uint8_t>(p.downlink_key >> 8);
+    g[7] = static_cast<std::uint8_t>(p.downlink_key);
+    f.length = static_cast<std::uint8_t>((f.v6_outer ? 62 : 42) + (f.sequence ? 4 : 0));
+    f.enabled = true;
+}
 }  // namespace
+
+void SessionTable::publish(SessionId id, const SessionConfig* cfg) noexcept {
+    std::uintptr_t w = reinterpret_cast<std::uintptr_t>(cfg);
+    if (cfg != nullptr && cfg->fast.enabled) {
+        w |= kFastBit;
+    }
+    slots_[id].state.config_word.store(w, std::memory_order_release);
+}
 
 SessionTable::KeyTable::Key SessionTable::key_bytes(std::uint32_t key) noexcept {
     KeyTable::Key b{};
@@ -145,7 +213,7 @@ void SessionTable::reclaim() {
         SessionSlot& slot = slots_[id];
         ::new (static_cast<void*>(&slot.config)) SessionConfig(*heap_.at(id));  // same version
         retire(id);  // the heap copy: freed after a grace period
-        slot.state.config.store(&slot.config, std::memory_order_release);
+        publish(id, &slot.config);
         where_[id] = Where::kSlot;
     }
 }
@@ -296,6 +364,7 @@ Result<void, std::string> SessionTable::upsert(SessionId id, const SessionConfig
     fresh->plan_n_order = fresh->plan.n_order;
     fresh->plan_first = fresh->plan.order[0];
     fresh->prefix_first = fresh->n_prefixes != 0 ? fresh->prefixes[0] : IpPrefix{};
+    derive_fast(*fresh);
     const SessionConfig* published = fresh;
     // The replaced config stays readable (by workers, and below by unlink) until a grace
     // period after it is retired: a heap one is freed by the Rcu, the slot's buffer is not
@@ -352,7 +421,7 @@ Result<void, std::string> SessionTable::upsert(SessionId id, const SessionConfig
     // NAT ports learnt from data stay with their paths (tables/nat_port.hpp).
     nat_carry_ports(slots_[id].state, old, *published);
     // Publish the config before any index points at it.
-    slots_[id].state.config.store(published, std::memory_order_release);
+    publish(id, published);
     // Retire the old one (a heap copy moves into the heap_ map's place below first).
     std::unique_ptr<SessionConfig> old_heap;
     if (where_[id] == Where::kHeap) {
@@ -476,7 +545,7 @@ Result<void, std::string> SessionTable::remove(SessionId id) {
         return unexpected(fmt::format("session {} does not exist", id));
     }
     unlink(id, *cur, nullptr);
-    slots_[id].state.config.store(nullptr, std::memory_order_release);
+    publish(id, nullptr);
     retire(id);
     --live_;
     return {};

@@ -145,11 +145,40 @@ struct RemoteAnchorConfig {
 // plane's `reorder.enabled`.
 enum class ReorderMode : std::uint8_t { kDefault = 0, kOn = 1, kOff = 2 };
 
-// Field order matters for speed: the first 18 octets hold what every packet of either
-// direction reads besides its path and prefix; the first prefix's copy and the first path's hot
-// part follow them, all in the first two lines (static_assert below).
+// The downlink of a session whose every packet leaves one way: one usable path, a GRE tunnel
+// without UDP, no flow policy. Derived by SessionTable::upsert (callers leave it): that path's
+// outer headers prebuilt, so that such a packet reads these two lines of its config and nothing
+// else of it, and copies its headers instead of building them field by field
+// (pipeline/downlink_encap.cpp, encap_fast). A packet the fast form does not fit (inner TTL
+// expiring, too big for the MTU, next hop unresolved, no headroom) takes the general path.
+struct alignas(64) FastDownlink {
+    // Ethernet (the destination MAC zero when resolved at run time), the outer IPv6 header
+    // (62 octets in all) or IPv4 header (42) with traffic class, length, hop limit and checksum
+    // zero, then GRE's flags, protocol 0 and key. The sequence number, when the session uses
+    // them, follows (4 octets more).
+    std::array<std::uint8_t, 64> header{};
+    bool enabled = false;  // false: the general path (the rest is not set)
+    bool v6_outer = false;
+    bool sequence = false;       // GRE sequence numbers (SessionConfig::gre_sequence)
+    bool resolve_mac = false;    // the destination MAC comes from next_hop
+    std::uint8_t path = 0;       // the path's index (its counters)
+    std::uint8_t length = 0;     // octets prepended: 62 or 42, + 4 with sequence numbers
+    std::uint16_t port = 0;      // access port
+    std::uint16_t mtu = 0;       // the path's tunnel MTU; 0 = the access port's
+    std::uint32_t next_hop = 0;  // NextHopTable index (resolve_mac)
+    std::uint32_t ipv4_sum = 0;  // IPv4: one's complement sum of `header`'s IP header words
+};
+static_assert(sizeof(FastDownlink) == 128);
+
+// Field order matters for speed: after the fast downlink form (two lines), the first 18 octets
+// of the head hold what every packet of either direction reads besides its path and prefix; the
+// first prefix's copy and the first path's hot part follow them, all in the head's first two
+// lines (static_assert below).
 struct SessionConfig {
-    std::uint32_t uplink_key = 0;  // GRE key the CPE stamps on uplink packets; 0 = none
+    FastDownlink fast{};
+    // Where the head starts (kHead octets in): what the general path and the uplink read.
+    static constexpr std::size_t kHead = sizeof(FastDownlink);
+    alignas(64) std::uint32_t uplink_key = 0;  // GRE key the CPE stamps on uplink packets; 0 = none
     bool gre_sequence = true;      // stamp sequence numbers on downlink
     ReorderMode reorder = ReorderMode::kDefault;
     // Flow policy profile (policy/policy_table.hpp slot); 0 = none: every packet striped.
@@ -181,14 +210,21 @@ struct SessionConfig {
     alignas(64) StripePlan plan{};
 };
 
-// A downlink packet of a session's first path reads the config's first two lines only, an
-// uplink packet of it the first line only (header, first prefix, the path's live, tunnel,
-// udp_port and coa); a packet of its second path reads two lines too (lines 1 and 2).
-static_assert(offsetof(SessionConfig, prefix_first) + sizeof(IpPrefix) <= 64);
-static_assert(offsetof(SessionConfig, paths) + 64 <= 128);
-static_assert(offsetof(SessionConfig, paths) + offsetof(PathConfig, coa) + sizeof(IpAddr) <= 64);
-static_assert(offsetof(SessionConfig, paths) + sizeof(PathConfig) >= 64 &&
-              offsetof(SessionConfig, paths) + sizeof(PathConfig) + 64 <= 192);
+// A downlink packet of a session's first path that does not take the fast form reads the head's
+// first two lines only, an uplink packet of it the head's first line only (header, first prefix,
+// the path's live, tunnel, udp_port and coa); a packet of its second path reads two lines too
+// (the head's lines 1 and 2).
+static_assert(offsetof(SessionConfig, uplink_key) == SessionConfig::kHead);
+constexpr std::size_t head_offset(std::size_t off) {
+    return off - SessionConfig::kHead;
+}
+static_assert(head_offset(offsetof(SessionConfig, prefix_first)) + sizeof(IpPrefix) <= 64);
+static_assert(head_offset(offsetof(SessionConfig, paths)) + 64 <= 128);
+static_assert(head_offset(offsetof(SessionConfig, paths)) + offsetof(PathConfig, coa) +
+                  sizeof(IpAddr) <=
+              64);
+static_assert(head_offset(offsetof(SessionConfig, paths)) + sizeof(PathConfig) >= 64 &&
+              head_offset(offsetof(SessionConfig, paths)) + sizeof(PathConfig) + 64 <= 192);
 
 // Written by workers per packet (relaxed atomics: counts, not synchronisation). Unlike stage
 // and port counters these are not per worker (per-worker copies would cost workers x capacity x
@@ -217,10 +253,13 @@ struct PathCounters {
 // four, and an uplink packet writes line 0 only instead of line 0 and a line of totals.
 struct SessionConfig;
 struct alignas(64) SessionState {
-    // The session's published config (null: no session): written by SessionTable's writer
-    // only, read through SessionTable::config(). Here rather than in an array of its own so
-    // that a packet's config pointer and its counters share a line (and a page).
-    std::atomic<const SessionConfig*> config{nullptr};
+    // The session's published config (0: no session), its address with bit 0 set when its
+    // downlink has the fast form (FastDownlink::enabled; configs are 64-octet aligned), so that
+    // the downlink knows which of the config's lines to fetch before it reads any. Written by
+    // SessionTable's writer only, read through SessionTable::config() / config_word(). Here
+    // rather than in an array of its own so that a packet's config pointer and its counters
+    // share a line (and a page).
+    std::atomic<std::uintptr_t> config_word{0};
     std::atomic<std::uint32_t> next_downlink_seq{0};
     // Bumped by upsert when the id starts a new session: the reorder stage resets its
     // per-session state (sequence space) when it sees a new value. 0 = never programmed.
@@ -332,7 +371,18 @@ class SessionTable {
 
     // ---- readers ----
     [[nodiscard]] const SessionConfig* config(SessionId id) const noexcept {
-        return id < capacity_ ? slots_[id].state.config.load(std::memory_order_acquire) : nullptr;
+        return config_of(config_word(id));
+    }
+    // The published config's word (SessionState::config_word): config_of() and is_fast() of it.
+    static constexpr std::uintptr_t kFastBit = 1;
+    [[nodiscard]] std::uintptr_t config_word(SessionId id) const noexcept {
+        return id < capacity_ ? slots_[id].state.config_word.load(std::memory_order_acquire) : 0;
+    }
+    [[nodiscard]] static const SessionConfig* config_of(std::uintptr_t word) noexcept {
+        return reinterpret_cast<const SessionConfig*>(word & ~kFastBit);
+    }
+    [[nodiscard]] static bool is_fast(std::uintptr_t word) noexcept {
+        return (word & kFastBit) != 0;
     }
     [[nodiscard]] SessionState& state(SessionId id) noexcept { return slots_[id].state; }
     [[nodiscard]] const SessionState& state(SessionId id) const noexcept {
@@ -378,6 +428,8 @@ class SessionTable {
     enum class Where : std::uint8_t { kNone, kSlot, kHeap };
     [[nodiscard]] bool slot_buffer_free(SessionId id);
     [[nodiscard]] const SessionConfig* current(SessionId id) const noexcept;
+    // Makes cfg session id's published config (its fast bit from cfg->fast).
+    void publish(SessionId id, const SessionConfig* cfg) noexcept;
     // Retires the published config of id (its grace period starts now).
     void retire(SessionId id);
     struct SlotsDeleter {

@@ -1551,3 +1551,186 @@ TEST_CASE("uplink: IP in IP to a session of GRE paths is refused", "[uplink][ipi
     c.paths[1].udp_port = 4000;
     CHECK_FALSE(fx.t->upsert(5, c).ok());
 }
+
+namespace {
+
+// What one downlink burst did, for comparing two runs of it.
+struct BurstResult {
+    std::vector<std::pair<Bytes, std::uint16_t>> out;  // frame, port
+    std::vector<Bytes> to_core, more_access;
+    bool operator==(const BurstResult&) const = default;
+};
+
+BurstResult run_burst(DownlinkCtx& ctx, const std::vector<Bytes>& frames,
+                      const std::vector<std::uint16_t>& headroom) {
+    std::vector<rte_mbuf*> burst;
+    for (std::size_t i = 0; i < frames.size(); ++i) {
+        rte_mbuf* m = rte_pktmbuf_alloc(test::pool());
+        REQUIRE(m != nullptr);
+        m->data_off = headroom[i];
+        auto* d = rte_pktmbuf_append(m, static_cast<std::uint16_t>(frames[i].size()));
+        REQUIRE(d != nullptr);
+        std::memcpy(d, frames[i].data(), frames[i].size());
+        burst.push_back(m);
+    }
+    BurstResult r;
+    const uint16_t kept =
+        downlink_encap(ctx, burst.data(), static_cast<std::uint16_t>(burst.size()));
+    for (uint16_t i = 0; i < kept; ++i) {
+        r.out.emplace_back(test::bytes_of(burst[i]), burst[i]->port);
+        rte_pktmbuf_free(burst[i]);
+    }
+    for (std::uint16_t i = 0; i < ctx.n_to_core; ++i) {
+        r.to_core.push_back(test::bytes_of(ctx.to_core[i]));
+        rte_pktmbuf_free(ctx.to_core[i]);
+    }
+    for (std::uint16_t i = 0; i < ctx.n_more_access; ++i) {
+        r.more_access.push_back(test::bytes_of(ctx.more_access[i]));
+        rte_pktmbuf_free(ctx.more_access[i]);
+    }
+    return r;
+}
+
+}  // namespace
+
+// The fast downlink (FastDownlink) against the general path: two fixtures programmed alike, one
+// with the fast path off, take the same random bursts (sessions with and without the fast form,
+// hostile and ordinary frames) and must give the same octets, ports, ICMP errors, fragments,
+// drops, events, counters and sequence numbers.
+TEST_CASE("fast downlink writes what the general path writes, packet for packet",
+          "[downlink][fast]") {
+    Fixture fast, general;
+    general.dl.fast_path = false;
+    NextHopTable nh_fast(16, *fast.rcu), nh_general(16, *general.rcu);
+    fast.dl.next_hops = &nh_fast;
+    general.dl.next_hops = &nh_general;
+    const IpAddr cpe6 = IpAddr::v6(a6(0xaaaa, 0, 1));
+    const IpAddr cpe4 = IpAddr::v4(198, 51, 100, 7);
+    const NextHopTable::Index nh6 = nh_fast.acquire(0, cpe6).value();
+    const NextHopTable::Index nh4 = nh_fast.acquire(2, cpe4).value();
+    REQUIRE(nh_general.acquire(0, cpe6).value() == nh6);
+    REQUIRE(nh_general.acquire(2, cpe4).value() == nh4);
+
+    std::mt19937 rng(20261204);
+    auto pick = [&](unsigned n) { return static_cast<unsigned>(rng() % n); };
+    std::uint64_t fast_sessions = 0, fast_packets_possible = 0;
+    for (int round = 0; round < 300; ++round) {
+        // The session: which paths are live, sequence numbers, MACs, MTUs, tunnel kinds.
+        SessionConfig c = *fast.t->config(5);
+        const unsigned live = 1 + pick(3);  // 1: IPv6 path, 2: IPv4 path, 3: both (striped)
+        c.paths[0].live = (live & 1) != 0;
+        c.paths[1].live = (live & 2) != 0;
+        c.gre_sequence = pick(4) != 0;
+        c.policy = pick(8) == 0 ? 3 : 0;  // a profile slot with no policy table: general path
+        for (unsigned i = 0; i < 2; ++i) {
+            PathConfig& p = c.paths[i];
+            const bool resolve = pick(2) == 0;
+            p.next_hop_mac = resolve ? MacAddr{} : kCpeMac;
+            p.next_hop = resolve ? (i == 0 ? nh6 : nh4) : NextHopTable::kNone;
+            p.mtu = pick(3) == 0 ? static_cast<std::uint16_t>(i == 0 ? 1280 : 576) : 0;
+            p.downlink_key = static_cast<std::uint32_t>(rng());
+            p.tunnel = pick(10) == 0 ? Tunnel::kIpInIp : Tunnel::kGre;
+            p.udp_port = i == 1 && p.tunnel == Tunnel::kGre && pick(10) == 0 ? 40000 : 0;
+        }
+        REQUIRE(fast.t->upsert(5, c).ok());
+        REQUIRE(general.t->upsert(5, c).ok());
+        const bool is_fast = SessionTable::is_fast(fast.t->config_word(5));
+        CHECK(is_fast == fast.t->config(5)->fast.enabled);
+        fast_sessions += is_fast ? 1 : 0;
+        // Next hops resolved or not, the context's knobs.
+        for (const auto i : {nh6, nh4}) {
+            if (pick(4) == 0) {
+                nh_fast.clear_mac(i);
+                nh_general.clear_mac(i);
+            } else {
+                const MacAddr mac{0x02, 0, 0, 0, static_cast<std::uint8_t>(pick(256)), 0x77};
+                nh_fast.set_mac(i, mac);
+                nh_general.set_mac(i, mac);
+            }
+        }
+        for (Fixture* fx : {&fast, &general}) {
+            fx->dl.access_mtu = pick(4) == 0 ? 200 : 1500;
+            fx->dl.outer_hop_limit = static_cast<std::uint8_t>(1 + (round * 37) % 255);
+            fx->dl.mtu_action = round % 2 == 0 ? MtuAction::kPacketTooBig : MtuAction::kFragment;
+            fx->dl.pool = test::pool();
+            fx->dl.icmp_src_v6 = IpAddr::v6(a6(0xff, 0, 0xfe));
+            fx->dl.icmp_src_v4 = IpAddr::v4(203, 0, 113, 254);
+            fx->dl.icmp_per_second = 1000000;
+        }
+        general.dl.access_mtu = fast.dl.access_mtu;
+        for (unsigned d = 0; d < 64; ++d) {
+            fast.dl.dscp[d] = general.dl.dscp[d] =
+                round % 3 == 0 ? static_cast<std::uint8_t>(d) : static_cast<std::uint8_t>(pick(64));
+        }
+        // A burst of frames: IPv6 or IPv4 inner to the session (or not), classes, hop limits,
+        // sizes, DF, padding, VLAN tags, cut or lying lengths, too little headroom.
+        std::vector<Bytes> frames;
+        std::vector<std::uint16_t> headroom;
+        const unsigned n = 1 + pick(70);
+        for (unsigned i = 0; i < n; ++i) {
+            const std::uint8_t hops[] = {0, 1, 2, 64, 255};
+            const std::uint8_t hl = hops[pick(5)];
+            const std::size_t payload = pick(4) == 0 ? pick(1400) : pick(64);
+            const auto cls = static_cast<std::uint8_t>(pick(256));
+            Bytes f;
+            if (pick(2) == 0) {
+                f = eth(kGwCoreMac, kRouterMac, 0x86DD);
+                append(f, ipv6_udp(a6(0x9999, 0, 1), a6(pick(8) == 0 ? 2 : 1, 0, 0x42), payload,
+                                   cls, hl));
+            } else {
+                f = down_frame_v4(payload, pick(2) == 0, cls, hl);
+                if (pick(8) == 0) {
+                    f[14 + 19] = 99;  // another destination (and a bad checksum)
+                }
+            }
+            if (pick(4) == 0) {
+                f.resize(f.size() + pick(20), 0xee);  // Ethernet padding
+            }
+            for (unsigned tags = pick(4) == 0 ? 1 + pick(3) : 0; tags > 0; --tags) {
+                f.insert(f.begin() + 12, {0x81, 0x00, 0x00, static_cast<std::uint8_t>(tags)});
+            }
+            if (pick(16) == 0) {
+                f.resize(pick(static_cast<unsigned>(f.size())));  // cut short
+            }
+            if (pick(16) == 0 && f.size() > 20) {
+                f[14 + pick(6)] ^= static_cast<std::uint8_t>(1 + pick(255));  // a lying header
+            }
+            frames.push_back(f);
+            const std::uint16_t rooms[] = {RTE_PKTMBUF_HEADROOM, 0, 40, 50, 62, 66};
+            headroom.push_back(pick(6) == 0 ? rooms[pick(6)] : RTE_PKTMBUF_HEADROOM);
+            fast_packets_possible += is_fast ? 1 : 0;
+        }
+        const BurstResult a = run_burst(fast.dl, frames, headroom);
+        const BurstResult b = run_burst(general.dl, frames, headroom);
+        REQUIRE(a.out.size() == b.out.size());
+        for (std::size_t i = 0; i < a.out.size(); ++i) {
+            INFO("round " << round << " packet " << i << " of " << a.out.size()
+                          << (is_fast ? " (fast session)" : ""));
+            REQUIRE(a.out[i].first == b.out[i].first);
+            REQUIRE(a.out[i].second == b.out[i].second);
+        }
+        REQUIRE(a.to_core == b.to_core);
+        REQUIRE(a.more_access == b.more_access);
+        for (std::size_t d = 0; d < fast.dl.drops.size(); ++d) {
+            REQUIRE(fast.dl.drops[d].read() == general.dl.drops[d].read());
+        }
+        for (std::size_t e = 0; e < fast.dl.events.size(); ++e) {
+            REQUIRE(fast.dl.events[e].read() == general.dl.events[e].read());
+        }
+        REQUIRE(fast.dl.encapsulated.read() == general.dl.encapsulated.read());
+        const SessionState& sa = fast.t->state(5);
+        const SessionState& sb = general.t->state(5);
+        REQUIRE(sa.next_downlink_seq.load() == sb.next_downlink_seq.load());
+        for (unsigned p = 0; p < kMaxPaths; ++p) {
+            REQUIRE(sa.path[p].downlink.packets.load() == sb.path[p].downlink.packets.load());
+            REQUIRE(sa.path[p].downlink.bytes.load() == sb.path[p].downlink.bytes.load());
+        }
+    }
+    // Both kinds of session came up, and the fast path had packets to take.
+    CHECK(fast_sessions > 50);
+    CHECK(fast_sessions < 250);
+    CHECK(fast_packets_possible > 2000);
+    CHECK(fast.dl.fast_encapsulated.read() > 1000);
+    CHECK(general.dl.fast_encapsulated.read() == 0);
+    CHECK(fast.dl.encapsulated.read() > fast.dl.fast_encapsulated.read());
+}

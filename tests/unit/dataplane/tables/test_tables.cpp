@@ -179,7 +179,7 @@ TEST_CASE("the first line's copies follow the plan; the config pointer is the st
     REQUIRE(t.upsert(5, c).ok());
     const SessionConfig* one = t.config(5);
     REQUIRE(one != nullptr);
-    CHECK(one == t.state(5).config.load());
+    CHECK(one == SessionTable::config_of(t.state(5).config_word.load()));
     CHECK(one->plan_n_order == one->plan.n_order);
     CHECK(one->plan_n_order == 1);
     CHECK(one->plan_first == one->plan.order[0]);
@@ -200,7 +200,7 @@ TEST_CASE("the first line's copies follow the plan; the config pointer is the st
     const SessionConfig* three = t.config(5);
     REQUIRE(three != nullptr);
     CHECK(three != one);
-    CHECK(three == t.state(5).config.load());
+    CHECK(three == SessionTable::config_of(t.state(5).config_word.load()));
     CHECK(three->plan_n_order == three->plan.n_order);
     CHECK(three->plan_n_order == 2);
     CHECK(three->plan_first == three->plan.order[0]);
@@ -215,7 +215,108 @@ TEST_CASE("the first line's copies follow the plan; the config pointer is the st
 
     REQUIRE(t.remove(5).ok());
     CHECK(t.config(5) == nullptr);
-    CHECK(t.state(5).config.load() == nullptr);
+    CHECK(t.state(5).config_word.load() == 0);
+    env.rcu->synchronize();
+}
+
+TEST_CASE("the fast downlink form: prebuilt headers for one-way sessions, tagged in the state",
+          "[tables][fast]") {
+    Env env("t_fast");
+    auto& t = *env.t;
+    auto fast_of = [&](SessionTable::SessionId id) {
+        const std::uintptr_t w = t.state(id).config_word.load();
+        REQUIRE(SessionTable::config_of(w) == t.config(id));
+        CHECK(SessionTable::is_fast(w) == t.config(id)->fast.enabled);
+        return t.config(id)->fast;
+    };
+
+    // One IPv6 path, static MAC, sequence numbers: Ethernet, IPv6 to the care-of address, GRE
+    // with K and S and the downlink key.
+    auto c = one_path(320, 9, 9);
+    c.paths[0].src_mac = {0x02, 0, 0, 0, 0, 0x01};
+    c.paths[0].next_hop_mac = {0x02, 0, 0, 0, 0, 0x02};
+    c.paths[0].port = 3;
+    c.paths[0].mtu = 1400;
+    REQUIRE(t.upsert(9, c).ok());
+    FastDownlink f = fast_of(9);
+    REQUIRE(f.enabled);
+    CHECK(f.v6_outer);
+    CHECK(f.sequence);
+    CHECK_FALSE(f.resolve_mac);
+    CHECK(f.path == 0);
+    CHECK(f.port == 3);
+    CHECK(f.mtu == 1400);
+    CHECK(f.length == 66);
+    const std::array<std::uint8_t, 14> l2{2, 0, 0, 0, 0, 2, 2, 0, 0, 0, 0, 1, 0x86, 0xdd};
+    CHECK(std::equal(l2.begin(), l2.end(), f.header.begin()));
+    CHECK(f.header[14 + 6] == 47);
+    CHECK(std::equal(c.paths[0].local.bytes.begin(), c.paths[0].local.bytes.end(),
+                     f.header.begin() + 14 + 8));
+    CHECK(std::equal(c.paths[0].coa.bytes.begin(), c.paths[0].coa.bytes.end(),
+                     f.header.begin() + 14 + 24));
+    const std::array<std::uint8_t, 8> gre{0x30, 0, 0, 0, 0, 0, 0x01, 0x41};  // key 321
+    CHECK(std::equal(gre.begin(), gre.end(), f.header.begin() + 54));
+
+    // No sequence numbers, a resolved next hop: 62 octets, the MAC left to the packet.
+    c.gre_sequence = false;
+    c.paths[0].next_hop_mac = {};
+    c.paths[0].next_hop = 7;
+    REQUIRE(t.upsert(9, c).ok());
+    f = fast_of(9);
+    REQUIRE(f.enabled);
+    CHECK(f.length == 62);
+    CHECK(f.resolve_mac);
+    CHECK(f.next_hop == 7);
+    CHECK(f.header[54] == 0x20);
+
+    // An IPv4 path: 42 octets, DF, and the header's sum for the checksum.
+    c.paths[0].local = IpAddr::v4(198, 51, 100, 1);
+    c.paths[0].coa = IpAddr::v4(198, 51, 100, 7);
+    c.paths[0].mtu = 0;
+    REQUIRE(t.upsert(9, c).ok());
+    f = fast_of(9);
+    REQUIRE(f.enabled);
+    CHECK_FALSE(f.v6_outer);
+    CHECK(f.length == 42);
+    CHECK(f.header[14] == 0x45);
+    CHECK(f.header[14 + 6] == 0x40);
+    CHECK(f.header[14 + 9] == 47);
+    CHECK(f.ipv4_sum == 0x4500u + 0x4000u + 47u + 0xc633u + 0x6401u + 0xc633u + 0x6407u);
+
+    // Not one way: two live paths (striped), a flow policy, IP in IP, GRE in UDP, no live path.
+    auto two = two_paths();
+    REQUIRE(t.upsert(9, two).ok());
+    CHECK_FALSE(fast_of(9).enabled);
+    two.paths[0].live = false;  // one way again: the second path
+    REQUIRE(t.upsert(9, two).ok());
+    f = fast_of(9);
+    REQUIRE(f.enabled);
+    CHECK(f.path == 1);
+    CHECK(f.header[54 + 7] == 500 % 256);
+    two.policy = 2;
+    REQUIRE(t.upsert(9, two).ok());
+    CHECK_FALSE(fast_of(9).enabled);
+    two.policy = 0;
+    two.paths[1].tunnel = Tunnel::kIpInIp;
+    REQUIRE(t.upsert(9, two).ok());
+    CHECK_FALSE(fast_of(9).enabled);
+    two.paths[1].tunnel = Tunnel::kGre;
+    two.paths[1].live = false;
+    REQUIRE(t.upsert(9, two).ok());
+    CHECK_FALSE(fast_of(9).enabled);
+    c.paths[0].udp_port = 4500;
+    REQUIRE(t.upsert(9, c).ok());
+    CHECK_FALSE(fast_of(9).enabled);
+
+    // A config moved back into its slot keeps its tag (the heap copy's update above, reclaimed).
+    c.paths[0].udp_port = 0;
+    REQUIRE(t.upsert(9, c).ok());
+    env.rcu->synchronize();
+    t.reclaim();
+    CHECK(t.configs_on_heap() == 0);
+    CHECK(fast_of(9).enabled);
+    REQUIRE(t.remove(9).ok());
+    CHECK(t.state(9).config_word.load() == 0);
     env.rcu->synchronize();
 }
 
@@ -551,7 +652,7 @@ TEST_CASE("a zero SessionState is a value-initialised one (the slots are zero pa
     // default SessionState. Construct one over zeros and check that no byte changed.
     alignas(SessionState) unsigned char buf[sizeof(SessionState)] = {};
     auto* st = ::new (static_cast<void*>(buf)) SessionState{};
-    CHECK(st->config.load() == nullptr);
+    CHECK(st->config_word.load() == 0);
     unsigned char zero[sizeof(SessionState)] = {};
     CHECK(std::memcmp(buf, zero, sizeof buf) == 0);
 }
