@@ -304,10 +304,13 @@ inline GreParse parse_gre_in_ip(const std::uint8_t* p, std::uint16_t len, GreInI
 
 // The inner packet of a frame parse_gre_in_ip accepted: an IP header that, with its payload,
 // lies within the outer packet; ok = false otherwise.
+// One named result returned on every path, so that it is built in the caller's object: a copy of
+// it (two returns of different objects) read it with wide loads that waited for the narrow
+// stores that had just built it, a store-forwarding stall per uplink packet (~18 % of the stage).
 inline L3Info parse_gre_inner(const std::uint8_t* p, std::uint16_t len, const GreInIp& g) noexcept {
-    const L3Info inner = parse_l3(p, len, g.inner_off, g.proto);
+    L3Info inner = parse_l3(p, len, g.inner_off, g.proto);
     if (inner.ok && g.inner_off + inner.total_len > g.ip_end) {
-        return {};
+        inner = L3Info{};
     }
     return inner;
 }
