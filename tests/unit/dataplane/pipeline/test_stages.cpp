@@ -1554,9 +1554,21 @@ TEST_CASE("uplink: IP in IP to a session of GRE paths is refused", "[uplink][ipi
 
 namespace {
 
+// The mbuf fields a stage sets besides the octets.
+struct MbufFields {
+    std::uint16_t port, data_off, data_len, nb_segs;
+    std::uint32_t pkt_len;
+    std::uint64_t l2_len, l3_len;
+    bool operator==(const MbufFields&) const = default;
+};
+
+MbufFields fields_of(const rte_mbuf* m) {
+    return {m->port, m->data_off, m->data_len, m->nb_segs, m->pkt_len, m->l2_len, m->l3_len};
+}
+
 // What one downlink burst did, for comparing two runs of it.
 struct BurstResult {
-    std::vector<std::pair<Bytes, std::uint16_t>> out;  // frame, port
+    std::vector<std::pair<Bytes, MbufFields>> out;
     std::vector<Bytes> to_core, more_access;
     bool operator==(const BurstResult&) const = default;
 };
@@ -1577,7 +1589,7 @@ BurstResult run_burst(DownlinkCtx& ctx, const std::vector<Bytes>& frames,
     const uint16_t kept =
         downlink_encap(ctx, burst.data(), static_cast<std::uint16_t>(burst.size()));
     for (uint16_t i = 0; i < kept; ++i) {
-        r.out.emplace_back(test::bytes_of(burst[i]), burst[i]->port);
+        r.out.emplace_back(test::bytes_of(burst[i]), fields_of(burst[i]));
         rte_pktmbuf_free(burst[i]);
     }
     for (std::uint16_t i = 0; i < ctx.n_to_core; ++i) {
@@ -1679,6 +1691,19 @@ TEST_CASE("fast downlink writes what the general path writes, packet for packet"
                                    cls, hl));
             } else {
                 f = down_frame_v4(payload, pick(2) == 0, cls, hl);
+                if (pick(4) == 0) {
+                    // Well-formed options: 4 octets of NOP and End, IHL 6, lengths and
+                    // checksum to match.
+                    f.insert(f.begin() + 14 + 20, {1, 1, 1, 0});
+                    f[14] = 0x46;
+                    const auto total = static_cast<std::uint16_t>(get16(f, 14 + 2) + 4);
+                    f[14 + 2] = static_cast<std::uint8_t>(total >> 8);
+                    f[14 + 3] = static_cast<std::uint8_t>(total);
+                    f[14 + 10] = f[14 + 11] = 0;
+                    const auto c = hag::net::internet_checksum(std::span(f.data() + 14, 24));
+                    f[14 + 10] = static_cast<std::uint8_t>(c >> 8);
+                    f[14 + 11] = static_cast<std::uint8_t>(c);
+                }
                 if (pick(8) == 0) {
                     f[14 + 19] = 99;  // another destination (and a bad checksum)
                 }
