@@ -519,7 +519,8 @@ int run(const RunOptions& o) {
         std::uint64_t encapsulated = 0, fast_encapsulated = 0;  // the whole run, warm-up too
         for (const auto& wp : workers) {
             encapsulated += wp->downlink.encapsulated.read();
-            fast_encapsulated += wp->downlink.fast_encapsulated.read();
+            fast_encapsulated +=
+                wp->downlink.events[static_cast<std::size_t>(DownlinkEvent::kFastForm)].read();
             for (std::size_t k = 0; k < down_drops.size(); ++k) {
                 down_drops[k] += wp->downlink.drops[k];
             }

@@ -690,7 +690,7 @@ uint16_t downlink_encap(DownlinkCtx& ctx, rte_mbuf** pkts, uint16_t n) noexcept 
         }
     }
     ctx.encapsulated += kept;
-    ctx.fast_encapsulated += fast_kept;
+    ctx.events[static_cast<std::size_t>(DownlinkEvent::kFastForm)] += fast_kept;
     ctx.cycles.cycles += rte_rdtsc() - t0;
     ctx.cycles.packets += n;
     ++ctx.cycles.bursts;

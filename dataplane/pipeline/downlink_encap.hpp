@@ -50,6 +50,8 @@ HAG_DECLARE_DROPS(DownlinkDrop, HAG_DOWNLINK_DROPS)
     X(kPacketTooBigSent, "packet_too_big_sent", "ICMPv6 Packet Too Big sent to the sender")    \
     X(kFragNeededSent, "frag_needed_sent", "ICMPv4 Fragmentation Needed sent to the sender")   \
     X(kTimeExceededSent, "time_exceeded_sent", "ICMP / ICMPv6 Time Exceeded sent")             \
+    X(kFastForm, "fast_form",                                                                  \
+      "packets encapsulated by their session's fast downlink form (prebuilt outer headers)")   \
     X(kIcmpRateLimited, "icmp_rate_limited", "ICMP error not sent: icmp_errors_per_second")    \
     X(kIcmpSuppressed, "icmp_suppressed",                                                      \
       "ICMP error not sent: about an ICMP error, a non-first fragment or a multicast source, " \
@@ -101,12 +103,12 @@ struct alignas(64) DownlinkCtx {
     // false: every packet takes the general path, also those of sessions with the fast
     // downlink form (FastDownlink, session_table.hpp). The two write the same octets; tests
     // compare them, and the benchmark measures the difference (hag-dp-bench --no-fast-path).
+    // The event fast_form counts the packets it took.
     bool fast_path = true;
     // Flow policy profiles (policy/policy_table.hpp); null = no policy for anyone.
     const PolicyTable* policies = nullptr;
     // Per-worker counters (one writer: this context's worker).
     Counter encapsulated;
-    Counter fast_encapsulated;  // of those, by the fast form (FastDownlink)
     DownlinkDropCounters drops{};
     DownlinkEventCounters events{};
     StageCycles cycles;
