@@ -22,13 +22,6 @@ inline void prefetch_write(const void* p) noexcept {
     __builtin_prefetch(p, 1, 3);
 }
 
-constexpr std::uint16_t kGreFlagKey = 0x2000;
-constexpr std::uint16_t kGreFlagSeq = 0x1000;
-
-inline bool mac_zero(const MacAddr& m) noexcept {
-    return (m[0] | m[1] | m[2] | m[3] | m[4] | m[5]) == 0;
-}
-
 constexpr std::uint8_t kIcmpHopLimit = 64;
 constexpr std::uint16_t kIpv6MinMtu = 1280;  // an ICMPv6 error fits it (RFC 4443 §2.4)
 constexpr std::uint16_t kIpv4IcmpMax = 576;  // an ICMPv4 error fits it (RFC 1812 §4.3.2.3)
@@ -536,7 +529,7 @@ inline DownlinkDrop encap_one(DownlinkCtx& ctx, rte_mbuf* m, const Prepared& pre
     }
     // GRE (RFC 2890): K always, S when the session uses sequence numbers.
     if (!ipip) {
-        put16(g, static_cast<std::uint16_t>(kGreFlagKey | (cfg->gre_sequence ? kGreFlagSeq : 0)));
+        put16(g, static_cast<std::uint16_t>(kGreK | (cfg->gre_sequence ? kGreS : 0)));
         put16(g + 2, v4_inner ? kEtherIpv4 : kEtherIpv6);
         put32(g + 4, path->downlink_key);
     }

@@ -7,14 +7,6 @@
 
 namespace hag::dp {
 
-namespace {
-
-inline bool mac_zero(const MacAddr& m) noexcept {
-    return (m[0] | m[1] | m[2] | m[3] | m[4] | m[5]) == 0;
-}
-
-}  // namespace
-
 bool anchor_keyless(const UplinkCtx& ctx, const std::uint8_t* frame, std::uint16_t len,
                     const GreInIp& gre, std::uint32_t& id, int& anchor) noexcept {
     if (gre.ipip || gre.udp || gre.has_key) {

@@ -215,8 +215,7 @@ inline UplinkDrop decap_one(UplinkCtx& ctx, rte_mbuf* m, GreParse parsed, const 
     }
 
     MacAddr next_hop_mac = ctx.core_next_hop_mac;  // a static MAC overrides resolution
-    if ((next_hop_mac[0] | next_hop_mac[1] | next_hop_mac[2] | next_hop_mac[3] | next_hop_mac[4] |
-         next_hop_mac[5]) == 0) {
+    if (mac_zero(next_hop_mac)) {
         const NextHopTable::Index nh =
             inner.family == Family::kIpv4 ? ctx.core_next_hop_v4 : ctx.core_next_hop_v6;
         if (ctx.next_hops == nullptr || nh >= ctx.next_hops->capacity()) {

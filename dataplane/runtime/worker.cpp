@@ -121,7 +121,7 @@ bool apply_route(Worker& w, rte_mbuf* m) {
     }
     const CoreEgress& e = r.egress[r.routes[static_cast<std::size_t>(best)].egress];
     MacAddr mac = e.static_mac;
-    if ((mac[0] | mac[1] | mac[2] | mac[3] | mac[4] | mac[5]) == 0) {
+    if (mac_zero(mac)) {
         const NextHopTable::Index nh = l3.family == Family::kIpv4 ? e.next_hop_v4 : e.next_hop_v6;
         if (r.next_hops == nullptr || nh >= r.next_hops->capacity()) {
             return false;

@@ -7,6 +7,7 @@
 #include <new>
 
 #include "multipath/scheduler.hpp"
+#include "pipeline/parse.hpp"
 #include "tables/nat_port.hpp"
 
 namespace hag::dp {
@@ -15,13 +16,6 @@ namespace {
 std::array<std::uint8_t, 4> v4_of(const IpAddr& a) {
     return {a.bytes[0], a.bytes[1], a.bytes[2], a.bytes[3]};
 }
-
-void put_be16(std::uint8_t* p, unsigned v) noexcept {
-    p[0] = static_cast<std::uint8_t>(v >> 8);
-    p[1] = static_cast<std::uint8_t>(v);
-}
-
-constexpr std::uint8_t kProtoGre = 47;
 
 // SessionConfig::fast (session_table.hpp) of c, whose plan is derived: the outer headers of its
 // one usable path, or not enabled when its downlink needs the general path.
@@ -41,24 +35,23 @@ void derive_fast(SessionConfig& c) noexcept {
     f.path = c.plan_first;
     f.port = p.port;
     f.mtu = p.mtu;
-    f.resolve_mac = (p.next_hop_mac[0] | p.next_hop_mac[1] | p.next_hop_mac[2] | p.next_hop_mac[3] |
-                     p.next_hop_mac[4] | p.next_hop_mac[5]) == 0;
+    f.resolve_mac = mac_zero(p.next_hop_mac);
     f.next_hop = p.next_hop;
     std::uint8_t* h = f.header.data();
     std::memcpy(h, p.next_hop_mac.data(), 6);
     std::memcpy(h + 6, p.src_mac.data(), 6);
-    put_be16(h + 12, f.v6_outer ? 0x86dd : 0x0800);
+    put16(h + 12, f.v6_outer ? kEtherIpv6 : kEtherIpv4);
     std::uint8_t* o = h + 14;
     std::uint8_t* g = nullptr;
     if (f.v6_outer) {
-        o[6] = kProtoGre;  // version, class, flow label, length and hop limit: per packet
+        o[6] = kIpProtoGre;  // version, class, flow label, length and hop limit: per packet
         std::memcpy(o + 8, p.local.bytes.data(), 16);
         std::memcpy(o + 24, p.coa.bytes.data(), 16);
         g = o + 40;
     } else {
         o[0] = 0x45;
-        put_be16(o + 6, 0x4000);  // DF; identification 0 (never fragmented on the way)
-        o[9] = kProtoGre;
+        put16(o + 6, 0x4000);  // DF; identification 0 (never fragmented on the way)
+        o[9] = kIpProtoGre;
         std::memcpy(o + 12, p.local.bytes.data(), 4);
         std::memcpy(o + 16, p.coa.bytes.data(), 4);
         for (unsigned i = 0; i < 20; i += 2) {
@@ -67,11 +60,8 @@ void derive_fast(SessionConfig& c) noexcept {
         g = o + 20;
     }
     // GRE (RFC 2890): K, S when sequence numbers are used; the protocol is the inner family's.
-    put_be16(g, 0x2000u | (f.sequence ? 0x1000u : 0u));
-    g[4] = static_cast<std::uint8_t>(p.downlink_key >> 24);
-    g[5] = static_cast<std::uint8_t>(p.downlink_key >> 16);
-    g[6] = static_cast<std::uint8_t>(p.downlink_key >> 8);
-    g[7] = static_cast<std::uint8_t>(p.downlink_key);
+    put16(g, static_cast<std::uint16_t>(kGreK | (f.sequence ? kGreS : 0)));
+    put32(g + 4, p.downlink_key);
     f.length = static_cast<std::uint8_t>((f.v6_outer ? 62 : 42) + (f.sequence ? 4 : 0));
     f.enabled = true;
 }

@@ -87,6 +87,11 @@ struct IpPrefixHash {
 
 using MacAddr = std::array<std::uint8_t, 6>;
 
+// An unset MAC (a static next-hop MAC of zero means: resolve it at run time).
+inline bool mac_zero(const MacAddr& m) noexcept {
+    return (m[0] | m[1] | m[2] | m[3] | m[4] | m[5]) == 0;
+}
+
 // How a path's packets are tunnelled (DpPath.tunnel).
 enum class Tunnel : std::uint8_t {
     kGre = 0,     // GRE with the path's key and the session's sequence numbers
