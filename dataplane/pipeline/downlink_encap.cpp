@@ -257,18 +257,18 @@ inline void prepare(DownlinkCtx& ctx, rte_mbuf* m, Prepared& p, PolicyKey& key) 
         const StripeState& ss = ctx.sessions->state(p.id).stripe;
         prefetch_write(&ss);
         prefetch_write(reinterpret_cast<const char*>(&ss + 1) - 1);
-        // Counters of paths 2 and up: the state's lines after the first (two paths a line).
-        const SessionState& st = ctx.sessions->state(p.id);
+        // Counters of paths kHotPaths and up: the state's downlink_more (four paths a line);
+        // those of the first paths are in the SessionHot record the chunk prefetched.
         const unsigned n_paths = std::min<unsigned>(p.cfg->n_paths, kMaxPaths);
-        for (unsigned i = 2; i < n_paths; i += 2) {
-            prefetch_write(&st.path[i].downlink);
+        for (unsigned i = kHotPaths; i < n_paths; i += 4) {
+            prefetch_write(&ctx.sessions->downlink_traffic(p.id, i));
         }
         rte_prefetch0(&p.cfg->plan.order);
         rte_prefetch0(&p.cfg->plan.share);
         const auto* c = reinterpret_cast<const char*>(p.cfg);
         const auto* paths_end = reinterpret_cast<const char*>(
             p.cfg->paths.data() + std::min<unsigned>(p.cfg->n_paths, kMaxPaths));
-        for (const char* line = c + SessionConfig::kHead + 128; line < paths_end; line += 64) {
+        for (const char* line = c + 128; line < paths_end; line += 64) {
             rte_prefetch0(line);
         }
     }
@@ -310,24 +310,29 @@ inline void decrement_ttl(std::uint8_t* ip, bool v4_inner) noexcept {
 // the prebuilt outer headers and sets what differs per packet (destination MAC when resolved,
 // traffic class, lengths, hop limit, IPv4 checksum, GRE protocol, sequence number). Writes the
 // same octets encap_one would. False, with the packet untouched, when the fast form does not fit
-// it (inner TTL expiring, too big for the MTU, next hop unresolved, no headroom): encap_one
-// then handles it (and drops it, answers it or fragments it).
-inline bool encap_fast(DownlinkCtx& ctx, rte_mbuf* m, const Prepared& pre, const FastDownlink& f,
-                       SessionState& st) noexcept {
+// it (inner TTL expiring, too big for the MTU, next hop unresolved, no headroom) or the writer
+// was rewriting it: encap_one then handles it (and drops it, answers it or fragments it).
+inline bool encap_fast(DownlinkCtx& ctx, rte_mbuf* m, const Prepared& pre) noexcept {
+    FastWords f;
+    if (!ctx.sessions->fast_form(pre.id, f)) {
+        return false;
+    }
     const L3Info& l3 = pre.l3;
     const std::uint16_t l3_offset = pre.l2.l3_offset;
     auto* ip = rte_pktmbuf_mtod_offset(m, std::uint8_t*, l3_offset);
     const bool v4_inner = l3.family == Family::kIpv4;
-    const unsigned mtu = f.mtu != 0 ? f.mtu : ctx.access_mtu;
-    // f.length - 14: the outer IP header, GRE and its sequence number.
-    if ((v4_inner ? ip[8] : ip[7]) <= 1 || l3.total_len + f.length - 14u > mtu ||
-        rte_pktmbuf_headroom(m) + l3_offset < f.length) {
+    const unsigned mtu = f.mtu() != 0 ? f.mtu() : ctx.access_mtu;
+    // The header's 64 octets end where the sequence number (or the inner packet) starts: the
+    // headroom must hold what lands before the outer header too.
+    const unsigned seq_len = f.sequence() ? 4 : 0;
+    if ((v4_inner ? ip[8] : ip[7]) <= 1 || l3.total_len + f.length() - 14u > mtu ||
+        rte_pktmbuf_headroom(m) + l3_offset < 64 + seq_len) {
         return false;
     }
     MacAddr mac;
-    if (f.resolve_mac) {
-        if (ctx.next_hops == nullptr || f.next_hop >= ctx.next_hops->capacity() ||
-            !ctx.next_hops->mac(f.next_hop, mac)) {
+    if (f.resolve_mac()) {
+        if (ctx.next_hops == nullptr || f.next_hop() >= ctx.next_hops->capacity() ||
+            !ctx.next_hops->mac(f.next_hop(), mac)) {
             return false;
         }
     }
@@ -338,23 +343,20 @@ inline bool encap_fast(DownlinkCtx& ctx, rte_mbuf* m, const Prepared& pre, const
     if (rte_pktmbuf_pkt_len(m) > l3.total_len) {
         rte_pktmbuf_trim(m, static_cast<std::uint16_t>(rte_pktmbuf_pkt_len(m) - l3.total_len));
     }
-    auto* h = reinterpret_cast<std::uint8_t*>(rte_pktmbuf_prepend(m, f.length));  // room checked
-    // The template in 16-octet copies: 0-47 and 46-61 over IPv6, 0-31 and 26-41 over IPv4.
-    const std::uint8_t* t = f.header.data();
-    const unsigned tl = f.v6_outer ? 62 : 42;
-    std::memcpy(h, t, 16);
-    std::memcpy(h + 16, t + 16, 16);
-    if (f.v6_outer) {
-        std::memcpy(h + 32, t + 32, 16);
+    auto* h = reinterpret_cast<std::uint8_t*>(rte_pktmbuf_prepend(m, f.length()));  // room checked
+    // The whole right-aligned template in eight word copies: its first 64 - (length - seq_len)
+    // octets land in the headroom before h.
+    std::uint8_t* const t_end = h + f.length() - seq_len;
+    for (unsigned i = 0; i < 8; ++i) {
+        std::memcpy(t_end - 64 + 8 * i, &f.header[i], 8);
     }
-    std::memcpy(h + tl - 16, t + tl - 16, 16);
-    if (f.resolve_mac) {
+    if (f.resolve_mac()) {
         std::memcpy(h, mac.data(), 6);
     }
     std::uint8_t* o = h + 14;
-    const auto inner_len = static_cast<std::uint16_t>(f.length - 14 + l3.total_len);
+    const auto inner_len = static_cast<std::uint16_t>(f.length() - 14 + l3.total_len);
     std::uint8_t* g;
-    if (f.v6_outer) {
+    if (f.v6_outer()) {
         put32(o, 6u << 28 | std::uint32_t{tc} << 20);
         put16(o + 4, static_cast<std::uint16_t>(inner_len - 40));
         o[7] = ctx.outer_hop_limit;
@@ -363,20 +365,22 @@ inline bool encap_fast(DownlinkCtx& ctx, rte_mbuf* m, const Prepared& pre, const
         o[1] = tc;
         put16(o + 2, inner_len);
         o[8] = ctx.outer_hop_limit;
-        std::uint32_t sum = f.ipv4_sum + tc + inner_len + (std::uint32_t{ctx.outer_hop_limit} << 8);
+        std::uint32_t sum =
+            f.ipv4_sum() + tc + inner_len + (std::uint32_t{ctx.outer_hop_limit} << 8);
         sum = (sum & 0xffff) + (sum >> 16);
         sum = (sum & 0xffff) + (sum >> 16);
         put16(o + 10, static_cast<std::uint16_t>(~sum));
         g = o + 20;
     }
     put16(g + 2, v4_inner ? kEtherIpv4 : kEtherIpv6);
-    m->port = f.port;
-    set_l2_l3_len(m, 14, f.v6_outer ? 40 : 20);
-    if (f.sequence) {
-        put32(g + 8, owner_add(st.next_downlink_seq, 1U));
+    m->port = f.port();
+    set_l2_l3_len(m, 14, f.v6_outer() ? 40 : 20);
+    SessionHot& hot = ctx.sessions_rw->hot(pre.id);
+    if (f.sequence()) {
+        put32(g + 8, owner_add(hot.next_downlink_seq, 1U));
     }
-    owner_add(st.path[f.path].downlink.packets, std::uint64_t{1});
-    owner_add(st.path[f.path].downlink.bytes, std::uint64_t{l3.total_len});
+    owner_add(hot.downlink[f.path()].packets, std::uint64_t{1});
+    owner_add(hot.downlink[f.path()].bytes, std::uint64_t{l3.total_len});
     return true;
 }
 
@@ -542,12 +546,13 @@ inline DownlinkDrop encap_one(DownlinkCtx& ctx, rte_mbuf* m, const Prepared& pre
         // One sequence space per session across all its paths (the far end reorders by it).
         // Taken only now that the packet leaves; `g` still points at the GRE header, in the
         // first fragment (an IPv6 fragment header went in before the headers, not after).
-        put32(g + 8, owner_add(st.next_downlink_seq, 1U));
+        put32(g + 8, owner_add(ctx.sessions_rw->hot(id).next_downlink_seq, 1U));
     }
     // One writer, this worker (the session's owner): plain adds (session_table.hpp).
     const std::uint64_t bytes = l3.total_len;
-    owner_add(st.path[pi].downlink.packets, std::uint64_t{1});
-    owner_add(st.path[pi].downlink.bytes, bytes);
+    PathTraffic& traffic = ctx.sessions_rw->downlink_traffic(id, pi);
+    owner_add(traffic.packets, std::uint64_t{1});
+    owner_add(traffic.bytes, bytes);
     return DownlinkDrop::kCount;
 }
 
@@ -599,39 +604,30 @@ uint16_t downlink_encap(DownlinkCtx& ctx, rte_mbuf** pkts, uint16_t n) noexcept 
                 continue;
             }
             p.id = ids[j];
-            const SessionState& st = ctx.sessions->state(p.id);
-            // The config pointer, the sequence number and the counters of paths 0 and 1:
-            // one line (session_table.hpp).
-            prefetch_write(&st);
-            // The config's usual place, next to the state (same page), its first two lines (the
-            // fast form's): fetched together instead of after the pointer load.
-            const auto* home = static_cast<const char*>(ctx.sessions->config_home(p.id));
-            rte_prefetch0(home);
-            rte_prefetch0(home + 64);
+            // The session's downlink record (SessionHot): sequence number, first paths'
+            // counters and fast form, all a fast-form packet reads besides the packet.
+            const auto* hot = reinterpret_cast<const char*>(&ctx.sessions->hot(p.id));
+            prefetch_write(hot);
+            rte_prefetch0(hot + 64);
         }
-        // Bit i: packet i's session has the fast downlink (FastDownlink), its config in cfg.
+        // Bit i: packet i's session has the fast downlink form (a hint: encap_fast reads it
+        // under its sequence lock and falls back when it is gone).
         std::uint64_t fast = 0;
         for (unsigned j = 0; j < q; ++j) {
-            Prepared& p = pre[which[j]];
+            const Prepared& p = pre[which[j]];
             if (p.early != DownlinkDrop::kCount) {
                 continue;
             }
-            const std::uintptr_t w = ctx.sessions->config_word(p.id);
-            const auto* c = reinterpret_cast<const char*>(SessionTable::config_of(w));
-            if (c == nullptr) {
-                continue;  // prepare() finds it gone
-            }
-            if (SessionTable::is_fast(w) && ctx.fast_path) {
-                // The fast form's two lines, all such a packet reads of its config.
-                rte_prefetch0(c);
-                rte_prefetch0(c + 64);
-                p.cfg = SessionTable::config_of(w);
+            if (ctx.fast_path && ctx.sessions->fast_hint(p.id)) {
                 fast |= std::uint64_t{1} << which[j];
             } else {
-                // The lines every packet of the general path reads: the head (policy slot and
-                // path order included) and the first path. Striping reads the plan: see prepare.
-                rte_prefetch0(c + SessionConfig::kHead);
-                rte_prefetch0(c + SessionConfig::kHead + 64);
+                // The general path: the config pointer (state line 0), and the config's first
+                // two lines where the config usually is (its slot, next to the state): fetched
+                // together instead of after the pointer load.
+                prefetch_write(&ctx.sessions->state(p.id));
+                const auto* home = static_cast<const char*>(ctx.sessions->config_home(p.id));
+                rte_prefetch0(home);
+                rte_prefetch0(home + 64);
             }
         }
         for (unsigned j = 0; j < q; ++j) {
@@ -664,11 +660,19 @@ uint16_t downlink_encap(DownlinkCtx& ctx, rte_mbuf** pkts, uint16_t n) noexcept 
         }
         for (uint16_t i = 0; i < k; ++i) {
             rte_mbuf* m = pkts[base + i];
-            if ((fast >> i & 1U) != 0 &&
-                encap_fast(ctx, m, pre[i], pre[i].cfg->fast, ctx.sessions_rw->state(pre[i].id))) {
-                pkts[kept++] = m;
-                ++fast_kept;
-                continue;
+            if ((fast >> i & 1U) != 0) {
+                if (encap_fast(ctx, m, pre[i])) {
+                    pkts[kept++] = m;
+                    ++fast_kept;
+                    continue;
+                }
+                // The general path after all: the config prepare() skipped. Without a flow
+                // policy, as the fast form's config had none (a policy published meanwhile
+                // applies from the next burst, as for a reader still holding the old config).
+                pre[i].cfg = ctx.sessions->config(pre[i].id);
+                if (pre[i].cfg == nullptr) {
+                    pre[i].early = DownlinkDrop::kNoSubscriber;  // removed meanwhile
+                }
             }
             bool consumed = false;
             const DownlinkDrop why = encap_one(ctx, m, pre[i], t0, hz, consumed);

@@ -44,8 +44,8 @@ inline void keep_meta(UplinkCtx& ctx, const SessionConfig& cfg, SessionTable::Se
         live |= static_cast<std::uint8_t>(cfg.paths[i].live ? 1u << i : 0u);
     }
     meta.live_mask = live;
-    owner_add(st.path[path].uplink.packets, std::uint64_t{1});
-    owner_add(st.path[path].uplink.bytes, std::uint64_t{bytes});
+    owner_add(st.uplink[path].packets, std::uint64_t{1});
+    owner_add(st.uplink[path].bytes, std::uint64_t{bytes});
     meta.flags |= UplinkMeta::kKept;
 }
 
@@ -292,7 +292,7 @@ uint16_t uplink_decap(UplinkCtx& ctx, rte_mbuf** pkts, uint16_t n, UplinkMeta* m
             // The config's usual place, next to the state (same page): fetched together
             // instead of after the pointer load.
             const auto* home = static_cast<const char*>(ctx.sessions->config_home(id));
-            rte_prefetch0(home + SessionConfig::kHead);
+            rte_prefetch0(home);
         }
         for (std::uint64_t f = found; f != 0; f &= f - 1) {
             if (const SessionConfig* c = ctx.sessions->config(ids[__builtin_ctzll(f)]);
@@ -300,7 +300,7 @@ uint16_t uplink_decap(UplinkCtx& ctx, rte_mbuf** pkts, uint16_t n, UplinkMeta* m
                 // The header, the first prefix's copy and what the uplink reads of the first
                 // path: one line (session_table.hpp). A packet of another path, or with a
                 // source in another prefix, reads their lines unprefetched.
-                rte_prefetch0(reinterpret_cast<const char*>(c) + SessionConfig::kHead);
+                rte_prefetch0(c);
             }
         }
         for (uint16_t i = 0; i < k; ++i) {

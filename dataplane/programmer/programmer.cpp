@@ -519,10 +519,11 @@ v1::DpListReply Programmer::list(const v1::DpListRequest& req) const {
         auto* out = r.add_sessions();
         *out->mutable_session() = it->second.session;
         const SessionState& st = table_.state(it->first);
-        out->set_downlink_packets(st.downlink_packets());
-        out->set_downlink_bytes(st.downlink_bytes());
-        out->set_uplink_packets(st.uplink_packets());
-        out->set_uplink_bytes(st.uplink_bytes());
+        const SessionTotals totals = table_.totals(it->first);
+        out->set_downlink_packets(totals.downlink_packets);
+        out->set_downlink_bytes(totals.downlink_bytes);
+        out->set_uplink_packets(totals.uplink_packets);
+        out->set_uplink_bytes(totals.uplink_bytes);
         out->set_relay_uplink_packets(st.relay_uplink_packets.load(std::memory_order_relaxed));
         out->set_relay_uplink_bytes(st.relay_uplink_bytes.load(std::memory_order_relaxed));
         out->set_relay_downlink_packets(st.relay_downlink_packets.load(std::memory_order_relaxed));
@@ -531,10 +532,13 @@ v1::DpListReply Programmer::list(const v1::DpListRequest& req) const {
         for (int i = 0; i < paths.size() && i < static_cast<int>(kMaxPaths); ++i) {
             auto* ps = out->add_paths();
             ps->set_bid(paths[i].bid());
-            ps->set_downlink_packets(st.path[i].downlink.packets.load(std::memory_order_relaxed));
-            ps->set_downlink_bytes(st.path[i].downlink.bytes.load(std::memory_order_relaxed));
-            ps->set_uplink_packets(st.path[i].uplink.packets.load(std::memory_order_relaxed));
-            ps->set_uplink_bytes(st.path[i].uplink.bytes.load(std::memory_order_relaxed));
+            const auto pi = static_cast<unsigned>(i);
+            const PathTraffic& down = table_.downlink_traffic(it->first, pi);
+            const PathTraffic& up = table_.uplink_traffic(it->first, pi);
+            ps->set_downlink_packets(down.packets.load(std::memory_order_relaxed));
+            ps->set_downlink_bytes(down.bytes.load(std::memory_order_relaxed));
+            ps->set_uplink_packets(up.packets.load(std::memory_order_relaxed));
+            ps->set_uplink_bytes(up.bytes.load(std::memory_order_relaxed));
         }
         auto* ro = out->mutable_reorder();
         ro->set_lost(st.reorder_lost.load(std::memory_order_relaxed));

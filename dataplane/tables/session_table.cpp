@@ -3,6 +3,8 @@
 #include <fmt/format.h>
 #include <sys/mman.h>
 
+#include <bit>
+#include <cstddef>
 #include <cstring>
 #include <new>
 
@@ -17,18 +19,20 @@ std::array<std::uint8_t, 4> v4_of(const IpAddr& a) {
     return {a.bytes[0], a.bytes[1], a.bytes[2], a.bytes[3]};
 }
 
-// SessionConfig::fast (session_table.hpp) of c, whose plan is derived: the outer headers of its
-// one usable path, or not enabled when its downlink needs the general path.
-void derive_fast(SessionConfig& c) noexcept {
-    FastDownlink& f = c.fast;
-    f = FastDownlink{};
-    if (c.plan_n_order != 1 || c.policy != 0 || c.plan_first >= c.n_paths) {
-        return;  // striped, no usable path, or a flow policy to classify by
+// The fast downlink form (session_table.hpp) of c, whose plan is derived: the outer headers of
+// its one usable path, or not enabled when its downlink needs the general path.
+FastDownlink derive_fast(const SessionConfig& c) noexcept {
+    FastDownlink f;
+    if (c.plan_n_order != 1 || c.policy != 0 || c.plan_first >= c.n_paths ||
+        c.plan_first >= kHotPaths) {
+        // Striped, no usable path, a flow policy to classify by, or a path whose counters are
+        // not in SessionHot.
+        return f;
     }
     const PathConfig& p = c.paths[c.plan_first];
     if (p.tunnel != Tunnel::kGre || p.udp_port != 0 ||
         (p.coa.family != Family::kIpv6 && p.coa.family != Family::kIpv4)) {
-        return;  // IP in IP, GRE in UDP (NAT traversal)
+        return f;  // IP in IP, GRE in UDP (NAT traversal)
     }
     f.v6_outer = p.coa.family == Family::kIpv6;
     f.sequence = c.gre_sequence;
@@ -37,7 +41,8 @@ void derive_fast(SessionConfig& c) noexcept {
     f.mtu = p.mtu;
     f.resolve_mac = mac_zero(p.next_hop_mac);
     f.next_hop = p.next_hop;
-    std::uint8_t* h = f.header.data();
+    // Right-aligned in the 64 octets (FastDownlink::header).
+    std::uint8_t* h = f.header.data() + 64 - (f.v6_outer ? 62 : 42);
     std::memcpy(h, p.next_hop_mac.data(), 6);
     std::memcpy(h + 6, p.src_mac.data(), 6);
     put16(h + 12, f.v6_outer ? kEtherIpv6 : kEtherIpv4);
@@ -64,15 +69,55 @@ void derive_fast(SessionConfig& c) noexcept {
     put32(g + 4, p.downlink_key);
     f.length = static_cast<std::uint8_t>((f.v6_outer ? 62 : 42) + (f.sequence ? 4 : 0));
     f.enabled = true;
+    return f;
 }
+
 }  // namespace
 
 void SessionTable::publish(SessionId id, const SessionConfig* cfg) noexcept {
-    std::uintptr_t w = reinterpret_cast<std::uintptr_t>(cfg);
-    if (cfg != nullptr && cfg->fast.enabled) {
-        w |= kFastBit;
+    slots_[id].state.config.store(cfg, std::memory_order_release);
+}
+
+void SessionTable::publish_fast(SessionId id, const FastDownlink& f) noexcept {
+    SessionHot& h = hot_[id];
+    const FastWords w = fast_words(f);
+    const std::uint64_t* meta = w.meta;
+    const std::uint64_t* header = w.header;
+    // Unchanged (a refresh, a config moved back into its slot): no version bump, so readers
+    // never fall back for nothing.
+    bool same = true;
+    for (std::size_t i = 0; i < kFastMetaWords; ++i) {
+        same = same && h.fast_meta[i].load(std::memory_order_relaxed) == meta[i];
     }
-    slots_[id].state.config_word.store(w, std::memory_order_release);
+    for (std::size_t i = 0; i < 8; ++i) {
+        same = same && h.fast_header[i].load(std::memory_order_relaxed) == header[i];
+    }
+    if (same) {
+        return;
+    }
+    const std::uint32_t v = h.fast_version.load(std::memory_order_relaxed);
+    h.fast_version.store(v + 1, std::memory_order_relaxed);
+    std::atomic_thread_fence(std::memory_order_release);
+    for (std::size_t i = 0; i < kFastMetaWords; ++i) {
+        h.fast_meta[i].store(meta[i], std::memory_order_relaxed);
+    }
+    for (std::size_t i = 0; i < 8; ++i) {
+        h.fast_header[i].store(header[i], std::memory_order_relaxed);
+    }
+    h.fast_version.store(v + 2, std::memory_order_release);
+}
+
+SessionTotals SessionTable::totals(SessionId id) const noexcept {
+    SessionTotals t;
+    for (unsigned i = 0; i < kMaxPaths; ++i) {
+        const PathTraffic& d = downlink_traffic(id, i);
+        const PathTraffic& u = uplink_traffic(id, i);
+        t.downlink_packets += d.packets.load(std::memory_order_relaxed);
+        t.downlink_bytes += d.bytes.load(std::memory_order_relaxed);
+        t.uplink_packets += u.packets.load(std::memory_order_relaxed);
+        t.uplink_bytes += u.bytes.load(std::memory_order_relaxed);
+    }
+    return t;
 }
 
 SessionTable::KeyTable::Key SessionTable::key_bytes(std::uint32_t key) noexcept {
@@ -117,15 +162,21 @@ void SessionTable::SlotsDeleter::operator()(SessionSlot* p) const noexcept {
     }
 }
 
+void SessionTable::HotDeleter::operator()(SessionHot* p) const noexcept {
+    if (p != nullptr) {
+        munmap(p, bytes);
+    }
+}
+
 namespace {
-SessionSlot* map_slots(std::size_t bytes) {
+void* map_zeroed(std::size_t bytes) {
     void* p = mmap(nullptr, bytes, PROT_READ | PROT_WRITE,
                    MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
     if (p == MAP_FAILED) {
         throw std::bad_alloc();
     }
     (void)madvise(p, bytes, MADV_HUGEPAGE);
-    return static_cast<SessionSlot*>(p);
+    return p;
 }
 }  // namespace
 
@@ -137,8 +188,10 @@ SessionTable::SessionTable(Token, std::string name, std::uint32_t capacity, Rcu&
       rcu_(rcu),
       // Zero pages: every SessionState reads as value-initialised (no config, counters 0)
       // without being constructed, and costs memory only once written.
-      slots_(map_slots(std::size_t{capacity} * sizeof(SessionSlot)),
+      slots_(static_cast<SessionSlot*>(map_zeroed(std::size_t{capacity} * sizeof(SessionSlot))),
              SlotsDeleter{std::size_t{capacity} * sizeof(SessionSlot)}),
+      hot_(static_cast<SessionHot*>(map_zeroed(std::size_t{capacity} * sizeof(SessionHot))),
+           HotDeleter{std::size_t{capacity} * sizeof(SessionHot)}),
       v6_(std::move(v6)),
       v4_(std::move(v4)),
       keys_(std::move(keys)),
@@ -354,7 +407,7 @@ Result<void, std::string> SessionTable::upsert(SessionId id, const SessionConfig
     fresh->plan_n_order = fresh->plan.n_order;
     fresh->plan_first = fresh->plan.order[0];
     fresh->prefix_first = fresh->n_prefixes != 0 ? fresh->prefixes[0] : IpPrefix{};
-    derive_fast(*fresh);
+    const FastDownlink fast = derive_fast(*fresh);
     const SessionConfig* published = fresh;
     // The replaced config stays readable (by workers, and below by unlink) until a grace
     // period after it is retired: a heap one is freed by the Rcu, the slot's buffer is not
@@ -385,12 +438,12 @@ Result<void, std::string> SessionTable::upsert(SessionId id, const SessionConfig
         // as rare as an id reused within a burst. Locked adds had the same window, counting that
         // packet in the new session.)
         SessionState& st = slots_[id].state;
-        st.next_downlink_seq.store(0, std::memory_order_relaxed);
+        hot_[id].next_downlink_seq.store(0, std::memory_order_relaxed);
         for (unsigned i = 0; i < kMaxPaths; ++i) {
-            st.path[i].downlink.packets.store(0, std::memory_order_relaxed);
-            st.path[i].uplink.packets.store(0, std::memory_order_relaxed);
-            st.path[i].downlink.bytes.store(0, std::memory_order_relaxed);
-            st.path[i].uplink.bytes.store(0, std::memory_order_relaxed);
+            for (PathTraffic* t : {&downlink_traffic(id, i), &uplink_traffic(id, i)}) {
+                t->packets.store(0, std::memory_order_relaxed);
+                t->bytes.store(0, std::memory_order_relaxed);
+            }
             st.path_seq_gaps[i].store(0, std::memory_order_relaxed);
             st.path_reordered[i].store(0, std::memory_order_relaxed);
             st.path_late[i].store(0, std::memory_order_relaxed);
@@ -410,8 +463,11 @@ Result<void, std::string> SessionTable::upsert(SessionId id, const SessionConfig
     }
     // NAT ports learnt from data stay with their paths (tables/nat_port.hpp).
     nat_carry_ports(slots_[id].state, old, *published);
-    // Publish the config before any index points at it.
+    // Publish the config before any index points at it, then the fast form derived from it (a
+    // reader may see the new config with the old form for a moment: both are a published
+    // config's, as with an RCU reader still holding the old config).
     publish(id, published);
+    publish_fast(id, fast);
     // Retire the old one (a heap copy moves into the heap_ map's place below first).
     std::unique_ptr<SessionConfig> old_heap;
     if (where_[id] == Where::kHeap) {
@@ -536,6 +592,7 @@ Result<void, std::string> SessionTable::remove(SessionId id) {
     }
     unlink(id, *cur, nullptr);
     publish(id, nullptr);
+    publish_fast(id, FastDownlink{});
     retire(id);
     --live_;
     return {};

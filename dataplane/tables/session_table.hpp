@@ -11,15 +11,17 @@
 // always sees a complete config. Each session has a slot (SessionSlot): its state and, next to
 // it, a buffer for its config; an update whose slot buffer is still published or in its grace
 // period goes to a heap copy, which reclaim() moves back into the slot afterwards.
-// SessionState (sequence numbers, counters, striping state) is keyed by session id and survives
-// updates. Each published config gets a new plan.version, so the striping scheduler notices a
-// swap on the next packet.
+// SessionState (counters, striping and reorder state) and SessionHot (the downlink's sequence
+// number, its first paths' counters and the fast downlink form derived from the config, in a
+// dense array of its own) are keyed by session id and survive updates. Each published config gets a
+// new plan.version, so the striping scheduler notices a swap on the next packet.
 #pragma once
 
 #include <rte_prefetch.h>
 
 #include <array>
 #include <atomic>
+#include <bit>
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
@@ -38,6 +40,9 @@
 namespace hag::dp {
 
 inline constexpr unsigned kMaxPaths = 8;
+// Paths whose downlink counters live in the session's SessionHot record (the rest in its
+// SessionState): the first two, what a single-path or two-path session's downlink writes.
+inline constexpr unsigned kHotPaths = 2;
 inline constexpr unsigned kMaxPrefixes = 4;
 // PathConfig::mtu bounds: the outer packet's MTU (RFC 791's 576 that every IPv4 host takes,
 // RFC 8200's 1280 for IPv6) up to a jumbo frame.
@@ -150,40 +155,95 @@ struct RemoteAnchorConfig {
 // plane's `reorder.enabled`.
 enum class ReorderMode : std::uint8_t { kDefault = 0, kOn = 1, kOff = 2 };
 
-// The downlink of a session whose every packet leaves one way: one usable path, a GRE tunnel
-// without UDP, no flow policy. Derived by SessionTable::upsert (callers leave it): that path's
-// outer headers prebuilt, so that such a packet reads these two lines of its config and nothing
-// else of it, and copies its headers instead of building them field by field
+// The downlink of a session whose every packet leaves one way: one usable path among its first
+// kHotPaths, a GRE tunnel without UDP, no flow policy. Derived by SessionTable::upsert from the
+// config and kept in the session's SessionHot record (below), not in the config: that path's
+// outer headers prebuilt, so that such a packet reads its SessionHot record and nothing of its
+// slot, and copies its headers instead of building them field by field
 // (pipeline/downlink_encap.cpp, encap_fast). A packet the fast form does not fit (inner TTL
 // expiring, too big for the MTU, next hop unresolved, no headroom) takes the general path.
-struct alignas(64) FastDownlink {
-    // Ethernet (the destination MAC zero when resolved at run time), the outer IPv6 header
-    // (62 octets in all) or IPv4 header (42) with traffic class, length, hop limit and checksum
-    // zero, then GRE's flags, protocol 0 and key. The sequence number, when the session uses
-    // them, follows (4 octets more).
+struct FastDownlink {
+    // Right-aligned in 64 octets (the first 64 - hlen are zero, hlen = 62 over IPv6, 42 over
+    // IPv4): Ethernet (the destination MAC zero when resolved at run time), the outer IPv6 or
+    // IPv4 header with traffic class, length, hop limit and checksum zero, then GRE's flags,
+    // protocol 0 and key. A packet copies all 64 octets so that they end where the GRE sequence
+    // number (when the session uses them) or the inner packet starts; what lands before the
+    // header is in the headroom.
     std::array<std::uint8_t, 64> header{};
     bool enabled = false;  // false: the general path (the rest is not set)
     bool v6_outer = false;
     bool sequence = false;       // GRE sequence numbers (SessionConfig::gre_sequence)
     bool resolve_mac = false;    // the destination MAC comes from next_hop
-    std::uint8_t path = 0;       // the path's index (its counters)
+    std::uint8_t path = 0;       // the path's index (< kHotPaths: its counters are SessionHot's)
     std::uint8_t length = 0;     // octets prepended: 62 or 42, + 4 with sequence numbers
     std::uint16_t port = 0;      // access port
     std::uint16_t mtu = 0;       // the path's tunnel MTU; 0 = the access port's
     std::uint32_t next_hop = 0;  // NextHopTable index (resolve_mac)
     std::uint32_t ipv4_sum = 0;  // IPv4: one's complement sum of `header`'s IP header words
 };
-static_assert(sizeof(FastDownlink) == 128);
+// FastDownlink as SessionHot stores it and a packet reads it: words, so that a reader copies it
+// with plain 8-octet loads and decodes its fields with shifts (copying the words into a
+// FastDownlink on the stack made the field loads wait for the word stores: a store-forwarding
+// stall per packet).
+//   meta[0]: enabled | v6_outer << 8 | sequence << 16 | resolve_mac << 24 | path << 32 |
+//            length << 40 | port << 48
+//   meta[1]: mtu | next_hop << 32
+//   meta[2]: ipv4_sum
+//   header:  FastDownlink::header, little-endian words
+inline constexpr std::size_t kFastMetaWords = 3;
+struct FastWords {
+    std::uint64_t meta[kFastMetaWords];
+    std::uint64_t header[8];
+    [[nodiscard]] bool enabled() const noexcept { return (meta[0] & 0xff) != 0; }
+    [[nodiscard]] bool v6_outer() const noexcept { return (meta[0] >> 8 & 0xff) != 0; }
+    [[nodiscard]] bool sequence() const noexcept { return (meta[0] >> 16 & 0xff) != 0; }
+    [[nodiscard]] bool resolve_mac() const noexcept { return (meta[0] >> 24 & 0xff) != 0; }
+    [[nodiscard]] unsigned path() const noexcept { return meta[0] >> 32 & 0xff; }
+    [[nodiscard]] unsigned length() const noexcept { return meta[0] >> 40 & 0xff; }
+    [[nodiscard]] std::uint16_t port() const noexcept {
+        return static_cast<std::uint16_t>(meta[0] >> 48);
+    }
+    [[nodiscard]] unsigned mtu() const noexcept { return meta[1] & 0xffff; }
+    [[nodiscard]] std::uint32_t next_hop() const noexcept {
+        return static_cast<std::uint32_t>(meta[1] >> 32);
+    }
+    [[nodiscard]] std::uint32_t ipv4_sum() const noexcept {
+        return static_cast<std::uint32_t>(meta[2]);
+    }
+};
+static_assert(std::endian::native == std::endian::little, "FastWords::header is little-endian");
+inline FastWords fast_words(const FastDownlink& f) noexcept {
+    FastWords w{};
+    w.meta[0] = std::uint64_t{f.enabled} | std::uint64_t{f.v6_outer} << 8 |
+                std::uint64_t{f.sequence} << 16 | std::uint64_t{f.resolve_mac} << 24 |
+                std::uint64_t{f.path} << 32 | std::uint64_t{f.length} << 40 |
+                std::uint64_t{f.port} << 48;
+    w.meta[1] = std::uint64_t{f.mtu} | std::uint64_t{f.next_hop} << 32;
+    w.meta[2] = f.ipv4_sum;
+    std::memcpy(w.header, f.header.data(), sizeof w.header);
+    return w;
+}
+inline FastDownlink fast_downlink(const FastWords& w) noexcept {
+    FastDownlink f;
+    f.enabled = w.enabled();
+    f.v6_outer = w.v6_outer();
+    f.sequence = w.sequence();
+    f.resolve_mac = w.resolve_mac();
+    f.path = static_cast<std::uint8_t>(w.path());
+    f.length = static_cast<std::uint8_t>(w.length());
+    f.port = w.port();
+    f.mtu = static_cast<std::uint16_t>(w.mtu());
+    f.next_hop = w.next_hop();
+    f.ipv4_sum = w.ipv4_sum();
+    std::memcpy(f.header.data(), w.header, sizeof w.header);
+    return f;
+}
 
-// Field order matters for speed: after the fast downlink form (two lines), the first 18 octets
-// of the head hold what every packet of either direction reads besides its path and prefix; the
-// first prefix's copy and the first path's hot part follow them, all in the head's first two
-// lines (static_assert below).
-struct SessionConfig {
-    FastDownlink fast{};
-    // Where the head starts (kHead octets in): what the general path and the uplink read.
-    static constexpr std::size_t kHead = sizeof(FastDownlink);
-    alignas(64) std::uint32_t uplink_key = 0;  // GRE key the CPE stamps on uplink packets; 0 = none
+// Field order matters for speed: the first 18 octets hold what every packet of either direction
+// reads besides its path and prefix; the first prefix's copy and the first path's hot part
+// follow them, all in the first two lines (static_assert below).
+struct alignas(64) SessionConfig {
+    std::uint32_t uplink_key = 0;  // GRE key the CPE stamps on uplink packets; 0 = none
     bool gre_sequence = true;      // stamp sequence numbers on downlink
     ReorderMode reorder = ReorderMode::kDefault;
     // Flow policy profile (policy/policy_table.hpp slot); 0 = none: every packet striped.
@@ -215,21 +275,15 @@ struct SessionConfig {
     alignas(64) StripePlan plan{};
 };
 
-// A downlink packet of a session's first path that does not take the fast form reads the head's
-// first two lines only, an uplink packet of it the head's first line only (header, first prefix,
-// the path's live, tunnel, udp_port and coa); a packet of its second path reads two lines too
-// (the head's lines 1 and 2).
-static_assert(offsetof(SessionConfig, uplink_key) == SessionConfig::kHead);
-constexpr std::size_t head_offset(std::size_t off) {
-    return off - SessionConfig::kHead;
-}
-static_assert(head_offset(offsetof(SessionConfig, prefix_first)) + sizeof(IpPrefix) <= 64);
-static_assert(head_offset(offsetof(SessionConfig, paths)) + 64 <= 128);
-static_assert(head_offset(offsetof(SessionConfig, paths)) + offsetof(PathConfig, coa) +
-                  sizeof(IpAddr) <=
-              64);
-static_assert(head_offset(offsetof(SessionConfig, paths)) + sizeof(PathConfig) >= 64 &&
-              head_offset(offsetof(SessionConfig, paths)) + sizeof(PathConfig) + 64 <= 192);
+// A downlink packet of a session's first path that does not take the fast form reads the
+// config's first two lines only, an uplink packet of it the first line only (header, first
+// prefix, the path's live, tunnel, udp_port and coa); a packet of its second path reads two lines
+// too (lines 1 and 2).
+static_assert(offsetof(SessionConfig, prefix_first) + sizeof(IpPrefix) <= 64);
+static_assert(offsetof(SessionConfig, paths) + 64 <= 128);
+static_assert(offsetof(SessionConfig, paths) + offsetof(PathConfig, coa) + sizeof(IpAddr) <= 64);
+static_assert(offsetof(SessionConfig, paths) + sizeof(PathConfig) >= 64 &&
+              offsetof(SessionConfig, paths) + sizeof(PathConfig) + 64 <= 192);
 
 // Written by workers per packet (relaxed atomics: counts, not synchronisation). Unlike stage
 // and port counters these are not per worker (per-worker copies would cost workers x capacity x
@@ -244,47 +298,27 @@ struct PathTraffic {
     std::atomic<std::uint64_t> packets{0};
     std::atomic<std::uint64_t> bytes{0};  // inner IP bytes
 };
-struct PathCounters {
-    PathTraffic downlink;
-    PathTraffic uplink;
-};
 
-// Field order matters for speed: line 0 holds everything a packet on the session's first path
-// touches in either direction: the config pointer, the incarnation, the downlink sequence number
-// and path 0's counters of both directions (path 1's downlink counters too, for a session striped
-// over two paths). The session's totals are not counters of their own: they are the sums of its
-// paths' counters (every packet counted in a total was counted in exactly one path's, and a
-// path's counters are reset only with the session's), so a packet adds to two counters, not
-// four, and an uplink packet writes line 0 only instead of line 0 and a line of totals.
-struct SessionConfig;
+// Field order matters for speed: line 0 holds everything an uplink packet on one of the
+// session's first three paths touches: the config pointer, the incarnation and the path's uplink
+// counters. The downlink's sequence number and its first paths' counters are in the session's
+// SessionHot record (below) instead. The session's totals are not counters of their own: they
+// are the sums of its paths' counters (SessionTable::totals; every packet counted in a total was
+// counted in exactly one path's, and a path's counters are reset only with the session's), so a
+// packet adds to two counters, not four.
 struct alignas(64) SessionState {
-    // The session's published config (0: no session), its address with bit 0 set when its
-    // downlink has the fast form (FastDownlink::enabled; configs are 64-octet aligned), so that
-    // the downlink knows which of the config's lines to fetch before it reads any. Written by
-    // SessionTable's writer only, read through SessionTable::config() / config_word(). Here
-    // rather than in an array of its own so that a packet's config pointer and its counters
-    // share a line (and a page).
-    std::atomic<std::uintptr_t> config_word{0};
-    std::atomic<std::uint32_t> next_downlink_seq{0};
+    // The session's published config (nullptr: no session). Written by SessionTable's writer
+    // only, read through SessionTable::config(). Here rather than in an array of its own so that
+    // an uplink packet's config pointer and its counters share a line (and its config's page).
+    std::atomic<const SessionConfig*> config{nullptr};
     // Bumped by upsert when the id starts a new session: the reorder stage resets its
     // per-session state (sequence space) when it sees a new value. 0 = never programmed.
     std::atomic<std::uint32_t> incarnation{0};
-    // Per path index (PathConfig order): its traffic in each direction. path[0] and
-    // path[1].downlink are in line 0.
-    std::array<PathCounters, kMaxPaths> path{};
-    // The session's totals: the sums of its paths' counters (readers on any thread).
-    [[nodiscard]] std::uint64_t downlink_packets() const noexcept {
-        return sum(&PathCounters::downlink, &PathTraffic::packets);
-    }
-    [[nodiscard]] std::uint64_t downlink_bytes() const noexcept {
-        return sum(&PathCounters::downlink, &PathTraffic::bytes);
-    }
-    [[nodiscard]] std::uint64_t uplink_packets() const noexcept {
-        return sum(&PathCounters::uplink, &PathTraffic::packets);
-    }
-    [[nodiscard]] std::uint64_t uplink_bytes() const noexcept {
-        return sum(&PathCounters::uplink, &PathTraffic::bytes);
-    }
+    // Per path index (PathConfig order): its uplink traffic. uplink[0..2] are in line 0.
+    std::array<PathTraffic, kMaxPaths> uplink{};
+    // The downlink traffic of paths kHotPaths.. (indexed from 0); that of the first kHotPaths
+    // is in SessionHot. Through SessionTable::downlink_traffic.
+    std::array<PathTraffic, kMaxPaths - kHotPaths> downlink_more{};
     // Downlink striping (multipath/stripe_state.hpp): one writer, the worker serving the
     // session's downlink; never written by the main lcore (it resets itself on a new version).
     StripeState stripe{};
@@ -313,21 +347,39 @@ struct alignas(64) SessionState {
     std::atomic<std::uint64_t> relay_uplink_bytes{0};
     std::atomic<std::uint64_t> relay_downlink_packets{0};
     std::atomic<std::uint64_t> relay_downlink_bytes{0};
-
-  private:
-    std::uint64_t sum(PathTraffic PathCounters::*dir,
-                      std::atomic<std::uint64_t> PathTraffic::*what) const noexcept {
-        std::uint64_t total = 0;
-        for (const PathCounters& p : path) {
-            total += ((p.*dir).*what).load(std::memory_order_relaxed);
-        }
-        return total;
-    }
 };
 
-static_assert(offsetof(SessionState, path) + sizeof(PathCounters) + sizeof(PathTraffic) <= 64,
-              "a packet on path 0 (either direction) or a downlink packet on path 1 writes line "
-              "0 only");
+static_assert(offsetof(SessionState, uplink) + 3 * sizeof(PathTraffic) <= 64,
+              "an uplink packet on paths 0-2 writes line 0 only");
+
+// What a session's downlink packet reads and writes besides its config, in a dense array of its
+// own (SessionTable::hot): 128 octets a session instead of a ~2 kB slot, so that the records of
+// 100k sessions take 12.8 MB (3,125 pages of 4 kB, about what a core's TLB holds) and a packet
+// that takes the fast downlink form touches this record and its lookup's bucket only. Line 0:
+// the sequence number, the first two paths' downlink counters and the fast form's fields; line 1:
+// its headers.
+//
+// The fast form is written by SessionTable's writer while workers read it: a sequence lock.
+// The writer makes `fast_version` odd, rewrites the words, makes it even again; a reader that
+// sees the same even version before and after its copy has a consistent one, and a reader that
+// does not takes the general path for that packet (no retry loop: the config, RCU-published,
+// says what to do). All the words are relaxed atomics (no data race).
+struct alignas(64) SessionHot {
+    std::atomic<std::uint32_t> next_downlink_seq{0};  // one writer: the session's owning worker
+    std::atomic<std::uint32_t> fast_version{0};       // even: fast_meta / fast_header stable
+    std::array<PathTraffic, kHotPaths> downlink{};    // paths 0 and 1 (owner_add)
+    std::array<std::atomic<std::uint64_t>, kFastMetaWords> fast_meta{};   // FastDownlink fields
+    alignas(64) std::array<std::atomic<std::uint64_t>, 8> fast_header{};  // FastDownlink::header
+};
+static_assert(sizeof(SessionHot) == 128);
+
+// One session's totals, the sums of its paths' counters (SessionTable::totals).
+struct SessionTotals {
+    std::uint64_t downlink_packets = 0;
+    std::uint64_t downlink_bytes = 0;  // inner IP bytes
+    std::uint64_t uplink_packets = 0;
+    std::uint64_t uplink_bytes = 0;
+};
 
 // One session's slot in SessionTable: its state, then its config's home buffer, adjacent so that
 // a packet's state lines and config lines share a 4 kB page (and its page walk) most of the
@@ -376,22 +428,59 @@ class SessionTable {
 
     // ---- readers ----
     [[nodiscard]] const SessionConfig* config(SessionId id) const noexcept {
-        return config_of(config_word(id));
-    }
-    // The published config's word (SessionState::config_word): config_of() and is_fast() of it.
-    static constexpr std::uintptr_t kFastBit = 1;
-    [[nodiscard]] std::uintptr_t config_word(SessionId id) const noexcept {
-        return id < capacity_ ? slots_[id].state.config_word.load(std::memory_order_acquire) : 0;
-    }
-    [[nodiscard]] static const SessionConfig* config_of(std::uintptr_t word) noexcept {
-        return reinterpret_cast<const SessionConfig*>(word & ~kFastBit);
-    }
-    [[nodiscard]] static bool is_fast(std::uintptr_t word) noexcept {
-        return (word & kFastBit) != 0;
+        return id < capacity_ ? slots_[id].state.config.load(std::memory_order_acquire) : nullptr;
     }
     [[nodiscard]] SessionState& state(SessionId id) noexcept { return slots_[id].state; }
     [[nodiscard]] const SessionState& state(SessionId id) const noexcept {
         return slots_[id].state;
+    }
+    // Session id's downlink record (sequence number, first paths' counters, fast form).
+    [[nodiscard]] SessionHot& hot(SessionId id) noexcept { return hot_[id]; }
+    [[nodiscard]] const SessionHot& hot(SessionId id) const noexcept { return hot_[id]; }
+    // Path `path`'s traffic counters of session id (path < kMaxPaths).
+    [[nodiscard]] PathTraffic& downlink_traffic(SessionId id, unsigned path) noexcept {
+        return path < kHotPaths ? hot_[id].downlink[path]
+                                : slots_[id].state.downlink_more[path - kHotPaths];
+    }
+    [[nodiscard]] const PathTraffic& downlink_traffic(SessionId id, unsigned path) const noexcept {
+        return path < kHotPaths ? hot_[id].downlink[path]
+                                : slots_[id].state.downlink_more[path - kHotPaths];
+    }
+    [[nodiscard]] PathTraffic& uplink_traffic(SessionId id, unsigned path) noexcept {
+        return slots_[id].state.uplink[path];
+    }
+    [[nodiscard]] const PathTraffic& uplink_traffic(SessionId id, unsigned path) const noexcept {
+        return slots_[id].state.uplink[path];
+    }
+    // Session id's totals: the sums of its paths' counters (readers on any thread).
+    [[nodiscard]] SessionTotals totals(SessionId id) const noexcept;
+    // Whether session id's downlink has the fast form, read without the sequence lock: a hint
+    // for what to prefetch (fast_form() is the answer).
+    [[nodiscard]] bool fast_hint(SessionId id) const noexcept {
+        return (hot_[id].fast_meta[0].load(std::memory_order_relaxed) & 0xff) != 0;
+    }
+    // A consistent copy of session id's fast downlink form into `out`: false when it has none,
+    // or when the writer is rewriting it right now (the packet then takes the general path).
+    // Inline: a packet's copy (pipeline/downlink_encap.cpp) stays in registers.
+    [[nodiscard]] bool fast_form(SessionId id, FastWords& out) const noexcept {
+        const SessionHot& h = hot_[id];
+        const std::uint32_t v = h.fast_version.load(std::memory_order_acquire);
+        for (std::size_t i = 0; i < kFastMetaWords; ++i) {
+            out.meta[i] = h.fast_meta[i].load(std::memory_order_relaxed);
+        }
+        for (std::size_t i = 0; i < 8; ++i) {
+            out.header[i] = h.fast_header[i].load(std::memory_order_relaxed);
+        }
+        std::atomic_thread_fence(std::memory_order_acquire);
+        return (v & 1U) == 0 && h.fast_version.load(std::memory_order_relaxed) == v &&
+               out.enabled();
+    }
+    // The same as a FastDownlink (tests, tools).
+    [[nodiscard]] bool fast_form(SessionId id, FastDownlink& out) const noexcept {
+        FastWords w;
+        const bool ok = fast_form(id, w);
+        out = ok ? fast_downlink(w) : FastDownlink{};
+        return ok;
     }
     // Where session id's config usually is (its slot's buffer, next to its state), for
     // prefetching before the config pointer is loaded. Never dereference it: config(id) says
@@ -433,13 +522,19 @@ class SessionTable {
     enum class Where : std::uint8_t { kNone, kSlot, kHeap };
     [[nodiscard]] bool slot_buffer_free(SessionId id);
     [[nodiscard]] const SessionConfig* current(SessionId id) const noexcept;
-    // Makes cfg session id's published config (its fast bit from cfg->fast).
+    // Makes cfg session id's published config.
     void publish(SessionId id, const SessionConfig* cfg) noexcept;
+    // Rewrites session id's fast downlink form (sequence lock, SessionHot).
+    void publish_fast(SessionId id, const FastDownlink& f) noexcept;
     // Retires the published config of id (its grace period starts now).
     void retire(SessionId id);
     struct SlotsDeleter {
         std::size_t bytes;
         void operator()(SessionSlot* p) const noexcept;
+    };
+    struct HotDeleter {
+        std::size_t bytes;
+        void operator()(SessionHot* p) const noexcept;
     };
 
     std::string name_;
@@ -448,6 +543,8 @@ class SessionTable {
     // capacity_ slots, anonymous memory: pages are zero until written, and a zero SessionState
     // is a value-initialised one (tested), so unused ids cost no memory.
     std::unique_ptr<SessionSlot[], SlotsDeleter> slots_;
+    // capacity_ downlink records, anonymous memory like the slots (zero = no fast form).
+    std::unique_ptr<SessionHot[], HotDeleter> hot_;
     std::unique_ptr<Prefix6Table> v6_;
     std::unique_ptr<Prefix4Table> v4_;
     // Uplink keys and remote anchors' downlink keys, exact match: 4-octet keys, 7 to a bucket

@@ -217,10 +217,11 @@ SessionSnapshot Collector::session_locked(std::uint32_t id, const SessionConfig&
     SessionSnapshot s;
     s.id = id;
     s.uplink_key = cfg.uplink_key;
-    s.downlink_packets = st.downlink_packets();
-    s.downlink_bytes = st.downlink_bytes();
-    s.uplink_packets = st.uplink_packets();
-    s.uplink_bytes = st.uplink_bytes();
+    const SessionTotals totals = sessions_->totals(id);
+    s.downlink_packets = totals.downlink_packets;
+    s.downlink_bytes = totals.downlink_bytes;
+    s.uplink_packets = totals.uplink_packets;
+    s.uplink_bytes = totals.uplink_bytes;
     s.reorder_lost = st.reorder_lost.load(std::memory_order_relaxed);
     s.reorder_timeouts = st.reorder_timeouts.load(std::memory_order_relaxed);
     s.reorder_duplicates = st.reorder_duplicates.load(std::memory_order_relaxed);
@@ -235,10 +236,12 @@ SessionSnapshot Collector::session_locked(std::uint32_t id, const SessionConfig&
         p.if_label = pc.if_label;
         p.live = pc.live;
         p.care_of = to_string(pc.coa);
-        p.downlink_packets = st.path[i].downlink.packets.load(std::memory_order_relaxed);
-        p.downlink_bytes = st.path[i].downlink.bytes.load(std::memory_order_relaxed);
-        p.uplink_packets = st.path[i].uplink.packets.load(std::memory_order_relaxed);
-        p.uplink_bytes = st.path[i].uplink.bytes.load(std::memory_order_relaxed);
+        const PathTraffic& down = sessions_->downlink_traffic(id, i);
+        const PathTraffic& up = sessions_->uplink_traffic(id, i);
+        p.downlink_packets = down.packets.load(std::memory_order_relaxed);
+        p.downlink_bytes = down.bytes.load(std::memory_order_relaxed);
+        p.uplink_packets = up.packets.load(std::memory_order_relaxed);
+        p.uplink_bytes = up.bytes.load(std::memory_order_relaxed);
         p.seq_gaps = st.path_seq_gaps[i].load(std::memory_order_relaxed);
         p.reordered = st.path_reordered[i].load(std::memory_order_relaxed);
         p.late = st.path_late[i].load(std::memory_order_relaxed);
@@ -267,8 +270,8 @@ void Collector::scan_sessions(Snapshot& s, std::size_t top) const {
         if (top == 0) {
             continue;
         }
-        const SessionState& st = sessions_->state(id);
-        const std::uint64_t bytes = st.downlink_bytes() + st.uplink_bytes();
+        const SessionTotals totals = sessions_->totals(id);
+        const std::uint64_t bytes = totals.downlink_bytes + totals.uplink_bytes;
         if (heap.size() < top) {
             heap.emplace_back(bytes, id);
             std::push_heap(heap.begin(), heap.end(), cmp);

@@ -183,17 +183,15 @@ TEST_CASE("weighted striping follows the weights within 1% over 100k packets", "
         check_shares(fx, w);
         fx.check_one_sequence_space();
         // The per-path counters of the session say the same as the wire.
-        const SessionState& st = fx.t->state(3);
         std::uint64_t pkts = 0;
         for (std::size_t i = 0; i < w.size(); ++i) {
-            CHECK(st.path[i].downlink.bytes.load() ==
-                  fx.bytes[static_cast<std::uint32_t>(0x100 + i)]);
-            CHECK(st.path[i].downlink.packets.load() ==
-                  fx.packets[static_cast<std::uint32_t>(0x100 + i)]);
-            pkts += st.path[i].downlink.packets.load();
+            const PathTraffic& t = fx.t->downlink_traffic(3, static_cast<unsigned>(i));
+            CHECK(t.bytes.load() == fx.bytes[static_cast<std::uint32_t>(0x100 + i)]);
+            CHECK(t.packets.load() == fx.packets[static_cast<std::uint32_t>(0x100 + i)]);
+            pkts += t.packets.load();
         }
         CHECK(pkts == 100'000);
-        CHECK(st.downlink_packets() == 100'000);
+        CHECK(fx.t->totals(3).downlink_packets == 100'000);
     }
 }
 
@@ -225,9 +223,8 @@ TEST_CASE("weighted striping interleaves packets rather than bursting", "[stripi
         longest = std::max(longest, run);
     }
     CHECK(longest <= 2);
-    const SessionState& st = fx.t->state(3);
-    CHECK(st.path[0].downlink.packets.load() >= 499);  // equal shares, within one packet
-    CHECK(st.path[1].downlink.packets.load() >= 499);
+    CHECK(fx.t->downlink_traffic(3, 0).packets.load() >= 499);  // equal shares, within one
+    CHECK(fx.t->downlink_traffic(3, 1).packets.load() >= 499);  // packet
 }
 
 TEST_CASE("a path going down mid-stream: the others take its share on the next packet",

@@ -284,7 +284,7 @@ TEST_CASE("relay: uplink from an old IPv6 prefix goes to its anchor in GRE over 
     CHECK(fx.events(UplinkEvent::kRelayUplink) == 1);
     CHECK(fx.t->state(5).relay_uplink_packets.load() == 1);
     CHECK(fx.t->state(5).relay_uplink_bytes.load() == inner.size());
-    CHECK(fx.t->state(5).uplink_packets() == 1);
+    CHECK(fx.t->totals(5).uplink_packets == 1);
     // The reorder gets it with the router's sequence number, in the session's space.
     CHECK(o.meta.session == 5);
     CHECK(o.meta.flags == UplinkMeta::kHasSeq);
@@ -342,7 +342,7 @@ TEST_CASE("relay: GRE from the anchor (IPv6, keyed) reaches the router through t
     CHECK(Bytes(o.down.begin() + 62, o.down.end()) == expect);
     CHECK(fx.events(UplinkEvent::kRelayDownlink) == 1);
     CHECK(fx.t->state(5).relay_downlink_packets.load() == 1);
-    CHECK(fx.t->state(5).downlink_packets() == 1);
+    CHECK(fx.t->totals(5).downlink_packets == 1);
 }
 
 TEST_CASE("relay: keyless GRE from the IPv4 anchor, found by inner destination", "[relay]") {
@@ -394,7 +394,7 @@ TEST_CASE("relay: what is dropped from the anchor's side", "[relay]") {
         CHECK(fx.drops(UplinkDrop::kRelaySpoofedInner) == 1);
     }
     CHECK(fx.events(UplinkEvent::kRelayDownlink) == 0);
-    CHECK(fx.t->state(5).downlink_packets() == 0);
+    CHECK(fx.t->totals(5).downlink_packets == 0);
 }
 
 TEST_CASE("relay: no next hop toward the anchor yet", "[relay]") {

@@ -241,8 +241,8 @@ TEST_CASE("downlink: IPv6 inner over the IPv6 path, byte for byte", "[downlink]"
     CHECK(Bytes(out.begin() + 66, out.end()) == inner);
     CHECK(fx.last_port == 0);
     CHECK(get32(fx.down(in), 62) == 1);
-    CHECK(fx.t->state(5).downlink_packets() == 2);
-    CHECK(fx.t->state(5).path[0].downlink.packets.load() == 2);
+    CHECK(fx.t->totals(5).downlink_packets == 2);
+    CHECK(fx.t->downlink_traffic(5, 0).packets.load() == 2);
 }
 
 TEST_CASE("downlink: IPv4 inner over the IPv4 path when the IPv6 path is down", "[downlink]") {
@@ -376,8 +376,8 @@ TEST_CASE("uplink: GRE with key and sequence is decapsulated toward the core", "
     CHECK(fx.seqs[0].seq == 77);
     CHECK(fx.seqs[0].flags == UplinkMeta::kHasSeq);
     CHECK(fx.last_port == 1);
-    CHECK(fx.t->state(5).uplink_packets() == 1);
-    CHECK(fx.t->state(5).path[0].uplink.packets.load() == 1);
+    CHECK(fx.t->totals(5).uplink_packets == 1);
+    CHECK(fx.t->uplink_traffic(5, 0).packets.load() == 1);
 
     // Without a sequence number, and with a correct GRE checksum.
     CHECK_FALSE(fx.up(up_frame_v6(0x2000, 0xabcd0001, 0, a6(0xaaaa, 0, 1), inner)).empty());
@@ -620,7 +620,7 @@ TEST_CASE("too big, IPv6 inner: ICMPv6 Packet Too Big back to the sender", "[dow
     CHECK(get32(ip, 44) == 1400 - 40 - 12);  // tunnel MTU - outer overhead
     CHECK(icmp6_checksum_ok(ip));
     CHECK(sub(ip, 48, 1232) == sub(in, 14, 1232));  // the packet as received (hop limit 64)
-    CHECK(fx.t->state(5).downlink_packets() == 0);
+    CHECK(fx.t->totals(5).downlink_packets == 0);
 
     // Without sequence numbers the overhead is 48.
     SessionConfig c = *fx.t->config(5);
@@ -1131,7 +1131,7 @@ TEST_CASE("downlink on a NATed path: IPv4 / UDP 5437 -> observed port / GRE, byt
     inner[8] = 63;
     CHECK(sub(out, 54, 8) == sub(inner, 0, 8));
     CHECK(get32(fx.down(in), 50) == 1);
-    CHECK(fx.t->state(5).path[1].downlink.packets.load() == 2);
+    CHECK(fx.t->downlink_traffic(5, 1).packets.load() == 2);
     // The IPv6 path is untouched by the NAT setting of the other path.
     fx.set_live(0, true);
     fx.set_live(1, false);
@@ -1179,7 +1179,7 @@ TEST_CASE("uplink on a NATed path: GRE in UDP from the observed address and port
         CHECK(fx.seqs[0].path == 1);
         CHECK(fx.seqs[0].flags == UplinkMeta::kHasSeq);
     }
-    CHECK(fx.t->state(5).path[1].uplink.packets.load() == 2);
+    CHECK(fx.t->uplink_traffic(5, 1).packets.load() == 2);
     CHECK(up_events(fx, UplinkEvent::kUdpDecapsulated) == 2);
 
     // Anti-spoofing: another port of the NAT, another address, or plain GRE from the NAT's
@@ -1491,8 +1491,8 @@ TEST_CASE("downlink over IP-in-IP paths: the inner packet right after the outer 
     CHECK(out[14 + 9] == 41);
     CHECK(out[34] >> 4 == 6);
     // No sequence number was used; the counters count as for GRE.
-    CHECK(fx.t->state(5).next_downlink_seq.load() == 0);
-    CHECK(fx.t->state(5).downlink_packets() == 4);
+    CHECK(fx.t->hot(5).next_downlink_seq.load() == 0);
+    CHECK(fx.t->totals(5).downlink_packets == 4);
     // The MTU counts 40 / 20 octets of overhead only.
     fx.set_live(0, true);
     fx.set_live(1, false);
@@ -1520,7 +1520,7 @@ TEST_CASE("uplink over IP-in-IP: session by inner source, outer source checked",
     out = fx.up(up_frame_ip6(4, coa, inner4));
     REQUIRE(out.size() == 14 + inner4.size());
     CHECK(get16(out, 12) == 0x0800);
-    CHECK(fx.t->state(5).path[0].uplink.packets.load() == 2);
+    CHECK(fx.t->uplink_traffic(5, 0).packets.load() == 2);
 
     // Another outer source: spoofed; an inner source of no session: unknown; the wrong inner
     // version for the protocol or a truncated inner packet: malformed.
@@ -1609,11 +1609,12 @@ TEST_CASE("fast_form counts the packets the fast downlink form takes, not its fa
           "[downlink][fast]") {
     Fixture fx;
     const auto fast_form = [&] { return events(fx, DownlinkEvent::kFastForm); };
-    CHECK_FALSE(fx.t->config(5)->fast.enabled);  // two live paths: striped
+    FastDownlink form;
+    CHECK_FALSE(fx.t->fast_form(5, form));  // two live paths: striped
     CHECK_FALSE(fx.down(down_frame_v6()).empty());
     CHECK(fast_form() == 0);
     fx.set_live(1, false);  // one way: the IPv6 path
-    REQUIRE(fx.t->config(5)->fast.enabled);
+    REQUIRE(fx.t->fast_form(5, form));
     const Bytes out = fx.down(down_frame_v6(0xb8, 64));
     REQUIRE(out.size() == 14 + 40 + 12 + 40 + 8 + 32);  // outer headers, IPv6 + UDP + 32
     CHECK(get32(out, 14) == (6u << 28 | 46u << 22));
@@ -1675,8 +1676,8 @@ TEST_CASE("fast downlink writes what the general path writes, packet for packet"
         }
         REQUIRE(fast.t->upsert(5, c).ok());
         REQUIRE(general.t->upsert(5, c).ok());
-        const bool is_fast = SessionTable::is_fast(fast.t->config_word(5));
-        CHECK(is_fast == fast.t->config(5)->fast.enabled);
+        FastDownlink form;
+        const bool is_fast = fast.t->fast_form(5, form);
         fast_sessions += is_fast ? 1 : 0;
         // Next hops resolved or not, the context's knobs.
         for (const auto i : {nh6, nh4}) {
@@ -1774,12 +1775,13 @@ TEST_CASE("fast downlink writes what the general path writes, packet for packet"
             }
         }
         REQUIRE(fast.dl.encapsulated.read() == general.dl.encapsulated.read());
-        const SessionState& sa = fast.t->state(5);
-        const SessionState& sb = general.t->state(5);
-        REQUIRE(sa.next_downlink_seq.load() == sb.next_downlink_seq.load());
+        REQUIRE(fast.t->hot(5).next_downlink_seq.load() ==
+                general.t->hot(5).next_downlink_seq.load());
         for (unsigned p = 0; p < kMaxPaths; ++p) {
-            REQUIRE(sa.path[p].downlink.packets.load() == sb.path[p].downlink.packets.load());
-            REQUIRE(sa.path[p].downlink.bytes.load() == sb.path[p].downlink.bytes.load());
+            const PathTraffic& a = fast.t->downlink_traffic(5, p);
+            const PathTraffic& b = general.t->downlink_traffic(5, p);
+            REQUIRE(a.packets.load() == b.packets.load());
+            REQUIRE(a.bytes.load() == b.bytes.load());
         }
     }
     // Both kinds of session came up, and the fast path had packets to take.

@@ -306,7 +306,7 @@ TEST_CASE("a resync makes the table exactly its set", "[programmer]") {
         batch(10, {session(1, 100, "2001:db8:1::/64"), session(2, 200, "2001:db8:2::/64"),
                    session(3, 300, "2001:db8:3::/64")})));
     const SessionConfig* kept = env.table->config(1);
-    env.table->state(1).path[0].downlink.packets.store(42);
+    env.table->downlink_traffic(1, 0).packets.store(42);
     // Session 1 unchanged, 2 gives its prefix to the new session 4 and takes 3's key, 3 goes.
     std::vector<DpSession> set = {session(1, 100, "2001:db8:1::/64"), session(2, 300, ""),
                                   session(4, 400, "2001:db8:2::/64")};
@@ -315,7 +315,7 @@ TEST_CASE("a resync makes the table exactly its set", "[programmer]") {
     CHECK(r->generation() == 3);
     CHECK(r->sessions() == 3);
     CHECK(env.table->config(1) == kept);  // untouched: it forwarded all along
-    CHECK(env.table->state(1).downlink_packets() == 42);
+    CHECK(env.table->totals(1).downlink_packets == 42);
     CHECK(env.table->config(3) == nullptr);
     CHECK(env.owner_of_key(300) == 2);
     CHECK(env.owner_of("2001:db8:2::1") == 4);
@@ -380,7 +380,7 @@ TEST_CASE("sessions are listed in pages by id, with their counters", "[programme
         set.push_back(session(id, 1000 + id, ""));
     }
     REQUIRE(env.prog->resync(1, set));
-    env.table->state(3).path[0].uplink.bytes.store(1234);
+    env.table->uplink_traffic(3, 0).bytes.store(1234);
     hag::v1::DpListRequest req;
     req.set_first_page(true);
     req.set_limit(10);
@@ -398,8 +398,8 @@ TEST_CASE("sessions are listed in pages by id, with their counters", "[programme
     }
     CHECK(seen == 25);
     // Per-path counters, one per path in the session's order.
-    env.table->state(3).path[0].downlink.packets.store(77);
-    env.table->state(3).path[0].downlink.bytes.store(7700);
+    env.table->downlink_traffic(3, 0).packets.store(77);
+    env.table->downlink_traffic(3, 0).bytes.store(7700);
     req.set_first_page(true);
     req.set_limit(5);
     page = env.prog->list(req);

@@ -123,7 +123,7 @@ TEST_CASE("an update that replaces every tunnel starts a new sequence space", "[
     CHECK(t.state(7).incarnation.load() == first);
     // Every tunnel new (the router re-registered with a new downlink key, or at a new care-of
     // address): a new incarnation; the counters stay (the same session).
-    t.state(7).path[0].uplink.packets.store(9);
+    t.uplink_traffic(7, 0).packets.store(9);
     REQUIRE(t.upsert(7, one_path(100, 1, 2)).ok());
     const auto moved = t.state(7).incarnation.load();
     CHECK(moved != first);
@@ -131,7 +131,7 @@ TEST_CASE("an update that replaces every tunnel starts a new sequence space", "[
     rekeyed.paths[0].downlink_key = 777;
     REQUIRE(t.upsert(7, rekeyed).ok());
     CHECK(t.state(7).incarnation.load() != moved);
-    CHECK(t.state(7).uplink_packets() == 9);
+    CHECK(t.totals(7).uplink_packets == 9);
     env.rcu->synchronize();
 }
 
@@ -141,28 +141,35 @@ TEST_CASE("a session's totals are its paths' counters, kept across updates, rese
     auto& t = *env.t;
     const SessionConfig two = two_paths();
     REQUIRE(t.upsert(7, two).ok());
-    SessionState& st = t.state(7);
-    st.path[0].downlink.packets.store(3);
-    st.path[0].downlink.bytes.store(300);
-    st.path[1].downlink.packets.store(4);
-    st.path[1].downlink.bytes.store(400);
-    st.path[1].uplink.packets.store(5);
-    st.path[1].uplink.bytes.store(500);
-    CHECK(st.downlink_packets() == 7);
-    CHECK(st.downlink_bytes() == 700);
-    CHECK(st.uplink_packets() == 5);
-    CHECK(st.uplink_bytes() == 500);
+    // Paths 0 and 1 count their downlink in the SessionHot record, the others in the state.
+    t.downlink_traffic(7, 0).packets.store(3);
+    t.downlink_traffic(7, 0).bytes.store(300);
+    t.downlink_traffic(7, 1).packets.store(4);
+    t.downlink_traffic(7, 1).bytes.store(400);
+    t.downlink_traffic(7, 5).packets.store(10);
+    t.downlink_traffic(7, 5).bytes.store(1000);
+    t.uplink_traffic(7, 1).packets.store(5);
+    t.uplink_traffic(7, 1).bytes.store(500);
+    CHECK(&t.downlink_traffic(7, 1) == &t.hot(7).downlink[1]);
+    CHECK(&t.downlink_traffic(7, 5) == &t.state(7).downlink_more[3]);
+    CHECK(&t.uplink_traffic(7, 1) == &t.state(7).uplink[1]);
+    CHECK(t.totals(7).downlink_packets == 17);
+    CHECK(t.totals(7).downlink_bytes == 1700);
+    CHECK(t.totals(7).uplink_packets == 5);
+    CHECK(t.totals(7).uplink_bytes == 500);
     // The second path removed: what it carried stays in the session's totals.
     REQUIRE(t.upsert(7, one_path(100, 1, 1)).ok());
-    CHECK(st.downlink_packets() == 7);
-    CHECK(st.uplink_bytes() == 500);
-    // A new session on the id starts from zero.
+    CHECK(t.totals(7).downlink_packets == 17);
+    CHECK(t.totals(7).uplink_bytes == 500);
+    // A new session on the id starts from zero, its sequence numbers too.
+    t.hot(7).next_downlink_seq.store(99);
     REQUIRE(t.remove(7).ok());
     REQUIRE(t.upsert(7, one_path(100, 1, 1)).ok());
-    CHECK(st.downlink_packets() == 0);
-    CHECK(st.downlink_bytes() == 0);
-    CHECK(st.uplink_packets() == 0);
-    CHECK(st.uplink_bytes() == 0);
+    CHECK(t.totals(7).downlink_packets == 0);
+    CHECK(t.totals(7).downlink_bytes == 0);
+    CHECK(t.totals(7).uplink_packets == 0);
+    CHECK(t.totals(7).uplink_bytes == 0);
+    CHECK(t.hot(7).next_downlink_seq.load() == 0);
     env.rcu->synchronize();
 }
 
@@ -179,7 +186,7 @@ TEST_CASE("the first line's copies follow the plan; the config pointer is the st
     REQUIRE(t.upsert(5, c).ok());
     const SessionConfig* one = t.config(5);
     REQUIRE(one != nullptr);
-    CHECK(one == SessionTable::config_of(t.state(5).config_word.load()));
+    CHECK(one == t.state(5).config.load());
     CHECK(one->plan_n_order == one->plan.n_order);
     CHECK(one->plan_n_order == 1);
     CHECK(one->plan_first == one->plan.order[0]);
@@ -200,7 +207,7 @@ TEST_CASE("the first line's copies follow the plan; the config pointer is the st
     const SessionConfig* three = t.config(5);
     REQUIRE(three != nullptr);
     CHECK(three != one);
-    CHECK(three == SessionTable::config_of(t.state(5).config_word.load()));
+    CHECK(three == t.state(5).config.load());
     CHECK(three->plan_n_order == three->plan.n_order);
     CHECK(three->plan_n_order == 2);
     CHECK(three->plan_first == three->plan.order[0]);
@@ -215,20 +222,25 @@ TEST_CASE("the first line's copies follow the plan; the config pointer is the st
 
     REQUIRE(t.remove(5).ok());
     CHECK(t.config(5) == nullptr);
-    CHECK(t.state(5).config_word.load() == 0);
+    CHECK(t.state(5).config.load() == nullptr);
     env.rcu->synchronize();
 }
 
-TEST_CASE("the fast downlink form: prebuilt headers for one-way sessions, tagged in the state",
+TEST_CASE("the fast downlink form: prebuilt headers for one-way sessions, in the hot record",
           "[tables][fast]") {
     Env env("t_fast");
     auto& t = *env.t;
+    // The form as a reader copies it (fast_form), checked against the hint the downlink's
+    // prefetches go by.
     auto fast_of = [&](SessionTable::SessionId id) {
-        const std::uintptr_t w = t.state(id).config_word.load();
-        REQUIRE(SessionTable::config_of(w) == t.config(id));
-        CHECK(SessionTable::is_fast(w) == t.config(id)->fast.enabled);
-        return t.config(id)->fast;
+        FastDownlink f;
+        const bool on = t.fast_form(id, f);
+        CHECK(on == t.fast_hint(id));
+        CHECK(on == f.enabled);
+        return f;
     };
+    // Where the outer header starts in the right-aligned template.
+    auto at = [](const FastDownlink& f) { return f.header.cbegin() + (f.v6_outer ? 2 : 22); };
 
     // One IPv6 path, static MAC, sequence numbers: Ethernet, IPv6 to the care-of address, GRE
     // with K and S and the downlink key.
@@ -248,14 +260,26 @@ TEST_CASE("the fast downlink form: prebuilt headers for one-way sessions, tagged
     CHECK(f.mtu == 1400);
     CHECK(f.length == 66);
     const std::array<std::uint8_t, 14> l2{2, 0, 0, 0, 0, 2, 2, 0, 0, 0, 0, 1, 0x86, 0xdd};
-    CHECK(std::equal(l2.begin(), l2.end(), f.header.begin()));
-    CHECK(f.header[14 + 6] == 47);
-    CHECK(std::equal(c.paths[0].local.bytes.begin(), c.paths[0].local.bytes.end(),
-                     f.header.begin() + 14 + 8));
-    CHECK(std::equal(c.paths[0].coa.bytes.begin(), c.paths[0].coa.bytes.end(),
-                     f.header.begin() + 14 + 24));
+    CHECK(std::all_of(f.header.cbegin(), at(f), [](std::uint8_t b) { return b == 0; }));
+    CHECK(std::equal(l2.begin(), l2.end(), at(f)));
+    CHECK(at(f)[14 + 6] == 47);
+    CHECK(std::equal(c.paths[0].local.bytes.begin(), c.paths[0].local.bytes.end(), at(f) + 14 + 8));
+    CHECK(std::equal(c.paths[0].coa.bytes.begin(), c.paths[0].coa.bytes.end(), at(f) + 14 + 24));
     const std::array<std::uint8_t, 8> gre{0x30, 0, 0, 0, 0, 0, 0x01, 0x41};  // key 321
-    CHECK(std::equal(gre.begin(), gre.end(), f.header.begin() + 54));
+    CHECK(std::equal(gre.begin(), gre.end(), at(f) + 54));
+    CHECK(at(f) + 62 == f.header.cend());
+
+    // Rewritten only when it changes: an unchanged upsert keeps the version, a reader that
+    // sees the writer in the middle (odd version) gets no form and takes the general path.
+    const std::uint32_t v = t.hot(9).fast_version.load();
+    CHECK(v % 2 == 0);
+    CHECK(v != 0);
+    REQUIRE(t.upsert(9, c).ok());
+    CHECK(t.hot(9).fast_version.load() == v);
+    t.hot(9).fast_version.store(v + 1);
+    CHECK_FALSE(t.fast_form(9, f));
+    t.hot(9).fast_version.store(v);
+    CHECK(t.fast_form(9, f));
 
     // No sequence numbers, a resolved next hop: 62 octets, the MAC left to the packet.
     c.gre_sequence = false;
@@ -267,7 +291,7 @@ TEST_CASE("the fast downlink form: prebuilt headers for one-way sessions, tagged
     CHECK(f.length == 62);
     CHECK(f.resolve_mac);
     CHECK(f.next_hop == 7);
-    CHECK(f.header[54] == 0x20);
+    CHECK(at(f)[54] == 0x20);
 
     // An IPv4 path: 42 octets, DF, and the header's sum for the checksum.
     c.paths[0].local = IpAddr::v4(198, 51, 100, 1);
@@ -278,9 +302,10 @@ TEST_CASE("the fast downlink form: prebuilt headers for one-way sessions, tagged
     REQUIRE(f.enabled);
     CHECK_FALSE(f.v6_outer);
     CHECK(f.length == 42);
-    CHECK(f.header[14] == 0x45);
-    CHECK(f.header[14 + 6] == 0x40);
-    CHECK(f.header[14 + 9] == 47);
+    CHECK(at(f)[14] == 0x45);
+    CHECK(at(f)[14 + 6] == 0x40);
+    CHECK(at(f)[14 + 9] == 47);
+    CHECK(at(f) + 42 == f.header.cend());
     CHECK(f.ipv4_sum == 0x4500u + 0x4000u + 47u + 0xc633u + 0x6401u + 0xc633u + 0x6407u);
 
     // Not one way: two live paths (striped), a flow policy, IP in IP, GRE in UDP, no live path.
@@ -292,7 +317,18 @@ TEST_CASE("the fast downlink form: prebuilt headers for one-way sessions, tagged
     f = fast_of(9);
     REQUIRE(f.enabled);
     CHECK(f.path == 1);
-    CHECK(f.header[54 + 7] == 500 % 256);
+    CHECK(at(f)[54 + 7] == 500 % 256);
+    // One way over a third path: its downlink counters are not in the hot record, so no form.
+    auto three = two;
+    three.n_paths = 3;
+    three.paths[1].live = false;
+    three.paths[2] = two.paths[1];
+    three.paths[2].live = true;
+    three.paths[2].bid = 3;
+    three.paths[2].coa = IpAddr::v6(v6(0x2001, 0xdb8, 0xaaaa, 0, 77));
+    REQUIRE(t.upsert(9, three).ok());
+    CHECK(t.config(9)->plan_first == 2);
+    CHECK_FALSE(fast_of(9).enabled);
     two.policy = 2;
     REQUIRE(t.upsert(9, two).ok());
     CHECK_FALSE(fast_of(9).enabled);
@@ -308,7 +344,7 @@ TEST_CASE("the fast downlink form: prebuilt headers for one-way sessions, tagged
     REQUIRE(t.upsert(9, c).ok());
     CHECK_FALSE(fast_of(9).enabled);
 
-    // A config moved back into its slot keeps its tag (the heap copy's update above, reclaimed).
+    // A config moved back into its slot keeps its form (the heap copy's update above, reclaimed).
     c.paths[0].udp_port = 0;
     REQUIRE(t.upsert(9, c).ok());
     env.rcu->synchronize();
@@ -316,7 +352,8 @@ TEST_CASE("the fast downlink form: prebuilt headers for one-way sessions, tagged
     CHECK(t.configs_on_heap() == 0);
     CHECK(fast_of(9).enabled);
     REQUIRE(t.remove(9).ok());
-    CHECK(t.state(9).config_word.load() == 0);
+    CHECK(t.state(9).config.load() == nullptr);
+    CHECK_FALSE(fast_of(9).enabled);
     env.rcu->synchronize();
 }
 
@@ -646,15 +683,79 @@ TEST_CASE("readers never miss stable entries while the writer churns others", "[
     CHECK(t.size() == 1000);
 }
 
+TEST_CASE("a reader of the fast form never sees a torn one while the writer rewrites it",
+          "[tables][fast][rcu]") {
+    // Two one-way configs of session 3 whose forms differ in every field that can: the writer
+    // alternates them while a reader thread copies the form without pause. Every copy the
+    // sequence lock lets through must be exactly one of the two; a copy it refuses is a
+    // packet taking the general path, never a wrong header.
+    Env env("t_fastlock");
+    auto& t = *env.t;
+    auto a = one_path(100, 1, 1);
+    auto b = one_path(200, 1, 2);
+    b.gre_sequence = false;
+    b.paths[0].port = 2;
+    b.paths[0].mtu = 1400;
+    b.paths[0].src_mac = {0x02, 1, 2, 3, 4, 5};
+    b.paths[0].local = IpAddr::v6(v6(0x2001, 0xdb8, 0xbbbb, 0, 1));
+    REQUIRE(t.upsert(3, a).ok());
+    FastDownlink fa, fb;
+    REQUIRE(t.fast_form(3, fa));
+    REQUIRE(t.upsert(3, b).ok());
+    REQUIRE(t.fast_form(3, fb));
+    const FastWords wa = fast_words(fa), wb = fast_words(fb);
+    auto same = [](const FastWords& x, const FastWords& y) {
+        return std::memcmp(x.meta, y.meta, sizeof x.meta) == 0 &&
+               std::memcmp(x.header, y.header, sizeof x.header) == 0;
+    };
+    REQUIRE_FALSE(same(wa, wb));
+    std::atomic<bool> stop{false};
+    std::atomic<std::uint64_t> copies{0}, refused{0}, torn{0};
+    std::thread reader([&] {
+        while (!stop.load(std::memory_order_relaxed)) {
+            FastWords w;
+            if (t.fast_form(3, w)) {
+                if (!same(w, wa) && !same(w, wb)) {
+                    torn.fetch_add(1, std::memory_order_relaxed);
+                }
+                copies.fetch_add(1, std::memory_order_relaxed);
+            } else {
+                refused.fetch_add(1, std::memory_order_relaxed);
+            }
+        }
+    });
+    for (int i = 0; i < 20000 || copies.load() < 10000; ++i) {
+        REQUIRE(t.upsert(3, i % 2 == 0 ? a : b).ok());
+        if (i % 64 == 0) {
+            t.reclaim();
+        }
+        if (i > 2'000'000) {
+            break;  // bounded: the reader thread never got the CPU
+        }
+    }
+    stop = true;
+    reader.join();
+    env.rcu->synchronize();
+    INFO("copies " << copies.load() << ", refused " << refused.load());
+    CHECK(torn.load() == 0);
+    CHECK(copies.load() >= 10000);
+}
+
 TEST_CASE("a zero SessionState is a value-initialised one (the slots are zero pages)",
           "[tables][slot]") {
     // SessionTable's slots are never constructed: fresh anonymous memory must read as a
     // default SessionState. Construct one over zeros and check that no byte changed.
     alignas(SessionState) unsigned char buf[sizeof(SessionState)] = {};
     auto* st = ::new (static_cast<void*>(buf)) SessionState{};
-    CHECK(st->config_word.load() == 0);
+    CHECK(st->config.load() == nullptr);
     unsigned char zero[sizeof(SessionState)] = {};
     CHECK(std::memcmp(buf, zero, sizeof buf) == 0);
+    // The same for the hot records (no fast form, sequence 0, counters 0).
+    alignas(SessionHot) unsigned char hbuf[sizeof(SessionHot)] = {};
+    auto* h = ::new (static_cast<void*>(hbuf)) SessionHot{};
+    CHECK(h->fast_version.load() == 0);
+    unsigned char hzero[sizeof(SessionHot)] = {};
+    CHECK(std::memcmp(hbuf, hzero, sizeof hbuf) == 0);
 }
 
 TEST_CASE(

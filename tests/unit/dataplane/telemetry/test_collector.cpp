@@ -124,13 +124,12 @@ TEST_CASE("sessions: count, the busiest first, one session with its paths", "[co
     Env env("c_sessions");
     for (std::uint32_t id = 1; id <= 20; ++id) {
         REQUIRE(env.t->upsert(id, session(id, id == 7 ? 2 : 1)).ok());
-        SessionState& st = env.t->state(id);
         // A session's totals are its paths' sums.
-        st.path[0].downlink.packets = id;
-        st.path[0].downlink.bytes = id * 100;            // busiest: 20, 19, 18 ...
-        st.path[0].uplink.bytes = id == 3 ? 100000 : 0;  // ... except 3, the busiest of all
+        env.t->downlink_traffic(id, 0).packets = id;
+        env.t->downlink_traffic(id, 0).bytes = id * 100;            // busiest: 20, 19, 18 ...
+        env.t->uplink_traffic(id, 0).bytes = id == 3 ? 100000 : 0;  // ... except 3, the busiest
     }
-    env.t->state(7).path[1].uplink.bytes = 77;
+    env.t->uplink_traffic(7, 1).bytes = 77;
     Collector c({}, env.t.get(), env.rcu.get(), kReader);
     Snapshot s = c.collect({.ethdev = false, .sessions = true, .top_sessions = 4});
     CHECK(s.sessions == 20);
@@ -175,7 +174,7 @@ TEST_CASE("reading while workers count and the writer replaces sessions", "[coll
         while (!stop.load(std::memory_order_relaxed)) {
             w.downlink.encapsulated += 1;
             w.core.rx += 1;
-            env.t->state(5).path[0].downlink.packets.fetch_add(1, std::memory_order_relaxed);
+            env.t->downlink_traffic(5, 0).packets.fetch_add(1, std::memory_order_relaxed);
             env.rcu->quiescent(1);
         }
         env.rcu->unregister_reader(1);
