@@ -257,10 +257,11 @@ inline void prepare(DownlinkCtx& ctx, rte_mbuf* m, Prepared& p, PolicyKey& key) 
         const StripeState& ss = ctx.sessions->state(p.id).stripe;
         prefetch_write(&ss);
         prefetch_write(reinterpret_cast<const char*>(&ss + 1) - 1);
-        // Counters of paths kHotPaths and up: the state's downlink_more (four paths a line);
-        // those of the first paths are in the SessionHot record the chunk prefetched.
+        // Counters of paths kHotPaths and up: the state's downlink_more (two lines; a
+        // prefetch per path, the same line twice at worst); those of the first paths are in the
+        // SessionHot record the chunk prefetched.
         const unsigned n_paths = std::min<unsigned>(p.cfg->n_paths, kMaxPaths);
-        for (unsigned i = kHotPaths; i < n_paths; i += 4) {
+        for (unsigned i = kHotPaths; i < n_paths; ++i) {
             prefetch_write(&ctx.sessions->downlink_traffic(p.id, i));
         }
         rte_prefetch0(&p.cfg->plan.order);
@@ -580,8 +581,9 @@ uint16_t downlink_encap(DownlinkCtx& ctx, rte_mbuf** pkts, uint16_t n) noexcept 
         const uint16_t k = static_cast<uint16_t>(n - base < kChunk ? n - base : kChunk);
         // The chunk's table accesses are issued together so that their cache (and TLB) misses
         // overlap instead of following one another packet by packet: parse every packet, look
-        // the sessions up in bulk (the bulk lookup prefetches the buckets of all keys),
-        // prefetch each session's config pointer and state, then each config.
+        // the sessions up in bulk (it prefetches every bucket before comparing any), prefetch
+        // each session's hot record (SessionHot), then, for sessions without the fast form, the
+        // state line holding the config pointer and the config's usual place.
         for (uint16_t i = 0; i < k; ++i) {
             rte_prefetch0(rte_pktmbuf_mtod(pkts[base + i], void*));
         }
@@ -621,10 +623,10 @@ uint16_t downlink_encap(DownlinkCtx& ctx, rte_mbuf** pkts, uint16_t n) noexcept 
             if (ctx.fast_path && ctx.sessions->fast_hint(p.id)) {
                 fast |= std::uint64_t{1} << which[j];
             } else {
-                // The general path: the config pointer (state line 0), and the config's first
-                // two lines where the config usually is (its slot, next to the state): fetched
-                // together instead of after the pointer load.
-                prefetch_write(&ctx.sessions->state(p.id));
+                // The general path: the config pointer (state line 0, read only here), and the
+                // config's first two lines where the config usually is (its slot, next to the
+                // state): fetched together instead of after the pointer load.
+                rte_prefetch0(&ctx.sessions->state(p.id));
                 const auto* home = static_cast<const char*>(ctx.sessions->config_home(p.id));
                 rte_prefetch0(home);
                 rte_prefetch0(home + 64);
@@ -666,12 +668,15 @@ uint16_t downlink_encap(DownlinkCtx& ctx, rte_mbuf** pkts, uint16_t n) noexcept 
                     ++fast_kept;
                     continue;
                 }
-                // The general path after all: the config prepare() skipped. Without a flow
-                // policy, as the fast form's config had none (a policy published meanwhile
-                // applies from the next burst, as for a reader still holding the old config).
-                pre[i].cfg = ctx.sessions->config(pre[i].id);
-                if (pre[i].cfg == nullptr) {
-                    pre[i].early = DownlinkDrop::kNoSubscriber;  // removed meanwhile
+                // The general path after all (the form was being rewritten, or the packet does
+                // not fit it): what prepare() and the classification skipped, for the config
+                // published now (its flow policy included, when one came with it).
+                prepare(ctx, m, pre[i], keys[i]);
+                if (pre[i].prof != nullptr) {
+                    const PolicyKey* key = &keys[i];
+                    int rule = -1;
+                    pre[i].prof->classify_burst(&key, &rule, 1);
+                    pre[i].rule = rule;
                 }
             }
             bool consumed = false;

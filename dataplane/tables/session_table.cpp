@@ -83,8 +83,9 @@ void SessionTable::publish_fast(SessionId id, const FastDownlink& f) noexcept {
     const FastWords w = fast_words(f);
     const std::uint64_t* meta = w.meta;
     const std::uint64_t* header = w.header;
-    // Unchanged (a refresh, a config moved back into its slot): no version bump, so readers
-    // never fall back for nothing.
+    // Unchanged (a refresh, a path's counters or weights changed): no version bump, so readers
+    // never fall back for nothing. (reclaim() moves a config back into its slot without calling
+    // this: same content, same form.)
     bool same = true;
     for (std::size_t i = 0; i < kFastMetaWords; ++i) {
         same = same && h.fast_meta[i].load(std::memory_order_relaxed) == meta[i];

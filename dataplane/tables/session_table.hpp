@@ -391,7 +391,8 @@ struct alignas(64) SessionSlot {
     SessionConfig config;  // SessionTable's writer only; readers go through state.config
 };
 
-// Adds v to a counter of SessionState that only the session's owning worker writes, and
+// Adds v to a counter of SessionState or SessionHot that only the session's owning worker
+// writes (or the downlink sequence number), and
 // returns the value before (as fetch_add would): a relaxed load and store, which on x86 is a
 // plain add instead of a locked one (a locked add per counter and packet costs ~20 cycles and
 // stops later loads from overlapping earlier ones). Never for counters with several writers.

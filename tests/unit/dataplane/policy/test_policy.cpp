@@ -579,6 +579,37 @@ TEST_CASE("policy: a profile replaced under its sessions applies from the next p
     s.rcu->synchronize();
 }
 
+TEST_CASE("policy: a packet that falls back from the fast form obeys the config published now",
+          "[policy][fast]") {
+    // The session one way without a policy has the fast downlink form; with the policy it has
+    // none. A packet whose session still looked fast (the form's `enabled` octet) while the
+    // writer was rewriting the form (odd version) is refused by the form's sequence lock and
+    // must be classified under the config published now: SSH is dropped, not sent.
+    Stage s(table_policy());
+    REQUIRE(s.t->upsert(3, session(0, {true, false})).ok());
+    FastDownlink form;
+    REQUIRE(s.t->fast_form(3, form));
+    SessionHot& hot = s.t->hot(3);
+    std::array<std::uint64_t, kFastMetaWords> meta{};
+    for (std::size_t i = 0; i < meta.size(); ++i) {
+        meta[i] = hot.fast_meta[i].load();
+    }
+    CHECK(s.send(tcp_from(22))[0] == kDsl);  // the fast form: no policy
+    REQUIRE(s.t->upsert(3, session(s.slot, {true, true})).ok());
+    REQUIRE_FALSE(s.t->fast_form(3, form));
+    // The writer caught in the middle of a rewrite of an enabled form.
+    for (std::size_t i = 0; i < meta.size(); ++i) {
+        hot.fast_meta[i].store(meta[i]);
+    }
+    hot.fast_version.store(hot.fast_version.load() + 1);
+    REQUIRE(s.t->fast_hint(3));
+    REQUIRE_FALSE(s.t->fast_form(3, form));
+    CHECK(distinct(s.send(tcp_from(22), 4)) == std::set<std::uint32_t>{0});
+    CHECK(s.t->state(3).policy_drops.load() == 4);
+    CHECK(distinct(s.send(tcp_from(80), 8)) == std::set<std::uint32_t>{kLte});  // pinned
+    CHECK(s.dl.events[static_cast<std::size_t>(DownlinkEvent::kFastForm)].read() == 1);
+}
+
 TEST_CASE("policy: uplink on a path the rule does not list is forbidden", "[policy]") {
     const pol::Policy model = table_policy();
     auto prof = compile(model, true);
