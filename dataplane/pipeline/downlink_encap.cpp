@@ -246,7 +246,7 @@ inline void parse(rte_mbuf* m, Prepared& p) noexcept {
 
 // The session's config (p.id found by the chunk's lookup) and the flow policy key.
 inline void prepare(DownlinkCtx& ctx, rte_mbuf* m, Prepared& p, PolicyKey& key) noexcept {
-    p.cfg = ctx.sessions->config(p.id);
+    p.cfg = ctx.sessions->downlink_config(p.id);
     if (p.cfg == nullptr) {
         p.early = DownlinkDrop::kNoSubscriber;  // removed between lookup and read
         return;
@@ -622,14 +622,14 @@ uint16_t downlink_encap(DownlinkCtx& ctx, rte_mbuf** pkts, uint16_t n) noexcept 
             }
             if (ctx.fast_path && ctx.sessions->fast_hint(p.id)) {
                 fast |= std::uint64_t{1} << which[j];
-            } else {
-                // The general path: the config pointer (state line 0, read only here), and the
-                // config's first two lines where the config usually is (its slot, next to the
-                // state): fetched together instead of after the pointer load.
-                rte_prefetch0(&ctx.sessions->state(p.id));
-                const auto* home = static_cast<const char*>(ctx.sessions->config_home(p.id));
-                rte_prefetch0(home);
-                rte_prefetch0(home + 64);
+            } else if (const auto* c =
+                           reinterpret_cast<const char*>(ctx.sessions->downlink_config(p.id));
+                       c != nullptr) {
+                // The general path: the config's first two lines (its pointer is in the same
+                // line of the hot record as the hint). A removed session: prepare() finds it
+                // gone.
+                rte_prefetch0(c);
+                rte_prefetch0(c + 64);
             }
         }
         for (unsigned j = 0; j < q; ++j) {

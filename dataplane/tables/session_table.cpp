@@ -62,6 +62,10 @@ FastDownlink derive_fast(const SessionConfig& c) noexcept {
         for (unsigned i = 0; i < 20; i += 2) {
             f.ipv4_sum += static_cast<std::uint32_t>(o[i] << 8 | o[i + 1]);
         }
+        // Folded to 16 bits (one's complement: the per-packet sum folds to the same result).
+        while ((f.ipv4_sum >> 16) != 0) {
+            f.ipv4_sum = (f.ipv4_sum & 0xffff) + (f.ipv4_sum >> 16);
+        }
         g = o + 20;
     }
     // GRE (RFC 2890): K, S when sequence numbers are used; the protocol is the inner family's.
@@ -76,6 +80,7 @@ FastDownlink derive_fast(const SessionConfig& c) noexcept {
 
 void SessionTable::publish(SessionId id, const SessionConfig* cfg) noexcept {
     slots_[id].state.config.store(cfg, std::memory_order_release);
+    hot_[id].config.store(cfg, std::memory_order_release);
 }
 
 void SessionTable::publish_fast(SessionId id, const FastDownlink& f) noexcept {

@@ -179,7 +179,8 @@ struct FastDownlink {
     std::uint16_t port = 0;      // access port
     std::uint16_t mtu = 0;       // the path's tunnel MTU; 0 = the access port's
     std::uint32_t next_hop = 0;  // NextHopTable index (resolve_mac)
-    std::uint32_t ipv4_sum = 0;  // IPv4: one's complement sum of `header`'s IP header words
+    // IPv4: one's complement sum of `header`'s IP header words, folded to 16 bits.
+    std::uint32_t ipv4_sum = 0;
 };
 // FastDownlink as SessionHot stores it and a packet reads it: words, so that a reader copies it
 // with plain 8-octet loads and decodes its fields with shifts (copying the words into a
@@ -187,10 +188,9 @@ struct FastDownlink {
 // stall per packet).
 //   meta[0]: enabled | v6_outer << 8 | sequence << 16 | resolve_mac << 24 | path << 32 |
 //            length << 40 | port << 48
-//   meta[1]: mtu | next_hop << 32
-//   meta[2]: ipv4_sum
+//   meta[1]: mtu | ipv4_sum << 16 | next_hop << 32
 //   header:  FastDownlink::header, little-endian words
-inline constexpr std::size_t kFastMetaWords = 3;
+inline constexpr std::size_t kFastMetaWords = 2;
 struct FastWords {
     std::uint64_t meta[kFastMetaWords];
     std::uint64_t header[8];
@@ -208,7 +208,7 @@ struct FastWords {
         return static_cast<std::uint32_t>(meta[1] >> 32);
     }
     [[nodiscard]] std::uint32_t ipv4_sum() const noexcept {
-        return static_cast<std::uint32_t>(meta[2]);
+        return static_cast<std::uint32_t>(meta[1] >> 16 & 0xffff);
     }
 };
 static_assert(std::endian::native == std::endian::little, "FastWords::header is little-endian");
@@ -218,8 +218,8 @@ inline FastWords fast_words(const FastDownlink& f) noexcept {
                 std::uint64_t{f.sequence} << 16 | std::uint64_t{f.resolve_mac} << 24 |
                 std::uint64_t{f.path} << 32 | std::uint64_t{f.length} << 40 |
                 std::uint64_t{f.port} << 48;
-    w.meta[1] = std::uint64_t{f.mtu} | std::uint64_t{f.next_hop} << 32;
-    w.meta[2] = f.ipv4_sum;
+    w.meta[1] = std::uint64_t{f.mtu} | std::uint64_t{f.ipv4_sum & 0xffff} << 16 |
+                std::uint64_t{f.next_hop} << 32;
     std::memcpy(w.header, f.header.data(), sizeof w.header);
     return w;
 }
@@ -356,8 +356,9 @@ static_assert(offsetof(SessionState, uplink) + 3 * sizeof(PathTraffic) <= 64,
 // own (SessionTable::hot): 128 octets a session instead of a ~2 kB slot, so that the records of
 // 100k sessions take 12.8 MB (3,125 pages of 4 kB, about what a core's TLB holds) and a packet
 // that takes the fast downlink form touches this record and its lookup's bucket only. Line 0:
-// the sequence number, the first two paths' downlink counters and the fast form's fields; line 1:
-// its headers.
+// the sequence number, the first two paths' downlink counters, the fast form's fields and the
+// config pointer (a copy of SessionState::config, for the downlink's general path, which then
+// reads no state line); line 1: the fast form's headers.
 //
 // The fast form is written by SessionTable's writer while workers read it: a sequence lock.
 // The writer makes `fast_version` odd, rewrites the words, makes it even again; a reader that
@@ -368,10 +369,12 @@ struct alignas(64) SessionHot {
     std::atomic<std::uint32_t> next_downlink_seq{0};  // one writer: the session's owning worker
     std::atomic<std::uint32_t> fast_version{0};       // even: fast_meta / fast_header stable
     std::array<PathTraffic, kHotPaths> downlink{};    // paths 0 and 1 (owner_add)
-    std::array<std::atomic<std::uint64_t>, kFastMetaWords> fast_meta{};   // FastDownlink fields
-    alignas(64) std::array<std::atomic<std::uint64_t>, 8> fast_header{};  // FastDownlink::header
+    std::array<std::atomic<std::uint64_t>, kFastMetaWords> fast_meta{};  // FastDownlink fields
+    // The published config, as SessionState::config (SessionTable::publish writes both).
+    std::atomic<const SessionConfig*> config{nullptr};
+    std::array<std::atomic<std::uint64_t>, 8> fast_header{};  // FastDownlink::header
 };
-static_assert(sizeof(SessionHot) == 128);
+static_assert(sizeof(SessionHot) == 128 && offsetof(SessionHot, fast_header) == 64);
 
 // One session's totals, the sums of its paths' counters (SessionTable::totals).
 struct SessionTotals {
@@ -434,6 +437,10 @@ class SessionTable {
     [[nodiscard]] SessionState& state(SessionId id) noexcept { return slots_[id].state; }
     [[nodiscard]] const SessionState& state(SessionId id) const noexcept {
         return slots_[id].state;
+    }
+    // Session id's published config as the downlink reads it (its hot record's copy).
+    [[nodiscard]] const SessionConfig* downlink_config(SessionId id) const noexcept {
+        return hot_[id].config.load(std::memory_order_acquire);
     }
     // Session id's downlink record (sequence number, first paths' counters, fast form).
     [[nodiscard]] SessionHot& hot(SessionId id) noexcept { return hot_[id]; }
