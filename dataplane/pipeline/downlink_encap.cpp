@@ -583,7 +583,7 @@ uint16_t downlink_encap(DownlinkCtx& ctx, rte_mbuf** pkts, uint16_t n) noexcept 
         // overlap instead of following one another packet by packet: parse every packet, look
         // the sessions up in bulk (it prefetches every bucket before comparing any), prefetch
         // each session's hot record (SessionHot), then, for sessions without the fast form, the
-        // state line holding the config pointer and the config's usual place.
+        // config's first lines through the record's copy of the config pointer.
         for (uint16_t i = 0; i < k; ++i) {
             rte_prefetch0(rte_pktmbuf_mtod(pkts[base + i], void*));
         }

@@ -261,8 +261,11 @@ void SessionTable::reclaim() {
         }
         SessionSlot& slot = slots_[id];
         ::new (static_cast<void*>(&slot.config)) SessionConfig(*heap_.at(id));  // same version
-        retire(id);  // the heap copy: freed after a grace period
+        // Unpublish the heap copy before its grace period starts (as upsert and remove do): a
+        // worker quiescent after the start but before the swap could otherwise still load the
+        // heap copy's address after the grace period had let it be freed.
         publish(id, &slot.config);
+        retire(id);  // the heap copy (where_ still says so): freed after a grace period
         where_[id] = Where::kSlot;
     }
 }

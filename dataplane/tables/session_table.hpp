@@ -391,7 +391,9 @@ struct SessionTotals {
 // copy that it moves back into the slot once the buffer's grace period is over.
 struct alignas(64) SessionSlot {
     SessionState state;
-    SessionConfig config;  // SessionTable's writer only; readers go through state.config
+    // SessionTable's writer only; readers go through state.config (the downlink through its
+    // copy in SessionHot).
+    SessionConfig config;
 };
 
 // Adds v to a counter of SessionState or SessionHot that only the session's owning worker
