@@ -5,7 +5,8 @@ threshold: the figures themselves are for docs/benchmarks.md, not for pass/fail.
 
 Also dissects the first frames of the generated pcaps with scapy (an independent decoder): sizes,
 headers, and that each uplink frame's GRE key, care-of address and inner source belong to the same
-synthetic subscriber, as the anti-spoofing check requires.
+synthetic subscriber, as the anti-spoofing check requires. And hag-dp-bench misses (random line
+reads) answers with a figure per mode, and refuses an empty region.
 
 usage: test_dataplane_bench.py SCRIPT BUILD_DIR
 """
@@ -54,6 +55,25 @@ def check_pcaps(work):
                 fail(f"uplink frame {k}: destinations {p[IPv6].dst}, {inner.dst}")
 
 
+def check_misses(binary):
+    """hag-dp-bench misses: one figure per mode, each a positive number of cycles; a region of
+    0 MB is refused with CLI11's message."""
+    r = subprocess.run([binary, "misses", "--megabytes", "4", "--reads", "65536"],
+                       capture_output=True, text=True, timeout=60)
+    if r.returncode != 0:
+        fail(f"misses exited {r.returncode}: {r.stderr[-2000:]}")
+    m = json.loads(r.stdout)
+    modes = {"none", "prefetch", "prefetch_ahead", "prefetch_work", "prefetch_ahead_work",
+             "work_only", "two_lines"}
+    if m["megabytes"] != 4 or set(m["cycles_per_read"]) != modes or \
+            not all(v > 0 for v in m["cycles_per_read"].values()):
+        fail(f"misses: {m}")
+    r = subprocess.run([binary, "misses", "--megabytes", "0"], capture_output=True, text=True,
+                       timeout=60)
+    if r.returncode == 0 or "megabytes" not in r.stderr:
+        fail(f"misses --megabytes 0: exit {r.returncode}, {r.stderr[-500:]!r}")
+
+
 def main():
     script, build = sys.argv[1], sys.argv[2]
     if os.geteuid() != 0:
@@ -88,6 +108,12 @@ def main():
         fail(f"updates: {u}")
     if res["hag"]["downlink"]["updates"]["applied"] != 0:
         fail("updates applied in the run without updates")
+    # "own": less the main lcore's wait for its CPU, so never more than the wall-clock figures.
+    if not (0 <= u["longest_upsert_own_us"] <= u["longest_upsert_us"] and
+            0 <= u["upserts_over_1ms_own"] <= u["upserts_over_1ms"] and
+            u["mean_upsert_us"] <= u["longest_upsert_us"]):
+        fail(f"upsert times: {u}")
+    check_misses(os.path.join(build, "dataplane", "bench", "hag-dp-bench"))
     print("PASS: bench-smoke (figures above are informative only)")
 
 
