@@ -1487,6 +1487,15 @@ std::uint8_t Lma::process_peer_pbu(const mh::BindingUpdate& bu, const Peer& from
                 return reject(BaStatus::kBcePbuPrefixSetDoNotMatch,
                               fmt::format("{} is not one of the binding's prefixes", to_string(r)));
             }
+            // A prefix this node only relays to its anchor is not this node's to relay on.
+            if (const auto a =
+                    std::find_if(existing->remote_anchors.begin(), existing->remote_anchors.end(),
+                                 [&](const RemoteAnchor& x) { return x.prefix == r; });
+                a != existing->remote_anchors.end()) {
+                return reject(
+                    BaStatus::kBcePbuPrefixSetDoNotMatch,
+                    fmt::format("{} is anchored at node {}, not here", to_string(r), a->node));
+            }
         }
         s = *existing;
         if (anchored != nullptr) {
@@ -1539,13 +1548,44 @@ std::uint8_t Lma::process_peer_pbu(const mh::BindingUpdate& bu, const Peer& from
     relay = nullptr;
     s.paths = {p};
     s.flows.clear();
+    // A binding that served the router here and relayed its older prefixes to their anchors
+    // (remote anchors) only relays now: the prefixes anchored elsewhere are no longer this
+    // node's to route (the serving node registers them at their anchors itself), and neither
+    // are the downlink keys nor the registration it held for them.
+    const std::vector<RemoteAnchor> dropped = std::move(s.remote_anchors);
     s.remote_anchors.clear();
+    std::erase_if(s.home_prefixes, [&](const Prefix& h) {
+        return std::any_of(dropped.begin(), dropped.end(),
+                           [&](const RemoteAnchor& a) { return a.prefix == h; });
+    });
     s.last_sequence = bu.sequence;
     auto r = existing != nullptr ? cache_.update(s) : cache_.insert(s);
     if (!r) {
         undo();
         return reject(BaStatus::kReasonUnspecified,
                       fmt::format("binding cache: {}", to_string(r.error())));
+    }
+    if (!dropped.empty() && cd_role_ != CdRole::kMaar) {
+        // (A MAAR's relay keys and registration are the central mobility database's, ended
+        // with the session: lma_cmd.cpp.)
+        std::vector<std::uint32_t> released;
+        for (const auto& a : dropped) {
+            if (a.downlink_key != 0 &&
+                std::find(released.begin(), released.end(), a.downlink_key) == released.end()) {
+                (void)keys_.release(a.downlink_key);
+                released.push_back(a.downlink_key);
+            }
+        }
+        // Its registration at the old anchor ends too: refreshed, it would take the anchor's
+        // relay back from the node now serving the router.
+        if (auto o = mag_.stop(nai, t)) {
+            mag_out_.push_back(std::move(*o));
+        }
+        count("anchoring.remote_anchors_handed_on");
+        spdlog::info(
+            "session {}: node {} serves it now; {} prefix(es) anchored elsewhere and "
+            "their relay left to it",
+            nai, mag_id, dropped.size());
     }
     if (coa != nullptr) {
         Peer to = from;

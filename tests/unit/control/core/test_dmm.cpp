@@ -596,3 +596,119 @@ TEST_CASE("distributed anchoring: a restarted node registers its remote anchors 
     CHECK(mh::find_option<mh::GreKey>(bu->options)->key == saved.remote_anchors.at(0).downlink_key);
     CHECK(counter(b2, "gre_keys.in_use") == 2);  // the router's key and the relay's
 }
+
+TEST_CASE(
+    "distributed anchoring: a node that relays its own prefix out releases its remote "
+    "anchors' keys",
+    "[lma][dmm]") {
+    // cpe1 moved from A to B: B anchors a fresh prefix and relays the old one to A with a
+    // downlink key of B's own. Then a third node C registers B's prefix at B: B's binding
+    // becomes a relay toward C, its remote anchor at A goes away, and so must the key B had
+    // allocated for it (else every such move leaks one of B's GRE keys).
+    Cluster c;
+    const Prefix old = c.register_at_a("cpe1@example.net");
+    auto out = c.b.receive(router_pbu("cpe1@example.net", 2, 100, old), peer(kB, kRouter), c.t);
+    REQUIRE(out.size() == 2);
+    auto a_out = c.deliver(c.a, out[1], kA, kB);
+    REQUIRE(a_out.size() == 1);
+    REQUIRE(c.deliver(c.b, a_out[0], kB, kA).empty());
+    const Session before = *c.cache_b.find("cpe1@example.net");
+    REQUIRE(before.remote_anchors.size() == 1);
+    REQUIRE(before.home_prefixes.size() == 2);
+    const Prefix own = before.home_prefixes[1];   // B's fresh prefix
+    CHECK(counter(c.b, "gre_keys.in_use") == 2);  // the router's uplink key and the relay's
+
+    c.b.set_peer_check(
+        [](const std::string& mag_id, const Ipv6Address& from) -> Result<bool, std::string> {
+            return mag_id == "hag-c" && from == kC;
+        });
+    // C's PBU for B's prefix: B's own PBU to A, with C's identity and B's prefix.
+    mh::Message m = out[1].message;
+    auto& bu = std::get<mh::BindingUpdate>(m.body);
+    bu.sequence = 7;
+    for (auto& o : bu.options) {
+        if (auto* h = std::get_if<mh::HomeNetworkPrefix>(&o)) {
+            h->prefix = own.addr;
+            h->prefix_length = own.length;
+        } else if (auto* id = std::get_if<mh::MagIdentifier>(&o)) {
+            const std::string c_name = "hag-c";
+            id->identifier = mh::Bytes(c_name.begin(), c_name.end());
+        } else if (auto* k = std::get_if<mh::GreKey>(&o)) {
+            k->key = 2500;  // C's downlink key
+        }
+    }
+    // Meanwhile C registers the old prefix at A itself (as in the test above).
+    mh::Message at_a = out[1].message;
+    auto& abu = std::get<mh::BindingUpdate>(at_a.body);
+    abu.sequence = 9;
+    for (auto& o : abu.options) {
+        if (auto* id = std::get_if<mh::MagIdentifier>(&o)) {
+            const std::string c_name = "hag-c";
+            id->identifier = mh::Bytes(c_name.begin(), c_name.end());
+        } else if (auto* k = std::get_if<mh::GreKey>(&o)) {
+            k->key = 2501;
+        }
+    }
+    auto a_c = c.a.receive(mh::encode(at_a), peer(kA, kC), c.t);
+    REQUIRE(a_c.size() == 1);
+    CHECK(ba_of(a_c[0])->status == 0);
+    CHECK(c.cache_a.find("cpe1@example.net")->paths.at(0).mag_id == "hag-c");
+
+    // Asking B for the old prefix is refused: B only relays it to A, its anchor.
+    {
+        mh::Message wrong = m;
+        for (auto& o : std::get<mh::BindingUpdate>(wrong.body).options) {
+            if (auto* h = std::get_if<mh::HomeNetworkPrefix>(&o)) {
+                h->prefix = old.addr;
+                h->prefix_length = old.length;
+            }
+        }
+        auto r = c.b.receive(mh::encode(wrong), peer(kB, kC), c.t);
+        REQUIRE(r.size() == 1);
+        CHECK(ba_of(r[0])->status == S(BaStatus::kBcePbuPrefixSetDoNotMatch));
+        CHECK(c.cache_b.find("cpe1@example.net")->remote_anchors.size() == 1);
+        CHECK(counter(c.b, "gre_keys.in_use") == 2);
+    }
+
+    auto b_out = c.b.receive(mh::encode(m), peer(kB, kC), c.t);
+    REQUIRE(b_out.size() == 2);
+    REQUIRE(ba_of(b_out[0]) != nullptr);
+    CHECK(b_out[0].to.remote == kC);
+    CHECK(ba_of(b_out[0])->status == 0);
+    CHECK(hnps(ba_of(b_out[0])->options) == std::vector<Prefix>{own});
+    // B ends its own registration of the old prefix at A ...
+    CHECK(b_out[1].to.remote == kA);
+    const auto* stop = std::get_if<mh::BindingUpdate>(&b_out[1].message.body);
+    REQUIRE(stop != nullptr);
+    CHECK(stop->lifetime == 0);
+    CHECK(hnps(stop->options) == std::vector<Prefix>{old});
+    // ... which leaves C's registration there alone (A's binding is C's, not B's).
+    auto a_stop = c.deliver(c.a, b_out[1], kA, kB);
+    REQUIRE(a_stop.size() == 1);
+    CHECK(ba_of(a_stop[0])->status == 0);
+    REQUIRE(c.cache_a.find("cpe1@example.net") != nullptr);
+    CHECK(c.cache_a.find("cpe1@example.net")->paths.at(0).mag_id == "hag-c");
+    CHECK(c.deliver(c.b, a_stop[0], kB, kA).empty());
+    CHECK(c.b.mag().size() == 0);  // nothing left for B to refresh at A
+    CHECK(counter(c.b, "anchoring.remote_anchors_handed_on") == 1);
+    const Session* sb = c.cache_b.find("cpe1@example.net");
+    REQUIRE(sb != nullptr);
+    REQUIRE(sb->paths.size() == 1);
+    CHECK(sb->paths[0].relay);
+    CHECK(sb->paths[0].mag_id == "hag-c");
+    CHECK(sb->paths[0].downlink_gre_key == 2500);
+    CHECK(sb->remote_anchors.empty());
+    CHECK(sb->home_prefixes == std::vector<Prefix>{own});
+    // The router's uplink key stays (the relay's uplink key); the one toward A is free again.
+    CHECK(sb->uplink_gre_key == before.uplink_gre_key);
+    CHECK(counter(c.b, "gre_keys.in_use") == 1);
+
+    // And it can be handed out again: C de-registers, B's binding goes, no key is left.
+    bu.sequence = 8;
+    bu.lifetime = 0;
+    auto dereg = c.b.receive(mh::encode(m), peer(kB, kC), c.t);
+    REQUIRE(dereg.size() == 1);
+    CHECK(ba_of(dereg[0])->status == 0);
+    CHECK(c.cache_b.find("cpe1@example.net") == nullptr);
+    CHECK(counter(c.b, "gre_keys.in_use") == 0);
+}
