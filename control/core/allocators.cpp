@@ -37,14 +37,6 @@ void set_bits(Ipv6Address& a, unsigned from, unsigned bits, std::uint64_t v) {
         }
     }
 }
-bool host_bits_zero(const Ipv6Address& a, unsigned length) {
-    for (unsigned b = length; b < 128; ++b) {
-        if ((a[b / 8] >> (7 - b % 8)) & 1u) {
-            return false;
-        }
-    }
-    return true;
-}
 }  // namespace
 
 PrefixPool::PrefixPool(std::string name, Prefix pool, std::uint8_t assign_length)
@@ -64,7 +56,7 @@ Prefix PrefixPool::at(std::uint64_t index) const {
 }
 
 std::optional<std::uint64_t> PrefixPool::index_of(const Prefix& p) const {
-    if (capacity_ == 0 || p.length != assign_length_ || !host_bits_zero(p.addr, p.length)) {
+    if (capacity_ == 0 || p.length != assign_length_ || !host_bits_clear(p.addr, p.length)) {
         return std::nullopt;
     }
     if (get_bits(p.addr, 0, pool_.length > 64 ? 64 : pool_.length) !=

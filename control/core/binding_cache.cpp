@@ -35,6 +35,15 @@ std::string to_string(const CareOfAddress& coa) {
     return coa.is_ipv4() ? net::format(net::mapped_ipv4(coa.addr)) : net::format(coa.addr);
 }
 
+bool host_bits_clear(const Ipv6Address& a, unsigned length) noexcept {
+    for (unsigned b = length; b < 128; ++b) {
+        if (((a[b / 8] >> (7 - b % 8)) & 1u) != 0) {
+            return false;
+        }
+    }
+    return true;
+}
+
 std::string to_string(const Prefix& p) {
     if (p.length >= 96 && CareOfAddress{p.addr}.is_ipv4()) {
         // An IPv4 home address or prefix (RFC 5844), held IPv4-mapped.

@@ -46,6 +46,10 @@ struct Prefix {
 std::string to_string(const CareOfAddress& coa);
 std::string to_string(const Prefix& p);
 
+// True when no bit of `a` beyond its first `length` (<= 128) is set: a prefix in canonical
+// form (RFC 4291 §2.3). Every parser of a prefix from the network checks it.
+[[nodiscard]] bool host_bits_clear(const Ipv6Address& a, unsigned length) noexcept;
+
 // One registered care-of address of a session (RFC 5648 binding identifier).
 struct Path {
     std::uint16_t bid = 0;               // Binding Identifier (RFC 5648 §6.1)

@@ -19,15 +19,6 @@ constexpr std::uint8_t st(BaStatus s) noexcept {
     return static_cast<std::uint8_t>(s);
 }
 
-bool host_bits_clear(const Ipv6Address& a, unsigned length) {
-    for (unsigned b = length; b < 128; ++b) {
-        if ((a[b / 8] >> (7 - b % 8)) & 1u) {
-            return false;
-        }
-    }
-    return true;
-}
-
 Prefix mapped_prefix(const std::array<std::uint8_t, 4>& v4, unsigned length) {
     return Prefix{net::ipv4_mapped(v4), static_cast<std::uint8_t>(96 + length)};
 }

@@ -1005,11 +1005,7 @@ std::uint8_t Lma::process_pbu(const mh::BindingUpdate& bu, const Peer& from, con
             const unsigned len = v4req->prefix_length == 0 ? 32u : v4req->prefix_length;
             Prefix a{CareOfAddress::from_ipv4(v4req->address).addr,
                      static_cast<std::uint8_t>(96 + std::min(len, 32u))};
-            bool host_bits = false;
-            for (unsigned b = a.length; b < 128; ++b) {
-                host_bits = host_bits || ((a.addr[b / 8] >> (7 - b % 8)) & 1u) != 0;
-            }
-            if (len > 32 || host_bits) {
+            if (len > 32 || !host_bits_clear(a.addr, a.length)) {
                 return refuse4(BaStatus::kNotAuthorizedForIpv4HomeAddress, kReplyInvalid,
                                fmt::format("requested IPv4 home address {}/{} is invalid",
                                            to_string(CareOfAddress{a.addr}), len));

@@ -33,15 +33,7 @@ std::optional<std::string> nai_of(const mh::Options& opts) {
 }
 
 bool valid_prefix(std::uint8_t length, const Ipv6Address& a) {
-    if (length == 0 || length > 128) {
-        return false;
-    }
-    for (unsigned b = length; b < 128; ++b) {
-        if (((a[b / 8] >> (7 - b % 8)) & 1u) != 0) {
-            return false;  // host bits set
-        }
-    }
-    return true;
+    return length != 0 && length <= 128 && host_bits_clear(a, length);
 }
 
 }  // namespace

@@ -287,3 +287,25 @@ TEST_CASE("one million sessions fit, are found and expire", "[cache][scale]") {
     CHECK(bc.expire(200) == 1'000'000 / 50 * 25);
     CHECK(bc.size() == 0);
 }
+
+TEST_CASE("host_bits_clear: a prefix is canonical when nothing beyond its length is set",
+          "[cache]") {
+    Ipv6Address a{};
+    CHECK(host_bits_clear(a, 0));
+    CHECK(host_bits_clear(a, 128));
+    a[0] = 0x80;  // the first bit
+    CHECK_FALSE(host_bits_clear(a, 0));
+    CHECK(host_bits_clear(a, 1));
+    a = {};
+    a[7] = 0x01;  // bit 63, the last of a /64
+    CHECK(host_bits_clear(a, 64));
+    CHECK_FALSE(host_bits_clear(a, 63));
+    a = {};
+    a[15] = 0x01;  // bit 127
+    CHECK(host_bits_clear(a, 128));
+    CHECK_FALSE(host_bits_clear(a, 127));
+    CHECK_FALSE(host_bits_clear(a, 64));
+    a.fill(0xff);
+    CHECK(host_bits_clear(a, 128));
+    CHECK_FALSE(host_bits_clear(a, 120));
+}
