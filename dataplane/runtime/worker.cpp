@@ -606,6 +606,24 @@ void worker_send_core(void* arg, rte_mbuf** pkts, std::uint16_t n) {
     send_by_port(w, pkts, kept);
 }
 
+// Up to kHandoffBursts bursts from hand-over ring `r` (what other workers received for this
+// worker's sessions), each counted in `received` and run through `process`. True when any.
+static bool take_handed(Worker& w, rte_ring* r, rte_mbuf** pkts, Counter& received,
+                        void (*process)(Worker&, rte_mbuf**, std::uint16_t)) {
+    bool any = false;
+    for (int b = 0; b < kHandoffBursts; ++b) {
+        const auto n = static_cast<std::uint16_t>(
+            rte_ring_dequeue_burst(r, reinterpret_cast<void**>(pkts), kBurst, nullptr));
+        if (n == 0) {
+            break;
+        }
+        any = true;
+        received += n;
+        process(w, pkts, n);
+    }
+    return any;
+}
+
 int worker_main(void* arg) {
     auto& w = *static_cast<Worker*>(arg);
     prepare_worker(w);
@@ -619,26 +637,10 @@ int worker_main(void* arg) {
             // queues and up to kHandoffBursts bursts per ring: packets another worker already
             // paid for are not dropped when this one is overloaded (overload then shows at the
             // RX queues, as rx_missed).
-            for (int b = 0; b < kHandoffBursts; ++b) {
-                const auto n = static_cast<std::uint16_t>(rte_ring_dequeue_burst(
-                    w.handoff->downlink(w.index), reinterpret_cast<void**>(pkts), kBurst, nullptr));
-                if (n == 0) {
-                    break;
-                }
-                busy = true;
-                w.steer.received_downlink += n;
-                process_downlink(w, pkts, n);
-            }
-            for (int b = 0; b < kHandoffBursts; ++b) {
-                const auto n = static_cast<std::uint16_t>(rte_ring_dequeue_burst(
-                    w.handoff->uplink(w.index), reinterpret_cast<void**>(pkts), kBurst, nullptr));
-                if (n == 0) {
-                    break;
-                }
-                busy = true;
-                w.steer.received_uplink += n;
-                process_uplink(w, pkts, n);
-            }
+            busy |= take_handed(w, w.handoff->downlink(w.index), pkts, w.steer.received_downlink,
+                                process_downlink);
+            busy |= take_handed(w, w.handoff->uplink(w.index), pkts, w.steer.received_uplink,
+                                process_uplink);
             if (w.reassembly != nullptr) {
                 for (int b = 0; b < kHandoffBursts && take_handed_fragments(w); ++b) {
                     busy = true;

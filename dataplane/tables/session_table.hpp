@@ -194,7 +194,11 @@ inline constexpr std::size_t kFastMetaWords = 2;
 struct FastWords {
     std::uint64_t meta[kFastMetaWords];
     std::uint64_t header[8];
-    [[nodiscard]] bool enabled() const noexcept { return (meta[0] & 0xff) != 0; }
+    // The `enabled` octet of a form's first meta word (also read alone: SessionTable::fast_hint).
+    [[nodiscard]] static constexpr bool enabled_in(std::uint64_t meta0) noexcept {
+        return (meta0 & 0xff) != 0;
+    }
+    [[nodiscard]] bool enabled() const noexcept { return enabled_in(meta[0]); }
     [[nodiscard]] bool v6_outer() const noexcept { return (meta[0] >> 8 & 0xff) != 0; }
     [[nodiscard]] bool sequence() const noexcept { return (meta[0] >> 16 & 0xff) != 0; }
     [[nodiscard]] bool resolve_mac() const noexcept { return (meta[0] >> 24 & 0xff) != 0; }
@@ -467,7 +471,7 @@ class SessionTable {
     // Whether session id's downlink has the fast form, read without the sequence lock: a hint
     // for what to prefetch (fast_form() is the answer).
     [[nodiscard]] bool fast_hint(SessionId id) const noexcept {
-        return (hot_[id].fast_meta[0].load(std::memory_order_relaxed) & 0xff) != 0;
+        return FastWords::enabled_in(hot_[id].fast_meta[0].load(std::memory_order_relaxed));
     }
     // A consistent copy of session id's fast downlink form into `out`: false when it has none,
     // or when the writer is rewriting it right now (the packet then takes the general path).
