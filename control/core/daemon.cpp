@@ -764,13 +764,16 @@ Result<std::unique_ptr<Daemon>, std::string> Daemon::start(v1::ControlConfig cfg
     store::EtcdStore* etcd = nullptr;
     store::Recovery recovered;
     const bool cluster = cfg.store().backend() == "etcd";
+    // etcd's endpoints and TLS files, read once (the binding store and the policy overlay).
+    store::EtcdOptions etcd_opts;
     if (cluster) {
         auto o = etcd_options(cfg.store());
         if (!o) {
             return unexpected("store: " + o.error());
         }
+        etcd_opts = std::move(*o);
         recovered.keep_foreign = Lma::foreign_filter(cfg);
-        auto s = store::EtcdStore::open(*o, recovered);
+        auto s = store::EtcdStore::open(etcd_opts, recovered);
         if (!s) {
             return unexpected("store: " + s.error());
         }
@@ -973,11 +976,7 @@ Result<std::unique_ptr<Daemon>, std::string> Daemon::start(v1::ControlConfig cfg
     d.sigio = std::move(*io);
     if (cluster) {
         // Run-time policy edits are shared by the cluster: one key in etcd, not a file.
-        auto o = etcd_options(d.cfg.store());
-        if (!o) {
-            return unexpected("store: " + o.error());
-        }
-        d.policy_editor.use_store(store::etcd_overlay_store(*o));
+        d.policy_editor.use_store(store::etcd_overlay_store(etcd_opts));
     }
     if (auto p = d.policy_editor.start(d.cfg); !p) {
         return unexpected(p.error());
