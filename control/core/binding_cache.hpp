@@ -134,11 +134,11 @@ struct Session {
 enum class CacheError : std::uint8_t {
     kNotFound,
     kAlreadyExists,
-    kPrefixInUse,   // a home prefix belongs to another session
-    kPathInUse,     // unused since (MAG id, MN-ID, BID) identifies a path; kept for its value
-    kNoPaths,       // a session needs at least one path
-    kDuplicateBid,  // two paths with one BID in one session
-    kCapacity,      // max_sessions reached
+    kPrefixInUse,      // a home prefix belongs to another session
+    kPathInUse,        // unused since (MAG id, MN-ID, BID) identifies a path; kept for its value
+    kNoPaths,          // a session needs at least one path
+    kDuplicateBid,     // two paths with one BID in one session
+    kCapacity,         // max_sessions reached
     kTooManyPrefixes,  // more home + delegated prefixes than the data plane routes per session
 };
 std::string_view to_string(CacheError e) noexcept;

@@ -38,7 +38,7 @@ namespace hag::dp {
     X(kNoHeadroom, "no_headroom", "the mbuf has no headroom for the outer headers")             \
     X(kNoNextHop, "no_next_hop", "the path's next hop is not resolved (yet); resolution asked") \
     X(kFragmentNoMbuf, "fragment_no_mbuf",                                                      \
-      "no mbuf, or no room in the burst, for an outer fragment")                                 \
+      "no mbuf, or no room in the burst, for an outer fragment")                                \
     X(kPolicyDrop, "policy_drop", "the flow policy drops the packet (DROP, no listed path live)")
 
 HAG_DECLARE_DROPS(DownlinkDrop, HAG_DOWNLINK_DROPS)

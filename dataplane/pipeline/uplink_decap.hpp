@@ -68,7 +68,7 @@ HAG_DECLARE_DROPS(UplinkDrop, HAG_UPLINK_DROPS)
     X(kNatKeepalive, "nat_keepalive",                                                   \
       "UDP to the data port 5437 shorter than a GRE header: a NAT keepalive, consumed") \
     X(kNatPortLearned, "nat_port_learned",                                              \
-      "a NATed path's data came from another UDP port: the downlink follows it")      \
+      "a NATed path's data came from another UDP port: the downlink follows it")        \
     X(kRelayUplink, "relay_uplink_packets",                                             \
       "packets relayed from a subscriber to the remote anchor of their source prefix")  \
     X(kRelayDownlink, "relay_downlink_packets",                                         \
@@ -111,9 +111,9 @@ struct alignas(64) UplinkCtx {
 
 // What uplink_decap tells the reorder stage (multipath/reorder.hpp) about each packet it keeps.
 struct UplinkMeta {
-    static constexpr std::uint8_t kHasSeq = 1;   // the GRE header had a sequence number
+    static constexpr std::uint8_t kHasSeq = 1;      // the GRE header had a sequence number
     static constexpr std::uint8_t kRelayed = 0x40;  // inside uplink_decap only: in a relay list
-    static constexpr std::uint8_t kKept = 0x80;  // inside uplink_decap only: forwarded
+    static constexpr std::uint8_t kKept = 0x80;     // inside uplink_decap only: forwarded
     std::uint32_t session = 0;
     std::uint32_t seq = 0;
     std::uint32_t incarnation = 0;  // SessionState::incarnation when decapsulated

@@ -23,8 +23,8 @@ namespace hag::dp {
 
 struct ParsedSession {
     std::uint32_t id = 0;
-    SessionConfig cfg;                           // next hops not attached yet
-    std::array<const Port*, kMaxPaths> ports{};  // the access port of each path
+    SessionConfig cfg;                                          // next hops not attached yet
+    std::array<const Port*, kMaxPaths> ports{};                 // the access port of each path
     std::array<const Port*, kMaxRemoteAnchors> anchor_ports{};  // of each remote anchor
 };
 

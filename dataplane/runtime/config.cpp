@@ -121,8 +121,7 @@ void validate_remote_anchors(const v1::StaticSession& s, const config::ParseInfo
                       "sessions.remote_anchors.next_hop_mac: needed when exception_path is false");
             }
         } else if (auto m = parse_mac(a.next_hop_mac()); !m) {
-            at.at(at_, a, "next_hop_mac", -1,
-                  "sessions.remote_anchors.next_hop_mac: " + m.error());
+            at.at(at_, a, "next_hop_mac", -1, "sessions.remote_anchors.next_hop_mac: " + m.error());
         }
         if (names.count(a.port()) == 0) {
             at.at(at_, a, "port", -1,

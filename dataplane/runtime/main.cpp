@@ -205,8 +205,7 @@ hag::Result<StaticProgram, std::string> to_session(const hag::v1::StaticSession&
         if (!a.next_hop_mac().empty()) {
             mac = parse_mac(a.next_hop_mac()).value();
         }
-        if (auto r = attach_anchor_next_hop(ra, *port, mac ? &*mac : nullptr, next_hops, cfg);
-            !r) {
+        if (auto r = attach_anchor_next_hop(ra, *port, mac ? &*mac : nullptr, next_hops, cfg); !r) {
             release_path_next_hops(c, next_hops);
             return hag::unexpected(fmt::format("session {}: {}", s.id(), r.error()));
         }
@@ -261,9 +260,9 @@ std::vector<std::pair<std::string, std::uint64_t>> status_counters(const Snapsho
                              d.count);
         }
         for (const auto& e : st.events) {
-            out.emplace_back(fmt::format("hag_stage_events_total{{stage=\"{}\",event=\"{}\"}}",
-                                         st.name, e.name),
-                             e.count);
+            out.emplace_back(
+                fmt::format("hag_stage_events_total{{stage=\"{}\",event=\"{}\"}}", st.name, e.name),
+                e.count);
         }
     }
     return out;

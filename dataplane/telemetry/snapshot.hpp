@@ -110,7 +110,7 @@ struct WorkerSnapshot {
 struct Snapshot {
     std::uint64_t tsc_hz = 0;
     std::vector<WorkerSnapshot> worker_stats;  // per worker, in index order
-    std::vector<ReorderSnapshot> reorder;  // empty when the reorder stage is off
+    std::vector<ReorderSnapshot> reorder;      // empty when the reorder stage is off
     unsigned workers = 0;
     std::vector<PortSnapshot> ports;
     std::vector<StageSnapshot> stages;

@@ -367,13 +367,14 @@ TEST_CASE("descriptions name the fields an operator reads", "[mh][describe]") {
 // 2 reserved octets, then the address), then hostile lengths of each option 65-70.
 TEST_CASE("RFC 8885 options: hand-written bytes and hostile lengths", "[mh][rfc8885]") {
     Bytes pba = {
-        59, 0, 6, 0, 0, 0,  // header len (set below), type 6
+        59, 0, 6, 0, 0, 0,     // header len (set below), type 6
         0, 0x20, 0, 9, 0, 10,  // status 0, P, seq 9, lifetime 10
         1, 2, 0, 0,            // offset 12: PadN(2) to 8n+4 (offset 16)
         67, 34, 0, 64,         // offset 16: Previous MAAR, prefix length 64
         0x20, 0x01, 0x0d, 0xb8, 0, 0xa, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1,  // P-MAAR address
         0x20, 0x01, 0x0d, 0xb8, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,    // prefix
-        70, 8, 0, 0, 2, 0, 0, 0, 0, 9,  // offset 52: DLIF Link-Layer Address 02:00:00:00:00:09
+        70, 8, 0, 0, 2, 0, 0, 0, 0, 9,  // offset 52: DLIF Link-Layer Address
+                                        // 02:00:00:00:00:09
         1, 0,                           // offset 62: PadN(0) to 64
     };
     pba[1] = static_cast<std::uint8_t>(pba.size() / 8 - 1);
@@ -410,8 +411,8 @@ TEST_CASE("RFC 8885 options: hand-written bytes and hostile lengths", "[mh][rfc8
             }
             m[1] = static_cast<std::uint8_t>(m.size() / 8 - 1);
             auto r = decode(m);
-            const bool own = (type == 65 || type == 66) ? len == 18
-                             : type == 67               ? len == 34
+            const bool own = (type == 65 || type == 66)   ? len == 18
+                             : type == 67                 ? len == 34
                              : (type == 68 || type == 69) ? len == 16
                                                           : len >= 3;
             // Prefix options carry prefix length 200 at data offset 1: refused too.

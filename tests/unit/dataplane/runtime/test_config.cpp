@@ -434,15 +434,15 @@ sessions { id: 1 uplink_key: 7 prefixes: "2001:db8:1::/64" prefixes: "2001:db8:a
 )";
     auto text = [&](const char* prefix, const char* anchor, unsigned key, const char* port) {
         std::string s = session;
-        for (const std::string& v : {std::string(prefix), std::string(anchor), std::to_string(key),
-                                    std::string(port)}) {
+        for (const std::string& v :
+             {std::string(prefix), std::string(anchor), std::to_string(key), std::string(port)}) {
             s.replace(s.find('%'), 2, v);
         }
         return s;
     };
     CHECK(errors_of(text("2001:db8:a::/64", "2001:db8:ee::1", 12, "access")).empty());
-    CHECK(errors_of(text("2001:db8:b::/64", "2001:db8:ee::1", 12, "access"))
-              .find("dp.conf:8:") != std::string::npos);
+    CHECK(errors_of(text("2001:db8:b::/64", "2001:db8:ee::1", 12, "access")).find("dp.conf:8:") !=
+          std::string::npos);
     CHECK(errors_of(text("2001:db8:b::/64", "2001:db8:ee::1", 12, "access"))
               .find("is not one of the session's prefixes") != std::string::npos);
     CHECK(errors_of(text("2001:db8:a::/64", "203.0.113.1", 12, "access"))
