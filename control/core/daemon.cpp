@@ -242,6 +242,7 @@ struct Daemon::Impl {
                   return mgmt::Backend::Placement{p->node, p->anchor};
               }),
           timer(io),
+          cd_timer(io),
           signals(io, SIGINT, SIGTERM, SIGHUP),
           addresses(c.lma_addresses().begin(), c.lma_addresses().end()),
           cfg(std::move(c)) {}
@@ -560,6 +561,27 @@ struct Daemon::Impl {
         });
     }
 
+    // The central mobility database's deadlines (a CMD's anchor answers, a MAAR's held router
+    // PBAs) between the once-a-second ticks, so that central_db.timeout_ms is kept to within a
+    // quarter of itself. Not armed without a central database role.
+    void arm_cd_timer() {
+        const std::int64_t every = lma.central_db_tick_ms();
+        if (every <= 0 || every >= 1000) {
+            return;  // the second's tick is precise enough
+        }
+        cd_timer.expires_after(std::chrono::milliseconds(every));
+        cd_timer.async_wait([this](const boost::system::error_code& ec) {
+            if (ec) {
+                return;
+            }
+            const auto t = clock_now();
+            auto outs =
+                cache_backend.with_cache([&](BindingCache&) { return lma.tick_central_db(t); });
+            send_durable(std::move(outs));
+            arm_cd_timer();
+        });
+    }
+
     // Holds for other nodes' bindings whose expiry came: read them again (lookup threads).
     void recheck_foreign(Seconds now) {
         if (!lookups) {
@@ -618,6 +640,7 @@ struct Daemon::Impl {
                     sig, n);
             }
             timer.cancel();
+            cd_timer.cancel();
             if (policy_poller) {
                 policy_poller->stop();
             }
@@ -696,6 +719,7 @@ struct Daemon::Impl {
     mgmt::CacheBackend cache_backend;
     DaemonBackend backend;
     boost::asio::steady_timer timer;
+    boost::asio::steady_timer cd_timer;  // the central database's deadlines (arm_cd_timer)
     boost::asio::signal_set signals;
     std::vector<std::string> addresses;
     v1::ControlConfig cfg;
@@ -1049,6 +1073,7 @@ Result<std::unique_ptr<Daemon>, std::string> Daemon::start(v1::ControlConfig cfg
         d.pusher->start();
     }
     d.arm_timer();
+    d.arm_cd_timer();
     d.arm_signals();
     return std::make_unique<Daemon>(std::move(impl));
 }

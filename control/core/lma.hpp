@@ -63,6 +63,14 @@ class Lma {
     std::vector<Outbound> handle(const mh::Message& m, const Peer& from, const LmaTime& t);
     // Once a second or so: lifetime expiry, heartbeat requests and misses, BRI retransmission.
     std::vector<Outbound> tick(const LmaTime& t);
+    // The central mobility database's deadlines only (CMD: anchors that did not answer within
+    // central_db.timeout_ms; MAAR: router PBAs held that long), without tick()'s other work.
+    // The daemon calls it every central_db_tick_ms() so that a timeout is kept to within a
+    // quarter of itself, not to tick()'s second.
+    std::vector<Outbound> tick_central_db(const LmaTime& t);
+    // How often tick_central_db is worth calling: a quarter of the timeout, 50 ms to 1 s; 0
+    // without a central database role.
+    [[nodiscard]] std::int64_t central_db_tick_ms() const noexcept;
 
     // A Binding Revocation Indication for one path (or, path == nullptr, for every path of
     // the session, one BRI per path), remembered for retransmission until acknowledged. Does not

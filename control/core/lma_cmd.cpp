@@ -395,6 +395,23 @@ void Lma::cmd_relay_event(const MagEvent& ev, const LmaTime& t) {
     cmd_finish(ev.nai, ev.anchor);
 }
 
+std::vector<Outbound> Lma::tick_central_db(const LmaTime& t) {
+    std::vector<Outbound> out;
+    if (cd_role_ == CdRole::kOff) {
+        return out;
+    }
+    cmd_tick(t);
+    out.swap(mag_out_);
+    return out;
+}
+
+std::int64_t Lma::central_db_tick_ms() const noexcept {
+    if (cd_role_ == CdRole::kOff) {
+        return 0;
+    }
+    return std::clamp<std::int64_t>(cd_timeout_ms_ / 4, 50, 1000);
+}
+
 void Lma::cmd_tick(const LmaTime& t) {
     if (cd_role_ == CdRole::kCmd) {
         std::vector<std::pair<std::string, Ipv6Address>> late;

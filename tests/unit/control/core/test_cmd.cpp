@@ -471,6 +471,51 @@ TEST_CASE("CMD: an anchor that never answers; a CMD that cannot be reached", "[c
     }
 }
 
+TEST_CASE("CMD: the deadlines alone, at a quarter of the timeout (tick_central_db)", "[cmd]") {
+    Net n;
+    // timeout_ms 3000 (the default): checked every 750 ms; no central database role: never.
+    CHECK(n.a.central_db_tick_ms() == 750);
+    CHECK(n.cmd.central_db_tick_ms() == 750);
+    BindingCache plain_cache{10};
+    Lma plain{parse(R"(
+lma_addresses: "2001:db8::e"
+hnp_pools { name: "p" prefix: "2001:db8:500::/56" assign_length: 64 }
+default_profile { hnp_pool: "p" }
+allow_unknown_subscribers: true
+allow_unknown_mags: true
+)"),
+              plain_cache};
+    CHECK(plain.central_db_tick_ms() == 0);
+    CHECK(plain.tick_central_db(n.t).empty());
+
+    SECTION("MAAR: a held router PBA leaves at its deadline without the second's tick") {
+        n.down = {kCmd};
+        n.router_at(n.a, kA, "r1@x", 1);
+        CHECK(n.to_router.empty());
+        n.t.now_ms += 2900;
+        n.pump(n.a.tick_central_db(n.t), kA);
+        CHECK(n.to_router.empty());  // not yet
+        n.t.now_ms += 100;
+        n.pump(n.a.tick_central_db(n.t), kA);
+        REQUIRE(n.to_router.size() == 1);
+        CHECK(n.last_pba()->status == 0);
+        CHECK(hnps(n.last_pba()->options).size() == 1);  // the local prefix
+        CHECK(counter(n.a, "cmd.cmd_timeouts") == 1);
+    }
+    SECTION("CMD: an anchor that does not answer is given up at its deadline") {
+        (void)attach_at_a(n, "r1@x");
+        n.down = {kA};
+        n.router_at(n.b, kB, "r1@x", 2);
+        const std::size_t answered = n.to_router.size();
+        REQUIRE(n.cmd.cmd_transactions() == 1);
+        n.t.now_ms += 3000;
+        n.pump(n.cmd.tick_central_db(n.t), kCmd);
+        CHECK(n.cmd.cmd_transactions() == 0);
+        CHECK(counter(n.cmd, "cmd.anchor_timeouts") == 1);
+        CHECK(n.to_router.size() == answered + 1);
+    }
+}
+
 TEST_CASE("CMD: the serving MAAR's registration expiring ends the anchors' relays", "[cmd]") {
     Net n;
     attach_at_a(n, "r1@x");
