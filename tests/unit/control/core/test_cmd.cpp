@@ -635,3 +635,73 @@ TEST_CASE("CMD: hostile PBUs and PBAs are counted and ignored, tables stay bound
     CHECK(n.a.held_replies() == 0);
     CHECK(n.b.held_replies() == 0);
 }
+
+TEST_CASE("CMD: a MAAR restarted from its store registers its sessions at the CMD again", "[cmd]") {
+    // r1 attached at A, then moved to B: B serves it and relays A's prefix from A. B restarts
+    // (a fresh Lma restoring B's saved binding): it claims the relay key again, registers at
+    // the CMD with that key and its own prefix, and the CMD's directory keeps pointing at B.
+    Net n;
+    const Prefix pa = attach_at_a(n, "r1@x");
+    n.router_at(n.b, kB, "r1@x", 2);
+    const Session saved = *n.cache_b.find("r1@x");
+    REQUIRE(saved.remote_anchors.size() == 1);
+    CHECK(saved.remote_anchors[0].prefix == pa);
+    const std::uint32_t relay_key = saved.remote_anchors[0].downlink_key;
+    REQUIRE(relay_key != 0);
+
+    BindingCache cache2{50};
+    Lma b2{maar_config("hag-b", "2001:db8::b", "2001:db8:200::/56", 1000, 1999), cache2};
+    REQUIRE(b2.restore(saved, n.t).ok());
+    CHECK(counter(b2, "gre_keys.in_use") == 2);  // the router's uplink key and the relay key
+
+    // Whatever the restarted MAAR and the CMD say to each other (a sequence resync included),
+    // a few rounds at most.
+    std::vector<Outbound> from_b2 = b2.tick(n.t);
+    const mh::BindingUpdate* first = nullptr;
+    for (const auto& o : from_b2) {
+        if (o.to.remote == kCmd && bu_of(o) != nullptr && first == nullptr) {
+            first = bu_of(o);
+            REQUIRE(mh::find_option<mh::GreKey>(first->options) != nullptr);
+            CHECK(mh::find_option<mh::GreKey>(first->options)->key == relay_key);
+            std::vector<Prefix> local;
+            for (const auto* lp : mh::find_options<mh::LocalPrefix>(first->options)) {
+                local.push_back(Prefix{lp->prefix, lp->prefix_length});
+            }
+            REQUIRE(local.size() == 1);
+            CHECK(local[0] != pa);  // B's own prefix, not the one A anchors
+            CHECK(std::find(saved.home_prefixes.begin(), saved.home_prefixes.end(), local[0]) !=
+                  saved.home_prefixes.end());
+        }
+    }
+    REQUIRE(first != nullptr);
+    for (int round = 0; round < 5 && !from_b2.empty(); ++round) {
+        std::vector<Outbound> next;
+        for (const auto& o : from_b2) {
+            if (o.to.remote != kCmd) {
+                continue;
+            }
+            for (auto& back : n.cmd.receive(mh::encode(o.message), peer(kCmd, kB), n.t)) {
+                if (back.to.remote == kB) {
+                    auto more = b2.receive(mh::encode(back.message), peer(kB, kCmd), n.t);
+                    next.insert(next.end(), std::make_move_iterator(more.begin()),
+                                std::make_move_iterator(more.end()));
+                }
+            }
+        }
+        // A resync (135: the CMD had B's registration with a newer sequence number) is resent
+        // at the MAG role's next tick.
+        auto ticked = b2.tick(n.t);
+        next.insert(next.end(), std::make_move_iterator(ticked.begin()),
+                    std::make_move_iterator(ticked.end()));
+        from_b2 = std::move(next);
+    }
+    CHECK(counter(b2, "cmd.registered_at_cmd") == 1);
+    // Its sequence numbers start again, so the CMD's 135 (RFC 6275 §11.7.1) costs one round.
+    CHECK(counter(b2, "mag.sequence_resync") == 1);
+    const Session* e = n.cache_cmd.find("r1@x");
+    REQUIRE(e != nullptr);
+    REQUIRE(!e->paths.empty());
+    CHECK(e->paths[0].mag_id == "hag-b");
+    CHECK(e->paths[0].downlink_gre_key == relay_key);
+    CHECK(cache2.find("r1@x") != nullptr);
+}
