@@ -34,10 +34,8 @@ Result<Prefix, std::string> parse_prefix(std::string_view text) {
         return unexpected(fmt::format("'{}' is not a prefix length (0-128)", len_text));
     }
     p.length = static_cast<std::uint8_t>(len);
-    for (unsigned b = len; b < 128; ++b) {
-        if ((p.addr[b / 8] >> (7 - b % 8)) & 1u) {
-            return unexpected(fmt::format("'{}' has bits set past the prefix length", text));
-        }
+    if (!host_bits_clear(p.addr, len)) {
+        return unexpected(fmt::format("'{}' has bits set past the prefix length", text));
     }
     return p;
 }
@@ -78,10 +76,8 @@ Result<Prefix, std::string> parse_ipv4_prefix(std::string_view text, bool bare_i
     Prefix p;
     p.addr = CareOfAddress::from_ipv4(v4).addr;
     p.length = static_cast<std::uint8_t>(96 + len);
-    for (unsigned b = p.length; b < 128; ++b) {
-        if ((p.addr[b / 8] >> (7 - b % 8)) & 1u) {
-            return unexpected(fmt::format("'{}' has bits set past the prefix length", text));
-        }
+    if (!host_bits_clear(p.addr, p.length)) {
+        return unexpected(fmt::format("'{}' has bits set past the prefix length", text));
     }
     return p;
 }

@@ -142,24 +142,20 @@ struct Sampler {
     double longest_upsert_us = 0;
     std::uint64_t upserts_over_1ms = 0;
     double upsert_us_total = 0;
-    // The same less the time the main lcore's thread waited for its CPU meanwhile (another
-    // thread or process ran on it: its run-queue wait, read when an upsert took over 1 ms): what
-    // the upsert itself took, as far as the kernel can tell.
+    // The same in the main lcore thread's CPU time (CLOCK_THREAD_CPUTIME_ID around each
+    // upsert): what the upsert itself took, without the time another thread or process had the
+    // CPU meanwhile (the wall-clock figures above include it).
     double longest_upsert_own_us = 0;
     std::uint64_t upserts_over_1ms_own = 0;
 };
 
-// The calling thread's run-queue wait so far in ns (/proc/thread-self/schedstat, second
-// field), 0 if unreadable. A read costs a few microseconds: once per tick with updates.
-std::uint64_t own_runqueue_wait_ns() {
-    std::FILE* f = std::fopen("/proc/thread-self/schedstat", "r");
-    if (f == nullptr) {
-        return 0;
+// The calling thread's CPU time in ns; -1 if the clock cannot be read.
+std::int64_t thread_cpu_ns() {
+    timespec ts{};
+    if (clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts) != 0) {
+        return -1;
     }
-    unsigned long long run = 0, wait = 0;
-    const int got = std::fscanf(f, "%llu %llu", &run, &wait);
-    std::fclose(f);
-    return got == 2 ? wait : 0;
+    return std::int64_t{ts.tv_sec} * 1000000000 + ts.tv_nsec;
 }
 
 // What the kernel says about one thread: time on a CPU and time waiting to run (ready but
@@ -477,10 +473,6 @@ int run(const RunOptions& o) {
                 // Updates due by now at the target rate (catches up after a late tick).
                 const double el = std::chrono::duration<double>(now - start).count();
                 const auto due = static_cast<std::uint64_t>(el * o.updates);
-                // The main lcore's run-queue wait before this tick's upserts (the sampling
-                // above is not counted).
-                std::uint64_t wait_mark =
-                    s.updates_applied + s.updates_refused < due ? own_runqueue_wait_ns() : 0;
                 while (s.updates_applied + s.updates_refused < due) {
                     rng ^= rng << 13;
                     rng ^= rng >> 7;
@@ -493,21 +485,18 @@ int run(const RunOptions& o) {
                         alt[i] ^= 1;
                         c.paths[0].coa = bench::care_of(i, alt[i] != 0);
                     }
+                    const std::int64_t cpu0 = thread_cpu_ns();
                     const auto u0 = Clock::now();
                     const bool ok = static_cast<bool>((*sessions)->upsert(i, c));
                     const double us =
                         std::chrono::duration<double, std::micro>(Clock::now() - u0).count();
+                    const std::int64_t cpu1 = thread_cpu_ns();
                     s.upsert_us_total += us;
                     s.longest_upsert_us = std::max(s.longest_upsert_us, us);
                     s.upserts_over_1ms += us > 1000 ? 1 : 0;
-                    double own = us;
-                    if (us > 1000) {
-                        // Upserts run back to back within a tick, so the wait since the mark
-                        // fell (nearly all) within this one.
-                        const std::uint64_t w = own_runqueue_wait_ns();
-                        own = std::max(0.0, us - static_cast<double>(w - wait_mark) / 1e3);
-                        wait_mark = w;
-                    }
+                    // The wall-clock time when the thread's clock could not be read.
+                    const double own =
+                        cpu0 >= 0 && cpu1 >= cpu0 ? static_cast<double>(cpu1 - cpu0) / 1e3 : us;
                     s.longest_upsert_own_us = std::max(s.longest_upsert_own_us, own);
                     s.upserts_over_1ms_own += own > 1000 ? 1 : 0;
                     ++(ok ? s.updates_applied : s.updates_refused);
