@@ -298,10 +298,7 @@ inline std::uint8_t outer_class(const DownlinkCtx& ctx, const std::uint8_t* ip,
 // incremental update: TTL is the high byte of its 16-bit word).
 inline void decrement_ttl(std::uint8_t* ip, bool v4_inner) noexcept {
     if (v4_inner) {
-        ip[8] = static_cast<std::uint8_t>(ip[8] - 1);
-        std::uint32_t sum = static_cast<std::uint32_t>(get16(ip + 10)) + 0x0100;
-        sum = (sum & 0xffff) + (sum >> 16);
-        put16(ip + 10, static_cast<std::uint16_t>(sum));
+        ipv4_decrement_ttl(ip);
     } else {
         ip[7] = static_cast<std::uint8_t>(ip[7] - 1);
     }

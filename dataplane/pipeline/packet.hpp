@@ -41,6 +41,17 @@ inline void checksum_adjust(std::uint8_t* csum, std::uint16_t old_word,
     put16(csum, static_cast<std::uint16_t>(~sum));
 }
 
+// Decrements an IPv4 header's TTL (`ip` its first octet; TTL checked > 1 before) and updates
+// its checksum incrementally: the TTL is the high octet of its 16-bit word, so HC' = HC +
+// 0x0100 with the end-around carry (RFC 1624; as Linux's ip_decrease_ttl). Where a
+// recomputation would give 0x0000 this gives 0xffff, which verifies the same.
+inline void ipv4_decrement_ttl(std::uint8_t* ip) noexcept {
+    ip[8] = static_cast<std::uint8_t>(ip[8] - 1);
+    std::uint32_t sum = static_cast<std::uint32_t>(get16(ip + 10)) + 0x0100u;
+    sum = (sum & 0xffff) + (sum >> 16);
+    put16(ip + 10, static_cast<std::uint16_t>(sum));
+}
+
 // ECN at decapsulation (RFC 6040 §4.2): the outer header's congestion marks reach the inner IP
 // header `in` (its checksum adjusted for IPv4). Outer CE marks an ECN-capable inner packet CE;
 // outer ECT(1) turns an inner ECT(0) into ECT(1). false: outer CE over a not-ECT inner packet,

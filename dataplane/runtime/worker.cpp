@@ -473,13 +473,10 @@ bool uplink_ttl(Worker& w, rte_mbuf* m, std::uint64_t& now, bool* icmp) noexcept
     const bool v6 = ether_type == kEtherIpv6;
     std::uint8_t& ttl = v6 ? ip[7] : ip[8];
     if (ttl > 1) {
-        --ttl;
-        if (!v6) {
-            // RFC 1624: the TTL is the high octet of its 16-bit word; HC' = HC + 0x0100.
-            std::uint32_t sum = get16(ip + 10) + 0x0100u;
-            sum = (sum & 0xffff) + (sum >> 16);
-            ip[10] = static_cast<std::uint8_t>(sum >> 8);
-            ip[11] = static_cast<std::uint8_t>(sum);
+        if (v6) {
+            --ttl;
+        } else {
+            ipv4_decrement_ttl(ip);
         }
         return true;
     }

@@ -1793,3 +1793,51 @@ TEST_CASE("fast downlink writes what the general path writes, packet for packet"
     CHECK(general.dl.events[fast_form].read() == 0);
     CHECK(fast.dl.encapsulated.read() > fast.dl.events[fast_form].read());
 }
+
+TEST_CASE("ipv4_decrement_ttl: the incremental checksum verifies like a recomputed one", "[ttl]") {
+    // Random IPv4 headers with a correct checksum, and the corner where HC + 0x0100 lands on
+    // 0xffff (a recomputation gives 0x0000): after the decrement the header's one's-complement
+    // sum, checksum included, is still all ones, and the checksum equals a recomputation's
+    // except in that corner.
+    std::mt19937 rng(7);
+    unsigned corner = 0;
+    for (int i = 0; i < 200000; ++i) {
+        std::uint8_t h[20];
+        for (auto& b : h) {
+            b = static_cast<std::uint8_t>(rng());
+        }
+        h[0] = 0x45;
+        h[8] = static_cast<std::uint8_t>(2 + rng() % 254);  // > 1
+        if (i == 0) {
+            // Force HC = 0xfeff: choose the identification so that the header sums to 0x0100.
+            put16(h + 10, 0);
+            put16(h + 4, 0);
+            const std::uint16_t rest =
+                static_cast<std::uint16_t>(~hag::net::internet_checksum({h, 20}));
+            // sum(rest) + id == 0x0100 in one's complement
+            std::uint32_t id = 0x0100u + static_cast<std::uint16_t>(~rest);
+            id = (id & 0xffff) + (id >> 16);
+            put16(h + 4, static_cast<std::uint16_t>(id));
+        }
+        put16(h + 10, 0);
+        put16(h + 10, hag::net::internet_checksum({h, 20}));
+        const std::uint8_t ttl = h[8];
+        const std::uint16_t before = get16(h + 10);
+        ipv4_decrement_ttl(h);
+        CHECK(h[8] == ttl - 1);
+        // Verification: the checksum over the whole header is zero (all ones summed).
+        CHECK(hag::net::internet_checksum({h, 20}) == 0);
+        std::uint8_t r[20];
+        std::memcpy(r, h, 20);
+        put16(r + 10, 0);
+        const std::uint16_t recomputed = hag::net::internet_checksum({r, 20});
+        if (before == 0xfeff) {
+            ++corner;
+            CHECK(get16(h + 10) == 0xffff);
+            CHECK(recomputed == 0x0000);
+        } else {
+            CHECK(get16(h + 10) == recomputed);
+        }
+    }
+    CHECK(corner >= 1);
+}
