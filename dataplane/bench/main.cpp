@@ -80,7 +80,7 @@ struct RunOptions {
     bool ipv4 = false;          // sessions also own an IPv4 home address (tools/hag-gen --ipv4)
     bool huge = false;     // EAL memory on hugepages (a mounted hugetlbfs) instead of --no-huge
     unsigned workers = 1;  // worker lcores (runtime/worker.hpp: sessions steered to owners)
-    bool no_fast_path = false;  // DownlinkCtx::fast_path off: every packet the general way
+    bool no_fast_path = false;  // {Downlink,Uplink}Ctx::fast_path off: every packet the general way
 };
 
 // A profile of `n` rules that every session shares: n - 1 rules the benchmark's packets do not
@@ -386,7 +386,7 @@ int run(const RunOptions& o) {
             w.stop = &stop;
             w.downlink.sessions = w.downlink.sessions_rw = sessions->get();
             w.downlink.policies = w.uplink.policies = policies.get();
-            w.downlink.fast_path = !o.no_fast_path;
+            w.downlink.fast_path = w.uplink.fast_path = !o.no_fast_path;
             w.uplink.sessions = w.uplink.sessions_rw = sessions->get();
             w.uplink.core_port = core->id;
             w.uplink.core_src_mac = core->mac;
@@ -539,10 +539,14 @@ int run(const RunOptions& o) {
         std::array<std::uint64_t, UplinkDrop_names.size()> up_drops{};
         std::uint64_t handoff_full = 0;
         std::uint64_t encapsulated = 0, fast_encapsulated = 0;  // the whole run, warm-up too
+        std::uint64_t decapsulated = 0, fast_decapsulated = 0;
         for (const auto& wp : workers) {
             encapsulated += wp->downlink.encapsulated.read();
             fast_encapsulated +=
                 wp->downlink.events[static_cast<std::size_t>(DownlinkEvent::kFastForm)].read();
+            decapsulated += wp->uplink.decapsulated.read();
+            fast_decapsulated +=
+                wp->uplink.events[static_cast<std::size_t>(UplinkEvent::kFastForm)].read();
             for (std::size_t k = 0; k < down_drops.size(); ++k) {
                 down_drops[k] += wp->downlink.drops[k];
             }
@@ -594,7 +598,7 @@ int run(const RunOptions& o) {
             "\"forwarded\":{},\"forwarded_pps\":{},\"rx_pps\":{},"
             "\"stage_cycles_per_packet\":{},\"loop_cycles_per_packet\":{},"
             "\"unexpected_drops\":{},\"tx_full\":{},\"rx_nombuf\":{},\"rx_missed\":{},"
-            "\"drops\":{{{}}},\"downlink_fast_share\":{},",
+            "\"drops\":{{{}}},\"downlink_fast_share\":{},\"uplink_fast_share\":{},",
             down ? "downlink" : "uplink", o.workers, o.subscribers, *records,
             down ? bench::kDownlinkFrame : bench::kUplinkFrame,
             down ? bench::kUplinkFrame : bench::kDownlinkFrame, o.paths, o.striping, o.policy_rules,
@@ -604,6 +608,9 @@ int run(const RunOptions& o) {
             tx_full, in_stats.rx_nombuf, in_stats.imissed, drops,
             fmt_double(encapsulated != 0 ? static_cast<double>(fast_encapsulated) /
                                                static_cast<double>(encapsulated)
+                                         : 0.0),
+            fmt_double(decapsulated != 0 ? static_cast<double>(fast_decapsulated) /
+                                               static_cast<double>(decapsulated)
                                          : 0.0));
         json += reorder_json;
         const std::uint64_t tried = s.updates_applied + s.updates_refused;
@@ -717,7 +724,8 @@ int main(int argc, char** argv) {
                    "sessions also own the IPv4 home address 198.18.0.0 + i (hag-gen --ipv4)");
     runc->add_flag("--reorder", o.reorder, "two paths per session and the uplink reorder stage");
     runc->add_flag("--no-fast-path", o.no_fast_path,
-                   "the downlink's general path for every packet (no FastDownlink), to compare");
+                   "the general path for every packet of both directions (no fast downlink or "
+                   "uplink form), to compare");
     runc->add_option("--policy-rules", o.policy_rules,
                      "a flow policy profile of N rules shared by every session (downlink "
                      "packets match the last rule)")

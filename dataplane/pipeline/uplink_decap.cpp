@@ -49,10 +49,69 @@ inline void keep_meta(UplinkCtx& ctx, const SessionConfig& cfg, SessionTable::Se
     meta.flags |= UplinkMeta::kKept;
 }
 
+// keep_meta for a packet that took the fast uplink form: the same fields, from the form and the
+// session's UplinkHot record.
+inline void keep_meta_fast(UplinkCtx& ctx, const UplinkWords& w, SessionTable::SessionId id,
+                           std::uint16_t bytes, UplinkMeta& meta) noexcept {
+    meta.session = id;
+    meta.incarnation = w.incarnation();
+    meta.timeout_us = w.timeout;
+    meta.mode = w.mode();
+    meta.path = 0;
+    meta.live_mask = w.live_mask();
+    PathTraffic& t = ctx.sessions_rw->uplink_hot(id).path0;
+    owner_add(t.packets, std::uint64_t{1});
+    owner_add(t.bytes, std::uint64_t{bytes});
+    meta.flags |= UplinkMeta::kKept;
+}
+
+// ECN (RFC 6040 §4.2): the outer field's congestion marks reach the inner packet; false when
+// the packet must be dropped (CE outside, not ECN-capable inside).
+inline bool ecn_to_inner(rte_mbuf* m, const GreInIp& gre, const L3Info& outer,
+                         const L3Info& inner) noexcept {
+    const auto* frame = rte_pktmbuf_mtod(m, const std::uint8_t*);
+    return ecn_decapsulate(frame + gre.l2.l3_offset, outer.family == Family::kIpv6,
+                           rte_pktmbuf_mtod_offset(m, std::uint8_t*, gre.inner_off),
+                           inner.family == Family::kIpv6);
+}
+
+// The kept packet toward the core: everything before the inner packet and anything after it
+// stripped, core Ethernet added (its next hop resolved, or resolution asked).
+inline UplinkDrop to_core(UplinkCtx& ctx, rte_mbuf* m, const GreInIp& gre,
+                          const L3Info& inner) noexcept {
+    MacAddr next_hop_mac = ctx.core_next_hop_mac;  // a static MAC overrides resolution
+    if (mac_zero(next_hop_mac)) {
+        const NextHopTable::Index nh =
+            inner.family == Family::kIpv4 ? ctx.core_next_hop_v4 : ctx.core_next_hop_v6;
+        if (ctx.next_hops == nullptr || nh >= ctx.next_hops->capacity()) {
+            return UplinkDrop::kNoNextHop;
+        }
+        if (!ctx.next_hops->mac(nh, next_hop_mac)) {
+            ctx.next_hops->want(nh);
+            return UplinkDrop::kNoNextHop;
+        }
+    }
+    rte_pktmbuf_adj(m, gre.inner_off);
+    if (rte_pktmbuf_pkt_len(m) > inner.total_len) {
+        rte_pktmbuf_trim(m, static_cast<std::uint16_t>(rte_pktmbuf_pkt_len(m) - inner.total_len));
+    }
+    auto* e = reinterpret_cast<std::uint8_t*>(rte_pktmbuf_prepend(m, 14));
+    if (e == nullptr) {
+        return UplinkDrop::kNoHeadroom;
+    }
+    std::memcpy(e, next_hop_mac.data(), 6);
+    std::memcpy(e + 6, ctx.core_src_mac.data(), 6);
+    put16(e + 12, gre.proto);
+    m->port = ctx.core_port;
+    set_l2_l3_len(m, 14, inner.header_len);
+    return UplinkDrop::kCount;
+}
+
 // `parsed` and `gre`: parse_gre_in_ip's verdict on m and what it found; `key_found` and
-// `key_id`: the burst's bulk lookup of gre.key (meaningful when gre.has_key).
+// `key_id`: the burst's bulk lookup of gre.key (meaningful when gre.has_key); `key_fast`: the
+// key's bucket says its session has the fast uplink form.
 inline UplinkDrop decap_one(UplinkCtx& ctx, rte_mbuf* m, GreParse parsed, const GreInIp& gre,
-                            bool key_found, SessionTable::SessionId key_id,
+                            bool key_found, SessionTable::SessionId key_id, bool key_fast,
                             UplinkMeta& meta) noexcept {
     const auto* frame = rte_pktmbuf_mtod(m, const std::uint8_t*);
     const std::uint16_t frame_len = rte_pktmbuf_data_len(m);
@@ -81,7 +140,6 @@ inline UplinkDrop decap_one(UplinkCtx& ctx, rte_mbuf* m, GreParse parsed, const 
     }
     const L3Info& outer = gre.outer;
     const bool has_key = gre.has_key;
-    const std::uint16_t proto = gre.proto;
     meta.flags = 0;
     if (gre.has_seq) {
         meta.seq = gre.seq;
@@ -106,6 +164,28 @@ inline UplinkDrop decap_one(UplinkCtx& ctx, rte_mbuf* m, GreParse parsed, const 
             return UplinkDrop::kUnknownKey;
         }
         id = key_id;
+        // The fast form: from the first path's care-of address, inner source in the first
+        // prefix. A packet that is not, or whose form the writer is rewriting, takes the general
+        // path below, which gives the verdict (UplinkWords, session_table.hpp).
+        UplinkWords w;
+        if (key_fast && !gre.udp && ctx.fast_path && ctx.sessions->uplink_form(id, w) &&
+            w.from_coa(outer.src)) {
+            const L3Info inner = parse_gre_inner(frame, frame_len, gre);
+            if (!inner.ok) {
+                return UplinkDrop::kInnerMalformed;
+            }
+            if (w.in_prefix(inner.src)) {
+                if (!ecn_to_inner(m, gre, outer, inner)) {
+                    return UplinkDrop::kEcnNotEct;
+                }
+                if (const UplinkDrop r = to_core(ctx, m, gre, inner); r != UplinkDrop::kCount) {
+                    return r;
+                }
+                keep_meta_fast(ctx, w, id, inner.total_len, meta);
+                ++ctx.events[static_cast<std::size_t>(UplinkEvent::kFastForm)];
+                return UplinkDrop::kCount;
+            }
+        }
     } else if (!ctx.sessions->lookup_care_of(outer.src, id)) {
         // Keyless GRE from a remote anchor (pipeline/relay.hpp): found by inner destination.
         int a = -1;
@@ -169,10 +249,7 @@ inline UplinkDrop decap_one(UplinkCtx& ctx, rte_mbuf* m, GreParse parsed, const 
         ++ctx.events[static_cast<std::size_t>(UplinkEvent::kNatPortLearned)];
     }
 
-    // ECN (RFC 6040 §4.2): the outer field's congestion marks reach the inner packet.
-    if (!ecn_decapsulate(frame + gre.l2.l3_offset, outer.family == Family::kIpv6,
-                         rte_pktmbuf_mtod_offset(m, std::uint8_t*, inner_off),
-                         inner.family == Family::kIpv6)) {
+    if (!ecn_to_inner(m, gre, outer, inner)) {
         return UplinkDrop::kEcnNotEct;
     }
 
@@ -214,33 +291,9 @@ inline UplinkDrop decap_one(UplinkCtx& ctx, rte_mbuf* m, GreParse parsed, const 
         }
     }
 
-    MacAddr next_hop_mac = ctx.core_next_hop_mac;  // a static MAC overrides resolution
-    if (mac_zero(next_hop_mac)) {
-        const NextHopTable::Index nh =
-            inner.family == Family::kIpv4 ? ctx.core_next_hop_v4 : ctx.core_next_hop_v6;
-        if (ctx.next_hops == nullptr || nh >= ctx.next_hops->capacity()) {
-            return UplinkDrop::kNoNextHop;
-        }
-        if (!ctx.next_hops->mac(nh, next_hop_mac)) {
-            ctx.next_hops->want(nh);
-            return UplinkDrop::kNoNextHop;
-        }
+    if (const UplinkDrop r = to_core(ctx, m, gre, inner); r != UplinkDrop::kCount) {
+        return r;
     }
-
-    // Strip everything before the inner packet and anything after it, add core Ethernet.
-    rte_pktmbuf_adj(m, inner_off);
-    if (rte_pktmbuf_pkt_len(m) > inner.total_len) {
-        rte_pktmbuf_trim(m, static_cast<std::uint16_t>(rte_pktmbuf_pkt_len(m) - inner.total_len));
-    }
-    auto* e = reinterpret_cast<std::uint8_t*>(rte_pktmbuf_prepend(m, 14));
-    if (e == nullptr) {
-        return UplinkDrop::kNoHeadroom;
-    }
-    std::memcpy(e, next_hop_mac.data(), 6);
-    std::memcpy(e + 6, ctx.core_src_mac.data(), 6);
-    put16(e + 12, proto);
-    m->port = ctx.core_port;
-    set_l2_l3_len(m, 14, inner.header_len);
     keep_meta(ctx, *cfg, id, path, inner.total_len, meta);
     if (gre.udp) {
         ++ctx.events[static_cast<std::size_t>(UplinkEvent::kUdpDecapsulated)];
@@ -255,8 +308,9 @@ uint16_t uplink_decap(UplinkCtx& ctx, rte_mbuf** pkts, uint16_t n, UplinkMeta* m
     uint16_t kept = 0;
     ctx.n_relay_downlink = 0;
     // In chunks: parse every packet's outer headers, look the GRE keys up in bulk
-    // (the bulk lookup prefetches the buckets of all keys), prefetch each session's
-    // config pointer and state, then its config, then decapsulate; the chunk's cache and TLB
+    // (the bulk lookup prefetches the buckets of all keys), prefetch each session's uplink
+    // record and, for a session without the fast form, its config pointer and state, then its
+    // config, then decapsulate; the chunk's cache and TLB
     // misses overlap instead of following one another packet by packet.
     constexpr uint16_t kChunk = 32;
     static_assert(kChunk <= SessionTable::kBulkMax);
@@ -282,11 +336,26 @@ uint16_t uplink_decap(UplinkCtx& ctx, rte_mbuf** pkts, uint16_t n, UplinkMeta* m
             // IP in IP has no key (decap_one finds its session by the inner source).
             keys[i] = parsed[i] == GreParse::kOk && gre[i].has_key ? gre[i].key : 0;
         }
-        const std::uint64_t found = ctx.sessions->lookup_uplink_key_bulk(keys, k, ids);
+        std::uint64_t fast = 0;
+        const std::uint64_t found = ctx.sessions->lookup_uplink_key_bulk(keys, k, ids, &fast);
+        fast = ctx.fast_path ? fast & found : 0;
+        // The uplink record (fast form and its counters: one line) of every session whose key's
+        // bucket says it has the form; then, for the packets the form will not take (by that
+        // record read without its lock: a hint), what the general path reads.
+        for (std::uint64_t f = fast; f != 0; f &= f - 1) {
+            prefetch_write(&ctx.sessions->uplink_hot(ids[__builtin_ctzll(f)]));
+        }
+        std::uint64_t general = 0;
         for (std::uint64_t f = found; f != 0; f &= f - 1) {
-            const SessionTable::SessionId id = ids[__builtin_ctzll(f)];
+            const unsigned i = static_cast<unsigned>(__builtin_ctzll(f));
+            const SessionTable::SessionId id = ids[i];
+            if ((fast >> i & 1U) != 0 && !gre[i].udp &&
+                ctx.sessions->uplink_hint(id, gre[i].outer.src)) {
+                continue;
+            }
+            general |= std::uint64_t{1} << i;
             const SessionState& st = ctx.sessions->state(id);
-            // The config pointer, the incarnation and the first path's counters: one line
+            // The config pointer, the incarnation and the counters of paths 1 and 2: one line
             // (session_table.hpp).
             prefetch_write(&st);
             // The config's usual place, next to the state (same page): fetched together
@@ -294,7 +363,7 @@ uint16_t uplink_decap(UplinkCtx& ctx, rte_mbuf** pkts, uint16_t n, UplinkMeta* m
             const auto* home = static_cast<const char*>(ctx.sessions->config_home(id));
             rte_prefetch0(home);
         }
-        for (std::uint64_t f = found; f != 0; f &= f - 1) {
+        for (std::uint64_t f = general; f != 0; f &= f - 1) {
             if (const SessionConfig* c = ctx.sessions->config(ids[__builtin_ctzll(f)]);
                 c != nullptr) {
                 // The header, the first prefix's copy and what the uplink reads of the first
@@ -307,7 +376,8 @@ uint16_t uplink_decap(UplinkCtx& ctx, rte_mbuf** pkts, uint16_t n, UplinkMeta* m
             rte_mbuf* m = pkts[base + i];
             UplinkMeta one;
             const bool hit = (found >> i & 1U) != 0;  // ids[i] is set only for a hit
-            const UplinkDrop why = decap_one(ctx, m, parsed[i], gre[i], hit, hit ? ids[i] : 0, one);
+            const UplinkDrop why = decap_one(ctx, m, parsed[i], gre[i], hit, hit ? ids[i] : 0,
+                                             (fast >> i & 1U) != 0, one);
             if (why == UplinkDrop::kCount && (one.flags & UplinkMeta::kRelayed) != 0) {
                 // In ctx.relay_downlink (pipeline/relay.hpp).
             } else if (why == UplinkDrop::kCount && (one.flags & UplinkMeta::kKept) == 0) {

@@ -62,17 +62,19 @@ namespace hag::dp {
 HAG_DECLARE_DROPS(UplinkDrop, HAG_UPLINK_DROPS)
 
 // What the stage did besides decapsulating and dropping (per worker, like the drops).
-#define HAG_UPLINK_EVENTS(X)                                                            \
-    X(kUdpDecapsulated, "udp_decapsulated",                                             \
-      "packets that came GRE-in-UDP (NATed paths) and were decapsulated")               \
-    X(kNatKeepalive, "nat_keepalive",                                                   \
-      "UDP to the data port 5437 shorter than a GRE header: a NAT keepalive, consumed") \
-    X(kNatPortLearned, "nat_port_learned",                                              \
-      "a NATed path's data came from another UDP port: the downlink follows it")        \
-    X(kRelayUplink, "relay_uplink_packets",                                             \
-      "packets relayed from a subscriber to the remote anchor of their source prefix")  \
-    X(kRelayDownlink, "relay_downlink_packets",                                         \
-      "packets decapsulated from a remote anchor, handed to the downlink toward the subscriber")
+#define HAG_UPLINK_EVENTS(X)                                                                     \
+    X(kUdpDecapsulated, "udp_decapsulated",                                                      \
+      "packets that came GRE-in-UDP (NATed paths) and were decapsulated")                        \
+    X(kNatKeepalive, "nat_keepalive",                                                            \
+      "UDP to the data port 5437 shorter than a GRE header: a NAT keepalive, consumed")          \
+    X(kNatPortLearned, "nat_port_learned",                                                       \
+      "a NATed path's data came from another UDP port: the downlink follows it")                 \
+    X(kRelayUplink, "relay_uplink_packets",                                                      \
+      "packets relayed from a subscriber to the remote anchor of their source prefix")           \
+    X(kRelayDownlink, "relay_downlink_packets",                                                  \
+      "packets decapsulated from a remote anchor, handed to the downlink toward the subscriber") \
+    X(kFastForm, "fast_form",                                                                    \
+      "packets decapsulated by the fast uplink form (the session's uplink record only)")
 
 HAG_DECLARE_DROPS(UplinkEvent, HAG_UPLINK_EVENTS)
 
@@ -89,6 +91,11 @@ struct alignas(64) UplinkCtx {
     // NAT rebinding: follow a NATed path's data to another UDP source port
     // (tables/nat_port.hpp; the data plane's `nat_port_learning`, default true).
     bool nat_port_learning = true;
+    // false: every packet takes the general path, also those of sessions with the fast uplink
+    // form (UplinkWords, session_table.hpp). Both give the same verdicts and write the same
+    // octets and counters; tests compare them, and the benchmark measures the difference
+    // (hag-dp-bench --no-fast-path). The event fast_form counts the packets it took.
+    bool fast_path = true;
     Counter decapsulated;
     // Uplink packets on a path their rule does not allow, forwarded (profiles without
     // drop_forbidden_uplink; the dropped ones are the policy_forbidden_path drop reason).

@@ -534,11 +534,11 @@ v1::DpListReply Programmer::list(const v1::DpListRequest& req) const {
             ps->set_bid(paths[i].bid());
             const auto pi = static_cast<unsigned>(i);
             const PathTraffic& down = table_.downlink_traffic(it->first, pi);
-            const PathTraffic& up = table_.uplink_traffic(it->first, pi);
+            const PathCounts up = table_.uplink_counts(it->first, pi);
             ps->set_downlink_packets(down.packets.load(std::memory_order_relaxed));
             ps->set_downlink_bytes(down.bytes.load(std::memory_order_relaxed));
-            ps->set_uplink_packets(up.packets.load(std::memory_order_relaxed));
-            ps->set_uplink_bytes(up.bytes.load(std::memory_order_relaxed));
+            ps->set_uplink_packets(up.packets);
+            ps->set_uplink_bytes(up.bytes);
         }
         auto* ro = out->mutable_reorder();
         ro->set_lost(st.reorder_lost.load(std::memory_order_relaxed));

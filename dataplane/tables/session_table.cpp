@@ -76,6 +76,37 @@ FastDownlink derive_fast(const SessionConfig& c) noexcept {
     return f;
 }
 
+// The fast uplink form (session_table.hpp) of c, a published config whose session's
+// incarnation is `incarnation`: not enabled when its first path's packets need the general path.
+UplinkWords derive_uplink(const SessionConfig& c, std::uint32_t incarnation) noexcept {
+    UplinkWords w;
+    if (c.n_paths == 0 || c.n_prefixes == 0 || c.uplink_key == 0 || c.n_anchors != 0 ||
+        c.policy != 0) {
+        // No key to find it by, nothing to check the inner source against, or remote anchors'
+        // and flow policy's checks to make.
+        return w;
+    }
+    const PathConfig& p = c.paths[0];
+    const Family pf = c.prefix_first.addr.family;
+    if (p.tunnel != Tunnel::kGre || p.udp_port != 0 ||
+        (p.coa.family != Family::kIpv6 && p.coa.family != Family::kIpv4) ||
+        (pf != Family::kIpv6 && pf != Family::kIpv4)) {
+        return w;  // IP in IP, GRE in UDP (NAT traversal: port learning)
+    }
+    std::uint64_t live = 0;
+    for (unsigned i = 0; i < c.n_paths; ++i) {
+        live |= c.paths[i].live ? std::uint64_t{1} << i : 0;
+    }
+    w.meta = 1U | std::uint64_t{p.coa.family == Family::kIpv6} << 1 |
+             std::uint64_t{pf == Family::kIpv6} << 2 |
+             std::uint64_t{static_cast<std::uint8_t>(c.reorder)} << 8 | live << 16 |
+             std::uint64_t{c.prefix_first.length} << 24 | std::uint64_t{incarnation} << 32;
+    w.timeout = c.reorder_timeout_us;
+    std::memcpy(w.coa, p.coa.bytes.data(), 16);
+    std::memcpy(w.prefix, c.prefix_first.addr.bytes.data(), 16);
+    return w;
+}
+
 }  // namespace
 
 void SessionTable::publish(SessionId id, const SessionConfig* cfg) noexcept {
@@ -113,15 +144,38 @@ void SessionTable::publish_fast(SessionId id, const FastDownlink& f) noexcept {
     h.fast_version.store(v + 2, std::memory_order_release);
 }
 
+void SessionTable::publish_uplink(SessionId id, const UplinkWords& w) noexcept {
+    UplinkHot& h = up_[id];
+    // Unchanged: no version bump (as publish_fast).
+    if (h.meta.load(std::memory_order_relaxed) == w.meta &&
+        h.timeout.load(std::memory_order_relaxed) == w.timeout &&
+        h.coa[0].load(std::memory_order_relaxed) == w.coa[0] &&
+        h.coa[1].load(std::memory_order_relaxed) == w.coa[1] &&
+        h.prefix[0].load(std::memory_order_relaxed) == w.prefix[0] &&
+        h.prefix[1].load(std::memory_order_relaxed) == w.prefix[1]) {
+        return;
+    }
+    const std::uint32_t v = h.version.load(std::memory_order_relaxed);
+    h.version.store(v + 1, std::memory_order_relaxed);
+    std::atomic_thread_fence(std::memory_order_release);
+    h.meta.store(w.meta, std::memory_order_relaxed);
+    h.timeout.store(w.timeout, std::memory_order_relaxed);
+    for (std::size_t i = 0; i < 2; ++i) {
+        h.coa[i].store(w.coa[i], std::memory_order_relaxed);
+        h.prefix[i].store(w.prefix[i], std::memory_order_relaxed);
+    }
+    h.version.store(v + 2, std::memory_order_release);
+}
+
 SessionTotals SessionTable::totals(SessionId id) const noexcept {
     SessionTotals t;
     for (unsigned i = 0; i < kMaxPaths; ++i) {
         const PathTraffic& d = downlink_traffic(id, i);
-        const PathTraffic& u = uplink_traffic(id, i);
+        const PathCounts u = uplink_counts(id, i);
         t.downlink_packets += d.packets.load(std::memory_order_relaxed);
         t.downlink_bytes += d.bytes.load(std::memory_order_relaxed);
-        t.uplink_packets += u.packets.load(std::memory_order_relaxed);
-        t.uplink_bytes += u.bytes.load(std::memory_order_relaxed);
+        t.uplink_packets += u.packets;
+        t.uplink_bytes += u.bytes;
     }
     return t;
 }
@@ -147,8 +201,9 @@ std::array<std::uint8_t, 16> SessionTable::coa_bytes(const IpAddr& a) noexcept {
 Result<std::unique_ptr<SessionTable>, std::string> SessionTable::create(const std::string& name,
                                                                         std::uint32_t capacity,
                                                                         Rcu& rcu) {
-    if (capacity == 0) {
-        return unexpected(std::string("session table capacity must be > 0"));
+    if (capacity == 0 || capacity >= kUplinkFastBit - 2) {
+        return unexpected(
+            fmt::format("session table capacity must be 1 .. {}", kUplinkFastBit - 3));
     }
     // Index capacity with headroom (FlatHash keeps its load at most 3/4 of that).
     const std::uint32_t entries = capacity + capacity / 4 + 64;
@@ -169,6 +224,12 @@ void SessionTable::SlotsDeleter::operator()(SessionSlot* p) const noexcept {
 }
 
 void SessionTable::HotDeleter::operator()(SessionHot* p) const noexcept {
+    if (p != nullptr) {
+        munmap(p, bytes);
+    }
+}
+
+void SessionTable::UpDeleter::operator()(UplinkHot* p) const noexcept {
     if (p != nullptr) {
         munmap(p, bytes);
     }
@@ -198,6 +259,8 @@ SessionTable::SessionTable(Token, std::string name, std::uint32_t capacity, Rcu&
              SlotsDeleter{std::size_t{capacity} * sizeof(SessionSlot)}),
       hot_(static_cast<SessionHot*>(map_zeroed(std::size_t{capacity} * sizeof(SessionHot))),
            HotDeleter{std::size_t{capacity} * sizeof(SessionHot)}),
+      up_(static_cast<UplinkHot*>(map_zeroed(std::size_t{capacity} * sizeof(UplinkHot))),
+          UpDeleter{std::size_t{capacity} * sizeof(UplinkHot)}),
       v6_(std::move(v6)),
       v4_(std::move(v4)),
       keys_(std::move(keys)),
@@ -438,6 +501,11 @@ Result<void, std::string> SessionTable::upsert(SessionId id, const SessionConfig
             }
         }
         if (!kept) {
+            // The fast uplink form carries the incarnation: cleared first, so that no packet
+            // goes on with the old number once one has the new (the reorder stage restarts a
+            // session's sequence space at every change). It comes back with the new number
+            // below.
+            publish_uplink(id, UplinkWords{});
             slots_[id].state.incarnation.fetch_add(1, std::memory_order_release);
         }
     } else {
@@ -449,7 +517,8 @@ Result<void, std::string> SessionTable::upsert(SessionId id, const SessionConfig
         SessionState& st = slots_[id].state;
         hot_[id].next_downlink_seq.store(0, std::memory_order_relaxed);
         for (unsigned i = 0; i < kMaxPaths; ++i) {
-            for (PathTraffic* t : {&downlink_traffic(id, i), &uplink_traffic(id, i)}) {
+            for (PathTraffic* t :
+                 {&downlink_traffic(id, i), &uplink_traffic(id, i), &up_[id].path0}) {
                 t->packets.store(0, std::memory_order_relaxed);
                 t->bytes.store(0, std::memory_order_relaxed);
             }
@@ -477,6 +546,9 @@ Result<void, std::string> SessionTable::upsert(SessionId id, const SessionConfig
     // config's, as with an RCU reader still holding the old config).
     publish(id, published);
     publish_fast(id, fast);
+    const UplinkWords uplink =
+        derive_uplink(*published, slots_[id].state.incarnation.load(std::memory_order_relaxed));
+    publish_uplink(id, uplink);
     // Retire the old one (a heap copy moves into the heap_ map's place below first).
     std::unique_ptr<SessionConfig> old_heap;
     if (where_[id] == Where::kHeap) {
@@ -512,7 +584,10 @@ Result<void, std::string> SessionTable::upsert(SessionId id, const SessionConfig
         prefix_owner_[p] = id;
     }
     if (cfg.uplink_key != 0) {
-        if (auto r = keys_->add(key_bytes(cfg.uplink_key), id); !r) {
+        // The value carries the fast uplink form's hint (kUplinkFastBit), rewritten in place
+        // when it changes: the uplink learns from the key's bucket which lines to prefetch.
+        const std::uint32_t value = id | (uplink.enabled() ? kUplinkFastBit : 0U);
+        if (auto r = keys_->add(key_bytes(cfg.uplink_key), value); !r) {
             retire_old();
             return r;
         }
@@ -600,6 +675,7 @@ Result<void, std::string> SessionTable::remove(SessionId id) {
         return unexpected(fmt::format("session {} does not exist", id));
     }
     unlink(id, *cur, nullptr);
+    publish_uplink(id, UplinkWords{});
     publish(id, nullptr);
     publish_fast(id, FastDownlink{});
     retire(id);
@@ -612,7 +688,12 @@ bool SessionTable::lookup_destination(const IpAddr& dst, SessionId& id) const no
 }
 
 bool SessionTable::lookup_uplink_key(std::uint32_t key, SessionId& id) const noexcept {
-    return key != 0 && keys_->lookup(key_bytes(key), id);
+    std::uint32_t v = 0;
+    if (key == 0 || !keys_->lookup(key_bytes(key), v)) {
+        return false;
+    }
+    id = v & ~kUplinkFastBit;
+    return true;
 }
 
 std::uint64_t SessionTable::lookup_destination_bulk(const IpAddr* const* dsts, unsigned n,
@@ -652,7 +733,9 @@ std::uint64_t SessionTable::lookup_destination_bulk(const IpAddr* const* dsts, u
 }
 
 std::uint64_t SessionTable::lookup_uplink_key_bulk(const std::uint32_t* keys, unsigned n,
-                                                   SessionId* ids) const noexcept {
+                                                   SessionId* ids,
+                                                   std::uint64_t* fast) const noexcept {
+    std::uint64_t hinted = 0;
     n = n < kBulkMax ? n : kBulkMax;
     KeyTable::Key k[kBulkMax];
     const KeyTable::Key* pk[kBulkMax];
@@ -666,14 +749,17 @@ std::uint64_t SessionTable::lookup_uplink_key_bulk(const std::uint32_t* keys, un
         }
     }
     std::uint64_t found = 0;
-    if (m == 0) {
-        return found;
+    if (m != 0) {
+        std::uint32_t v[kBulkMax];
+        for (std::uint64_t hits = keys_->lookup_bulk(pk, m, v); hits != 0; hits &= hits - 1) {
+            const unsigned j = static_cast<unsigned>(__builtin_ctzll(hits));
+            ids[index[j]] = v[j] & ~kUplinkFastBit;
+            found |= std::uint64_t{1} << index[j];
+            hinted |= std::uint64_t{(v[j] & kUplinkFastBit) != 0} << index[j];
+        }
     }
-    std::uint32_t v[kBulkMax];
-    for (std::uint64_t hits = keys_->lookup_bulk(pk, m, v); hits != 0; hits &= hits - 1) {
-        const unsigned j = static_cast<unsigned>(__builtin_ctzll(hits));
-        ids[index[j]] = v[j];
-        found |= std::uint64_t{1} << index[j];
+    if (fast != nullptr) {
+        *fast = hinted;
     }
     return found;
 }

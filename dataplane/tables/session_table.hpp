@@ -304,12 +304,12 @@ struct PathTraffic {
 };
 
 // Field order matters for speed: line 0 holds everything an uplink packet on one of the
-// session's first three paths touches: the config pointer, the incarnation and the path's uplink
-// counters. The downlink's sequence number and its first paths' counters are in the session's
-// SessionHot record (below) instead. The session's totals are not counters of their own: they
-// are the sums of its paths' counters (SessionTable::totals; every packet counted in a total was
-// counted in exactly one path's, and a path's counters are reset only with the session's), so a
-// packet adds to two counters, not four.
+// session's first three paths touches when it does not take the fast uplink form (UplinkHot):
+// the config pointer, the incarnation and the path's uplink counters. The downlink's sequence
+// number and its first paths' counters are in the session's SessionHot record (below) instead. The
+// session's totals are not counters of their own: they are the sums of its paths' counters
+// (SessionTable::totals; every packet counted in a total was counted in exactly one path's, and a
+// path's counters are reset only with the session's), so a packet adds to two counters, not four.
 struct alignas(64) SessionState {
     // The session's published config (nullptr: no session). Written by SessionTable's writer
     // only, read through SessionTable::config(). Here rather than in an array of its own so that
@@ -318,7 +318,9 @@ struct alignas(64) SessionState {
     // Bumped by upsert when the id starts a new session: the reorder stage resets its
     // per-session state (sequence space) when it sees a new value. 0 = never programmed.
     std::atomic<std::uint32_t> incarnation{0};
-    // Per path index (PathConfig order): its uplink traffic. uplink[0..2] are in line 0.
+    // Per path index (PathConfig order): its uplink traffic on the general path, uplink[0..2]
+    // in line 0 (the fast uplink form counts the first path's packets it takes in UplinkHot;
+    // SessionTable::uplink_counts sums both).
     std::array<PathTraffic, kMaxPaths> uplink{};
     // The downlink traffic of paths kHotPaths.. (indexed from 0); that of the first kHotPaths
     // is in SessionHot. Through SessionTable::downlink_traffic.
@@ -379,6 +381,83 @@ struct alignas(64) SessionHot {
     std::array<std::atomic<std::uint64_t>, 8> fast_header{};  // FastDownlink::header
 };
 static_assert(sizeof(SessionHot) == 128 && offsetof(SessionHot, fast_header) == 64);
+
+// The uplink of a session's first path when a packet needs nothing else of the session: GRE with
+// the session's key, not in UDP, from the first path's care-of address, with an inner source in
+// the first prefix. Derived by SessionTable::upsert from a config whose first path is a plain
+// GRE tunnel (no NAT), without remote anchors or flow policy, with at least one prefix. Such a
+// packet reads the session's UplinkHot record (below) instead of its state and config lines
+// (pipeline/uplink_decap.cpp); any other packet, or one that fails a check here, takes the
+// general path, which gives the verdict. As words, for the reason FastWords are:
+//   meta: enabled | coa is IPv6 << 1 | prefix is IPv6 << 2 | reorder mode << 8 |
+//         live paths' mask << 16 | prefix length << 24 | incarnation << 32
+//   timeout: SessionConfig::reorder_timeout_us
+//   coa, prefix: the first path's care-of address, the first prefix (IpAddr::bytes, zero-filled
+//                past the family's length), little-endian words
+struct UplinkWords {
+    std::uint64_t meta = 0;
+    std::uint32_t timeout = 0;
+    std::uint64_t coa[2] = {0, 0};
+    std::uint64_t prefix[2] = {0, 0};
+    [[nodiscard]] static constexpr bool enabled_in(std::uint64_t meta) noexcept {
+        return (meta & 1U) != 0;
+    }
+    [[nodiscard]] bool enabled() const noexcept { return enabled_in(meta); }
+    [[nodiscard]] Family coa_family() const noexcept {
+        return (meta >> 1 & 1U) != 0 ? Family::kIpv6 : Family::kIpv4;
+    }
+    [[nodiscard]] Family prefix_family() const noexcept {
+        return (meta >> 2 & 1U) != 0 ? Family::kIpv6 : Family::kIpv4;
+    }
+    [[nodiscard]] ReorderMode mode() const noexcept {
+        return static_cast<ReorderMode>(meta >> 8 & 0xff);
+    }
+    [[nodiscard]] std::uint8_t live_mask() const noexcept {
+        return static_cast<std::uint8_t>(meta >> 16);
+    }
+    [[nodiscard]] unsigned prefix_length() const noexcept { return meta >> 24 & 0xff; }
+    [[nodiscard]] std::uint32_t incarnation() const noexcept {
+        return static_cast<std::uint32_t>(meta >> 32);
+    }
+    // a is the first path's care-of address.
+    [[nodiscard]] bool from_coa(const IpAddr& a) const noexcept {
+        std::uint64_t x[2];
+        std::memcpy(x, a.bytes.data(), 16);
+        return a.family == coa_family() && x[0] == coa[0] && x[1] == coa[1];
+    }
+    // a lies in the first prefix (IpPrefix::contains on the words).
+    [[nodiscard]] bool in_prefix(const IpAddr& a) const noexcept {
+        IpPrefix p;
+        p.addr.family = prefix_family();
+        std::memcpy(p.addr.bytes.data(), prefix, 16);
+        p.length = static_cast<std::uint8_t>(prefix_length());
+        return p.contains(a);
+    }
+};
+
+// What an uplink packet that takes the fast form (UplinkWords) reads and writes, in a dense
+// array of its own (SessionTable::uplink_hot): 64 octets a session, one line, instead of a line
+// of its state and one of its config, on the slot's page. The packets the form takes are
+// counted here (the first path's; the general path counts in SessionState::uplink, and
+// SessionTable::uplink_counts sums both), so that a session without the form, whose key's
+// bucket says so (SessionTable::kUplinkFastBit), never touches this line. The form is rewritten by
+// the writer under a sequence lock, as SessionHot's: a reader that sees the same even version
+// before and after its copy has a consistent one, any other reader takes the general path.
+struct alignas(64) UplinkHot {
+    std::atomic<std::uint32_t> version{0};  // even: the words below are stable
+    std::atomic<std::uint32_t> timeout{0};
+    std::atomic<std::uint64_t> meta{0};
+    std::array<std::atomic<std::uint64_t>, 2> coa{};
+    std::array<std::atomic<std::uint64_t>, 2> prefix{};
+    PathTraffic path0;  // the first path's uplink packets the form took (owner_add)
+};
+static_assert(sizeof(UplinkHot) == 64);
+
+// A path's counters in one direction, read (SessionTable::uplink_counts).
+struct PathCounts {
+    std::uint64_t packets = 0;
+    std::uint64_t bytes = 0;  // inner IP bytes
+};
 
 // One session's totals, the sums of its paths' counters (SessionTable::totals).
 struct SessionTotals {
@@ -460,11 +539,56 @@ class SessionTable {
         return path < kHotPaths ? hot_[id].downlink[path]
                                 : slots_[id].state.downlink_more[path - kHotPaths];
     }
+    // Path `path`'s uplink counters that the general path writes (the fast uplink form
+    // writes the first path's in UplinkHot): uplink_counts() is the path's traffic.
     [[nodiscard]] PathTraffic& uplink_traffic(SessionId id, unsigned path) noexcept {
         return slots_[id].state.uplink[path];
     }
     [[nodiscard]] const PathTraffic& uplink_traffic(SessionId id, unsigned path) const noexcept {
         return slots_[id].state.uplink[path];
+    }
+    // Path `path`'s uplink traffic of session id: the general path's counters, plus for the
+    // first path the fast form's (readers on any thread).
+    [[nodiscard]] PathCounts uplink_counts(SessionId id, unsigned path) const noexcept {
+        const PathTraffic& g = slots_[id].state.uplink[path];
+        PathCounts c{g.packets.load(std::memory_order_relaxed),
+                     g.bytes.load(std::memory_order_relaxed)};
+        if (path == 0) {
+            c.packets += up_[id].path0.packets.load(std::memory_order_relaxed);
+            c.bytes += up_[id].path0.bytes.load(std::memory_order_relaxed);
+        }
+        return c;
+    }
+    // Session id's uplink record (fast form, first path's counters).
+    [[nodiscard]] UplinkHot& uplink_hot(SessionId id) noexcept { return up_[id]; }
+    [[nodiscard]] const UplinkHot& uplink_hot(SessionId id) const noexcept { return up_[id]; }
+    // Whether session id has the fast uplink form, read without the sequence lock: a hint for
+    // what to prefetch (uplink_form() is the answer). The second form: and `src` is its first
+    // path's care-of address (a packet from it will likely take the form).
+    [[nodiscard]] bool uplink_hint(SessionId id) const noexcept {
+        return UplinkWords::enabled_in(up_[id].meta.load(std::memory_order_relaxed));
+    }
+    [[nodiscard]] bool uplink_hint(SessionId id, const IpAddr& src) const noexcept {
+        const UplinkHot& h = up_[id];
+        UplinkWords w;
+        w.meta = h.meta.load(std::memory_order_relaxed);
+        w.coa[0] = h.coa[0].load(std::memory_order_relaxed);
+        w.coa[1] = h.coa[1].load(std::memory_order_relaxed);
+        return w.enabled() && w.from_coa(src);
+    }
+    // A consistent copy of session id's fast uplink form: false when it has none, or when the
+    // writer is rewriting it right now (the packet then takes the general path).
+    [[nodiscard]] bool uplink_form(SessionId id, UplinkWords& out) const noexcept {
+        const UplinkHot& h = up_[id];
+        const std::uint32_t v = h.version.load(std::memory_order_acquire);
+        out.meta = h.meta.load(std::memory_order_relaxed);
+        out.timeout = h.timeout.load(std::memory_order_relaxed);
+        for (std::size_t i = 0; i < 2; ++i) {
+            out.coa[i] = h.coa[i].load(std::memory_order_relaxed);
+            out.prefix[i] = h.prefix[i].load(std::memory_order_relaxed);
+        }
+        std::atomic_thread_fence(std::memory_order_acquire);
+        return (v & 1U) == 0 && h.version.load(std::memory_order_relaxed) == v && out.enabled();
     }
     // Session id's totals: the sums of its paths' counters (readers on any thread).
     [[nodiscard]] SessionTotals totals(SessionId id) const noexcept;
@@ -513,8 +637,13 @@ class SessionTable {
     static constexpr unsigned kBulkMax = Prefix6Table::kBulkMax;
     std::uint64_t lookup_destination_bulk(const IpAddr* const* dsts, unsigned n,
                                           SessionId* ids) const noexcept;
-    std::uint64_t lookup_uplink_key_bulk(const std::uint32_t* keys, unsigned n,
-                                         SessionId* ids) const noexcept;
+    // `fast`, when given: bit i set when the i-th key's session had the fast uplink form
+    // when its key was last written (a hint kept in the key's bucket: kUplinkFastBit).
+    std::uint64_t lookup_uplink_key_bulk(const std::uint32_t* keys, unsigned n, SessionId* ids,
+                                         std::uint64_t* fast = nullptr) const noexcept;
+    // In the key table's value of an uplink key, beside the session id: the session has the
+    // fast uplink form (capacity stays below it).
+    static constexpr std::uint32_t kUplinkFastBit = 1U << 31;
 
   private:
     struct Token {
@@ -540,6 +669,8 @@ class SessionTable {
     void publish(SessionId id, const SessionConfig* cfg) noexcept;
     // Rewrites session id's fast downlink form (sequence lock, SessionHot).
     void publish_fast(SessionId id, const FastDownlink& f) noexcept;
+    // Rewrites session id's fast uplink form (sequence lock, UplinkHot).
+    void publish_uplink(SessionId id, const UplinkWords& w) noexcept;
     // Retires the published config of id (its grace period starts now).
     void retire(SessionId id);
     struct SlotsDeleter {
@@ -550,6 +681,10 @@ class SessionTable {
         std::size_t bytes;
         void operator()(SessionHot* p) const noexcept;
     };
+    struct UpDeleter {
+        std::size_t bytes;
+        void operator()(UplinkHot* p) const noexcept;
+    };
 
     std::string name_;
     std::uint32_t capacity_;
@@ -559,6 +694,8 @@ class SessionTable {
     std::unique_ptr<SessionSlot[], SlotsDeleter> slots_;
     // capacity_ downlink records, anonymous memory like the slots (zero = no fast form).
     std::unique_ptr<SessionHot[], HotDeleter> hot_;
+    // capacity_ uplink records, anonymous memory like the slots (zero = no fast form).
+    std::unique_ptr<UplinkHot[], UpDeleter> up_;
     std::unique_ptr<Prefix6Table> v6_;
     std::unique_ptr<Prefix4Table> v4_;
     // Uplink keys and remote anchors' downlink keys, exact match: 4-octet keys, 7 to a bucket

@@ -237,11 +237,11 @@ SessionSnapshot Collector::session_locked(std::uint32_t id, const SessionConfig&
         p.live = pc.live;
         p.care_of = to_string(pc.coa);
         const PathTraffic& down = sessions_->downlink_traffic(id, i);
-        const PathTraffic& up = sessions_->uplink_traffic(id, i);
+        const PathCounts up = sessions_->uplink_counts(id, i);
         p.downlink_packets = down.packets.load(std::memory_order_relaxed);
         p.downlink_bytes = down.bytes.load(std::memory_order_relaxed);
-        p.uplink_packets = up.packets.load(std::memory_order_relaxed);
-        p.uplink_bytes = up.bytes.load(std::memory_order_relaxed);
+        p.uplink_packets = up.packets;
+        p.uplink_bytes = up.bytes;
         p.seq_gaps = st.path_seq_gaps[i].load(std::memory_order_relaxed);
         p.reordered = st.path_reordered[i].load(std::memory_order_relaxed);
         p.late = st.path_late[i].load(std::memory_order_relaxed);

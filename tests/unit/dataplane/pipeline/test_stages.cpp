@@ -6,6 +6,7 @@
 #include <cstdlib>
 #include <fstream>
 #include <random>
+#include <tuple>
 
 #include "../bytes.hpp"
 #include "../eal_fixture.hpp"
@@ -377,7 +378,7 @@ TEST_CASE("uplink: GRE with key and sequence is decapsulated toward the core", "
     CHECK(fx.seqs[0].flags == UplinkMeta::kHasSeq);
     CHECK(fx.last_port == 1);
     CHECK(fx.t->totals(5).uplink_packets == 1);
-    CHECK(fx.t->uplink_traffic(5, 0).packets.load() == 1);
+    CHECK(fx.t->uplink_counts(5, 0).packets == 1);
 
     // Without a sequence number, and with a correct GRE checksum.
     CHECK_FALSE(fx.up(up_frame_v6(0x2000, 0xabcd0001, 0, a6(0xaaaa, 0, 1), inner)).empty());
@@ -1520,7 +1521,7 @@ TEST_CASE("uplink over IP-in-IP: session by inner source, outer source checked",
     out = fx.up(up_frame_ip6(4, coa, inner4));
     REQUIRE(out.size() == 14 + inner4.size());
     CHECK(get16(out, 12) == 0x0800);
-    CHECK(fx.t->uplink_traffic(5, 0).packets.load() == 2);
+    CHECK(fx.t->uplink_counts(5, 0).packets == 2);
 
     // Another outer source: spoofed; an inner source of no session: unknown; the wrong inner
     // version for the protocol or a truncated inner packet: malformed.
@@ -1840,4 +1841,257 @@ TEST_CASE("ipv4_decrement_ttl: the incremental checksum verifies like a recomput
         }
     }
     CHECK(corner >= 1);
+}
+
+namespace {
+
+// What one uplink burst did, for comparing two runs of it.
+struct UplinkResult {
+    std::vector<std::pair<Bytes, MbufFields>> out;
+    std::vector<std::tuple<std::uint32_t, std::uint32_t, std::uint32_t, std::uint32_t, std::uint8_t,
+                           std::uint8_t, std::uint8_t, ReorderMode>>
+        meta;
+    bool operator==(const UplinkResult&) const = default;
+};
+
+// An uplink frame over IPv4: outer IPv4 from `src` to 198.51.100.1, GRE with `flags`/key/seq.
+Bytes up_frame_v4(std::uint16_t flags, std::uint32_t key, std::uint32_t seq,
+                  std::array<std::uint8_t, 4> src, const Bytes& inner) {
+    Bytes gre;
+    put16(gre, flags);
+    put16(gre, (!inner.empty() && (inner[0] >> 4) == 4) ? 0x0800 : 0x86DD);
+    if (flags & 0x2000)
+        put32(gre, key);
+    if (flags & 0x1000)
+        put32(gre, seq);
+    append(gre, inner);
+    const std::array<std::uint8_t, 4> dst{198, 51, 100, 1};
+    Bytes ip{0x45, 0};
+    put16(ip, static_cast<std::uint16_t>(20 + gre.size()));
+    put16(ip, 9);
+    put16(ip, 0);
+    ip.push_back(60);
+    ip.push_back(47);
+    put16(ip, 0);
+    ip.insert(ip.end(), src.begin(), src.end());
+    ip.insert(ip.end(), dst.begin(), dst.end());
+    const auto c = hag::net::internet_checksum(std::span(ip.data(), 20));
+    ip[10] = static_cast<std::uint8_t>(c >> 8);
+    ip[11] = static_cast<std::uint8_t>(c);
+    Bytes f = eth(kGwAccessMac, kCpeMac, 0x0800);
+    append(f, ip);
+    append(f, gre);
+    return f;
+}
+
+UplinkResult run_up_burst(UplinkCtx& ctx, const std::vector<Bytes>& frames) {
+    std::vector<rte_mbuf*> burst;
+    for (const Bytes& f : frames) {
+        rte_mbuf* m = test::mbuf_from(f);
+        REQUIRE(m != nullptr);
+        burst.push_back(m);
+    }
+    std::vector<UplinkMeta> meta(frames.size());
+    UplinkResult r;
+    const uint16_t kept =
+        uplink_decap(ctx, burst.data(), static_cast<std::uint16_t>(burst.size()), meta.data());
+    for (uint16_t i = 0; i < kept; ++i) {
+        r.out.emplace_back(test::bytes_of(burst[i]), fields_of(burst[i]));
+        rte_pktmbuf_free(burst[i]);
+        const UplinkMeta& m = meta[i];
+        r.meta.emplace_back(m.session, m.seq, m.incarnation, m.timeout_us, m.path, m.live_mask,
+                            m.flags, m.mode);
+    }
+    return r;
+}
+
+}  // namespace
+
+TEST_CASE("fast_form counts the uplink packets the fast uplink form takes", "[uplink][fast]") {
+    Fixture fx;
+    const auto fast_form = [&] { return up_events(fx, UplinkEvent::kFastForm); };
+    UplinkWords form;
+    REQUIRE(fx.t->uplink_form(5, form));
+    const Bytes inner = ipv6_udp(a6(1, 0, 0x42), a6(0x9999, 0, 1), 16);
+    const auto coa = a6(0xaaaa, 0, 1);
+    const Bytes out = fx.up(up_frame_v6(0x3000, 0xabcd0001, 77, coa, inner));
+    REQUIRE(out.size() == 14 + inner.size());
+    CHECK(Bytes(out.begin() + 14, out.end()) == inner);
+    CHECK(fast_form() == 1);
+    CHECK(fx.seqs[0].seq == 77);
+    CHECK(fx.seqs[0].path == 0);
+    CHECK(fx.seqs[0].live_mask == 3);
+    CHECK(fx.seqs[0].incarnation == fx.t->state(5).incarnation.load());
+    CHECK(fx.t->uplink_counts(5, 0).packets == 1);
+    CHECK(fx.t->uplink_counts(5, 0).bytes == inner.size());
+    CHECK(fx.t->uplink_hot(5).path0.packets.load() == 1);  // counted by the form
+    // The second prefix (IPv4 inner from 192.0.2.0/28) and a spoofed source: the general path.
+    Bytes in4 = ipv4_udp({192, 0, 2, 3}, {203, 0, 113, 5}, 20);
+    CHECK_FALSE(fx.up(up_frame_v6(0x3000, 0xabcd0001, 78, coa, in4)).empty());
+    const Bytes foreign = ipv6_udp(a6(2, 0, 0x42), a6(0x9999, 0, 1), 16);
+    CHECK(fx.up(up_frame_v6(0x3000, 0xabcd0001, 79, coa, foreign)).empty());
+    CHECK(fx.drops(UplinkDrop::kSpoofedInner) == 1);
+    // Another care-of address: the general path, which refuses it.
+    CHECK(fx.up(up_frame_v6(0x3000, 0xabcd0001, 80, a6(0xaaaa, 0, 9), inner)).empty());
+    CHECK(fx.drops(UplinkDrop::kSpoofedOuter) == 1);
+    CHECK(fast_form() == 1);
+    CHECK(fx.t->uplink_counts(5, 0).packets == 2);
+    fx.ul.fast_path = false;
+    CHECK_FALSE(fx.up(up_frame_v6(0x3000, 0xabcd0001, 81, coa, inner)).empty());
+    CHECK(fast_form() == 1);
+    CHECK(fx.ul.decapsulated == 3);
+}
+
+// The fast uplink form (UplinkWords) against the general path: two fixtures programmed alike,
+// one with the fast path off, take the same random bursts (sessions with and without the form,
+// genuine, spoofed and hostile frames) and must give the same verdicts, octets, mbuf fields,
+// reorder meta data, drops, events and counters.
+TEST_CASE("fast uplink decides and writes what the general path does, packet for packet",
+          "[uplink][fast]") {
+    Fixture fast, general;
+    general.ul.fast_path = false;
+    std::mt19937 rng(20261205);
+    auto pick = [&](unsigned n) { return static_cast<unsigned>(rng() % n); };
+    std::uint64_t fast_sessions = 0, fast_candidates = 0;
+    const SessionConfig base = *fast.t->config(5);
+    for (int round = 0; round < 300; ++round) {
+        SessionConfig c = base;
+        // The IPv4 path first now and then (its care-of address is then the form's).
+        if (pick(3) == 0) {
+            std::swap(c.paths[0], c.paths[1]);
+        }
+        c.paths[0].live = pick(4) != 0;
+        c.paths[1].live = pick(2) != 0;
+        c.reorder = static_cast<ReorderMode>(pick(3));
+        c.reorder_timeout_us = pick(3) == 0 ? 0 : 1 + pick(100000);
+        c.policy = pick(8) == 0 ? 3 : 0;  // a profile slot with no policy table: general path
+        c.paths[0].tunnel = pick(10) == 0 ? Tunnel::kIpInIp : Tunnel::kGre;
+        c.uplink_key = pick(10) == 0 ? 0 : 0xabcd0001;
+        // The first prefix: the IPv6 one or the IPv4 one, of various lengths; sometimes one only.
+        const IpPrefix p6{IpAddr::v6(a6(1, 0, 0)), static_cast<std::uint8_t>(48 + pick(3) * 8)};
+        const IpPrefix p4{IpAddr::v4(192, 0, 2, 0), static_cast<std::uint8_t>(24 + pick(5))};
+        const bool v4_first = pick(3) == 0;
+        c.prefixes[0] = v4_first ? p4 : p6;
+        c.prefixes[1] = v4_first ? p6 : p4;
+        c.n_prefixes = static_cast<std::uint8_t>(1 + pick(2));
+        // Another care-of address for the IPv6 path and new downlink keys now and then: every
+        // tunnel replaced, a new incarnation.
+        PathConfig& v6path = c.paths[0].coa.family == Family::kIpv6 ? c.paths[0] : c.paths[1];
+        if (pick(4) == 0) {
+            v6path.coa = IpAddr::v6(a6(0xaaaa, 0, 2));
+            c.paths[0].downlink_key = static_cast<std::uint32_t>(rng());
+            c.paths[1].downlink_key = static_cast<std::uint32_t>(rng());
+        }
+        c.paths[1].tunnel = Tunnel::kGre;
+        REQUIRE(fast.t->upsert(5, c).ok());
+        REQUIRE(general.t->upsert(5, c).ok());
+        UplinkWords form;
+        const bool is_fast = fast.t->uplink_form(5, form);
+        fast_sessions += is_fast ? 1 : 0;
+        for (Fixture* fx : {&fast, &general}) {
+            fx->ul.nat_port_learning = round % 2 == 0;
+        }
+        std::vector<Bytes> frames;
+        const unsigned n = 1 + pick(70);
+        for (unsigned i = 0; i < n; ++i) {
+            // Inner: IPv6 or IPv4, from inside a prefix or not, ECN-capable or not.
+            const auto ecn = static_cast<std::uint8_t>(pick(4));
+            Bytes inner;
+            if (pick(3) != 0) {
+                const std::uint16_t net = pick(6) == 0 ? 2 : 1;
+                inner = ipv6_udp(a6(net, static_cast<std::uint16_t>(pick(3)), 0x42),
+                                 a6(0x9999, 0, 1), pick(64), static_cast<std::uint8_t>(ecn));
+            } else {
+                const auto host = static_cast<std::uint8_t>(pick(6) == 0 ? 200 : pick(16));
+                inner = ipv4_udp({192, 0, static_cast<std::uint8_t>(pick(6) == 0 ? 3 : 2), host},
+                                 {203, 0, 113, 5}, pick(64), ecn);
+            }
+            if (pick(16) == 0) {
+                inner[pick(static_cast<unsigned>(inner.size()))] ^= 0x5a;  // a lying inner header
+            }
+            const std::uint16_t flag_set[] = {0x3000, 0x3000, 0x3000, 0x2000,
+                                              0xb000, 0x0000, 0x3001};
+            const std::uint16_t flags = flag_set[pick(7)];
+            const std::uint32_t key =
+                pick(10) == 0 ? static_cast<std::uint32_t>(rng()) : 0xabcd0001;
+            // The outer source: the IPv6 path's care-of addresses (old and new) or another,
+            // the IPv4 path's or another.
+            const unsigned src = pick(7);
+            const std::uint16_t from6[] = {1, 1, 1, 2, 9};
+            const auto seq = static_cast<std::uint32_t>(rng());
+            Bytes f = src < 5
+                          ? up_frame_v6(flags, key, seq, a6(0xaaaa, 0, from6[src]), inner)
+                          : up_frame_v4(flags, key, seq,
+                                        {198, 51, 100, static_cast<std::uint8_t>(src == 5 ? 7 : 9)},
+                                        inner);
+            if (pick(4) == 0) {
+                if (src < 5) {
+                    f[15] = static_cast<std::uint8_t>(f[15] | 0x30);  // outer ECN CE
+                } else {
+                    f[15] = static_cast<std::uint8_t>(f[15] | 0x03);  // outer ECN CE
+                    f[24] = f[25] = 0;
+                    const auto sum = hag::net::internet_checksum(std::span(f.data() + 14, 20));
+                    f[24] = static_cast<std::uint8_t>(sum >> 8);
+                    f[25] = static_cast<std::uint8_t>(sum);
+                }
+            }
+            if (pick(6) == 0) {
+                f.resize(f.size() + pick(20), 0xee);  // Ethernet padding
+            }
+            const bool cut = pick(16) == 0;
+            if (cut) {
+                f.resize(pick(static_cast<unsigned>(f.size())));  // cut short
+            }
+            // What the fast form may take: a session with it, a valid keyed header with the
+            // session's key, from the first path's care-of address, whole.
+            const IpAddr outer_src =
+                src < 5 ? IpAddr::v6(a6(0xaaaa, 0, from6[src]))
+                        : IpAddr::v4(198, 51, 100, static_cast<std::uint8_t>(src == 5 ? 7 : 9));
+            fast_candidates += is_fast && (flags & 0x2000) != 0 && flags != 0x3001 &&
+                                       key == c.uplink_key && outer_src == c.paths[0].coa && !cut
+                                   ? 1
+                                   : 0;
+            frames.push_back(f);
+        }
+        const UplinkResult a = run_up_burst(fast.ul, frames);
+        const UplinkResult b = run_up_burst(general.ul, frames);
+        INFO("round " << round << (is_fast ? " (fast session)" : ""));
+        REQUIRE(a.out.size() == b.out.size());
+        for (std::size_t i = 0; i < a.out.size(); ++i) {
+            INFO("packet " << i << " of " << a.out.size());
+            REQUIRE(a.out[i].first == b.out[i].first);
+            REQUIRE(a.out[i].second == b.out[i].second);
+            REQUIRE(a.meta[i] == b.meta[i]);
+        }
+        for (std::size_t d = 0; d < fast.ul.drops.size(); ++d) {
+            INFO("drop " << d);
+            REQUIRE(fast.ul.drops[d].read() == general.ul.drops[d].read());
+        }
+        for (std::size_t e = 0; e < fast.ul.events.size(); ++e) {
+            if (e != static_cast<std::size_t>(UplinkEvent::kFastForm)) {
+                REQUIRE(fast.ul.events[e].read() == general.ul.events[e].read());
+            }
+        }
+        REQUIRE(fast.ul.decapsulated.read() == general.ul.decapsulated.read());
+        for (unsigned p = 0; p < kMaxPaths; ++p) {
+            const PathCounts x = fast.t->uplink_counts(5, p);
+            const PathCounts y = general.t->uplink_counts(5, p);
+            REQUIRE(x.packets == y.packets);
+            REQUIRE(x.bytes == y.bytes);
+        }
+    }
+    // Both kinds of session came up, the fast form took packets (at most its candidates; the
+    // others' inner sources were outside the first prefix, or were dropped), and refused some.
+    CHECK(fast_sessions > 100);
+    CHECK(fast_sessions < 280);
+    const auto fast_form = static_cast<std::size_t>(UplinkEvent::kFastForm);
+    INFO("fast candidates " << fast_candidates << ", taken " << fast.ul.events[fast_form].read());
+    CHECK(fast.ul.events[fast_form].read() <= fast_candidates);
+    CHECK(fast.ul.events[fast_form].read() > fast_candidates / 5);
+    CHECK(fast.ul.events[fast_form].read() > 200);
+    CHECK(general.ul.events[fast_form].read() == 0);
+    CHECK(fast.ul.decapsulated.read() > fast.ul.events[fast_form].read());
+    CHECK(fast.ul.drops[static_cast<std::size_t>(UplinkDrop::kSpoofedInner)].read() > 100);
+    CHECK(fast.ul.drops[static_cast<std::size_t>(UplinkDrop::kSpoofedOuter)].read() > 100);
+    CHECK(fast.ul.drops[static_cast<std::size_t>(UplinkDrop::kEcnNotEct)].read() > 10);
 }

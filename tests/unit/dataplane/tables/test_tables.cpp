@@ -748,6 +748,202 @@ TEST_CASE("a reader of the fast form never sees a torn one while the writer rewr
     CHECK(copies.load() >= 10000);
 }
 
+TEST_CASE("the fast uplink form: the first path's care-of address and the first prefix",
+          "[tables][fast][uplink]") {
+    Env env("t_upform");
+    auto& t = *env.t;
+    auto form_of = [&](SessionTable::SessionId id) {
+        UplinkWords w;
+        const bool on = t.uplink_form(id, w);
+        CHECK(on == t.uplink_hint(id));
+        CHECK(on == w.enabled());
+        return w;
+    };
+    auto c = one_path(320, 9, 9);
+    c.reorder = ReorderMode::kOn;
+    c.reorder_timeout_us = 2500;
+    REQUIRE(t.upsert(9, c).ok());
+    UplinkWords w = form_of(9);
+    REQUIRE(w.enabled());
+    CHECK(w.from_coa(c.paths[0].coa));
+    CHECK_FALSE(w.from_coa(IpAddr::v6(v6(0x2001, 0xdb8, 0xaaaa, 0, 10))));
+    CHECK(w.in_prefix(IpAddr::v6(v6(0x2001, 0xdb8, 9, 0, 0x77))));
+    CHECK_FALSE(w.in_prefix(IpAddr::v6(v6(0x2001, 0xdb8, 10, 0, 0x77))));
+    CHECK_FALSE(w.in_prefix(IpAddr::v4(198, 51, 100, 1)));  // another family
+    CHECK(w.mode() == ReorderMode::kOn);
+    CHECK(w.timeout == 2500);
+    CHECK(w.live_mask() == 1);
+    CHECK(w.prefix_length() == 64);
+    CHECK(w.incarnation() == t.state(9).incarnation.load());
+
+    // Rewritten only when it changes; a reader that sees the writer in the middle gets none.
+    const std::uint32_t v = t.uplink_hot(9).version.load();
+    CHECK(v % 2 == 0);
+    CHECK(v != 0);
+    REQUIRE(t.upsert(9, c).ok());
+    CHECK(t.uplink_hot(9).version.load() == v);
+    t.uplink_hot(9).version.store(v + 1);
+    CHECK_FALSE(t.uplink_form(9, w));
+    t.uplink_hot(9).version.store(v);
+    CHECK(t.uplink_form(9, w));
+
+    // The general path counts in the state, the form in the record; a path's traffic is the sum.
+    CHECK(&t.uplink_traffic(9, 0) == &t.state(9).uplink[0]);
+    t.uplink_traffic(9, 0).packets.store(4);
+    t.uplink_traffic(9, 0).bytes.store(400);
+    t.uplink_hot(9).path0.packets.store(3);
+    t.uplink_hot(9).path0.bytes.store(300);
+    t.uplink_traffic(9, 1).packets.store(1);
+    CHECK(t.uplink_counts(9, 0).packets == 7);
+    CHECK(t.uplink_counts(9, 0).bytes == 700);
+    CHECK(t.uplink_counts(9, 1).packets == 1);
+    CHECK(t.totals(9).uplink_packets == 8);
+    CHECK(t.totals(9).uplink_bytes == 700);
+
+    // The key's bucket carries the form's hint beside the session id.
+    const std::uint32_t key = 320;
+    SessionTable::SessionId ids[1] = {};
+    std::uint64_t hint = 0;
+    auto key_hint = [&] {
+        REQUIRE(t.lookup_uplink_key_bulk(&key, 1, ids, &hint) == 1);
+        CHECK(ids[0] == 9);
+        SessionTable::SessionId one = 0;
+        REQUIRE(t.lookup_uplink_key(key, one));
+        CHECK(one == 9);
+        return hint == 1;
+    };
+    CHECK(key_hint());
+
+    // A new care-of address everywhere (a new incarnation): the form follows it. IPv4 both
+    // ways, a second path that is down.
+    auto two = two_paths();
+    two.paths[0].coa = IpAddr::v4(198, 51, 100, 7);
+    two.paths[0].local = IpAddr::v4(198, 51, 100, 1);
+    two.paths[1].live = false;
+    two.prefixes[0] = {IpAddr::v4(203, 0, 113, 0), 24};
+    REQUIRE(t.upsert(9, two).ok());
+    w = form_of(9);
+    REQUIRE(w.enabled());
+    CHECK(w.from_coa(IpAddr::v4(198, 51, 100, 7)));
+    CHECK_FALSE(w.from_coa(two.paths[1].coa));
+    CHECK(w.in_prefix(IpAddr::v4(203, 0, 113, 200)));
+    CHECK_FALSE(w.in_prefix(IpAddr::v4(203, 0, 114, 1)));
+    CHECK(w.live_mask() == 1);
+    CHECK(w.incarnation() == t.state(9).incarnation.load());
+    two.paths[1].live = true;
+    REQUIRE(t.upsert(9, two).ok());
+    CHECK(form_of(9).live_mask() == 3);
+
+    // What the general path must answer: no key, GRE in UDP, IP in IP, remote anchors, a
+    // flow policy, no prefix.
+    auto off = [&](auto change) {
+        auto x = one_path(320, 9, 9);
+        change(x);
+        REQUIRE(t.upsert(9, x).ok());
+        return form_of(9).enabled();
+    };
+    CHECK_FALSE(off([](SessionConfig& x) { x.uplink_key = 0; }));
+    CHECK_FALSE(off([](SessionConfig& x) {
+        x.paths[0].coa = IpAddr::v4(198, 51, 100, 9);  // NAT traversal is IPv4 only
+        x.paths[0].local = IpAddr::v4(198, 51, 100, 1);
+        x.paths[0].udp_port = 4500;
+    }));
+    CHECK_FALSE(off([](SessionConfig& x) { x.n_prefixes = 0; }));
+    CHECK_FALSE(off([](SessionConfig& x) { x.paths[0].tunnel = Tunnel::kIpInIp; }));
+    CHECK_FALSE(off([](SessionConfig& x) { x.policy = 2; }));
+    CHECK_FALSE(key_hint());  // rewritten in place when the form went away
+    CHECK_FALSE(off([](SessionConfig& x) {
+        x.n_anchors = 1;
+        x.n_prefixes = 2;
+        x.prefixes[1] = {IpAddr::v6(v6(0x2001, 0xdb8, 0x99, 0)), 64};
+        x.anchors[0].prefix = x.prefixes[1];
+        x.anchors[0].local = x.paths[0].local;
+        x.anchors[0].anchor = IpAddr::v6(v6(0x2001, 0xdb8, 0xeeee, 0, 1));
+        x.anchors[0].uplink_key = 900;
+        x.anchors[0].downlink_key = 901;
+    }));
+    CHECK(off([](SessionConfig&) {}));
+    CHECK(key_hint());
+    // A new session on the id starts its counters at zero, the record's included.
+    REQUIRE(t.remove(9).ok());
+    REQUIRE(t.upsert(9, one_path(320, 9, 9)).ok());
+    CHECK(t.uplink_counts(9, 0).packets == 0);
+    CHECK(t.uplink_counts(9, 1).packets == 0);
+
+    REQUIRE(t.remove(9).ok());
+    CHECK_FALSE(form_of(9).enabled());
+    env.rcu->synchronize();
+}
+
+TEST_CASE("a reader of the fast uplink form never sees a torn one while the writer rewrites it",
+          "[tables][fast][uplink][rcu]") {
+    // As the downlink's test above: two configs of session 3 whose uplink forms differ in every
+    // word (care-of address, prefix, reorder, live paths, incarnation), alternated by the
+    // writer while a reader copies without pause. A copy the lock lets through is one of the
+    // two forms, or the same form with a later incarnation; never a mix of both configs.
+    Env env("t_uplock");
+    auto& t = *env.t;
+    auto a = one_path(100, 1, 1);
+    auto b = two_paths();
+    b.uplink_key = 200;
+    b.paths[0].coa = IpAddr::v4(198, 51, 100, 7);
+    b.paths[0].local = IpAddr::v4(198, 51, 100, 1);
+    b.paths[0].downlink_key = 201;
+    b.paths[1].downlink_key = 202;
+    b.prefixes[0] = {IpAddr::v4(203, 0, 113, 0), 24};
+    b.reorder = ReorderMode::kOff;
+    b.reorder_timeout_us = 999;
+    REQUIRE(t.upsert(3, a).ok());
+    UplinkWords wa, wb;
+    REQUIRE(t.uplink_form(3, wa));
+    REQUIRE(t.upsert(3, b).ok());
+    REQUIRE(t.uplink_form(3, wb));
+    // Everything but the incarnation (each swap of care-of addresses starts a new one).
+    auto same = [](const UplinkWords& x, const UplinkWords& y) {
+        return (x.meta & 0xffffffffU) == (y.meta & 0xffffffffU) && x.timeout == y.timeout &&
+               x.coa[0] == y.coa[0] && x.coa[1] == y.coa[1] && x.prefix[0] == y.prefix[0] &&
+               x.prefix[1] == y.prefix[1];
+    };
+    REQUIRE_FALSE(same(wa, wb));
+    REQUIRE(wa.coa[0] != wb.coa[0]);
+    REQUIRE(wa.prefix[0] != wb.prefix[0]);
+    std::atomic<bool> stop{false};
+    std::atomic<std::uint64_t> copies{0}, refused{0}, torn{0};
+    std::thread reader([&] {
+        while (!stop.load(std::memory_order_relaxed)) {
+            UplinkWords w;
+            if (t.uplink_form(3, w)) {
+                if (!same(w, wa) && !same(w, wb)) {
+                    torn.fetch_add(1, std::memory_order_relaxed);
+                }
+                copies.fetch_add(1, std::memory_order_relaxed);
+            } else {
+                refused.fetch_add(1, std::memory_order_relaxed);
+            }
+        }
+    });
+    for (int i = 0; i < 20000 || copies.load() < 10000; ++i) {
+        REQUIRE(t.upsert(3, i % 2 == 0 ? a : b).ok());
+        if (i % 64 == 0) {
+            t.reclaim();
+        }
+        if (i > 2'000'000) {
+            break;  // bounded: the reader thread never got the CPU
+        }
+    }
+    stop = true;
+    reader.join();
+    env.rcu->synchronize();
+    INFO("copies " << copies.load() << ", refused " << refused.load());
+    CHECK(torn.load() == 0);
+    CHECK(copies.load() >= 10000);
+    // The incarnation went up with each swap and the form carried it.
+    UplinkWords w;
+    REQUIRE(t.uplink_form(3, w));
+    CHECK(w.incarnation() == t.state(3).incarnation.load());
+    CHECK(w.incarnation() > wb.incarnation());
+}
+
 TEST_CASE("a zero SessionState is a value-initialised one (the slots are zero pages)",
           "[tables][slot]") {
     // SessionTable's slots are never constructed: fresh anonymous memory must read as a
@@ -763,6 +959,12 @@ TEST_CASE("a zero SessionState is a value-initialised one (the slots are zero pa
     CHECK(h->fast_version.load() == 0);
     unsigned char hzero[sizeof(SessionHot)] = {};
     CHECK(std::memcmp(hbuf, hzero, sizeof hbuf) == 0);
+    // And the uplink records.
+    alignas(UplinkHot) unsigned char ubuf[sizeof(UplinkHot)] = {};
+    auto* u = ::new (static_cast<void*>(ubuf)) UplinkHot{};
+    CHECK(u->version.load() == 0);
+    unsigned char uzero[sizeof(UplinkHot)] = {};
+    CHECK(std::memcmp(ubuf, uzero, sizeof ubuf) == 0);
 }
 
 TEST_CASE(
