@@ -123,18 +123,12 @@ UplinkDrop relay_from_anchor(UplinkCtx& ctx, rte_mbuf* m, const GreInIp& gre,
     if (ctx.n_relay_downlink == UplinkCtx::kRelayMax) {
         return UplinkDrop::kRelayFull;
     }
-    // ECN (RFC 6040 §4.2), as the uplink decapsulates.
-    if (!ecn_decapsulate(frame + gre.l2.l3_offset, gre.outer.family == Family::kIpv6,
-                         rte_pktmbuf_mtod_offset(m, std::uint8_t*, gre.inner_off),
-                         inner.family == Family::kIpv6)) {
+    // ECN, as the uplink decapsulates.
+    if (!gre_ecn_to_inner(m, gre, inner)) {
         return UplinkDrop::kEcnNotEct;
     }
     // The inner packet in an Ethernet header as the core side would have sent it.
-    rte_pktmbuf_adj(m, gre.inner_off);
-    if (rte_pktmbuf_pkt_len(m) > inner.total_len) {
-        rte_pktmbuf_trim(m, static_cast<std::uint16_t>(rte_pktmbuf_pkt_len(m) - inner.total_len));
-    }
-    auto* e = reinterpret_cast<std::uint8_t*>(rte_pktmbuf_prepend(m, 14));
+    std::uint8_t* e = gre_inner_to_ethernet(m, gre, inner);
     if (e == nullptr) {
         return UplinkDrop::kNoHeadroom;  // not reached: the GRE header came off
     }

@@ -17,6 +17,7 @@
 
 #include <cstdint>
 
+#include "pipeline/packet.hpp"
 #include "pipeline/parse.hpp"
 #include "tables/session_table.hpp"
 
@@ -24,6 +25,28 @@ namespace hag::dp {
 
 struct UplinkCtx;
 enum class UplinkDrop : std::uint8_t;
+
+// For a GRE packet m being decapsulated (gre: its parse; inner: its inner header), by the
+// uplink stage and by relay_from_anchor. ECN (RFC 6040 §4.2): the outer field's congestion
+// marks reach the inner packet; false when it must be dropped (outer CE over a not-ECT inner
+// packet).
+inline bool gre_ecn_to_inner(rte_mbuf* m, const GreInIp& gre, const L3Info& inner) noexcept {
+    return ecn_decapsulate(rte_pktmbuf_mtod_offset(m, const std::uint8_t*, gre.l2.l3_offset),
+                           gre.outer.family == Family::kIpv6,
+                           rte_pktmbuf_mtod_offset(m, std::uint8_t*, gre.inner_off),
+                           inner.family == Family::kIpv6);
+}
+
+// Strips everything before the inner packet and anything after it, and prepends 14 octets for
+// an Ethernet header: where they start, or nullptr when the mbuf has no headroom.
+inline std::uint8_t* gre_inner_to_ethernet(rte_mbuf* m, const GreInIp& gre,
+                                           const L3Info& inner) noexcept {
+    rte_pktmbuf_adj(m, gre.inner_off);
+    if (rte_pktmbuf_pkt_len(m) > inner.total_len) {
+        rte_pktmbuf_trim(m, static_cast<std::uint16_t>(rte_pktmbuf_pkt_len(m) - inner.total_len));
+    }
+    return reinterpret_cast<std::uint8_t*>(rte_pktmbuf_prepend(m, 14));
+}
 
 // The remote anchor whose prefix holds `src` (an uplink inner source), or -1.
 inline int anchor_of_source(const SessionConfig& cfg, const IpAddr& src) noexcept {

@@ -65,16 +65,6 @@ inline void keep_meta_fast(UplinkCtx& ctx, const UplinkWords& w, SessionTable::S
     meta.flags |= UplinkMeta::kKept;
 }
 
-// ECN (RFC 6040 §4.2): the outer field's congestion marks reach the inner packet; false when
-// the packet must be dropped (CE outside, not ECN-capable inside).
-inline bool ecn_to_inner(rte_mbuf* m, const GreInIp& gre, const L3Info& outer,
-                         const L3Info& inner) noexcept {
-    const auto* frame = rte_pktmbuf_mtod(m, const std::uint8_t*);
-    return ecn_decapsulate(frame + gre.l2.l3_offset, outer.family == Family::kIpv6,
-                           rte_pktmbuf_mtod_offset(m, std::uint8_t*, gre.inner_off),
-                           inner.family == Family::kIpv6);
-}
-
 // The kept packet toward the core: everything before the inner packet and anything after it
 // stripped, core Ethernet added (its next hop resolved, or resolution asked).
 inline UplinkDrop to_core(UplinkCtx& ctx, rte_mbuf* m, const GreInIp& gre,
@@ -91,11 +81,7 @@ inline UplinkDrop to_core(UplinkCtx& ctx, rte_mbuf* m, const GreInIp& gre,
             return UplinkDrop::kNoNextHop;
         }
     }
-    rte_pktmbuf_adj(m, gre.inner_off);
-    if (rte_pktmbuf_pkt_len(m) > inner.total_len) {
-        rte_pktmbuf_trim(m, static_cast<std::uint16_t>(rte_pktmbuf_pkt_len(m) - inner.total_len));
-    }
-    auto* e = reinterpret_cast<std::uint8_t*>(rte_pktmbuf_prepend(m, 14));
+    std::uint8_t* e = gre_inner_to_ethernet(m, gre, inner);
     if (e == nullptr) {
         return UplinkDrop::kNoHeadroom;
     }
@@ -175,7 +161,7 @@ inline UplinkDrop decap_one(UplinkCtx& ctx, rte_mbuf* m, GreParse parsed, const 
                 return UplinkDrop::kInnerMalformed;
             }
             if (w.in_prefix(inner.src)) {
-                if (!ecn_to_inner(m, gre, outer, inner)) {
+                if (!gre_ecn_to_inner(m, gre, inner)) {
                     return UplinkDrop::kEcnNotEct;
                 }
                 if (const UplinkDrop r = to_core(ctx, m, gre, inner); r != UplinkDrop::kCount) {
@@ -249,7 +235,7 @@ inline UplinkDrop decap_one(UplinkCtx& ctx, rte_mbuf* m, GreParse parsed, const 
         ++ctx.events[static_cast<std::size_t>(UplinkEvent::kNatPortLearned)];
     }
 
-    if (!ecn_to_inner(m, gre, outer, inner)) {
+    if (!gre_ecn_to_inner(m, gre, inner)) {
         return UplinkDrop::kEcnNotEct;
     }
 

@@ -1043,6 +1043,24 @@ void make_nat(Fixture& fx) {
     REQUIRE(fx.t->upsert(5, c).ok());
 }
 
+// An outer IPv4 header (TTL 60, no options, checksum set) for `payload` octets of `proto`.
+Bytes outer_ipv4(std::array<std::uint8_t, 4> src, std::array<std::uint8_t, 4> dst,
+                 std::uint8_t proto, std::size_t payload, std::uint16_t id) {
+    Bytes ip{0x45, 0};
+    put16(ip, static_cast<std::uint16_t>(20 + payload));
+    put16(ip, id);
+    put16(ip, 0);
+    ip.push_back(60);
+    ip.push_back(proto);
+    put16(ip, 0);
+    ip.insert(ip.end(), src.begin(), src.end());
+    ip.insert(ip.end(), dst.begin(), dst.end());
+    const auto c = hag::net::internet_checksum(std::span(ip.data(), 20));
+    ip[10] = static_cast<std::uint8_t>(c >> 8);
+    ip[11] = static_cast<std::uint8_t>(c);
+    return ip;
+}
+
 // An uplink frame from the NAT: outer IPv4 from `src`:`sport` to 198.51.100.1:`dport`, UDP with
 // `payload` (a checksum when `csum`), Ethernet first.
 Bytes up_frame_udp(std::array<std::uint8_t, 4> src, std::uint16_t sport, std::uint16_t dport,
@@ -1068,20 +1086,8 @@ Bytes up_frame_udp(std::array<std::uint8_t, 4> src, std::uint16_t sport, std::ui
         udp[6] = static_cast<std::uint8_t>(c >> 8);
         udp[7] = static_cast<std::uint8_t>(c);
     }
-    Bytes ip{0x45, 0};
-    put16(ip, static_cast<std::uint16_t>(20 + udp.size()));
-    put16(ip, 7);
-    put16(ip, 0);
-    ip.push_back(60);
-    ip.push_back(17);
-    put16(ip, 0);
-    ip.insert(ip.end(), src.begin(), src.end());
-    ip.insert(ip.end(), dst.begin(), dst.end());
-    const auto c = hag::net::internet_checksum(std::span(ip.data(), 20));
-    ip[10] = static_cast<std::uint8_t>(c >> 8);
-    ip[11] = static_cast<std::uint8_t>(c);
     Bytes f = eth(kGwAccessMac, kCpeMac, 0x0800);
-    append(f, ip);
+    append(f, outer_ipv4(src, dst, 17, udp.size(), 7));
     append(f, udp);
     return f;
 }
@@ -1865,21 +1871,8 @@ Bytes up_frame_v4(std::uint16_t flags, std::uint32_t key, std::uint32_t seq,
     if (flags & 0x1000)
         put32(gre, seq);
     append(gre, inner);
-    const std::array<std::uint8_t, 4> dst{198, 51, 100, 1};
-    Bytes ip{0x45, 0};
-    put16(ip, static_cast<std::uint16_t>(20 + gre.size()));
-    put16(ip, 9);
-    put16(ip, 0);
-    ip.push_back(60);
-    ip.push_back(47);
-    put16(ip, 0);
-    ip.insert(ip.end(), src.begin(), src.end());
-    ip.insert(ip.end(), dst.begin(), dst.end());
-    const auto c = hag::net::internet_checksum(std::span(ip.data(), 20));
-    ip[10] = static_cast<std::uint8_t>(c >> 8);
-    ip[11] = static_cast<std::uint8_t>(c);
     Bytes f = eth(kGwAccessMac, kCpeMac, 0x0800);
-    append(f, ip);
+    append(f, outer_ipv4(src, {198, 51, 100, 1}, 47, gre.size(), 9));
     append(f, gre);
     return f;
 }

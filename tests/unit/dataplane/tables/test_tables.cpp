@@ -68,6 +68,46 @@ struct Env {
     }
 };
 
+// The writer alternates configs a and b of session 3 while a reader thread copies one of its
+// sequence-locked forms without pause (`copy(w)`: false when the lock refused the copy, a
+// packet then taking the general path). Every copy let through must be whole (`whole(w)`: one
+// of the two configs' forms). Bounded: the writer stops after 2,000,000 upserts even if the
+// reader never got the CPU.
+template <typename Words, typename Copy, typename Whole>
+void race_form_reader(Env& env, const SessionConfig& a, const SessionConfig& b, Copy copy,
+                      Whole whole) {
+    std::atomic<bool> stop{false};
+    std::atomic<std::uint64_t> copies{0}, refused{0}, torn{0};
+    std::thread reader([&] {
+        while (!stop.load(std::memory_order_relaxed)) {
+            Words w;
+            if (copy(w)) {
+                if (!whole(w)) {
+                    torn.fetch_add(1, std::memory_order_relaxed);
+                }
+                copies.fetch_add(1, std::memory_order_relaxed);
+            } else {
+                refused.fetch_add(1, std::memory_order_relaxed);
+            }
+        }
+    });
+    for (int i = 0; i < 20000 || copies.load() < 10000; ++i) {
+        REQUIRE(env.t->upsert(3, i % 2 == 0 ? a : b).ok());
+        if (i % 64 == 0) {
+            env.t->reclaim();
+        }
+        if (i > 2'000'000) {
+            break;
+        }
+    }
+    stop = true;
+    reader.join();
+    env.rcu->synchronize();
+    INFO("copies " << copies.load() << ", refused " << refused.load());
+    CHECK(torn.load() == 0);
+    CHECK(copies.load() >= 10000);
+}
+
 }  // namespace
 
 TEST_CASE("sessions are found by destination, key and care-of address", "[tables]") {
@@ -716,36 +756,9 @@ TEST_CASE("a reader of the fast form never sees a torn one while the writer rewr
                std::memcmp(x.header, y.header, sizeof x.header) == 0;
     };
     REQUIRE_FALSE(same(wa, wb));
-    std::atomic<bool> stop{false};
-    std::atomic<std::uint64_t> copies{0}, refused{0}, torn{0};
-    std::thread reader([&] {
-        while (!stop.load(std::memory_order_relaxed)) {
-            FastWords w;
-            if (t.fast_form(3, w)) {
-                if (!same(w, wa) && !same(w, wb)) {
-                    torn.fetch_add(1, std::memory_order_relaxed);
-                }
-                copies.fetch_add(1, std::memory_order_relaxed);
-            } else {
-                refused.fetch_add(1, std::memory_order_relaxed);
-            }
-        }
-    });
-    for (int i = 0; i < 20000 || copies.load() < 10000; ++i) {
-        REQUIRE(t.upsert(3, i % 2 == 0 ? a : b).ok());
-        if (i % 64 == 0) {
-            t.reclaim();
-        }
-        if (i > 2'000'000) {
-            break;  // bounded: the reader thread never got the CPU
-        }
-    }
-    stop = true;
-    reader.join();
-    env.rcu->synchronize();
-    INFO("copies " << copies.load() << ", refused " << refused.load());
-    CHECK(torn.load() == 0);
-    CHECK(copies.load() >= 10000);
+    race_form_reader<FastWords>(
+        env, a, b, [&](FastWords& w) { return t.fast_form(3, w); },
+        [&](const FastWords& w) { return same(w, wa) || same(w, wb); });
 }
 
 TEST_CASE("the fast uplink form: the first path's care-of address and the first prefix",
@@ -907,36 +920,9 @@ TEST_CASE("a reader of the fast uplink form never sees a torn one while the writ
     REQUIRE_FALSE(same(wa, wb));
     REQUIRE(wa.coa[0] != wb.coa[0]);
     REQUIRE(wa.prefix[0] != wb.prefix[0]);
-    std::atomic<bool> stop{false};
-    std::atomic<std::uint64_t> copies{0}, refused{0}, torn{0};
-    std::thread reader([&] {
-        while (!stop.load(std::memory_order_relaxed)) {
-            UplinkWords w;
-            if (t.uplink_form(3, w)) {
-                if (!same(w, wa) && !same(w, wb)) {
-                    torn.fetch_add(1, std::memory_order_relaxed);
-                }
-                copies.fetch_add(1, std::memory_order_relaxed);
-            } else {
-                refused.fetch_add(1, std::memory_order_relaxed);
-            }
-        }
-    });
-    for (int i = 0; i < 20000 || copies.load() < 10000; ++i) {
-        REQUIRE(t.upsert(3, i % 2 == 0 ? a : b).ok());
-        if (i % 64 == 0) {
-            t.reclaim();
-        }
-        if (i > 2'000'000) {
-            break;  // bounded: the reader thread never got the CPU
-        }
-    }
-    stop = true;
-    reader.join();
-    env.rcu->synchronize();
-    INFO("copies " << copies.load() << ", refused " << refused.load());
-    CHECK(torn.load() == 0);
-    CHECK(copies.load() >= 10000);
+    race_form_reader<UplinkWords>(
+        env, a, b, [&](UplinkWords& w) { return t.uplink_form(3, w); },
+        [&](const UplinkWords& w) { return same(w, wa) || same(w, wb); });
     // The incarnation went up with each swap and the form carried it.
     UplinkWords w;
     REQUIRE(t.uplink_form(3, w));
