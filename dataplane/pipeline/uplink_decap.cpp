@@ -39,11 +39,7 @@ inline void keep_meta(UplinkCtx& ctx, const SessionConfig& cfg, SessionTable::Se
     meta.timeout_us = cfg.reorder_timeout_us;
     meta.mode = cfg.reorder;
     meta.path = static_cast<std::uint8_t>(path);
-    std::uint8_t live = 0;
-    for (unsigned i = 0; i < cfg.n_paths; ++i) {
-        live |= static_cast<std::uint8_t>(cfg.paths[i].live ? 1u << i : 0u);
-    }
-    meta.live_mask = live;
+    meta.live_mask = st.live_mask.load(std::memory_order_relaxed);  // on the state's line 0
     owner_add(st.uplink[path].packets, std::uint64_t{1});
     owner_add(st.uplink[path].bytes, std::uint64_t{bytes});
     meta.flags |= UplinkMeta::kKept;

@@ -541,6 +541,11 @@ Result<void, std::string> SessionTable::upsert(SessionId id, const SessionConfig
     }
     // NAT ports learnt from data stay with their paths (tables/nat_port.hpp).
     nat_carry_ports(slots_[id].state, old, *published);
+    std::uint8_t live = 0;
+    for (unsigned i = 0; i < published->n_paths; ++i) {
+        live |= static_cast<std::uint8_t>(published->paths[i].live ? 1U << i : 0U);
+    }
+    slots_[id].state.live_mask.store(live, std::memory_order_relaxed);  // before publish()
     // Publish the config before any index points at it, then the fast form derived from it (a
     // reader may see the new config with the old form for a moment: both are a published
     // config's, as with an RCU reader still holding the old config).

@@ -318,6 +318,11 @@ struct alignas(64) SessionState {
     // Bumped by upsert when the id starts a new session: the reorder stage resets its
     // per-session state (sequence space) when it sees a new value. 0 = never programmed.
     std::atomic<std::uint32_t> incarnation{0};
+    // Bit i: path i of the published config is live. Derived by upsert before it publishes
+    // the config (the uplink's reorder meta data): read from every path's `live` octet, the
+    // second path's on a config line nothing prefetched, it cost a general-path uplink packet
+    // of a two-path session ~140 cycles (docs/benchmarks.md, "Uplink record").
+    std::atomic<std::uint8_t> live_mask{0};
     // Per path index (PathConfig order): its uplink traffic on the general path, uplink[0..2]
     // in line 0 (the fast uplink form counts the first path's packets it takes in UplinkHot;
     // SessionTable::uplink_counts sums both).
@@ -355,7 +360,8 @@ struct alignas(64) SessionState {
     std::atomic<std::uint64_t> relay_downlink_bytes{0};
 };
 
-static_assert(offsetof(SessionState, uplink) + 3 * sizeof(PathTraffic) <= 64,
+static_assert(offsetof(SessionState, live_mask) < 64 &&
+                  offsetof(SessionState, uplink) + 3 * sizeof(PathTraffic) <= 64,
               "an uplink packet on paths 0-2 writes line 0 only");
 
 // What a session's downlink packet reads and writes besides its config, in a dense array of its

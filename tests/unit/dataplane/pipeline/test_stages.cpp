@@ -1933,6 +1933,13 @@ TEST_CASE("fast_form counts the uplink packets the fast uplink form takes", "[up
     CHECK_FALSE(fx.up(up_frame_v6(0x3000, 0xabcd0001, 81, coa, inner)).empty());
     CHECK(fast_form() == 1);
     CHECK(fx.ul.decapsulated == 3);
+    // The general path's live mask comes from the state (SessionState::live_mask, derived by
+    // upsert) and follows the config.
+    CHECK(fx.seqs[0].live_mask == 3);
+    fx.set_live(1, false);
+    CHECK_FALSE(fx.up(up_frame_v6(0x3000, 0xabcd0001, 82, coa, inner)).empty());
+    CHECK(fx.seqs[0].live_mask == 1);
+    CHECK(fx.t->state(5).live_mask.load() == 1);
 }
 
 // The fast uplink form (UplinkWords) against the general path: two fixtures programmed alike,
