@@ -76,6 +76,15 @@ FastDownlink derive_fast(const SessionConfig& c) noexcept {
     return f;
 }
 
+// Bit i: path i of c is live.
+std::uint8_t live_mask_of(const SessionConfig& c) noexcept {
+    std::uint8_t live = 0;
+    for (unsigned i = 0; i < c.n_paths; ++i) {
+        live |= static_cast<std::uint8_t>(c.paths[i].live ? 1U << i : 0U);
+    }
+    return live;
+}
+
 // The fast uplink form (session_table.hpp) of c, a published config whose session's
 // incarnation is `incarnation`: not enabled when its first path's packets need the general path.
 UplinkWords derive_uplink(const SessionConfig& c, std::uint32_t incarnation) noexcept {
@@ -93,10 +102,7 @@ UplinkWords derive_uplink(const SessionConfig& c, std::uint32_t incarnation) noe
         (pf != Family::kIpv6 && pf != Family::kIpv4)) {
         return w;  // IP in IP, GRE in UDP (NAT traversal: port learning)
     }
-    std::uint64_t live = 0;
-    for (unsigned i = 0; i < c.n_paths; ++i) {
-        live |= c.paths[i].live ? std::uint64_t{1} << i : 0;
-    }
+    const std::uint64_t live = live_mask_of(c);
     w.meta = 1U | std::uint64_t{p.coa.family == Family::kIpv6} << 1 |
              std::uint64_t{pf == Family::kIpv6} << 2 |
              std::uint64_t{static_cast<std::uint8_t>(c.reorder)} << 8 | live << 16 |
@@ -541,11 +547,8 @@ Result<void, std::string> SessionTable::upsert(SessionId id, const SessionConfig
     }
     // NAT ports learnt from data stay with their paths (tables/nat_port.hpp).
     nat_carry_ports(slots_[id].state, old, *published);
-    std::uint8_t live = 0;
-    for (unsigned i = 0; i < published->n_paths; ++i) {
-        live |= static_cast<std::uint8_t>(published->paths[i].live ? 1U << i : 0U);
-    }
-    slots_[id].state.live_mask.store(live, std::memory_order_relaxed);  // before publish()
+    slots_[id].state.live_mask.store(live_mask_of(*published),
+                                     std::memory_order_relaxed);  // before publish()
     // Publish the config before any index points at it, then the fast form derived from it (a
     // reader may see the new config with the old form for a moment: both are a published
     // config's, as with an RCU reader still holding the old config).

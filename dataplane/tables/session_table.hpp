@@ -405,10 +405,7 @@ struct UplinkWords {
     std::uint32_t timeout = 0;
     std::uint64_t coa[2] = {0, 0};
     std::uint64_t prefix[2] = {0, 0};
-    [[nodiscard]] static constexpr bool enabled_in(std::uint64_t meta) noexcept {
-        return (meta & 1U) != 0;
-    }
-    [[nodiscard]] bool enabled() const noexcept { return enabled_in(meta); }
+    [[nodiscard]] bool enabled() const noexcept { return (meta & 1U) != 0; }
     [[nodiscard]] Family coa_family() const noexcept {
         return (meta >> 1 & 1U) != 0 ? Family::kIpv6 : Family::kIpv4;
     }
@@ -568,12 +565,9 @@ class SessionTable {
     // Session id's uplink record (fast form, first path's counters).
     [[nodiscard]] UplinkHot& uplink_hot(SessionId id) noexcept { return up_[id]; }
     [[nodiscard]] const UplinkHot& uplink_hot(SessionId id) const noexcept { return up_[id]; }
-    // Whether session id has the fast uplink form, read without the sequence lock: a hint for
-    // what to prefetch (uplink_form() is the answer). The second form: and `src` is its first
-    // path's care-of address (a packet from it will likely take the form).
-    [[nodiscard]] bool uplink_hint(SessionId id) const noexcept {
-        return UplinkWords::enabled_in(up_[id].meta.load(std::memory_order_relaxed));
-    }
+    // Whether session id has the fast uplink form and `src` is its first path's care-of
+    // address, read without the sequence lock: a hint for what to prefetch (uplink_form() is
+    // the answer).
     [[nodiscard]] bool uplink_hint(SessionId id, const IpAddr& src) const noexcept {
         const UplinkHot& h = up_[id];
         UplinkWords w;
