@@ -223,19 +223,7 @@ Result<std::unique_ptr<SessionTable>, std::string> SessionTable::create(const st
         std::make_unique<Prefix6Table>(name + "c", entries * 2, rcu));
 }
 
-void SessionTable::SlotsDeleter::operator()(SessionSlot* p) const noexcept {
-    if (p != nullptr) {
-        munmap(p, bytes);
-    }
-}
-
-void SessionTable::HotDeleter::operator()(SessionHot* p) const noexcept {
-    if (p != nullptr) {
-        munmap(p, bytes);
-    }
-}
-
-void SessionTable::UpDeleter::operator()(UplinkHot* p) const noexcept {
+void SessionTable::Unmap::operator()(void* p) const noexcept {
     if (p != nullptr) {
         munmap(p, bytes);
     }
@@ -262,11 +250,11 @@ SessionTable::SessionTable(Token, std::string name, std::uint32_t capacity, Rcu&
       // Zero pages: every SessionState reads as value-initialised (no config, counters 0)
       // without being constructed, and costs memory only once written.
       slots_(static_cast<SessionSlot*>(map_zeroed(std::size_t{capacity} * sizeof(SessionSlot))),
-             SlotsDeleter{std::size_t{capacity} * sizeof(SessionSlot)}),
+             Unmap{std::size_t{capacity} * sizeof(SessionSlot)}),
       hot_(static_cast<SessionHot*>(map_zeroed(std::size_t{capacity} * sizeof(SessionHot))),
-           HotDeleter{std::size_t{capacity} * sizeof(SessionHot)}),
+           Unmap{std::size_t{capacity} * sizeof(SessionHot)}),
       up_(static_cast<UplinkHot*>(map_zeroed(std::size_t{capacity} * sizeof(UplinkHot))),
-          UpDeleter{std::size_t{capacity} * sizeof(UplinkHot)}),
+          Unmap{std::size_t{capacity} * sizeof(UplinkHot)}),
       v6_(std::move(v6)),
       v4_(std::move(v4)),
       keys_(std::move(keys)),

@@ -673,17 +673,10 @@ class SessionTable {
     void publish_uplink(SessionId id, const UplinkWords& w) noexcept;
     // Retires the published config of id (its grace period starts now).
     void retire(SessionId id);
-    struct SlotsDeleter {
+    // Deleter of the anonymous mappings below (slots and records): munmap of `bytes`.
+    struct Unmap {
         std::size_t bytes;
-        void operator()(SessionSlot* p) const noexcept;
-    };
-    struct HotDeleter {
-        std::size_t bytes;
-        void operator()(SessionHot* p) const noexcept;
-    };
-    struct UpDeleter {
-        std::size_t bytes;
-        void operator()(UplinkHot* p) const noexcept;
+        void operator()(void* p) const noexcept;
     };
 
     std::string name_;
@@ -691,11 +684,11 @@ class SessionTable {
     Rcu& rcu_;
     // capacity_ slots, anonymous memory: pages are zero until written, and a zero SessionState
     // is a value-initialised one (tested), so unused ids cost no memory.
-    std::unique_ptr<SessionSlot[], SlotsDeleter> slots_;
+    std::unique_ptr<SessionSlot[], Unmap> slots_;
     // capacity_ downlink records, anonymous memory like the slots (zero = no fast form).
-    std::unique_ptr<SessionHot[], HotDeleter> hot_;
+    std::unique_ptr<SessionHot[], Unmap> hot_;
     // capacity_ uplink records, anonymous memory like the slots (zero = no fast form).
-    std::unique_ptr<UplinkHot[], UpDeleter> up_;
+    std::unique_ptr<UplinkHot[], Unmap> up_;
     std::unique_ptr<Prefix6Table> v6_;
     std::unique_ptr<Prefix4Table> v4_;
     // Uplink keys and remote anchors' downlink keys, exact match: 4-octet keys, 7 to a bucket
