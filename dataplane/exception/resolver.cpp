@@ -233,7 +233,7 @@ std::string Resolver::json() const {
         const bool resolved = table_.mac(i, m);
         s += fmt::format(R"({}{{"port":"{}","address":"{}","mac":{}}})", first ? "" : ",",
                          name_of(e.port), to_string(e.addr),
-                         resolved ? "\"" + to_string(m) + "\"" : std::string("null"));
+                         resolved ? fmt::format("\"{}\"", to_string(m)) : std::string("null"));
         first = false;
     }
     return s + "]}";

@@ -7,6 +7,8 @@
 #include <charconv>
 #include <chrono>
 
+#include <fmt/format.h>
+
 namespace hag::magsim {
 
 std::optional<AccessSpec> parse_access(std::string_view text) {
@@ -181,11 +183,10 @@ std::optional<PbaSummary> summarize_pba(const mh::Message& m) {
     s.status = ba->status;
     s.status_name = ba_status_name(ba->status);
     s.lifetime_s = static_cast<std::uint32_t>(ba->lifetime) * 4;
-    s.hnp = "-";
     for (const auto* h : mh::find_options<mh::HomeNetworkPrefix>(ba->options)) {
         char buf[INET6_ADDRSTRLEN] = {};
         inet_ntop(AF_INET6, h->prefix.data(), buf, sizeof buf);
-        s.hnps.push_back(std::string(buf) + "/" + std::to_string(h->prefix_length));
+        s.hnps.push_back(fmt::format("{}/{}", buf, h->prefix_length));
     }
     if (!s.hnps.empty()) {
         s.hnp = s.hnps.front();

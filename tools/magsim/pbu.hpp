@@ -70,7 +70,7 @@ struct PbaSummary {
     std::uint8_t status = 0;
     std::string status_name;
     std::uint32_t lifetime_s = 0;
-    std::string hnp;  // "2001:db8:1::/64" or "-": the first
+    std::string hnp = "-";  // "2001:db8:1::/64" or "-": the first
     // Every HNP option in order (a node of a cluster with distributed anchoring grants the old
     // prefix, anchored at another node, and one of its own).
     std::vector<std::string> hnps;

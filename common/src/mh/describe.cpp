@@ -29,9 +29,10 @@ std::string hex(const Bytes& b) {
 std::string ident(const Bytes& b) {
     for (auto c : b) {
         if (c < 0x20 || c > 0x7e)
-            return "0x" + hex(b);
+            return fmt::format("0x{}", hex(b));
     }
-    return "\"" + std::string(b.begin(), b.end()) + "\"";
+    return fmt::format("\"{}\"",
+                       std::string_view(reinterpret_cast<const char*>(b.data()), b.size()));
 }
 std::string_view hi_name(std::uint8_t v) {
     switch (v) {

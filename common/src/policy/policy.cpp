@@ -276,7 +276,7 @@ std::string classifier_text(const Classifier& c) {
     if (!c.dscp.empty()) {
         std::string d;
         for (std::uint8_t v : c.dscp) {
-            d += (d.empty() ? "" : ",") + std::to_string(v);
+            fmt::format_to(std::back_inserter(d), "{}{}", d.empty() ? "" : ",", v);
         }
         parts.push_back("dscp=" + d);
     }

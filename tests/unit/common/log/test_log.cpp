@@ -1,3 +1,4 @@
+#include <fmt/format.h>
 #include <spdlog/sinks/ostream_sink.h>
 #include <unistd.h>
 #include <catch2/catch.hpp>
@@ -326,7 +327,7 @@ TEST_CASE("JSON log lines survive hostile messages: one valid object per line", 
         CHECK(obj->size() == 5);
         CHECK(is_rfc3339_utc_micros(obj->at("time")));
         CHECK(obj->at("logger") == "hag-\"test\"\n");
-        CHECK(obj->at("pid") == "#" + std::to_string(::getpid()));
+        CHECK(obj->at("pid") == fmt::format("#{}", ::getpid()));
         CHECK(obj->at("level") == (n < cases.size()    ? "info"
                                    : n == cases.size() ? "warn"
                                                        : "debug"));

@@ -204,7 +204,7 @@ TEST_CASE("paging visits every session exactly once, also with removals between 
     for (int i = 0; i < 1000; ++i) {
         auto hnp = fmt::format("2001:db8:{:x}::/64", i + 1);
         auto c = fmt::format("2001:db8:ffff::{:x}", i + 1);
-        REQUIRE(bc.insert(session("n" + std::to_string(i), hnp.c_str(),
+        REQUIRE(bc.insert(session(fmt::format("n{}", i), hnp.c_str(),
                                   {path(1, ("mag" + std::to_string(i)).c_str(), c.c_str(), 100)}))
                     .ok());
     }
@@ -234,7 +234,7 @@ TEST_CASE("paging with ids gives each session's slot", "[cache]") {
     for (int i = 0; i < 10; ++i) {
         auto hnp = fmt::format("2001:db8:{:x}::/64", i + 1);
         auto c = fmt::format("2001:db8:ffff::{:x}", i + 1);
-        REQUIRE(bc.insert(session("i" + std::to_string(i), hnp.c_str(),
+        REQUIRE(bc.insert(session(fmt::format("i{}", i), hnp.c_str(),
                                   {path(1, ("mag" + std::to_string(i)).c_str(), c.c_str(), 100)}))
                     .ok());
     }

@@ -2,6 +2,7 @@
 // needs etcd is held while lookup threads read, handed back once the answer is in, and finds
 // the answer then; the signalling side never waits for a read. The backend here is a set of
 // functions the test controls (a read can be made to wait until the test lets it go).
+#include <fmt/format.h>
 #include <catch2/catch.hpp>
 
 #include <atomic>
@@ -173,7 +174,7 @@ TEST_CASE("reads run in parallel, bounded: held messages per key and keys waitin
     // Keys up to the bound are queued, then refused at once (no unbounded memory, no wait).
     std::size_t queued = 1, full = 0;
     for (std::size_t i = 0; i < ClusterLookups::kMaxKeys + 10; ++i) {
-        auto r = lk.binding("k" + std::to_string(i) + "@example.net", msg(9));
+        auto r = lk.binding(fmt::format("k{}@example.net", i), msg(9));
         if (is_wait<ClusterLookups::BindingAnswer>(r, ClusterLookups::Wait::kQueued)) {
             ++queued;
         } else if (is_wait<ClusterLookups::BindingAnswer>(r, ClusterLookups::Wait::kFull)) {

@@ -190,9 +190,11 @@ std::vector<std::uint8_t> anchor_entry(std::uint8_t prefix_len, std::uint8_t nam
 }
 
 std::vector<std::uint8_t> ext5(const std::vector<std::uint8_t>& body) {
-    std::vector<std::uint8_t> e{5, static_cast<std::uint8_t>(body.size()),
-                                static_cast<std::uint8_t>(body.size() >> 8)};
-    e.insert(e.end(), body.begin(), body.end());
+    std::vector<std::uint8_t> e(3 + body.size());
+    e[0] = 5;
+    e[1] = static_cast<std::uint8_t>(body.size());
+    e[2] = static_cast<std::uint8_t>(body.size() >> 8);
+    std::copy(body.begin(), body.end(), e.begin() + 3);
     return e;
 }
 

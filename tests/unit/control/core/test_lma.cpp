@@ -1,5 +1,6 @@
 // LMA state machine: every PBA status the LMA produces, multipath, GRE keys, link metrics,
 // heartbeats, revocation, reload. Messages go through the real codec (encode -> receive).
+#include <fmt/format.h>
 #include <catch2/catch.hpp>
 
 #include <spdlog/sinks/ostream_sink.h>
@@ -433,7 +434,7 @@ TEST_CASE("pool exhaustion gives INSUFFICIENT_RESOURCES", "[lma]") {
         "subscribers { nai: \"t3@x\" profile { hnp_pool: \"tiny\" } }");
     for (int i = 1; i <= 3; ++i) {
         Pbu p;
-        p.nai = "t" + std::to_string(i) + "@x";
+        p.nai = fmt::format("t{}@x", i);
         p.bid = i;
         CHECK(f.status(p) == (i <= 2 ? 0 : S(BaStatus::kInsufficientResources)));
     }

@@ -1,4 +1,5 @@
 // ManagementService handlers against a real BindingCache behind CacheBackend.
+#include <fmt/format.h>
 #include <catch2/catch.hpp>
 
 #include <algorithm>
@@ -164,7 +165,7 @@ TEST_CASE("ListBindings pages through every session exactly once") {
             s.home_prefixes.push_back(p);
             Path path;
             path.bid = static_cast<std::uint16_t>(i + 1);
-            path.mag_id = "m" + std::to_string(i % 7);
+            path.mag_id = fmt::format("m{}", i % 7);
             s.paths.push_back(path);
             REQUIRE(c.insert(s));
         }

@@ -35,7 +35,9 @@ void put16(Bytes& b, std::uint32_t v) {
     b.push_back(static_cast<std::uint8_t>(v));
 }
 void put(Bytes& b, const Addr& a) {
-    b.insert(b.end(), a.begin(), a.end());
+    const std::size_t at = b.size();
+    b.resize(at + a.size());
+    std::copy(a.begin(), a.end(), b.begin() + static_cast<std::ptrdiff_t>(at));
 }
 Bytes cat(Bytes a, const Bytes& b) {
     a.insert(a.end(), b.begin(), b.end());
