@@ -595,7 +595,16 @@ uint16_t downlink_encap(DownlinkCtx& ctx, rte_mbuf** pkts, uint16_t n) noexcept 
                 which[q++] = static_cast<uint8_t>(i);
             }
         }
-        const std::uint64_t found = ctx.sessions->lookup_destination_bulk(dsts, q, ids);
+        // Bit j: the j-th destination's session has the fast downlink form, by the hint in its
+        // prefix's bucket (encap_fast reads the form under its sequence lock and falls back
+        // when it is gone).
+        std::uint64_t hint = 0;
+        const std::uint64_t found = ctx.sessions->lookup_destination_bulk(dsts, q, ids, &hint);
+        if (!ctx.fast_path) {
+            hint = 0;
+        }
+        // Bit i: packet i takes the fast form.
+        std::uint64_t fast = 0;
         for (unsigned j = 0; j < q; ++j) {
             Prepared& p = pre[which[j]];
             if ((found >> j & 1U) == 0) {
@@ -604,27 +613,18 @@ uint16_t downlink_encap(DownlinkCtx& ctx, rte_mbuf** pkts, uint16_t n) noexcept 
             }
             p.id = ids[j];
             // The session's downlink record (SessionHot): sequence number, first paths'
-            // counters and fast form, all a fast-form packet reads besides the packet.
+            // counters, config pointer and fast form, all a fast-form packet reads besides the
+            // packet. The general path reads its first line, and the config: its first two
+            // lines fetched at the config's usual place now, with the record, rather than
+            // through the record's pointer once it has arrived (a removed session, or a config
+            // elsewhere: prepare() reads the published one).
             const auto* hot = reinterpret_cast<const char*>(&ctx.sessions->hot(p.id));
             prefetch_write(hot);
-            rte_prefetch0(hot + 64);
-        }
-        // Bit i: packet i's session has the fast downlink form (a hint: encap_fast reads it
-        // under its sequence lock and falls back when it is gone).
-        std::uint64_t fast = 0;
-        for (unsigned j = 0; j < q; ++j) {
-            const Prepared& p = pre[which[j]];
-            if (p.early != DownlinkDrop::kCount) {
-                continue;
-            }
-            if (ctx.fast_path && ctx.sessions->fast_hint(p.id)) {
+            if ((hint >> j & 1U) != 0) {
+                rte_prefetch0(hot + 64);
                 fast |= std::uint64_t{1} << which[j];
-            } else if (const auto* c =
-                           reinterpret_cast<const char*>(ctx.sessions->downlink_config(p.id));
-                       c != nullptr) {
-                // The general path: the config's first two lines (its pointer is in the same
-                // line of the hot record as the hint). A removed session: prepare() finds it
-                // gone.
+            } else {
+                const auto* c = static_cast<const char*>(ctx.sessions->config_home(p.id));
                 rte_prefetch0(c);
                 rte_prefetch0(c + 64);
             }

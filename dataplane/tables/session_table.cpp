@@ -568,16 +568,12 @@ Result<void, std::string> SessionTable::upsert(SessionId id, const SessionConfig
         }
     };
 
-    // Add new index entries (overwriting an entry of this same session is harmless).
-    for (unsigned i = 0; i < cfg.n_prefixes; ++i) {
-        const auto& p = cfg.prefixes[i];
-        auto r = p.addr.family == Family::kIpv6 ? v6_->add(p.addr.bytes, p.length, id)
-                                                : v4_->add(v4_of(p.addr), p.length, id);
-        if (!r) {
-            retire_old();
-            return r;  // table full: the session stays with its earlier indexes (logged by caller)
-        }
-        prefix_owner_[p] = id;
+    // Add new index entries (overwriting an entry of this same session is harmless). A
+    // prefix's value carries the fast downlink form's hint (kDownlinkFastBit), rewritten in
+    // place when it changes, as the uplink key's.
+    if (auto r = index_prefixes(id, cfg, fast.enabled); !r) {
+        retire_old();
+        return r;  // table full: the session stays with its earlier indexes (logged by caller)
     }
     if (cfg.uplink_key != 0) {
         // The value carries the fast uplink form's hint (kUplinkFastBit), rewritten in place
@@ -609,6 +605,27 @@ Result<void, std::string> SessionTable::upsert(SessionId id, const SessionConfig
     }
     retire_old();
     return {};
+}
+
+Result<void, std::string> SessionTable::index_prefixes(SessionId id, const SessionConfig& cfg,
+                                                       bool fast) {
+    const std::uint32_t value = id | (fast ? kDownlinkFastBit : 0U);
+    for (unsigned i = 0; i < cfg.n_prefixes; ++i) {
+        const auto& p = cfg.prefixes[i];
+        auto r = p.addr.family == Family::kIpv6 ? v6_->add(p.addr.bytes, p.length, value)
+                                                : v4_->add(v4_of(p.addr), p.length, value);
+        if (!r) {
+            return r;
+        }
+        prefix_owner_[p] = id;
+    }
+    return {};
+}
+
+void SessionTable::rewrite_destination_hint(SessionId id, bool fast) {
+    if (const SessionConfig* cur = id < capacity_ ? current(id) : nullptr; cur != nullptr) {
+        (void)index_prefixes(id, *cur, fast);  // existing entries: rewritten in place
+    }
 }
 
 void SessionTable::unlink(SessionId id, const SessionConfig& old, const SessionConfig* keep) {
@@ -680,7 +697,12 @@ Result<void, std::string> SessionTable::remove(SessionId id) {
 }
 
 bool SessionTable::lookup_destination(const IpAddr& dst, SessionId& id) const noexcept {
-    return dst.family == Family::kIpv6 ? v6_->lookup(dst.bytes, id) : v4_->lookup(v4_of(dst), id);
+    std::uint32_t v = 0;
+    if (!(dst.family == Family::kIpv6 ? v6_->lookup(dst.bytes, v) : v4_->lookup(v4_of(dst), v))) {
+        return false;
+    }
+    id = v & ~kDownlinkFastBit;
+    return true;
 }
 
 bool SessionTable::lookup_uplink_key(std::uint32_t key, SessionId& id) const noexcept {
@@ -693,7 +715,8 @@ bool SessionTable::lookup_uplink_key(std::uint32_t key, SessionId& id) const noe
 }
 
 std::uint64_t SessionTable::lookup_destination_bulk(const IpAddr* const* dsts, unsigned n,
-                                                    SessionId* ids) const noexcept {
+                                                    SessionId* ids,
+                                                    std::uint64_t* fast) const noexcept {
     n = n < kBulkMax ? n : kBulkMax;
     const Prefix6Table::Address* a6[kBulkMax];
     Prefix4Table::Address a4[kBulkMax];
@@ -710,13 +733,14 @@ std::uint64_t SessionTable::lookup_destination_bulk(const IpAddr* const* dsts, u
             i4[n4++] = static_cast<std::uint8_t>(i);
         }
     }
-    std::uint64_t found = 0;
+    std::uint64_t found = 0, hinted = 0;
     std::uint32_t v[kBulkMax];
     auto scatter = [&](std::uint64_t hits, const std::uint8_t* index) {
         for (; hits != 0; hits &= hits - 1) {
             const unsigned j = static_cast<unsigned>(__builtin_ctzll(hits));
-            ids[index[j]] = v[j];
+            ids[index[j]] = v[j] & ~kDownlinkFastBit;
             found |= std::uint64_t{1} << index[j];
+            hinted |= std::uint64_t{(v[j] & kDownlinkFastBit) != 0} << index[j];
         }
     };
     if (n6 != 0) {
@@ -724,6 +748,9 @@ std::uint64_t SessionTable::lookup_destination_bulk(const IpAddr* const* dsts, u
     }
     if (n4 != 0) {
         scatter(v4_->lookup_bulk(p4, n4, v), i4);
+    }
+    if (fast != nullptr) {
+        *fast = hinted;
     }
     return found;
 }

@@ -194,11 +194,7 @@ inline constexpr std::size_t kFastMetaWords = 2;
 struct FastWords {
     std::uint64_t meta[kFastMetaWords];
     std::uint64_t header[8];
-    // The `enabled` octet of a form's first meta word (also read alone: SessionTable::fast_hint).
-    [[nodiscard]] static constexpr bool enabled_in(std::uint64_t meta0) noexcept {
-        return (meta0 & 0xff) != 0;
-    }
-    [[nodiscard]] bool enabled() const noexcept { return enabled_in(meta[0]); }
+    [[nodiscard]] bool enabled() const noexcept { return (meta[0] & 0xff) != 0; }
     [[nodiscard]] bool v6_outer() const noexcept { return (meta[0] >> 8 & 0xff) != 0; }
     [[nodiscard]] bool sequence() const noexcept { return (meta[0] >> 16 & 0xff) != 0; }
     [[nodiscard]] bool resolve_mac() const noexcept { return (meta[0] >> 24 & 0xff) != 0; }
@@ -592,11 +588,6 @@ class SessionTable {
     }
     // Session id's totals: the sums of its paths' counters (readers on any thread).
     [[nodiscard]] SessionTotals totals(SessionId id) const noexcept;
-    // Whether session id's downlink has the fast form, read without the sequence lock: a hint
-    // for what to prefetch (fast_form() is the answer).
-    [[nodiscard]] bool fast_hint(SessionId id) const noexcept {
-        return FastWords::enabled_in(hot_[id].fast_meta[0].load(std::memory_order_relaxed));
-    }
     // A consistent copy of session id's fast downlink form into `out`: false when it has none,
     // or when the writer is rewriting it right now (the packet then takes the general path).
     // Inline: a packet's copy (pipeline/downlink_encap.cpp) stays in registers.
@@ -635,8 +626,11 @@ class SessionTable {
     // Bulk forms of the first two for a burst of n <= kBulkMax packets, with the same answers:
     // bit i of the result is set when the i-th lookup found a session, its id in ids[i].
     static constexpr unsigned kBulkMax = Prefix6Table::kBulkMax;
-    std::uint64_t lookup_destination_bulk(const IpAddr* const* dsts, unsigned n,
-                                          SessionId* ids) const noexcept;
+    // `fast`, when given: bit i set when the i-th destination's session had the fast downlink
+    // form when its prefix was last written (a hint kept in the prefix's bucket:
+    // kDownlinkFastBit; fast_form() is the answer).
+    std::uint64_t lookup_destination_bulk(const IpAddr* const* dsts, unsigned n, SessionId* ids,
+                                          std::uint64_t* fast = nullptr) const noexcept;
     // `fast`, when given: bit i set when the i-th key's session had the fast uplink form
     // when its key was last written (a hint kept in the key's bucket: kUplinkFastBit).
     std::uint64_t lookup_uplink_key_bulk(const std::uint32_t* keys, unsigned n, SessionId* ids,
@@ -644,6 +638,13 @@ class SessionTable {
     // In the key table's value of an uplink key, beside the session id: the session has the
     // fast uplink form (capacity stays below it).
     static constexpr std::uint32_t kUplinkFastBit = 1U << 31;
+    // In the prefix tables' value of a session's prefix, the same for the fast downlink form:
+    // the downlink knows from the lookup which packets take the general path, and fetches
+    // their config with their hot record instead of after it.
+    static constexpr std::uint32_t kDownlinkFastBit = kUplinkFastBit;
+    // Rewrites the hint of every prefix of session id to `fast`, whatever its form (tests: a
+    // packet whose hint is stale).
+    void rewrite_destination_hint(SessionId id, bool fast);
 
   private:
     struct Token {
@@ -660,6 +661,8 @@ class SessionTable {
     static std::array<std::uint8_t, 16> coa_bytes(const IpAddr& a) noexcept;
     Result<void, std::string> check(SessionId id, const SessionConfig& cfg) const;
     Result<void, std::string> check_anchors(SessionId id, const SessionConfig& cfg) const;
+    // Indexes cfg's prefixes to id, with the fast downlink form's hint.
+    Result<void, std::string> index_prefixes(SessionId id, const SessionConfig& cfg, bool fast);
     void unlink(SessionId id, const SessionConfig& old, const SessionConfig* keep);
     // Writer side of the slots' config buffers.
     enum class Where : std::uint8_t { kNone, kSlot, kHeap };

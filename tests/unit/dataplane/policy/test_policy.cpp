@@ -582,9 +582,9 @@ TEST_CASE("policy: a profile replaced under its sessions applies from the next p
 TEST_CASE("policy: a packet that falls back from the fast form obeys the config published now",
           "[policy][fast]") {
     // The session one way without a policy has the fast downlink form; with the policy it has
-    // none. A packet whose session still looked fast (the form's `enabled` octet) while the
-    // writer was rewriting the form (odd version) is refused by the form's sequence lock and
-    // must be classified under the config published now: SSH is dropped, not sent.
+    // none. A packet whose session still looked fast (its prefix's hint) while the writer was
+    // rewriting the form (odd version) is refused by the form's sequence lock and must be
+    // classified under the config published now: SSH is dropped, not sent.
     Stage s(table_policy());
     REQUIRE(s.t->upsert(3, session(0, {true, false})).ok());
     FastDownlink form;
@@ -602,7 +602,7 @@ TEST_CASE("policy: a packet that falls back from the fast form obeys the config 
         hot.fast_meta[i].store(meta[i]);
     }
     hot.fast_version.store(hot.fast_version.load() + 1);
-    REQUIRE(s.t->fast_hint(3));
+    s.t->rewrite_destination_hint(3, true);
     REQUIRE_FALSE(s.t->fast_form(3, form));
     CHECK(distinct(s.send(tcp_from(22), 4)) == std::set<std::uint32_t>{0});
     CHECK(s.t->state(3).policy_drops.load() == 4);
