@@ -578,9 +578,10 @@ uint16_t downlink_encap(DownlinkCtx& ctx, rte_mbuf** pkts, uint16_t n) noexcept 
         const uint16_t k = static_cast<uint16_t>(n - base < kChunk ? n - base : kChunk);
         // The chunk's table accesses are issued together so that their cache (and TLB) misses
         // overlap instead of following one another packet by packet: parse every packet, look
-        // the sessions up in bulk (it prefetches every bucket before comparing any), prefetch
-        // each session's hot record (SessionHot), then, for sessions without the fast form, the
-        // config's first lines through the record's copy of the config pointer.
+        // the sessions up in bulk (it prefetches every bucket before comparing any; each found
+        // prefix's value says whether its session has the fast form), then prefetch each
+        // session's hot record (SessionHot) and, for sessions without the fast form, in the
+        // same pass, the config's first lines at its usual place.
         for (uint16_t i = 0; i < k; ++i) {
             rte_prefetch0(rte_pktmbuf_mtod(pkts[base + i], void*));
         }
