@@ -108,6 +108,23 @@ void race_form_reader(Env& env, const SessionConfig& a, const SessionConfig& b, 
     CHECK(copies.load() >= 10000);
 }
 
+// A form's sequence lock (`version` of session 9's record, `read` its locked copy): an upsert of
+// the same config `c` leaves the version as it was; a reader that sees it odd (the writer in
+// the middle) gets no form, and gets it again once the version is even.
+template <typename Read>
+void check_version_lock(SessionTable& t, std::atomic<std::uint32_t>& version,
+                        const SessionConfig& c, Read read) {
+    const std::uint32_t v = version.load();
+    CHECK(v % 2 == 0);
+    CHECK(v != 0);
+    REQUIRE(t.upsert(9, c).ok());
+    CHECK(version.load() == v);
+    version.store(v + 1);
+    CHECK_FALSE(read());
+    version.store(v);
+    CHECK(read());
+}
+
 }  // namespace
 
 TEST_CASE("sessions are found by destination, key and care-of address", "[tables]") {
@@ -325,17 +342,9 @@ TEST_CASE("the fast downlink form: prebuilt headers for one-way sessions, in the
     CHECK(std::equal(gre.begin(), gre.end(), at(f) + 54));
     CHECK(at(f) + 62 == f.header.cend());
 
-    // Rewritten only when it changes: an unchanged upsert keeps the version, a reader that
-    // sees the writer in the middle (odd version) gets no form and takes the general path.
-    const std::uint32_t v = t.hot(9).fast_version.load();
-    CHECK(v % 2 == 0);
-    CHECK(v != 0);
-    REQUIRE(t.upsert(9, c).ok());
-    CHECK(t.hot(9).fast_version.load() == v);
-    t.hot(9).fast_version.store(v + 1);
-    CHECK_FALSE(t.fast_form(9, f));
-    t.hot(9).fast_version.store(v);
-    CHECK(t.fast_form(9, f));
+    // Rewritten only when it changes; a reader that sees the writer in the middle gets no form
+    // and takes the general path.
+    check_version_lock(t, t.hot(9).fast_version, c, [&] { return t.fast_form(9, f); });
 
     // No sequence numbers, a resolved next hop: 62 octets, the MAC left to the packet.
     c.gre_sequence = false;
@@ -807,15 +816,7 @@ TEST_CASE("the fast uplink form: the first path's care-of address and the first 
     CHECK(w.incarnation() == t.state(9).incarnation.load());
 
     // Rewritten only when it changes; a reader that sees the writer in the middle gets none.
-    const std::uint32_t v = t.uplink_hot(9).version.load();
-    CHECK(v % 2 == 0);
-    CHECK(v != 0);
-    REQUIRE(t.upsert(9, c).ok());
-    CHECK(t.uplink_hot(9).version.load() == v);
-    t.uplink_hot(9).version.store(v + 1);
-    CHECK_FALSE(t.uplink_form(9, w));
-    t.uplink_hot(9).version.store(v);
-    CHECK(t.uplink_form(9, w));
+    check_version_lock(t, t.uplink_hot(9).version, c, [&] { return t.uplink_form(9, w); });
 
     // The general path counts in the state, the form in the record; a path's traffic is the sum.
     CHECK(&t.uplink_traffic(9, 0) == &t.state(9).uplink[0]);
